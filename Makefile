@@ -1,0 +1,106 @@
+# seslog - build, run, test, bench.
+#   make          build/seslog
+#   make run      install what is missing, build, run `seslog serve` with every default
+#   make test     the whole suite (unit, end-to-end, browser, DynamoDB-compatible store)
+#   make asan     the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench    the benchmarks; prints their figures
+#   make check    format check (clang-format)
+#   V=1           show the commands
+
+PKGS     := libuv libcurl libcjson sqlite3 openssl
+CC       ?= cc
+BUILD    ?= build
+OPT      ?= -O2 -g
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-missing-field-initializers -Wno-format-truncation
+ifneq ($(CI),)
+WARN     += -Werror
+endif
+ifneq ($(WERROR),)
+WARN     += -Werror
+endif
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude $(PKG_CFLAGS) $(SAN)
+LDLIBS   += $(PKG_LIBS) -lhttp_parser -lpthread -lm
+LDFLAGS  += $(SAN)
+
+SRCS     := $(wildcard src/*.c)
+OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/schema_sql.o
+LIBOBJS  := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
+TSRCS    := $(wildcard tests/unit/*.c)
+TOBJS    := $(TSRCS:tests/unit/%.c=$(BUILD)/tobj/%.o)
+BSRCS    := $(wildcard bench/*.c)
+
+Q := @
+ifeq ($(V),1)
+Q :=
+endif
+
+.PHONY: all run test unit e2e asan bench check format clean deps
+
+all: $(BUILD)/seslog
+
+deps:
+	$(Q)pkg-config --exists $(PKGS) && test -f /usr/include/http_parser.h || scripts/install-deps.sh
+
+$(BUILD)/seslog: $(OBJS)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/unit-tests: $(LIBOBJS) $(TOBJS)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/gen/schema_sql.c: schema/seslog.sql scripts/embed.sh
+	@mkdir -p $(@D)
+	$(Q)scripts/embed.sh $< schema_sql > $@
+
+$(BUILD)/obj/schema_sql.o: $(BUILD)/gen/schema_sql.c
+	@mkdir -p $(@D)
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tobj/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CFLAGS) -Itests/unit -MMD -MP -c -o $@ $<
+
+$(BUILD)/bench/%: bench/%.c $(LIBOBJS)
+	@mkdir -p $(@D)
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+run: deps $(BUILD)/seslog
+	$(BUILD)/seslog serve
+
+unit: $(BUILD)/unit-tests
+	$(BUILD)/unit-tests tests/fixtures
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/seslog $(BUILD)/unit-tests
+	$(Q)SESLOG_BIN=$(BUILD)/seslog SESLOG_UNIT=$(BUILD)/unit-tests tests/run-all.sh
+
+asan: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build/asan CC=clang OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" build/asan/seslog build/asan/unit-tests
+	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  SESLOG_BIN=build/asan/seslog SESLOG_UNIT=build/asan/unit-tests SESLOG_ASAN=1 tests/run-all.sh
+
+bench: deps $(BUILD)/seslog $(BSRCS:bench/%.c=$(BUILD)/bench/%)
+	$(Q)SESLOG_BIN=$(BUILD)/seslog BENCH_DIR=$(BUILD)/bench bench/run.sh
+
+check:
+	$(Q)clang-format --dry-run -Werror src/*.c include/*.h tests/unit/*.c bench/*.c
+
+format:
+	$(Q)clang-format -i src/*.c include/*.h tests/unit/*.c bench/*.c
+
+clean:
+	rm -rf build
+
+-include $(OBJS:.o=.d) $(TOBJS:.o=.d)

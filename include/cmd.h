@@ -1,0 +1,15 @@
+/* cmd.h - the commands of the seslog binary; main.c dispatches to them.
+ * Each returns the process exit status: 0 success, 1 partial failure
+ * (import rejected something), 2 usage or setup error. */
+#ifndef SESLOG_CMD_H
+#define SESLOG_CMD_H
+
+#include <stddef.h>
+
+int cmd_serve(int argc, char **argv, int argi);
+int cmd_import(int argc, char **argv, int argi);
+
+/* The default database path: $SESLOG_DB, else ./data/seslog.db. */
+#define SESLOG_DEFAULT_DB "./data/seslog.db"
+
+#endif

@@ -1,0 +1,66 @@
+/* ingest.h - the POST /sns handler: authenticate, parse the envelope,
+ * check the topic and the certificate URL, verify the signature, normalize
+ * the SES JSON, hand the event to the store and answer after the commit.
+ * Every refusal is counted by reason and kept in a short history. */
+#ifndef SESLOG_INGEST_H
+#define SESLOG_INGEST_H
+
+#include <stdint.h>
+
+#include "certcache.h"
+#include "http.h"
+#include "store.h"
+
+/* Why a request to /sns was refused; names are the `reason` label of
+ * seslog_sns_rejected_total. */
+enum ingest_reason {
+  REJ_BAD_REQUEST,        /* not JSON, missing field, unknown Type, bad base64 */
+  REJ_CERT_URL,           /* certificate URL refused */
+  REJ_CERT_FETCH,         /* certificate could not be fetched */
+  REJ_BAD_SIGNATURE,
+  REJ_TIMESTAMP,          /* timestamp outside certificate validity */
+  REJ_TOPIC,              /* topic not allowed */
+  REJ_RAW_DELIVERY,       /* raw delivery refused */
+  REJ_BASIC_AUTH,         /* basic auth failed */
+  REJ_TOO_LARGE,          /* body over 1 MiB */
+  REJ_STORAGE,            /* could not be committed */
+  REJ_N
+};
+
+const char *ingest_reason_name(enum ingest_reason r);
+
+struct ingest_opts {
+  char **topic_arns;      /* allowlist; empty = any topic */
+  size_t n_topic_arns;
+  const char *basic_auth; /* "USER:PASS" or NULL */
+};
+
+typedef struct ingest ingest;
+
+int ingest_new(store *st, certcache *cc, const struct ingest_opts *opts, ingest **out);
+void ingest_free(ingest *in);
+
+/* Handles one POST /sns; answers req now or after the commit. */
+void ingest_handle(ingest *in, http_request *req);
+
+/* One refusal, for /api/diagnostics. */
+struct ingest_rejection {
+  int64_t at_ms;
+  enum ingest_reason reason;
+  char detail[160];
+  char remote[64];
+  char topic_arn[160];
+  char message_id[80];
+};
+
+/* Counters by reason and the last rejections (newest first, up to max). */
+const uint64_t *ingest_rejected_counts(const ingest *in);
+size_t ingest_recent_rejections(const ingest *in, struct ingest_rejection *out, size_t max);
+
+/* Notifications accepted: stored, duplicate, ignored. */
+struct ingest_counts {
+  uint64_t stored, duplicate, ignored, confirmations;
+};
+struct ingest_counts ingest_counts(const ingest *in);
+
+#endif

@@ -1,0 +1,20 @@
+/* router.h - which handler answers which request. */
+#ifndef SESLOG_ROUTER_H
+#define SESLOG_ROUTER_H
+
+#include "http.h"
+#include "ingest.h"
+#include "static.h"
+#include "store.h"
+
+struct router {
+  ingest *in;              /* POST /sns */
+  store *st;               /* /healthz */
+  static_files *web;       /* everything else under GET */
+  const char *api_token;   /* NULL: /api and /metrics are open */
+};
+
+/* The server's handler: ud is a struct router. */
+void router_handle(http_request *req, void *ud);
+
+#endif

@@ -1,0 +1,99 @@
+/* ses.h - SES JSON (identity notifications with "notificationType" and
+ * event publishing with "eventType") normalized into event records shaped
+ * like the DynamoDB table SesEventMessages.
+ *
+ * Pure functions: no I/O, no globals. */
+#ifndef SESLOG_SES_H
+#define SESLOG_SES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One SES event, ready to store. Every string is owned (NUL-terminated);
+ * NULL when the SES JSON has no such value. */
+typedef struct ses_event {
+  /* the SesEventMessages columns */
+  char *message_id;          /* mail.messageId (required) */
+  char *time_stamp;          /* ISO-8601 UTC with ms: the SNS Timestamp when
+                                given to ses_parse, else the event's own
+                                timestamp (bounce.timestamp, ...), else
+                                mail.timestamp */
+  int64_t ts_ms;             /* time_stamp parsed */
+  char *notification_type;   /* notificationType or eventType, verbatim */
+  char *reporting_mta;       /* bounce.reportingMTA / delivery.reportingMTA */
+  char *destination_address; /* mail.destination joined with "," */
+  char *bounced_recipients;  /* bounce.bouncedRecipients as compact JSON */
+  char *complaint_feedback_type; /* complaint.complaintFeedbackType */
+  char *feedback_id;         /* bounce.feedbackId / complaint.feedbackId */
+  /* what queries need */
+  char *bounce_type;         /* bounce.bounceType */
+  char *bounce_sub_type;     /* bounce.bounceSubType */
+  char *complaint_sub_type;  /* complaint.complaintSubType */
+  char *source;              /* mail.source */
+  char *diagnostic;          /* first bouncedRecipients[].diagnosticCode, or
+                                reject.reason, or deliveryDelay's, or NULL */
+  char **recipients;         /* the affected addresses: bounced, complained,
+                                delivered, delayed recipients; for Send,
+                                Reject, Open, Click, Rendering Failure,
+                                Subscription the mail's destination */
+  size_t n_recipients;
+  char *raw;                 /* the SES JSON, compact (cJSON unformatted) */
+  size_t raw_len;
+  /* envelope fields, filled by the caller when known */
+  char *sns_message_id;
+  char *topic_arn;
+} ses_event;
+
+/* Normalizes one SES JSON document. sns_timestamp (may be NULL) is the
+ * envelope's Timestamp, used as time_stamp when given. Returns 0 and a new
+ * *out (free with ses_event_free); SL_ENOTSES when the JSON is valid but has
+ * neither notificationType nor eventType (or is not an object); SL_EJSON
+ * when it is not JSON; SL_EFIELD when it is SES-shaped but lacks what every
+ * event needs (mail.messageId, a usable time) or a type-specific object
+ * (bounce, complaint, ...); SL_ETYPE for an unknown type. *why, when not
+ * NULL, gets a static sentence for a person. */
+int ses_parse(const char *json, size_t len, const char *sns_timestamp,
+              ses_event **out, const char **why);
+
+/* Same, from an already parsed cJSON object (import uses this). */
+struct cJSON;
+int ses_parse_json(const struct cJSON *root, const char *sns_timestamp,
+                   ses_event **out, const char **why);
+
+void ses_event_free(ses_event *e);
+
+/* 1 when the type counts for the monitors and the suppression rules. */
+int ses_is_bounce(const ses_event *e);
+int ses_is_complaint(const ses_event *e);
+
+/* Turns an item of the DynamoDB table SesEventMessages back into an event:
+ * the item as the original Lambda wrote it (Bounce: messageId, timeStamp,
+ * reportingMTA, destinationAddress, bouncedRecipients as JSON text,
+ * notificationType; Complaint: messageId, timeStamp, complaintFeedbackType,
+ * feedbackId, destinationAddress, notificationType), in DynamoDB JSON
+ * ({"messageId":{"S":"..."}}) or as a plain object ({"messageId":"..."}).
+ * The {"Item":{...}} wrapper of an export is the caller's to remove.
+ * Optional attributes seslog's own replication may add are read too:
+ * bounceType, bounceSubType, complaintSubType, feedbackId, source,
+ * recipients (list, string set, or comma-separated), snsMessageId,
+ * topicArn. Complaint recipients are destinationAddress split on ","
+ * unless "recipients" is given. raw is a synthesized SES-like JSON that
+ * ses_parse reads back to the same columns. Returns 0 and a new *out;
+ * SL_EFIELD when messageId, timeStamp or notificationType is missing or
+ * unusable, or bouncedRecipients is not a JSON array; SL_EJSON when item is
+ * not an object; SL_ETYPE for an unknown type; SL_ENOMEM. *why as for
+ * ses_parse. */
+int ses_from_dynamodb_item(const struct cJSON *item, ses_event **out, const char **why);
+
+/* The API JSON of an event (CONTRACT section 5): messageId, timeStamp,
+ * notificationType, reportingMTA, destinationAddress, bouncedRecipients (an
+ * array here), complaintFeedbackType, feedbackId, bounceType,
+ * bounceSubType, complaintSubType, source, recipients (array), snsMessageId,
+ * topicArn, diagnostic, and, when with_raw, "raw" (the original document as
+ * an object); absent values are JSON null. The text is compact and
+ * HTML-safe: '<', '>', '&', U+2028 and U+2029 are written as \uXXXX
+ * escapes, so it can be embedded in a page as is. Returns a malloc'ed
+ * string the caller frees, or NULL when out of memory. */
+char *ses_event_to_json(const ses_event *e, int with_raw);
+
+#endif

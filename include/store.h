@@ -1,0 +1,83 @@
+/* store.h - the SQLite database: schema, the one writer, group commit.
+ *
+ * One connection writes, on its own thread in the server (store_start) or
+ * on the caller's thread for the command-line tools (store_write). Each
+ * batch of events is one transaction holding everything the events imply:
+ * the event rows, their recipients, the per-minute rollup counters and the
+ * outbox rows. A request learns its result only after the commit is
+ * durable (WAL, synchronous=FULL). */
+#ifndef SESLOG_STORE_H
+#define SESLOG_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ses.h"
+
+enum store_result {
+  STORE_STORED = 1,    /* a new event */
+  STORE_DUPLICATE = 2  /* the same event was already stored */
+};
+
+typedef struct store store;
+
+/* One event on its way to the disk. The caller allocates it, sets ev (taken
+ * by the store: freed with the request by store_req_free) and cb, and gets
+ * it back through cb with result set. */
+typedef struct store_req {
+  ses_event *ev;                   /* the event; owned */
+  int result;                      /* STORE_* or a negative sl_err */
+  int64_t event_id;                /* SesEventMessages.id when stored */
+  void (*cb)(struct store_req *);  /* called by store_complete */
+  void *ud;                        /* the caller's */
+  struct store_req *next;          /* queue link, the store's */
+} store_req;
+
+struct store_opts {
+  int64_t busy_timeout_ms;         /* wait for a locked database, then fail */
+  int queue_max;                   /* events waiting before submit says SL_EBUSY */
+  int batch_max;                   /* events in one transaction at most */
+  void (*notify)(void *ud);        /* writer thread: results are ready */
+  void *notify_ud;
+};
+
+/* Opens (creating the folder and file when needed) and migrates the
+ * database. On failure returns a negative code and writes one sentence
+ * into err. */
+int store_open(const char *path, const struct store_opts *opts, store **out, char *err,
+               size_t errlen);
+
+/* Starts the writer thread. Returns 0 or SL_ENOMEM. */
+int store_start(store *s);
+
+/* Queues req for the writer; thread-safe. Returns 0, SL_EBUSY when the
+ * queue is full or SL_ESHUTDOWN after store_close began; on failure req is
+ * still the caller's. */
+int store_submit(store *s, store_req *req);
+
+/* Calls cb of every request whose transaction finished; call it on the
+ * thread that should see results, when notify fired. */
+void store_complete(store *s);
+
+/* Writes n events in one transaction on the calling thread (no writer
+ * thread may be running). Sets each req->result. Returns 0 or the error
+ * every request got. */
+int store_write(store *s, store_req **reqs, size_t n);
+
+/* Stops the writer after it wrote everything queued, completes what is
+ * left (call store_complete once more after), and closes the database. */
+void store_stop(store *s);
+void store_close(store *s);
+
+/* 0 when the last write succeeded; else the error and *why a sentence. */
+int store_health(store *s, char *why, size_t whylen);
+
+/* Events waiting for the writer. */
+int store_queue_depth(store *s);
+
+void store_req_free(store_req *req);
+
+/* The database path given to store_open. */
+const char *store_path(const store *s);
+
+#endif

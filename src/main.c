@@ -1,0 +1,48 @@
+/* main.c - the seslog binary: picks a command. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "version.h"
+
+static const char usage[] =
+    "seslog - receive, verify, store and watch Amazon SES events delivered by SNS\n"
+    "\n"
+    "Usage: seslog [COMMAND] [OPTIONS]\n"
+    "\n"
+    "Commands:\n"
+    "  serve              run the server (the default when no command is given)\n"
+    "  import FILE...     load notifications from files of JSON or JSON lines ('-' is stdin)\n"
+    "  version            print the version\n"
+    "\n"
+    "Every command takes --db PATH (env SESLOG_DB, default ./data/seslog.db) and --help.\n"
+    "Quick start: seslog serve, then point an SNS HTTPS subscription at https://<host>/sns.\n";
+
+int main(int argc, char **argv) {
+  signal(SIGPIPE, SIG_IGN);
+  if (argc < 2 || argv[1][0] == '-') {
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+      fputs(usage, stdout);
+      return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+      printf("seslog %s\n", SESLOG_VERSION);
+      return 0;
+    }
+    return cmd_serve(argc, argv, 1);
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "serve") == 0) return cmd_serve(argc, argv, 2);
+  if (strcmp(cmd, "import") == 0) return cmd_import(argc, argv, 2);
+  if (strcmp(cmd, "version") == 0) {
+    printf("seslog %s\n", SESLOG_VERSION);
+    return 0;
+  }
+  if (strcmp(cmd, "help") == 0) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  fprintf(stderr, "seslog: unknown command \"%s\" (see seslog --help)\n", cmd);
+  return 2;
+}

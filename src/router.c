@@ -1,0 +1,145 @@
+/* router.c - dispatch by path and method; authentication of the API. */
+#include "router.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "error.h"
+#include "server.h"
+#include "util.h"
+
+static int is(const http_request *req, const char *method) { return strcmp(req->method, method) == 0; }
+
+static int starts(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+
+/* Bearer token check in constant time; 1 when allowed. */
+static int token_ok(const struct router *r, const http_request *req) {
+  if (!r->api_token) return 1;
+  const char *h = http_header_get(req, "Authorization");
+  if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0;
+  const char *t = h + 7;
+  while (*t == ' ') t++;
+  return util_ct_equal(t, strlen(t), r->api_token, strlen(r->api_token));
+}
+
+static void healthz(struct router *r, http_request *req) {
+  char why[256];
+  if (store_health(r->st, why, sizeof why)) {
+    buf b;
+    buf_init(&b, 1024);
+    buf_appends(&b, "{\"status\":\"error\",\"reason\":");
+    buf_json_string(&b, why);
+    buf_appends(&b, "}");
+    http_respond_json(req, 503, b.data);
+    buf_free(&b);
+    return;
+  }
+  http_respond_json(req, 200, "{\"status\":\"ok\"}");
+}
+
+static void diagnostics(struct router *r, http_request *req) {
+  struct ingest_rejection recent[100];
+  size_t n = ingest_recent_rejections(r->in, recent, 100);
+  const uint64_t *counts = ingest_rejected_counts(r->in);
+  buf b;
+  buf_init(&b, 1 << 20);
+  buf_appends(&b, "{\"rejectedByReason\":{");
+  for (int i = 0; i < REJ_N; i++)
+    buf_printf(&b, "%s\"%s\":%llu", i ? "," : "", ingest_reason_name((enum ingest_reason)i),
+               (unsigned long long)counts[i]);
+  buf_printf(&b, "},\"writeQueue\":%d,\"recentRejections\":[", store_queue_depth(r->st));
+  for (size_t i = 0; i < n; i++) {
+    char at[25];
+    util_format_iso8601(recent[i].at_ms, at);
+    buf_printf(&b, "%s{\"at\":\"%s\",\"reason\":\"%s\",\"detail\":", i ? "," : "", at,
+               ingest_reason_name(recent[i].reason));
+    buf_json_string(&b, recent[i].detail);
+    buf_appends(&b, ",\"remote\":");
+    buf_json_string(&b, recent[i].remote);
+    buf_appends(&b, ",\"topicArn\":");
+    buf_json_string(&b, recent[i].topic_arn);
+    buf_appends(&b, ",\"snsMessageId\":");
+    buf_json_string(&b, recent[i].message_id);
+    buf_appends(&b, "}");
+  }
+  buf_appends(&b, "]}");
+  http_respond_json(req, 200, b.data);
+  buf_free(&b);
+}
+
+static void metrics(struct router *r, http_request *req) {
+  buf b;
+  buf_init(&b, 1 << 20);
+  struct ingest_counts c = ingest_counts(r->in);
+  buf_appends(&b, "# HELP seslog_sns_messages_total SNS messages accepted, by outcome.\n"
+                  "# TYPE seslog_sns_messages_total counter\n");
+  buf_printf(&b,
+             "seslog_sns_messages_total{outcome=\"stored\"} %llu\n"
+             "seslog_sns_messages_total{outcome=\"duplicate\"} %llu\n"
+             "seslog_sns_messages_total{outcome=\"ignored\"} %llu\n"
+             "seslog_sns_messages_total{outcome=\"confirmation\"} %llu\n",
+             (unsigned long long)c.stored, (unsigned long long)c.duplicate,
+             (unsigned long long)c.ignored, (unsigned long long)c.confirmations);
+  buf_appends(&b, "# HELP seslog_sns_rejected_total Requests to /sns refused, by reason.\n"
+                  "# TYPE seslog_sns_rejected_total counter\n");
+  const uint64_t *counts = ingest_rejected_counts(r->in);
+  for (int i = 0; i < REJ_N; i++)
+    buf_printf(&b, "seslog_sns_rejected_total{reason=\"%s\"} %llu\n",
+               ingest_reason_name((enum ingest_reason)i), (unsigned long long)counts[i]);
+  buf_printf(&b,
+             "# HELP seslog_write_queue_depth Events waiting for the writer.\n"
+             "# TYPE seslog_write_queue_depth gauge\nseslog_write_queue_depth %d\n",
+             store_queue_depth(r->st));
+  http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.data, b.len);
+  buf_free(&b);
+}
+
+void router_handle(http_request *req, void *ud) {
+  struct router *r = ud;
+  const char *p = req->path;
+  if (strcmp(p, "/sns") == 0) {
+    if (!is(req, "POST")) {
+      http_respond_error(req, 405, "method_not_allowed", "SNS posts to /sns with POST.");
+      return;
+    }
+    ingest_handle(r->in, req);
+    return;
+  }
+  if (strcmp(p, "/healthz") == 0) {
+    if (!is(req, "GET") && !is(req, "HEAD")) {
+      http_respond_error(req, 405, "method_not_allowed", "Use GET.");
+      return;
+    }
+    healthz(r, req);
+    return;
+  }
+  if (req->listener_flags & LISTEN_SNS_ONLY) {
+    http_respond_error(req, 404, "not_found",
+                       "This listener serves only POST /sns and GET /healthz.");
+    return;
+  }
+  if (starts(p, "/api/") || strcmp(p, "/metrics") == 0) {
+    if (!token_ok(r, req)) {
+      http_respond_error_ex(req, 401, "unauthorized",
+                            "This endpoint needs the header Authorization: Bearer <--api-token>.",
+                            "WWW-Authenticate: Bearer realm=\"seslog\"\r\n");
+      return;
+    }
+    if (!is(req, "GET") && !is(req, "HEAD")) {
+      http_respond_error(req, 405, "method_not_allowed", "This endpoint answers GET.");
+      return;
+    }
+    if (strcmp(p, "/metrics") == 0) metrics(r, req);
+    else if (strcmp(p, "/api/diagnostics") == 0) diagnostics(r, req);
+    else http_respond_error(req, 404, "not_found", "There is no such API endpoint.");
+    return;
+  }
+  if (is(req, "GET") || is(req, "HEAD")) {
+    if (r->web && static_serve(r->web, req) == 0) return;
+  } else if (r->web && static_exists(r->web, req->path)) {
+    http_respond_error(req, 405, "method_not_allowed", "This path answers GET only.");
+    return;
+  }
+  http_respond_error(req, 404, "not_found", "There is nothing at this path.");
+}

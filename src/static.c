@@ -1,0 +1,129 @@
+/* static.c - in-memory static files. */
+#include "static.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+#define FILE_MAX (8 * 1024 * 1024)
+#define TOTAL_MAX (64 * 1024 * 1024)
+#define DEPTH_MAX 4
+
+typedef struct sfile {
+  char *path;        /* "/index.html" */
+  char *data;
+  size_t len;
+  const char *type;  /* Content-Type */
+  struct sfile *next;
+} sfile;
+
+struct static_files {
+  sfile *files;
+  size_t total;
+};
+
+static const char *content_type(const char *path) {
+  static const struct {
+    const char *ext, *type;
+  } types[] = {
+      {".html", "text/html; charset=utf-8"},      {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
+      {".svg", "image/svg+xml"},                  {".png", "image/png"},
+      {".ico", "image/x-icon"},                   {".json", "application/json"},
+      {".txt", "text/plain; charset=utf-8"},      {".woff2", "font/woff2"},
+  };
+  const char *dot = strrchr(path, '.');
+  for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
+    if (strcmp(dot, types[i].ext) == 0) return types[i].type;
+  return "application/octet-stream";
+}
+
+static int load_dir(static_files *s, const char *dir, const char *prefix, int depth) {
+  DIR *d = opendir(dir);
+  if (!d) return SL_EIO;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (de->d_name[0] == '.') continue;
+    char full[4096], rel[4096];
+    snprintf(full, sizeof full, "%s/%s", dir, de->d_name);
+    snprintf(rel, sizeof rel, "%s/%s", prefix, de->d_name);
+    struct stat st;
+    if (stat(full, &st)) continue;
+    if (S_ISDIR(st.st_mode)) {
+      if (depth < DEPTH_MAX) load_dir(s, full, rel, depth + 1);
+      continue;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size > FILE_MAX || s->total + (size_t)st.st_size > TOTAL_MAX) {
+      log_kv(LOG_WARN, "static file skipped (too large)", "path", full, NULL);
+      continue;
+    }
+    FILE *f = fopen(full, "rb");
+    if (!f) continue;
+    sfile *sf = calloc(1, sizeof *sf);
+    char *data = malloc((size_t)st.st_size + 1);
+    size_t n = data ? fread(data, 1, (size_t)st.st_size, f) : 0;
+    fclose(f);
+    if (!sf || !data || n != (size_t)st.st_size || !(sf->path = strdup(rel))) {
+      free(sf);
+      free(data);
+      continue;
+    }
+    sf->data = data;
+    sf->len = n;
+    sf->type = content_type(rel);
+    sf->next = s->files;
+    s->files = sf;
+    s->total += n;
+  }
+  closedir(d);
+  return 0;
+}
+
+int static_load(const char *dir, static_files **out) {
+  static_files *s = calloc(1, sizeof *s);
+  if (!s) return SL_ENOMEM;
+  if (load_dir(s, dir, "", 0))
+    log_kv(LOG_WARN, "web folder not found; the log browser is not served", "dir", dir, NULL);
+  *out = s;
+  return 0;
+}
+
+void static_free(static_files *s) {
+  if (!s) return;
+  while (s->files) {
+    sfile *f = s->files;
+    s->files = f->next;
+    free(f->path);
+    free(f->data);
+    free(f);
+  }
+  free(s);
+}
+
+static const sfile *find(const static_files *s, const char *path) {
+  if (strcmp(path, "/") == 0) path = "/index.html";
+  for (const sfile *f = s->files; f; f = f->next)
+    if (strcmp(f->path, path) == 0) return f;
+  return NULL;
+}
+
+int static_exists(const static_files *s, const char *path) { return find(s, path) != NULL; }
+
+int static_serve(const static_files *s, http_request *req) {
+  const sfile *f = find(s, req->path);
+  if (f) {
+    http_respond(req, 200, f->type,
+                 "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n"
+                 "Content-Security-Policy: default-src 'self'; img-src 'self' data:; "
+                 "style-src 'self' 'unsafe-inline'\r\n",
+                 f->data, f->len);
+    return 0;
+  }
+  return SL_EINVAL;
+}

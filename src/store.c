@@ -1,0 +1,499 @@
+/* store.c - schema, migrations, the writer thread and group commit. */
+#include "store.h"
+
+#include <errno.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+extern const char schema_sql[]; /* schema/seslog.sql, embedded at build */
+
+#define MAX_MINUTES 64 /* distinct minutes in one batch before flushing */
+
+/* Counters of one minute, gathered over a batch and written once. */
+struct rollup {
+  int64_t minute;
+  int64_t c[13]; /* in the order of the columns of rollup_minute */
+};
+
+enum { R_EVENTS, R_SENDS, R_DELIVERIES, R_BOUNCES, R_PERM, R_TRANS, R_COMPLAINTS,
+       R_REJECTS, R_OPENS, R_CLICKS, R_DELAYS, R_OTHER, R_N };
+
+struct store {
+  char *path;                  /* as given */
+  sqlite3 *db;                 /* the write connection */
+  sqlite3_stmt *ins_event;     /* INSERT OR IGNORE INTO SesEventMessages */
+  sqlite3_stmt *ins_recipient; /* INSERT OR IGNORE INTO recipients */
+  sqlite3_stmt *upsert_rollup; /* the rollup counters */
+  struct store_opts opts;
+  struct rollup rollups[MAX_MINUTES];
+  int n_rollups;
+  /* the queue, guarded by mu */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  store_req *q_head, *q_tail;  /* waiting for the writer */
+  int q_len;
+  store_req *done_head, *done_tail; /* written, waiting for store_complete */
+  int stopping;
+  int thread_started;
+  pthread_t thread;
+  /* health, guarded by mu */
+  int last_error;
+  char last_error_msg[256];
+};
+
+static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
+  char *msg = NULL;
+  if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    if (err) snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    return SL_EDB;
+  }
+  return 0;
+}
+
+/* Creates every missing folder of path's parent (mkdir -p). */
+static int make_parent_dirs(const char *path) {
+  char *p = strdup(path);
+  if (!p) return SL_ENOMEM;
+  char *slash = strrchr(p, '/');
+  if (slash && slash != p) {
+    *slash = 0;
+    for (char *q = p + 1; *q; q++) {
+      if (*q != '/') continue;
+      *q = 0;
+      if (mkdir(p, 0755) && errno != EEXIST) break;
+      *q = '/';
+    }
+    if (mkdir(p, 0755) && errno != EEXIST) {
+      free(p);
+      return SL_EIO;
+    }
+  }
+  free(p);
+  return 0;
+}
+
+/* Runs every "-- version N" section of the schema above user_version, each
+ * in its own transaction. */
+static int migrate(sqlite3 *db, char *err, size_t errlen) {
+  int current = 0;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
+    snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+    return SL_EDB;
+  }
+  if (sqlite3_step(st) == SQLITE_ROW) current = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  const char *p = schema_sql;
+  const char *marker = "-- version ";
+  int latest = 0;
+  while ((p = strstr(p, marker)) != NULL) {
+    int version = (int)strtol(p + strlen(marker), NULL, 10);
+    const char *body = strchr(p, '\n');
+    if (!body) break;
+    const char *next = strstr(body, marker);
+    size_t len = next ? (size_t)(next - body) : strlen(body);
+    latest = version;
+    if (version > current) {
+      char *sql = util_strndup(body, len);
+      if (!sql) return SL_ENOMEM;
+      char tail[64];
+      snprintf(tail, sizeof tail, "PRAGMA user_version=%d;", version);
+      int rc = exec(db, "BEGIN IMMEDIATE", err, errlen);
+      if (!rc) rc = exec(db, sql, err, errlen);
+      if (!rc) rc = exec(db, tail, err, errlen);
+      if (!rc) rc = exec(db, "COMMIT", err, errlen);
+      free(sql);
+      if (rc) {
+        exec(db, "ROLLBACK", NULL, 0);
+        return rc;
+      }
+      char v[16];
+      snprintf(v, sizeof v, "%d", version);
+      log_kv(LOG_INFO, "database migrated", "version", v, NULL);
+    }
+    p = body;
+  }
+  if (current > latest) {
+    snprintf(err, errlen,
+             "the database has schema version %d, newer than this seslog knows (%d); "
+             "use a newer seslog",
+             current, latest);
+    return SL_EDB;
+  }
+  return 0;
+}
+
+int store_open(const char *path, const struct store_opts *opts, store **out, char *err,
+               size_t errlen) {
+  store *s = calloc(1, sizeof *s);
+  if (!s) return SL_ENOMEM;
+  s->opts = *opts;
+  if (s->opts.queue_max <= 0) s->opts.queue_max = 20000;
+  if (s->opts.batch_max <= 0) s->opts.batch_max = 2048;
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  s->path = strdup(path);
+  int rc = s->path ? make_parent_dirs(path) : SL_ENOMEM;
+  if (rc) {
+    snprintf(err, errlen, "cannot create the folder of %s: %s", path, strerror(errno));
+    goto fail;
+  }
+  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      NULL) != SQLITE_OK) {
+    snprintf(err, errlen, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "no memory");
+    rc = SL_EDB;
+    goto fail;
+  }
+  sqlite3_busy_timeout(s->db, (int)(opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000));
+  /* WAL lets readers run beside the writer; synchronous=FULL makes each
+   * commit durable before the writer reports it. */
+  rc = exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;",
+            err, errlen);
+  if (!rc) rc = migrate(s->db, err, errlen);
+  if (rc) goto fail;
+  if (sqlite3_prepare_v3(s->db,
+                         "INSERT OR IGNORE INTO SesEventMessages (messageId, timeStamp, "
+                         "notificationType, reportingMTA, destinationAddress, bouncedRecipients, "
+                         "complaintFeedbackType, feedbackId, bounceType, bounceSubType, "
+                         "complaintSubType, source, diagnostic, recipients, snsMessageId, topicArn, "
+                         "receivedAt, contentHash, raw) "
+                         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                         -1, SQLITE_PREPARE_PERSISTENT, &s->ins_event, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v3(s->db,
+                         "INSERT OR IGNORE INTO recipients (address, timeStamp, eventId, domain, "
+                         "notificationType) VALUES (?,?,?,?,?)",
+                         -1, SQLITE_PREPARE_PERSISTENT, &s->ins_recipient, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v3(s->db,
+                         "INSERT INTO rollup_minute (minute, events, sends, deliveries, bounces, "
+                         "permanentBounces, transientBounces, complaints, rejects, opens, clicks, "
+                         "delays, other) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                         "ON CONFLICT(minute) DO UPDATE SET events=events+excluded.events, "
+                         "sends=sends+excluded.sends, deliveries=deliveries+excluded.deliveries, "
+                         "bounces=bounces+excluded.bounces, "
+                         "permanentBounces=permanentBounces+excluded.permanentBounces, "
+                         "transientBounces=transientBounces+excluded.transientBounces, "
+                         "complaints=complaints+excluded.complaints, "
+                         "rejects=rejects+excluded.rejects, opens=opens+excluded.opens, "
+                         "clicks=clicks+excluded.clicks, delays=delays+excluded.delays, "
+                         "other=other+excluded.other",
+                         -1, SQLITE_PREPARE_PERSISTENT, &s->upsert_rollup, NULL) != SQLITE_OK) {
+    snprintf(err, errlen, "cannot prepare statements: %s", sqlite3_errmsg(s->db));
+    rc = SL_EDB;
+    goto fail;
+  }
+  *out = s;
+  return 0;
+fail:
+  store_close(s);
+  return rc;
+}
+
+const char *store_path(const store *s) { return s->path; }
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v) {
+  if (v) sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+  else sqlite3_bind_null(st, i);
+}
+
+static int streq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+
+/* Adds one stored event to the batch's rollup counters. */
+static void count_event(store *s, const ses_event *e) {
+  int64_t minute = e->ts_ms >= 0 ? e->ts_ms / 60000 : (e->ts_ms - 59999) / 60000;
+  struct rollup *r = NULL;
+  for (int i = 0; i < s->n_rollups; i++)
+    if (s->rollups[i].minute == minute) r = &s->rollups[i];
+  if (!r) {
+    if (s->n_rollups == MAX_MINUTES) return; /* caller flushes before this */
+    r = &s->rollups[s->n_rollups++];
+    memset(r, 0, sizeof *r);
+    r->minute = minute;
+  }
+  int64_t n = (int64_t)e->n_recipients;
+  const char *t = e->notification_type;
+  r->c[R_EVENTS]++;
+  if (streq(t, "Send")) {
+    r->c[R_SENDS] += n;
+  } else if (streq(t, "Delivery")) {
+    r->c[R_DELIVERIES] += n;
+  } else if (streq(t, "Bounce")) {
+    r->c[R_BOUNCES] += n;
+    if (streq(e->bounce_type, "Permanent")) {
+      if (!streq(e->bounce_sub_type, "OnAccountSuppressionList")) r->c[R_PERM] += n;
+    } else {
+      r->c[R_TRANS] += n;
+    }
+  } else if (streq(t, "Complaint")) {
+    if (!streq(e->complaint_sub_type, "OnAccountSuppressionList")) r->c[R_COMPLAINTS] += n;
+  } else if (streq(t, "Reject")) {
+    r->c[R_REJECTS] += n;
+  } else if (streq(t, "Open")) {
+    r->c[R_OPENS] += n;
+  } else if (streq(t, "Click")) {
+    r->c[R_CLICKS] += n;
+  } else if (streq(t, "DeliveryDelay")) {
+    r->c[R_DELAYS] += n;
+  } else {
+    r->c[R_OTHER] += n;
+  }
+}
+
+static int flush_rollups(store *s) {
+  for (int i = 0; i < s->n_rollups; i++) {
+    sqlite3_stmt *st = s->upsert_rollup;
+    sqlite3_bind_int64(st, 1, s->rollups[i].minute);
+    for (int k = 0; k < R_N; k++) sqlite3_bind_int64(st, k + 2, s->rollups[i].c[k]);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return SL_EDB;
+  }
+  s->n_rollups = 0;
+  return 0;
+}
+
+/* JSON array text of the recipients, for the recipients column. */
+static char *recipients_json(const ses_event *e) {
+  buf b;
+  buf_init(&b, 1 << 20);
+  buf_append(&b, "[", 1);
+  for (size_t i = 0; i < e->n_recipients; i++) {
+    if (i) buf_append(&b, ",", 1);
+    buf_json_string(&b, e->recipients[i]);
+  }
+  if (buf_append(&b, "]", 1)) {
+    buf_free(&b);
+    return NULL;
+  }
+  return buf_take(&b);
+}
+
+/* Inserts one event and everything it implies. Sets req->result. Returns
+ * 0, or SL_EDB when the transaction must be rolled back. */
+static int insert_one(store *s, store_req *req, int64_t now) {
+  ses_event *e = req->ev;
+  unsigned char hash[SHA256_DIGEST_LENGTH];
+  SHA256((const unsigned char *)e->raw, e->raw_len, hash);
+  char *rcpt = recipients_json(e);
+  if (!rcpt) return SL_ENOMEM;
+  sqlite3_stmt *st = s->ins_event;
+  bind_text(st, 1, e->message_id);
+  bind_text(st, 2, e->time_stamp);
+  bind_text(st, 3, e->notification_type);
+  bind_text(st, 4, e->reporting_mta);
+  bind_text(st, 5, e->destination_address);
+  bind_text(st, 6, e->bounced_recipients);
+  bind_text(st, 7, e->complaint_feedback_type);
+  bind_text(st, 8, e->feedback_id);
+  bind_text(st, 9, e->bounce_type);
+  bind_text(st, 10, e->bounce_sub_type);
+  bind_text(st, 11, e->complaint_sub_type);
+  bind_text(st, 12, e->source);
+  bind_text(st, 13, e->diagnostic);
+  bind_text(st, 14, rcpt);
+  bind_text(st, 15, e->sns_message_id);
+  bind_text(st, 16, e->topic_arn);
+  sqlite3_bind_int64(st, 17, now);
+  sqlite3_bind_blob(st, 18, hash, 16, SQLITE_STATIC);
+  sqlite3_bind_text(st, 19, e->raw, (int)e->raw_len, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  free(rcpt);
+  if (rc != SQLITE_DONE) return SL_EDB;
+  if (sqlite3_changes(s->db) == 0) {
+    req->result = STORE_DUPLICATE;
+    return 0;
+  }
+  req->event_id = sqlite3_last_insert_rowid(s->db);
+  req->result = STORE_STORED;
+  for (size_t i = 0; i < e->n_recipients; i++) {
+    char *addr = strdup(e->recipients[i]);
+    if (!addr) return SL_ENOMEM;
+    util_ascii_lower(addr);
+    const char *at = strrchr(addr, '@');
+    st = s->ins_recipient;
+    bind_text(st, 1, addr);
+    bind_text(st, 2, e->time_stamp);
+    sqlite3_bind_int64(st, 3, req->event_id);
+    bind_text(st, 4, at ? at + 1 : "");
+    bind_text(st, 5, e->notification_type);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    free(addr);
+    if (rc != SQLITE_DONE) return SL_EDB;
+  }
+  if (s->n_rollups == MAX_MINUTES && flush_rollups(s)) return SL_EDB;
+  count_event(s, e);
+  return 0;
+}
+
+static void set_health(store *s, int err, const char *msg) {
+  pthread_mutex_lock(&s->mu);
+  s->last_error = err;
+  snprintf(s->last_error_msg, sizeof s->last_error_msg, "%s", msg ? msg : "");
+  pthread_mutex_unlock(&s->mu);
+}
+
+int store_write(store *s, store_req **reqs, size_t n) {
+  int64_t now = util_now_ms();
+  s->n_rollups = 0;
+  int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+  int err = 0;
+  if (rc != SQLITE_OK) {
+    err = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? SL_EBUSY : SL_EDB;
+  } else {
+    for (size_t i = 0; i < n && !err; i++) err = insert_one(s, reqs[i], now);
+    if (!err) err = flush_rollups(s);
+    if (!err && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) err = SL_EDB;
+    if (err) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  }
+  if (err) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", sqlite3_errmsg(s->db));
+    if (err == SL_EBUSY)
+      snprintf(msg, sizeof msg, "the database stayed locked by another process for %lld ms",
+               (long long)s->opts.busy_timeout_ms);
+    log_kv(LOG_ERROR, "commit failed; nothing of this batch was stored", "error", msg, NULL);
+    set_health(s, err, msg);
+    for (size_t i = 0; i < n; i++) {
+      reqs[i]->result = err;
+      reqs[i]->event_id = 0;
+    }
+    return err;
+  }
+  if (s->last_error) set_health(s, 0, NULL);
+  return 0;
+}
+
+static void *writer_main(void *arg) {
+  store *s = arg;
+  store_req **batch = malloc(sizeof *batch * (size_t)s->opts.batch_max);
+  for (;;) {
+    pthread_mutex_lock(&s->mu);
+    while (!s->q_head && !s->stopping) pthread_cond_wait(&s->cv, &s->mu);
+    if (!s->q_head && s->stopping) {
+      pthread_mutex_unlock(&s->mu);
+      break;
+    }
+    /* Everything waiting goes into this transaction (up to batch_max):
+     * under load batches grow by themselves, idle each event commits
+     * alone. */
+    size_t n = 0;
+    store_req *first = s->q_head, *last = NULL;
+    while (s->q_head && (int)n < s->opts.batch_max) {
+      last = s->q_head;
+      batch[n++] = last;
+      s->q_head = last->next;
+    }
+    if (!s->q_head) s->q_tail = NULL;
+    s->q_len -= (int)n;
+    pthread_mutex_unlock(&s->mu);
+    last->next = NULL;
+    if (batch) {
+      store_write(s, batch, n);
+    } else {
+      for (store_req *r = first; r; r = r->next) r->result = SL_ENOMEM;
+    }
+    pthread_mutex_lock(&s->mu);
+    if (s->done_tail) s->done_tail->next = first;
+    else s->done_head = first;
+    s->done_tail = last;
+    pthread_mutex_unlock(&s->mu);
+    if (s->opts.notify) s->opts.notify(s->opts.notify_ud);
+  }
+  free(batch);
+  return NULL;
+}
+
+int store_start(store *s) {
+  if (pthread_create(&s->thread, NULL, writer_main, s)) return SL_ENOMEM;
+  s->thread_started = 1;
+  return 0;
+}
+
+int store_submit(store *s, store_req *req) {
+  req->next = NULL;
+  pthread_mutex_lock(&s->mu);
+  int rc = 0;
+  if (s->stopping) rc = SL_ESHUTDOWN;
+  else if (s->q_len >= s->opts.queue_max) rc = SL_EBUSY;
+  if (!rc) {
+    if (s->q_tail) s->q_tail->next = req;
+    else s->q_head = req;
+    s->q_tail = req;
+    s->q_len++;
+    pthread_cond_signal(&s->cv);
+  }
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+int store_queue_depth(store *s) {
+  pthread_mutex_lock(&s->mu);
+  int n = s->q_len;
+  pthread_mutex_unlock(&s->mu);
+  return n;
+}
+
+void store_complete(store *s) {
+  pthread_mutex_lock(&s->mu);
+  store_req *r = s->done_head;
+  s->done_head = s->done_tail = NULL;
+  pthread_mutex_unlock(&s->mu);
+  while (r) {
+    store_req *next = r->next;
+    r->next = NULL;
+    r->cb(r); /* may free r */
+    r = next;
+  }
+}
+
+void store_stop(store *s) {
+  if (!s || !s->thread_started) return;
+  pthread_mutex_lock(&s->mu);
+  s->stopping = 1;
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+  pthread_join(s->thread, NULL);
+  s->thread_started = 0;
+}
+
+void store_close(store *s) {
+  if (!s) return;
+  store_stop(s);
+  sqlite3_finalize(s->ins_event);
+  sqlite3_finalize(s->ins_recipient);
+  sqlite3_finalize(s->upsert_rollup);
+  if (s->db) {
+    /* A clean close checkpoints and removes the WAL. */
+    sqlite3_close(s->db);
+  }
+  pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->cv);
+  free(s->path);
+  free(s);
+}
+
+int store_health(store *s, char *why, size_t whylen) {
+  pthread_mutex_lock(&s->mu);
+  int err = s->last_error;
+  if (err && why) snprintf(why, whylen, "%s", s->last_error_msg);
+  pthread_mutex_unlock(&s->mu);
+  return err;
+}
+
+void store_req_free(store_req *req) {
+  if (!req) return;
+  ses_event_free(req->ev);
+  free(req);
+}
