@@ -7,22 +7,32 @@
 
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "certcache.h"
+#include "outbound.h"
+#include "subs.h"
 #include "http.h"
 #include "store.h"
 
 /* Why a request to /sns was refused; names are the `reason` label of
  * seslog_sns_rejected_total. */
 enum ingest_reason {
-  REJ_BAD_REQUEST,        /* not JSON, missing field, unknown Type, bad base64 */
+  REJ_BAD_JSON,           /* not a JSON object */
+  REJ_MISSING_FIELD,      /* a required field missing or malformed */
+  REJ_UNKNOWN_TYPE,       /* Type is not one SNS sends */
+  REJ_BAD_BASE64,         /* Signature is not base64 */
+  REJ_SIGNATURE_VERSION,  /* SignatureVersion is not 1 or 2 */
+  REJ_BAD_SES_EVENT,      /* a signed SES event without what every event has */
   REJ_CERT_URL,           /* certificate URL refused */
+  REJ_SUBSCRIBE_URL,      /* SubscribeURL refused (never fetched) */
+  REJ_CONFIRM_FAILED,     /* SubscribeURL fetch failed */
   REJ_CERT_FETCH,         /* certificate could not be fetched */
   REJ_BAD_SIGNATURE,
   REJ_TIMESTAMP,          /* timestamp outside certificate validity */
   REJ_TOPIC,              /* topic not allowed */
   REJ_RAW_DELIVERY,       /* raw delivery refused */
   REJ_BASIC_AUTH,         /* basic auth failed */
-  REJ_TOO_LARGE,          /* body over 1 MiB */
   REJ_STORAGE,            /* could not be committed */
   REJ_N
 };
@@ -37,7 +47,9 @@ struct ingest_opts {
 
 typedef struct ingest ingest;
 
-int ingest_new(store *st, certcache *cc, const struct ingest_opts *opts, ingest **out);
+/* Every module is borrowed and must outlive the ingest. */
+int ingest_new(uv_loop_t *loop, store *st, certcache *cc, outbound *ob, subs *sb,
+               const struct ingest_opts *opts, ingest **out);
 void ingest_free(ingest *in);
 
 /* Handles one POST /sns; answers req now or after the commit. */

@@ -6,10 +6,12 @@
 #include "ingest.h"
 #include "static.h"
 #include "store.h"
+#include "subs.h"
 
 struct router {
   ingest *in;              /* POST /sns */
   store *st;               /* /healthz */
+  subs *sb;                /* /api/subscriptions */
   static_files *web;       /* everything else under GET */
   const char *api_token;   /* NULL: /api and /metrics are open */
 };

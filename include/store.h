@@ -25,7 +25,17 @@ typedef struct store store;
  * by the store: freed with the request by store_req_free) and cb, and gets
  * it back through cb with result set. */
 typedef struct store_req {
-  ses_event *ev;                   /* the event; owned */
+  ses_event *ev;                   /* the event; owned; NULL for a request
+                                      that only records a topic's state */
+  /* Subscription bookkeeping, written in the same transaction. An event
+   * counts as a message of ev->topic_arn; a request without an event
+   * names its topic here. */
+  char *topic_arn;                 /* owned; used when ev is NULL */
+  const char *sub_state;           /* static "pending", "confirmed",
+                                      "unsubscribed", or NULL: no change */
+  char *sub_arn;                   /* owned SubscriptionArn, or NULL */
+  int counts_as_message;           /* 1: a message of the topic arrived */
+  int64_t at_ms;                   /* when (arrival), for the topic */
   int result;                      /* STORE_* or a negative sl_err */
   int64_t event_id;                /* SesEventMessages.id when stored */
   void (*cb)(struct store_req *);  /* called by store_complete */
@@ -76,6 +86,18 @@ int store_health(store *s, char *why, size_t whylen);
 int store_queue_depth(store *s);
 
 void store_req_free(store_req *req);
+
+/* One row of the subscriptions table. */
+struct store_subscription {
+  const char *topic_arn, *state, *subscription_arn;
+  int64_t confirmed_at, first_message_at, last_message_at; /* ms; 0 = never */
+  int64_t accepted;
+};
+
+/* Calls fn for every row of the subscriptions table, on the calling
+ * thread, before store_start. Returns 0 or SL_EDB. */
+int store_each_subscription(store *s, void (*fn)(void *ud, const struct store_subscription *row),
+                            void *ud);
 
 /* The database path given to store_open. */
 const char *store_path(const store *s);

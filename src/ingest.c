@@ -15,9 +15,15 @@
 
 #define RECENT_MAX 100
 
+#define CONFIRM_ATTEMPTS 3    /* SubscribeURL fetches before answering 503 */
+#define CONFIRM_BACKOFF_MS 300 /* doubled after each failed attempt */
+
 struct ingest {
+  uv_loop_t *loop;
   store *st;
   certcache *cc;
+  outbound *ob;
+  subs *sb;
   char **topics;                 /* allowlist, borrowed from the options */
   size_t n_topics;
   char *basic_auth;              /* "USER:PASS" or NULL */
@@ -34,22 +40,33 @@ typedef struct job {
   http_request *req;
   sns_msg *msg;                  /* NULL for raw delivery */
   store_req sreq;                /* the store request, embedded */
+  const char *status;            /* answer after the commit: "confirmed", ... */
+  const char *note;              /* and its note, static, or NULL */
+  int fail_status;               /* answer this error after the commit instead */
+  uv_timer_t *timer;             /* confirmation retry timer, or NULL */
+  int attempts;                  /* SubscribeURL fetches made */
+  char why[256];                 /* last confirmation error */
 } job;
 
 static const char *const reason_names[REJ_N] = {
-    "bad_request",   "certificate_url",  "certificate_fetch", "bad_signature",
-    "timestamp",     "topic_not_allowed", "raw_delivery",     "basic_auth",
-    "body_too_large", "storage"};
+    "bad_json",          "missing_field",     "unknown_type",  "bad_base64",
+    "signature_version", "bad_ses_event",     "certificate_url", "subscribe_url",
+    "confirmation_failed", "certificate_fetch", "bad_signature", "timestamp",
+    "topic_not_allowed", "raw_delivery",      "basic_auth",    "storage"};
 
 const char *ingest_reason_name(enum ingest_reason r) {
   return r < REJ_N ? reason_names[r] : "unknown";
 }
 
-int ingest_new(store *st, certcache *cc, const struct ingest_opts *opts, ingest **out) {
+int ingest_new(uv_loop_t *loop, store *st, certcache *cc, outbound *ob, subs *sb,
+               const struct ingest_opts *opts, ingest **out) {
   ingest *in = calloc(1, sizeof *in);
   if (!in) return SL_ENOMEM;
+  in->loop = loop;
   in->st = st;
   in->cc = cc;
+  in->ob = ob;
+  in->sb = sb;
   in->topics = opts->topic_arns;
   in->n_topics = opts->n_topic_arns;
   if (opts->basic_auth && !(in->basic_auth = strdup(opts->basic_auth))) {
@@ -94,6 +111,7 @@ static void reject(ingest *in, http_request *req, const sns_msg *m, enum ingest_
   const char *topic = m ? m->topic_arn : http_header_get(req, "x-amz-sns-topic-arn");
   const char *mid = m ? m->message_id : http_header_get(req, "x-amz-sns-message-id");
   snprintf(r->topic_arn, sizeof r->topic_arn, "%s", topic ? topic : "");
+  if (topic) subs_note_rejected(in->sb, topic);
   snprintf(r->message_id, sizeof r->message_id, "%s", mid ? mid : "");
   log_kv(LOG_INFO, "sns message rejected", "reason", reason_names[reason], "remote", req->remote,
          "topic", topic ? topic : "-", "sns_message_id", mid ? mid : "-", "detail", message, NULL);
@@ -125,14 +143,19 @@ static int basic_auth_ok(const ingest *in, const http_request *req) {
   return util_ct_equal(decoded, (size_t)n, in->basic_auth, strlen(in->basic_auth));
 }
 
+static void on_timer_closed(uv_handle_t *h) { free(h); }
+
 static void job_free(job *j) {
   sns_msg_free(j->msg);
   ses_event_free(j->sreq.ev);
+  free(j->sreq.topic_arn);
+  free(j->sreq.sub_arn);
+  if (j->timer) uv_close((uv_handle_t *)j->timer, on_timer_closed);
   free(j);
 }
 
 static void respond_status(http_request *req, const char *status, const sns_msg *m,
-                           const ses_event *ev, const char *note) {
+                           const ses_event *ev, const char *sub_arn, const char *note) {
   buf b;
   buf_init(&b, 4096);
   buf_appends(&b, "{\"status\":");
@@ -148,6 +171,10 @@ static void respond_status(http_request *req, const char *status, const sns_msg 
     buf_appends(&b, ",\"snsMessageId\":");
     buf_json_string(&b, smid);
   }
+  if (sub_arn) {
+    buf_appends(&b, ",\"subscriptionArn\":");
+    buf_json_string(&b, sub_arn);
+  }
   if (note) {
     buf_appends(&b, ",\"note\":");
     buf_json_string(&b, note);
@@ -161,11 +188,20 @@ static void respond_status(http_request *req, const char *status, const sns_msg 
 static void on_stored(store_req *sr) {
   job *j = sr->ud;
   ingest *in = j->in;
-  if (sr->result == STORE_STORED || sr->result == STORE_DUPLICATE) {
+  const char *topic = sr->ev ? sr->ev->topic_arn : sr->topic_arn;
+  if (sr->result == STORE_STORED) {
+    if (sr->counts_as_message) subs_note_accepted(in->sb, topic, sr->at_ms);
+    if (sr->sub_state) subs_set_state(in->sb, topic, sr->sub_state, sr->sub_arn, sr->at_ms);
+  }
+  if (sr->result > 0 && j->fail_status) {
+    reject(in, j->req, j->msg, REJ_CONFIRM_FAILED, j->fail_status, "confirmation_failed", j->why);
+  } else if (sr->result > 0 && !sr->ev) {
+    respond_status(j->req, j->status, j->msg, NULL, sr->sub_arn, j->note);
+  } else if (sr->result == STORE_STORED || sr->result == STORE_DUPLICATE) {
     int dup = sr->result == STORE_DUPLICATE;
     if (dup) in->counts.duplicate++;
     else in->counts.stored++;
-    respond_status(j->req, dup ? "duplicate" : "stored", j->msg, sr->ev, NULL);
+    respond_status(j->req, dup ? "duplicate" : "stored", j->msg, sr->ev, NULL, NULL);
   } else {
     char why[256] = "the database could not commit the event";
     store_health(in->st, why, sizeof why);
@@ -176,9 +212,12 @@ static void on_stored(store_req *sr) {
   job_free(j);
 }
 
-/* Hands a normalized event to the store; answers on failure. */
+/* Hands a normalized event (or, with ev NULL, the topic bookkeeping set
+ * in j->sreq) to the store; answers on failure. */
 static void submit(job *j, ses_event *ev) {
   j->sreq.ev = ev;
+  j->sreq.counts_as_message = j->sreq.counts_as_message || ev != NULL;
+  if (!j->sreq.at_ms) j->sreq.at_ms = util_now_ms();
   j->sreq.cb = on_stored;
   j->sreq.ud = j;
   int rc = store_submit(j->in->st, &j->sreq);
@@ -190,17 +229,122 @@ static void submit(job *j, ses_event *ev) {
   }
 }
 
+/* Commits a topic's bookkeeping (state may be NULL), then answers
+ * status with note. Takes j. */
+static void record_topic(job *j, const char *state, const char *sub_arn, const char *status,
+                         const char *note) {
+  j->sreq.topic_arn = util_strdup(j->msg->topic_arn);
+  j->sreq.sub_state = state;
+  if (sub_arn) j->sreq.sub_arn = strdup(sub_arn);
+  j->status = status;
+  j->note = note;
+  if (!j->sreq.topic_arn || (sub_arn && !j->sreq.sub_arn)) {
+    reject(j->in, j->req, j->msg, REJ_STORAGE, 503, "overloaded", "Out of memory; SNS will retry.");
+    job_free(j);
+    return;
+  }
+  submit(j, NULL);
+}
+
+/* The SubscriptionArn of SNS's ConfirmSubscription answer (XML), copied
+ * into out when it is plain printable text. */
+static int subscription_arn(const char *xml, char *out, size_t n) {
+  const char *open = strstr(xml, "<SubscriptionArn>");
+  if (!open) return SL_EINVAL;
+  open += strlen("<SubscriptionArn>");
+  const char *close = strstr(open, "</SubscriptionArn>");
+  if (!close || (size_t)(close - open) >= n || close == open) return SL_EINVAL;
+  for (const char *p = open; p < close; p++)
+    if (*p < 0x21 || *p > 0x7e || *p == '<' || *p == '&') return SL_EINVAL;
+  memcpy(out, open, (size_t)(close - open));
+  out[close - open] = 0;
+  return 0;
+}
+
+static void confirm_attempt(job *j);
+
+static void on_confirm_timer(uv_timer_t *t) { confirm_attempt(t->data); }
+
+static void on_confirmed(void *ud, const outbound_result *res) {
+  job *j = ud;
+  char arn[300];
+  if (res->rc == 0 && res->status == 200 && subscription_arn(res->body, arn, sizeof arn) == 0) {
+    j->in->counts.confirmations++;
+    log_kv(LOG_INFO, "subscription confirmed", "topic", j->msg->topic_arn, "subscription_arn", arn,
+           NULL);
+    record_topic(j, "confirmed", arn, "confirmed", NULL);
+    return;
+  }
+  if (res->rc) snprintf(j->why, sizeof j->why, "Confirming the subscription failed: %s.", res->error);
+  else if (res->status == 200)
+    snprintf(j->why, sizeof j->why, "SNS's answer to the confirmation has no SubscriptionArn.");
+  else
+    snprintf(j->why, sizeof j->why, "SNS answered the confirmation with HTTP %ld%s.", res->status,
+             res->status >= 300 && res->status < 400 ? " (redirects are not followed)" : "");
+  /* Retry what may pass: no answer, or a 5xx / 429 from AWS. */
+  int retry = res->rc == SL_EIO || res->status >= 500 || res->status == 429;
+  if (retry && res->rc != SL_ESHUTDOWN && j->attempts < CONFIRM_ATTEMPTS) {
+    if (!j->timer) {
+      j->timer = malloc(sizeof *j->timer);
+      if (j->timer) {
+        uv_timer_init(j->in->loop, j->timer);
+        j->timer->data = j;
+      }
+    }
+    if (j->timer) {
+      uv_timer_start(j->timer, on_confirm_timer,
+                     (uint64_t)CONFIRM_BACKOFF_MS << (j->attempts - 1), 0);
+      return;
+    }
+  }
+  log_kv(LOG_WARN, "subscription confirmation failed; SNS will send it again", "topic",
+         j->msg->topic_arn, "error", j->why, NULL);
+  /* Record the topic as pending, then answer 503 so SNS retries. */
+  j->fail_status = 503;
+  record_topic(j, "pending", NULL, NULL, NULL);
+}
+
+static void confirm_attempt(job *j) {
+  j->attempts++;
+  struct outbound_req req = {.url = j->msg->subscribe_url, .timeout_ms = 5000,
+                             .max_body = 64 * 1024};
+  if (outbound_request(j->in->ob, &req, on_confirmed, j)) {
+    snprintf(j->why, sizeof j->why, "The confirmation could not be started.");
+    j->fail_status = 503;
+    record_topic(j, "pending", NULL, NULL, NULL);
+  }
+}
+
+/* A verified SubscriptionConfirmation of an allowed topic: fetch its
+ * SubscribeURL (only on the SNS host rule), retrying when AWS does not
+ * answer; record the SubscriptionArn. */
+static void confirm(job *j) {
+  if (sns_url_allowed(j->msg->subscribe_url, 0)) {
+    reject(j->in, j->req, j->msg, REJ_SUBSCRIBE_URL, 403, "subscribe_url_not_allowed",
+           "SubscribeURL must be an https://sns.<region>.amazonaws.com/ address; it was not "
+           "fetched.");
+    job_free(j);
+    return;
+  }
+  log_kv(LOG_INFO, "confirming subscription", "topic", j->msg->topic_arn, NULL);
+  confirm_attempt(j);
+}
+
 /* A verified envelope: act on its type. */
 static void accept_verified(job *j) {
   sns_msg *m = j->msg;
-  if (m->type != SNS_NOTIFICATION) {
+  if (m->type == SNS_SUBSCRIPTION_CONFIRMATION) {
+    confirm(j);
+    return;
+  }
+  if (m->type == SNS_UNSUBSCRIBE_CONFIRMATION) {
     j->in->counts.confirmations++;
-    log_kv(LOG_INFO,
-           m->type == SNS_SUBSCRIPTION_CONFIRMATION ? "subscription confirmation received"
-                                                    : "unsubscribe confirmation received",
+    log_kv(LOG_WARN,
+           "the SNS subscription was unsubscribed: seslog receives nothing more from this topic "
+           "until it is subscribed again",
            "topic", m->topic_arn, NULL);
-    respond_status(j->req, "ignored", m, NULL, "confirmations are not handled yet");
-    job_free(j);
+    record_topic(j, "unsubscribed", NULL, "ignored",
+                 "unsubscribe confirmation recorded; this topic no longer delivers to seslog");
     return;
   }
   ses_event *ev;
@@ -210,12 +354,12 @@ static void accept_verified(job *j) {
     j->in->counts.ignored++;
     log_kv(LOG_INFO, "sns message carries no SES event; ignored", "topic", m->topic_arn,
            "sns_message_id", m->message_id, "detail", why ? why : sl_strerror(rc), NULL);
-    respond_status(j->req, "ignored", m, NULL, why ? why : "the Message is not an SES event");
-    job_free(j);
+    j->sreq.counts_as_message = 1;
+    record_topic(j, NULL, NULL, "ignored", "the Message is not an SES event");
     return;
   }
   if (rc) {
-    reject(j->in, j->req, m, REJ_BAD_REQUEST, 400, "invalid_ses_event",
+    reject(j->in, j->req, m, REJ_BAD_SES_EVENT, 400, "invalid_ses_event",
            why ? why : "The Message is an SES event with missing fields.");
     job_free(j);
     return;
@@ -238,11 +382,11 @@ static void verify_with(job *j, const sns_cert *cert) {
       accept_verified(j);
       return;
     case SL_ESIGVER:
-      reject(j->in, j->req, j->msg, REJ_BAD_REQUEST, 400, "unsupported_signature_version",
+      reject(j->in, j->req, j->msg, REJ_SIGNATURE_VERSION, 400, "unsupported_signature_version",
              "SignatureVersion must be 1 or 2.");
       break;
     case SL_EBASE64:
-      reject(j->in, j->req, j->msg, REJ_BAD_REQUEST, 400, "bad_base64",
+      reject(j->in, j->req, j->msg, REJ_BAD_BASE64, 400, "bad_base64",
              "The Signature is not valid base64.");
       break;
     case SL_ETIME:
@@ -293,11 +437,12 @@ static void handle_raw(ingest *in, http_request *req) {
   int rc = ses_parse(req->body.data ? req->body.data : "", req->body.len, NULL, &ev, &why);
   if (rc == SL_ENOTSES || rc == SL_ETYPE) {
     in->counts.ignored++;
-    respond_status(req, "ignored", NULL, NULL, why ? why : "the body is not an SES event");
+    respond_status(req, "ignored", NULL, NULL, NULL, why ? why : "the body is not an SES event");
     return;
   }
   if (rc) {
-    reject(in, req, NULL, REJ_BAD_REQUEST, 400, rc == SL_EJSON ? "invalid_json" : "invalid_ses_event",
+    reject(in, req, NULL, rc == SL_EJSON ? REJ_BAD_JSON : REJ_BAD_SES_EVENT, 400,
+           rc == SL_EJSON ? "invalid_json" : "invalid_ses_event",
            why ? why : "The body is not a valid SES event.");
     return;
   }
@@ -336,7 +481,9 @@ void ingest_handle(ingest *in, http_request *req) {
                       : rc == SL_ETYPE ? "Type must be Notification, SubscriptionConfirmation or "
                                          "UnsubscribeConfirmation."
                                        : "The envelope lacks a required field.";
-    reject(in, req, NULL, REJ_BAD_REQUEST, 400, code, msg);
+    reject(in, req, NULL,
+           rc == SL_EJSON ? REJ_BAD_JSON : rc == SL_ETYPE ? REJ_UNKNOWN_TYPE : REJ_MISSING_FIELD, 400,
+           code, msg);
     return;
   }
   if (!topic_allowed(in, m->topic_arn)) {

@@ -68,6 +68,18 @@ static void diagnostics(struct router *r, http_request *req) {
   buf_free(&b);
 }
 
+static void subscriptions(struct router *r, http_request *req) {
+  buf b;
+  buf_init(&b, 4 << 20);
+  if (subs_json(r->sb, &b)) {
+    buf_free(&b);
+    http_respond_error(req, 500, "internal", "The subscription list is too large to answer.");
+    return;
+  }
+  http_respond_json(req, 200, b.data);
+  buf_free(&b);
+}
+
 static void metrics(struct router *r, http_request *req) {
   buf b;
   buf_init(&b, 1 << 20);
@@ -132,6 +144,7 @@ void router_handle(http_request *req, void *ud) {
     }
     if (strcmp(p, "/metrics") == 0) metrics(r, req);
     else if (strcmp(p, "/api/diagnostics") == 0) diagnostics(r, req);
+    else if (strcmp(p, "/api/subscriptions") == 0) subscriptions(r, req);
     else http_respond_error(req, 404, "not_found", "There is no such API endpoint.");
     return;
   }

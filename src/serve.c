@@ -20,6 +20,7 @@
 #include "router.h"
 #include "server.h"
 #include "static.h"
+#include "subs.h"
 #include "store.h"
 #include "util.h"
 #include "version.h"
@@ -85,6 +86,7 @@ typedef struct app {
   outbound *ob;
   certcache *cc;
   ingest *in;
+  subs *sb;
   static_files *web;
   server *srv;
   struct router router;
@@ -179,11 +181,15 @@ int cmd_serve(int argc, char **argv, int argi) {
                            .n_topic_arns = o.sns_topic_arn.n,
                            .basic_auth = o.sns_basic_auth};
   if (outbound_new(&ap.loop, &oo, &ap.ob) || certcache_new(ap.ob, cert_dir, 64, &ap.cc) ||
-      ingest_new(ap.st, ap.cc, &io, &ap.in) || static_load(o.web, &ap.web)) {
+      subs_new(1000, &ap.sb) ||
+      ingest_new(&ap.loop, ap.st, ap.cc, ap.ob, ap.sb, &io, &ap.in) ||
+      static_load(o.web, &ap.web)) {
     fprintf(stderr, "seslog serve: out of memory at start\n");
     goto early_fail;
   }
-  ap.router = (struct router){.in = ap.in, .st = ap.st, .web = ap.web, .api_token = o.api_token};
+  if (subs_load(ap.sb, ap.st)) log_kv(LOG_WARN, "cannot read the subscriptions table", NULL);
+  ap.router = (struct router){
+      .in = ap.in, .st = ap.st, .sb = ap.sb, .web = ap.web, .api_token = o.api_token};
   struct server_opts svo = {.max_conns = (int)o.max_connections,
                             .max_inflight = 64,
                             .idle_ms = 60000,
@@ -226,6 +232,7 @@ early_fail:
 done:
   server_free(ap.srv);
   ingest_free(ap.in);
+  subs_free(ap.sb);
   certcache_free(ap.cc);
   outbound_free(ap.ob);
   static_free(ap.web);
