@@ -14,6 +14,8 @@
 
 #include "ses.h"
 
+struct sqlite3;
+
 enum store_result {
   STORE_STORED = 1,    /* a new event */
   STORE_DUPLICATE = 2  /* the same event was already stored */
@@ -36,6 +38,12 @@ typedef struct store_req {
   char *sub_arn;                   /* owned SubscriptionArn, or NULL */
   int counts_as_message;           /* 1: a message of the topic arrived */
   int64_t at_ms;                   /* when (arrival), for the topic */
+  /* Any other write: called by the writer inside the batch transaction,
+   * in queue order, with the write connection. It sets req->result
+   * (STORE_STORED, or a negative code for a refusal that leaves the batch
+   * alone) and returns 0, or SL_EDB to roll the whole batch back. */
+  int (*apply)(struct store_req *req, struct sqlite3 *db);
+  void *apply_arg;                 /* for apply; the caller's */
   int result;                      /* STORE_* or a negative sl_err */
   int64_t event_id;                /* SesEventMessages.id when stored */
   void (*cb)(struct store_req *);  /* called by store_complete */
@@ -43,7 +51,22 @@ typedef struct store_req {
   struct store_req *next;          /* queue link, the store's */
 } store_req;
 
+/* Work that every stored event implies (suppression rules, outbox rows),
+ * done by the writer inside the event's transaction. */
+struct store_hook {
+  /* A new event was inserted with id event_id. Returns 0, or SL_EDB to
+   * roll the batch back. */
+  int (*on_event)(void *ud, struct sqlite3 *db, const ses_event *e, int64_t event_id, int64_t now);
+  /* The batch's transaction ended: committed (ok 1) or rolled back. */
+  void (*after_commit)(void *ud, int ok);
+  void *ud;
+};
+
+#define STORE_MAX_HOOKS 4
+
 struct store_opts {
+  struct store_hook hooks[STORE_MAX_HOOKS];
+  int n_hooks;
   int64_t busy_timeout_ms;         /* wait for a locked database, then fail */
   int queue_max;                   /* events waiting before submit says SL_EBUSY */
   int batch_max;                   /* events in one transaction at most */

@@ -356,6 +356,10 @@ static int insert_one(store *s, store_req *req, int64_t now) {
   }
   if (s->n_rollups == MAX_MINUTES && flush_rollups(s)) return SL_EDB;
   count_event(s, e);
+  for (int h = 0; h < s->opts.n_hooks; h++)
+    if (s->opts.hooks[h].on_event &&
+        s->opts.hooks[h].on_event(s->opts.hooks[h].ud, s->db, e, req->event_id, now))
+      return SL_EDB;
   return 0;
 }
 
@@ -433,12 +437,15 @@ int store_write(store *s, store_req **reqs, size_t n) {
   } else {
     for (size_t i = 0; i < n && !err; i++) {
       if (reqs[i]->ev) err = insert_one(s, reqs[i], now);
+      else if (reqs[i]->apply) err = reqs[i]->apply(reqs[i], s->db);
       else reqs[i]->result = STORE_STORED;
     }
     if (!err) err = flush_rollups(s);
     if (!err) err = write_topics(s, reqs, n, now);
     if (!err && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) err = SL_EDB;
     if (err) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    for (int h = 0; h < s->opts.n_hooks; h++)
+      if (s->opts.hooks[h].after_commit) s->opts.hooks[h].after_commit(s->opts.hooks[h].ud, !err);
   }
   if (err) {
     char msg[256];
@@ -560,8 +567,9 @@ void store_close(store *s) {
   sqlite3_finalize(s->touch_topic);
   sqlite3_finalize(s->set_topic);
   if (s->db) {
-    /* A clean close checkpoints and removes the WAL. */
-    sqlite3_close(s->db);
+    /* A clean close checkpoints and removes the WAL. close_v2: hook owners
+     * may finalize their statements after this. */
+    sqlite3_close_v2(s->db);
   }
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
