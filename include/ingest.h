@@ -43,6 +43,11 @@ struct ingest_opts {
   char **topic_arns;      /* allowlist; empty = any topic */
   size_t n_topic_arns;
   const char *basic_auth; /* "USER:PASS" or NULL */
+  /* Optional: each committed notification's latency, arrival to answer. */
+  void (*observe_latency)(void *ud, double ms);
+  /* Optional: a verified UnsubscribeConfirmation was recorded. */
+  void (*on_unsubscribe)(void *ud, const char *topic_arn);
+  void *ud;
 };
 
 typedef struct ingest ingest;

@@ -2,17 +2,23 @@
 #ifndef SESLOG_ROUTER_H
 #define SESLOG_ROUTER_H
 
+#include "api.h"
 #include "http.h"
 #include "ingest.h"
+#include "metrics.h"
 #include "static.h"
 #include "store.h"
 #include "subs.h"
+#include "suppression.h"
 
 struct router {
   ingest *in;              /* POST /sns */
   store *st;               /* /healthz */
   subs *sb;                /* /api/subscriptions */
   static_files *web;       /* everything else under GET */
+  api *api;                /* the query endpoints under /api/; NULL: none */
+  struct metrics_sources metrics; /* GET /metrics */
+  suppression *sup;        /* /api/suppression...; NULL: none */
   const char *api_token;   /* NULL: /api and /metrics are open */
 };
 

@@ -31,6 +31,11 @@ void subs_note_rejected(subs *s, const char *topic);
 /* A state change (state is static text); arn may be NULL. */
 void subs_set_state(subs *s, const char *topic, const char *state, const char *arn, int64_t at_ms);
 
+/* Calls fn for each topic: its ARN, state and last message time (0 if
+ * none). */
+void subs_each(const subs *s, void (*fn)(void *ud, const char *topic, const char *state,
+                                         int64_t last_ms), void *ud);
+
 /* {"items":[{topicArn, state, subscriptionArn, confirmedAt, firstMessageAt,
  * lastMessageAt, accepted, rejected}...]} into b. */
 int subs_json(const subs *s, buf *b);

@@ -98,3 +98,62 @@ CREATE TABLE subscriptions (
   accepted INTEGER NOT NULL DEFAULT 0,
   rejected INTEGER NOT NULL DEFAULT 0
 );
+
+-- version 2
+-- GET /api/events?source= and `seslog query --source`: the sender's events
+-- in time order. Addresses compare without case, as mail systems do.
+CREATE INDEX "source-timeStamp-Index" ON SesEventMessages (source COLLATE NOCASE, timeStamp);
+
+-- version 3
+-- The suppression list (src/suppression.c): one row per address that must
+-- not be mailed. address is the key, folded to lower case; display keeps
+-- the form first given. Rule entries are written in the transaction of the
+-- event that causes them.
+CREATE TABLE IF NOT EXISTS suppression (
+  address TEXT PRIMARY KEY,          -- folded (ASCII lower case)
+  id INTEGER NOT NULL UNIQUE,        -- insertion order: the listing's order and cursor
+  display TEXT NOT NULL,             -- as first given
+  domain TEXT NOT NULL,              -- folded domain, for the domain filter
+  reason TEXT NOT NULL,              -- BOUNCE, COMPLAINT or MANUAL
+  createdAt INTEGER NOT NULL,        -- ms: the first event's timeStamp, or when added by hand
+  lastEventAt INTEGER,               -- ms: timeStamp of the latest event that (re)suppressed it
+  events INTEGER NOT NULL DEFAULT 0, -- SES events that (re)suppressed it
+  messageId TEXT,                    -- mail.messageId of that latest event
+  eventId INTEGER,                   -- SesEventMessages.id of that latest event
+  note TEXT,
+  ambiguous INTEGER NOT NULL DEFAULT 0 -- 1: a complaint that named several recipients
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS "suppression-reason" ON suppression (reason, id);
+CREATE INDEX IF NOT EXISTS "suppression-domain" ON suppression (domain, id);
+
+-- Every change of the list, kept after a removal: rules, manual adds,
+-- imports and removals.
+CREATE TABLE IF NOT EXISTS suppression_history (
+  id INTEGER PRIMARY KEY,
+  address TEXT NOT NULL,             -- folded
+  at INTEGER NOT NULL,               -- ms, wall clock of the change
+  action TEXT NOT NULL,              -- added, updated, removed
+  actor TEXT NOT NULL,               -- permanent-bounce, complaint, soft-bounce, api, cli
+  reason TEXT,                       -- the entry's reason after (or, removed, before) the change
+  note TEXT,
+  messageId TEXT,                    -- the event's mail.messageId (rules)
+  eventId INTEGER,                   -- rules: the event; removed: the newest event id then
+  eventAt INTEGER                    -- rules: the event's timeStamp, ms
+);
+CREATE INDEX IF NOT EXISTS "suppression_history-address" ON suppression_history (address, id);
+
+-- version 4
+-- Every change of a monitor's state (bounce rate, complaint rate): the
+-- latest row per monitor is its state after a restart.
+CREATE TABLE monitor_changes (
+  id INTEGER PRIMARY KEY,
+  monitor TEXT NOT NULL,             -- 'bounceRate', 'complaintRate'
+  fromState TEXT NOT NULL,
+  toState TEXT NOT NULL,             -- ok, warn, alert
+  value REAL NOT NULL,               -- the rate, a fraction
+  threshold REAL NOT NULL,
+  sends INTEGER NOT NULL,            -- the denominator
+  windowMs INTEGER NOT NULL,         -- the window used
+  at INTEGER NOT NULL                -- ms since the epoch
+);
+CREATE INDEX "monitor_changes-monitor" ON monitor_changes (monitor, id);

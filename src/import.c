@@ -19,6 +19,7 @@
 #include "ses.h"
 #include "sns.h"
 #include "store.h"
+#include "suppression.h"
 #include "util.h"
 
 #define BATCH 1000
@@ -28,6 +29,7 @@ struct import_opts {
   int verify;
   char *sns_cert_dir;
   char *log_level;
+  long soft_bounce_limit, soft_bounce_days;
 };
 
 #define O(f) offsetof(struct import_opts, f)
@@ -38,6 +40,10 @@ static const struct opt import_table[] = {
     {"sns-cert-dir", OPT_STR, O(sns_cert_dir), NULL, "DIR",
      "signing certificates for --verify [<db folder>/sns-certs]"},
     {"log-level", OPT_STR, O(log_level), "warn", "LEVEL", "debug, info, warn or error"},
+    {"soft-bounce-limit", OPT_INT, O(soft_bounce_limit), "3", "N",
+     "suppression rule, as for serve: soft bounces of an address that suppress it (0: never)"},
+    {"soft-bounce-days", OPT_INT, O(soft_bounce_days), "7", "D",
+     "...when they fall within this many days"},
     {0},
 };
 #undef O
@@ -362,6 +368,7 @@ int cmd_import(int argc, char **argv, int argi) {
     return rc == 1 ? 0 : 2;
   }
   int status = 2;
+  suppression *sup = NULL; /* the suppression rules, applied to imported events */
   importer *im = calloc(1, sizeof *im);
   if (!im) goto out;
   if (log_set_level(o.log_level)) {
@@ -384,6 +391,14 @@ int cmd_import(int argc, char **argv, int argi) {
   im->verify = o.verify;
   char err[512];
   struct store_opts so = {.busy_timeout_ms = 10000};
+  struct suppression_opts spo = {.soft_bounce_limit = (int)o.soft_bounce_limit,
+                                 .soft_bounce_days = (int)o.soft_bounce_days};
+  if (o.soft_bounce_limit > 1000000 || o.soft_bounce_days > 36500 || suppression_new(&spo, &sup)) {
+    fprintf(stderr, "seslog import: --soft-bounce-limit must be at most 1000000 and "
+                    "--soft-bounce-days from 1 to 36500\n");
+    goto out;
+  }
+  suppression_hook(sup, &so.hooks[so.n_hooks++]);
   if (store_open(o.db, &so, &im->st, err, sizeof err)) {
     fprintf(stderr, "seslog import: %s\n", err);
     goto out;
@@ -443,6 +458,7 @@ out:
     store_close(im->st);
     free(im);
   }
+  suppression_free(sup); /* after store_close: its statements lived on that connection */
   config_free(import_table, &o);
   return status;
 }

@@ -27,6 +27,9 @@ struct ingest {
   char **topics;                 /* allowlist, borrowed from the options */
   size_t n_topics;
   char *basic_auth;              /* "USER:PASS" or NULL */
+  void (*observe_latency)(void *ud, double ms);
+  void (*on_unsubscribe)(void *ud, const char *topic_arn);
+  void *cb_ud;
   uint64_t rejected[REJ_N];
   struct ingest_rejection recent[RECENT_MAX]; /* ring */
   size_t recent_next;            /* next slot */
@@ -67,6 +70,9 @@ int ingest_new(uv_loop_t *loop, store *st, certcache *cc, outbound *ob, subs *sb
   in->cc = cc;
   in->ob = ob;
   in->sb = sb;
+  in->observe_latency = opts->observe_latency;
+  in->on_unsubscribe = opts->on_unsubscribe;
+  in->cb_ud = opts->ud;
   in->topics = opts->topic_arns;
   in->n_topics = opts->n_topic_arns;
   if (opts->basic_auth && !(in->basic_auth = strdup(opts->basic_auth))) {
@@ -199,6 +205,8 @@ static void on_stored(store_req *sr) {
     respond_status(j->req, j->status, j->msg, NULL, sr->sub_arn, j->note);
   } else if (sr->result == STORE_STORED || sr->result == STORE_DUPLICATE) {
     int dup = sr->result == STORE_DUPLICATE;
+    if (in->observe_latency)
+      in->observe_latency(in->cb_ud, (double)(util_now_ms() - j->req->started_ms));
     if (dup) in->counts.duplicate++;
     else in->counts.stored++;
     respond_status(j->req, dup ? "duplicate" : "stored", j->msg, sr->ev, NULL, NULL);
@@ -343,6 +351,7 @@ static void accept_verified(job *j) {
            "the SNS subscription was unsubscribed: seslog receives nothing more from this topic "
            "until it is subscribed again",
            "topic", m->topic_arn, NULL);
+    if (j->in->on_unsubscribe) j->in->on_unsubscribe(j->in->cb_ud, m->topic_arn);
     record_topic(j, "unsubscribed", NULL, "ignored",
                  "unsubscribe confirmation recorded; this topic no longer delivers to seslog");
     return;

@@ -14,6 +14,9 @@ static const char usage[] =
     "Commands:\n"
     "  serve              run the server (the default when no command is given)\n"
     "  import FILE...     load notifications from files of JSON or JSON lines ('-' is stdin)\n"
+    "  query              print stored events that match filters (table, json, jsonl, csv)\n"
+    "  suppression list|check|add|remove|export|import\n"
+    "                     the suppression list: show, check, change, SES bulk CSV\n"
     "  version            print the version\n"
     "\n"
     "Every command takes --db PATH (env SESLOG_DB, default ./data/seslog.db) and --help.\n"
@@ -35,6 +38,8 @@ int main(int argc, char **argv) {
   const char *cmd = argv[1];
   if (strcmp(cmd, "serve") == 0) return cmd_serve(argc, argv, 2);
   if (strcmp(cmd, "import") == 0) return cmd_import(argc, argv, 2);
+  if (strcmp(cmd, "suppression") == 0) return cmd_suppression(argc, argv, 2);
+  if (strcmp(cmd, "query") == 0) return cmd_query(argc, argv, 2);
   if (strcmp(cmd, "version") == 0) {
     printf("seslog %s\n", SESLOG_VERSION);
     return 0;

@@ -80,30 +80,12 @@ static void subscriptions(struct router *r, http_request *req) {
   buf_free(&b);
 }
 
-static void metrics(struct router *r, http_request *req) {
+static void serve_metrics(struct router *r, http_request *req) {
   buf b;
   buf_init(&b, 1 << 20);
-  struct ingest_counts c = ingest_counts(r->in);
-  buf_appends(&b, "# HELP seslog_sns_messages_total SNS messages accepted, by outcome.\n"
-                  "# TYPE seslog_sns_messages_total counter\n");
-  buf_printf(&b,
-             "seslog_sns_messages_total{outcome=\"stored\"} %llu\n"
-             "seslog_sns_messages_total{outcome=\"duplicate\"} %llu\n"
-             "seslog_sns_messages_total{outcome=\"ignored\"} %llu\n"
-             "seslog_sns_messages_total{outcome=\"confirmation\"} %llu\n",
-             (unsigned long long)c.stored, (unsigned long long)c.duplicate,
-             (unsigned long long)c.ignored, (unsigned long long)c.confirmations);
-  buf_appends(&b, "# HELP seslog_sns_rejected_total Requests to /sns refused, by reason.\n"
-                  "# TYPE seslog_sns_rejected_total counter\n");
-  const uint64_t *counts = ingest_rejected_counts(r->in);
-  for (int i = 0; i < REJ_N; i++)
-    buf_printf(&b, "seslog_sns_rejected_total{reason=\"%s\"} %llu\n",
-               ingest_reason_name((enum ingest_reason)i), (unsigned long long)counts[i]);
-  buf_printf(&b,
-             "# HELP seslog_write_queue_depth Events waiting for the writer.\n"
-             "# TYPE seslog_write_queue_depth gauge\nseslog_write_queue_depth %d\n",
-             store_queue_depth(r->st));
-  http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.data, b.len);
+  metrics_render(&r->metrics, &b);
+  http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.data ? b.data : "",
+               b.len);
   buf_free(&b);
 }
 
@@ -138,14 +120,19 @@ void router_handle(http_request *req, void *ud) {
                             "WWW-Authenticate: Bearer realm=\"seslog\"\r\n");
       return;
     }
+    if (r->sup && starts(p, "/api/suppression") && (p[16] == 0 || p[16] == '/')) {
+      suppression_http(r->sup, req); /* GET, PUT, DELETE, POST .../check */
+      return;
+    }
     if (!is(req, "GET") && !is(req, "HEAD")) {
       http_respond_error(req, 405, "method_not_allowed", "This endpoint answers GET.");
       return;
     }
-    if (strcmp(p, "/metrics") == 0) metrics(r, req);
+    if (strcmp(p, "/metrics") == 0) serve_metrics(r, req);
     else if (strcmp(p, "/api/diagnostics") == 0) diagnostics(r, req);
     else if (strcmp(p, "/api/subscriptions") == 0) subscriptions(r, req);
-    else http_respond_error(req, 404, "not_found", "There is no such API endpoint.");
+    else if (!r->api || api_handle(r->api, req) != 0)
+      http_respond_error(req, 404, "not_found", "There is no such API endpoint.");
     return;
   }
   if (is(req, "GET") || is(req, "HEAD")) {

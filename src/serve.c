@@ -10,6 +10,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "api.h"
 #include "certcache.h"
 #include "cmd.h"
 #include "config.h"
@@ -19,9 +20,15 @@
 #include "outbound.h"
 #include "router.h"
 #include "server.h"
+#include "metrics.h"
+#include "monitor.h"
+#include "outbox.h"
+#include "readpool.h"
+#include "slack.h"
 #include "static.h"
 #include "subs.h"
 #include "store.h"
+#include "suppression.h"
 #include "util.h"
 #include "version.h"
 
@@ -40,6 +47,17 @@ struct serve_opts {
   long busy_timeout;
   long max_connections;
   long queue_max;
+  long soft_bounce_limit, soft_bounce_days;
+  long query_timeout;
+  char *slack_webhook_url;
+  char *public_url;
+  char *slack_mention;
+  long slack_max_per_minute;
+  double bounce_warn, bounce_alert, complaint_warn, complaint_alert;
+  int64_t rate_window;
+  long rate_min_volume;
+  int64_t silence_alert;
+  int64_t monitor_interval;
 };
 
 #define O(f) offsetof(struct serve_opts, f)
@@ -68,6 +86,33 @@ static const struct opt serve_table[] = {
      "open connections at once; more are refused"},
     {"queue-max", OPT_INT, O(queue_max), "20000", "N",
      "events waiting for the disk before /sns answers 503 (SNS retries)"},
+    {"soft-bounce-limit", OPT_INT, O(soft_bounce_limit), "3", "N",
+     "transient or undetermined bounces of an address that suppress it (0: never)"},
+    {"soft-bounce-days", OPT_INT, O(soft_bounce_days), "7", "D",
+     "...when they fall within this many days"},
+    {"slack-webhook-url", OPT_STR, O(slack_webhook_url), NULL, "URL",
+     "Slack incoming webhook for bounce, complaint and monitor alerts (a secret: never logged)"},
+    {"public-url", OPT_STR, O(public_url), NULL, "URL", "base URL of the web UI, for links in alerts"},
+    {"slack-mention", OPT_STR, O(slack_mention), "here", "here|channel|none",
+     "who an alert notifies"},
+    {"slack-max-per-minute", OPT_INT, O(slack_max_per_minute), "10", "N",
+     "bounce and complaint messages a minute; past it, one digest a minute"},
+    {"bounce-warn", OPT_DOUBLE, O(bounce_warn), "2.5", "PCT", "bounce rate warning threshold, percent"},
+    {"bounce-alert", OPT_DOUBLE, O(bounce_alert), "5", "PCT", "bounce rate alert threshold, percent"},
+    {"complaint-warn", OPT_DOUBLE, O(complaint_warn), "0.05", "PCT",
+     "complaint rate warning threshold, percent"},
+    {"complaint-alert", OPT_DOUBLE, O(complaint_alert), "0.1", "PCT",
+     "complaint rate alert threshold, percent"},
+    {"rate-window", OPT_DURATION, O(rate_window), "10m", "DURATION",
+     "monitor window (s, m, h, d suffixes)"},
+    {"rate-min-volume", OPT_INT, O(rate_min_volume), "100", "N",
+     "sends a window needs; fewer widen it back in time, up to 7 days"},
+    {"silence-alert", OPT_DURATION, O(silence_alert), "0", "DURATION",
+     "announce a topic silent for this long (0: off)"},
+    {"monitor-interval", OPT_DURATION, O(monitor_interval), "10s", "DURATION",
+     "how often the monitors evaluate"},
+    {"query-timeout", OPT_INT, O(query_timeout), "2000", "MS",
+     "time limit of one API query; past it the query stops and the API answers 503"},
     {0},
 };
 #undef O
@@ -87,11 +132,31 @@ typedef struct app {
   certcache *cc;
   ingest *in;
   subs *sb;
+  outbox *box;
+  slack *sl;
+  monitor *mon;
+  metrics *mx;
+  readpool *rp;            /* read-only queries on the thread pool */
+  api *api;                /* GET /api/events, /api/stats, ... */
+  suppression *sup;        /* the suppression rules and /api/suppression */
   static_files *web;
   server *srv;
   struct router router;
   int stopping;
+  int slack_idx;           /* the outbox sink of Slack, or -1 */
 } app;
+
+static void observe_latency(void *ud, double ms) {
+  app *ap = ud;
+  metrics_observe_ingest(ap->mx, ms);
+}
+
+static void announce_unsubscribe(void *ud, const char *topic) {
+  app *ap = ud;
+  char *p = slack_unsubscribe_payload(topic);
+  if (p) outbox_enqueue(ap->box, ap->slack_idx, p, NULL, NULL);
+  free(p);
+}
 
 static void on_store_ready(uv_async_t *a) {
   app *ap = a->data;
@@ -101,8 +166,11 @@ static void on_store_ready(uv_async_t *a) {
 /* Writer thread: wake the loop. */
 static void notify_loop(void *ud) { uv_async_send(ud); }
 
+static void on_outbox_closed(void *ud) { (void)ud; }
+
 static void on_outbound_closed(void *ud) {
   app *ap = ud;
+  if (ap->box) outbox_close(ap->box, on_outbox_closed, ap);
   uv_close((uv_handle_t *)&ap->store_async, NULL);
   uv_close((uv_handle_t *)&ap->sigint, NULL);
   uv_close((uv_handle_t *)&ap->sigterm, NULL);
@@ -125,6 +193,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   ap->stopping = 1;
   log_kv(LOG_INFO, "stopping: no new connections; finishing the commits in flight", "signal",
          signum == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+  if (ap->mon) monitor_close(ap->mon);
   server_shutdown(ap->srv, on_server_closed, ap);
 }
 
@@ -150,6 +219,40 @@ int cmd_serve(int argc, char **argv, int argi) {
     config_free(serve_table, &o);
     return 2;
   }
+  const char *addrs[2] = {o.listen, o.sns_listen};
+  for (int i = 0; i < 2; i++) {
+    char host[256];
+    int port;
+    struct sockaddr_in6 sa;
+    if (!addrs[i]) continue;
+    if (config_split_hostport(addrs[i], host, sizeof host, &port) ||
+        (strcmp(host, "localhost") && uv_ip4_addr(host, port, (struct sockaddr_in *)&sa) &&
+         uv_ip6_addr(host, port, &sa))) {
+      fprintf(stderr, "seslog serve: --%s %s: expected HOST:PORT with a numeric address, e.g. "
+              "127.0.0.1:8490, localhost:8490 or [::1]:8490\n", i ? "sns-listen" : "listen", addrs[i]);
+      config_free(serve_table, &o);
+      return 2;
+    }
+  }
+  if (o.api_token && !*o.api_token) {
+    fprintf(stderr, "seslog serve: --api-token must not be empty\n");
+    config_free(serve_table, &o);
+    return 2;
+  }
+  /* The API serves every stored address: never to the network unguarded.
+   * (--sns-listen serves only /sns and /healthz, so it may be public.) */
+  char lhost[256];
+  int lport;
+  if (!o.api_token && !config_split_hostport(o.listen, lhost, sizeof lhost, &lport) &&
+      !api_is_loopback(o.listen)) {
+    fprintf(stderr,
+            "seslog serve: --listen %s is not a loopback address and no --api-token is set, so "
+            "anyone who reaches it could read every stored event; set --api-token (or "
+            "SESLOG_API_TOKEN), or listen on 127.0.0.1 and expose only --sns-listen\n",
+            o.listen);
+    config_free(serve_table, &o);
+    return 2;
+  }
   char cert_dir[4096];
   if (o.sns_cert_dir) snprintf(cert_dir, sizeof cert_dir, "%s", o.sns_cert_dir);
   else config_default_cert_dir(o.db, cert_dir, sizeof cert_dir);
@@ -165,36 +268,107 @@ int cmd_serve(int argc, char **argv, int argi) {
   ap.sigint.data = ap.sigterm.data = &ap;
 
   char err[512];
-  struct store_opts so = {.busy_timeout_ms = o.busy_timeout,
-                          .queue_max = (int)o.queue_max,
-                          .batch_max = 2048,
-                          .notify = notify_loop,
-                          .notify_ud = &ap.store_async};
-  if (store_open(o.db, &so, &ap.st, err, sizeof err)) {
-    fprintf(stderr, "seslog serve: %s\n", err);
+  if (o.bounce_warn > o.bounce_alert || o.complaint_warn > o.complaint_alert) {
+    fprintf(stderr, "seslog serve: a warn threshold is above its alert threshold\n");
+    goto early_fail;
+  }
+  if (o.slack_mention && strcmp(o.slack_mention, "here") && strcmp(o.slack_mention, "channel") &&
+      strcmp(o.slack_mention, "none")) {
+    fprintf(stderr, "seslog serve: --slack-mention must be here, channel or none\n");
     goto early_fail;
   }
   struct outbound_opts oo = {.ca_file = o.ca_file,
                              .connect_to = o.connect_to.items,
                              .n_connect_to = o.connect_to.n};
+  if (outbound_new(&ap.loop, &oo, &ap.ob) || outbox_new(&ap.loop, &ap.box)) {
+    fprintf(stderr, "seslog serve: out of memory at start\n");
+    goto early_fail;
+  }
+  int slack_idx = -1;
+  if (o.slack_webhook_url) {
+    struct slack_opts slo = {.webhook_url = o.slack_webhook_url,
+                             .public_url = o.public_url,
+                             .mention = o.slack_mention,
+                             .max_per_minute = (int)o.slack_max_per_minute};
+    struct outbox_sink sink = {0};
+    if (slack_new(ap.ob, &slo, &ap.sl) || !(sink = slack_sink(ap.sl)).name ||
+        (slack_idx = outbox_add_sink(ap.box, &sink)) < 0) {
+      fprintf(stderr, "seslog serve: out of memory at start\n");
+      goto early_fail;
+    }
+  }
+  struct store_opts so = {.busy_timeout_ms = o.busy_timeout,
+                          .queue_max = (int)o.queue_max,
+                          .batch_max = 2048,
+                          .notify = notify_loop,
+                          .notify_ud = &ap.store_async};
+  so.hooks[so.n_hooks++] = outbox_hook(ap.box);
+  if (metrics_new(&ap.mx)) goto early_fail;
+  so.hooks[so.n_hooks++] = metrics_hook(ap.mx);
+  if (o.soft_bounce_limit > 1000000 || o.soft_bounce_days > 36500 ||
+      (o.soft_bounce_limit && o.soft_bounce_days < 1)) {
+    fprintf(stderr, "seslog serve: --soft-bounce-limit must be at most 1000000 and "
+                    "--soft-bounce-days from 1 to 36500\n");
+    goto early_fail;
+  }
+  struct suppression_opts spo = {.soft_bounce_limit = (int)o.soft_bounce_limit,
+                                 .soft_bounce_days = (int)o.soft_bounce_days};
+  if (suppression_new(&spo, &ap.sup)) goto early_fail;
+  suppression_hook(ap.sup, &so.hooks[so.n_hooks++]);
+  if (store_open(o.db, &so, &ap.st, err, sizeof err)) {
+    fprintf(stderr, "seslog serve: %s\n", err);
+    goto early_fail;
+  }
+  if (outbox_attach(ap.box, ap.st)) {
+    fprintf(stderr, "seslog serve: cannot read the outbox of %s\n", o.db);
+    goto early_fail;
+  }
   struct ingest_opts io = {.topic_arns = o.sns_topic_arn.items,
                            .n_topic_arns = o.sns_topic_arn.n,
-                           .basic_auth = o.sns_basic_auth};
-  if (outbound_new(&ap.loop, &oo, &ap.ob) || certcache_new(ap.ob, cert_dir, 64, &ap.cc) ||
+                           .basic_auth = o.sns_basic_auth,
+                           .observe_latency = observe_latency,
+                           .on_unsubscribe = slack_idx >= 0 ? announce_unsubscribe : NULL,
+                           .ud = &ap};
+  ap.slack_idx = slack_idx;
+  struct monitor_opts mo = {.bounce_warn = o.bounce_warn / 100,
+                            .bounce_alert = o.bounce_alert / 100,
+                            .complaint_warn = o.complaint_warn / 100,
+                            .complaint_alert = o.complaint_alert / 100,
+                            .window_ms = o.rate_window,
+                            .min_volume = o.rate_min_volume,
+                            .interval_ms = o.monitor_interval,
+                            .silence_ms = o.silence_alert};
+  if (certcache_new(ap.ob, cert_dir, 64, &ap.cc) ||
       subs_new(1000, &ap.sb) ||
       ingest_new(&ap.loop, ap.st, ap.cc, ap.ob, ap.sb, &io, &ap.in) ||
-      static_load(o.web, &ap.web)) {
+      static_load(o.web, &ap.web) ||
+      readpool_new(&ap.loop, o.db, (int)o.query_timeout, &ap.rp) ||
+      api_new(ap.rp, &(struct api_opts){.query_timeout_ms = o.query_timeout,
+                                        .bounce_warn = o.bounce_warn / 100,
+                                        .bounce_alert = o.bounce_alert / 100,
+                                        .complaint_warn = o.complaint_warn / 100,
+                                        .complaint_alert = o.complaint_alert / 100},
+              &ap.api) ||
+      monitor_new(&ap.loop, ap.rp, ap.st, ap.box, slack_idx, ap.sb, &mo, &ap.mon)) {
     fprintf(stderr, "seslog serve: out of memory at start\n");
     goto early_fail;
   }
   if (subs_load(ap.sb, ap.st)) log_kv(LOG_WARN, "cannot read the subscriptions table", NULL);
+  suppression_attach(ap.sup, ap.st, ap.rp);
   ap.router = (struct router){
-      .in = ap.in, .st = ap.st, .sb = ap.sb, .web = ap.web, .api_token = o.api_token};
+      .in = ap.in, .st = ap.st, .sb = ap.sb, .web = ap.web, .api = ap.api,
+      .api_token = o.api_token,
+      .sup = ap.sup,
+      .metrics = {.m = ap.mx, .in = ap.in, .mon = ap.mon, .box = ap.box, .st = ap.st,
+                  .db_path = o.db}};
   struct server_opts svo = {.max_conns = (int)o.max_connections,
                             .max_inflight = 64,
                             .idle_ms = 60000,
                             .request_ms = 30000};
   server_new(&ap.loop, &svo, router_handle, &ap.router, &ap.srv);
+  /* Handlers first: once the log says "listening", a signal stops cleanly. */
+  uv_signal_start(&ap.sigint, on_signal, SIGINT);
+  uv_signal_start(&ap.sigterm, on_signal, SIGTERM);
   char bound[128];
   const char *listens[2] = {o.listen, o.sns_listen};
   for (int i = 0; i < 2; i++) {
@@ -209,14 +383,17 @@ int cmd_serve(int argc, char **argv, int argi) {
     log_kv(LOG_INFO, "listening", "addr", bound, "serves", i ? "POST /sns, GET /healthz" : "all",
            NULL);
   }
+  if (monitor_load(ap.mon, o.db)) log_kv(LOG_WARN, "cannot read the monitor states", NULL);
   if (store_start(ap.st)) goto early_fail;
+  monitor_start(ap.mon);
+  metrics_load(ap.mx, ap.rp);
+  if (!o.slack_webhook_url)
+    log_kv(LOG_INFO, "no --slack-webhook-url: alerts are logged and kept, not sent", NULL);
   if (!o.sns_topic_arn.n)
     log_kv(LOG_WARN, "no --sns-topic-arn allowlist: signed messages from any SNS topic are accepted",
            NULL);
   log_kv(LOG_INFO, "seslog started", "version", SESLOG_VERSION, "db", o.db, "cert_dir", cert_dir,
          NULL);
-  uv_signal_start(&ap.sigint, on_signal, SIGINT);
-  uv_signal_start(&ap.sigterm, on_signal, SIGTERM);
   uv_run(&ap.loop, UV_RUN_DEFAULT);
   status = 0;
   log_kv(LOG_INFO, "stopped", NULL);
@@ -225,6 +402,8 @@ int cmd_serve(int argc, char **argv, int argi) {
 early_fail:
   /* Close whatever was opened, run the loop until the handles are gone. */
   if (ap.ob) outbound_close(ap.ob, NULL, NULL);
+  if (ap.box) outbox_close(ap.box, NULL, NULL);
+  if (ap.mon) monitor_close(ap.mon);
   uv_close((uv_handle_t *)&ap.store_async, NULL);
   uv_close((uv_handle_t *)&ap.sigint, NULL);
   uv_close((uv_handle_t *)&ap.sigterm, NULL);
@@ -233,10 +412,17 @@ done:
   server_free(ap.srv);
   ingest_free(ap.in);
   subs_free(ap.sb);
+  monitor_free(ap.mon);
+  metrics_free(ap.mx);
+  slack_free(ap.sl);
+  api_free(ap.api);
+  readpool_free(ap.rp);
   certcache_free(ap.cc);
   outbound_free(ap.ob);
   static_free(ap.web);
   store_close(ap.st);
+  suppression_free(ap.sup);
+  outbox_free(ap.box);
   uv_loop_close(&ap.loop);
   config_free(serve_table, &o);
   return status;

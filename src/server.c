@@ -418,6 +418,7 @@ int server_listen(server *s, const char *hostport, int flags, char *bound, size_
   char host[256];
   int port;
   if (config_split_hostport(hostport, host, sizeof host, &port)) return UV_EINVAL;
+  if (strcmp(host, "localhost") == 0) snprintf(host, sizeof host, "127.0.0.1");
   struct sockaddr_storage addr;
   int rc = strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr)
                              : uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);

@@ -84,8 +84,19 @@ static int make_parent_dirs(const char *path) {
   return 0;
 }
 
-/* Runs every "-- version N" section of the schema above user_version, each
- * in its own transaction. */
+struct section {
+  int version;
+  const char *body;
+  size_t len;
+};
+
+static int section_cmp(const void *a, const void *b) {
+  return ((const struct section *)a)->version - ((const struct section *)b)->version;
+}
+
+/* Runs every "-- version N" section of the schema above user_version, in
+ * version order (not file order: sections written by parallel work may
+ * land out of order), each in its own transaction. */
 static int migrate(sqlite3 *db, char *err, size_t errlen) {
   int current = 0;
   sqlite3_stmt *st;
@@ -95,35 +106,39 @@ static int migrate(sqlite3 *db, char *err, size_t errlen) {
   }
   if (sqlite3_step(st) == SQLITE_ROW) current = sqlite3_column_int(st, 0);
   sqlite3_finalize(st);
-  const char *p = schema_sql;
+  struct section sec[64];
+  int n = 0, latest = 0;
   const char *marker = "-- version ";
-  int latest = 0;
-  while ((p = strstr(p, marker)) != NULL) {
-    int version = (int)strtol(p + strlen(marker), NULL, 10);
+  for (const char *p = strstr(schema_sql, marker); p && n < 64;) {
     const char *body = strchr(p, '\n');
     if (!body) break;
     const char *next = strstr(body, marker);
-    size_t len = next ? (size_t)(next - body) : strlen(body);
-    latest = version;
-    if (version > current) {
-      char *sql = util_strndup(body, len);
-      if (!sql) return SL_ENOMEM;
-      char tail[64];
-      snprintf(tail, sizeof tail, "PRAGMA user_version=%d;", version);
-      int rc = exec(db, "BEGIN IMMEDIATE", err, errlen);
-      if (!rc) rc = exec(db, sql, err, errlen);
-      if (!rc) rc = exec(db, tail, err, errlen);
-      if (!rc) rc = exec(db, "COMMIT", err, errlen);
-      free(sql);
-      if (rc) {
-        exec(db, "ROLLBACK", NULL, 0);
-        return rc;
-      }
-      char v[16];
-      snprintf(v, sizeof v, "%d", version);
-      log_kv(LOG_INFO, "database migrated", "version", v, NULL);
+    sec[n].version = (int)strtol(p + strlen(marker), NULL, 10);
+    sec[n].body = body;
+    sec[n].len = next ? (size_t)(next - body) : strlen(body);
+    if (sec[n].version > latest) latest = sec[n].version;
+    n++;
+    p = next;
+  }
+  qsort(sec, (size_t)n, sizeof sec[0], section_cmp);
+  for (int i = 0; i < n; i++) {
+    if (sec[i].version <= current) continue;
+    char *sql = util_strndup(sec[i].body, sec[i].len);
+    if (!sql) return SL_ENOMEM;
+    char tail[64];
+    snprintf(tail, sizeof tail, "PRAGMA user_version=%d;", sec[i].version);
+    int rc = exec(db, "BEGIN IMMEDIATE", err, errlen);
+    if (!rc) rc = exec(db, sql, err, errlen);
+    if (!rc) rc = exec(db, tail, err, errlen);
+    if (!rc) rc = exec(db, "COMMIT", err, errlen);
+    free(sql);
+    if (rc) {
+      exec(db, "ROLLBACK", NULL, 0);
+      return rc;
     }
-    p = body;
+    char v[16];
+    snprintf(v, sizeof v, "%d", sec[i].version);
+    log_kv(LOG_INFO, "database migrated", "version", v, NULL);
   }
   if (current > latest) {
     snprintf(err, errlen,

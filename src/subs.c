@@ -101,6 +101,11 @@ void subs_set_state(subs *s, const char *arn, const char *state, const char *sub
   if (strcmp(t->state, "confirmed") == 0) t->confirmed_at = at_ms;
 }
 
+void subs_each(const subs *s, void (*fn)(void *ud, const char *topic, const char *state,
+                                         int64_t last_ms), void *ud) {
+  for (int i = 0; i < s->n; i++) fn(ud, s->t[i].arn, s->t[i].state, s->t[i].last_at);
+}
+
 static void put_time(buf *b, const char *key, int64_t ms) {
   buf_printf(b, ",\"%s\":", key);
   if (!ms) {

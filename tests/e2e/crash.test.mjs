@@ -60,6 +60,7 @@ test(`SIGKILL during ${TOTAL} posts over ${CONNECTIONS} keep-alive connections l
   assert.deepEqual(integrity.map((r) => r.integrity_check), ['ok']);
   const stored = new Set((await sqlite(again.db, 'SELECT messageId FROM SesEventMessages')).map((r) => r.messageId));
   const lost = [...acked].filter((id) => !stored.has(id));
+  t.diagnostic(`acknowledged before SIGKILL: ${acked.size}; rows after restart: ${stored.size}`);
   assert.deepEqual(lost, [], `${lost.length} of ${acked.size} acknowledged events are missing after SIGKILL`);
 
   // SNS redelivers everything not acknowledged: each is stored or a duplicate, never lost or doubled

@@ -62,6 +62,12 @@ test('400: not JSON, JSON array, missing Signature, unknown Type, bad base64', T
   badB64.Signature = '!!!this is not base64 at all!!!';
   assertError(await post(srv.url, '/sns', badB64), 400);
 
+  // an unknown SignatureVersion is refused (400 or 403), never accepted
+  const v3 = signEnvelope({ message: uniqueBounce(), signatureVersion: '3' });
+  const r3 = await post(srv.url, '/sns', v3);
+  assert.ok([400, 403].includes(r3.status), `SignatureVersion 3: ${r3.status} ${r3.text}`);
+  assertError(r3, r3.status);
+
   const numType = signEnvelope({ message: uniqueBounce() });
   numType.Timestamp = 12345;
   assertError(await post(srv.url, '/sns', numType), 400);

@@ -50,12 +50,7 @@ process.on('exit', () => {
 
 /** A fixture directory under tests/fixtures. */
 export function fixtureDir(sub) {
-  const d = path.join(FIXTURES, sub);
-  // TEMPORARY until the fixtures are copied into the repo
-  if (!fs.existsSync(d) && fs.existsSync(path.join('/work/shared/fixtures', sub))) {
-    return path.join('/work/shared/fixtures', sub);
-  }
-  return d;
+  return path.join(FIXTURES, sub);
 }
 
 /** A new temp directory, removed when the test process exits. */
@@ -105,19 +100,23 @@ function waitExit(child, ms) {
  * opts.env        extra environment
  * opts.certs      files copied into the cert dir (default: defaultCerts(); [] for empty)
  * opts.connectTo  --connect-to values (default: BLACKHOLE)
+ * opts.db         database path (default <dir>/seslog.db)
+ * opts.certDirFlag false: no --sns-cert-dir flag (certDir is still filled)
  * opts.dir        reuse this directory (restart on the same db and cert dir)
  * opts.t          a node:test context: the server is killed after the test
  * opts.startTimeout ms to wait for the listening line (default 15000)
+ * opts.listeners  how many "listening" lines to wait for (default 1; 2 with --sns-listen)
  *
- * Returns {port, url, dir, db, certDir, child, stderr, stdout, stop(), kill(), exited}.
+ * Returns {port, url, ports, listenLines, dir, db, certDir, child, stderr, stdout, stop(), kill(), exited}.
  */
 export async function startServer(opts = {}) {
   const { args = [], env = {}, t, startTimeout = 15000 } = opts;
   const dir = opts.dir ?? tempDir();
-  const db = path.join(dir, 'seslog.db');
+  const db = opts.db ?? path.join(dir, 'seslog.db');
   const certDir = path.join(dir, 'certs');
+  const fresh = !fs.existsSync(certDir);
   fs.mkdirSync(certDir, { recursive: true });
-  if (!opts.dir || opts.certs) {
+  if (fresh || opts.certs) {
     for (const c of opts.certs ?? defaultCerts()) {
       fs.copyFileSync(c, path.join(certDir, path.basename(c)));
     }
@@ -126,7 +125,8 @@ export async function startServer(opts = {}) {
   if (!fs.existsSync(BIN)) throw new Error(`${BIN} does not exist: run make first`);
 
   const argv = [
-    'serve', '--listen', '127.0.0.1:0', '--db', db, '--sns-cert-dir', certDir,
+    'serve', '--listen', '127.0.0.1:0', '--db', db,
+    ...(opts.certDirFlag === false ? [] : ['--sns-cert-dir', certDir]),
     '--log-level', 'debug',
     ...connectTo.flatMap((c) => ['--connect-to', c]),
     ...args,
@@ -167,12 +167,16 @@ export async function startServer(opts = {}) {
     const timer = setTimeout(() => {
       reject(new Error(`no "listening" log line within ${startTimeout} ms; stderr:\n${tail(srv.stderr)}`));
     }, startTimeout);
+    const want = opts.listeners ?? 1;
     const onData = (d) => {
       srv.stderr += d;
-      const m = /^.*\blevel=info msg="?listening"? .*?\baddr="?127\.0\.0\.1:(\d+)/m.exec(srv.stderr);
-      if (m) {
+      const re = /^.*\blevel=info msg="?listening"? .*?\baddr="?127\.0\.0\.1:(\d+).*$/gm;
+      const found = [...srv.stderr.matchAll(re)];
+      if (found.length >= want) {
         clearTimeout(timer);
-        srv.port = Number(m[1]);
+        srv.ports = found.map((m) => Number(m[1]));
+        srv.listenLines = found.map((m) => m[0]);
+        srv.port = srv.ports[0];
         srv.url = `http://127.0.0.1:${srv.port}`;
         child.off('exit', onExit);
         resolve();
@@ -185,6 +189,7 @@ export async function startServer(opts = {}) {
     };
     child.stderr.on('data', onData);
     child.once('exit', onExit);
+    child.once('error', (e) => { clearTimeout(timer); reject(new Error(`cannot start ${BIN}: ${e.message}`)); });
   });
   // keep accumulating after the listening line
   child.stderr.removeAllListeners('data');

@@ -16,6 +16,7 @@ SUITE(import_tests)
 SUITE(http_tests)
 SUITE(config_tests)
 SUITE(query_tests)
+SUITE(suppression_tests)
 #undef SUITE
 
 const char *unit_fixtures = "tests/fixtures";
@@ -50,6 +51,7 @@ int main(int argc, char **argv) {
       {"util", util_tests},     {"sns", sns_tests},       {"ses", ses_tests},
       {"store", store_tests},   {"import", import_tests}, {"http", http_tests},
       {"config", config_tests}, {"query", query_tests},
+      {"suppression", suppression_tests},
   };
   if (argc > 1) unit_fixtures = argv[1];
   else if (getenv("SESLOG_FIXTURES")) unit_fixtures = getenv("SESLOG_FIXTURES");

@@ -1,0 +1,45 @@
+/* metrics.h - GET /metrics in the Prometheus text format.
+ *
+ * Counters that need the writer (events stored, by type) are kept by a
+ * store hook and added up after each commit; the starting totals are read
+ * once on the thread pool. Everything else is read from the modules that
+ * own it when /metrics is asked for. */
+#ifndef SESLOG_METRICS_H
+#define SESLOG_METRICS_H
+
+#include <stdint.h>
+
+#include "ingest.h"
+#include "monitor.h"
+#include "outbox.h"
+#include "readpool.h"
+#include "store.h"
+#include "util.h"
+
+typedef struct metrics metrics;
+
+int metrics_new(metrics **out);
+void metrics_free(metrics *m);
+
+/* The hook counting committed events by type (put in store_opts). */
+struct store_hook metrics_hook(metrics *m);
+
+/* Reads the stored totals by type on the pool (after start). */
+void metrics_load(metrics *m, readpool *rp);
+
+/* Ingest latency: from the request's arrival to the answer, in ms. */
+void metrics_observe_ingest(metrics *m, double ms);
+
+struct metrics_sources {
+  metrics *m;
+  ingest *in;
+  monitor *mon;
+  outbox *box;
+  store *st;
+  const char *db_path;
+};
+
+/* Appends the whole exposition to b. */
+int metrics_render(const struct metrics_sources *src, buf *b);
+
+#endif

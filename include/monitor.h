@@ -1,0 +1,60 @@
+/* monitor.h - bounce-rate and complaint-rate monitors.
+ *
+ * Every interval the monitor sums the per-minute rollups over the window
+ * (on the thread pool); when the window holds fewer sends than min_volume
+ * it is widened back in time until it does, up to 7 days, as SES judges a
+ * "representative volume". Rates follow CONTRACT section 5. States ok /
+ * warn / alert with hysteresis: a monitor goes back to a lower state only
+ * below 90 % of its current state's threshold, so a rate on the line does
+ * not flap. Every change is stored (table monitor_changes), logged, and
+ * sent to Slack through the outbox when Slack is configured; topics silent
+ * for longer than silence_ms are announced once. */
+#ifndef SESLOG_MONITOR_H
+#define SESLOG_MONITOR_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "outbox.h"
+#include "readpool.h"
+#include "store.h"
+#include "subs.h"
+
+enum monitor_kind { MON_BOUNCE = 0, MON_COMPLAINT = 1 };
+
+struct monitor_opts {
+  double bounce_warn, bounce_alert;       /* fractions: 0.025, 0.05 */
+  double complaint_warn, complaint_alert; /* 0.0005, 0.001 */
+  int64_t window_ms;                      /* 10 minutes */
+  int64_t min_volume;                     /* sends; 100 */
+  int64_t interval_ms;                    /* between evaluations; 10 s */
+  int64_t silence_ms;                     /* 0: off */
+};
+
+typedef struct monitor monitor;
+
+/* slack_sink: the outbox sink index for announcements, or -1. */
+int monitor_new(uv_loop_t *loop, readpool *rp, store *st, outbox *ob, int slack_sink, subs *sb,
+                const struct monitor_opts *opts, monitor **out);
+void monitor_free(monitor *m);
+
+/* Reads the last recorded state of each monitor (at start, before the
+ * writer runs), so a restart announces nothing that was announced. */
+int monitor_load(monitor *m, const char *db_path);
+
+void monitor_start(monitor *m);
+void monitor_close(monitor *m);
+
+struct monitor_reading {
+  const char *state;     /* "ok", "warn", "alert" */
+  double value;          /* the rate, a fraction */
+  double warn, alert;    /* thresholds */
+  int64_t sends;         /* the denominator */
+  int64_t window_ms;     /* the window used (widened or not) */
+  int64_t evaluated_ms;  /* when; 0 before the first evaluation */
+  int64_t since_ms;      /* when the state began, 0 if unknown */
+};
+void monitor_get(const monitor *m, enum monitor_kind k, struct monitor_reading *out);
+const char *monitor_name(enum monitor_kind k); /* "bounceRate", "complaintRate" */
+
+#endif

@@ -1,0 +1,104 @@
+/* outbox.h - the durable queue between a commit and the sinks (Slack,
+ * DynamoDB): the transactional-outbox pattern.
+ *
+ * The writer inserts an outbox row in the same transaction as the event
+ * that causes it (the store hook), so a crash can lose no alert and no
+ * replication. After the commit the rows are handed to the loop, where
+ * each sink delivers them (libcurl multi, never blocking) and reports a
+ * verdict per row: delivered rows are deleted, failed ones retried with
+ * exponential backoff and jitter (or the sink's Retry-After), hopeless ones
+ * (a 4xx, too many attempts, too old) moved to the dead state, kept and
+ * counted. At start the pending rows are loaded again, so a restart resumes
+ * where it stopped. Delivery is at least once: a crash between a sink's
+ * acceptance and the commit of its deletion sends that row again. */
+#ifndef SESLOG_OUTBOX_H
+#define SESLOG_OUTBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "ses.h"
+#include "store.h"
+
+#define OUTBOX_MAX_SINKS 4
+
+typedef struct outbox outbox;
+
+typedef struct outbox_item {
+  int64_t id;               /* outbox.id */
+  char *payload;            /* owned; the sink's own format */
+  int attempts;             /* deliveries tried so far */
+  int64_t created_at;       /* ms */
+  int64_t next_at;          /* ms; due when <= now */
+  struct outbox_item *next; /* the sink's queue */
+} outbox_item;
+
+enum outbox_verdict {
+  OUTBOX_OK = 0,     /* delivered: delete */
+  OUTBOX_RETRY,      /* failed: try again later */
+  OUTBOX_DEAD,       /* will never succeed: keep as dead */
+  OUTBOX_LATER       /* not attempted this time (e.g. rate limit) */
+};
+
+struct outbox_sink {
+  const char *name;          /* "slack", "dynamodb": the `sink` column */
+  size_t batch_max;          /* rows handed to deliver at once */
+  int max_attempts;          /* then dead */
+  int64_t max_age_ms;        /* then dead */
+  /* Writer thread, inside the event's transaction: the payload this sink
+   * wants for e (malloc'ed), or NULL when it wants nothing. */
+  char *(*payload)(void *ud, const ses_event *e);
+  /* Loop thread: deliver items[0..n); call outbox_delivered() once, later
+   * (never inside this call). */
+  void (*deliver)(void *ud, outbox *ob, int sink, outbox_item **items, size_t n);
+  void *ud;
+};
+
+/* Creates the outbox; store is set later (outbox_set_store) because the
+ * store is opened with the outbox's hook. */
+int outbox_new(uv_loop_t *loop, outbox **out);
+void outbox_free(outbox *ob);
+
+/* Adds a sink before the store opens; returns its index or a negative
+ * code. */
+int outbox_add_sink(outbox *ob, const struct outbox_sink *sink);
+
+/* The hook to put in store_opts.hooks. */
+struct store_hook outbox_hook(outbox *ob);
+
+/* After store_open, before store_start: remembers the store and loads
+ * the pending rows. Returns 0 or SL_EDB. */
+int outbox_attach(outbox *ob, store *st);
+
+/* Loop thread: a verdict for each delivered item (verdicts[i] for
+ * items[i]); retry_after_ms > 0 overrides the backoff of RETRY and LATER
+ * rows; error is kept with failed rows (no secrets in it). */
+void outbox_delivered(outbox *ob, int sink, outbox_item **items, size_t n,
+                      const enum outbox_verdict *verdicts, int64_t retry_after_ms,
+                      const char *error);
+
+/* Loop thread: queues a payload for a sink that no event caused (monitor
+ * state changes, unsubscribe warnings): written durably through the
+ * writer, then delivered. Also runs extra (may be NULL) in the same
+ * transaction, e.g. to record the state change itself. */
+int outbox_enqueue(outbox *ob, int sink, const char *payload,
+                   int (*extra)(void *arg, struct sqlite3 *db), void *extra_arg);
+
+/* Stops delivering (timers closed); in-flight deliveries still report.
+ * done is called when the outbox's handles are closed. */
+void outbox_close(outbox *ob, void (*done)(void *ud), void *ud);
+
+struct outbox_stats {
+  int64_t pending;          /* rows waiting (in memory and beyond) */
+  int64_t dead;             /* rows in the dead state */
+  int64_t delivered;        /* since start */
+  int64_t last_success_ms;  /* 0 = never */
+  int64_t last_error_ms;
+  char last_error[200];
+};
+void outbox_stats(const outbox *ob, int sink, struct outbox_stats *out);
+int outbox_sink_count(const outbox *ob);
+const char *outbox_sink_name(const outbox *ob, int sink);
+
+#endif

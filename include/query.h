@@ -1,0 +1,183 @@
+/* query.h - finding stored events: filters, keyset cursors, the SQL they
+ * become, rows as the API's JSON, and the rollup counters behind /api/stats
+ * and /api/timeseries. Used by the API (on the libuv thread pool) and by
+ * `seslog query` (on the main thread); nothing here touches libuv.
+ *
+ * Pages are ordered by (timeStamp, id): a cursor names the last event of a
+ * page, and the next page starts strictly after it, so paging never skips
+ * or repeats an event, also while new events arrive. */
+#ifndef SESLOG_QUERY_H
+#define SESLOG_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define QUERY_LIMIT_DEFAULT 50  /* events per page when limit is not given */
+#define QUERY_LIMIT_MAX 1000    /* most events per API page */
+#define QUERY_VALUE_MAX 512     /* longest filter value accepted */
+#define QUERY_CURSOR_MAX 96     /* room for an encoded cursor, NUL included */
+
+/* The filters of GET /api/events. Empty strings mean "any". */
+typedef struct query_filter {
+  char type[24];                  /* notificationType, canonical spelling */
+  char bounce_type[16];           /* Permanent, Transient or Undetermined */
+  char feedback_type[64];         /* complaintFeedbackType, verbatim */
+  char address[QUERY_VALUE_MAX];  /* a recipient, lower case */
+  char domain[256];               /* a recipient's domain, lower case */
+  char source[QUERY_VALUE_MAX];   /* mail.source, compared without case */
+  char message_id[256];           /* mail.messageId, verbatim */
+  char since[25];                 /* ISO-8601 ms; timeStamp >= since; "" = open */
+  char until[25];                 /* ISO-8601 ms; timeStamp < until; "" = open */
+  long limit;                     /* events per page, > 0 */
+  int asc;                        /* 1: oldest first; 0: newest first */
+  char cursor_ts[25];             /* the last event seen: timeStamp ... */
+  int64_t cursor_id;              /* ... and SesEventMessages.id; 0 = no cursor */
+} query_filter;
+
+/* Empty filter: every event, newest first, QUERY_LIMIT_DEFAULT a page. */
+void query_filter_init(query_filter *f);
+
+/* Sets the parameter called name (the API's names: type, bounceType,
+ * feedbackType, address, domain, source, messageId, since, until, limit,
+ * cursor, order) from text. An empty value leaves the filter unchanged.
+ * since and until take ISO-8601 times (a bare date means its midnight UTC)
+ * or durations back from now_ms ("15m", "24h", "7d"). limit must lie in
+ * 1..max_limit. Returns 0; SL_EINVAL with a sentence for a person in err
+ * (it does not repeat the parameter's name); SL_EFIELD when name is not a
+ * filter parameter (err untouched). */
+int query_filter_set(query_filter *f, const char *name, const char *value, int64_t now_ms,
+                     long max_limit, char *err, size_t errlen);
+
+/* Turns a time parameter (as for since/until) into ms since the epoch.
+ * Returns 0 or SL_EINVAL with err set. */
+int query_parse_time(const char *value, int64_t now_ms, int64_t *out_ms, char *err, size_t errlen);
+
+/* The opaque cursor of an event: base64url of "timeStamp|id". Writes at
+ * most outlen bytes (QUERY_CURSOR_MAX is enough). Returns 0 or SL_EINVAL. */
+int query_cursor_encode(const char *ts, int64_t id, char *out, size_t outlen);
+/* Reads a cursor back. Returns 0, or SL_EINVAL for anything that
+ * query_cursor_encode could not have written. Outputs only on success. */
+int query_cursor_decode(const char *cursor, char ts[25], int64_t *id);
+
+/* Which index drives a query: the most selective filter given. */
+enum query_driver {
+  QD_TIME,     /* "timeStamp-Index" */
+  QD_MESSAGE,  /* "messageId-timeStamp-Index" */
+  QD_ADDRESS,  /* recipients' primary key (address, timeStamp, eventId) */
+  QD_FEEDBACK, /* "complaintFeedbackType-timeStamp-Index" */
+  QD_DOMAIN,   /* "recipients-domain" (domain, timeStamp) */
+  QD_TYPE,     /* "notificationType-timeStamp-Index" */
+  QD_SOURCE    /* "source-timeStamp-Index" (schema version 2) */
+};
+
+/* One value bound to the SQL of a plan. */
+struct query_bind {
+  const char *text; /* bound as text when not NULL (points into the filter) */
+  int64_t num;      /* else bound as an integer */
+};
+
+#define QUERY_MAX_BINDS 20
+
+/* A page's SQL: the columns of enum query_col, in order, for one page of
+ * f. The last bind is the LIMIT; the cursor binds are cursor_bind and the
+ * two after it (timeStamp, timeStamp, id), or -1 without a cursor. */
+typedef struct query_plan {
+  enum query_driver driver;
+  int dedupe;       /* 1: the same event can come twice in a row (domain) */
+  buf sql;          /* capped */
+  struct query_bind binds[QUERY_MAX_BINDS];
+  int n_binds;
+  int cursor_bind;  /* index in binds of the cursor's timeStamp, or -1 */
+} query_plan;
+
+/* Builds the plan of f (f must outlive it; binds point into f). with_raw
+ * adds the raw column. Returns 0 or SL_ENOMEM; free with query_plan_free. */
+int query_plan_build(const query_filter *f, int with_raw, query_plan *p);
+void query_plan_free(query_plan *p);
+
+/* The columns of a row, in the order of the SQL. */
+enum query_col {
+  QC_ID, QC_MESSAGE_ID, QC_TIME_STAMP, QC_TYPE, QC_REPORTING_MTA, QC_DESTINATION,
+  QC_BOUNCED_RECIPIENTS, QC_FEEDBACK_TYPE, QC_FEEDBACK_ID, QC_BOUNCE_TYPE, QC_BOUNCE_SUB_TYPE,
+  QC_COMPLAINT_SUB_TYPE, QC_SOURCE, QC_RECIPIENTS, QC_SNS_MESSAGE_ID, QC_TOPIC_ARN,
+  QC_DIAGNOSTIC, QC_RAW, QC_N
+};
+
+/* One stored event, as read. */
+typedef struct query_row {
+  int64_t id;              /* SesEventMessages.id */
+  const char *col[QC_N];   /* text, NULL for SQL NULL (col[QC_ID] unused;
+                              col[QC_RAW] NULL unless asked for); valid
+                              only during the callback */
+  size_t len[QC_N];        /* bytes of each text */
+} query_row;
+
+/* Called for each event of a page, in order; return nonzero to stop. */
+typedef int (*query_row_fn)(void *ud, const query_row *row);
+
+struct sqlite3;
+
+/* Opens path read-only for a command-line tool (readpool_open_conn) and
+ * checks that it is a seslog database. It never creates the file.
+ * Returns 0, or SL_EDB with a sentence in err. */
+int query_open(const char *path, struct sqlite3 **out, char *err, size_t errlen);
+
+/* Runs one page of f on db (a read-only connection; the caller sets any
+ * time limit with a progress handler, as readpool does): calls fn for
+ * each of up to f->limit events; sets next_cursor to the cursor of the
+ * page's last event when more follow, else to "". Returns 0; SL_EBUSY
+ * when the statement was interrupted (time limit) or the database stayed
+ * locked; SL_EDB when SQLite failed (sqlite3_errmsg says why); SL_ENOMEM.
+ * *rows, when not NULL, gets the number of events given to fn. Every
+ * statement is reset before returning: no read transaction stays open. */
+int query_events(struct sqlite3 *db, const query_filter *f, int with_raw, query_row_fn fn, void *ud,
+                 char next_cursor[QUERY_CURSOR_MAX], long *rows);
+
+/* Appends the API JSON of row (CONTRACT section 5; "raw" as an object when
+ * the row has it): the same text ses_event_to_json writes for the event,
+ * compact and HTML-safe. Returns 0 or SL_ETOOBIG / SL_ENOMEM. */
+int query_row_json(buf *b, const query_row *row);
+
+/* Appends s as a JSON string that is safe inside HTML ('<', '>', '&',
+ * U+2028, U+2029 as \u escapes), like ses_event_to_json. NULL is null. */
+int query_json_string(buf *b, const char *s);
+
+/* Appends a double as JSON ("%.10g"; never nan or inf: those become 0). */
+int query_json_double(buf *b, double v);
+
+/* Recipient counts from rollup_minute. */
+struct query_counts {
+  int64_t sends;             /* recipients of Send events */
+  int64_t deliveries;
+  int64_t bounces;           /* every bounced recipient */
+  int64_t permanent_bounces; /* Permanent, not OnAccountSuppressionList */
+  int64_t complaints;        /* not OnAccountSuppressionList */
+};
+
+/* The counters of the minutes [from_minute, to_minute] (minutes since the
+ * epoch), summed. Returns 0, SL_EBUSY or SL_EDB. */
+int query_rollup_sum(struct sqlite3 *db, int64_t from_minute, int64_t to_minute,
+                     struct query_counts *out);
+
+/* The rate definitions of CONTRACT section 5: the sends a rate divides by
+ * (recipients of Send events, or when there are none, of Delivery and
+ * Bounce events), bounceRate = permanent bounces / sends, complaintRate =
+ * complaints / sends; 0 without sends. */
+int64_t query_sends(const struct query_counts *k);
+double query_bounce_rate(const struct query_counts *k);
+double query_complaint_rate(const struct query_counts *k);
+
+#define QUERY_MAX_POINTS 10000 /* points of one timeseries at most */
+
+/* Counters per bucket: the buckets of bucket_ms (a whole number of
+ * minutes) aligned to the epoch, from the one holding since_ms up to the
+ * one holding until_ms - 1. points[i] is bucket start_ms + i * bucket_ms,
+ * zero when no event fell in it. Returns 0 and a malloc'ed *points of
+ * *n entries (caller frees); SL_EINVAL when there would be more than
+ * QUERY_MAX_POINTS; SL_EBUSY, SL_EDB, SL_ENOMEM. */
+int query_timeseries(struct sqlite3 *db, int64_t since_ms, int64_t until_ms, int64_t bucket_ms,
+                     int64_t *start_ms, struct query_counts **points, size_t *n);
+
+#endif

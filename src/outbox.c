@@ -1,0 +1,656 @@
+/* outbox.c - durable queue from commits to sinks. See outbox.h.
+ *
+ * Threads: rows are created on the writer thread (hook, apply requests)
+ * and handed to the loop through `inbox` (mutex + uv_async). Everything
+ * else - queues, timers, verdicts - lives on the loop. Which rows are in
+ * memory is decided on the writer thread alone (mem_upto, overflow), so no
+ * row can fall between a reload and new inserts: past MEM_MAX rows in
+ * memory, new rows stay only in the database until the loop asks for them
+ * (a reload apply request, also run by the writer). */
+#include "outbox.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+#define MEM_MAX 20000          /* rows of one sink in memory at most */
+#define RELOAD_BATCH 5000      /* rows read back at once */
+#define BACKOFF_BASE_MS 1000   /* first retry after about this */
+#define BACKOFF_MAX_MS (15 * 60 * 1000)
+
+typedef struct sink_state {
+  struct outbox_sink def;
+  /* loop thread */
+  outbox_item *head, *tail;    /* in memory, in id order */
+  int64_t in_memory;
+  int in_flight;               /* a deliver call is out */
+  int reloading;               /* a reload request is out */
+  uv_timer_t timer;            /* next due time */
+  int64_t delivered, dead, last_success_ms, last_error_ms;
+  char last_error[200];
+
+  /* writer thread */
+  int64_t mem_upto;            /* highest id handed to the loop */
+  int overflow;                /* rows beyond mem_upto exist only in the database */
+  /* shared */
+  atomic_llong staged;         /* rows handed to the loop and not yet gone from memory */
+  atomic_llong pending;        /* pending rows in the database: + at commit, - at verdict */
+} sink_state;
+
+struct outbox {
+  uv_loop_t *loop;
+  store *st;
+  sink_state sinks[OUTBOX_MAX_SINKS];
+  int n_sinks;
+  uv_async_t async;            /* the writer handed rows over */
+  int handles_open;
+  int closing;
+  void (*closed_cb)(void *);
+  void *closed_ud;
+  /* writer thread */
+  sqlite3_stmt *ins;           /* INSERT INTO outbox */
+  sqlite3 *ins_db;             /* the connection ins was prepared on */
+  outbox_item *staging[OUTBOX_MAX_SINKS]; /* rows of the open transaction */
+  outbox_item *staging_tail[OUTBOX_MAX_SINKS];
+  int64_t staged_upto[OUTBOX_MAX_SINKS];  /* mem_upto if the transaction commits */
+  int64_t inserted[OUTBOX_MAX_SINKS];     /* rows inserted by the open transaction */
+  /* shared, under mu */
+  pthread_mutex_t mu;
+  outbox_item *inbox[OUTBOX_MAX_SINKS];
+  outbox_item *inbox_tail[OUTBOX_MAX_SINKS];
+};
+
+static void pump(outbox *ob, int sink);
+
+static void item_free(outbox_item *it) {
+  if (!it) return;
+  free(it->payload);
+  free(it);
+}
+
+static void free_list(outbox_item *it) {
+  while (it) {
+    outbox_item *next = it->next;
+    item_free(it);
+    it = next;
+  }
+}
+
+static void on_async(uv_async_t *a);
+static void on_timer(uv_timer_t *t);
+
+int outbox_new(uv_loop_t *loop, outbox **out) {
+  outbox *ob = calloc(1, sizeof *ob);
+  if (!ob) return SL_ENOMEM;
+  ob->loop = loop;
+  pthread_mutex_init(&ob->mu, NULL);
+  uv_async_init(loop, &ob->async, on_async);
+  ob->async.data = ob;
+  ob->handles_open = 1;
+  *out = ob;
+  return 0;
+}
+
+int outbox_add_sink(outbox *ob, const struct outbox_sink *def) {
+  if (ob->n_sinks == OUTBOX_MAX_SINKS) return SL_EINVAL;
+  int i = ob->n_sinks++;
+  sink_state *s = &ob->sinks[i];
+  memset(s, 0, sizeof *s);
+  s->def = *def;
+  if (!s->def.batch_max) s->def.batch_max = 1;
+  if (!s->def.max_attempts) s->def.max_attempts = 30;
+  if (!s->def.max_age_ms) s->def.max_age_ms = 3LL * 86400 * 1000;
+  atomic_init(&s->staged, 0);
+  uv_timer_init(ob->loop, &s->timer);
+  s->timer.data = ob;
+  ob->handles_open++;
+  return i;
+}
+
+int outbox_sink_count(const outbox *ob) { return ob->n_sinks; }
+
+const char *outbox_sink_name(const outbox *ob, int sink) { return ob->sinks[sink].def.name; }
+
+/* ---- writer thread ---------------------------------------------------- */
+
+/* Inserts one row; stages it for the loop unless the sink is in
+ * overflow. Takes payload. */
+static int insert_row(outbox *ob, sqlite3 *db, int sink, int64_t event_id, char *payload,
+                      int64_t now) {
+  if (!ob->ins || ob->ins_db != db) {
+    sqlite3_finalize(ob->ins);
+    ob->ins = NULL;
+    if (sqlite3_prepare_v3(db,
+                           "INSERT INTO outbox (sink, eventId, payload, createdAt, nextAttemptAt) "
+                           "VALUES (?,?,?,?,?)",
+                           -1, SQLITE_PREPARE_PERSISTENT, &ob->ins, NULL) != SQLITE_OK) {
+      free(payload);
+      return SL_EDB;
+    }
+    ob->ins_db = db;
+  }
+  sqlite3_stmt *st = ob->ins;
+  sqlite3_bind_text(st, 1, ob->sinks[sink].def.name, -1, SQLITE_STATIC);
+  if (event_id) sqlite3_bind_int64(st, 2, event_id);
+  else sqlite3_bind_null(st, 2);
+  sqlite3_bind_text(st, 3, payload, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, now);
+  sqlite3_bind_int64(st, 5, now);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE) {
+    free(payload);
+    return SL_EDB;
+  }
+  int64_t id = sqlite3_last_insert_rowid(db);
+  sink_state *s = &ob->sinks[sink];
+  ob->inserted[sink]++;
+  if (s->overflow || atomic_load(&s->staged) >= MEM_MAX) {
+    s->overflow = 1;
+    free(payload);
+    return 0;
+  }
+  outbox_item *it = calloc(1, sizeof *it);
+  if (!it) {
+    /* The row is safe in the database; it comes back with a reload. */
+    s->overflow = 1;
+    free(payload);
+    return 0;
+  }
+  it->id = id;
+  it->payload = payload;
+  it->created_at = it->next_at = now;
+  if (ob->staging_tail[sink]) ob->staging_tail[sink]->next = it;
+  else ob->staging[sink] = it;
+  ob->staging_tail[sink] = it;
+  ob->staged_upto[sink] = id;
+  atomic_fetch_add(&s->staged, 1);
+  return 0;
+}
+
+static int hook_on_event(void *ud, sqlite3 *db, const ses_event *e, int64_t event_id, int64_t now) {
+  outbox *ob = ud;
+  for (int i = 0; i < ob->n_sinks; i++) {
+    if (!ob->sinks[i].def.payload) continue;
+    char *payload = ob->sinks[i].def.payload(ob->sinks[i].def.ud, e);
+    if (payload && insert_row(ob, db, i, event_id, payload, now)) return SL_EDB;
+  }
+  return 0;
+}
+
+static void hook_after_commit(void *ud, int ok) {
+  outbox *ob = ud;
+  int any = 0;
+  for (int i = 0; i < ob->n_sinks; i++) {
+    outbox_item *list = ob->staging[i];
+    ob->staging[i] = ob->staging_tail[i] = NULL;
+    if (ok) atomic_fetch_add(&ob->sinks[i].pending, ob->inserted[i]);
+    ob->inserted[i] = 0;
+    if (!list) continue;
+    if (!ok) {
+      /* Rolled back: the rows do not exist. */
+      for (outbox_item *it = list; it; it = it->next) atomic_fetch_sub(&ob->sinks[i].staged, 1);
+      free_list(list);
+      continue;
+    }
+    ob->sinks[i].mem_upto = ob->staged_upto[i];
+    outbox_item *tail = list;
+    while (tail->next) tail = tail->next;
+    pthread_mutex_lock(&ob->mu);
+    if (ob->inbox_tail[i]) ob->inbox_tail[i]->next = list;
+    else ob->inbox[i] = list;
+    ob->inbox_tail[i] = tail;
+    pthread_mutex_unlock(&ob->mu);
+    any = 1;
+  }
+  if (any) uv_async_send(&ob->async);
+}
+
+struct store_hook outbox_hook(outbox *ob) {
+  return (struct store_hook){.on_event = hook_on_event, .after_commit = hook_after_commit, .ud = ob};
+}
+
+/* Reads up to limit pending rows of a sink with id > after into a list.
+ * Returns the count (0..limit) or SL_EDB. */
+static int read_pending(sqlite3 *db, const char *sink, int64_t after, int limit, outbox_item **head,
+                        int64_t *last_id) {
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT id, payload, attempts, createdAt, nextAttemptAt FROM outbox "
+                         "WHERE sink = ? AND state = 'pending' AND id > ? ORDER BY id LIMIT ?",
+                         -1, &st, NULL) != SQLITE_OK)
+    return SL_EDB;
+  sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, after);
+  sqlite3_bind_int(st, 3, limit);
+  outbox_item *tail = NULL;
+  int n = 0, rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    outbox_item *it = calloc(1, sizeof *it);
+    if (!it || !(it->payload = util_strdup((const char *)sqlite3_column_text(st, 1)))) {
+      free(it);
+      rc = SQLITE_NOMEM;
+      break;
+    }
+    it->id = sqlite3_column_int64(st, 0);
+    it->attempts = sqlite3_column_int(st, 2);
+    it->created_at = sqlite3_column_int64(st, 3);
+    it->next_at = sqlite3_column_int64(st, 4);
+    if (tail) tail->next = it;
+    else *head = it;
+    tail = it;
+    *last_id = it->id;
+    n++;
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? n : SL_EDB;
+}
+
+static int64_t count_rows(sqlite3 *db, const char *sink, const char *state) {
+  sqlite3_stmt *st;
+  int64_t n = 0;
+  if (sqlite3_prepare_v2(db, "SELECT count(*) FROM outbox WHERE sink = ? AND state = ?", -1, &st,
+                         NULL) != SQLITE_OK)
+    return 0;
+  sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return n;
+}
+
+/* A reload: the writer reads the next rows beyond mem_upto and stages
+ * them like new rows (they reach the loop after this batch commits). */
+typedef struct reload_req {
+  store_req req;
+  outbox *ob;
+  int sink;
+} reload_req;
+
+static int apply_reload(store_req *r, sqlite3 *db) {
+  reload_req *rr = (reload_req *)r;
+  outbox *ob = rr->ob;
+  sink_state *s = &ob->sinks[rr->sink];
+  outbox_item *list = NULL;
+  int64_t last = s->mem_upto;
+  int n = read_pending(db, s->def.name, s->mem_upto, RELOAD_BATCH, &list, &last);
+  if (n < 0) {
+    r->result = SL_EDB;
+    return 0; /* a failed read leaves the batch alone */
+  }
+  if (n < RELOAD_BATCH) s->overflow = 0;
+  /* Rows inserted earlier in this batch are in staging already; the read
+   * saw them too (same connection): keep only the older ones from it. */
+  outbox_item **pp = &list;
+  int64_t staged_first = ob->staging[rr->sink] ? ob->staging[rr->sink]->id : INT64_MAX;
+  while (*pp) {
+    if ((*pp)->id >= staged_first) {
+      outbox_item *dup = *pp;
+      *pp = dup->next;
+      item_free(dup);
+    } else {
+      atomic_fetch_add(&s->staged, 1);
+      pp = &(*pp)->next;
+    }
+  }
+  if (list) {
+    outbox_item *tail = list;
+    while (tail->next) tail = tail->next;
+    tail->next = ob->staging[rr->sink];
+    if (!ob->staging[rr->sink]) {
+      ob->staging_tail[rr->sink] = tail;
+      ob->staged_upto[rr->sink] = last;
+    }
+    ob->staging[rr->sink] = list;
+  }
+  r->result = STORE_STORED;
+  return 0;
+}
+
+static void on_reload_done(store_req *r) {
+  reload_req *rr = (reload_req *)r;
+  rr->ob->sinks[rr->sink].reloading = 0;
+  free(rr);
+}
+
+/* ---- loop thread ------------------------------------------------------ */
+
+int outbox_attach(outbox *ob, store *st) {
+  ob->st = st;
+  sqlite3 *db = NULL;
+  char err[256];
+  /* At start, before the writer runs, read with a connection of our own. */
+  if (sqlite3_open_v2(store_path(st), &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    sqlite3_close(db);
+    return SL_EDB;
+  }
+  (void)err;
+  int rc = 0;
+  for (int i = 0; i < ob->n_sinks && !rc; i++) {
+    sink_state *s = &ob->sinks[i];
+    outbox_item *list = NULL;
+    int64_t last = 0;
+    int n = read_pending(db, s->def.name, 0, MEM_MAX, &list, &last);
+    if (n < 0) {
+      rc = SL_EDB;
+      break;
+    }
+    int64_t pending = count_rows(db, s->def.name, "pending");
+    atomic_store(&s->pending, pending);
+    s->dead = count_rows(db, s->def.name, "dead");
+    s->mem_upto = last;
+    s->overflow = pending > n;
+    atomic_store(&s->staged, n);
+    s->head = list;
+    for (outbox_item *it = list; it; it = it->next) s->tail = it;
+    s->in_memory = n;
+    if (n)
+      log_kv(LOG_INFO, "outbox: resuming pending deliveries", "sink", s->def.name, "pending",
+             n == MEM_MAX ? "20000+" : "some", NULL);
+  }
+  sqlite3_close(db);
+  for (int i = 0; i < ob->n_sinks; i++) pump(ob, i);
+  return rc;
+}
+
+static void on_async(uv_async_t *a) {
+  outbox *ob = a->data;
+  for (int i = 0; i < ob->n_sinks; i++) {
+    pthread_mutex_lock(&ob->mu);
+    outbox_item *list = ob->inbox[i], *tail = ob->inbox_tail[i];
+    ob->inbox[i] = ob->inbox_tail[i] = NULL;
+    pthread_mutex_unlock(&ob->mu);
+    if (!list) continue;
+    sink_state *s = &ob->sinks[i];
+    if (s->tail) s->tail->next = list;
+    else s->head = list;
+    s->tail = tail;
+    for (outbox_item *it = list; it; it = it->next) s->in_memory++;
+    pump(ob, i);
+  }
+}
+
+static void on_timer(uv_timer_t *t) {
+  outbox *ob = t->data;
+  for (int i = 0; i < ob->n_sinks; i++)
+    if (t == &ob->sinks[i].timer) pump(ob, i);
+}
+
+/* Hands the due rows of a sink to its deliver function, or arms the timer
+ * for the next due row; asks the writer for more rows when memory ran low
+ * and the database holds more. */
+static void pump(outbox *ob, int sink) {
+  sink_state *s = &ob->sinks[sink];
+  if (ob->closing || s->in_flight || !s->def.deliver) return;
+  int64_t now = util_now_ms();
+  outbox_item *batch[1024];
+  size_t max = s->def.batch_max < 1024 ? s->def.batch_max : 1024, n = 0;
+  int64_t next_due = INT64_MAX;
+  outbox_item **pp = &s->head, *prev = NULL;
+  while (*pp && n < max) {
+    outbox_item *it = *pp;
+    if (it->next_at <= now) {
+      *pp = it->next;
+      if (s->tail == it) s->tail = prev;
+      it->next = NULL;
+      batch[n++] = it;
+    } else {
+      if (it->next_at < next_due) next_due = it->next_at;
+      prev = it;
+      pp = &it->next;
+    }
+  }
+  if (n) {
+    s->in_flight = 1;
+    s->def.deliver(s->def.ud, ob, sink, batch, n);
+    return;
+  }
+  if (next_due != INT64_MAX) uv_timer_start(&s->timer, on_timer, (uint64_t)(next_due - now), 0);
+  if (!s->head && s->in_memory == 0 && !s->reloading && atomic_load(&s->pending) > 0) {
+    /* Memory is empty but the database says rows remain: read them. */
+    reload_req *rr = calloc(1, sizeof *rr);
+    if (!rr) return;
+    rr->ob = ob;
+    rr->sink = sink;
+    rr->req.apply = apply_reload;
+    rr->req.cb = on_reload_done;
+    if (store_submit(ob->st, &rr->req) == 0) s->reloading = 1;
+    else free(rr);
+  }
+}
+
+/* The database side of a batch of verdicts, applied by the writer. */
+struct row_update {
+  int64_t id, next_at;
+  int attempts, dead;
+};
+
+typedef struct verdict_req {
+  store_req req;
+  int64_t *del_ids;
+  size_t n_del;
+  struct row_update *upd;
+  size_t n_upd;
+  char error[200];
+} verdict_req;
+
+static int apply_verdicts(store_req *r, sqlite3 *db) {
+  verdict_req *v = (verdict_req *)r;
+  sqlite3_stmt *del = NULL, *upd = NULL;
+  int rc = 0;
+  if (v->n_del && sqlite3_prepare_v2(db, "DELETE FROM outbox WHERE id = ?", -1, &del, NULL))
+    rc = SL_EDB;
+  if (!rc && v->n_upd &&
+      sqlite3_prepare_v2(db,
+                         "UPDATE outbox SET attempts = ?, nextAttemptAt = ?, lastError = ?, "
+                         "state = CASE WHEN ? THEN 'dead' ELSE state END WHERE id = ?",
+                         -1, &upd, NULL))
+    rc = SL_EDB;
+  for (size_t i = 0; !rc && i < v->n_del; i++) {
+    sqlite3_bind_int64(del, 1, v->del_ids[i]);
+    if (sqlite3_step(del) != SQLITE_DONE) rc = SL_EDB;
+    sqlite3_reset(del);
+  }
+  for (size_t i = 0; !rc && i < v->n_upd; i++) {
+    sqlite3_bind_int(upd, 1, v->upd[i].attempts);
+    sqlite3_bind_int64(upd, 2, v->upd[i].next_at);
+    sqlite3_bind_text(upd, 3, v->error, -1, SQLITE_STATIC);
+    sqlite3_bind_int(upd, 4, v->upd[i].dead);
+    sqlite3_bind_int64(upd, 5, v->upd[i].id);
+    if (sqlite3_step(upd) != SQLITE_DONE) rc = SL_EDB;
+    sqlite3_reset(upd);
+  }
+  sqlite3_finalize(del);
+  sqlite3_finalize(upd);
+  r->result = STORE_STORED;
+  return rc;
+}
+
+static void on_verdicts_done(store_req *r) {
+  verdict_req *v = (verdict_req *)r;
+  if (r->result < 0)
+    log_kv(LOG_WARN, "outbox: recording deliveries failed; they may be sent again after a restart",
+           "error", sl_strerror(r->result), NULL);
+  free(v->del_ids);
+  free(v->upd);
+  free(v);
+}
+
+/* Exponential backoff with jitter: base * 2^(attempts-1), capped, +-25 %. */
+static int64_t backoff_ms(int attempts) {
+  int64_t ms = BACKOFF_BASE_MS;
+  for (int i = 1; i < attempts && ms < BACKOFF_MAX_MS; i++) ms *= 2;
+  if (ms > BACKOFF_MAX_MS) ms = BACKOFF_MAX_MS;
+  int64_t jitter = ms / 4;
+  return ms - jitter + (int64_t)(random() % (2 * jitter + 1));
+}
+
+void outbox_delivered(outbox *ob, int sink, outbox_item **items, size_t n,
+                      const enum outbox_verdict *verdicts, int64_t retry_after_ms,
+                      const char *error) {
+  sink_state *s = &ob->sinks[sink];
+  s->in_flight = 0;
+  int64_t now = util_now_ms();
+  verdict_req *v = calloc(1, sizeof *v);
+  if (v) {
+    v->del_ids = calloc(n, sizeof *v->del_ids);
+    v->upd = calloc(n, sizeof *v->upd);
+    snprintf(v->error, sizeof v->error, "%s", error ? error : "");
+  }
+  int ok = v && v->del_ids && v->upd;
+  outbox_item *keep = NULL, *keep_tail = NULL;
+  for (size_t i = 0; i < n; i++) {
+    outbox_item *it = items[i];
+    enum outbox_verdict vd = verdicts[i];
+    if (vd == OUTBOX_RETRY) {
+      it->attempts++;
+      if (it->attempts >= s->def.max_attempts || now - it->created_at > s->def.max_age_ms) vd = OUTBOX_DEAD;
+    }
+    if (vd == OUTBOX_OK || vd == OUTBOX_DEAD) {
+      if (vd == OUTBOX_OK) {
+        s->delivered++;
+        s->last_success_ms = now;
+        if (ok) v->del_ids[v->n_del++] = it->id;
+      } else {
+        s->dead++;
+        s->last_error_ms = now;
+        snprintf(s->last_error, sizeof s->last_error, "%s", error ? error : "gave up");
+        log_kv(LOG_WARN, "outbox: delivery abandoned; the row is kept as dead", "sink", s->def.name,
+               "error", error ? error : "too many attempts", NULL);
+        if (ok) v->upd[v->n_upd++] = (struct row_update){it->id, now, it->attempts, 1};
+      }
+      s->in_memory--;
+      atomic_fetch_sub(&s->pending, 1);
+      atomic_fetch_sub(&s->staged, 1);
+      item_free(it);
+      continue;
+    }
+    if (vd == OUTBOX_RETRY) {
+      s->last_error_ms = now;
+      snprintf(s->last_error, sizeof s->last_error, "%s", error ? error : "failed");
+      it->next_at = now + (retry_after_ms > 0 ? retry_after_ms : backoff_ms(it->attempts));
+      if (ok) v->upd[v->n_upd++] = (struct row_update){it->id, it->next_at, it->attempts, 0};
+    } else if (retry_after_ms > 0) {
+      it->next_at = now + retry_after_ms;
+    }
+    /* back into the queue, keeping id order among the returned rows */
+    it->next = NULL;
+    if (keep_tail) keep_tail->next = it;
+    else keep = it;
+    keep_tail = it;
+  }
+  if (keep) {
+    /* Returned rows are older than everything queued: put them first. */
+    keep_tail->next = s->head;
+    s->head = keep;
+    if (!s->tail) s->tail = keep_tail;
+  }
+  if (ok && (v->n_del || v->n_upd)) {
+    v->req.apply = apply_verdicts;
+    v->req.cb = on_verdicts_done;
+    if (store_submit(ob->st, &v->req)) {
+      log_kv(LOG_WARN, "outbox: the write queue is full; a delivery will be repeated after a restart",
+             NULL);
+      on_verdicts_done(&v->req);
+    }
+  } else if (v) {
+    free(v->del_ids);
+    free(v->upd);
+    free(v);
+  }
+  pump(ob, sink);
+}
+
+/* outbox_enqueue's request: the row and the caller's extra write. */
+typedef struct enqueue_req {
+  store_req req;
+  outbox *ob;
+  int sink;
+  char *payload;
+  int (*extra)(void *arg, sqlite3 *db);
+  void *extra_arg;
+} enqueue_req;
+
+static int apply_enqueue(store_req *r, sqlite3 *db) {
+  enqueue_req *e = (enqueue_req *)r;
+  if (e->extra && e->extra(e->extra_arg, db)) return SL_EDB;
+  char *payload = e->payload;
+  e->payload = NULL;
+  int rc = insert_row(e->ob, db, e->sink, 0, payload, util_now_ms());
+  r->result = STORE_STORED;
+  return rc;
+}
+
+static void on_enqueue_done(store_req *r) {
+  enqueue_req *e = (enqueue_req *)r;
+  if (r->result < 0)
+    log_kv(LOG_ERROR, "outbox: a notification could not be stored", "sink",
+           e->ob->sinks[e->sink].def.name, "error", sl_strerror(r->result), NULL);
+  free(e->payload);
+  free(e);
+}
+
+int outbox_enqueue(outbox *ob, int sink, const char *payload,
+                   int (*extra)(void *arg, sqlite3 *db), void *extra_arg) {
+  if (sink < 0 || sink >= ob->n_sinks) return SL_EINVAL;
+  enqueue_req *e = calloc(1, sizeof *e);
+  if (!e || !(e->payload = strdup(payload))) {
+    free(e);
+    return SL_ENOMEM;
+  }
+  e->ob = ob;
+  e->sink = sink;
+  e->extra = extra;
+  e->extra_arg = extra_arg;
+  e->req.apply = apply_enqueue;
+  e->req.cb = on_enqueue_done;
+  int rc = store_submit(ob->st, &e->req);
+  if (rc) {
+    free(e->payload);
+    free(e);
+  }
+  return rc;
+}
+
+void outbox_stats(const outbox *ob, int sink, struct outbox_stats *out) {
+  const sink_state *s = &ob->sinks[sink];
+  memset(out, 0, sizeof *out);
+  out->pending = atomic_load(&s->pending);
+  out->dead = s->dead;
+  out->delivered = s->delivered;
+  out->last_success_ms = s->last_success_ms;
+  out->last_error_ms = s->last_error_ms;
+  snprintf(out->last_error, sizeof out->last_error, "%s", s->last_error);
+}
+
+static void on_closed(uv_handle_t *h) {
+  outbox *ob = h->data;
+  if (--ob->handles_open == 0 && ob->closed_cb) ob->closed_cb(ob->closed_ud);
+}
+
+void outbox_close(outbox *ob, void (*done)(void *ud), void *ud) {
+  ob->closing = 1;
+  ob->closed_cb = done;
+  ob->closed_ud = ud;
+  for (int i = 0; i < ob->n_sinks; i++) uv_close((uv_handle_t *)&ob->sinks[i].timer, on_closed);
+  uv_close((uv_handle_t *)&ob->async, on_closed);
+}
+
+void outbox_free(outbox *ob) {
+  if (!ob) return;
+  for (int i = 0; i < ob->n_sinks; i++) {
+    free_list(ob->sinks[i].head);
+    free_list(ob->inbox[i]);
+    free_list(ob->staging[i]);
+  }
+  sqlite3_finalize(ob->ins);
+  pthread_mutex_destroy(&ob->mu);
+  free(ob);
+}

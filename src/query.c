@@ -1,0 +1,826 @@
+/* query.c - filters, keyset cursors, the SQL of a page, rows as JSON, and
+ * the rollup counters, over a read-only SQLite connection.
+ *
+ * A page is driven by one index, the one of the most selective filter
+ * given; every other filter is checked on the rows that index yields.
+ * All the indexes end in timeStamp (and the row id or eventId), so a page
+ * is read in (timeStamp, id) order and stops after limit + 1 rows. */
+#include "query.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "error.h"
+#include "readpool.h"
+
+/* The range util_format_iso8601 can write: 0000-01-01 .. 9999-12-31. */
+#define TIME_MIN_MS (-62167219200000LL)
+#define TIME_MAX_MS (253402300799999LL)
+
+/* ---- filters ---------------------------------------------------------- */
+
+/* The notificationType values of CONTRACT section 4, as stored. */
+static const char *const types[] = {"Bounce",  "Complaint",         "Delivery",
+                                    "Send",    "Reject",            "Open",
+                                    "Click",   "Rendering Failure", "DeliveryDelay",
+                                    "Subscription"};
+static const char *const bounce_types[] = {"Permanent", "Transient", "Undetermined"};
+
+/* Compares ignoring case, spaces, dashes and underscores, so "bounce",
+ * "rendering-failure" and "deliveryDelay" find their canonical names. */
+static int loose_equal(const char *a, const char *b) {
+  for (;;) {
+    while (*a == ' ' || *a == '-' || *a == '_') a++;
+    while (*b == ' ' || *b == '-' || *b == '_') b++;
+    if (!*a || !*b) return !*a && !*b;
+    if (tolower((unsigned char)*a) != tolower((unsigned char)*b)) return 0;
+    a++;
+    b++;
+  }
+}
+
+static const char *canonical(const char *const *names, size_t n, const char *v) {
+  for (size_t i = 0; i < n; i++)
+    if (loose_equal(names[i], v)) return names[i];
+  return NULL;
+}
+
+void query_filter_init(query_filter *f) {
+  memset(f, 0, sizeof *f);
+  f->limit = QUERY_LIMIT_DEFAULT;
+}
+
+int query_parse_time(const char *v, int64_t now_ms, int64_t *out_ms, char *err, size_t errlen) {
+  int64_t ms;
+  size_t n = strlen(v);
+  if (n >= 10 && isdigit((unsigned char)v[0]) && v[4] == '-') {
+    char full[64];
+    if (n == 10) { /* a bare date: its midnight UTC */
+      snprintf(full, sizeof full, "%sT00:00:00Z", v);
+      v = full;
+    }
+    if (util_parse_iso8601(v, &ms)) {
+      snprintf(err, errlen,
+               "is not an ISO-8601 UTC time like 2026-03-06T20:00:00Z (or a date, or a "
+               "duration back from now like 15m, 24h, 7d)");
+      return SL_EINVAL;
+    }
+  } else {
+    int64_t d;
+    if (util_parse_duration(v, &d)) {
+      snprintf(err, errlen,
+               "is neither an ISO-8601 time like 2026-03-06T20:00:00Z nor a duration back from "
+               "now like 15m, 24h or 7d");
+      return SL_EINVAL;
+    }
+    ms = d > now_ms - TIME_MIN_MS ? TIME_MIN_MS : now_ms - d;
+  }
+  if (ms < TIME_MIN_MS) ms = TIME_MIN_MS;
+  if (ms > TIME_MAX_MS) ms = TIME_MAX_MS;
+  *out_ms = ms;
+  return 0;
+}
+
+/* Copies v into dst (size n) or says it is too long. */
+static int set_str(char *dst, size_t n, const char *v, char *err, size_t errlen) {
+  size_t len = strlen(v);
+  if (len >= n) {
+    snprintf(err, errlen, "is too long (at most %zu bytes)", n - 1);
+    return SL_EINVAL;
+  }
+  memcpy(dst, v, len + 1);
+  return 0;
+}
+
+static void list_names(const char *const *names, size_t n, char *out, size_t outlen) {
+  size_t used = 0;
+  out[0] = 0;
+  for (size_t i = 0; i < n && used < outlen; i++) {
+    int w = snprintf(out + used, outlen - used, "%s%s", i ? ", " : "", names[i]);
+    if (w < 0) break;
+    used += (size_t)w;
+  }
+}
+
+int query_filter_set(query_filter *f, const char *name, const char *v, int64_t now_ms,
+                     long max_limit, char *err, size_t errlen) {
+  static const char *const known[] = {"type",   "bounceType", "feedbackType", "address",
+                                      "domain", "source",     "messageId",    "since",
+                                      "until",  "limit",      "cursor",       "order"};
+  size_t k = 0;
+  while (k < sizeof known / sizeof known[0] && strcmp(known[k], name) != 0) k++;
+  if (k == sizeof known / sizeof known[0]) return SL_EFIELD;
+  if (!*v) return 0;
+  char names[256];
+  if (strcmp(name, "type") == 0) {
+    const char *c = canonical(types, sizeof types / sizeof types[0], v);
+    if (!c) {
+      list_names(types, sizeof types / sizeof types[0], names, sizeof names);
+      snprintf(err, errlen, "must be one of %s", names);
+      return SL_EINVAL;
+    }
+    snprintf(f->type, sizeof f->type, "%s", c);
+    return 0;
+  }
+  if (strcmp(name, "bounceType") == 0) {
+    const char *c = canonical(bounce_types, 3, v);
+    if (!c) {
+      list_names(bounce_types, 3, names, sizeof names);
+      snprintf(err, errlen, "must be one of %s", names);
+      return SL_EINVAL;
+    }
+    snprintf(f->bounce_type, sizeof f->bounce_type, "%s", c);
+    return 0;
+  }
+  if (strcmp(name, "feedbackType") == 0)
+    return set_str(f->feedback_type, sizeof f->feedback_type, v, err, errlen);
+  if (strcmp(name, "address") == 0) {
+    /* Stored lower case; a leading or trailing space is a paste accident. */
+    while (*v == ' ') v++;
+    int rc = set_str(f->address, sizeof f->address, v, err, errlen);
+    size_t n = strlen(f->address);
+    while (n && f->address[n - 1] == ' ') f->address[--n] = 0;
+    util_ascii_lower(f->address);
+    return rc;
+  }
+  if (strcmp(name, "domain") == 0) {
+    if (*v == '@') v++;
+    int rc = set_str(f->domain, sizeof f->domain, v, err, errlen);
+    util_ascii_lower(f->domain);
+    return rc;
+  }
+  if (strcmp(name, "source") == 0) return set_str(f->source, sizeof f->source, v, err, errlen);
+  if (strcmp(name, "messageId") == 0)
+    return set_str(f->message_id, sizeof f->message_id, v, err, errlen);
+  if (strcmp(name, "since") == 0 || strcmp(name, "until") == 0) {
+    int64_t ms;
+    if (query_parse_time(v, now_ms, &ms, err, errlen)) return SL_EINVAL;
+    util_format_iso8601(ms, name[0] == 's' ? f->since : f->until);
+    if (f->since[0] && f->until[0] && strcmp(f->since, f->until) > 0) {
+      snprintf(err, errlen, "makes the range empty: since (%s) is after until (%s)", f->since,
+               f->until);
+      return SL_EINVAL;
+    }
+    return 0;
+  }
+  if (strcmp(name, "limit") == 0) {
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < 1 || n > max_limit) {
+      snprintf(err, errlen, "must be a whole number from 1 to %ld", max_limit);
+      return SL_EINVAL;
+    }
+    f->limit = n;
+    return 0;
+  }
+  if (strcmp(name, "cursor") == 0) {
+    if (query_cursor_decode(v, f->cursor_ts, &f->cursor_id)) {
+      snprintf(err, errlen, "is not a cursor this server gave (use nextCursor as it is)");
+      return SL_EINVAL;
+    }
+    return 0;
+  }
+  /* order */
+  if (strcasecmp(v, "desc") == 0) f->asc = 0;
+  else if (strcasecmp(v, "asc") == 0) f->asc = 1;
+  else {
+    snprintf(err, errlen, "must be desc (newest first) or asc (oldest first)");
+    return SL_EINVAL;
+  }
+  return 0;
+}
+
+/* ---- cursors ---------------------------------------------------------- */
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+int query_cursor_encode(const char *ts, int64_t id, char *out, size_t outlen) {
+  char plain[64];
+  int n = snprintf(plain, sizeof plain, "%s|%lld", ts, (long long)id);
+  if (n < 0 || (size_t)n >= sizeof plain || id <= 0) return SL_EINVAL;
+  size_t need = ((size_t)n * 4 + 2) / 3 + 1;
+  if (need > outlen) return SL_EINVAL;
+  size_t j = 0;
+  const unsigned char *p = (const unsigned char *)plain;
+  for (int i = 0; i < n; i += 3) {
+    unsigned v = (unsigned)p[i] << 16;
+    if (i + 1 < n) v |= (unsigned)p[i + 1] << 8;
+    if (i + 2 < n) v |= p[i + 2];
+    out[j++] = b64url[(v >> 18) & 63];
+    out[j++] = b64url[(v >> 12) & 63];
+    if (i + 1 < n) out[j++] = b64url[(v >> 6) & 63];
+    if (i + 2 < n) out[j++] = b64url[v & 63];
+  }
+  out[j] = 0;
+  return 0;
+}
+
+int query_cursor_decode(const char *cursor, char ts[25], int64_t *id) {
+  char plain[64];
+  size_t n = strlen(cursor), j = 0;
+  if (n == 0 || n > 80 || n % 4 == 1) return SL_EINVAL;
+  unsigned v = 0;
+  int bits = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *c = strchr(b64url, cursor[i]);
+    if (!c || !cursor[i]) return SL_EINVAL;
+    v = (v << 6) | (unsigned)(c - b64url);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      if (j + 1 >= sizeof plain) return SL_EINVAL;
+      plain[j++] = (char)((v >> bits) & 0xff);
+    }
+  }
+  plain[j] = 0;
+  if (memchr(plain, 0, j)) return SL_EINVAL;
+  char *bar = strchr(plain, '|');
+  if (!bar || bar - plain != 24) return SL_EINVAL;
+  *bar = 0;
+  int64_t ms;
+  char canon[25];
+  if (util_parse_iso8601(plain, &ms)) return SL_EINVAL;
+  util_format_iso8601(ms, canon);
+  if (strcmp(canon, plain) != 0) return SL_EINVAL;
+  const char *d = bar + 1;
+  if (!isdigit((unsigned char)*d) || *d == '0') return SL_EINVAL;
+  char *end;
+  errno = 0;
+  long long num = strtoll(d, &end, 10);
+  if (errno || *end || num <= 0) return SL_EINVAL;
+  memcpy(ts, canon, 25);
+  *id = num;
+  return 0;
+}
+
+/* ---- SQL -------------------------------------------------------------- */
+
+static const char columns[] =
+    "e.id, e.messageId, e.timeStamp, e.notificationType, e.reportingMTA, e.destinationAddress, "
+    "e.bouncedRecipients, e.complaintFeedbackType, e.feedbackId, e.bounceType, e.bounceSubType, "
+    "e.complaintSubType, e.source, e.recipients, e.snsMessageId, e.topicArn, e.diagnostic";
+
+/* Types rare enough that their index beats a recipient's domain. */
+static int rare_type(const char *t) {
+  return strcmp(t, "Complaint") == 0 || strcmp(t, "Reject") == 0 ||
+         strcmp(t, "Rendering Failure") == 0 || strcmp(t, "DeliveryDelay") == 0 ||
+         strcmp(t, "Subscription") == 0;
+}
+
+/* The most selective filter given, by what mail traffic looks like: one
+ * mail's events, one address's, complaints, a domain, bounces, a sender,
+ * then the common types (Send, Delivery, Open, Click), then time alone. */
+static enum query_driver pick_driver(const query_filter *f) {
+  if (f->message_id[0]) return QD_MESSAGE;
+  if (f->address[0]) return QD_ADDRESS;
+  if (f->feedback_type[0]) return QD_FEEDBACK;
+  if (f->type[0] && rare_type(f->type)) return QD_TYPE;
+  if (f->domain[0]) return QD_DOMAIN;
+  if (f->bounce_type[0] || strcmp(f->type, "Bounce") == 0) return QD_TYPE;
+  if (f->source[0]) return QD_SOURCE;
+  if (f->type[0]) return QD_TYPE;
+  return QD_TIME;
+}
+
+static void bind_text(query_plan *p, const char *s) {
+  p->binds[p->n_binds].text = s;
+  p->binds[p->n_binds].num = 0;
+  p->n_binds++;
+}
+
+static void bind_num(query_plan *p, int64_t v) {
+  p->binds[p->n_binds].text = NULL;
+  p->binds[p->n_binds].num = v;
+  p->n_binds++;
+}
+
+int query_plan_build(const query_filter *f, int with_raw, query_plan *p) {
+  memset(p, 0, sizeof *p);
+  buf_init(&p->sql, 8192);
+  p->cursor_bind = -1;
+  p->driver = pick_driver(f);
+  buf *b = &p->sql;
+  int rc = buf_printf(b, "SELECT %s, %s FROM ", columns, with_raw ? "e.raw" : "NULL");
+  const char *dir = f->asc ? "ASC" : "DESC";
+  const char *type = f->type[0] ? f->type : f->bounce_type[0] ? "Bounce" : NULL;
+  int by_recipient = p->driver == QD_ADDRESS || p->driver == QD_DOMAIN;
+  /* k is the key of the driving index: timeStamp then the event's id. */
+  const char *kts = by_recipient ? "r.timeStamp" : "e.timeStamp";
+  const char *kid = by_recipient ? "r.eventId" : "e.id";
+  if (by_recipient) {
+    /* CROSS JOIN keeps recipients the outer loop. */
+    rc = rc ? rc : buf_appends(b, "recipients r CROSS JOIN SesEventMessages e ON e.id = r.eventId");
+    if (p->driver == QD_ADDRESS) {
+      rc = rc ? rc : buf_appends(b, " WHERE r.address = ?");
+      bind_text(p, f->address);
+      if (f->domain[0]) {
+        rc = rc ? rc : buf_appends(b, " AND r.domain = ?");
+        bind_text(p, f->domain);
+      }
+      if (type) { /* the primary key row holds the type: no lookup */
+        rc = rc ? rc : buf_appends(b, " AND r.notificationType = ?");
+        bind_text(p, type);
+      }
+    } else {
+      p->dedupe = 1; /* two recipients of one event at the same domain */
+      rc = rc ? rc : buf_appends(b, " WHERE r.domain = ?");
+      bind_text(p, f->domain);
+      if (type) { /* checked on the event row, which is read anyway */
+        rc = rc ? rc : buf_appends(b, " AND +e.notificationType = ?");
+        bind_text(p, type);
+      }
+    }
+  } else {
+    rc = rc ? rc : buf_appends(b, "SesEventMessages e WHERE 1");
+    /* The driving column bare, every other one behind a unary + so
+     * SQLite cannot pick its index instead. */
+    if (f->message_id[0]) {
+      rc = rc ? rc : buf_printf(b, " AND %se.messageId = ?", p->driver == QD_MESSAGE ? "" : "+");
+      bind_text(p, f->message_id);
+    }
+    if (f->feedback_type[0]) {
+      rc = rc ? rc
+              : buf_printf(b, " AND %se.complaintFeedbackType = ?",
+                           p->driver == QD_FEEDBACK ? "" : "+");
+      bind_text(p, f->feedback_type);
+    }
+    if (type) {
+      rc = rc ? rc
+              : buf_printf(b, " AND %se.notificationType = ?", p->driver == QD_TYPE ? "" : "+");
+      bind_text(p, type);
+    }
+    if (f->source[0]) {
+      rc = rc ? rc
+              : buf_printf(b, " AND %se.source = ? COLLATE NOCASE",
+                           p->driver == QD_SOURCE ? "" : "+");
+      bind_text(p, f->source);
+    }
+    /* A recipient filter that does not drive: one probe of the recipients
+     * index at the event's own (timeStamp, id). */
+    if (f->address[0]) {
+      rc = rc ? rc
+              : buf_appends(b, " AND EXISTS (SELECT 1 FROM recipients r WHERE r.address = ? AND "
+                               "r.timeStamp = e.timeStamp AND r.eventId = e.id)");
+      bind_text(p, f->address);
+    }
+    if (f->domain[0]) {
+      rc = rc ? rc
+              : buf_appends(b, " AND EXISTS (SELECT 1 FROM recipients r WHERE r.domain = ? AND "
+                               "r.timeStamp = e.timeStamp AND r.eventId = e.id)");
+      bind_text(p, f->domain);
+    }
+  }
+  if (by_recipient) {
+    if (f->message_id[0]) {
+      rc = rc ? rc : buf_appends(b, " AND e.messageId = ?");
+      bind_text(p, f->message_id);
+    }
+    if (f->feedback_type[0]) {
+      rc = rc ? rc : buf_appends(b, " AND e.complaintFeedbackType = ?");
+      bind_text(p, f->feedback_type);
+    }
+    if (f->source[0]) {
+      rc = rc ? rc : buf_appends(b, " AND e.source = ? COLLATE NOCASE");
+      bind_text(p, f->source);
+    }
+  }
+  if (f->bounce_type[0]) {
+    rc = rc ? rc : buf_appends(b, " AND e.bounceType = ?");
+    bind_text(p, f->bounce_type);
+  }
+  if (f->since[0]) {
+    rc = rc ? rc : buf_printf(b, " AND %s >= ?", kts);
+    bind_text(p, f->since);
+  }
+  if (f->until[0]) {
+    rc = rc ? rc : buf_printf(b, " AND %s < ?", kts);
+    bind_text(p, f->until);
+  }
+  if (f->cursor_id > 0) {
+    /* Strictly after the cursor in page order. The first comparison is a
+     * range on the index; the second breaks ties on timeStamp. */
+    const char *le = f->asc ? ">=" : "<=", *lt = f->asc ? ">" : "<";
+    rc = rc ? rc : buf_printf(b, " AND %s %s ? AND (%s %s ? OR %s %s ?)", kts, le, kts, lt, kid, lt);
+    p->cursor_bind = p->n_binds;
+    bind_text(p, f->cursor_ts);
+    bind_text(p, f->cursor_ts);
+    bind_num(p, f->cursor_id);
+  }
+  rc = rc ? rc : buf_printf(b, " ORDER BY %s %s, %s %s LIMIT ?", kts, dir, kid, dir);
+  bind_num(p, f->limit + 1);
+  if (rc) {
+    query_plan_free(p);
+    return rc == SL_ETOOBIG ? SL_ENOMEM : rc;
+  }
+  return 0;
+}
+
+void query_plan_free(query_plan *p) { buf_free(&p->sql); }
+
+/* ---- connections ------------------------------------------------------ */
+
+int query_open(const char *path, sqlite3 **out, char *err, size_t errlen) {
+  sqlite3 *db;
+  if (readpool_open_conn(path, &db, err, errlen)) return SL_EDB;
+  /* Opening is lazy: read the schema now so that a file which is not a
+   * seslog database fails here, once, with a clear message. */
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(db, "SELECT 1 FROM SesEventMessages, rollup_minute LIMIT 0", -1, &st,
+                         NULL) != SQLITE_OK) {
+    snprintf(err, errlen, "%s is not a seslog database (%s)", path, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return SL_EDB;
+  }
+  sqlite3_finalize(st);
+  *out = db;
+  return 0;
+}
+
+/* The sl_err of a failed step or prepare. */
+static int sql_error(int rc) {
+  if (rc == SQLITE_INTERRUPT || rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return SL_EBUSY;
+  if (rc == SQLITE_NOMEM) return SL_ENOMEM;
+  return SL_EDB;
+}
+
+/* Prepares sql. Returns 0 or the sl_err of the failure. */
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st) {
+  int rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
+  return rc == SQLITE_OK ? 0 : sql_error(rc);
+}
+
+/* ---- events ----------------------------------------------------------- */
+
+static void read_row(sqlite3_stmt *st, query_row *r) {
+  r->id = sqlite3_column_int64(st, 0);
+  r->col[QC_ID] = NULL;
+  r->len[QC_ID] = 0;
+  for (int i = 1; i < QC_N; i++) {
+    r->col[i] = (const char *)sqlite3_column_text(st, i);
+    r->len[i] = r->col[i] ? (size_t)sqlite3_column_bytes(st, i) : 0;
+  }
+}
+
+int query_events(sqlite3 *db, const query_filter *f, int with_raw, query_row_fn fn, void *ud,
+                 char next_cursor[QUERY_CURSOR_MAX], long *rows) {
+  query_filter g = *f; /* its cursor moves when duplicates fill a batch */
+  long emitted = 0;
+  int more = 0, stop = 0, rc = 0;
+  char last_ts[25] = "";
+  int64_t last_id = 0, prev_id = 0;
+  next_cursor[0] = 0;
+  for (;;) {
+    query_plan p;
+    sqlite3_stmt *st;
+    if ((rc = query_plan_build(&g, with_raw, &p))) break;
+    if ((rc = prepare(db, p.sql.data, &st))) {
+      query_plan_free(&p);
+      break;
+    }
+    for (int i = 0; i < p.n_binds; i++) {
+      if (p.binds[i].text) sqlite3_bind_text(st, i + 1, p.binds[i].text, -1, SQLITE_STATIC);
+      else sqlite3_bind_int64(st, i + 1, p.binds[i].num);
+    }
+    long n = 0, fetch = g.limit + 1;
+    char seen_ts[25] = "";
+    int64_t seen_id = 0;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+      n++;
+      int64_t id = sqlite3_column_int64(st, 0);
+      const char *ts = (const char *)sqlite3_column_text(st, 2);
+      snprintf(seen_ts, sizeof seen_ts, "%s", ts ? ts : "");
+      seen_id = id;
+      if (p.dedupe && id == prev_id) continue;
+      prev_id = id;
+      if (emitted == f->limit) {
+        more = 1;
+        break;
+      }
+      query_row r;
+      read_row(st, &r);
+      if (fn && fn(ud, &r)) {
+        stop = 1;
+        break;
+      }
+      emitted++;
+      memcpy(last_ts, seen_ts, sizeof last_ts);
+      last_id = id;
+    }
+    if (src != SQLITE_ROW && src != SQLITE_DONE) rc = sql_error(src);
+    sqlite3_finalize(st); /* ends the read transaction */
+    int dedupe = p.dedupe;
+    query_plan_free(&p);
+    if (rc || more || stop || n < fetch || !dedupe) break;
+    /* A whole batch went by with duplicates in it: go on after its last
+     * row (every duplicate of that event is at the same key). */
+    memcpy(g.cursor_ts, seen_ts, sizeof g.cursor_ts);
+    g.cursor_id = seen_id;
+  }
+  if (rc) return rc;
+  if (more && query_cursor_encode(last_ts, last_id, next_cursor, QUERY_CURSOR_MAX))
+    return SL_EDB; /* a stored timeStamp that is not ISO-8601 ms */
+  if (rows) *rows = emitted;
+  return 0;
+}
+
+/* ---- JSON ------------------------------------------------------------- */
+
+/* Appends bytes s[0..n) of JSON text or string content, writing '<', '>',
+ * '&' and U+2028/U+2029 as \u escapes. Inside JSON text those bytes only
+ * occur in strings, where the escape means the same character. When
+ * quote is set, s is raw string content and '"', '\\' and control
+ * characters are escaped too (cJSON's escapes). */
+static int append_html_safe(buf *b, const char *s, size_t n, int quote) {
+  static const char hex[] = "0123456789abcdef";
+  size_t run = 0;
+  int rc = 0;
+  for (size_t i = 0; i < n && !rc; i++) {
+    unsigned char c = (unsigned char)s[i];
+    unsigned code = 0;
+    const char *short_esc = NULL;
+    size_t skip = 1;
+    if (c == '<' || c == '>' || c == '&') {
+      code = c;
+    } else if (c == 0xE2 && i + 2 < n && (unsigned char)s[i + 1] == 0x80 &&
+               ((unsigned char)s[i + 2] == 0xA8 || (unsigned char)s[i + 2] == 0xA9)) {
+      code = (unsigned char)s[i + 2] == 0xA8 ? 0x2028 : 0x2029;
+      skip = 3;
+    } else if (quote && (c == '"' || c == '\\' || c < 0x20)) {
+      switch (c) {
+        case '"': short_esc = "\\\""; break;
+        case '\\': short_esc = "\\\\"; break;
+        case '\b': short_esc = "\\b"; break;
+        case '\f': short_esc = "\\f"; break;
+        case '\n': short_esc = "\\n"; break;
+        case '\r': short_esc = "\\r"; break;
+        case '\t': short_esc = "\\t"; break;
+        default: code = c;
+      }
+    } else {
+      continue;
+    }
+    rc = buf_append(b, s + run, i - run);
+    if (rc) break;
+    if (short_esc) {
+      rc = buf_append(b, short_esc, 2);
+    } else {
+      char esc[6] = {'\\', 'u', hex[(code >> 12) & 15], hex[(code >> 8) & 15],
+                     hex[(code >> 4) & 15], hex[code & 15]};
+      rc = buf_append(b, esc, 6);
+    }
+    i += skip - 1;
+    run = i + 1;
+  }
+  if (!rc && run < n) rc = buf_append(b, s + run, n - run);
+  return rc;
+}
+
+int query_json_string(buf *b, const char *s) {
+  if (!s) return buf_append(b, "null", 4);
+  int rc = buf_append(b, "\"", 1);
+  if (!rc) rc = append_html_safe(b, s, strlen(s), 1);
+  if (!rc) rc = buf_append(b, "\"", 1);
+  return rc;
+}
+
+int query_json_double(buf *b, double v) {
+  if (!(v == v) || v > 1e300 || v < -1e300) v = 0;
+  return buf_printf(b, "%.10g", v);
+}
+
+/* A JSON syntax check without allocation, so stored JSON text is embedded
+ * only when it is JSON (a database edited by hand must not break the
+ * answer). Returns the position after the value, or NULL. */
+static const char *skip_ws(const char *p, const char *end) {
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+  return p;
+}
+
+static const char *json_value(const char *p, const char *end, int depth);
+
+static const char *json_string(const char *p, const char *end) {
+  if (p >= end || *p != '"') return NULL;
+  for (p++; p < end; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '"') return p + 1;
+    if (c < 0x20) return NULL;
+    if (c == '\\') {
+      if (++p >= end) return NULL;
+      if (*p == 'u') {
+        for (int i = 0; i < 4; i++)
+          if (++p >= end || !isxdigit((unsigned char)*p)) return NULL;
+      } else if (!strchr("\"\\/bfnrt", *p) || !*p) {
+        return NULL;
+      }
+    }
+  }
+  return NULL;
+}
+
+static const char *json_number(const char *p, const char *end) {
+  if (p < end && *p == '-') p++;
+  if (p >= end || !isdigit((unsigned char)*p)) return NULL;
+  if (*p == '0') p++;
+  else
+    while (p < end && isdigit((unsigned char)*p)) p++;
+  if (p < end && *p == '.') {
+    p++;
+    if (p >= end || !isdigit((unsigned char)*p)) return NULL;
+    while (p < end && isdigit((unsigned char)*p)) p++;
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    p++;
+    if (p < end && (*p == '+' || *p == '-')) p++;
+    if (p >= end || !isdigit((unsigned char)*p)) return NULL;
+    while (p < end && isdigit((unsigned char)*p)) p++;
+  }
+  return p;
+}
+
+static const char *json_value(const char *p, const char *end, int depth) {
+  p = skip_ws(p, end);
+  if (p >= end || depth > 64) return NULL;
+  switch (*p) {
+    case '"': return json_string(p, end);
+    case '{':
+    case '[': {
+      char close = *p == '{' ? '}' : ']';
+      int object = *p == '{';
+      p = skip_ws(p + 1, end);
+      if (p < end && *p == close) return p + 1;
+      for (;;) {
+        if (object) {
+          p = json_string(skip_ws(p, end), end);
+          if (!p) return NULL;
+          p = skip_ws(p, end);
+          if (p >= end || *p != ':') return NULL;
+          p++;
+        }
+        p = json_value(p, end, depth + 1);
+        if (!p) return NULL;
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+          p++;
+          continue;
+        }
+        if (p < end && *p == close) return p + 1;
+        return NULL;
+      }
+    }
+    case 't': return end - p >= 4 && memcmp(p, "true", 4) == 0 ? p + 4 : NULL;
+    case 'f': return end - p >= 5 && memcmp(p, "false", 5) == 0 ? p + 5 : NULL;
+    case 'n': return end - p >= 4 && memcmp(p, "null", 4) == 0 ? p + 4 : NULL;
+    default: return json_number(p, end);
+  }
+}
+
+static int json_valid(const char *s, size_t n) {
+  const char *end = s + n, *p = json_value(s, end, 0);
+  return p && skip_ws(p, end) == end;
+}
+
+/* Appends stored JSON text as a value: itself when it is JSON, else as a
+ * string (as ses_event_to_json does), null for NULL. */
+static int append_json_text(buf *b, const char *s, size_t n) {
+  if (!s) return buf_append(b, "null", 4);
+  if (!json_valid(s, n)) return query_json_string(b, s);
+  return append_html_safe(b, s, n, 0);
+}
+
+int query_row_json(buf *b, const query_row *r) {
+  static const struct {
+    const char *key;
+    int col;
+    int json; /* the column holds JSON text */
+  } fields[] = {
+      {"messageId", QC_MESSAGE_ID, 0},
+      {"timeStamp", QC_TIME_STAMP, 0},
+      {"notificationType", QC_TYPE, 0},
+      {"reportingMTA", QC_REPORTING_MTA, 0},
+      {"destinationAddress", QC_DESTINATION, 0},
+      {"bouncedRecipients", QC_BOUNCED_RECIPIENTS, 1},
+      {"complaintFeedbackType", QC_FEEDBACK_TYPE, 0},
+      {"feedbackId", QC_FEEDBACK_ID, 0},
+      {"bounceType", QC_BOUNCE_TYPE, 0},
+      {"bounceSubType", QC_BOUNCE_SUB_TYPE, 0},
+      {"complaintSubType", QC_COMPLAINT_SUB_TYPE, 0},
+      {"source", QC_SOURCE, 0},
+      {"recipients", QC_RECIPIENTS, 1},
+      {"snsMessageId", QC_SNS_MESSAGE_ID, 0},
+      {"topicArn", QC_TOPIC_ARN, 0},
+      {"diagnostic", QC_DIAGNOSTIC, 0},
+      {"raw", QC_RAW, 1},
+  };
+  int rc = buf_append(b, "{", 1);
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0] && !rc; i++) {
+    int col = fields[i].col;
+    const char *v = r->col[col];
+    if (col == QC_RAW && !v) break;
+    rc = buf_printf(b, "%s\"%s\":", i ? "," : "", fields[i].key);
+    if (rc) break;
+    if (col == QC_RECIPIENTS && (!v || !json_valid(v, r->len[col]))) rc = buf_append(b, "[]", 2);
+    else if (fields[i].json) rc = append_json_text(b, v, r->len[col]);
+    else rc = query_json_string(b, v);
+  }
+  if (!rc) rc = buf_append(b, "}", 1);
+  return rc;
+}
+
+/* ---- rollups ---------------------------------------------------------- */
+
+int64_t query_sends(const struct query_counts *k) {
+  return k->sends > 0 ? k->sends : k->deliveries + k->bounces;
+}
+
+double query_bounce_rate(const struct query_counts *k) {
+  int64_t s = query_sends(k);
+  return s > 0 ? (double)k->permanent_bounces / (double)s : 0;
+}
+
+double query_complaint_rate(const struct query_counts *k) {
+  int64_t s = query_sends(k);
+  return s > 0 ? (double)k->complaints / (double)s : 0;
+}
+
+int query_rollup_sum(sqlite3 *db, int64_t from_minute, int64_t to_minute,
+                     struct query_counts *out) {
+  sqlite3_stmt *st;
+  int rc = prepare(db,
+                   "SELECT total(sends), total(deliveries), total(bounces), "
+                   "total(permanentBounces), total(complaints) FROM rollup_minute "
+                   "WHERE minute >= ? AND minute <= ?",
+                   &st);
+  if (rc) return rc;
+  sqlite3_bind_int64(st, 1, from_minute);
+  sqlite3_bind_int64(st, 2, to_minute);
+  int err = 0;
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    struct query_counts k = {
+        .sends = (int64_t)sqlite3_column_double(st, 0),
+        .deliveries = (int64_t)sqlite3_column_double(st, 1),
+        .bounces = (int64_t)sqlite3_column_double(st, 2),
+        .permanent_bounces = (int64_t)sqlite3_column_double(st, 3),
+        .complaints = (int64_t)sqlite3_column_double(st, 4),
+    };
+    *out = k;
+  } else {
+    err = sql_error(rc);
+  }
+  sqlite3_finalize(st);
+  return err;
+}
+
+static int64_t floor_div(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+int query_timeseries(sqlite3 *db, int64_t since_ms, int64_t until_ms, int64_t bucket_ms,
+                     int64_t *start_ms, struct query_counts **points, size_t *n) {
+  if (bucket_ms < 60000 || bucket_ms % 60000 || until_ms < since_ms) return SL_EINVAL;
+  int64_t start = floor_div(since_ms, bucket_ms) * bucket_ms;
+  int64_t count = until_ms > start ? (until_ms - start + bucket_ms - 1) / bucket_ms : 0;
+  if (count > QUERY_MAX_POINTS) return SL_EINVAL;
+  struct query_counts *pts = calloc(count ? (size_t)count : 1, sizeof *pts);
+  if (!pts) return SL_ENOMEM;
+  sqlite3_stmt *st;
+  int rc = prepare(db,
+                   "SELECT minute, sends, deliveries, bounces, permanentBounces, complaints "
+                   "FROM rollup_minute WHERE minute >= ? AND minute < ? ORDER BY minute",
+                   &st);
+  if (rc) {
+    free(pts);
+    return rc;
+  }
+  int64_t per = bucket_ms / 60000, first = start / 60000;
+  sqlite3_bind_int64(st, 1, first);
+  sqlite3_bind_int64(st, 2, first + count * per);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    int64_t i = (sqlite3_column_int64(st, 0) - first) / per;
+    if (i < 0 || i >= count) continue;
+    pts[i].sends += sqlite3_column_int64(st, 1);
+    pts[i].deliveries += sqlite3_column_int64(st, 2);
+    pts[i].bounces += sqlite3_column_int64(st, 3);
+    pts[i].permanent_bounces += sqlite3_column_int64(st, 4);
+    pts[i].complaints += sqlite3_column_int64(st, 5);
+  }
+  int err = rc == SQLITE_DONE ? 0 : sql_error(rc);
+  sqlite3_finalize(st);
+  if (err) {
+    free(pts);
+    return err;
+  }
+  *start_ms = start;
+  *points = pts;
+  *n = (size_t)count;
+  return 0;
+}

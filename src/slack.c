@@ -1,0 +1,511 @@
+/* slack.c - Slack incoming-webhook messages from outbox rows. */
+#include "slack.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "log.h"
+#include "ses.h"
+#include "util.h"
+
+struct slack {
+  outbound *ob;
+  char *url;
+  char *public_url;         /* without a trailing slash, or NULL */
+  const char *mention;      /* "<!here> ", "<!channel> " or "" */
+  int max_per_minute;
+  int64_t minute;           /* the minute counted */
+  int sent_in_minute;
+  int digest_in_minute;     /* a digest went out in this minute */
+  /* the delivery in flight */
+  outbox *box;
+  int sink;
+  outbox_item **items;
+  size_t n;
+  enum outbox_verdict *verdicts;
+  enum outbox_verdict on_success; /* for the sent rows */
+};
+
+int slack_new(outbound *ob, const struct slack_opts *opts, slack **out) {
+  slack *s = calloc(1, sizeof *s);
+  if (!s || !(s->url = strdup(opts->webhook_url))) {
+    free(s);
+    return SL_ENOMEM;
+  }
+  s->ob = ob;
+  if (opts->public_url && *opts->public_url) {
+    s->public_url = strdup(opts->public_url);
+    size_t l = s->public_url ? strlen(s->public_url) : 0;
+    while (l && s->public_url[l - 1] == '/') s->public_url[--l] = 0;
+  }
+  const char *m = opts->mention ? opts->mention : "here";
+  s->mention = strcmp(m, "channel") == 0 ? "<!channel> " : strcmp(m, "none") == 0 ? "" : "<!here> ";
+  s->max_per_minute = opts->max_per_minute > 0 ? opts->max_per_minute : 10;
+  *out = s;
+  return 0;
+}
+
+void slack_free(slack *s) {
+  if (!s) return;
+  free(s->url);
+  free(s->public_url);
+  free(s->verdicts);
+  free(s);
+}
+
+/* ---- payloads (writer thread for events) ------------------------------ */
+
+static char *event_payload(void *ud, const ses_event *e) {
+  (void)ud;
+  if (!ses_is_bounce(e) && !ses_is_complaint(e)) return NULL;
+  char *ev = ses_event_to_json(e, 0);
+  if (!ev) return NULL;
+  buf b;
+  buf_init(&b, 1 << 20);
+  buf_appends(&b, "{\"kind\":\"event\",\"event\":");
+  buf_appends(&b, ev);
+  free(ev);
+  if (buf_appends(&b, "}")) {
+    buf_free(&b);
+    return NULL;
+  }
+  return buf_take(&b);
+}
+
+char *slack_monitor_payload(const char *monitor, const char *from, const char *to, double value,
+                            double threshold, const char *window) {
+  buf b;
+  buf_init(&b, 4096);
+  buf_appends(&b, "{\"kind\":\"monitor\",\"monitor\":");
+  buf_json_string(&b, monitor);
+  buf_appends(&b, ",\"from\":");
+  buf_json_string(&b, from);
+  buf_appends(&b, ",\"to\":");
+  buf_json_string(&b, to);
+  buf_printf(&b, ",\"value\":%.6f,\"threshold\":%.6f,\"window\":", value, threshold);
+  buf_json_string(&b, window);
+  buf_appends(&b, "}");
+  return buf_take(&b);
+}
+
+char *slack_unsubscribe_payload(const char *topic_arn) {
+  buf b;
+  buf_init(&b, 4096);
+  buf_appends(&b, "{\"kind\":\"unsubscribe\",\"topicArn\":");
+  buf_json_string(&b, topic_arn);
+  buf_appends(&b, "}");
+  return buf_take(&b);
+}
+
+char *slack_silence_payload(const char *topic_arn, int64_t last_message_ms, int64_t silent_ms) {
+  buf b;
+  buf_init(&b, 4096);
+  char iso[25];
+  util_format_iso8601(last_message_ms, iso);
+  buf_appends(&b, "{\"kind\":\"silence\",\"topicArn\":");
+  buf_json_string(&b, topic_arn);
+  buf_printf(&b, ",\"lastMessageAt\":\"%s\",\"silentMinutes\":%lld}", iso,
+             (long long)(silent_ms / 60000));
+  return buf_take(&b);
+}
+
+/* ---- messages (loop thread) ------------------------------------------- */
+
+/* Appends text with Slack's three control characters escaped. */
+static void put_mrkdwn(buf *b, const char *s) {
+  for (; s && *s; s++) {
+    if (*s == '&') buf_appends(b, "&amp;");
+    else if (*s == '<') buf_appends(b, "&lt;");
+    else if (*s == '>') buf_appends(b, "&gt;");
+    else buf_append(b, s, 1);
+  }
+}
+
+/* Appends a percent-encoded URL component. */
+static void put_urlpart(buf *b, const char *s) {
+  static const char hex[] = "0123456789ABCDEF";
+  for (; s && *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~' || c == '@') {
+      buf_append(b, s, 1);
+    } else {
+      char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+      buf_append(b, e, 3);
+    }
+  }
+}
+
+static const char *jstr(const cJSON *o, const char *k) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Builds {"text": fallback, "blocks": [section, context]} from a mrkdwn
+ * body and a plain fallback. */
+static char *message(const char *fallback, const char *body, const char *context) {
+  cJSON *root = cJSON_CreateObject();
+  cJSON *blocks = cJSON_AddArrayToObject(root, "blocks");
+  cJSON_AddStringToObject(root, "text", fallback);
+  cJSON *sec = cJSON_CreateObject();
+  cJSON_AddStringToObject(sec, "type", "section");
+  cJSON *t = cJSON_AddObjectToObject(sec, "text");
+  cJSON_AddStringToObject(t, "type", "mrkdwn");
+  cJSON_AddStringToObject(t, "text", body);
+  cJSON_AddItemToArray(blocks, sec);
+  if (context && *context) {
+    cJSON *ctx = cJSON_CreateObject();
+    cJSON_AddStringToObject(ctx, "type", "context");
+    cJSON *els = cJSON_AddArrayToObject(ctx, "elements");
+    cJSON *el = cJSON_CreateObject();
+    cJSON_AddStringToObject(el, "type", "mrkdwn");
+    cJSON_AddStringToObject(el, "text", context);
+    cJSON_AddItemToArray(els, el);
+    cJSON_AddItemToArray(blocks, ctx);
+  }
+  char *out = cJSON_PrintUnformatted(root);
+  cJSON_Delete(root);
+  return out;
+}
+
+static void join_recipients(buf *b, const cJSON *ev, int mrkdwn) {
+  const cJSON *r = cJSON_GetObjectItemCaseSensitive(ev, "recipients");
+  const cJSON *x;
+  int i = 0;
+  cJSON_ArrayForEach(x, r) {
+    if (!cJSON_IsString(x)) continue;
+    if (i == 10) {
+      buf_printf(b, " and %d more", cJSON_GetArraySize(r) - 10);
+      break;
+    }
+    if (i++) buf_appends(b, ", ");
+    if (mrkdwn) put_mrkdwn(b, x->valuestring);
+    else buf_appends(b, x->valuestring);
+  }
+}
+
+static char *event_message(const slack *s, const cJSON *ev) {
+  const char *type = jstr(ev, "notificationType");
+  int bounce = type && strcmp(type, "Bounce") == 0;
+  const char *kind1 = bounce ? jstr(ev, "bounceType") : jstr(ev, "complaintFeedbackType");
+  const char *kind2 = bounce ? jstr(ev, "bounceSubType") : NULL;
+  const char *diag = jstr(ev, "diagnostic");
+  const char *source = jstr(ev, "source");
+  const char *mid = jstr(ev, "messageId");
+  buf fb, body, ctx;
+  buf_init(&fb, 8192);
+  buf_init(&body, 16384);
+  buf_init(&ctx, 4096);
+  /* plain fallback (notifications, screen readers) */
+  buf_printf(&fb, "%s%s", s->mention, type ? type : "Event");
+  if (kind1) buf_printf(&fb, " (%s%s%s)", kind1, kind2 ? "/" : "", kind2 ? kind2 : "");
+  buf_appends(&fb, " for ");
+  join_recipients(&fb, ev, 0);
+  if (source) buf_printf(&fb, " from %s", source);
+  /* Block Kit body */
+  buf_printf(&body, "%s*%s*", s->mention, bounce ? "Bounce" : "Complaint");
+  if (kind1) {
+    buf_appends(&body, " — ");
+    put_mrkdwn(&body, kind1);
+    if (kind2) {
+      buf_appends(&body, " / ");
+      put_mrkdwn(&body, kind2);
+    }
+  } else if (!bounce) {
+    buf_appends(&body, " — no feedback type");
+  }
+  buf_appends(&body, "\n*Recipients:* ");
+  join_recipients(&body, ev, 1);
+  if (source) {
+    buf_appends(&body, "\n*Source:* ");
+    put_mrkdwn(&body, source);
+  }
+  if (diag) {
+    buf_appends(&body, "\n*Diagnostic:* `");
+    char clipped[401];
+    snprintf(clipped, sizeof clipped, "%s", diag);
+    for (char *p = clipped; *p; p++)
+      if (*p == '`') *p = '\'';
+    put_mrkdwn(&body, clipped);
+    buf_appends(&body, "`");
+  }
+  if (s->public_url && mid) {
+    buf_printf(&ctx, "<%s/#/events/", s->public_url);
+    put_urlpart(&ctx, mid);
+    buf_appends(&ctx, "|Open the mail in seslog> · ");
+  }
+  buf_appends(&ctx, "messageId ");
+  put_mrkdwn(&ctx, mid ? mid : "?");
+  char *out = message(fb.data ? fb.data : "", body.data ? body.data : "", ctx.data);
+  buf_free(&fb);
+  buf_free(&body);
+  buf_free(&ctx);
+  return out;
+}
+
+static char *other_message(const slack *s, const cJSON *p, const char *kind) {
+  buf fb, body;
+  buf_init(&fb, 4096);
+  buf_init(&body, 8192);
+  const char *topic = jstr(p, "topicArn");
+  if (strcmp(kind, "monitor") == 0) {
+    const char *mon = jstr(p, "monitor"), *from = jstr(p, "from"), *to = jstr(p, "to");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, "value");
+    const cJSON *th = cJSON_GetObjectItemCaseSensitive(p, "threshold");
+    const char *name = mon && strcmp(mon, "complaintRate") == 0 ? "Complaint rate" : "Bounce rate";
+    double value = cJSON_IsNumber(v) ? v->valuedouble * 100 : 0;
+    double thr = cJSON_IsNumber(th) ? th->valuedouble * 100 : 0;
+    const char *w = jstr(p, "window");
+    buf_printf(&fb, "%s%s %s → %s: %.3f %% (threshold %.3f %%, window %s)",
+               to && strcmp(to, "ok") ? s->mention : "", name, from ? from : "?", to ? to : "?", value,
+               thr, w ? w : "?");
+    buf_printf(&body, "%s*%s is %s* (was %s)\n*Value:* %.3f %% over %s\n*Threshold:* %.3f %%",
+               to && strcmp(to, "ok") ? s->mention : "", name, to ? to : "?", from ? from : "?",
+               value, w ? w : "?", thr);
+    if (s->public_url) buf_printf(&body, "\n<%s/#/|Open the overview>", s->public_url);
+  } else if (strcmp(kind, "unsubscribe") == 0) {
+    buf_printf(&fb, "%sSNS topic unsubscribed: %s", s->mention, topic ? topic : "?");
+    buf_printf(&body, "%s*SNS subscription removed*\nseslog receives nothing more from ", s->mention);
+    put_mrkdwn(&body, topic ? topic : "?");
+    buf_appends(&body, " until it is subscribed again.");
+  } else {
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(p, "silentMinutes");
+    int mins = cJSON_IsNumber(m) ? m->valueint : 0;
+    buf_printf(&fb, "%sNo message from %s for %d minutes", s->mention, topic ? topic : "?", mins);
+    buf_printf(&body, "%s*Silent SNS topic*\nNo message from ", s->mention);
+    put_mrkdwn(&body, topic ? topic : "?");
+    buf_printf(&body, " for %d minutes (last at %s).", mins, jstr(p, "lastMessageAt") ? jstr(p, "lastMessageAt") : "?");
+  }
+  char *out = message(fb.data ? fb.data : "", body.data ? body.data : "", NULL);
+  buf_free(&fb);
+  buf_free(&body);
+  return out;
+}
+
+/* Counts of a digest: types, top domains, top sources. */
+struct tally {
+  char name[128];
+  int n;
+};
+
+static void tally_add(struct tally *t, int *nt, int max, const char *name) {
+  if (!name) return;
+  for (int i = 0; i < *nt; i++)
+    if (strcmp(t[i].name, name) == 0) {
+      t[i].n++;
+      return;
+    }
+  if (*nt == max) return;
+  snprintf(t[*nt].name, sizeof t[*nt].name, "%s", name);
+  t[(*nt)++].n = 1;
+}
+
+static int tally_cmp(const void *a, const void *b) {
+  return ((const struct tally *)b)->n - ((const struct tally *)a)->n;
+}
+
+static void put_top(buf *b, struct tally *t, int nt, const char *title) {
+  if (!nt) return;
+  qsort(t, (size_t)nt, sizeof *t, tally_cmp);
+  buf_printf(b, "\n*%s:* ", title);
+  for (int i = 0; i < nt && i < 5; i++) {
+    if (i) buf_appends(b, ", ");
+    put_mrkdwn(b, t[i].name);
+    buf_printf(b, " (%d)", t[i].n);
+  }
+}
+
+static char *digest_message(const slack *s, cJSON **evs, size_t n) {
+  struct tally types[16], domains[256], sources[64];
+  int nty = 0, nd = 0, ns = 0;
+  const char *first = NULL;
+  for (size_t i = 0; i < n; i++) {
+    const cJSON *ev = cJSON_GetObjectItemCaseSensitive(evs[i], "event");
+    const char *type = jstr(ev, "notificationType");
+    const char *sub = jstr(ev, "bounceType");
+    char label[96];
+    snprintf(label, sizeof label, "%s%s%s", type ? type : "?", sub ? " " : "", sub ? sub : "");
+    tally_add(types, &nty, 16, label);
+    tally_add(sources, &ns, 64, jstr(ev, "source"));
+    const cJSON *x;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(ev, "recipients")) {
+      const char *at = cJSON_IsString(x) ? strrchr(x->valuestring, '@') : NULL;
+      if (at) tally_add(domains, &nd, 256, at + 1);
+    }
+    const char *ts = jstr(ev, "timeStamp");
+    if (ts && (!first || strcmp(ts, first) < 0)) first = ts;
+  }
+  buf fb, body;
+  buf_init(&fb, 4096);
+  buf_init(&body, 16384);
+  buf_printf(&fb, "%s%zu bounces and complaints in the last minute", s->mention, n);
+  buf_printf(&body, "%s*%zu bounces and complaints* arrived faster than %d a minute; this is a digest.",
+             s->mention, n, s->max_per_minute);
+  put_top(&body, types, nty, "By type");
+  put_top(&body, domains, nd, "Top recipient domains");
+  put_top(&body, sources, ns, "Top sources");
+  if (s->public_url) {
+    buf_printf(&body, "\n<%s/#/events?type=Bounce", s->public_url);
+    if (first) {
+      buf_appends(&body, "&since=");
+      put_urlpart(&body, first);
+    }
+    buf_appends(&body, "|Open the bounces in seslog>");
+  }
+  char *out = message(fb.data ? fb.data : "", body.data ? body.data : "", NULL);
+  buf_free(&fb);
+  buf_free(&body);
+  return out;
+}
+
+/* ---- delivery ---------------------------------------------------------- */
+
+static void finish(slack *s, enum outbox_verdict sent_verdict, int64_t retry_after_ms,
+                   const char *error) {
+  for (size_t i = 0; i < s->n; i++)
+    if (s->verdicts[i] == OUTBOX_OK) s->verdicts[i] = sent_verdict;
+  outbox *box = s->box;
+  outbox_item **items = s->items;
+  size_t n = s->n;
+  enum outbox_verdict *v = s->verdicts;
+  s->verdicts = NULL;
+  s->items = NULL;
+  outbox_delivered(box, s->sink, items, n, v, retry_after_ms, error);
+  free(v);
+}
+
+static void on_posted(void *ud, const outbound_result *res) {
+  slack *s = ud;
+  if (res->rc == 0 && res->status >= 200 && res->status < 300) {
+    finish(s, OUTBOX_OK, 0, NULL);
+    return;
+  }
+  char err[200];
+  int64_t retry_ms = 0;
+  enum outbox_verdict v = OUTBOX_RETRY;
+  if (res->rc) {
+    snprintf(err, sizeof err, "Slack could not be reached: %s", res->error);
+  } else {
+    /* Slack's error bodies are short words ("no_service", "invalid_payload"). */
+    char word[64] = "";
+    size_t k = 0;
+    for (size_t i = 0; i < res->body_len && k < sizeof word - 1; i++) {
+      char c = res->body[i];
+      if ((c >= 'a' && c <= 'z') || c == '_' || (c >= '0' && c <= '9')) word[k++] = c;
+      else if (k) break;
+    }
+    word[k] = 0;
+    snprintf(err, sizeof err, "Slack answered HTTP %ld%s%s", res->status, k ? ": " : "", word);
+    if (res->status == 429) {
+      long secs = res->retry_after ? strtol(res->retry_after, NULL, 10) : 0;
+      retry_ms = (secs > 0 && secs < 3600 ? secs : 30) * 1000;
+    } else if (res->status >= 400 && res->status < 500 && res->status != 408) {
+      v = OUTBOX_DEAD;
+    }
+  }
+  log_kv(LOG_WARN, "slack delivery failed", "error", err, NULL);
+  finish(s, v, retry_ms, err);
+}
+
+static void post(slack *s, char *body) {
+  static const char *const headers[] = {"Content-Type: application/json", NULL};
+  struct outbound_req req = {.method = "POST",
+                             .url = s->url,
+                             .headers = headers,
+                             .body = body,
+                             .body_len = strlen(body),
+                             .timeout_ms = 10000,
+                             .max_body = 64 * 1024};
+  int rc = outbound_request(s->ob, &req, on_posted, s);
+  free(body);
+  if (rc) {
+    outbound_result res = {.rc = rc, .error = sl_strerror(rc), .body = ""};
+    on_posted(s, &res);
+  }
+}
+
+static void deliver(void *ud, outbox *box, int sink, outbox_item **items, size_t n) {
+  slack *s = ud;
+  s->box = box;
+  s->sink = sink;
+  s->items = items;
+  s->n = n;
+  s->verdicts = calloc(n, sizeof *s->verdicts);
+  if (!s->verdicts) {
+    enum outbox_verdict later[1024]; /* n <= batch_max <= 1024 */
+    for (size_t i = 0; i < n; i++) later[i] = OUTBOX_LATER;
+    s->items = NULL;
+    outbox_delivered(box, sink, items, n, later, 1000, "out of memory");
+    return;
+  }
+  int64_t now = util_now_ms();
+  if (now / 60000 != s->minute) {
+    s->minute = now / 60000;
+    s->sent_in_minute = 0;
+    s->digest_in_minute = 0;
+  }
+  int64_t to_next_minute = 60000 - now % 60000 + 50;
+  cJSON **parsed = calloc(n, sizeof *parsed);
+  if (!parsed) {
+    finish(s, OUTBOX_LATER, 1000, "out of memory");
+    return;
+  }
+  size_t n_events = 0;
+  ssize_t other = -1; /* first non-event row: always sent alone, never digested */
+  for (size_t i = 0; i < n; i++) {
+    parsed[i] = cJSON_Parse(items[i]->payload);
+    const char *kind = parsed[i] ? jstr(parsed[i], "kind") : NULL;
+    if (!kind) {
+      s->verdicts[i] = OUTBOX_DEAD; /* unreadable: can never be sent */
+      continue;
+    }
+    s->verdicts[i] = OUTBOX_LATER;
+    if (strcmp(kind, "event") == 0) n_events++;
+    else if (other < 0) other = (ssize_t)i;
+  }
+  char *body = NULL;
+  if (other >= 0) {
+    body = other_message(s, parsed[other], jstr(parsed[other], "kind"));
+    s->verdicts[other] = OUTBOX_OK;
+  } else if (n_events && s->sent_in_minute + (int)n_events <= s->max_per_minute) {
+    for (size_t i = 0; i < n && !body; i++)
+      if (s->verdicts[i] == OUTBOX_LATER) {
+        body = event_message(s, cJSON_GetObjectItemCaseSensitive(parsed[i], "event"));
+        s->verdicts[i] = OUTBOX_OK;
+      }
+    s->sent_in_minute++;
+  } else if (n_events && !s->digest_in_minute) {
+    cJSON **evs = calloc(n_events, sizeof *evs);
+    size_t k = 0;
+    for (size_t i = 0; evs && i < n; i++)
+      if (s->verdicts[i] == OUTBOX_LATER) {
+        evs[k++] = parsed[i];
+        s->verdicts[i] = OUTBOX_OK;
+      }
+    if (evs) body = digest_message(s, evs, k);
+    free(evs);
+    s->digest_in_minute = 1;
+    s->sent_in_minute = s->max_per_minute;
+  }
+  for (size_t i = 0; i < n; i++) cJSON_Delete(parsed[i]);
+  free(parsed);
+  if (!body) {
+    /* Nothing may go out now: wait for the next minute. */
+    finish(s, OUTBOX_LATER, to_next_minute, NULL);
+    return;
+  }
+  post(s, body);
+}
+
+struct outbox_sink slack_sink(slack *s) {
+  return (struct outbox_sink){.name = "slack",
+                              .batch_max = 1000,
+                              .max_attempts = 50,
+                              .max_age_ms = 2LL * 86400 * 1000,
+                              .payload = event_payload,
+                              .deliver = deliver,
+                              .ud = s};
+}

@@ -1,0 +1,395 @@
+// query.test.mjs - the query API: every filter of GET /api/events alone and
+// combined, both orders, small pages that never skip or repeat (also while
+// new events are posted), one mail's events with their raw JSON, an
+// address's history, /api/stats and /api/timeseries from the rollups
+// (empty windows give rate 0), malformed parameters, the time limit, and
+// --api-token.
+
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import {
+  startServer, runSeslog, tempDir, get, post, signEnvelope, assertError, BIN,
+} from './lib.mjs';
+import { writeEvents, sortEvents, matchEvents, countsOf, SOURCES } from './query-data.mjs';
+
+const T = { timeout: 60000 };
+let srv;
+let data;
+
+before(async () => {
+  const dir = tempDir('seslog-query-');
+  const file = path.join(dir, 'events.jsonl');
+  data = writeEvents(file);
+  const r = await runSeslog(['import', '--db', path.join(dir, 'seslog.db'), file]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`imported ${data.events.length}, duplicates 0, rejected 0`));
+  srv = await startServer({ dir });
+});
+
+function qs(params) {
+  return new URLSearchParams(params).toString();
+}
+
+async function getJson(p, headers) {
+  const res = await get(srv.url, p, headers);
+  assert.equal(res.status, 200, `${p}: ${res.status} ${res.text}`);
+  assert.match(res.headers['content-type'], /^application\/json/);
+  return res.json;
+}
+
+/** Follows nextCursor to the end; returns the items and the page count. */
+async function pageAll(params, limit) {
+  const items = [];
+  let cursor = null;
+  let pages = 0;
+  for (;;) {
+    const p = { ...params, limit: String(limit) };
+    if (cursor) p.cursor = cursor;
+    const body = await getJson(`/api/events?${qs(p)}`);
+    assert.ok(Array.isArray(body.items));
+    assert.ok(body.items.length <= limit);
+    pages++;
+    items.push(...body.items);
+    if (body.nextCursor === null) break;
+    assert.equal(typeof body.nextCursor, 'string');
+    assert.equal(body.items.length, limit, 'a page before the last is full');
+    cursor = body.nextCursor;
+    assert.ok(pages < 500, 'runaway paging');
+  }
+  return { items, pages };
+}
+
+const keyOf = (item) => `${item.messageId}/${item.notificationType}`;
+
+test('every filter alone and combined, both orders, in pages of 7 and in one page', T, async () => {
+  const now = Date.now();
+  const some = data.events.find((e) => e.notificationType === 'Bounce' && e.recipients.length === 1);
+  const mid = data.events[Math.floor(data.events.length / 2)];
+  const cases = [
+    {},
+    { type: 'Bounce' },
+    { type: 'complaint' }, // any case
+    { type: 'Delivery' },
+    { bounceType: 'Transient' },
+    { bounceType: 'Permanent' },
+    { feedbackType: 'abuse' },
+    { address: some.recipients[0].toUpperCase() },
+    { domain: 'gmail.test' },
+    { domain: 'YAHOO.test' }, // stored lower case
+    { source: SOURCES[1].toUpperCase() },
+    { messageId: 'q-0040' },
+    { since: mid.timeStamp },
+    { until: mid.timeStamp },
+    { since: data.events[10].timeStamp, until: mid.timeStamp },
+    { since: '1d' },
+    { since: '1m' },
+    { until: '6h' },
+    { type: 'Bounce', domain: 'gmail.test', since: '1d' },
+    { type: 'Delivery', domain: 'corp.test', source: SOURCES[0] },
+    { address: 'user0@gmail.test', type: 'Send' },
+    { messageId: 'q-0000', address: 'second0@gmail.test' },
+    { feedbackType: 'not-spam', domain: 'corp.test' },
+    { type: 'Open', source: SOURCES[0], until: mid.timeStamp },
+  ];
+  for (const c of cases) {
+    const model = { ...c, type: c.type && c.type[0].toUpperCase() + c.type.slice(1) };
+    const want = matchEvents(data.events, model, now);
+    for (const order of ['desc', 'asc']) {
+      const expected = sortEvents(want, order === 'asc').map((e) => e.key);
+      const small = await pageAll({ ...c, order }, 7);
+      assert.deepEqual(small.items.map(keyOf), expected, `${qs(c)} order=${order} limit=7`);
+      assert.equal(small.pages, Math.max(1, Math.ceil(expected.length / 7)));
+      const one = await pageAll({ ...c, order }, 1000);
+      assert.deepEqual(one.items.map(keyOf), expected, `${qs(c)} order=${order} limit=1000`);
+      assert.equal(one.pages, 1);
+    }
+  }
+  // the default: newest first, 50 a page
+  const body = await getJson('/api/events');
+  assert.equal(body.items.length, 50);
+  assert.deepEqual(body.items.map(keyOf), sortEvents(data.events, false).slice(0, 50).map((e) => e.key));
+});
+
+test('an event has the fields of CONTRACT section 5', T, async () => {
+  const body = await getJson(`/api/events?${qs({ messageId: 'q-0000', type: 'Bounce' })}`);
+  assert.equal(body.items.length, 1);
+  const e = body.items[0];
+  const model = data.events.find((x) => x.key === 'q-0000/Bounce');
+  assert.deepEqual(Object.keys(e), ['messageId', 'timeStamp', 'notificationType', 'reportingMTA',
+    'destinationAddress', 'bouncedRecipients', 'complaintFeedbackType', 'feedbackId', 'bounceType',
+    'bounceSubType', 'complaintSubType', 'source', 'recipients', 'snsMessageId', 'topicArn', 'diagnostic']);
+  assert.equal(e.timeStamp, model.timeStamp);
+  assert.equal(e.notificationType, 'Bounce');
+  assert.equal(e.destinationAddress, model.ses.mail.destination.join(','));
+  assert.deepEqual(e.bouncedRecipients, model.ses.bounce.bouncedRecipients);
+  assert.equal(e.bounceType, model.bounceType);
+  assert.equal(e.bounceSubType, model.bounceSubType);
+  assert.equal(e.feedbackId, 'fb-bounce-0');
+  assert.equal(e.source, model.source);
+  assert.deepEqual(e.recipients, model.recipients);
+  assert.equal(e.diagnostic, model.ses.bounce.bouncedRecipients[0].diagnosticCode);
+  assert.equal(e.reportingMTA, 'dsn; a8-70.smtp-out.amazonses.com');
+  assert.equal(e.snsMessageId, null);
+  assert.equal(e.raw, undefined, 'lists carry no raw');
+  // HTML-safe: the source's quotes and the diagnostic's <> are escaped text
+  const res = await get(srv.url, `/api/events?${qs({ messageId: 'q-0000', type: 'Bounce' })}`);
+  assert.ok(!/[<>&]/.test(res.text), 'no raw <, > or & in the JSON text');
+});
+
+test('GET /api/events/{messageId}: every event of the mail in time order with raw; 404 otherwise', T, async () => {
+  for (const mid of ['q-0000', 'q-0037', 'q-0159']) {
+    const body = await getJson(`/api/events/${mid}`);
+    assert.equal(body.messageId, mid);
+    const want = sortEvents(data.events.filter((e) => e.messageId === mid), true);
+    assert.deepEqual(body.items.map(keyOf), want.map((e) => e.key));
+    for (let i = 0; i < want.length; i++) assert.deepEqual(body.items[i].raw, want[i].ses);
+  }
+  assertError(await get(srv.url, '/api/events/no-such-message'), 404, 'not_found');
+  assertError(await get(srv.url, '/api/events/q-0000?limit=0'), 400, 'invalid_parameter');
+  assertError(await get(srv.url, '/api/events/q-0000?type=Send'), 400, 'invalid_parameter');
+});
+
+test('GET /api/recipients/{address}: the whole history, any case, suppression field', T, async () => {
+  const addr = 'user0@gmail.test';
+  const body = await getJson(`/api/recipients/${encodeURIComponent('USER0@Gmail.Test')}`);
+  assert.equal(body.address, addr);
+  const want = sortEvents(matchEvents(data.events, { address: addr }), false);
+  assert.ok(want.length > 3);
+  assert.deepEqual(body.events.map(keyOf), want.map((e) => e.key));
+  assert.ok('suppression' in body, 'the suppression field is there');
+  assert.equal(body.nextCursor, null);
+  const none = await getJson('/api/recipients/nobody@nowhere.test');
+  assert.deepEqual(none.events, []);
+  // filters narrow it; paging works there too
+  const bounces = await getJson(`/api/recipients/${addr}?type=Bounce&limit=1`);
+  assert.ok(bounces.events.every((e) => e.notificationType === 'Bounce'));
+  assertError(await get(srv.url, `/api/recipients/${addr}?address=x@y`), 400, 'invalid_parameter');
+});
+
+test('GET /api/stats from the rollups: counts, rates, monitors; an empty window is 0', T, async () => {
+  const k = countsOf(data.events);
+  assert.ok(k.sendsRaw > 0 && k.permanentBounces > 0 && k.complaints > 0);
+  const s = await getJson('/api/stats?window=6h');
+  assert.equal(s.window, '6h');
+  assert.match(s.since, /^\d{4}-\d\d-\d\dT\d\d:\d\d:00\.000Z$/);
+  assert.match(s.until, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.ok(Date.parse(s.until) - Date.parse(s.since) >= 6 * 3600e3);
+  assert.equal(s.sends, k.sendsRaw);
+  assert.equal(s.deliveries, k.deliveries);
+  assert.equal(s.bounces, k.bounces);
+  assert.equal(s.permanentBounces, k.permanentBounces);
+  assert.equal(s.complaints, k.complaints);
+  assert.ok(Math.abs(s.bounceRate - k.bounceRate) < 1e-9, `${s.bounceRate} vs ${k.bounceRate}`);
+  assert.ok(Math.abs(s.complaintRate - k.complaintRate) < 1e-9);
+  const state = (v, w, a) => (v >= a ? 'alert' : v >= w ? 'warn' : 'ok');
+  assert.deepEqual(s.monitors.bounceRate, { state: state(s.bounceRate, 0.025, 0.05), value: s.bounceRate, warn: 0.025, alert: 0.05 });
+  assert.deepEqual(s.monitors.complaintRate, { state: state(s.complaintRate, 0.0005, 0.001), value: s.complaintRate, warn: 0.0005, alert: 0.001 });
+  assert.deepEqual(Object.keys(s), ['window', 'since', 'until', 'sends', 'deliveries', 'bounces',
+    'permanentBounces', 'complaints', 'bounceRate', 'complaintRate', 'monitors']);
+
+  for (const p of ['/api/stats', '/api/stats?window=10m', '/api/stats?window=30s']) {
+    const e = await getJson(p);
+    assert.equal(e.window, p.includes('=') ? p.split('=')[1] : '10m');
+    for (const f of ['sends', 'deliveries', 'bounces', 'permanentBounces', 'complaints', 'bounceRate', 'complaintRate']) {
+      assert.equal(e[f], 0, `${p} ${f}`);
+    }
+    assert.equal(e.monitors.bounceRate.state, 'ok');
+    assert.equal(e.monitors.complaintRate.value, 0);
+  }
+  for (const bad of ['window=abc', 'window=0', 'window=-5m', 'window=500d', 'since=1h', 'window=1h&window=2h']) {
+    assertError(await get(srv.url, `/api/stats?${bad}`), 400, 'invalid_parameter');
+  }
+});
+
+test('GET /api/timeseries: every bucket present, sums and rates per bucket', T, async () => {
+  const since = new Date(data.t0).toISOString();
+  const until = new Date(data.t0 + 5 * 3600e3).toISOString();
+  for (const [bucket, ms] of [['1h', 3600e3], ['1m', 60e3], ['15m', 900e3]]) {
+    const body = await getJson(`/api/timeseries?${qs({ since, until, bucket })}`);
+    assert.equal(body.bucket, bucket);
+    const n = Math.ceil(5 * 3600e3 / ms);
+    assert.equal(body.points.length, n);
+    for (let i = 0; i < n; i++) {
+      const p = body.points[i];
+      const start = data.t0 + i * ms;
+      assert.equal(p.t, new Date(start).toISOString());
+      const k = countsOf(data.events.filter((e) => e.ms >= start && e.ms < start + ms));
+      assert.equal(p.sends, k.sends, `${bucket} ${p.t} sends`);
+      assert.equal(p.deliveries, k.deliveries);
+      assert.equal(p.bounces, k.bounces);
+      assert.equal(p.complaints, k.complaints);
+      assert.ok(Math.abs(p.bounceRate - k.bounceRate) < 1e-9);
+      assert.ok(Math.abs(p.complaintRate - k.complaintRate) < 1e-9);
+    }
+    if (bucket === '1m') {
+      // a minute of deliveries and bounces without Send events counts those as sends
+      const fallback = body.points.filter((p) => p.deliveries > 0);
+      assert.ok(fallback.length > 0 && fallback.every((p) => p.sends === p.deliveries + p.bounces));
+    }
+  }
+  const day = await getJson('/api/timeseries?bucket=1d&since=3d');
+  assert.ok(day.points.length === 3 || day.points.length === 4);
+  assert.ok(day.points.every((p) => p.t.endsWith('T00:00:00.000Z')));
+  const def = await getJson('/api/timeseries');
+  assert.equal(def.bucket, '1h');
+  assert.ok(def.points.length === 24 || def.points.length === 25);
+  assert.equal(def.points.reduce((a, p) => a + p.sends, 0), countsOf(data.events).sendsRaw);
+  for (const bad of ['bucket=2x', 'bucket=30s', 'bucket=90s', `since=400d&bucket=1m`,
+    `since=${until}&until=${since}`, 'since=soon', 'window=1h']) {
+    assertError(await get(srv.url, `/api/timeseries?${bad}`), 400, 'invalid_parameter');
+  }
+});
+
+test('malformed parameters: 400 invalid_parameter naming the parameter', T, async () => {
+  const bad = {
+    'type=Bouncy': 'type', 'bounceType=Hard': 'bounceType', 'limit=0': 'limit', 'limit=1001': 'limit',
+    'limit=ten': 'limit', 'limit=5.5': 'limit', 'order=up': 'order', 'cursor=xyz': 'cursor',
+    'cursor=MjAyNnwx': 'cursor', 'since=yesterday': 'since', 'until=2026-13-01T00:00:00Z': 'until',
+    'since=2026-03-02&until=2026-03-01': 'until', 'typ=Bounce': 'typ', 'type=Bounce&type=Send': 'type',
+    'messageId=%zz': 'messageId', [`address=${'a'.repeat(600)}`]: 'address',
+  };
+  for (const [q, name] of Object.entries(bad)) {
+    const res = await get(srv.url, `/api/events?${q}`);
+    assertError(res, 400, 'invalid_parameter');
+    assert.ok(res.json.error.message.includes(`"${name}"`), `${q}: ${res.json.error.message}`);
+  }
+  assertError(await get(srv.url, '/api/nothing'), 404, 'not_found');
+  assertError(await post(srv.url, '/api/events', '{}'), 405);
+  // an empty value is no filter; a '+' left unencoded in an address is a plus
+  const all = await getJson('/api/events?type=&limit=1000');
+  assert.equal(all.items.length, data.events.length);
+  const plus = await getJson('/api/events?address=a+tag@x.test');
+  assert.deepEqual(plus.items, []);
+});
+
+test('paging never skips or repeats while new events are posted', T, async () => {
+  const before = new Set(data.events.map((e) => e.key));
+  const middle = sortEvents(data.events, true)[Math.floor(data.events.length / 2)];
+  let posted = 0;
+  const postOne = async (timestamp) => {
+    const ses = {
+      eventType: 'Send',
+      mail: { timestamp, source: 'late@shop.test', messageId: `late-${posted++}-${Date.now()}`,
+        destination: ['late@gmail.test'] },
+      send: {},
+    };
+    const res = await post(srv.url, '/sns', signEnvelope({ message: ses, timestamp }));
+    assert.equal(res.status, 200, res.text);
+  };
+  for (const order of ['desc', 'asc']) {
+    const seen = [];
+    let cursor = null;
+    for (let page = 0; ; page++) {
+      const p = { limit: '9', order };
+      if (cursor) p.cursor = cursor;
+      const body = await getJson(`/api/events?${qs(p)}`);
+      seen.push(...body.items);
+      // between pages: a new event now, and one at an existing event's very
+      // millisecond (an SNS retry landing in the past)
+      await postOne(new Date().toISOString());
+      await postOne(middle.timeStamp);
+      if (!body.nextCursor) break;
+      cursor = body.nextCursor;
+    }
+    const keys = seen.map(keyOf);
+    assert.equal(new Set(keys).size, keys.length, `${order}: an event came twice`);
+    for (const k of before) assert.ok(keys.includes(k), `${order}: ${k} was skipped`);
+    for (let i = 1; i < seen.length; i++) {
+      const a = seen[i - 1].timeStamp;
+      const b = seen[i].timeStamp;
+      assert.ok(order === 'asc' ? a <= b : a >= b, `${order}: out of order at ${i}`);
+    }
+  }
+  assert.ok(posted > 40);
+});
+
+test('a query past the time limit answers 503 and the server goes on', T, async () => {
+  const dir = tempDir('seslog-query-slow-');
+  const lines = [];
+  for (let i = 0; i < 20000; i++) {
+    lines.push(JSON.stringify({
+      eventType: 'Delivery',
+      mail: { timestamp: '2026-01-01T00:00:00.000Z', source: 'bulk@shop.test', messageId: `slow-${i}`,
+        destination: [`u${i}@bulk.test`] },
+      delivery: { timestamp: new Date(Date.parse('2026-01-01T00:00:00Z') + i * 1000).toISOString(),
+        recipients: [`u${i}@bulk.test`] },
+    }));
+  }
+  const file = path.join(dir, 'slow.jsonl');
+  fs.writeFileSync(file, lines.join('\n'));
+  const r = await runSeslog(['import', '--db', path.join(dir, 'seslog.db'), file]);
+  assert.equal(r.code, 0, r.stderr);
+  const slow = await startServer({ dir, args: ['--query-timeout', '1'] });
+  try {
+    // driven by the source's index, every row read to find no Open
+    const res = await get(slow.url, '/api/events?source=bulk@shop.test&type=Open');
+    assertError(res, 503, 'query_timeout');
+    assert.match(res.json.error.message, /1 ms/);
+    const h = await get(slow.url, '/healthz');
+    assert.equal(h.status, 200);
+  } finally {
+    await slow.stop();
+  }
+});
+
+test('--api-token: /api/* and /metrics need the bearer token', T, async (t) => {
+  const s = await startServer({ t, args: ['--api-token', 's3cret-token'] });
+  for (const p of ['/api/events', '/api/stats', '/api/timeseries', '/api/events/x', '/api/recipients/a@b.c', '/metrics']) {
+    assertError(await get(s.url, p), 401, 'unauthorized');
+    assertError(await get(s.url, p, { authorization: 'Bearer wrong' }), 401, 'unauthorized');
+  }
+  for (const p of ['/api/events', '/api/stats', '/api/timeseries', '/metrics']) {
+    const res = await get(s.url, p, { authorization: 'Bearer s3cret-token' });
+    assert.equal(res.status, 200, `${p}: ${res.text}`);
+  }
+  assert.equal((await get(s.url, '/healthz')).status, 200);
+  await s.stop();
+});
+
+test('--listen off loopback without --api-token is refused; with a token it starts', T, async () => {
+  const dir = tempDir('seslog-query-listen-');
+  const db = path.join(dir, 'seslog.db');
+  for (const listen of ['0.0.0.0:0', '[::]:0', '192.0.2.1:0']) {
+    const r = await runSeslog(['serve', '--listen', listen, '--db', db], { timeout: 10000 });
+    assert.equal(r.code, 2, `${listen}: ${r.stderr}`);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], /not a loopback address/);
+    assert.match(lines[0], /--api-token/);
+  }
+  const r = await runSeslog(['serve', '--listen', '0.0.0.0:0', '--db', db], {
+    timeout: 10000, env: { SESLOG_API_TOKEN: '' },
+  });
+  assert.equal(r.code, 2);
+  // with a token (flag or environment) it starts
+  const s = await startServer({ args: ['--api-token', 'tok'] });
+  await s.stop();
+  // --sns-listen serves only /sns and /healthz: it may be public without a token
+  await runSeslogUntilListening(['serve', '--listen', '127.0.0.1:0', '--sns-listen', '0.0.0.0:0', '--db', db], {});
+  const viaEnv = await runSeslogUntilListening(['serve', '--listen', '0.0.0.0:0', '--db', db], { SESLOG_API_TOKEN: 'tok' });
+  assert.match(viaEnv, /addr="?0\.0\.0\.0:\d+/);
+});
+
+/** Starts seslog, waits for its "listening" line, stops it; returns stderr. */
+async function runSeslogUntilListening(args, env) {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SESLOG_')));
+  const child = spawn(BIN, args, { env: { ...clean, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.setEncoding('utf8');
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`no listening line: ${err}`)); }, 10000);
+    child.stderr.on('data', (d) => {
+      err += d;
+      if (/msg="?listening/.test(err)) { clearTimeout(timer); resolve(); }
+    });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`exited ${code}: ${err}`)); });
+  });
+  child.removeAllListeners('exit');
+  const done = new Promise((resolve) => child.on('exit', resolve));
+  child.kill('SIGTERM');
+  assert.equal(await done, 0);
+  return err;
+}
