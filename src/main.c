@@ -17,6 +17,7 @@ static const char usage[] =
     "  query              print stored events that match filters (table, json, jsonl, csv)\n"
     "  suppression list|check|add|remove|export|import\n"
     "                     the suppression list: show, check, change, SES bulk CSV\n"
+    "  simulate           post realistic signed SES traffic to a running server\n"
     "  version            print the version\n"
     "\n"
     "Every command takes --db PATH (env SESLOG_DB, default ./data/seslog.db) and --help.\n"
@@ -40,6 +41,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "import") == 0) return cmd_import(argc, argv, 2);
   if (strcmp(cmd, "suppression") == 0) return cmd_suppression(argc, argv, 2);
   if (strcmp(cmd, "query") == 0) return cmd_query(argc, argv, 2);
+  if (strcmp(cmd, "simulate") == 0) return cmd_simulate(argc, argv, 2);
   if (strcmp(cmd, "version") == 0) {
     printf("seslog %s\n", SESLOG_VERSION);
     return 0;
