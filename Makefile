@@ -88,7 +88,7 @@ test: deps
 asan: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan CC=clang OPT="-O1 -g -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" build/asan/seslog build/asan/unit-tests
-	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  SESLOG_BIN=build/asan/seslog SESLOG_UNIT=build/asan/unit-tests SESLOG_ASAN=1 tests/run-all.sh
 
 bench: deps $(BUILD)/seslog $(BSRCS:bench/%.c=$(BUILD)/bench/%)
@@ -104,3 +104,42 @@ clean:
 	rm -rf build
 
 -include $(OBJS:.o=.d) $(TOBJS:.o=.d)
+
+# Fuzzing (tests/fuzz/README.md): libFuzzer targets built with clang against src/ (all but
+# main.c) under ASan + UBSan. `make fuzz` replays tests/fuzz/regressions, then runs each target
+# FUZZ_SECONDS on a copy of its seed corpus in $(BUILD)/fuzz/corpus; it fails when one crashes.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= http sns ses import
+FUZZ_CC      ?= clang
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer $(WARN) -Wno-unknown-warning-option \
+                -Iinclude $(PKG_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_OBJS    := $(patsubst src/%.c,$(BUILD)/fuzz/obj/%.o,$(filter-out src/main.c,$(SRCS))) \
+                $(BUILD)/fuzz/obj/schema_sql.o
+
+.PHONY: fuzz fuzz-ci fuzz-build
+.SECONDARY: $(FUZZ_OBJS)
+
+fuzz-build: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory fuzz-build
+	$(Q)FUZZ_BIN=$(BUILD)/fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_FRESH=$(FUZZ_FRESH) tests/fuzz/run.sh $(FUZZ_TARGETS)
+
+fuzz-ci:
+	$(Q)$(MAKE) --no-print-directory fuzz WERROR=1 FUZZ_SECONDS=60 FUZZ_FRESH=1
+
+$(BUILD)/fuzz/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	@echo "  CC    $< (fuzz)"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(BUILD)/fuzz/obj/schema_sql.o: $(BUILD)/gen/schema_sql.c
+	@mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
+	@echo "  LD    $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_FIXTURES='"$(CURDIR)/tests/fixtures"' -MMD -MP \
+	  -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
+
+-include $(FUZZ_OBJS:.o=.d) $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%.d)

@@ -11,6 +11,7 @@ int cmd_import(int argc, char **argv, int argi);
 int cmd_suppression(int argc, char **argv, int argi);
 int cmd_query(int argc, char **argv, int argi);
 int cmd_simulate(int argc, char **argv, int argi);
+int cmd_vacuum(int argc, char **argv, int argi);
 
 /* The default database path: $SESLOG_DB, else ./data/seslog.db. */
 #define SESLOG_DEFAULT_DB "./data/seslog.db"

@@ -18,6 +18,7 @@ static const char usage[] =
     "  suppression list|check|add|remove|export|import\n"
     "                     the suppression list: show, check, change, SES bulk CSV\n"
     "  simulate           post realistic signed SES traffic to a running server\n"
+    "  vacuum             compact the database offline (after retention deleted events)\n"
     "  version            print the version\n"
     "\n"
     "Every command takes --db PATH (env SESLOG_DB, default ./data/seslog.db) and --help.\n"
@@ -42,6 +43,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "suppression") == 0) return cmd_suppression(argc, argv, 2);
   if (strcmp(cmd, "query") == 0) return cmd_query(argc, argv, 2);
   if (strcmp(cmd, "simulate") == 0) return cmd_simulate(argc, argv, 2);
+  if (strcmp(cmd, "vacuum") == 0) return cmd_vacuum(argc, argv, 2);
   if (strcmp(cmd, "version") == 0) {
     printf("seslog %s\n", SESLOG_VERSION);
     return 0;

@@ -31,6 +31,8 @@ typedef struct sink_state {
   outbox_item *head, *tail;    /* in memory, in id order */
   int64_t in_memory;
   int in_flight;               /* a deliver call is out */
+  outbox_item **batch;         /* the items handed to deliver; freed at the verdict */
+  int pump_soon;               /* the timer is set to pump at once */
   int reloading;               /* a reload request is out */
   uv_timer_t timer;            /* next due time */
   int64_t delivered, dead, last_success_ms, last_error_ms;
@@ -390,8 +392,14 @@ static void pump(outbox *ob, int sink) {
   sink_state *s = &ob->sinks[sink];
   if (ob->closing || s->in_flight || !s->def.deliver) return;
   int64_t now = util_now_ms();
-  outbox_item *batch[1024];
   size_t max = s->def.batch_max < 1024 ? s->def.batch_max : 1024, n = 0;
+  /* The array lives until outbox_delivered: a sink may keep it while its
+   * request is out. */
+  outbox_item **batch = malloc(max * sizeof *batch);
+  if (!batch) {
+    uv_timer_start(&s->timer, on_timer, 1000, 0);
+    return;
+  }
   int64_t next_due = INT64_MAX;
   outbox_item **pp = &s->head, *prev = NULL;
   while (*pp && n < max) {
@@ -409,9 +417,11 @@ static void pump(outbox *ob, int sink) {
   }
   if (n) {
     s->in_flight = 1;
+    s->batch = batch;
     s->def.deliver(s->def.ud, ob, sink, batch, n);
     return;
   }
+  free(batch);
   if (next_due != INT64_MAX) uv_timer_start(&s->timer, on_timer, (uint64_t)(next_due - now), 0);
   if (!s->head && s->in_memory == 0 && !s->reloading && atomic_load(&s->pending) > 0) {
     /* Memory is empty but the database says rows remain: read them. */
@@ -497,6 +507,8 @@ void outbox_delivered(outbox *ob, int sink, outbox_item **items, size_t n,
                       const char *error) {
   sink_state *s = &ob->sinks[sink];
   s->in_flight = 0;
+  outbox_item **batch = s->batch;
+  s->batch = NULL;
   int64_t now = util_now_ms();
   verdict_req *v = calloc(1, sizeof *v);
   if (v) {
@@ -555,8 +567,12 @@ void outbox_delivered(outbox *ob, int sink, outbox_item **items, size_t n,
   if (ok && (v->n_del || v->n_upd)) {
     v->req.apply = apply_verdicts;
     v->req.cb = on_verdicts_done;
-    if (store_submit(ob->st, &v->req)) {
-      log_kv(LOG_WARN, "outbox: the write queue is full; a delivery will be repeated after a restart",
+    int rc = store_submit(ob->st, &v->req);
+    if (rc) {
+      log_kv(rc == SL_ESHUTDOWN ? LOG_INFO : LOG_WARN,
+             rc == SL_ESHUTDOWN
+                 ? "outbox: stopping; deliveries not yet recorded are repeated after a restart"
+                 : "outbox: the write queue is full; a delivery will be repeated after a restart",
              NULL);
       on_verdicts_done(&v->req);
     }
@@ -565,7 +581,10 @@ void outbox_delivered(outbox *ob, int sink, outbox_item **items, size_t n,
     free(v->upd);
     free(v);
   }
-  pump(ob, sink);
+  free(batch);
+  /* Not pump() here: a sink that fails at once would recurse through
+   * deliver and this function once per row. The timer breaks the chain. */
+  if (!ob->closing) uv_timer_start(&s->timer, on_timer, 0, 0);
 }
 
 /* outbox_enqueue's request: the row and the caller's extra write. */
@@ -646,6 +665,7 @@ void outbox_close(outbox *ob, void (*done)(void *ud), void *ud) {
 void outbox_free(outbox *ob) {
   if (!ob) return;
   for (int i = 0; i < ob->n_sinks; i++) {
+    free(ob->sinks[i].batch);
     free_list(ob->sinks[i].head);
     free_list(ob->inbox[i]);
     free_list(ob->staging[i]);

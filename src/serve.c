@@ -22,9 +22,11 @@
 #include "server.h"
 #include "metrics.h"
 #include "monitor.h"
+#include "retention.h"
 #include "outbox.h"
 #include "readpool.h"
 #include "slack.h"
+#include "dynamodb.h"
 #include "static.h"
 #include "subs.h"
 #include "store.h"
@@ -53,11 +55,18 @@ struct serve_opts {
   char *public_url;
   char *slack_mention;
   long slack_max_per_minute;
+  char *dynamodb_table;
+  char *dynamodb_endpoint;
+  char *dynamodb_types;
+  int dynamodb_extra_attributes;
   double bounce_warn, bounce_alert, complaint_warn, complaint_alert;
   int64_t rate_window;
   long rate_min_volume;
   int64_t silence_alert;
   int64_t monitor_interval;
+  char *retention;
+  int64_t retention_default;
+  int64_t retention_interval;
 };
 
 #define O(f) offsetof(struct serve_opts, f)
@@ -97,6 +106,14 @@ static const struct opt serve_table[] = {
      "who an alert notifies"},
     {"slack-max-per-minute", OPT_INT, O(slack_max_per_minute), "10", "N",
      "bounce and complaint messages a minute; past it, one digest a minute"},
+    {"dynamodb-table", OPT_STR, O(dynamodb_table), NULL, "NAME",
+     "replicate to this DynamoDB table (region and credentials from the AWS_* variables)"},
+    {"dynamodb-endpoint", OPT_STR, O(dynamodb_endpoint), NULL, "URL",
+     "DynamoDB endpoint, e.g. a local DynamoDB-compatible server [the region's]"},
+    {"dynamodb-types", OPT_STR, O(dynamodb_types), "Bounce,Complaint", "LIST",
+     "SES types replicated (comma-separated, or all)"},
+    {"dynamodb-extra-attributes", OPT_FLAG, O(dynamodb_extra_attributes), NULL, NULL,
+     "items also carry bounceType, bounceSubType, source, recipients, ... (beyond the Lambda's)"},
     {"bounce-warn", OPT_DOUBLE, O(bounce_warn), "2.5", "PCT", "bounce rate warning threshold, percent"},
     {"bounce-alert", OPT_DOUBLE, O(bounce_alert), "5", "PCT", "bounce rate alert threshold, percent"},
     {"complaint-warn", OPT_DOUBLE, O(complaint_warn), "0.05", "PCT",
@@ -111,6 +128,12 @@ static const struct opt serve_table[] = {
      "announce a topic silent for this long (0: off)"},
     {"monitor-interval", OPT_DURATION, O(monitor_interval), "10s", "DURATION",
      "how often the monitors evaluate"},
+    {"retention", OPT_STR, O(retention), NULL, "TYPE=DURATION,...",
+     "delete events of a type older than this, e.g. Open=30d,Click=30d,Delivery=90d"},
+    {"retention-default", OPT_DURATION, O(retention_default), "0", "DURATION",
+     "delete events of the other types older than this (0: keep forever)"},
+    {"retention-interval", OPT_DURATION, O(retention_interval), "1m", "DURATION",
+     "how often expired events are looked for"},
     {"query-timeout", OPT_INT, O(query_timeout), "2000", "MS",
      "time limit of one API query; past it the query stops and the API answers 503"},
     {0},
@@ -134,8 +157,10 @@ typedef struct app {
   subs *sb;
   outbox *box;
   slack *sl;
+  dynamodb *ddb;           /* replication to DynamoDB, or NULL */
   monitor *mon;
   metrics *mx;
+  retention *ret;
   readpool *rp;            /* read-only queries on the thread pool */
   api *api;                /* GET /api/events, /api/stats, ... */
   suppression *sup;        /* the suppression rules and /api/suppression */
@@ -194,6 +219,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   log_kv(LOG_INFO, "stopping: no new connections; finishing the commits in flight", "signal",
          signum == SIGINT ? "SIGINT" : "SIGTERM", NULL);
   if (ap->mon) monitor_close(ap->mon);
+  if (ap->ret) retention_close(ap->ret);
   server_shutdown(ap->srv, on_server_closed, ap);
 }
 
@@ -277,6 +303,11 @@ int cmd_serve(int argc, char **argv, int argi) {
     fprintf(stderr, "seslog serve: --slack-mention must be here, channel or none\n");
     goto early_fail;
   }
+  struct retention_rules rr = {.default_ms = o.retention_default};
+  if (o.retention && retention_parse(o.retention, &rr, err, sizeof err)) {
+    fprintf(stderr, "seslog serve: --retention: %s\n", err);
+    goto early_fail;
+  }
   struct outbound_opts oo = {.ca_file = o.ca_file,
                              .connect_to = o.connect_to.items,
                              .n_connect_to = o.connect_to.n};
@@ -294,6 +325,26 @@ int cmd_serve(int argc, char **argv, int argi) {
     if (slack_new(ap.ob, &slo, &ap.sl) || !(sink = slack_sink(ap.sl)).name ||
         (slack_idx = outbox_add_sink(ap.box, &sink)) < 0) {
       fprintf(stderr, "seslog serve: out of memory at start\n");
+      goto early_fail;
+    }
+  }
+  struct dynamodb_opts ddo = {.table = o.dynamodb_table,
+                              .endpoint = o.dynamodb_endpoint,
+                              .extra_attributes = o.dynamodb_extra_attributes};
+  if (o.dynamodb_table) {
+    struct outbox_sink sink = {0};
+    if (dynamodb_parse_types(o.dynamodb_types, &ddo.types, err, sizeof err)) {
+      fprintf(stderr, "seslog serve: --dynamodb-types: %s\n", err);
+      goto early_fail;
+    }
+    if (dynamodb_env(&ddo, err, sizeof err) ||
+        dynamodb_new(&ap.loop, ap.ob, &ddo, &ap.ddb, err, sizeof err)) {
+      fprintf(stderr, "seslog serve: --dynamodb-table %s: %s\n", o.dynamodb_table, err);
+      goto early_fail;
+    }
+    sink = dynamodb_sink(ap.ddb);
+    if (outbox_add_sink(ap.box, &sink) < 0) {
+      fprintf(stderr, "seslog serve: too many outbox sinks\n");
       goto early_fail;
     }
   }
@@ -315,6 +366,7 @@ int cmd_serve(int argc, char **argv, int argi) {
                                  .soft_bounce_days = (int)o.soft_bounce_days};
   if (suppression_new(&spo, &ap.sup)) goto early_fail;
   suppression_hook(ap.sup, &so.hooks[so.n_hooks++]);
+  if (ap.ddb) so.hooks[so.n_hooks++] = dynamodb_hook(ap.ddb);
   if (store_open(o.db, &so, &ap.st, err, sizeof err)) {
     fprintf(stderr, "seslog serve: %s\n", err);
     goto early_fail;
@@ -349,7 +401,8 @@ int cmd_serve(int argc, char **argv, int argi) {
                                         .complaint_warn = o.complaint_warn / 100,
                                         .complaint_alert = o.complaint_alert / 100},
               &ap.api) ||
-      monitor_new(&ap.loop, ap.rp, ap.st, ap.box, slack_idx, ap.sb, &mo, &ap.mon)) {
+      monitor_new(&ap.loop, ap.rp, ap.st, ap.box, slack_idx, ap.sb, &mo, &ap.mon) ||
+      retention_new(&ap.loop, ap.st, &rr, o.retention_interval, &ap.ret)) {
     fprintf(stderr, "seslog serve: out of memory at start\n");
     goto early_fail;
   }
@@ -387,8 +440,15 @@ int cmd_serve(int argc, char **argv, int argi) {
   if (store_start(ap.st)) goto early_fail;
   monitor_start(ap.mon);
   metrics_load(ap.mx, ap.rp);
+  retention_start(ap.ret);
   if (!o.slack_webhook_url)
     log_kv(LOG_INFO, "no --slack-webhook-url: alerts are logged and kept, not sent", NULL);
+  if (ap.ddb) {
+    char types[200];
+    dynamodb_types_str(ddo.types ? ddo.types : DYNAMODB_TYPES_DEFAULT, types, sizeof types);
+    log_kv(LOG_INFO, "replicating to DynamoDB", "table", o.dynamodb_table, "endpoint",
+           dynamodb_endpoint(ap.ddb), "region", ddo.region, "types", types, NULL);
+  }
   if (!o.sns_topic_arn.n)
     log_kv(LOG_WARN, "no --sns-topic-arn allowlist: signed messages from any SNS topic are accepted",
            NULL);
@@ -404,6 +464,7 @@ early_fail:
   if (ap.ob) outbound_close(ap.ob, NULL, NULL);
   if (ap.box) outbox_close(ap.box, NULL, NULL);
   if (ap.mon) monitor_close(ap.mon);
+  if (ap.ret) retention_close(ap.ret);
   uv_close((uv_handle_t *)&ap.store_async, NULL);
   uv_close((uv_handle_t *)&ap.sigint, NULL);
   uv_close((uv_handle_t *)&ap.sigterm, NULL);
@@ -414,6 +475,7 @@ done:
   subs_free(ap.sb);
   monitor_free(ap.mon);
   metrics_free(ap.mx);
+  retention_free(ap.ret);
   slack_free(ap.sl);
   api_free(ap.api);
   readpool_free(ap.rp);
@@ -421,6 +483,7 @@ done:
   outbound_free(ap.ob);
   static_free(ap.web);
   store_close(ap.st);
+  dynamodb_free(ap.ddb); /* after store_close: its hook's statement lived on that connection */
   suppression_free(ap.sup);
   outbox_free(ap.box);
   uv_loop_close(&ap.loop);

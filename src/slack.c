@@ -20,6 +20,7 @@ struct slack {
   int64_t minute;           /* the minute counted */
   int sent_in_minute;
   int digest_in_minute;     /* a digest went out in this minute */
+  int64_t blocked_until;    /* Slack said 429: nothing goes out before this */
   /* the delivery in flight */
   outbox *box;
   int sink;
@@ -402,6 +403,8 @@ static void on_posted(void *ud, const outbound_result *res) {
     if (res->status == 429) {
       long secs = res->retry_after ? strtol(res->retry_after, NULL, 10) : 0;
       retry_ms = (secs > 0 && secs < 3600 ? secs : 30) * 1000;
+      /* The limit is the webhook's, not the message's: hold back all. */
+      s->blocked_until = util_now_ms() + retry_ms;
     } else if (res->status >= 400 && res->status < 500 && res->status != 408) {
       v = OUTBOX_DEAD;
     }
@@ -442,6 +445,10 @@ static void deliver(void *ud, outbox *box, int sink, outbox_item **items, size_t
     return;
   }
   int64_t now = util_now_ms();
+  if (now < s->blocked_until) {
+    finish(s, OUTBOX_LATER, s->blocked_until - now, NULL);
+    return;
+  }
   if (now / 60000 != s->minute) {
     s->minute = now / 60000;
     s->sent_in_minute = 0;

@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { after } from 'node:test';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = process.env.SESLOG_BIN
@@ -40,6 +41,22 @@ export const BLACKHOLE = SNS_HOSTS.map((h) => `${h}:443:127.0.0.1:1`);
 const KEEP = process.env.SESLOG_E2E_KEEP === '1';
 const tempDirs = [];
 const children = new Set();
+
+// A server a test forgot to stop would keep the test file's process alive
+// forever. Once the file's tests and their own after-hooks had time to stop
+// their servers (stop() waits up to 15 s), kill what is left. Only under the
+// test runner: scripts importing this file get no root test.
+if (process.env.NODE_TEST_CONTEXT || /\.test\.m?js$/.test(process.argv[1] ?? '')) {
+  after(() => {
+    const timer = setTimeout(() => {
+      for (const c of children) {
+        process.stderr.write(`lib.mjs: killing leftover process ${c.pid} (${c.spawnargs.slice(0, 2).join(' ')}); a test did not stop it\n`);
+        try { c.kill('SIGKILL'); } catch { /* gone */ }
+      }
+    }, 20000);
+    timer.unref();
+  });
+}
 
 process.on('exit', () => {
   for (const c of children) {
@@ -151,6 +168,8 @@ export async function startServer(opts = {}) {
       });
       assert.equal(r.signal, null, `server killed by ${r.signal}; stderr:\n${tail(srv.stderr)}`);
       assert.equal(r.code, 0, `server exit code ${r.code} after SIGTERM; stderr:\n${tail(srv.stderr)}`);
+      assert.doesNotMatch(srv.stderr, /AddressSanitizer|LeakSanitizer|runtime error:/,
+        `sanitizer report in the server's stderr:\n${tail(srv.stderr, 80)}`);
       return r;
     },
     async kill() {
