@@ -157,3 +157,106 @@ CREATE TABLE monitor_changes (
   at INTEGER NOT NULL                -- ms since the epoch
 );
 CREATE INDEX "monitor_changes-monitor" ON monitor_changes (monitor, id);
+
+-- version 5
+-- GET /api/events?domain=...&type=... ("what bounced at gmail.com"): one
+-- seek instead of reading a big domain's events until enough match.
+CREATE INDEX "recipients-domain-type" ON recipients (domain, notificationType, timeStamp);
+
+-- rollup_minute summed per hour, so /api/stats over 30 days and
+-- /api/timeseries in hours read 720 rows, not 43,200. Triggers keep it in
+-- step inside the writer's own transaction (the minute's counters change
+-- only by INSERT ... ON CONFLICT DO UPDATE, or a delete); the minute table
+-- stays the truth and this one can be rebuilt from it at any time.
+CREATE TABLE rollup_hour (
+  hour INTEGER PRIMARY KEY,          -- ms since the epoch / 3600000 (floor)
+  events INTEGER NOT NULL DEFAULT 0,
+  sends INTEGER NOT NULL DEFAULT 0,
+  deliveries INTEGER NOT NULL DEFAULT 0,
+  bounces INTEGER NOT NULL DEFAULT 0,
+  permanentBounces INTEGER NOT NULL DEFAULT 0,
+  transientBounces INTEGER NOT NULL DEFAULT 0,
+  complaints INTEGER NOT NULL DEFAULT 0,
+  rejects INTEGER NOT NULL DEFAULT 0,
+  opens INTEGER NOT NULL DEFAULT 0,
+  clicks INTEGER NOT NULL DEFAULT 0,
+  delays INTEGER NOT NULL DEFAULT 0,
+  other INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO rollup_hour (hour, events, sends, deliveries, bounces, permanentBounces,
+    transientBounces, complaints, rejects, opens, clicks, delays, other)
+  SELECT (minute - (minute % 60 + 60) % 60) / 60, sum(events), sum(sends), sum(deliveries),
+      sum(bounces), sum(permanentBounces), sum(transientBounces), sum(complaints), sum(rejects),
+      sum(opens), sum(clicks), sum(delays), sum(other)
+  FROM rollup_minute GROUP BY 1;
+CREATE TRIGGER "rollup_hour-insert" AFTER INSERT ON rollup_minute BEGIN
+  INSERT INTO rollup_hour (hour, events, sends, deliveries, bounces, permanentBounces,
+      transientBounces, complaints, rejects, opens, clicks, delays, other)
+  VALUES ((NEW.minute - (NEW.minute % 60 + 60) % 60) / 60, NEW.events, NEW.sends, NEW.deliveries,
+      NEW.bounces, NEW.permanentBounces, NEW.transientBounces, NEW.complaints, NEW.rejects,
+      NEW.opens, NEW.clicks, NEW.delays, NEW.other)
+  ON CONFLICT(hour) DO UPDATE SET
+    events = events + excluded.events,
+    sends = sends + excluded.sends,
+    deliveries = deliveries + excluded.deliveries,
+    bounces = bounces + excluded.bounces,
+    permanentBounces = permanentBounces + excluded.permanentBounces,
+    transientBounces = transientBounces + excluded.transientBounces,
+    complaints = complaints + excluded.complaints,
+    rejects = rejects + excluded.rejects,
+    opens = opens + excluded.opens,
+    clicks = clicks + excluded.clicks,
+    delays = delays + excluded.delays,
+    other = other + excluded.other;
+END;
+CREATE TRIGGER "rollup_hour-update" AFTER UPDATE ON rollup_minute BEGIN
+  INSERT INTO rollup_hour (hour, events, sends, deliveries, bounces, permanentBounces,
+      transientBounces, complaints, rejects, opens, clicks, delays, other)
+  VALUES ((NEW.minute - (NEW.minute % 60 + 60) % 60) / 60, NEW.events - OLD.events,
+      NEW.sends - OLD.sends, NEW.deliveries - OLD.deliveries, NEW.bounces - OLD.bounces,
+      NEW.permanentBounces - OLD.permanentBounces, NEW.transientBounces - OLD.transientBounces,
+      NEW.complaints - OLD.complaints, NEW.rejects - OLD.rejects, NEW.opens - OLD.opens,
+      NEW.clicks - OLD.clicks, NEW.delays - OLD.delays, NEW.other - OLD.other)
+  ON CONFLICT(hour) DO UPDATE SET
+    events = events + excluded.events,
+    sends = sends + excluded.sends,
+    deliveries = deliveries + excluded.deliveries,
+    bounces = bounces + excluded.bounces,
+    permanentBounces = permanentBounces + excluded.permanentBounces,
+    transientBounces = transientBounces + excluded.transientBounces,
+    complaints = complaints + excluded.complaints,
+    rejects = rejects + excluded.rejects,
+    opens = opens + excluded.opens,
+    clicks = clicks + excluded.clicks,
+    delays = delays + excluded.delays,
+    other = other + excluded.other;
+END;
+CREATE TRIGGER "rollup_hour-delete" AFTER DELETE ON rollup_minute BEGIN
+  INSERT INTO rollup_hour (hour, events, sends, deliveries, bounces, permanentBounces,
+      transientBounces, complaints, rejects, opens, clicks, delays, other)
+  VALUES ((OLD.minute - (OLD.minute % 60 + 60) % 60) / 60, -OLD.events, -OLD.sends,
+      -OLD.deliveries, -OLD.bounces, -OLD.permanentBounces, -OLD.transientBounces, -OLD.complaints,
+      -OLD.rejects, -OLD.opens, -OLD.clicks, -OLD.delays, -OLD.other)
+  ON CONFLICT(hour) DO UPDATE SET
+    events = events + excluded.events,
+    sends = sends + excluded.sends,
+    deliveries = deliveries + excluded.deliveries,
+    bounces = bounces + excluded.bounces,
+    permanentBounces = permanentBounces + excluded.permanentBounces,
+    transientBounces = transientBounces + excluded.transientBounces,
+    complaints = complaints + excluded.complaints,
+    rejects = rejects + excluded.rejects,
+    opens = opens + excluded.opens,
+    clicks = clicks + excluded.clicks,
+    delays = delays + excluded.delays,
+    other = other + excluded.other;
+END;
+
+-- version 6
+-- One row the writer rewrites to learn whether the disk takes writes
+-- again after a failed commit (disk full, locked), so /healthz recovers
+-- without waiting for traffic.
+CREATE TABLE health (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  at INTEGER NOT NULL                -- seconds since the epoch
+);

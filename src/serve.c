@@ -64,6 +64,8 @@ struct serve_opts {
   long rate_min_volume;
   int64_t silence_alert;
   int64_t monitor_interval;
+  int64_t request_timeout;
+  int64_t idle_timeout;
   char *retention;
   int64_t retention_default;
   int64_t retention_interval;
@@ -95,6 +97,10 @@ static const struct opt serve_table[] = {
      "open connections at once; more are refused"},
     {"queue-max", OPT_INT, O(queue_max), "20000", "N",
      "events waiting for the disk before /sns answers 503 (SNS retries)"},
+    {"request-timeout", OPT_DURATION, O(request_timeout), "30s", "DURATION",
+     "a request must arrive whole within this (slow clients are cut off with 408)"},
+    {"idle-timeout", OPT_DURATION, O(idle_timeout), "60s", "DURATION",
+     "an idle keep-alive connection is closed after this"},
     {"soft-bounce-limit", OPT_INT, O(soft_bounce_limit), "3", "N",
      "transient or undetermined bounces of an address that suppress it (0: never)"},
     {"soft-bounce-days", OPT_INT, O(soft_bounce_days), "7", "D",
@@ -416,8 +422,8 @@ int cmd_serve(int argc, char **argv, int argi) {
                   .db_path = o.db}};
   struct server_opts svo = {.max_conns = (int)o.max_connections,
                             .max_inflight = 64,
-                            .idle_ms = 60000,
-                            .request_ms = 30000};
+                            .idle_ms = o.idle_timeout > 0 ? o.idle_timeout : 60000,
+                            .request_ms = o.request_timeout > 0 ? o.request_timeout : 30000};
   server_new(&ap.loop, &svo, router_handle, &ap.router, &ap.srv);
   /* Handlers first: once the log says "listening", a signal stops cleanly. */
   uv_signal_start(&ap.sigint, on_signal, SIGINT);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "error.h"
 #include "log.h"
@@ -16,7 +17,8 @@
 
 extern const char schema_sql[]; /* schema/seslog.sql, embedded at build */
 
-#define MAX_MINUTES 64 /* distinct minutes in one batch before flushing */
+#define MAX_MINUTES 64
+#define PROBE_SECONDS 2 /* between write probes while unhealthy */ /* distinct minutes in one batch before flushing */
 
 /* Counters of one minute, gathered over a batch and written once. */
 struct rollup {
@@ -480,12 +482,46 @@ int store_write(store *s, store_req **reqs, size_t n) {
   return 0;
 }
 
+/* A one-row write that needs a free page: succeeds only when the disk
+ * takes writes again. */
+static void probe(store *s) {
+  char *msg = NULL;
+  int rc = sqlite3_exec(s->db,
+                        "BEGIN IMMEDIATE; INSERT OR REPLACE INTO health (id, at) "
+                        "VALUES (1, strftime('%s','now')); COMMIT;",
+                        NULL, NULL, &msg);
+  if (rc == SQLITE_OK) {
+    log_kv(LOG_INFO, "the database takes writes again", NULL);
+    set_health(s, 0, NULL);
+  } else {
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  }
+  sqlite3_free(msg);
+}
+
 static void *writer_main(void *arg) {
   store *s = arg;
   store_req **batch = malloc(sizeof *batch * (size_t)s->opts.batch_max);
   for (;;) {
     pthread_mutex_lock(&s->mu);
-    while (!s->q_head && !s->stopping) pthread_cond_wait(&s->cv, &s->mu);
+    while (!s->q_head && !s->stopping) {
+      if (!s->last_error) {
+        pthread_cond_wait(&s->cv, &s->mu);
+        continue;
+      }
+      /* Unhealthy and idle: try a small write every few seconds, so the
+       * health (and /healthz) recovers by itself when space returns or
+       * the lock ends, not only when SNS retries. */
+      struct timespec until;
+      clock_gettime(CLOCK_REALTIME, &until);
+      until.tv_sec += PROBE_SECONDS;
+      if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT && !s->q_head &&
+          !s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        probe(s);
+        pthread_mutex_lock(&s->mu);
+      }
+    }
     if (!s->q_head && s->stopping) {
       pthread_mutex_unlock(&s->mu);
       break;
