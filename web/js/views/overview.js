@@ -1,0 +1,303 @@
+// overview.js - /#/: the state of sending at a glance. The bounce and
+// complaint rate against their thresholds (coloured by monitor state), the
+// sending chart over 1 h / 24 h / 7 d / 30 d, counts by type, the domains
+// that bounce most, subscription health, and the latest bounces,
+// complaints and refused notifications. Refreshes itself every 30 s.
+
+import {
+  h, fill, num, pct, card, fmtAgo, timeEl, typeBadge, stateBadge, mailHref, eventsHref,
+  domainOf, errorBox, emptyState, reasonText, splitArn,
+} from '../dom.js';
+import { api, qs } from '../api.js';
+import { gauge, sendingChart, barList } from '../chart.js';
+
+const RANGES = {
+  '1h': { label: '1 h', long: 'last hour', bucket: '1m', bucketMs: 60e3, bucketLabel: 'minute' },
+  '24h': { label: '24 h', long: 'last 24 hours', bucket: '1h', bucketMs: 3600e3, bucketLabel: 'hour' },
+  '7d': { label: '7 d', long: 'last 7 days', bucket: '1h', bucketMs: 3600e3, bucketLabel: 'hour' },
+  '30d': { label: '30 d', long: 'last 30 days', bucket: '1d', bucketMs: 86400e3, bucketLabel: 'day' },
+};
+const DOMAIN_SAMPLE = 500;
+const SILENT_MS = 24 * 3600e3; // a confirmed topic with nothing for a day
+const REFRESH_MS = 30e3;
+
+function windowText(w) {
+  const m = /^(\d+)([smhd])$/.exec(String(w || ''));
+  if (!m) return String(w || '');
+  return `${m[1]} ${{ s: 's', m: 'min', h: 'h', d: 'd' }[m[2]]}`;
+}
+
+function plural(n, one, many) { return `${num(n)} ${n === 1 ? one : many}`; }
+
+function rateCard(id, title, m, stats, countLabel, count, rangeStats, rangeKey, rangeLong) {
+  const sends = stats.sends;
+  const state = m.state || 'ok';
+  return h('section', { class: ['card', 'rate-card', `state-${state}`], id, 'aria-label': title },
+    h('header', { class: 'card-head' }, h('h2', {}, title), stateBadge(state, state.toUpperCase())),
+    h('div', { class: 'rate-value' }, h('span', { class: 'big' }, pct(m.value)),
+      h('span', { class: 'rate-sub' }, `over the last ${windowText(stats.window)}`)),
+    gauge(m, title),
+    h('p', { class: 'rate-foot' },
+      sends ? `${plural(count, ...countLabel)} of ${plural(sends, 'send', 'sends')}` : `No sends in the last ${windowText(stats.window)}: the rate is 0.`,
+      rangeStats ? h('span', { class: 'muted' }, ` · ${rangeLong}: ${pct(rangeStats[rangeKey])}`) : null));
+}
+
+function volumeCard(st, range) {
+  const tile = (label, value, cls, href, sub) => h('a', { class: ['tile', cls], href },
+    h('span', { class: 'tile-label' }, label), h('span', { class: 'tile-value' }, num(value)),
+    sub ? h('span', { class: 'tile-sub' }, sub) : null);
+  const since = range;
+  return h('section', { class: 'card volume-card', id: 'volume', 'aria-label': 'Volume' },
+    h('header', { class: 'card-head' }, h('h2', {}, `Last ${RANGES[range].label}`)),
+    h('div', { class: 'tiles' },
+      tile('Sends', st.sends, 'c-send', eventsHref({ type: 'Send', since })),
+      tile('Deliveries', st.deliveries, 'c-delivery', eventsHref({ type: 'Delivery', since }),
+        st.sends ? pct(st.deliveries / st.sends, 1) : null),
+      tile('Bounces', st.bounces, 'c-bounce', eventsHref({ type: 'Bounce', since }), `${num(st.permanentBounces)} permanent`),
+      tile('Complaints', st.complaints, 'c-complaint', eventsHref({ type: 'Complaint', since }),
+        st.sends ? pct(st.complaintRate) : null)));
+}
+
+function typeCounts(st, range) {
+  const since = range;
+  const items = [
+    { label: 'Send', value: st.sends, cls: 't-send', href: eventsHref({ type: 'Send', since }) },
+    { label: 'Delivery', value: st.deliveries, cls: 't-delivery', href: eventsHref({ type: 'Delivery', since }) },
+    { label: 'Bounce', value: st.bounces, cls: 't-bounce', href: eventsHref({ type: 'Bounce', since }),
+      note: `${num(st.permanentBounces)} permanent${st.transientBounces !== undefined ? ` · ${num(st.transientBounces)} transient` : ''}` },
+    { label: 'Complaint', value: st.complaints, cls: 't-complaint', href: eventsHref({ type: 'Complaint', since }) },
+  ];
+  // Counted by the rollups; shown when the server reports them.
+  for (const [key, type] of [['delays', 'DeliveryDelay'], ['rejects', 'Reject'], ['opens', 'Open'], ['clicks', 'Click']]) {
+    if (typeof st[key] === 'number') items.push({ label: type, value: st[key], cls: `t-${type.toLowerCase()}`, href: eventsHref({ type, since }) });
+  }
+  return card('Recipients by event type', { id: 'type-counts' },
+    barList(items),
+    h('p', { class: 'card-note' }, `Recipients counted over the ${RANGES[range].long}; each bar opens those events.`));
+}
+
+function domainsCard(bounces, range) {
+  const by = new Map();
+  for (const e of bounces.items) {
+    const seen = new Set();
+    for (const a of e.recipients || []) {
+      const d = domainOf(a);
+      if (!d || seen.has(d)) continue;
+      seen.add(d);
+      const x = by.get(d) || { n: 0, perm: 0 };
+      x.n++;
+      if (e.bounceType === 'Permanent') x.perm++;
+      by.set(d, x);
+    }
+  }
+  const top = [...by.entries()].sort((a, b) => b[1].n - a[1].n || a[0].localeCompare(b[0])).slice(0, 6);
+  const n = bounces.items.length;
+  const note = n >= DOMAIN_SAMPLE && bounces.nextCursor
+    ? `From the latest ${num(n)} bounces of the ${RANGES[range].long}.`
+    : `From ${num(n)} bounce${n === 1 ? '' : 's'} in the ${RANGES[range].long}.`;
+  return card('Domains that bounce most', { id: 'bounce-domains' },
+    top.length
+      ? barList(top.map(([d, x]) => ({
+        label: d, value: x.n, cls: 't-bounce', note: `${num(x.perm)} permanent`,
+        href: eventsHref({ type: 'Bounce', domain: d, since: range }),
+      })))
+      : emptyState('No bounce in this range.'),
+    top.length ? h('p', { class: 'card-note' }, note) : null);
+}
+
+function subsCard(subs, now) {
+  const items = subs.items || [];
+  const health = (t) => {
+    if (t.state === 'confirmed' || t.state === 'notifying') {
+      if (!t.lastMessageAt) return 'confirmed';
+      return now - Date.parse(t.lastMessageAt) > SILENT_MS ? 'silent' : 'confirmed';
+    }
+    return t.state || 'unknown';
+  };
+  const counts = {};
+  for (const t of items) counts[health(t)] = (counts[health(t)] || 0) + 1;
+  const order = ['confirmed', 'pending', 'silent', 'unsubscribed'];
+  return card('Subscriptions', { id: 'subs-health', actions: h('a', { href: '#/subscriptions', class: 'card-link' }, 'Details') },
+    items.length
+      ? [
+        h('div', { class: 'sub-summary' }, order.filter((k) => counts[k]).map((k) => h('span', { class: 'sub-count' }, stateBadge(k, `${counts[k]} ${k}`))),
+          Object.keys(counts).filter((k) => !order.includes(k)).map((k) => stateBadge(k, `${counts[k]} ${k}`))),
+        h('ul', { class: 'topic-list' }, items.slice(0, 6).map((t) => {
+          const a = splitArn(t.topicArn);
+          const hs = health(t);
+          return h('li', {},
+            h('span', { class: ['dot', `s-${hs}`], title: hs }),
+            h('span', { class: 'topic-name', title: t.topicArn }, a.name),
+            h('span', { class: 'topic-last muted', title: t.lastMessageAt || '' },
+              t.lastMessageAt ? `last message ${fmtAgo(t.lastMessageAt, now)}` : hs === 'pending' ? 'awaiting confirmation' : 'no message yet'));
+        })),
+      ]
+      : emptyState('No SNS topic has reached this server yet.', 'Subscribe its /sns endpoint to the topic your SES identity or configuration set publishes to.'));
+}
+
+function recentCard(bounces, complaints) {
+  const list = [...bounces.items.slice(0, 8), ...complaints.items]
+    .sort((a, b) => (a.timeStamp < b.timeStamp ? 1 : a.timeStamp > b.timeStamp ? -1 : 0))
+    .slice(0, 8);
+  return card('Latest bounces and complaints', {
+    id: 'recent-events',
+    actions: h('a', { href: eventsHref({ type: 'Bounce' }), class: 'card-link' }, 'All bounces'),
+  },
+  list.length
+    ? h('ul', { class: 'feed' }, list.map((e) => h('li', {},
+      h('a', { href: mailHref(e.messageId), class: 'feed-row' },
+        h('span', { class: 'feed-time' }, timeEl(e.timeStamp)),
+        typeBadge(e.notificationType),
+        h('span', { class: 'feed-main' },
+          h('span', { class: 'addr' }, (e.recipients || [])[0] || e.destinationAddress || ''),
+          h('span', { class: 'feed-detail mono' },
+            e.notificationType === 'Bounce'
+              ? [e.bounceType, e.bounceSubType].filter(Boolean).join(' · ') + (e.diagnostic ? ` — ${e.diagnostic}` : '')
+              : e.complaintFeedbackType || 'no feedback type'))))))
+    : emptyState('No bounce or complaint is stored.'));
+}
+
+function rejectionsCard(diag, now) {
+  const rec = (diag.recentRejections || []).slice().sort((a, b) => (a.at < b.at ? 1 : -1));
+  const changes = Array.isArray(diag.monitorChanges) ? diag.monitorChanges.slice(0, 5) : [];
+  const slack = diag.outbox && diag.outbox.slack;
+  const slackLine = slack
+    ? h('p', { class: ['sink-line', slack.dead || slack.pending > 10 ? 'bad' : ''], id: 'slack-state' },
+      h('strong', {}, 'Slack'), ` ${num(slack.delivered)} sent · ${num(slack.pending)} waiting`,
+      slack.dead ? ` · ${num(slack.dead)} given up` : '',
+      slack.lastErrorAt && (!slack.lastSuccessAt || slack.lastErrorAt > slack.lastSuccessAt)
+        ? h('span', { class: 'bad-text' }, ` · failing since ${fmtAgo(slack.lastErrorAt, now)}: ${slack.lastError || ''}`)
+        : slack.lastSuccessAt ? h('span', { class: 'muted' }, ` · last ${fmtAgo(slack.lastSuccessAt, now)}`) : null)
+    : h('p', { class: 'sink-line muted', id: 'slack-state' }, 'Slack alerts are off (no --slack-webhook-url).');
+  return card('Alerts and refused notifications', {
+    id: 'recent-rejections',
+    actions: h('a', { href: '#/subscriptions', class: 'card-link' }, 'All refusals'),
+  },
+  slackLine,
+  changes.length ? h('ul', { class: 'feed' }, changes.map((c) => h('li', {}, h('div', { class: 'feed-row' },
+    h('span', { class: 'feed-time' }, timeEl(c.at)), stateBadge(c.to || c.toState),
+    h('span', { class: 'feed-main' }, `${c.monitor}: ${c.from || c.fromState} → ${c.to || c.toState} at ${pct(c.value)}`))))) : null,
+  rec.length
+    ? h('ul', { class: 'feed' }, rec.slice(0, 6).map((r) => h('li', {}, h('div', { class: 'feed-row' },
+      h('span', { class: 'feed-time' }, timeEl(r.at)),
+      h('span', { class: 'badge reason-badge' }, reasonText(r.reason)),
+      h('span', { class: 'feed-main' },
+        h('span', { class: 'feed-detail mono' }, r.detail || ''),
+        r.remote ? h('span', { class: 'muted small' }, ` from ${r.remote}`) : null)))))
+    : emptyState('No notification was refused since the server started.'));
+}
+
+export default async function overviewView({ root, route, ready, signal }) {
+  document.title = 'Overview · seslog';
+  let range = RANGES[route.query.get('range')] ? route.query.get('range') : '24h';
+  let chart = null;
+  let timer = null;
+  let loading = false;
+
+  const tabs = h('div', { class: 'seg', role: 'group', 'aria-label': 'Chart range' });
+  const rateRow = h('div', { class: 'grid g3', id: 'rates' });
+  const chartBody = h('div', { class: 'chart-body' });
+  const chartNote = h('p', { class: 'card-note' });
+  const row3 = h('div', { class: 'grid g3' });
+  const row4 = h('div', { class: 'grid g2' });
+  const updated = h('span', { class: 'muted small', id: 'updated' });
+  const errSlot = h('div');
+
+  const showTabs = () => fill(tabs, Object.entries(RANGES).map(([k, r]) => h('a', {
+    href: `#/?range=${k}`, class: 'seg-btn', 'aria-current': k === range ? 'true' : undefined,
+  }, r.label)));
+  showTabs();
+  rateRow.append(h('p', { class: 'muted' }, 'Loading…'));
+
+  fill(root,
+    h('div', { class: 'page-head' },
+      h('div', {}, h('h1', {}, 'Overview'), h('p', { class: 'sub' }, 'Bounce and complaint rates as SES counts them: permanent bounces and complaints per recipient sent.')),
+      updated),
+    errSlot,
+    rateRow,
+    card('Sending', { id: 'chart-card', actions: tabs }, chartBody, chartNote),
+    row3, row4);
+
+  const load = async (first) => {
+    if (loading) return;
+    loading = true;
+    const r = RANGES[range];
+    const o = { signal };
+    try {
+      const [now, rs, ts, bounces, complaints, subs, diag] = await Promise.all([
+        api('/api/stats', o),
+        api(`/api/stats${qs({ window: range })}`, o),
+        api(`/api/timeseries${qs({ since: range, bucket: r.bucket })}`, o),
+        api(`/api/events${qs({ type: 'Bounce', since: range, limit: DOMAIN_SAMPLE })}`, o),
+        api(`/api/events${qs({ type: 'Complaint', limit: 8 })}`, o),
+        api('/api/subscriptions', o),
+        api('/api/diagnostics', o),
+      ]);
+      const t = Date.now();
+      fill(errSlot);
+      fill(rateRow,
+        rateCard('bounce-rate', 'Bounce rate', now.monitors.bounceRate, now, ['permanent bounce', 'permanent bounces'], now.permanentBounces, rs, 'bounceRate', RANGES[range].long),
+        rateCard('complaint-rate', 'Complaint rate', now.monitors.complaintRate, now, ['complaint', 'complaints'], now.complaints, rs, 'complaintRate', RANGES[range].long),
+        volumeCard(rs, range));
+      if (chart && chart.dispose) chart.dispose();
+      const points = ts.points || [];
+      chart = sendingChart({
+        points, bucketLabel: r.bucketLabel, bucketMs: r.bucketMs,
+        since: Date.parse(ts.since), until: Date.parse(ts.until),
+        thresholds: {
+          bounce: { warn: now.monitors.bounceRate.warn, alert: now.monitors.bounceRate.alert },
+          complaint: { warn: now.monitors.complaintRate.warn, alert: now.monitors.complaintRate.alert },
+        },
+      });
+      const wasOpen = !!chartBody.querySelector('details[open]'); // a refresh keeps the data table open
+      const table = chartTable(points, r);
+      table.open = wasOpen;
+      fill(chartBody, chart, table);
+      fill(chartNote, `${num(points.reduce((a, p) => a + p.sends, 0))} sends in the ${r.long}, per ${r.bucketLabel}. ` +
+        'Rates are drawn only where there were sends; dashed lines are the warn and alert thresholds.');
+      fill(row3, typeCounts(rs, range), domainsCard(bounces, range), subsCard(subs, t));
+      fill(row4, recentCard(bounces, complaints), rejectionsCard(diag, t));
+      fill(updated, `Updated ${new Date(t).toLocaleTimeString()}`);
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      fill(errSlot, errorBox(e));
+      if (first) throw e;
+    } finally {
+      loading = false;
+    }
+  };
+
+  await load(true);
+  ready();
+  timer = setInterval(() => { if (!document.hidden) load(false); }, REFRESH_MS);
+  signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+
+  return {
+    async update({ route: r, ready: rdy }) {
+      const next = RANGES[r.query.get('range')] ? r.query.get('range') : '24h';
+      if (next !== range) {
+        range = next;
+        showTabs();
+        await load(false);
+      }
+      rdy();
+    },
+    dispose() {
+      clearInterval(timer);
+      if (chart && chart.dispose) chart.dispose();
+    },
+  };
+}
+
+/** The chart's numbers as a table, for screen readers and for copying. */
+function chartTable(points, r) {
+  const rows = points.filter((p) => p.sends || p.deliveries || p.bounces || p.complaints);
+  return h('details', { class: 'chart-data' },
+    h('summary', {}, `Data (${rows.length} ${r.bucketLabel}${rows.length === 1 ? '' : 's'} with traffic)`),
+    h('div', { class: 'table-wrap' }, h('table', { class: 'table compact' },
+      h('thead', {}, h('tr', {}, ['Start', 'Sends', 'Deliveries', 'Bounces', 'Complaints', 'Bounce rate', 'Complaint rate'].map((x) => h('th', { scope: 'col' }, x)))),
+      h('tbody', {}, rows.map((p) => h('tr', {},
+        h('td', {}, timeEl(p.t, { seconds: false })), h('td', { class: 'num' }, num(p.sends)), h('td', { class: 'num' }, num(p.deliveries)),
+        h('td', { class: 'num' }, num(p.bounces)), h('td', { class: 'num' }, num(p.complaints)),
+        h('td', { class: 'num' }, p.sends ? pct(p.bounceRate) : '–'), h('td', { class: 'num' }, p.sends ? pct(p.complaintRate) : '–')))))));
+}
