@@ -40,8 +40,10 @@ endif
 
 all: $(BUILD)/seslog
 
+# Idempotent and quiet when everything is there; also brings the test tools
+# (chromium, npm packages) that pkg-config cannot see.
 deps:
-	$(Q)pkg-config --exists $(PKGS) && test -f /usr/include/http_parser.h || scripts/install-deps.sh
+	$(Q)scripts/install-deps.sh
 
 $(BUILD)/seslog: $(OBJS)
 	@echo "  LD    $@"

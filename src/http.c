@@ -355,8 +355,9 @@ void http_respond(http_request *req, int status, const char *content_type,
   buf *b = &req->response;
   buf_reset(b);
   int head_only = strcmp(req->method, "HEAD") == 0;
-  int rc = buf_printf(b, "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n", status,
-                      http_status_text(status), len);
+  int rc = buf_printf(b, "HTTP/1.1 %d %s\r\n", status, http_status_text(status));
+  /* 204 and 304 have no body and, here, no Content-Length. */
+  if (!rc && status != 204 && status != 304) rc = buf_printf(b, "Content-Length: %zu\r\n", len);
   if (!rc && content_type) rc = buf_printf(b, "Content-Type: %s\r\n", content_type);
   if (!rc && extra_headers) rc = buf_appends(b, extra_headers);
   if (!rc && (!req->keep_alive || req->close_after)) rc = buf_appends(b, "Connection: close\r\n");

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -20,6 +21,7 @@ typedef struct sfile {
   char *data;
   size_t len;
   const char *type;  /* Content-Type */
+  char etag[24];     /* "\"<hash of data>\"" */
   struct sfile *next;
 } sfile;
 
@@ -77,6 +79,10 @@ static int load_dir(static_files *s, const char *dir, const char *prefix, int de
     sf->data = data;
     sf->len = n;
     sf->type = content_type(rel);
+    /* FNV-1a of the content: the file changes only with a restart. */
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)data[i]) * 1099511628211ULL;
+    snprintf(sf->etag, sizeof sf->etag, "\"%016llx\"", (unsigned long long)h);
     sf->next = s->files;
     s->files = sf;
     s->total += n;
@@ -118,11 +124,19 @@ int static_exists(const static_files *s, const char *path) { return find(s, path
 int static_serve(const static_files *s, http_request *req) {
   const sfile *f = find(s, req->path);
   if (f) {
-    http_respond(req, 200, f->type,
-                 "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n"
-                 "Content-Security-Policy: default-src 'self'; img-src 'self' data:; "
-                 "style-src 'self' 'unsafe-inline'\r\n",
-                 f->data, f->len);
+    char headers[512];
+    snprintf(headers, sizeof headers,
+             "Cache-Control: no-cache\r\nETag: %s\r\nX-Content-Type-Options: nosniff\r\n"
+             "Content-Security-Policy: default-src 'self'; img-src 'self' data:; "
+             "style-src 'self' 'unsafe-inline'\r\n",
+             f->etag);
+    const char *inm = http_header_get(req, "If-None-Match");
+    if (inm && strstr(inm, f->etag)) {
+      /* Revalidated: the browser's copy is current. */
+      http_respond(req, 304, NULL, headers, NULL, 0);
+      return 0;
+    }
+    http_respond(req, 200, f->type, headers, f->data, f->len);
     return 0;
   }
   return SL_EINVAL;
