@@ -95,6 +95,7 @@ asan: deps
 
 bench: deps $(BUILD)/seslog $(BSRCS:bench/%.c=$(BUILD)/bench/%)
 	$(Q)SESLOG_BIN=$(BUILD)/seslog BENCH_DIR=$(BUILD)/bench bench/run.sh
+	$(Q)SESLOG_BIN=$(BUILD)/seslog BENCH_DIR=$(BUILD)/bench bench/dynamodb.sh
 
 check:
 	$(Q)clang-format --dry-run -Werror src/*.c include/*.h tests/unit/*.c bench/*.c
@@ -145,3 +146,9 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
 	  -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
 
 -include $(FUZZ_OBJS:.o=.d) $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%.d)
+
+# Soak (bench/soak.sh; not part of `make test`): SOAK_SECONDS [600] at SOAK_RATE [5000] events/s with
+# Slack and DynamoDB stubs; prints RSS, descriptors, WAL and outbox curves and PASS/FAIL; exit 1 on FAIL.
+.PHONY: soak
+soak: deps $(BUILD)/seslog
+	$(Q)SESLOG_BIN=$(BUILD)/seslog bench/soak.sh

@@ -25,10 +25,20 @@
 #define API_QUERY_TIMEOUT_MS 2000 /* default time limit of one query */
 
 struct api_opts {
-  int64_t query_timeout_ms; /* the readpool's limit, for messages; <= 0: default */
-  int max_pending;          /* queries queued or running before 503; <= 0: 256 */
+  int64_t query_timeout_ms;               /* the readpool's limit, for messages; <= 0: default */
+  int max_pending;                        /* queries queued or running before 503; <= 0: 256 */
   double bounce_warn, bounce_alert;       /* fractions; <= 0: API_BOUNCE_* */
   double complaint_warn, complaint_alert; /* fractions; <= 0: API_COMPLAINT_* */
+  /* The live monitors, or NULL. When /api/stats is asked for exactly
+   * monitor_window_ms, each monitor shows what this gives for it (the
+   * monitor's own state, with hysteresis, and the rate it judged, perhaps
+   * over a window widened to a representative volume) instead of the
+   * window's rate compared with the thresholds. It returns 1 and fills
+   * state ("ok", "warn", "alert") and value, or 0 (not evaluated yet: the
+   * comparison stays). Called on the loop thread. */
+  int (*monitor_reading)(void *ud, int complaint, char state[8], double *value);
+  void *monitor_ud;
+  int64_t monitor_window_ms;
 };
 
 typedef struct api api;

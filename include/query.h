@@ -14,26 +14,26 @@
 
 #include "util.h"
 
-#define QUERY_LIMIT_DEFAULT 50  /* events per page when limit is not given */
-#define QUERY_LIMIT_MAX 1000    /* most events per API page */
-#define QUERY_VALUE_MAX 512     /* longest filter value accepted */
-#define QUERY_CURSOR_MAX 96     /* room for an encoded cursor, NUL included */
+#define QUERY_LIMIT_DEFAULT 50 /* events per page when limit is not given */
+#define QUERY_LIMIT_MAX 1000   /* most events per API page */
+#define QUERY_VALUE_MAX 512    /* longest filter value accepted */
+#define QUERY_CURSOR_MAX 96    /* room for an encoded cursor, NUL included */
 
 /* The filters of GET /api/events. Empty strings mean "any". */
 typedef struct query_filter {
-  char type[24];                  /* notificationType, canonical spelling */
-  char bounce_type[16];           /* Permanent, Transient or Undetermined */
-  char feedback_type[64];         /* complaintFeedbackType, verbatim */
-  char address[QUERY_VALUE_MAX];  /* a recipient, lower case */
-  char domain[256];               /* a recipient's domain, lower case */
-  char source[QUERY_VALUE_MAX];   /* mail.source, compared without case */
-  char message_id[256];           /* mail.messageId, verbatim */
-  char since[25];                 /* ISO-8601 ms; timeStamp >= since; "" = open */
-  char until[25];                 /* ISO-8601 ms; timeStamp < until; "" = open */
-  long limit;                     /* events per page, > 0 */
-  int asc;                        /* 1: oldest first; 0: newest first */
-  char cursor_ts[25];             /* the last event seen: timeStamp ... */
-  int64_t cursor_id;              /* ... and SesEventMessages.id; 0 = no cursor */
+  char type[24];                 /* notificationType, canonical spelling */
+  char bounce_type[16];          /* Permanent, Transient or Undetermined */
+  char feedback_type[64];        /* complaintFeedbackType, verbatim */
+  char address[QUERY_VALUE_MAX]; /* a recipient, lower case */
+  char domain[256];              /* a recipient's domain, lower case */
+  char source[QUERY_VALUE_MAX];  /* mail.source, compared without case */
+  char message_id[256];          /* mail.messageId, verbatim */
+  char since[25];                /* ISO-8601 ms; timeStamp >= since; "" = open */
+  char until[25];                /* ISO-8601 ms; timeStamp < until; "" = open */
+  long limit;                    /* events per page, > 0 */
+  int asc;                       /* 1: oldest first; 0: newest first */
+  char cursor_ts[25];            /* the last event seen: timeStamp ... */
+  int64_t cursor_id;             /* ... and SesEventMessages.id; 0 = no cursor */
 } query_filter;
 
 /* Empty filter: every event, newest first, QUERY_LIMIT_DEFAULT a page. */
@@ -67,7 +67,8 @@ enum query_driver {
   QD_MESSAGE,  /* "messageId-timeStamp-Index" */
   QD_ADDRESS,  /* recipients' primary key (address, timeStamp, eventId) */
   QD_FEEDBACK, /* "complaintFeedbackType-timeStamp-Index" */
-  QD_DOMAIN,   /* "recipients-domain" (domain, timeStamp) */
+  QD_DOMAIN,   /* "recipients-domain" (domain, timeStamp), with a type
+                  "recipients-domain-type" (schema version 5) */
   QD_TYPE,     /* "notificationType-timeStamp-Index" */
   QD_SOURCE    /* "source-timeStamp-Index" (schema version 2) */
 };
@@ -85,11 +86,11 @@ struct query_bind {
  * two after it (timeStamp, timeStamp, id), or -1 without a cursor. */
 typedef struct query_plan {
   enum query_driver driver;
-  int dedupe;       /* 1: the same event can come twice in a row (domain) */
-  buf sql;          /* capped */
+  int dedupe; /* 1: the same event can come twice in a row (domain) */
+  buf sql;    /* capped */
   struct query_bind binds[QUERY_MAX_BINDS];
   int n_binds;
-  int cursor_bind;  /* index in binds of the cursor's timeStamp, or -1 */
+  int cursor_bind; /* index in binds of the cursor's timeStamp, or -1 */
 } query_plan;
 
 /* Builds the plan of f (f must outlive it; binds point into f). with_raw
@@ -99,19 +100,34 @@ void query_plan_free(query_plan *p);
 
 /* The columns of a row, in the order of the SQL. */
 enum query_col {
-  QC_ID, QC_MESSAGE_ID, QC_TIME_STAMP, QC_TYPE, QC_REPORTING_MTA, QC_DESTINATION,
-  QC_BOUNCED_RECIPIENTS, QC_FEEDBACK_TYPE, QC_FEEDBACK_ID, QC_BOUNCE_TYPE, QC_BOUNCE_SUB_TYPE,
-  QC_COMPLAINT_SUB_TYPE, QC_SOURCE, QC_RECIPIENTS, QC_SNS_MESSAGE_ID, QC_TOPIC_ARN,
-  QC_DIAGNOSTIC, QC_RAW, QC_N
+  QC_ID,
+  QC_MESSAGE_ID,
+  QC_TIME_STAMP,
+  QC_TYPE,
+  QC_REPORTING_MTA,
+  QC_DESTINATION,
+  QC_BOUNCED_RECIPIENTS,
+  QC_FEEDBACK_TYPE,
+  QC_FEEDBACK_ID,
+  QC_BOUNCE_TYPE,
+  QC_BOUNCE_SUB_TYPE,
+  QC_COMPLAINT_SUB_TYPE,
+  QC_SOURCE,
+  QC_RECIPIENTS,
+  QC_SNS_MESSAGE_ID,
+  QC_TOPIC_ARN,
+  QC_DIAGNOSTIC,
+  QC_RAW,
+  QC_N
 };
 
 /* One stored event, as read. */
 typedef struct query_row {
-  int64_t id;              /* SesEventMessages.id */
-  const char *col[QC_N];   /* text, NULL for SQL NULL (col[QC_ID] unused;
-                              col[QC_RAW] NULL unless asked for); valid
-                              only during the callback */
-  size_t len[QC_N];        /* bytes of each text */
+  int64_t id;            /* SesEventMessages.id */
+  const char *col[QC_N]; /* text, NULL for SQL NULL (col[QC_ID] unused;
+                            col[QC_RAW] NULL unless asked for); valid
+                            only during the callback */
+  size_t len[QC_N];      /* bytes of each text */
 } query_row;
 
 /* Called for each event of a page, in order; return nonzero to stop. */
@@ -149,7 +165,7 @@ int query_json_double(buf *b, double v);
 
 /* Recipient counts from rollup_minute. */
 struct query_counts {
-  int64_t sends;             /* recipients of Send events */
+  int64_t sends; /* recipients of Send events */
   int64_t deliveries;
   int64_t bounces;           /* every bounced recipient */
   int64_t permanent_bounces; /* Permanent, not OnAccountSuppressionList */

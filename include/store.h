@@ -62,7 +62,7 @@ struct store_hook {
   void *ud;
 };
 
-#define STORE_MAX_HOOKS 4
+#define STORE_MAX_HOOKS 8
 
 struct store_opts {
   struct store_hook hooks[STORE_MAX_HOOKS];

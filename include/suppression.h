@@ -29,10 +29,10 @@
 #include "store.h"
 #include "util.h"
 
-#define SUPPRESSION_ADDRESS_MAX 320   /* bytes of an address, at most */
-#define SUPPRESSION_NOTE_MAX 1000     /* bytes of a note, at most */
-#define SUPPRESSION_CHECK_MAX 10000   /* addresses in one bulk check */
-#define SUPPRESSION_HISTORY_MAX 100   /* history rows shown with an entry */
+#define SUPPRESSION_ADDRESS_MAX 320 /* bytes of an address, at most */
+#define SUPPRESSION_NOTE_MAX 1000   /* bytes of a note, at most */
+#define SUPPRESSION_CHECK_MAX 10000 /* addresses in one bulk check */
+#define SUPPRESSION_HISTORY_MAX 100 /* history rows shown with an entry */
 
 enum suppression_reason { SUP_BOUNCE = 0, SUP_COMPLAINT = 1, SUP_MANUAL = 2 };
 
@@ -66,8 +66,9 @@ void suppression_http(suppression *s, http_request *req);
 
 /* Checks addr: exactly one '@', a non-empty local part and domain, no
  * spaces, control characters or any of  , ; < > " ( ) [ ] \  (which cannot
- * appear unquoted and would break the CSV format), a domain without empty
- * labels, valid UTF-8, at most SUPPRESSION_ADDRESS_MAX bytes. Returns 0,
+ * appear unquoted and would break the CSV format), a domain of letters,
+ * digits, '.', '-', '_' (or UTF-8) without empty labels, valid UTF-8, at
+ * most SUPPRESSION_ADDRESS_MAX bytes. Returns 0,
  * or SL_EINVAL with *why (static) naming the problem. */
 int suppression_address_check(const char *addr, const char **why);
 
@@ -130,16 +131,16 @@ int suppression_remove(suppression *s, struct sqlite3 *db, const char *address, 
 
 /* One entry, as read; strings valid until the next row. */
 struct suppression_row {
-  int64_t id;              /* insertion order */
-  const char *address;     /* folded key */
-  const char *display;     /* the form first given */
-  const char *reason;      /* "BOUNCE", "COMPLAINT", "MANUAL" */
-  int64_t created_at;      /* ms */
-  int64_t last_event_at;   /* ms; 0 when no event (re)suppressed it */
-  int64_t events;          /* SES events that (re)suppressed it */
-  const char *message_id;  /* of the latest such event, or NULL */
-  const char *note;        /* or NULL */
-  int ambiguous;           /* set by a complaint naming several recipients */
+  int64_t id;             /* insertion order */
+  const char *address;    /* folded key */
+  const char *display;    /* the form first given */
+  const char *reason;     /* "BOUNCE", "COMPLAINT", "MANUAL" */
+  int64_t created_at;     /* ms */
+  int64_t last_event_at;  /* ms; 0 when no event (re)suppressed it */
+  int64_t events;         /* SES events that (re)suppressed it */
+  const char *message_id; /* of the latest such event, or NULL */
+  const char *note;       /* or NULL */
+  int ambiguous;          /* set by a complaint naming several recipients */
 };
 
 /* Filters of a listing; zero/NULL fields do not filter. */

@@ -1,9 +1,10 @@
 /* api.c - the query API's handlers: parameters checked on the loop,
  * queries on the libuv thread pool, answers written back on the loop.
  *
- * A job carries one request from api_handle (loop) through work_cb (a pool
- * thread: touches no libuv handle and no http_request, only the job and a
- * connection) to after_work_cb (loop), which answers and frees the job. */
+ * A job carries one request from api_handle (loop) through work_fn (run by
+ * the readpool on a pool thread: it touches no libuv handle and no
+ * http_request, only the job and its read-only connection) to done_fn
+ * (loop), which answers and frees the job. */
 #include "api.h"
 
 #include <arpa/inet.h>
@@ -19,33 +20,36 @@
 #include "query.h"
 #include "util.h"
 
-#define BODY_MAX (32u << 20)        /* the largest answer built */
+#define BODY_MAX (32u << 20) /* the largest answer built */
 #define NO_STORE "Cache-Control: no-store\r\n"
 
 struct api {
-  readpool *rp;                     /* borrowed: runs the queries */
+  readpool *rp; /* borrowed: runs the queries */
   struct api_opts opts;
 };
 
 enum job_kind { J_EVENTS, J_MESSAGE, J_RECIPIENT, J_STATS, J_TIMESERIES };
 
+/* One API request on its way through the pool. */
 typedef struct job {
   api *a;
-  http_request *req;                /* read and answered on the loop only */
+  http_request *req; /* read and answered on the loop only */
   enum job_kind kind;
-  query_filter f;                   /* events, message, recipient */
-  char key[QUERY_VALUE_MAX];        /* the messageId or address of the path */
-  char window[32];                  /* stats: the window as asked */
-  int64_t now_ms;                   /* when the request was parsed */
-  int64_t span_ms;                  /* stats: the window; timeseries: the bucket */
-  int64_t since_ms, until_ms;       /* timeseries */
-  char bucket[32];                  /* timeseries: the bucket as asked */
+  query_filter f;             /* events, message, recipient */
+  char key[QUERY_VALUE_MAX];  /* the messageId or address of the path */
+  char window[32];            /* stats: the window as asked */
+  int64_t now_ms;             /* when the request was parsed */
+  int64_t span_ms;            /* stats: the window; timeseries: the bucket */
+  int64_t since_ms, until_ms; /* timeseries */
+  char bucket[32];            /* timeseries: the bucket as asked */
+  char mon_state[2][8];       /* stats: the live monitors' states, or "" */
+  double mon_value[2];        /* ... and the rates they judged */
   /* the answer, filled on the pool */
   int status;
-  buf body;                         /* JSON when status is 200 */
-  const char *err_code;             /* else the error body's code ... */
-  char err_msg[256];                /* ... and message */
-  long items;                       /* rows written so far */
+  buf body;             /* JSON when status is 200 */
+  const char *err_code; /* else the error body's code ... */
+  char err_msg[256];    /* ... and message */
+  long items;           /* rows written so far */
 } job;
 
 int api_new(readpool *rp, const struct api_opts *opts, api **out) {
@@ -63,7 +67,9 @@ int api_new(readpool *rp, const struct api_opts *opts, api **out) {
   return 0;
 }
 
-void api_free(api *a) { free(a); }
+void api_free(api *a) {
+  free(a);
+}
 
 int api_is_loopback(const char *hostport) {
   char host[256];
@@ -116,6 +122,10 @@ static int add_row(void *ud, const query_row *row) {
   return rc ? 1 : 0;
 }
 
+/* Builds the answer of an events, message or recipient job: the page, its
+ * nextCursor, the 404 of an unknown messageId. Returns 0 with j->status
+ * set, or the query's error (SL_ETOOBIG when the body would pass
+ * BODY_MAX). */
 static int run_events(job *j, sqlite3 *db) {
   buf *b = &j->body;
   char next[QUERY_CURSOR_MAX];
@@ -150,6 +160,8 @@ static int run_events(job *j, sqlite3 *db) {
   return rc;
 }
 
+/* Appends "sends":N,...,"complaintRate":x (the rate definitions of
+ * query.h) without braces. */
 static int add_rates(buf *b, const struct query_counts *k) {
   int rc = buf_printf(b, "\"sends\":%lld,\"deliveries\":%lld,\"bounces\":%lld,",
                       (long long)query_sends(k), (long long)k->deliveries, (long long)k->bounces);
@@ -162,10 +174,16 @@ static int add_rates(buf *b, const struct query_counts *k) {
   return rc;
 }
 
-/* {"state":...,"value":x,"warn":x,"alert":x} with the state by plain
- * comparison (the monitor adds hysteresis for its alerts). */
-static int add_monitor(buf *b, double value, double warn, double alert) {
+/* {"state":...,"value":x,"warn":x,"alert":x}: the live monitor's state
+ * and value when given (live non-empty), else value compared with the
+ * thresholds. */
+static int add_monitor(buf *b, const char *live, double live_value, double value, double warn,
+                       double alert) {
   const char *state = value >= alert ? "alert" : value >= warn ? "warn" : "ok";
+  if (live && *live) {
+    state = live;
+    value = live_value;
+  }
   int rc = buf_printf(b, "{\"state\":\"%s\",\"value\":", state);
   if (!rc) rc = query_json_double(b, value);
   if (!rc) rc = buf_appends(b, ",\"warn\":");
@@ -176,8 +194,12 @@ static int add_monitor(buf *b, double value, double warn, double alert) {
   return rc;
 }
 
-static int64_t floor_minute(int64_t ms) { return ms >= 0 ? ms / 60000 : (ms - 59999) / 60000; }
+static int64_t floor_minute(int64_t ms) {
+  return ms >= 0 ? ms / 60000 : (ms - 59999) / 60000;
+}
 
+/* Builds the /api/stats answer from the rollups of the window. Returns 0
+ * with j->status set, or the query's error. */
 static int run_stats(job *j, sqlite3 *db) {
   /* The minutes that overlap [now - window, now]. */
   int64_t from = floor_minute(j->now_ms - j->span_ms), to = floor_minute(j->now_ms);
@@ -194,14 +216,20 @@ static int run_stats(job *j, sqlite3 *db) {
   if (!rc) rc = buf_printf(b, ",\"since\":\"%s\",\"until\":\"%s\",", since, until);
   if (!rc) rc = add_rates(b, &k);
   if (!rc) rc = buf_appends(b, ",\"monitors\":{\"bounceRate\":");
-  if (!rc) rc = add_monitor(b, query_bounce_rate(&k), o->bounce_warn, o->bounce_alert);
+  if (!rc)
+    rc = add_monitor(b, j->mon_state[0], j->mon_value[0], query_bounce_rate(&k), o->bounce_warn,
+                     o->bounce_alert);
   if (!rc) rc = buf_appends(b, ",\"complaintRate\":");
-  if (!rc) rc = add_monitor(b, query_complaint_rate(&k), o->complaint_warn, o->complaint_alert);
+  if (!rc)
+    rc = add_monitor(b, j->mon_state[1], j->mon_value[1], query_complaint_rate(&k),
+                     o->complaint_warn, o->complaint_alert);
   if (!rc) rc = buf_appends(b, "}}");
   if (!rc) j->status = 200;
   return rc;
 }
 
+/* Builds the /api/timeseries answer: one point per bucket, zeros where no
+ * event fell. Returns 0 with j->status set, or the query's error. */
 static int run_timeseries(job *j, sqlite3 *db) {
   int64_t start;
   struct query_counts *pts;
@@ -364,8 +392,10 @@ static int set_timeseries(job *j, const char *name, const char *v, char *err, si
   }
   int64_t ms;
   if (query_parse_time(v, j->now_ms, &ms, err, n)) return SL_EINVAL;
-  if (name[0] == 's') j->since_ms = ms;
-  else j->until_ms = ms;
+  if (name[0] == 's')
+    j->since_ms = ms;
+  else
+    j->until_ms = ms;
   return 0;
 }
 
@@ -438,12 +468,18 @@ static int path_key(const char *path, const char *prefix, char *out, size_t n) {
 int api_handle(api *a, http_request *req) {
   enum job_kind kind;
   const char *p = req->path;
-  if (strcmp(p, "/api/events") == 0) kind = J_EVENTS;
-  else if (strncmp(p, "/api/events/", 12) == 0) kind = J_MESSAGE;
-  else if (strncmp(p, "/api/recipients/", 16) == 0) kind = J_RECIPIENT;
-  else if (strcmp(p, "/api/stats") == 0) kind = J_STATS;
-  else if (strcmp(p, "/api/timeseries") == 0) kind = J_TIMESERIES;
-  else return SL_EINVAL;
+  if (strcmp(p, "/api/events") == 0)
+    kind = J_EVENTS;
+  else if (strncmp(p, "/api/events/", 12) == 0)
+    kind = J_MESSAGE;
+  else if (strncmp(p, "/api/recipients/", 16) == 0)
+    kind = J_RECIPIENT;
+  else if (strcmp(p, "/api/stats") == 0)
+    kind = J_STATS;
+  else if (strcmp(p, "/api/timeseries") == 0)
+    kind = J_TIMESERIES;
+  else
+    return SL_EINVAL;
   if (readpool_active(a->rp) >= a->opts.max_pending) {
     http_respond_error_ex(req, 503, "busy", "Too many queries are waiting; try again shortly.",
                           "Retry-After: 1\r\n");
@@ -475,6 +511,11 @@ int api_handle(api *a, http_request *req) {
   if (parse(j)) {
     free(j);
     return 0;
+  }
+  if (kind == J_STATS && a->opts.monitor_reading && j->span_ms == a->opts.monitor_window_ms) {
+    for (int k = 0; k < 2; k++)
+      if (!a->opts.monitor_reading(a->opts.monitor_ud, k, j->mon_state[k], &j->mon_value[k]))
+        j->mon_state[k][0] = 0;
   }
   if (readpool_run(a->rp, work_fn, done_fn, j)) {
     http_respond_error(req, 503, "busy", "The query could not be queued; try again shortly.");

@@ -95,15 +95,15 @@ typedef struct table_row {
 typedef struct printer {
   enum format format;
   FILE *out;
-  long printed;             /* events written */
-  buf line;                 /* one event's text, reused */
-  int failed;               /* F_WRITE or F_OTHER (said on stderr): stop */
-  int write_errno;          /* why a write failed */
+  long printed;    /* events written */
+  buf line;        /* one event's text, reused */
+  int failed;      /* F_WRITE or F_OTHER (said on stderr): stop */
+  int write_errno; /* why a write failed */
   /* table */
-  int width;                /* of the terminal */
-  int widths[T_N];          /* fixed after the first page */
-  int sized;                /* widths are fixed */
-  table_row *held;          /* the first page, held to size the columns */
+  int width;       /* of the terminal */
+  int widths[T_N]; /* fixed after the first page */
+  int sized;       /* widths are fixed */
+  table_row *held; /* the first page, held to size the columns */
   size_t n_held, cap_held;
 } printer;
 
@@ -138,8 +138,9 @@ static char *clean_cell(const char *s) {
 static char *join_recipients(const query_row *r, const char *sep) {
   buf b;
   buf_init(&b, 1 << 20);
-  cJSON *a = r->col[QC_RECIPIENTS] ? cJSON_ParseWithLength(r->col[QC_RECIPIENTS], r->len[QC_RECIPIENTS])
-                                   : NULL;
+  cJSON *a = r->col[QC_RECIPIENTS]
+                 ? cJSON_ParseWithLength(r->col[QC_RECIPIENTS], r->len[QC_RECIPIENTS])
+                 : NULL;
   const cJSON *e;
   int n = 0;
   cJSON_ArrayForEach(e, a) {
@@ -159,9 +160,12 @@ static char *detail(const query_row *r) {
   const char *bt = r->col[QC_BOUNCE_TYPE], *bst = r->col[QC_BOUNCE_SUB_TYPE];
   const char *ft = r->col[QC_FEEDBACK_TYPE], *cst = r->col[QC_COMPLAINT_SUB_TYPE];
   const char *diag = r->col[QC_DIAGNOSTIC];
-  if (bt) buf_printf(&b, "%s%s%s", bt, bst ? "/" : "", bst ? bst : "");
-  else if (ft) buf_appends(&b, ft);
-  else if (cst) buf_appends(&b, cst);
+  if (bt)
+    buf_printf(&b, "%s%s%s", bt, bst ? "/" : "", bst ? bst : "");
+  else if (ft)
+    buf_appends(&b, ft);
+  else if (cst)
+    buf_appends(&b, cst);
   if (diag && *diag) buf_printf(&b, "%s%s", b.len ? ": " : "", diag);
   return buf_take(&b);
 }
@@ -332,11 +336,21 @@ static const char csv_header[] =
     "feedbackId,snsMessageId,topicArn\r\n";
 
 static int csv_row(printer *p, const query_row *r) {
-  static const int cols[] = {QC_TIME_STAMP,    QC_TYPE,          QC_MESSAGE_ID,
-                             -1,               QC_SOURCE,        QC_BOUNCE_TYPE,
-                             QC_BOUNCE_SUB_TYPE, QC_FEEDBACK_TYPE, QC_COMPLAINT_SUB_TYPE,
-                             QC_DIAGNOSTIC,    QC_REPORTING_MTA, QC_DESTINATION,
-                             QC_FEEDBACK_ID,   QC_SNS_MESSAGE_ID, QC_TOPIC_ARN};
+  static const int cols[] = {QC_TIME_STAMP,
+                             QC_TYPE,
+                             QC_MESSAGE_ID,
+                             -1,
+                             QC_SOURCE,
+                             QC_BOUNCE_TYPE,
+                             QC_BOUNCE_SUB_TYPE,
+                             QC_FEEDBACK_TYPE,
+                             QC_COMPLAINT_SUB_TYPE,
+                             QC_DIAGNOSTIC,
+                             QC_REPORTING_MTA,
+                             QC_DESTINATION,
+                             QC_FEEDBACK_ID,
+                             QC_SNS_MESSAGE_ID,
+                             QC_TOPIC_ARN};
   buf_reset(&p->line);
   for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
     if (i) buf_append(&p->line, ",", 1);
@@ -408,10 +422,14 @@ int cmd_query(int argc, char **argv, int argi) {
             argv[argi]);
     goto out;
   }
-  if (strcmp(o.format, "table") == 0) p.format = F_TABLE;
-  else if (strcmp(o.format, "json") == 0) p.format = F_JSON;
-  else if (strcmp(o.format, "jsonl") == 0) p.format = F_JSONL;
-  else if (strcmp(o.format, "csv") == 0) p.format = F_CSV;
+  if (strcmp(o.format, "table") == 0)
+    p.format = F_TABLE;
+  else if (strcmp(o.format, "json") == 0)
+    p.format = F_JSON;
+  else if (strcmp(o.format, "jsonl") == 0)
+    p.format = F_JSONL;
+  else if (strcmp(o.format, "csv") == 0)
+    p.format = F_CSV;
   else {
     fprintf(stderr, "seslog query: --format must be table, json, jsonl or csv\n");
     goto out;

@@ -22,8 +22,8 @@
 #include "suppression.h"
 #include "util.h"
 
-#define BATCH 1000     /* changes in one transaction */
-#define REPORT_MAX 20  /* bad lines reported one by one, at most */
+#define BATCH 1000    /* changes in one transaction */
+#define REPORT_MAX 20 /* bad lines reported one by one, at most */
 
 struct sup_opts {
   char *db;
@@ -31,7 +31,8 @@ struct sup_opts {
 };
 
 #define O(f) offsetof(struct sup_opts, f)
-#define DB_OPT {"db", OPT_STR, O(db), SESLOG_DEFAULT_DB, "PATH", "the SQLite database"}
+#define DB_OPT \
+  { "db", OPT_STR, O(db), SESLOG_DEFAULT_DB, "PATH", "the SQLite database" }
 static const struct opt list_table[] = {
     DB_OPT,
     {"reason", OPT_STR, O(reason), NULL, "REASON", "only BOUNCE, COMPLAINT or MANUAL entries", 1},
@@ -45,8 +46,8 @@ static const struct opt list_table[] = {
 };
 static const struct opt check_table[] = {
     DB_OPT,
-    {"format", OPT_STR, O(format), "text", "FORMAT", "text or json (as POST /api/suppression/check)",
-     1},
+    {"format", OPT_STR, O(format), "text", "FORMAT",
+     "text or json (as POST /api/suppression/check)", 1},
     {0},
 };
 static const struct opt add_table[] = {
@@ -111,7 +112,8 @@ static const char export_usage[] =
 static const char import_usage[] =
     "Usage: seslog suppression import [OPTIONS] FILE|-\n\nReads SES's bulk format: address,reason "
     "lines, reason BOUNCE or COMPLAINT, an optional\nheader line EmailAddress,Reason. Addresses "
-    "already listed are left as they are. Bad lines\nare reported as FILE:LINE: reason and skipped; "
+    "already listed are left as they are. Bad lines\nare reported as FILE:LINE: reason and "
+    "skipped; "
     "exit status 1 when there were any.\nEnds with `imported N, already listed N, rejected N`.";
 
 /* Moves the options of argv[argi..] in front of the positional arguments
@@ -195,15 +197,19 @@ static void csv_out(buf *b, const char *s) {
   }
   buf_appends(b, "\"");
   for (const char *p = s; *p; p++) {
-    if (*p == '"') buf_appends(b, "\"\"");
-    else buf_append(b, p, 1);
+    if (*p == '"')
+      buf_appends(b, "\"\"");
+    else
+      buf_append(b, p, 1);
   }
   buf_appends(b, "\"");
 }
 
 static void iso(int64_t ms, char out[25]) {
-  if (ms) util_format_iso8601(ms, out);
-  else snprintf(out, 25, "-");
+  if (ms)
+    util_format_iso8601(ms, out);
+  else
+    snprintf(out, 25, "-");
 }
 
 /* ---- list and export ----------------------------------------------------- */
@@ -289,8 +295,10 @@ static int cmd_list(struct sup_opts *o, int npos, char **pos, int export) {
   }
   if (o->since) {
     int64_t ms, d;
-    if (util_parse_iso8601(o->since, &ms) == 0) f.since = ms ? ms : 1;
-    else if (util_parse_duration(o->since, &d) == 0) f.since = util_now_ms() - d;
+    if (util_parse_iso8601(o->since, &ms) == 0)
+      f.since = ms ? ms : 1;
+    else if (util_parse_duration(o->since, &d) == 0)
+      f.since = util_now_ms() - d;
     else {
       fprintf(stderr,
               "seslog suppression %s: --since must be an ISO-8601 time or a duration like 24h\n",
@@ -309,9 +317,12 @@ static int cmd_list(struct sup_opts *o, int npos, char **pos, int export) {
     f.limit = n;
   }
   if (o->format && !export) {
-    if (strcmp(o->format, "table") == 0) p.format = F_TABLE;
-    else if (strcmp(o->format, "csv") == 0) p.format = F_CSV;
-    else if (strcmp(o->format, "json") == 0) p.format = F_JSON;
+    if (strcmp(o->format, "table") == 0)
+      p.format = F_TABLE;
+    else if (strcmp(o->format, "csv") == 0)
+      p.format = F_CSV;
+    else if (strcmp(o->format, "json") == 0)
+      p.format = F_JSON;
     else {
       fprintf(stderr, "seslog suppression list: --format must be table, csv or json\n");
       return 2;
@@ -327,8 +338,8 @@ static int cmd_list(struct sup_opts *o, int npos, char **pos, int export) {
   }
   buf_init(&p.line, 1 << 16);
   if (p.format == F_TABLE)
-    printf("%-40s %-9s %-24s %-24s %6s %s\n", "ADDRESS", "REASON", "CREATED", "LAST EVENT", "EVENTS",
-           "NOTE");
+    printf("%-40s %-9s %-24s %-24s %6s %s\n", "ADDRESS", "REASON", "CREATED", "LAST EVENT",
+           "EVENTS", "NOTE");
   if (p.format == F_CSV)
     printf("address,reason,createdAt,lastEventAt,events,messageId,note,ambiguous\n");
   int rc = suppression_list(db, &f, print_row, &p);
@@ -373,7 +384,8 @@ static void check_found(void *ud, const struct suppression_row *r) {
 
 static int cmd_check(struct sup_opts *o, int npos, char **pos) {
   int json = 0;
-  if (strcmp(o->format, "json") == 0) json = 1;
+  if (strcmp(o->format, "json") == 0)
+    json = 1;
   else if (strcmp(o->format, "text") != 0) {
     fprintf(stderr, "seslog suppression check: --format must be text or json\n");
     return 2;
@@ -386,7 +398,8 @@ static int cmd_check(struct sup_opts *o, int npos, char **pos) {
   for (int i = 0; i < npos; i++) {
     const char *why;
     if (suppression_address_check(pos[i], &why)) {
-      fprintf(stderr, "seslog suppression check: \"%s\" is not an email address: %s\n", pos[i], why);
+      fprintf(stderr, "seslog suppression check: \"%s\" is not an email address: %s\n", pos[i],
+              why);
       return 2;
     }
   }
@@ -396,6 +409,7 @@ static int cmd_check(struct sup_opts *o, int npos, char **pos) {
   buf_init(&out, (size_t)1 << 30);
   int suppressed = 0, rc = 0;
   if (json) buf_appends(&out, "{\"results\":[");
+  sqlite3_exec(db, "BEGIN", NULL, NULL, NULL); /* one snapshot, one lock */
   for (int i = 0; i < npos && !rc; i++) {
     suppression_address_fold(pos[i], folded, sizeof folded, NULL);
     struct check_state c = {pos[i], json, &out};
@@ -406,12 +420,15 @@ static int cmd_check(struct sup_opts *o, int npos, char **pos) {
     }
     int found = 0;
     rc = suppression_get(db, folded, check_found, &c, &found);
-    if (!found && json) buf_appends(&out, "false,\"reason\":null");
-    else if (!found) buf_printf(&out, "%s: not suppressed\n", pos[i]);
+    if (!found && json)
+      buf_appends(&out, "false,\"reason\":null");
+    else if (!found)
+      buf_printf(&out, "%s: not suppressed\n", pos[i]);
     if (json) buf_appends(&out, "}");
     suppressed += found;
   }
   if (json) buf_printf(&out, "],\"checked\":%d,\"suppressed\":%d}\n", npos, suppressed);
+  sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
   sqlite3_close(db);
   if (rc) {
     fprintf(stderr, "seslog suppression check: cannot read the database\n");
@@ -427,20 +444,21 @@ static int cmd_check(struct sup_opts *o, int npos, char **pos) {
 
 /* One change on its way through store_write. */
 struct change {
-  store_req req;   /* apply request; embedded */
+  store_req req; /* apply request; embedded */
   suppression *s;
   struct suppression_change c;
-  int remove;      /* 1: remove c.address */
-  int outcome;     /* SUP_* after the commit */
-  long line;       /* import: the line it came from */
-  char *owned;     /* import: the address, owned */
+  int remove;  /* 1: remove c.address */
+  int outcome; /* SUP_* after the commit */
+  long line;   /* import: the line it came from */
+  char *owned; /* import: the address, owned */
 };
 
 static int change_apply(store_req *r, sqlite3 *db) {
   struct change *x = r->apply_arg;
   int64_t now = util_now_ms();
-  int rc = x->remove ? suppression_remove(x->s, db, x->c.address, "cli", x->c.note, now, &x->outcome)
-                     : suppression_put(x->s, db, &x->c, now, &x->outcome);
+  int rc = x->remove
+               ? suppression_remove(x->s, db, x->c.address, "cli", x->c.note, now, &x->outcome)
+               : suppression_put(x->s, db, &x->c, now, &x->outcome);
   if (rc == SL_EINVAL) {
     r->result = SL_EINVAL;
     return 0;
@@ -606,8 +624,10 @@ static int cmd_import_csv(struct sup_opts *o, int npos, char **pos) {
     if (n == BATCH || (got < 0 && n)) {
       status = write_changes("import", st, xs, n);
       for (size_t k = 0; k < n; k++) {
-        if (xs[k].outcome == SUP_ADDED) imported++;
-        else kept++;
+        if (xs[k].outcome == SUP_ADDED)
+          imported++;
+        else
+          kept++;
         free(xs[k].owned);
       }
       n = 0;
@@ -642,8 +662,9 @@ int cmd_suppression(int argc, char **argv, int argi) {
               {"add", add_table, add_usage},          {"remove", remove_table, remove_usage},
               {"export", export_table, export_usage}, {"import", import_table, import_usage}};
   if (argi >= argc) {
-    fprintf(stderr, "seslog suppression: name a command: list, check, add, remove, export or "
-                    "import (see seslog suppression --help)\n");
+    fprintf(stderr,
+            "seslog suppression: name a command: list, check, add, remove, export or "
+            "import (see seslog suppression --help)\n");
     return 2;
   }
   if (strcmp(argv[argi], "--help") == 0 || strcmp(argv[argi], "-h") == 0 ||

@@ -11,11 +11,14 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "cmd.h"
 #include "config.h"
+#include "dynamodb.h"
 #include "error.h"
 #include "log.h"
+#include "outbound.h"
 #include "ses.h"
 #include "sns.h"
 #include "store.h"
@@ -30,6 +33,10 @@ struct import_opts {
   char *sns_cert_dir;
   char *log_level;
   long soft_bounce_limit, soft_bounce_days;
+  char *from_dynamodb;       /* a table to Scan instead of files */
+  char *dynamodb_endpoint;
+  long segments;
+  char *ca_file;
 };
 
 #define O(f) offsetof(struct import_opts, f)
@@ -44,6 +51,12 @@ static const struct opt import_table[] = {
      "suppression rule, as for serve: soft bounces of an address that suppress it (0: never)"},
     {"soft-bounce-days", OPT_INT, O(soft_bounce_days), "7", "D",
      "...when they fall within this many days"},
+    {"from-dynamodb", OPT_STR, O(from_dynamodb), NULL, "TABLE",
+     "read every item of this DynamoDB table (Scan) instead of files"},
+    {"dynamodb-endpoint", OPT_STR, O(dynamodb_endpoint), NULL, "URL",
+     "DynamoDB endpoint, e.g. a local DynamoDB-compatible server [the region's]"},
+    {"segments", OPT_INT, O(segments), "1", "N", "parallel Scan segments for --from-dynamodb"},
+    {"ca-file", OPT_STR, O(ca_file), NULL, "PATH", "CA bundle for HTTPS to DynamoDB"},
     {0},
 };
 #undef O
@@ -57,7 +70,13 @@ static const char import_usage[] =
     "item ({\"Item\":{...}} or the bare item, DynamoDB JSON or plain), a line of\n"
     "`seslog query --format jsonl`, or an array of these. Duplicates are recognized as the server\n"
     "does. Ends with `imported N, duplicates N, rejected N`; each rejected document is reported\n"
-    "as FILE:LINE: reason. Exit status 0 when nothing was rejected, 1 when something was.";
+    "as FILE:LINE: reason. Exit status 0 when nothing was rejected, 1 when something was.\n"
+    "\n"
+    "       seslog import [OPTIONS] --from-dynamodb TABLE\n"
+    "\n"
+    "Reads a whole DynamoDB table (Scan, paginated; --segments N in parallel) with the region and\n"
+    "credentials of AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN;\n"
+    "rejected items are reported as TABLE:N: reason (N counts the items read).";
 
 /* A certificate loaded for --verify. */
 typedef struct cert_slot {
@@ -77,6 +96,7 @@ typedef struct importer {
   const char *file;   /* for reports */
   long line;
   int db_failed;
+  int source_failed;  /* --from-dynamodb: the table could not be read whole */
 } importer;
 
 static void reject(importer *im, const char *why) {
@@ -360,6 +380,126 @@ static void import_data(importer *im, const char *data, size_t len, int show_pro
   if (show_progress) progress(im->file, len, len, im->imported + im->duplicates + (long)im->n, 1);
 }
 
+/* ---- --from-dynamodb: a Scan of the table, page by page ---------------- */
+
+struct ddb_segment;
+
+typedef struct ddb_import {
+  importer *im;
+  dynamodb *d;
+  uv_loop_t *loop;
+  const char *table;
+  int total;                  /* segments */
+  int running;                /* segments still reading */
+  long items;                 /* items read */
+  int tty;
+  int64_t shown_ms;           /* progress last drawn */
+} ddb_import;
+
+typedef struct ddb_segment {
+  ddb_import *di;
+  int index;
+} ddb_segment;
+
+static void ddb_progress(ddb_import *di, int final) {
+  if (!di->tty) return;
+  int64_t now = util_now_ms();
+  if (!final && now - di->shown_ms < 250) return;
+  di->shown_ms = now;
+  fprintf(stderr, "\r%s: %ld items read, %d of %d segments done%s", di->table, di->items,
+          di->total - di->running, di->total, final ? "\n" : "");
+}
+
+/* One page of one segment: its items into the batch, then the next page. */
+static void on_ddb_page(void *ud, const struct dynamodb_page *page) {
+  ddb_segment *sg = ud;
+  ddb_import *di = sg->di;
+  importer *im = di->im;
+  if (page->rc) {
+    fprintf(stderr, "%sseslog import: reading DynamoDB table %s failed (segment %d): %s\n",
+            di->tty ? "\n" : "", di->table, sg->index, page->error);
+    im->source_failed = 1;
+  } else {
+    const cJSON *item;
+    cJSON_ArrayForEach(item, page->items) {
+      if (im->db_failed) break;
+      im->line = ++di->items;
+      ses_event *ev;
+      const char *why = NULL;
+      int rc = ses_from_dynamodb_item(item, &ev, &why);
+      if (rc) {
+        const cJSON *mid = cJSON_GetObjectItemCaseSensitive(item, "messageId");
+        if (cJSON_IsObject(mid)) mid = cJSON_GetObjectItemCaseSensitive(mid, "S");
+        char msg[512];
+        snprintf(msg, sizeof msg, "not a usable DynamoDB item%s%.200s%s: %s",
+                 cJSON_IsString(mid) ? " (messageId " : "",
+                 cJSON_IsString(mid) ? mid->valuestring : "", cJSON_IsString(mid) ? ")" : "",
+                 why ? why : sl_strerror(rc));
+        reject(im, msg);
+        continue;
+      }
+      add_event(im, ev);
+    }
+    if (page->last_key && !im->db_failed) {
+      int rc = dynamodb_scan(di->d, sg->index, di->total, page->last_key, on_ddb_page, sg);
+      if (rc == 0) {
+        ddb_progress(di, 0);
+        return;
+      }
+      fprintf(stderr, "seslog import: cannot continue reading %s: %s\n", di->table, sl_strerror(rc));
+      im->source_failed = 1;
+    }
+  }
+  di->running--;
+  ddb_progress(di, 0);
+  /* curl keeps its connections open: stop the loop when every segment is done. */
+  if (di->running == 0) uv_stop(di->loop);
+}
+
+/* Reads the whole table into im with a loop and an outbound client of its
+ * own. Failures are reported on stderr and set im->source_failed. */
+static void import_dynamodb(importer *im, const struct import_opts *o, const struct dynamodb_opts *ddo) {
+  uv_loop_t loop;
+  outbound *ob = NULL;
+  dynamodb *d = NULL;
+  ddb_segment *segs = calloc((size_t)o->segments, sizeof *segs);
+  char err[256];
+  uv_loop_init(&loop);
+  struct outbound_opts oo = {.ca_file = o->ca_file};
+  ddb_import di = {.im = im, .loop = &loop, .table = o->from_dynamodb, .total = (int)o->segments,
+                   .tty = isatty(2)};
+  if (!segs || outbound_new(&loop, &oo, &ob)) {
+    fprintf(stderr, "seslog import: out of memory\n");
+    im->source_failed = 1;
+    goto out;
+  }
+  if (dynamodb_new(&loop, ob, ddo, &d, err, sizeof err)) {
+    fprintf(stderr, "seslog import: --from-dynamodb %s: %s\n", o->from_dynamodb, err);
+    im->source_failed = 1;
+    goto out;
+  }
+  di.d = d;
+  for (int s = 0; s < di.total; s++) {
+    segs[s] = (ddb_segment){.di = &di, .index = s};
+    int rc = dynamodb_scan(d, s, di.total, NULL, on_ddb_page, &segs[s]);
+    if (rc) {
+      fprintf(stderr, "seslog import: cannot read %s: %s\n", o->from_dynamodb, sl_strerror(rc));
+      im->source_failed = 1;
+      continue;
+    }
+    di.running++;
+  }
+  if (di.running) uv_run(&loop, UV_RUN_DEFAULT);
+  ddb_progress(&di, 1);
+out:
+  if (ob) outbound_close(ob, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT); /* until every handle is closed */
+  outbound_free(ob);
+  dynamodb_free(d);
+  uv_loop_close(&loop);
+  free(segs);
+}
+
 int cmd_import(int argc, char **argv, int argi) {
   struct import_opts o = {0};
   int rc = config_parse("import", import_usage, import_table, &o, argc, argv, &argi);
@@ -375,7 +515,22 @@ int cmd_import(int argc, char **argv, int argi) {
     fprintf(stderr, "seslog import: --log-level must be debug, info, warn or error\n");
     goto out;
   }
-  if (argi >= argc) {
+  struct dynamodb_opts ddo = {.table = o.from_dynamodb, .endpoint = o.dynamodb_endpoint};
+  if (o.from_dynamodb) {
+    char derr[256];
+    if (argi < argc) {
+      fprintf(stderr, "seslog import: give FILEs or --from-dynamodb, not both\n");
+      goto out;
+    }
+    if (o.segments < 1 || o.segments > 1000) {
+      fprintf(stderr, "seslog import: --segments must be from 1 to 1000\n");
+      goto out;
+    }
+    if (dynamodb_env(&ddo, derr, sizeof derr)) {
+      fprintf(stderr, "seslog import: --from-dynamodb %s: %s\n", o.from_dynamodb, derr);
+      goto out;
+    }
+  } else if (argi >= argc) {
     fprintf(stderr, "seslog import: name at least one FILE, or - for standard input\n");
     goto out;
   }
@@ -394,8 +549,9 @@ int cmd_import(int argc, char **argv, int argi) {
   struct suppression_opts spo = {.soft_bounce_limit = (int)o.soft_bounce_limit,
                                  .soft_bounce_days = (int)o.soft_bounce_days};
   if (o.soft_bounce_limit > 1000000 || o.soft_bounce_days > 36500 || suppression_new(&spo, &sup)) {
-    fprintf(stderr, "seslog import: --soft-bounce-limit must be at most 1000000 and "
-                    "--soft-bounce-days from 1 to 36500\n");
+    fprintf(stderr,
+            "seslog import: --soft-bounce-limit must be at most 1000000 and "
+            "--soft-bounce-days from 1 to 36500\n");
     goto out;
   }
   suppression_hook(sup, &so.hooks[so.n_hooks++]);
@@ -404,6 +560,10 @@ int cmd_import(int argc, char **argv, int argi) {
     goto out;
   }
   int tty = isatty(2);
+  if (o.from_dynamodb) {
+    im->file = o.from_dynamodb;
+    import_dynamodb(im, &o, &ddo);
+  }
   for (int i = argi; i < argc && !im->db_failed; i++) {
     im->file = strcmp(argv[i], "-") == 0 ? "-" : argv[i];
     if (strcmp(argv[i], "-") == 0) {
@@ -444,7 +604,7 @@ int cmd_import(int argc, char **argv, int argi) {
   }
   if (!im->db_failed) flush(im);
   printf("imported %ld, duplicates %ld, rejected %ld\n", im->imported, im->duplicates, im->rejected);
-  status = im->db_failed ? 2 : im->rejected ? 1 : 0;
+  status = im->db_failed || im->source_failed ? 2 : im->rejected ? 1 : 0;
 out:
   if (im) {
     for (size_t i = 0; i < im->n; i++) store_req_free(im->batch[i]);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dynamodb.h"
 #include "error.h"
 #include "server.h"
 #include "util.h"
@@ -38,6 +39,35 @@ static void healthz(struct router *r, http_request *req) {
   http_respond_json(req, 200, "{\"status\":\"ok\"}");
 }
 
+/* "outbox":{SINK:{pending, dead, delivered, lastSuccessAt, lastErrorAt,
+ * lastError}...}: the state of Slack alerts and DynamoDB replication. */
+static void outbox_json(const outbox *box, buf *b) {
+  buf_appends(b, "\"outbox\":{");
+  for (int i = 0; box && i < outbox_sink_count(box); i++) {
+    struct outbox_stats os;
+    outbox_stats(box, i, &os);
+    char ok[25], bad[25];
+    util_format_iso8601(os.last_success_ms, ok);
+    util_format_iso8601(os.last_error_ms, bad);
+    buf_printf(b, "%s", i ? "," : "");
+    buf_json_string(b, outbox_sink_name(box, i));
+    buf_printf(b, ":{\"pending\":%lld,\"dead\":%lld,\"delivered\":%lld,\"lastSuccessAt\":",
+               (long long)os.pending, (long long)os.dead, (long long)os.delivered);
+    if (os.last_success_ms) buf_printf(b, "\"%s\"", ok);
+    else buf_appends(b, "null");
+    buf_appends(b, ",\"lastErrorAt\":");
+    if (os.last_error_ms) buf_printf(b, "\"%s\"", bad);
+    else buf_appends(b, "null");
+    buf_appends(b, ",\"lastError\":");
+    if (os.last_error[0]) buf_json_string(b, os.last_error);
+    else buf_appends(b, "null");
+    if (strcmp(outbox_sink_name(box, i), "dynamodb") == 0)
+      buf_printf(b, ",\"keyCollisions\":%lld", (long long)dynamodb_key_collisions());
+    buf_appends(b, "}");
+  }
+  buf_appends(b, "}");
+}
+
 static void diagnostics(struct router *r, http_request *req) {
   struct ingest_rejection recent[100];
   size_t n = ingest_recent_rejections(r->in, recent, 100);
@@ -48,7 +78,9 @@ static void diagnostics(struct router *r, http_request *req) {
   for (int i = 0; i < REJ_N; i++)
     buf_printf(&b, "%s\"%s\":%llu", i ? "," : "", ingest_reason_name((enum ingest_reason)i),
                (unsigned long long)counts[i]);
-  buf_printf(&b, "},\"writeQueue\":%d,\"recentRejections\":[", store_queue_depth(r->st));
+  buf_printf(&b, "},\"writeQueue\":%d,", store_queue_depth(r->st));
+  outbox_json(r->metrics.box, &b);
+  buf_appends(&b, ",\"recentRejections\":[");
   for (size_t i = 0; i < n; i++) {
     char at[25];
     util_format_iso8601(recent[i].at_ms, at);
@@ -84,6 +116,7 @@ static void serve_metrics(struct router *r, http_request *req) {
   buf b;
   buf_init(&b, 1 << 20);
   metrics_render(&r->metrics, &b);
+  dynamodb_metrics(r->metrics.box, &b);
   http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.data ? b.data : "",
                b.len);
   buf_free(&b);

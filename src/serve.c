@@ -189,6 +189,18 @@ static void announce_unsubscribe(void *ud, const char *topic) {
   free(p);
 }
 
+/* /api/stats over the monitors' window shows their state (hysteresis). */
+static int api_monitor_reading(void *ud, int complaint, char state[8], double *value) {
+  app *ap = ud;
+  if (!ap->mon) return 0;
+  struct monitor_reading r;
+  monitor_get(ap->mon, complaint ? MON_COMPLAINT : MON_BOUNCE, &r);
+  if (!r.evaluated_ms) return 0;
+  snprintf(state, 8, "%s", r.state);
+  *value = r.value;
+  return 1;
+}
+
 static void on_store_ready(uv_async_t *a) {
   app *ap = a->data;
   store_complete(ap->st);
@@ -364,8 +376,9 @@ int cmd_serve(int argc, char **argv, int argi) {
   so.hooks[so.n_hooks++] = metrics_hook(ap.mx);
   if (o.soft_bounce_limit > 1000000 || o.soft_bounce_days > 36500 ||
       (o.soft_bounce_limit && o.soft_bounce_days < 1)) {
-    fprintf(stderr, "seslog serve: --soft-bounce-limit must be at most 1000000 and "
-                    "--soft-bounce-days from 1 to 36500\n");
+    fprintf(stderr,
+            "seslog serve: --soft-bounce-limit must be at most 1000000 and "
+            "--soft-bounce-days from 1 to 36500\n");
     goto early_fail;
   }
   struct suppression_opts spo = {.soft_bounce_limit = (int)o.soft_bounce_limit,
@@ -405,7 +418,10 @@ int cmd_serve(int argc, char **argv, int argi) {
                                         .bounce_warn = o.bounce_warn / 100,
                                         .bounce_alert = o.bounce_alert / 100,
                                         .complaint_warn = o.complaint_warn / 100,
-                                        .complaint_alert = o.complaint_alert / 100},
+                                        .complaint_alert = o.complaint_alert / 100,
+                                        .monitor_reading = api_monitor_reading,
+                                        .monitor_ud = &ap,
+                                        .monitor_window_ms = o.rate_window},
               &ap.api) ||
       monitor_new(&ap.loop, ap.rp, ap.st, ap.box, slack_idx, ap.sb, &mo, &ap.mon) ||
       retention_new(&ap.loop, ap.st, &rr, o.retention_interval, &ap.ret)) {

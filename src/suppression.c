@@ -49,23 +49,28 @@ static const char *const w_sql[W_N] = {
         "ambiguous = CASE WHEN ?2 >= coalesce(lastEventAt, ?2) THEN ?6 ELSE ambiguous END, "
         "lastEventAt = max(coalesce(lastEventAt, ?2), ?2) "
         "WHERE address = ?1 RETURNING reason",
-    [W_INSERT] = "INSERT INTO suppression (address, id, display, domain, reason, createdAt, "
-                 "lastEventAt, events, messageId, eventId, note, ambiguous) "
-                 "VALUES (?1, (SELECT coalesce(max(id), 0) + 1 FROM suppression), "
-                 "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    [W_MANUAL_UPDATE] = "UPDATE suppression SET reason = ?2, note = coalesce(?3, note), "
-                        "ambiguous = 0 WHERE address = ?1",
+    [W_INSERT] =
+        "INSERT INTO suppression (address, id, display, domain, reason, createdAt, "
+        "lastEventAt, events, messageId, eventId, note, ambiguous) "
+        "VALUES (?1, (SELECT coalesce(max(id), 0) + 1 FROM suppression), "
+        "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [W_MANUAL_UPDATE] =
+        "UPDATE suppression SET reason = ?2, note = coalesce(?3, note), "
+        "ambiguous = 0 WHERE address = ?1",
     [W_DELETE] = "DELETE FROM suppression WHERE address = ?1 RETURNING reason",
-    [W_HISTORY] = "INSERT INTO suppression_history (address, at, action, actor, reason, note, "
-                  "messageId, eventId, eventAt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [W_HISTORY] =
+        "INSERT INTO suppression_history (address, at, action, actor, reason, note, "
+        "messageId, eventId, eventAt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     /* The recipients table holds each affected address lower-cased, as the
      * store wrote it; a bounce without a bounceType counts as undetermined. */
-    [W_SOFT] = "SELECT r.timeStamp FROM recipients r JOIN SesEventMessages e ON e.id = r.eventId "
-               "WHERE r.address = ?1 AND r.timeStamp >= ?2 AND r.timeStamp <= ?3 "
-               "AND r.notificationType = 'Bounce' AND r.eventId > ?4 "
-               "AND coalesce(e.bounceType, '') <> 'Permanent' ORDER BY r.timeStamp LIMIT ?5",
-    [W_LAST_REMOVAL] = "SELECT max(eventId) FROM suppression_history "
-                       "WHERE address = ?1 AND action = 'removed'",
+    [W_SOFT] =
+        "SELECT r.timeStamp FROM recipients r JOIN SesEventMessages e ON e.id = r.eventId "
+        "WHERE r.address = ?1 AND r.timeStamp >= ?2 AND r.timeStamp <= ?3 "
+        "AND r.notificationType = 'Bounce' AND r.eventId > ?4 "
+        "AND coalesce(e.bounceType, '') <> 'Permanent' ORDER BY r.timeStamp LIMIT ?5",
+    [W_LAST_REMOVAL] =
+        "SELECT max(eventId) FROM suppression_history "
+        "WHERE address = ?1 AND action = 'removed'",
     [W_MAX_EVENT] = "SELECT max(id) FROM SesEventMessages",
 };
 
@@ -79,7 +84,9 @@ struct suppression {
 
 static const char *const reason_names[] = {"BOUNCE", "COMPLAINT", "MANUAL"};
 
-static int streq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+static int streq(const char *a, const char *b) {
+  return a && b && strcmp(a, b) == 0;
+}
 
 /* ---- addresses --------------------------------------------------------- */
 
@@ -104,10 +111,14 @@ static size_t utf8_len(const unsigned char *p, size_t n) {
   unsigned min;
   unsigned cp;
   if (c < 0x80) return 1;
-  if (c >= 0xc2 && c <= 0xdf) len = 2, min = 0x80, cp = c & 0x1f;
-  else if (c >= 0xe0 && c <= 0xef) len = 3, min = 0x800, cp = c & 0x0f;
-  else if (c >= 0xf0 && c <= 0xf4) len = 4, min = 0x10000, cp = c & 0x07;
-  else return 0;
+  if (c >= 0xc2 && c <= 0xdf)
+    len = 2, min = 0x80, cp = c & 0x1f;
+  else if (c >= 0xe0 && c <= 0xef)
+    len = 3, min = 0x800, cp = c & 0x0f;
+  else if (c >= 0xf0 && c <= 0xf4)
+    len = 4, min = 0x10000, cp = c & 0x07;
+  else
+    return 0;
   if (len > n) return 0;
   for (size_t i = 1; i < len; i++) {
     if ((p[i] & 0xc0) != 0x80) return 0;
@@ -117,24 +128,48 @@ static size_t utf8_len(const unsigned char *p, size_t n) {
   return len;
 }
 
+/* ASCII that cannot stand unquoted in an address (or in a CSV field). */
+static const unsigned char special[128] = {[','] = 1, [';'] = 1, ['<'] = 1, ['>'] = 1, ['"'] = 1,
+                                           ['('] = 1, [')'] = 1, ['['] = 1, [']'] = 1, ['\\'] = 1};
+
+/* ASCII allowed in a domain (other bytes are UTF-8 of an IDN). */
+static const unsigned char domain_char[128] = {
+    ['-'] = 1, ['.'] = 1, ['_'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1,
+    ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1,
+    ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1,
+    ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1,
+    ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1,
+    ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1,
+    ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1,
+    ['z'] = 1};
+
 int suppression_address_check(const char *addr, const char **why) {
   const char *w = NULL;
   size_t n = addr ? strlen(addr) : 0;
   const char *at = addr ? strchr(addr, '@') : NULL;
-  if (!n) w = "it is empty";
-  else if (n > SUPPRESSION_ADDRESS_MAX) w = "it is longer than 320 bytes";
-  else if (!at) w = "it has no @";
-  else if (strchr(at + 1, '@')) w = "it has more than one @";
-  else if (at == addr) w = "the part before the @ is empty";
-  else if (!at[1]) w = "the domain after the @ is empty";
+  if (!n)
+    w = "it is empty";
+  else if (n > SUPPRESSION_ADDRESS_MAX)
+    w = "it is longer than 320 bytes";
+  else if (!at)
+    w = "it has no @";
+  else if (strchr(at + 1, '@'))
+    w = "it has more than one @";
+  else if (at == addr)
+    w = "the part before the @ is empty";
+  else if (!at[1])
+    w = "the domain after the @ is empty";
   else if (at[1] == '.' || addr[n - 1] == '.' || strstr(at, ".."))
     w = "the domain has an empty label (a dot at its start or end, or two dots in a row)";
   for (size_t i = 0; !w && i < n;) {
     unsigned char c = (unsigned char)addr[i];
     if (c <= 0x20 || c == 0x7f) {
       w = c == ' ' ? "it contains a space" : "it contains a control character";
-    } else if (c < 0x80 && strchr(",;<>\"()[]\\", c)) {
+    } else if (c < 0x80 && special[c]) {
       w = "it contains one of , ; < > \" ( ) [ ] \\";
+    } else if (addr + i > at && c < 0x80 && !domain_char[c]) {
+      w = "the domain may hold only letters, digits, dots, hyphens and underscores";
     } else {
       size_t len = utf8_len((const unsigned char *)addr + i, n - i);
       if (!len) w = "it is not valid UTF-8";
@@ -164,7 +199,9 @@ int suppression_address_fold(const char *addr, char *out, size_t outlen, const c
 }
 
 /* The domain part of a checked, folded address. */
-static const char *domain_of(const char *folded) { return strchr(folded, '@') + 1; }
+static const char *domain_of(const char *folded) {
+  return strchr(folded, '@') + 1;
+}
 
 /* An SES recipient may come as "Name <addr>": the address inside the
  * brackets, copied into out (SUPPRESSION_ADDRESS_MAX + 1 bytes). */
@@ -217,8 +254,8 @@ static sqlite3_stmt *wstmt(suppression *s, sqlite3 *db, int i) {
     finalize_writer(s);
     s->wdb = db;
   }
-  if (!s->w[i] &&
-      sqlite3_prepare_v3(db, w_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->w[i], NULL) != SQLITE_OK) {
+  if (!s->w[i] && sqlite3_prepare_v3(db, w_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->w[i], NULL) !=
+                      SQLITE_OK) {
     log_kv(LOG_ERROR, "suppression: cannot prepare a statement", "error", sqlite3_errmsg(db), NULL);
     return NULL;
   }
@@ -228,8 +265,10 @@ static sqlite3_stmt *wstmt(suppression *s, sqlite3 *db, int i) {
 }
 
 static void bind_text(sqlite3_stmt *st, int i, const char *v) {
-  if (v) sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
-  else sqlite3_bind_null(st, i);
+  if (v)
+    sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+  else
+    sqlite3_bind_null(st, i);
 }
 
 /* Steps a statement that returns no row (or ignores it). */
@@ -264,8 +303,7 @@ static int add_history(suppression *s, sqlite3 *db, const struct hist *h) {
 /* Inserts a new entry. last_event_at 0: no event. */
 static int insert_entry(suppression *s, sqlite3 *db, const char *folded, const char *display,
                         int reason, int64_t created_at, int64_t last_event_at, int events,
-                        const char *message_id, int64_t event_id, const char *note,
-                        int ambiguous) {
+                        const char *message_id, int64_t event_id, const char *note, int ambiguous) {
   sqlite3_stmt *st = wstmt(s, db, W_INSERT);
   if (!st) return SL_EDB;
   bind_text(st, 1, folded);
@@ -409,8 +447,8 @@ static int on_event(void *ud, sqlite3 *db, const ses_event *e, int64_t event_id,
       snprintf(note, sizeof note, "permanent bounce (%s)",
                e->bounce_sub_type ? e->bounce_sub_type : "no subtype");
       for (size_t i = 0; i < e->n_recipients; i++)
-        if (rule_suppress(s, db, e, event_id, now, e->recipients[i], SUP_BOUNCE,
-                          "permanent-bounce", note, 0))
+        if (rule_suppress(s, db, e, event_id, now, e->recipients[i], SUP_BOUNCE, "permanent-bounce",
+                          note, 0))
           return SL_EDB;
       return 0;
     }
@@ -440,8 +478,8 @@ static int on_event(void *ud, sqlite3 *db, const ses_event *e, int64_t event_id,
       snprintf(note, sizeof note, "complaint (%s)",
                e->complaint_feedback_type ? e->complaint_feedback_type : "no feedback type");
     for (size_t i = 0; i < e->n_recipients; i++)
-      if (rule_suppress(s, db, e, event_id, now, e->recipients[i], SUP_COMPLAINT, "complaint",
-                        note, ambiguous))
+      if (rule_suppress(s, db, e, event_id, now, e->recipients[i], SUP_COMPLAINT, "complaint", note,
+                        ambiguous))
         return SL_EDB;
   }
   return 0;
@@ -535,11 +573,13 @@ int suppression_remove(suppression *s, sqlite3 *db, const char *address, const c
 
 /* ---- reads and JSON ------------------------------------------------------ */
 
-#define ROW_COLUMNS                                                                         \
+#define ROW_COLUMNS                                                                        \
   "id, address, display, reason, createdAt, coalesce(lastEventAt, 0), events, messageId, " \
   "note, ambiguous"
 
-static int db_err(int rc) { return rc == SQLITE_INTERRUPT ? SL_EBUSY : SL_EDB; }
+static int db_err(int rc) {
+  return rc == SQLITE_INTERRUPT ? SL_EBUSY : SL_EDB;
+}
 
 static void read_row(sqlite3_stmt *st, struct suppression_row *r) {
   r->id = sqlite3_column_int64(st, 0);
@@ -616,7 +656,9 @@ int suppression_get(sqlite3 *db, const char *folded,
 }
 
 /* A JSON string, or null. */
-static int json_str(buf *b, const char *s) { return s ? buf_json_string(b, s) : buf_appends(b, "null"); }
+static int json_str(buf *b, const char *s) {
+  return s ? buf_json_string(b, s) : buf_appends(b, "null");
+}
 
 /* An ISO-8601 time of ms, or null for 0. */
 static int json_time(buf *b, int64_t ms) {
@@ -763,6 +805,17 @@ static void db_failure(job *j, int rc) {
     set_error(j, 500, "database_error", "The database could not answer.");
 }
 
+/* One read transaction around the statements of a pool run: a single
+ * snapshot, and one lock instead of one per statement (which, for 10,000
+ * lookups, costs more than the lookups). */
+static void read_begin(sqlite3 *db) {
+  sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+}
+
+static void read_end(sqlite3 *db) {
+  if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+}
+
 /* Readpool: done on the loop. */
 static void read_done(void *arg, int rc) {
   job *j = arg;
@@ -796,10 +849,14 @@ static int list_work(sqlite3 *db, void *arg) {
   job *j = arg;
   struct list_ctx c = {j, 0, 0, 0};
   int rc = buf_appends(&j->out, "{\"items\":[");
+  read_begin(db);
   if (!rc) rc = suppression_list(db, &j->f, list_row, &c);
+  read_end(db);
   if (rc == 1) rc = 0; /* stopped at the page's end */
-  if (!rc && c.more) rc = buf_printf(&j->out, "],\"nextCursor\":\"c%lld\"}", (long long)c.last_id);
-  else if (!rc) rc = buf_appends(&j->out, "],\"nextCursor\":null}");
+  if (!rc && c.more)
+    rc = buf_printf(&j->out, "],\"nextCursor\":\"c%lld\"}", (long long)c.last_id);
+  else if (!rc)
+    rc = buf_appends(&j->out, "],\"nextCursor\":null}");
   if (!rc) j->status = 200;
   return rc;
 }
@@ -865,9 +922,12 @@ static int list_params(job *j) {
         snprintf(j->domain, sizeof j->domain, "%s", probe + 2), j->f.domain = j->domain;
     } else if (strcmp(name, "since") == 0) {
       int64_t ms, d;
-      if (util_parse_iso8601(v, &ms) == 0) j->f.since = ms;
-      else if (util_parse_duration(v, &d) == 0) j->f.since = util_now_ms() - d;
-      else bad = "must be an ISO-8601 time or a duration like 15m, 24h or 7d";
+      if (util_parse_iso8601(v, &ms) == 0)
+        j->f.since = ms;
+      else if (util_parse_duration(v, &d) == 0)
+        j->f.since = util_now_ms() - d;
+      else
+        bad = "must be an ISO-8601 time or a duration like 15m, 24h or 7d";
       if (!bad && j->f.since == 0) j->f.since = 1; /* 0 means no bound */
     } else if (strcmp(name, "search") == 0) {
       snprintf(j->search, sizeof j->search, "%s", v);
@@ -887,40 +947,124 @@ static int list_params(job *j) {
 
 /* -- GET /api/suppression/{address} -- */
 
-static int get_work(sqlite3 *db, void *arg) {
-  job *j = arg;
+/* The entry of j->folded with its history into j->out; *found 0 when the
+ * address is not listed. */
+static int get_entry_history(sqlite3 *db, job *j, int *found) {
   struct render x = {&j->out, 0};
-  int found = 0;
-  int rc = suppression_get(db, j->folded, render_row, &x, &found);
-  if (rc) return rc;
-  if (!found) {
-    snprintf(j->msg, sizeof j->msg, "%s is not on the suppression list.", j->display);
-    set_error(j, 404, "not_found", j->msg);
-    return 0;
-  }
+  int rc = suppression_get(db, j->folded, render_row, &x, found);
+  if (rc || !*found) return rc;
   if (x.rc) return x.rc;
   /* The entry's closing brace becomes the history's field. */
   j->out.len--;
   rc = buf_appends(&j->out, ",\"history\":");
   if (!rc) rc = suppression_history_json(db, j->folded, SUPPRESSION_HISTORY_MAX, &j->out);
   if (!rc) rc = buf_appends(&j->out, "}");
-  if (!rc) j->status = 200;
   return rc;
+}
+
+static int get_work(sqlite3 *db, void *arg) {
+  job *j = arg;
+  int found = 0;
+  read_begin(db);
+  int rc = get_entry_history(db, j, &found);
+  read_end(db);
+  if (rc) return rc;
+  if (!found) {
+    snprintf(j->msg, sizeof j->msg, "%s is not on the suppression list.", j->display);
+    set_error(j, 404, "not_found", j->msg);
+    return 0;
+  }
+  j->status = 200;
+  return 0;
 }
 
 /* -- POST /api/suppression/check -- */
 
-struct check_ctx {
-  buf *out;
-  int rc;
+/* One address of a bulk check. */
+struct probe {
+  const char *given;  /* as in the body (the cJSON's string) */
+  const char *folded; /* in the arena */
+  char *answer;       /* "true,\"reason\":...,\"entry\":{...}" when listed, owned */
 };
 
-static void check_row(void *ud, const struct suppression_row *r) {
-  struct check_ctx *c = ud;
-  c->rc = buf_appends(c->out, "true,\"reason\":");
-  if (!c->rc) c->rc = json_str(c->out, r->reason);
-  if (!c->rc) c->rc = buf_appends(c->out, ",\"entry\":");
-  if (!c->rc) c->rc = suppression_row_json(r, c->out);
+static int probe_cmp(const void *a, const void *b) {
+  return strcmp((*(struct probe *const *)a)->folded, (*(struct probe *const *)b)->folded);
+}
+
+static void probe_row(void *ud, const struct suppression_row *r) {
+  struct probe *p = ud;
+  buf b;
+  buf_init(&b, 1 << 16);
+  int rc = buf_appends(&b, "true,\"reason\":");
+  if (!rc) rc = json_str(&b, r->reason);
+  if (!rc) rc = buf_appends(&b, ",\"entry\":");
+  if (!rc) rc = suppression_row_json(r, &b);
+  if (rc)
+    buf_free(&b);
+  else
+    p->answer = buf_take(&b);
+}
+
+/* Looks up the n (checked) addresses of list and appends the answer.
+ * The lookups go in key order, so neighbouring keys share B-tree pages;
+ * the answer keeps the order of the request. */
+static int check_lookup(sqlite3 *db, const cJSON *list, int n, buf *out) {
+  struct probe *probes = calloc((size_t)n + 1, sizeof *probes);
+  struct probe **sorted = calloc((size_t)n + 1, sizeof *sorted);
+  buf arena;
+  buf_init(&arena, (size_t)HTTP_MAX_BODY * 2);
+  int rc = probes && sorted ? 0 : SL_ENOMEM;
+  size_t *offs = calloc((size_t)n + 1, sizeof *offs);
+  if (!offs) rc = SL_ENOMEM;
+  int i = 0;
+  const cJSON *a;
+  cJSON_ArrayForEach(a, list) {
+    if (rc) break;
+    char folded[SUPPRESSION_ADDRESS_MAX + 1];
+    suppression_address_fold(a->valuestring, folded, sizeof folded, NULL);
+    offs[i] = arena.len;
+    probes[i].given = a->valuestring;
+    rc = buf_append(&arena, folded, strlen(folded) + 1);
+    i++;
+  }
+  for (int k = 0; !rc && k < n; k++) {
+    probes[k].folded = arena.data + offs[k]; /* the arena no longer moves */
+    sorted[k] = &probes[k];
+  }
+  free(offs);
+  sqlite3_stmt *st = NULL;
+  if (!rc) {
+    qsort(sorted, (size_t)n, sizeof *sorted, probe_cmp);
+    int prc = sqlite3_prepare_v2(db, get_sql, -1, &st, NULL);
+    if (prc != SQLITE_OK) rc = db_err(prc);
+  }
+  for (int k = 0; !rc && k < n; k++) {
+    struct probe *p = sorted[k];
+    if (k && strcmp(p->folded, sorted[k - 1]->folded) == 0) { /* asked twice */
+      if (sorted[k - 1]->answer && !(p->answer = strdup(sorted[k - 1]->answer))) rc = SL_ENOMEM;
+      continue;
+    }
+    int found = 0;
+    rc = get_with(st, p->folded, probe_row, p, &found);
+    if (!rc && found && !p->answer) rc = SL_ENOMEM;
+  }
+  sqlite3_finalize(st);
+  int suppressed = 0;
+  if (!rc) rc = buf_appends(out, "{\"results\":[");
+  for (int k = 0; !rc && k < n; k++) {
+    rc = buf_appends(out, k ? ",{\"address\":" : "{\"address\":");
+    if (!rc) rc = buf_json_string(out, probes[k].given);
+    if (!rc) rc = buf_appends(out, ",\"suppressed\":");
+    if (!rc) rc = buf_appends(out, probes[k].answer ? probes[k].answer : "false,\"reason\":null");
+    if (!rc) rc = buf_appends(out, "}");
+    suppressed += probes[k].answer != NULL;
+  }
+  if (!rc) rc = buf_printf(out, "],\"checked\":%d,\"suppressed\":%d}", n, suppressed);
+  for (int k = 0; probes && k < n; k++) free(probes[k].answer);
+  free(probes);
+  free(sorted);
+  buf_free(&arena);
+  return rc;
 }
 
 /* Parses the body, checks every address, looks each one up. Everything
@@ -939,8 +1083,8 @@ static int check_work(sqlite3 *db, void *arg) {
   int n = cJSON_GetArraySize(list);
   if (n > SUPPRESSION_CHECK_MAX) {
     cJSON_Delete(root);
-    snprintf(j->msg, sizeof j->msg,
-             "The body names %d addresses; one check takes at most 10000.", n);
+    snprintf(j->msg, sizeof j->msg, "The body names %d addresses; one check takes at most 10000.",
+             n);
     set_error(j, 400, "too_many_addresses", j->msg);
     return 0;
   }
@@ -961,33 +1105,10 @@ static int check_work(sqlite3 *db, void *arg) {
     }
     i++;
   }
-  sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v2(db, get_sql, -1, &st, NULL);
-  if (rc != SQLITE_OK) {
-    cJSON_Delete(root);
-    return db_err(rc);
-  }
-  int suppressed = 0;
-  rc = buf_appends(&j->out, "{\"results\":[");
-  i = 0;
-  cJSON_ArrayForEach(a, list) {
-    if (rc) break;
-    char folded[SUPPRESSION_ADDRESS_MAX + 1];
-    suppression_address_fold(a->valuestring, folded, sizeof folded, NULL);
-    rc = buf_appends(&j->out, i++ ? ",{\"address\":" : "{\"address\":");
-    if (!rc) rc = buf_json_string(&j->out, a->valuestring);
-    if (!rc) rc = buf_appends(&j->out, ",\"suppressed\":");
-    struct check_ctx c = {&j->out, 0};
-    int found = 0;
-    if (!rc) rc = get_with(st, folded, check_row, &c, &found);
-    if (!rc) rc = c.rc;
-    if (!rc && !found) rc = buf_appends(&j->out, "false,\"reason\":null");
-    if (!rc) rc = buf_appends(&j->out, "}");
-    suppressed += found;
-  }
-  sqlite3_finalize(st);
+  read_begin(db);
+  int rc = check_lookup(db, list, n, &j->out);
+  read_end(db);
   cJSON_Delete(root);
-  if (!rc) rc = buf_printf(&j->out, "],\"checked\":%d,\"suppressed\":%d}", i, suppressed);
   if (!rc) j->status = 200;
   return rc;
 }
@@ -1054,7 +1175,8 @@ static int put_body(job *j) {
   cJSON *root = cJSON_ParseWithLength(body->data, body->len);
   const char *bad = NULL;
   if (!cJSON_IsObject(root)) {
-    bad = "The body must be a JSON object like {\"reason\":\"MANUAL\",\"note\":\"...\"} (or empty).";
+    bad =
+        "The body must be a JSON object like {\"reason\":\"MANUAL\",\"note\":\"...\"} (or empty).";
   } else {
     const cJSON *reason = cJSON_GetObjectItemCaseSensitive(root, "reason");
     const cJSON *note = cJSON_GetObjectItemCaseSensitive(root, "note");
@@ -1078,7 +1200,9 @@ static int put_body(job *j) {
 
 /* -- dispatch -- */
 
-static int is(const http_request *req, const char *m) { return strcmp(req->method, m) == 0; }
+static int is(const http_request *req, const char *m) {
+  return strcmp(req->method, m) == 0;
+}
 
 void suppression_http(suppression *s, http_request *req) {
   const char *p = req->path + strlen(PREFIX);

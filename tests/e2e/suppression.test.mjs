@@ -169,6 +169,11 @@ test('soft bounces: 2 do not suppress, 3 within 7 days do, the 8th day drops out
   assert.equal((await entry(srv2, 'a@example.com')).status, 200);
   await srv2.stop();
 
+  const bad = await runSeslog(['serve', '--listen', '127.0.0.1:0', '--db', path.join(tempDir(), 'x.db'),
+    '--soft-bounce-days', '0']);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /--soft-bounce-days/);
+
   const srv3 = await startServer({ t, args: ['--soft-bounce-limit', '0'] });
   for (let i = 0; i < 4; i++) {
     await deliver(srv3, { bounceType: 'Transient', affected: ['x@example.com'], ts: iso(base + i) });
@@ -220,6 +225,12 @@ test('addresses compare without case; the entry keeps the form first given', T, 
   res = await request(srv.url, 'DELETE', `/api/suppression/${enc('JANE.DOE@EXAMPLE.COM')}`);
   assert.equal(res.status, 200);
   assertError(await entry(srv, 'jane.doe@example.com'), 404);
+  // "+" in a path is a plus, encoded or not
+  res = await request(srv.url, 'PUT', '/api/suppression/Ann+news@Example.com');
+  assert.equal(res.status, 201, res.text);
+  res = await entry(srv, 'ann+NEWS@example.com');
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.address, 'Ann+news@Example.com');
   await srv.stop();
 });
 

@@ -149,19 +149,29 @@ static int t_cursor_rejects(void) {
   char ts[25] = "unchanged", c[200];
   int64_t id = 77;
   const char *bad_plain[] = {
-      "2026-03-06T20:00:26.893Z|0",      "2026-03-06T20:00:26.893Z|-1",
-      "2026-03-06T20:00:26.893Z|",       "2026-03-06T20:00:26.893Z|12x",
-      "2026-03-06T20:00:26.893Z|012",    "2026-03-06T20:00:26Z|5",
-      "2026-13-06T20:00:26.893Z|5",      "2026-03-06T20:00:26.893Z|99999999999999999999",
-      "x|1",                             "2026-03-06T20:00:26.893Z 5",
+      "2026-03-06T20:00:26.893Z|0",
+      "2026-03-06T20:00:26.893Z|-1",
+      "2026-03-06T20:00:26.893Z|",
+      "2026-03-06T20:00:26.893Z|12x",
+      "2026-03-06T20:00:26.893Z|012",
+      "2026-03-06T20:00:26Z|5",
+      "2026-13-06T20:00:26.893Z|5",
+      "2026-03-06T20:00:26.893Z|99999999999999999999",
+      "x|1",
+      "2026-03-06T20:00:26.893Z 5",
       "2026-03-06T20:00:26.893+00:00|5",
   };
   for (size_t i = 0; i < sizeof bad_plain / sizeof bad_plain[0]; i++) {
     b64(bad_plain[i], c);
     if (query_cursor_decode(c, ts, &id) != SL_EINVAL) UNIT_FAIL_("accepted %s", bad_plain[i]);
   }
-  const char *bad[] = {"", "abc", "A", "MjAy=", "MjAyNi0wMy0wNlQyMDowMDoyNi44OTNafDE+",
-                       "!!!!", "MjAyNi0wMy0wNlQyMDowMDoyNi44OTNafDE2MzI3NDQ0NTU2NzU2NjU1NTU1NTU"};
+  const char *bad[] = {"",
+                       "abc",
+                       "A",
+                       "MjAy=",
+                       "MjAyNi0wMy0wNlQyMDowMDoyNi44OTNafDE+",
+                       "!!!!",
+                       "MjAyNi0wMy0wNlQyMDowMDoyNi44OTNafDE2MzI3NDQ0NTU2NzU2NjU1NTU1NTU"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     if (query_cursor_decode(bad[i], ts, &id) != SL_EINVAL) UNIT_FAIL_("accepted \"%s\"", bad[i]);
   ASSERT_STR_EQ(ts, "unchanged"); /* outputs only on success */
@@ -191,15 +201,13 @@ static int t_params(void) {
   ASSERT_INT_EQ(query_filter_set(&f, "bounceType", "Hard", NOW, 1000, err, sizeof err), SL_EINVAL);
   ASSERT_INT_EQ(query_filter_set(&f, "feedbackType", "abuse", NOW, 1000, err, sizeof err), 0);
   ASSERT_STR_EQ(f.feedback_type, "abuse");
-  ASSERT_INT_EQ(query_filter_set(&f, "address", " Jane.Doe+x@Example.COM ", NOW, 1000, err,
-                                 sizeof err),
-                0);
+  ASSERT_INT_EQ(
+      query_filter_set(&f, "address", " Jane.Doe+x@Example.COM ", NOW, 1000, err, sizeof err), 0);
   ASSERT_STR_EQ(f.address, "jane.doe+x@example.com");
   ASSERT_INT_EQ(query_filter_set(&f, "domain", "@Gmail.com", NOW, 1000, err, sizeof err), 0);
   ASSERT_STR_EQ(f.domain, "gmail.com");
-  ASSERT_INT_EQ(query_filter_set(&f, "source", "News <news@example.com>", NOW, 1000, err,
-                                 sizeof err),
-                0);
+  ASSERT_INT_EQ(
+      query_filter_set(&f, "source", "News <news@example.com>", NOW, 1000, err, sizeof err), 0);
   ASSERT_STR_EQ(f.source, "News <news@example.com>");
   ASSERT_INT_EQ(query_filter_set(&f, "messageId", "0100abc", NOW, 1000, err, sizeof err), 0);
   ASSERT_STR_EQ(f.message_id, "0100abc");
@@ -214,9 +222,8 @@ static int t_params(void) {
   ASSERT_STR_EQ(f.since, "2026-03-06T19:45:26.893Z");
   ASSERT_INT_EQ(query_filter_set(&f, "since", "7d", NOW, 1000, err, sizeof err), 0);
   ASSERT_STR_EQ(f.since, "2026-02-27T20:00:26.893Z");
-  ASSERT_INT_EQ(query_filter_set(&f, "until", "2026-03-06T21:00:00+01:00", NOW, 1000, err,
-                                 sizeof err),
-                0);
+  ASSERT_INT_EQ(
+      query_filter_set(&f, "until", "2026-03-06T21:00:00+01:00", NOW, 1000, err, sizeof err), 0);
   ASSERT_STR_EQ(f.until, "2026-03-06T20:00:00.000Z");
   ASSERT_INT_EQ(query_filter_set(&f, "since", "2026-03-01", NOW, 1000, err, sizeof err), 0);
   ASSERT_STR_EQ(f.since, "2026-03-01T00:00:00.000Z");
@@ -247,8 +254,7 @@ static int t_params(void) {
   ASSERT_INT_EQ(query_filter_set(&f, "cursor", c, NOW, 1000, err, sizeof err), 0);
   ASSERT_STR_EQ(f.cursor_ts, "2026-03-06T20:00:26.893Z");
   ASSERT_INT_EQ(f.cursor_id, 9);
-  ASSERT_INT_EQ(query_filter_set(&f, "cursor", "nonsense", NOW, 1000, err, sizeof err),
-                SL_EINVAL);
+  ASSERT_INT_EQ(query_filter_set(&f, "cursor", "nonsense", NOW, 1000, err, sizeof err), SL_EINVAL);
 
   /* an empty value changes nothing; an unknown name is not ours */
   ASSERT_INT_EQ(query_filter_set(&f, "type", "", NOW, 1000, err, sizeof err), 0);
@@ -267,19 +273,25 @@ static int t_plan_drivers(void) {
   } cases[] = {
       {{{NULL}}, QD_TIME, "FROM SesEventMessages e WHERE 1 ORDER BY e.timeStamp DESC, e.id DESC"},
       {{{"type", "Delivery"}}, QD_TYPE, " AND e.notificationType = ?"},
-      {{{"type", "Complaint"}, {"domain", "x.com"}}, QD_TYPE, " AND e.notificationType = ?"},
+      {{{"type", "Complaint"}, {"domain", "x.com"}}, QD_DOMAIN, "AND r.notificationType = ?"},
+      {{{"type", "Complaint"}, {"source", "a@b.c"}}, QD_TYPE, "+e.source = ? COLLATE NOCASE"},
       {{{"bounceType", "Permanent"}}, QD_TYPE, " AND e.notificationType = ?"},
-      {{{"feedbackType", "abuse"}, {"type", "Complaint"}}, QD_FEEDBACK,
+      {{{"feedbackType", "abuse"}, {"type", "Complaint"}},
+       QD_FEEDBACK,
        " AND e.complaintFeedbackType = ? AND +e.notificationType = ?"},
       {{{"source", "a@b.c"}}, QD_SOURCE, " AND e.source = ? COLLATE NOCASE"},
       {{{"source", "a@b.c"}, {"type", "Send"}}, QD_SOURCE, "+e.notificationType = ?"},
-      {{{"messageId", "m1"}, {"address", "a@b.c"}}, QD_MESSAGE,
+      {{{"messageId", "m1"}, {"address", "a@b.c"}},
+       QD_MESSAGE,
        "EXISTS (SELECT 1 FROM recipients r WHERE r.address = ?"},
-      {{{"address", "a@b.c"}, {"type", "Bounce"}}, QD_ADDRESS,
+      {{{"address", "a@b.c"}, {"type", "Bounce"}},
+       QD_ADDRESS,
        "WHERE r.address = ? AND r.notificationType = ?"},
-      {{{"domain", "b.c"}, {"type", "Bounce"}}, QD_DOMAIN,
-       "WHERE r.domain = ? AND +e.notificationType = ?"},
-      {{{"domain", "b.c"}, {"source", "s@b.c"}, {"type", "Send"}}, QD_DOMAIN,
+      {{{"domain", "b.c"}, {"type", "Bounce"}},
+       QD_DOMAIN,
+       "WHERE r.domain = ? AND r.notificationType = ?"},
+      {{{"domain", "b.c"}, {"source", "s@b.c"}, {"type", "Send"}},
+       QD_DOMAIN,
        "AND e.source = ? COLLATE NOCASE"},
   };
   char err[256];
@@ -349,8 +361,9 @@ static int t_plan_indexes(void) {
       {{{"address", "a@b.c"}}, "PRIMARY KEY"},
       {{{"address", "a@b.c"}, {"type", "Bounce"}, {"since", "1d"}}, "PRIMARY KEY"},
       {{{"domain", "b.c"}}, "recipients-domain"},
-      {{{"domain", "b.c"}, {"type", "Bounce"}, {"since", "1d"}}, "recipients-domain"},
-      {{{"type", "Complaint"}, {"domain", "b.c"}}, "notificationType-timeStamp-Index"},
+      {{{"domain", "b.c"}, {"type", "Bounce"}, {"since", "1d"}}, "recipients-domain-type"},
+      {{{"type", "Complaint"}, {"domain", "b.c"}}, "recipients-domain-type"},
+      {{{"type", "Complaint"}, {"source", "b.c"}}, "notificationType-timeStamp-Index"},
       {{{"source", "a@b.c"}, {"type", "Send"}, {"since", "1d"}}, "source-timeStamp-Index"},
   };
   char err[256];
@@ -460,9 +473,9 @@ static int t_paging(void) {
     const char *name, *value;
     int expect;
   } cases[] = {
-      {NULL, NULL, 60},          {"domain", "dup.example", 60}, {"domain", "other.example", 60},
-      {"type", "Bounce", 20},    {"address", "u1@dup.example", 15},
-      {"source", "A@S.example", 30}, {"messageId", "m007", 1},
+      {NULL, NULL, 60},         {"domain", "dup.example", 60},     {"domain", "other.example", 60},
+      {"type", "Bounce", 20},   {"address", "u1@dup.example", 15}, {"source", "A@S.example", 30},
+      {"messageId", "m007", 1},
   };
   char err[256];
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -503,7 +516,9 @@ static int t_paging(void) {
 
 /* A statement interrupted by the time limit (readpool's progress handler)
  * is SL_EBUSY, and the connection works again afterwards. */
-static int interrupt_now(void *ud) { return ud != NULL; }
+static int interrupt_now(void *ud) {
+  return ud != NULL;
+}
 
 static int t_time_limit(void) {
   struct tdb t;
@@ -609,9 +624,9 @@ static int t_row_json_matches_ses(void) {
 static int t_row_json_bad_stored_json(void) {
   struct tdb t;
   if (tdb_open(&t)) return 1;
-  ASSERT_INT_EQ(put_event(&t, "Bounce", "m1", "2026-03-06T10:00:00.000Z", "s@x.example",
-                          "[\"a@x.example\"]"),
-                0);
+  ASSERT_INT_EQ(
+      put_event(&t, "Bounce", "m1", "2026-03-06T10:00:00.000Z", "s@x.example", "[\"a@x.example\"]"),
+      0);
   sqlite3 *w;
   ASSERT_INT_EQ(sqlite3_open(t.path, &w), SQLITE_OK);
   ASSERT_INT_EQ(sqlite3_exec(w,
@@ -664,12 +679,13 @@ static int t_rollups(void) {
   ASSERT_INT_EQ(put_event(&t, "Send", "a", "2026-03-06T10:00:10.000Z", "s@x",
                           "[\"a@x.example\",\"b@x.example\",\"c@x.example\"]"),
                 0);
-  ASSERT_INT_EQ(put_event(&t, "Bounce", "a", "2026-03-06T10:00:50.000Z", "s@x", "[\"a@x.example\"]"),
-                0);
-  ASSERT_INT_EQ(put_json(&t, "{\"eventType\":\"Delivery\",\"mail\":{\"timestamp\":\"2026-03-06T10:"
-                             "02:00.000Z\",\"messageId\":\"d\",\"destination\":[\"b@x.example\","
-                             "\"c@x.example\"]},\"delivery\":{\"timestamp\":\"2026-03-06T10:02:"
-                             "00.000Z\",\"recipients\":[\"b@x.example\",\"c@x.example\"]}}"),
+  ASSERT_INT_EQ(
+      put_event(&t, "Bounce", "a", "2026-03-06T10:00:50.000Z", "s@x", "[\"a@x.example\"]"), 0);
+  ASSERT_INT_EQ(put_json(&t,
+                         "{\"eventType\":\"Delivery\",\"mail\":{\"timestamp\":\"2026-03-06T10:"
+                         "02:00.000Z\",\"messageId\":\"d\",\"destination\":[\"b@x.example\","
+                         "\"c@x.example\"]},\"delivery\":{\"timestamp\":\"2026-03-06T10:02:"
+                         "00.000Z\",\"recipients\":[\"b@x.example\",\"c@x.example\"]}}"),
                 0);
   ASSERT_INT_EQ(put_event(&t, "Send", "e", "2026-03-06T11:30:00.000Z", "s@x", "[\"d@x.example\"]"),
                 0);
@@ -696,9 +712,8 @@ static int t_rollups(void) {
   int64_t start;
   struct query_counts *pts;
   size_t n;
-  ASSERT_INT_EQ(query_timeseries(t.db, (m0 - 30) * 60000, (m0 + 120) * 60000, 3600000, &start,
-                                 &pts, &n),
-                0);
+  ASSERT_INT_EQ(
+      query_timeseries(t.db, (m0 - 30) * 60000, (m0 + 120) * 60000, 3600000, &start, &pts, &n), 0);
   ASSERT_INT_EQ(n, 3);
   ASSERT_INT_EQ(start, (m0 - 60) * 60000);
   ASSERT_INT_EQ(pts[0].sends + pts[0].deliveries, 0);
@@ -723,14 +738,83 @@ static int t_rollups(void) {
   return 0;
 }
 
+/* rollup_hour (kept by triggers) sums rollup_minute; sums over any range
+ * of minutes, hours inside it or not, match a plain sum of the minutes. */
+static int t_rollup_hours(void) {
+  struct tdb t;
+  if (tdb_open(&t)) return 1;
+  char mid[32], ts[32];
+  int64_t base;
+  util_parse_iso8601("2026-03-06T07:00:00Z", &base);
+  for (int i = 0; i < 120; i++) { /* every 13 minutes over 13 hours, twice: the
+                                      second round updates minutes (late events) */
+    int64_t at = base + (int64_t)((i % 60) * 13) * 60000 + (i % 5) * 1000;
+    util_format_iso8601(at, ts);
+    snprintf(mid, sizeof mid, "h%d", i);
+    if (put_event(&t, i % 4 ? "Send" : "Bounce", mid, ts, "s@x",
+                  i % 3 ? "[\"a@x.example\"]" : "[\"a@x.example\",\"b@x.example\"]"))
+      return 1;
+  }
+  sqlite3_stmt *st;
+  ASSERT_INT_EQ(sqlite3_prepare_v2(t.db,
+                                   "SELECT count(*) FROM rollup_hour h WHERE sends != (SELECT "
+                                   "total(sends) FROM rollup_minute WHERE minute / 60 = h.hour) "
+                                   "OR bounces != (SELECT total(bounces) FROM rollup_minute "
+                                   "WHERE minute / 60 = h.hour)",
+                                   -1, &st, NULL),
+                SQLITE_OK);
+  ASSERT_INT_EQ(sqlite3_step(st), SQLITE_ROW);
+  ASSERT_INT_EQ(sqlite3_column_int(st, 0), 0);
+  sqlite3_finalize(st);
+  ASSERT_INT_EQ(sqlite3_prepare_v2(t.db,
+                                   "SELECT total(sends), total(bounces), total(permanentBounces) "
+                                   "FROM rollup_minute WHERE minute BETWEEN ? AND ?",
+                                   -1, &st, NULL),
+                SQLITE_OK);
+  int64_t m0 = base / 60000;
+  for (int64_t from = m0 - 70; from < m0 + 900; from += 37)
+    for (int64_t len = 0; len < 800; len += 53) {
+      struct query_counts k;
+      ASSERT_INT_EQ(query_rollup_sum(t.db, from, from + len, &k), 0);
+      sqlite3_bind_int64(st, 1, from);
+      sqlite3_bind_int64(st, 2, from + len);
+      ASSERT_INT_EQ(sqlite3_step(st), SQLITE_ROW);
+      if (k.sends != (int64_t)sqlite3_column_double(st, 0) ||
+          k.bounces != (int64_t)sqlite3_column_double(st, 1) ||
+          k.permanent_bounces != (int64_t)sqlite3_column_double(st, 2))
+        UNIT_FAIL_("minutes %lld..%lld: %lld sends, want %.0f", (long long)from,
+                   (long long)(from + len), (long long)k.sends, sqlite3_column_double(st, 0));
+      sqlite3_reset(st);
+    }
+  sqlite3_finalize(st);
+  /* hourly and 2-hourly series agree with the per-minute one */
+  int64_t start, s2;
+  struct query_counts *by_min, *by_hour;
+  size_t nm, nh;
+  ASSERT_INT_EQ(
+      query_timeseries(t.db, base - 3600000, base + 15 * 3600000, 60000, &start, &by_min, &nm), 0);
+  ASSERT_INT_EQ(
+      query_timeseries(t.db, base - 3600000, base + 15 * 3600000, 7200000, &s2, &by_hour, &nh), 0);
+  ASSERT_INT_EQ(nh, 8);
+  for (size_t h = 0; h < nh; h++) {
+    int64_t sends = 0;
+    for (size_t i = 0; i < nm; i++)
+      if ((start + (int64_t)i * 60000 - s2) / 7200000 == (int64_t)h) sends += by_min[i].sends;
+    ASSERT_INT_EQ(by_hour[h].sends, sends);
+  }
+  free(by_min);
+  free(by_hour);
+  tdb_close(&t);
+  return 0;
+}
+
 /* ---- the API's loopback rule ------------------------------------------ */
 
 static int t_loopback(void) {
-  const char *yes[] = {"127.0.0.1:8490", "127.1.2.3:0", "[::1]:8490", "localhost:80",
-                       "LOCALHOST:1",    "[::ffff:127.0.0.1]:5"};
-  const char *no[] = {"0.0.0.0:8490", "10.0.0.1:80", "[::]:8490", "192.168.1.1:1",
-                      "example.com:80", ":8490",     "garbage",   "[::2]:1",
-                      "128.0.0.1:1"};
+  const char *yes[] = {"127.0.0.1:8490", "127.1.2.3:0", "[::1]:8490",
+                       "localhost:80",   "LOCALHOST:1", "[::ffff:127.0.0.1]:5"};
+  const char *no[] = {"0.0.0.0:8490", "10.0.0.1:80", "[::]:8490", "192.168.1.1:1", "example.com:80",
+                      ":8490",        "garbage",     "[::2]:1",   "128.0.0.1:1"};
   for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
     if (!api_is_loopback(yes[i])) UNIT_FAIL_("%s is loopback", yes[i]);
   for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
@@ -750,6 +834,7 @@ const struct unit_test query_tests[] = {
     {"row_json_bad_stored_json", t_row_json_bad_stored_json},
     {"json_numbers", t_json_numbers},
     {"rollups", t_rollups},
+    {"rollup_hours", t_rollup_hours},
     {"loopback", t_loopback},
     {0},
 };

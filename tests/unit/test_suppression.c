@@ -22,12 +22,34 @@ static int t_address_check(void) {
   const char *why = NULL;
   ASSERT_INT_EQ(suppression_address_check("jane@example.com", &why), 0);
   ASSERT_INT_EQ(suppression_address_check("Jane.Doe+tag@mail.example.co.uk", &why), 0);
-  ASSERT_INT_EQ(suppression_address_check("j\xc3\xa4ne@b\xc3\xbc" "cher.de", &why), 0);
+  ASSERT_INT_EQ(suppression_address_check("j\xc3\xa4ne@b\xc3\xbc"
+                                          "cher.de",
+                                          &why),
+                0);
   static const char *const bad[] = {
-      "",           "janeexample.com", "jane@@example.com", "a@b@c.com",   "@example.com",
-      "jane@",      "jane doe@x.com",  "jane@x.com ",       "jane\t@x.com", "jane\x01@x.com",
-      "ja,ne@x.com", "<jane@x.com>",   "jane@.x.com",       "jane@x..com",  "jane@x.com.",
-      "j\xff@x.com", "j\xc3@x.com",    "\"j\"@x.com",       "ja;ne@x.com",  "jane@x.com\x7f",
+      "",
+      "jane@x.com/y",
+      "jane@x!.com",
+      "jane@x.com:25",
+      "janeexample.com",
+      "jane@@example.com",
+      "a@b@c.com",
+      "@example.com",
+      "jane@",
+      "jane doe@x.com",
+      "jane@x.com ",
+      "jane\t@x.com",
+      "jane\x01@x.com",
+      "ja,ne@x.com",
+      "<jane@x.com>",
+      "jane@.x.com",
+      "jane@x..com",
+      "jane@x.com.",
+      "j\xff@x.com",
+      "j\xc3@x.com",
+      "\"j\"@x.com",
+      "ja;ne@x.com",
+      "jane@x.com\x7f",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     why = NULL;
@@ -85,7 +107,9 @@ static int t_csv_line(void) {
   ASSERT_INT_EQ(suppression_csv_line(l1, 1, &addr, &reason, &why), 1);
   char l2[] = "address , reason\n";
   ASSERT_INT_EQ(suppression_csv_line(l2, 1, &addr, &reason, &why), 1);
-  char l2b[] = "\xef\xbb\xbf" "EmailAddress,Reason\n";
+  char l2b[] =
+      "\xef\xbb\xbf"
+      "EmailAddress,Reason\n";
   ASSERT_INT_EQ(suppression_csv_line(l2b, 1, &addr, &reason, &why), 1);
   char l3[] = "address,reason\n"; /* a header only on the first line */
   ASSERT_INT_EQ(suppression_csv_line(l3, 0, &addr, &reason, &why), SL_EINVAL);
@@ -118,8 +142,8 @@ typedef struct fixture {
   char path[128];
   store *st;
   suppression *sup;
-  sqlite3 *rd;   /* read-only connection */
-  int seq;       /* makes each event distinct */
+  sqlite3 *rd; /* read-only connection */
+  int seq;     /* makes each event distinct */
 } fixture;
 
 static int fx_open(fixture *f, int soft_limit, int soft_days) {
@@ -193,7 +217,8 @@ static int fx_event(fixture *f, const char *type, const char *subtype_field, con
       p = q + 1;
     }
     char fbt[128] = "";
-    if (subtype_field) snprintf(fbt, sizeof fbt, "\"complaintFeedbackType\":\"%s\",", subtype_field);
+    if (subtype_field)
+      snprintf(fbt, sizeof fbt, "\"complaintFeedbackType\":\"%s\",", subtype_field);
     snprintf(json, sizeof json,
              "{\"notificationType\":\"Complaint\",\"complaint\":{%s\"complainedRecipients\":[%s],"
              "\"timestamp\":\"%s\",\"feedbackId\":\"fb-%d\"},\"mail\":{\"timestamp\":\"%s\","
@@ -305,8 +330,9 @@ static int t_permanent_bounce_only_affected(void) {
   ASSERT_INT_EQ(fx_get(&f, "RICHARD@example.com").found, 1);
   ASSERT_INT_EQ(fx_get(&f, "mary@example.com").found, 0); /* not bounced: never touched */
   ASSERT_INT_EQ(fx_count(&f, "SELECT count(*) FROM suppression"), 2);
-  ASSERT_INT_EQ(fx_count(&f, "SELECT count(*) FROM suppression_history WHERE actor = "
-                             "'permanent-bounce' AND action = 'added'"),
+  ASSERT_INT_EQ(fx_count(&f,
+                         "SELECT count(*) FROM suppression_history WHERE actor = "
+                         "'permanent-bounce' AND action = 'added'"),
                 2);
   /* OnAccountSuppressionList is a permanent bounce too */
   ASSERT_INT_EQ(fx_event(&f, "Bounce", "Permanent/OnAccountSuppressionList",
@@ -326,8 +352,9 @@ static int t_permanent_bounce_only_affected(void) {
   ASSERT_INT_EQ(g.created, t1);
   ASSERT_INT_EQ(g.last, t2);
   ASSERT_INT_EQ(fx_count(&f, "SELECT count(*) FROM suppression"), 3);
-  ASSERT_INT_EQ(fx_count(&f, "SELECT count(*) FROM suppression_history WHERE address = "
-                             "'jane@example.com' AND action = 'updated'"),
+  ASSERT_INT_EQ(fx_count(&f,
+                         "SELECT count(*) FROM suppression_history WHERE address = "
+                         "'jane@example.com' AND action = 'updated'"),
                 1);
   /* an older event arriving late counts but leaves the latest's fields */
   ASSERT_INT_EQ(fx_event(&f, "Bounce", "Permanent/General", "2026-02-01T10:00:00.000Z",
@@ -357,12 +384,12 @@ static int t_soft_bounces(void) {
   ASSERT_INT_EQ(fx_open(&f, 3, 7), 0);
   const char *a = "[\"soft@example.com\"]";
   /* two do not suppress */
-  ASSERT_INT_EQ(fx_event(&f, "Bounce", "Transient/MailboxFull", "2026-03-01T00:00:00.000Z", a,
-                         dest3),
-                STORE_STORED);
-  ASSERT_INT_EQ(fx_event(&f, "Bounce", "Undetermined/Undetermined", "2026-03-02T00:00:00.000Z", a,
-                         dest3),
-                STORE_STORED);
+  ASSERT_INT_EQ(
+      fx_event(&f, "Bounce", "Transient/MailboxFull", "2026-03-01T00:00:00.000Z", a, dest3),
+      STORE_STORED);
+  ASSERT_INT_EQ(
+      fx_event(&f, "Bounce", "Undetermined/Undetermined", "2026-03-02T00:00:00.000Z", a, dest3),
+      STORE_STORED);
   ASSERT_INT_EQ(fx_get(&f, "soft@example.com").found, 0);
   /* the third, on the 8th day after the first: the first drops out */
   ASSERT_INT_EQ(fx_event(&f, "Bounce", "Transient/General", "2026-03-09T00:00:00.000Z", a, dest3),
@@ -374,8 +401,9 @@ static int t_soft_bounces(void) {
   struct got g = fx_get(&f, "soft@example.com");
   ASSERT_INT_EQ(g.found, 1);
   ASSERT_STR_EQ(g.reason, "BOUNCE");
-  ASSERT_INT_EQ(fx_count(&f, "SELECT count(*) FROM suppression_history WHERE actor = "
-                             "'soft-bounce'"),
+  ASSERT_INT_EQ(fx_count(&f,
+                         "SELECT count(*) FROM suppression_history WHERE actor = "
+                         "'soft-bounce'"),
                 1);
   /* exactly 7 days apart still counts */
   const char *b = "[\"edge@example.com\"]";
@@ -420,9 +448,9 @@ static int t_complaints(void) {
                 STORE_STORED);
   ASSERT_INT_EQ(fx_get(&f, "jane@example.com").found, 0);
   /* no feedback type: a complaint all the same */
-  ASSERT_INT_EQ(fx_event(&f, "Complaint", NULL, "2026-03-01T02:00:00.000Z",
-                         "[\"jane@example.com\"]", dest3),
-                STORE_STORED);
+  ASSERT_INT_EQ(
+      fx_event(&f, "Complaint", NULL, "2026-03-01T02:00:00.000Z", "[\"jane@example.com\"]", dest3),
+      STORE_STORED);
   ASSERT_INT_EQ(fx_get(&f, "jane@example.com").found, 1);
   /* a complaint naming two recipients: both, marked ambiguous */
   ASSERT_INT_EQ(fx_event(&f, "Complaint", "abuse", "2026-03-01T03:00:00.000Z",
@@ -438,8 +466,9 @@ static int t_complaints(void) {
   g = fx_get(&f, "mary@example.com");
   ASSERT_STR_EQ(g.reason, "MANUAL");
   ASSERT_INT_EQ(g.ambiguous, 0);
-  ASSERT_INT_EQ(fx_count(&f, "SELECT count(*) FROM suppression_history WHERE address = "
-                             "'mary@example.com'"),
+  ASSERT_INT_EQ(fx_count(&f,
+                         "SELECT count(*) FROM suppression_history WHERE address = "
+                         "'mary@example.com'"),
                 2);
   fx_close(&f);
   return 0;

@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# bench/dynamodb.sh - replication to DynamoDB under load (issue 8). See bench/README.md.
+#
+# Against dynalite (tests/node_modules, on-disk store as in the tests) with
+# the table of schema/dynamodb-table.json, on fresh servers and databases:
+#   1. paced, no replication: the reference;
+#   2. paced, replicating bounces and complaints (the default types);
+#   3. paced, replicating every event (--dynamodb-types all): every event
+#      posted becomes an item, so the offered rate is the item rate;
+# and, at saturation, the same events without and with replication. During
+# each replicated run it samples seslog_outbox_pending{sink="dynamodb"}
+# every second until the outbox is empty, prints pending over time and the
+# drain rate, and checks the table's item count against the events stored.
+# Exits 0 whatever the figures are; 1 only when something crashed or a
+# replicated run did not drain.
+#
+# Knobs (environment):
+#   BENCH_EVENTS=100000   distinct signed events (bench/ingest's cache)
+#   BENCH_CONNS=64        keep-alive connections
+#   BENCH_RATE=5000       events/s of the paced runs
+#   BENCH_DURATION=10     seconds of each paced run
+#   BENCH_SATURATION=1    0: skip the saturation pair
+#   BENCH_KEEP=1          keep the temp folder
+set -u
+cd "$(dirname "$0")/.."
+
+SESLOG_BIN=${SESLOG_BIN:-build/seslog}
+BENCH_DIR=${BENCH_DIR:-build/bench}
+N=${BENCH_EVENTS:-100000}
+CONNS=${BENCH_CONNS:-64}
+RATE=${BENCH_RATE:-5000}
+DURATION=${BENCH_DURATION:-10}
+SATURATION=${BENCH_SATURATION:-1}
+ING="$BENCH_DIR/ingest"
+DYNALITE=tests/node_modules/dynalite/cli.js
+AWS=/usr/bin/aws
+TABLE=SesEventMessages
+
+for f in "$SESLOG_BIN" "$ING"; do
+  if [ ! -x "$f" ]; then
+    echo "bench: $f is missing; run 'make bench'" >&2
+    exit 1
+  fi
+done
+if [ ! -f "$DYNALITE" ] || [ ! -x "$AWS" ]; then
+  echo "bench: dynalite or $AWS is missing; run scripts/install-deps.sh" >&2
+  exit 1
+fi
+
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1
+export AWS_PAGER="" AWS_EC2_METADATA_DISABLED=true
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/seslog-bench-ddb.XXXXXX")
+server_pid= dyn_pid= crashed=0
+
+cleanup() {
+  for p in "$server_pid" "$dyn_pid"; do
+    if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
+      kill -TERM "$p" 2>/dev/null
+      wait "$p" 2>/dev/null
+    fi
+  done
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $tmp"; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+field() { grep '^RESULT ' "$2" | tail -1 | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+
+# A free loopback port.
+free_port() {
+  node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# start_dynalite NAME: a fresh dynalite with the table; sets dyn_pid, dyn_url.
+start_dynalite() {
+  local port
+  port=$(free_port)
+  node "$DYNALITE" --host 127.0.0.1 --port "$port" --path "$tmp/$1/dynalite" --createTableMs 0 \
+    >"$tmp/$1/dynalite.log" 2>&1 &
+  dyn_pid=$!
+  dyn_url="http://127.0.0.1:$port"
+  local i
+  for i in $(seq 1 100); do
+    grep -q listening "$tmp/$1/dynalite.log" 2>/dev/null && break
+    sleep 0.1
+  done
+  "$AWS" --endpoint-url "$dyn_url" dynamodb create-table \
+    --cli-input-json "file://$PWD/schema/dynamodb-table.json" >/dev/null ||
+    { echo "bench: cannot create the table" >&2; crashed=1; return 1; }
+}
+
+stop_dynalite() {
+  [ -n "$dyn_pid" ] && kill -TERM "$dyn_pid" 2>/dev/null && wait "$dyn_pid" 2>/dev/null
+  dyn_pid=
+}
+
+# start_server NAME ARGS...: a fresh database $tmp/NAME/seslog.db; sets server_pid, port.
+start_server() {
+  local name=$1
+  shift
+  "$SESLOG_BIN" serve --listen 127.0.0.1:0 --db "$tmp/$name/seslog.db" --sns-cert-dir "$tmp/certs" \
+    --log-level info "$@" 2>"$tmp/$name/server.log" &
+  server_pid=$!
+  port=
+  local i
+  for i in $(seq 1 100); do
+    port=$(sed -n 's/.*msg=listening addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/$name/server.log" | head -1)
+    [ -n "$port" ] && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$port" ]; then
+    echo "bench: the server did not start; its log:" >&2
+    cat "$tmp/$name/server.log" >&2
+    crashed=1
+    return 1
+  fi
+}
+
+stop_server() {
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "bench: the server died during the $1 run; its log:" >&2
+    tail -20 "$tmp/$1/server.log" >&2
+    crashed=1
+    server_pid=
+    return 1
+  fi
+  kill -TERM "$server_pid"
+  wait "$server_pid" || { echo "bench: the server exited with $? ($1 run)" >&2; crashed=1; }
+  server_pid=
+}
+
+# cpu_s: user+system CPU seconds of the server so far.
+cpu_s() {
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$server_pid/stat" 2>/dev/null
+}
+
+pending() {
+  curl -s "http://127.0.0.1:$port/metrics" | sed -n 's/^seslog_outbox_pending{sink="dynamodb"} //p'
+}
+
+# sample NAME: every second, "t pending" into $tmp/NAME/pending.txt until
+# the file $tmp/NAME/stop exists and the outbox is empty (or 120 s after).
+sample() {
+  local t0 now p stopped_at=
+  t0=$(date +%s.%N)
+  while :; do
+    now=$(date +%s.%N)
+    p=$(pending)
+    echo "$(awk -v a="$now" -v b="$t0" 'BEGIN { printf "%.1f", a - b }') ${p:-?}" >>"$tmp/$1/pending.txt"
+    if [ -f "$tmp/$1/stop" ]; then
+      [ -z "$stopped_at" ] && stopped_at=$now
+      [ "${p:-1}" = 0 ] && break
+      if awk -v a="$now" -v b="$stopped_at" 'BEGIN { exit !(a - b > 120) }'; then break; fi
+    fi
+    sleep 1
+  done
+}
+
+# run NAME MODE REPLICATE [seslog args]: one run; MODE paced|saturation.
+run() {
+  local name=$1 mode=$2 repl=$3
+  shift 3
+  mkdir -p "$tmp/$name"
+  local load_args=(--cache-dir "$BENCH_DIR" --n "$N" --conns "$CONNS")
+  [ "$mode" = paced ] && load_args+=(--rate "$RATE" --duration "$DURATION")
+  if [ "$repl" = 1 ]; then
+    start_dynalite "$name" || return 1
+    start_server "$name" --dynamodb-table "$TABLE" --dynamodb-endpoint "$dyn_url" "$@" || return 1
+    sample "$name" &
+    local sampler=$!
+  else
+    start_server "$name" "$@" || return 1
+  fi
+  local t_load
+  t_load=$(date +%s.%N)
+  echo "-- $name"
+  "$ING" load "${load_args[@]}" --port "$port" >"$tmp/$name/load.out"
+  [ $? -eq 0 ] || crashed=1
+  sed -n '/^  committed\|^  latency\|^  errors/p' "$tmp/$name/load.out"
+  local t_end
+  t_end=$(date +%s.%N)
+  if [ "$repl" = 1 ]; then
+    touch "$tmp/$name/stop"
+    wait "$sampler"
+  fi
+  local t_drained
+  t_drained=$(date +%s.%N)
+  echo "cpu=$(cpu_s)" >"$tmp/$name/cpu.txt"
+  if [ "$repl" = 1 ]; then
+    local p_last stored items max_p
+    p_last=$(tail -1 "$tmp/$name/pending.txt" | cut -d' ' -f2)
+    max_p=$(awk '$2 != "?" && $2 > m { m = $2 } END { print m + 0 }' "$tmp/$name/pending.txt")
+    stored=$(curl -s "http://127.0.0.1:$port/metrics" | sed -n 's/^seslog_outbox_delivered_total{sink="dynamodb"} //p')
+    echo "   pending over time (s pending): $(awk '{ printf "%s%s:%s", (NR > 1 ? ", " : ""), $1, $2 }' "$tmp/$name/pending.txt")"
+    local dead
+    dead=$(curl -s "http://127.0.0.1:$port/metrics" | sed -n 's/^seslog_outbox_dead_total{sink="dynamodb"} //p')
+    stop_server "$name"
+    local want
+    local where="WHERE notificationType IN ('Bounce','Complaint')"
+    [ "$*" = "--dynamodb-types all" ] && where=""
+    want=$(sqlite3 "$tmp/$name/seslog.db" "SELECT count(*) FROM SesEventMessages $where")
+    items=$("$AWS" --endpoint-url "$dyn_url" dynamodb scan --table-name "$TABLE" --select COUNT \
+      --output text --query Count 2>/dev/null | awk '{ n += $1 } END { print n + 0 }')
+    stop_dynalite
+    local load_s drain_s rate
+    load_s=$(awk -v a="$t_end" -v b="$t_load" 'BEGIN { printf "%.1f", a - b }')
+    drain_s=$(awk -v a="$t_drained" -v b="$t_end" 'BEGIN { printf "%.1f", a - b }')
+    rate=$(awk -v n="${stored:-0}" -v a="$t_drained" -v b="$t_load" 'BEGIN { printf "%.0f", n / (a - b) }')
+    echo "   replicated ${stored:-?} items in ${load_s} s of load + ${drain_s} s after = ${rate} items/s; max pending ${max_p}; dead ${dead:-?}"
+    echo "   table holds ${items:-?} items; replicated events stored ${want:-?}"
+    echo "RESULT name=$name max_pending=$max_p last_pending=${p_last:-?} items=${items:-?} want=${want:-?} drain_s=$drain_s item_rate=$rate dead=${dead:-?}" >"$tmp/$name/repl.out"
+    [ "${p_last:-1}" = 0 ] || { echo "bench: $name did not drain" >&2; crashed=1; }
+  else
+    stop_server "$name"
+  fi
+}
+
+echo "== DynamoDB replication benchmark: $RATE events/s for $DURATION s against dynalite; $(nproc) cores shared"
+echo "   by seslog, dynalite and the load generator (temp folder $tmp)"
+"$ING" prepare --cache-dir "$BENCH_DIR" --n "$N" --cert-dir "$tmp/certs" >"$tmp/prepare.out" ||
+  { echo "bench: preparing the events failed" >&2; exit 1; }
+
+run paced-off paced 0
+run paced-default paced 1
+run paced-all paced 1 --dynamodb-types all
+if [ "$SATURATION" = 1 ]; then
+  run saturation-off saturation 0
+  run saturation-default saturation 1
+fi
+
+f() {
+  local v
+  v=$(field "$1" "$tmp/$2/load.out" 2>/dev/null)
+  [ -z "$v" ] && [ -f "$tmp/$2/repl.out" ] && v=$(field "$1" "$tmp/$2/repl.out")
+  echo "$v"
+}
+cpu() { sed -n 's/^cpu=//p' "$tmp/$1/cpu.txt" 2>/dev/null; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0 || a == "") print "?"; else printf "%+.1f %%", (a - b) * 100 / b }'; }
+echo
+echo "== DynamoDB replication summary ($RATE events/s paced, 40 % bounces + 15 % complaints; $(nproc) cores)"
+printf '%-44s %-22s %-22s %-22s\n' "figure" "no replication" "Bounce,Complaint" "all types"
+printf '%-44s %-22s %-22s %-22s\n' "events/s committed (paced)" "$(f eps paced-off)" "$(f eps paced-default)" "$(f eps paced-all)"
+printf '%-44s %-22s %-22s %-22s\n' "latency ms p50 / p99 (paced)" "$(f p50 paced-off) / $(f p99 paced-off)" \
+  "$(f p50 paced-default) / $(f p99 paced-default)" "$(f p50 paced-all) / $(f p99 paced-all)"
+printf '%-44s %-22s %-22s %-22s\n' "seslog CPU s for the paced run" "$(cpu paced-off)" "$(cpu paced-default)" "$(cpu paced-all)"
+printf '%-44s %-22s %-22s %-22s\n' "items replicated / replicated events stored" "-" \
+  "$(f items paced-default) / $(f want paced-default)" "$(f items paced-all) / $(f want paced-all)"
+printf '%-44s %-22s %-22s %-22s\n' "replication rate, items/s (load + drain)" "-" "$(f item_rate paced-default)" "$(f item_rate paced-all)"
+printf '%-44s %-22s %-22s %-22s\n' "max outbox pending / drained s after load" "-" \
+  "$(f max_pending paced-default) / $(f drain_s paced-default)" "$(f max_pending paced-all) / $(f drain_s paced-all)"
+printf '%-44s %-22s %-22s %-22s\n' "errors" "$(f error_kinds paced-off)" "$(f error_kinds paced-default)" "$(f error_kinds paced-all)"
+if [ "$SATURATION" = 1 ]; then
+  echo
+  printf '%-44s %-22s %-22s %-22s\n' "saturation ($N events)" "no replication" "Bounce,Complaint" "change"
+  printf '%-44s %-22s %-22s %-22s\n' "events/s committed" "$(f eps saturation-off)" "$(f eps saturation-default)" \
+    "$(pct "$(f eps saturation-default)" "$(f eps saturation-off)")"
+  printf '%-44s %-22s %-22s %-22s\n' "latency ms p50 / p99" "$(f p50 saturation-off) / $(f p99 saturation-off)" \
+    "$(f p50 saturation-default) / $(f p99 saturation-default)" ""
+  printf '%-44s %-22s %-22s %-22s\n' "items replicated / drained s after load" "-" \
+    "$(f items saturation-default) / $(f drain_s saturation-default)" ""
+fi
+echo
+echo "   Paced: 'keeps up' means pending stays bounded during the load and reaches 0 soon after;"
+echo "   the ingest figures with and without replication should agree within 5 %. At saturation"
+echo "   dynalite (Node.js) competes with seslog for the same $(nproc) cores, so the change there"
+echo "   is an upper bound on what replication costs ingest."
+
+[ "$crashed" = 0 ] || { echo "bench: something crashed or did not drain (see above)" >&2; exit 1; }
+exit 0
