@@ -307,8 +307,10 @@ size_t http_reader_feed(http_reader *r, const char *data, size_t len) {
   if (r->failed) return len;
   size_t n = http_parser_execute(&r->parser, &r->settings, data, len);
   enum http_errno e = HTTP_PARSER_ERRNO(&r->parser);
-  if (e == HPE_PAUSED) return n;
-  if (e != HPE_OK) {
+  /* An upgrade is refused whether or not the request also paused the
+   * parser (the last one let in before the in-flight cap). */
+  if (e == HPE_PAUSED && !r->parser.upgrade) return n;
+  if (e != HPE_OK && e != HPE_PAUSED) {
     fail(r, r->error_status ? r->error_status : 400);
     return len;
   }

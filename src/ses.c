@@ -583,6 +583,8 @@ static int ddb_synthesize(const cJSON *plain, const char *type, const struct ses
       (add_str_opt(tobj, "complaintFeedbackType", obj_str(plain, "complaintFeedbackType")) ||
        add_str_opt(tobj, "complaintSubType", obj_str(plain, "complaintSubType"))))
     goto nomem;
+  /* Only a Bounce keeps bouncedRecipients; for other types it is unused. */
+  cJSON_Delete(bounced);
   *out = doc;
   return 0;
 nomem:
