@@ -89,6 +89,17 @@ int outbox_enqueue(outbox *ob, int sink, const char *payload,
  * done is called when the outbox's handles are closed. */
 void outbox_close(outbox *ob, void (*done)(void *ud), void *ud);
 
+/* Loop thread: the highest id of a committed row of the sink (rows up to
+ * it exist or were delivered). */
+int64_t outbox_committed_upto(const outbox *ob, int sink);
+
+/* Loop thread: marks every pending row of the sink with id <= through
+ * whose payload starts with prefix as delivered, in memory and in the
+ * database (beyond the rows in memory too), except rows out for delivery,
+ * which get their own verdict. For a sink that summarizes a backlog in one
+ * message (Slack's digest of events, which must not swallow other kinds). */
+void outbox_ack_through(outbox *ob, int sink, int64_t through, const char *prefix);
+
 struct outbox_stats {
   int64_t pending;          /* rows waiting (in memory and beyond) */
   int64_t dead;             /* rows in the dead state */

@@ -199,6 +199,14 @@ static int on_headers_complete(http_parser *p) {
     req->query = util_strndup(req->url + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len);
     if (!req->query) return -1;
   }
+  /* Debian's http-parser is built lenient: it does not check the CRLF
+   * after each chunk, so a chunked body could hide a second request from
+   * a proxy in front (request smuggling). SNS and every API client send a
+   * Content-Length; chunked request bodies are refused. */
+  if (p->flags & F_CHUNKED) {
+    r->error_status = 411;
+    return -1;
+  }
   /* Refuse an announced body over the cap before reading any of it. */
   if (p->content_length != ULLONG_MAX && p->content_length > HTTP_MAX_BODY) {
     r->error_status = 413;
@@ -289,6 +297,8 @@ static void fail(http_reader *r, int status) {
     const char *code, *msg;
   } errs[] = {
       {400, "bad_request", "The request is not valid HTTP/1.1."},
+      {411, "length_required",
+       "Send the body with a Content-Length; chunked request bodies are not accepted."},
       {413, "body_too_large", "The request body is larger than 1 MiB."},
       {431, "headers_too_large", "The request line and headers are larger than 16 KiB."},
       {503, "overloaded", "The server is out of memory for this request; try again."},
@@ -340,6 +350,7 @@ const char *http_status_text(int status) {
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 411: return "Length Required";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 429: return "Too Many Requests";

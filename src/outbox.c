@@ -44,6 +44,7 @@ typedef struct sink_state {
   /* shared */
   atomic_llong staged;         /* rows handed to the loop and not yet gone from memory */
   atomic_llong pending;        /* pending rows in the database: + at commit, - at verdict */
+  atomic_llong committed_upto; /* highest id of a committed row */
 } sink_state;
 
 struct outbox {
@@ -63,6 +64,7 @@ struct outbox {
   outbox_item *staging_tail[OUTBOX_MAX_SINKS];
   int64_t staged_upto[OUTBOX_MAX_SINKS];  /* mem_upto if the transaction commits */
   int64_t inserted[OUTBOX_MAX_SINKS];     /* rows inserted by the open transaction */
+  int64_t last_insert[OUTBOX_MAX_SINKS];  /* its highest id */
   /* shared, under mu */
   pthread_mutex_t mu;
   outbox_item *inbox[OUTBOX_MAX_SINKS];
@@ -154,6 +156,7 @@ static int insert_row(outbox *ob, sqlite3 *db, int sink, int64_t event_id, char 
   int64_t id = sqlite3_last_insert_rowid(db);
   sink_state *s = &ob->sinks[sink];
   ob->inserted[sink]++;
+  ob->last_insert[sink] = id;
   if (s->overflow || atomic_load(&s->staged) >= MEM_MAX) {
     s->overflow = 1;
     free(payload);
@@ -194,6 +197,8 @@ static void hook_after_commit(void *ud, int ok) {
     outbox_item *list = ob->staging[i];
     ob->staging[i] = ob->staging_tail[i] = NULL;
     if (ok) atomic_fetch_add(&ob->sinks[i].pending, ob->inserted[i]);
+    if (ok && ob->last_insert[i]) atomic_store(&ob->sinks[i].committed_upto, ob->last_insert[i]);
+    ob->last_insert[i] = 0;
     ob->inserted[i] = 0;
     if (!list) continue;
     if (!ok) {
@@ -253,6 +258,18 @@ static int read_pending(sqlite3 *db, const char *sink, int64_t after, int limit,
   }
   sqlite3_finalize(st);
   return rc == SQLITE_DONE ? n : SL_EDB;
+}
+
+static int64_t max_id(sqlite3 *db, const char *sink) {
+  sqlite3_stmt *st;
+  int64_t n = 0;
+  if (sqlite3_prepare_v2(db, "SELECT coalesce(max(id), 0) FROM outbox WHERE sink = ?", -1, &st,
+                         NULL) != SQLITE_OK)
+    return 0;
+  sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return n;
 }
 
 static int64_t count_rows(sqlite3 *db, const char *sink, const char *state) {
@@ -345,6 +362,7 @@ int outbox_attach(outbox *ob, store *st) {
       break;
     }
     int64_t pending = count_rows(db, s->def.name, "pending");
+    atomic_store(&s->committed_upto, max_id(db, s->def.name));
     atomic_store(&s->pending, pending);
     s->dead = count_rows(db, s->def.name, "dead");
     s->mem_upto = last;
@@ -636,6 +654,84 @@ int outbox_enqueue(outbox *ob, int sink, const char *payload,
     free(e);
   }
   return rc;
+}
+
+int64_t outbox_committed_upto(const outbox *ob, int sink) {
+  return atomic_load(&ob->sinks[sink].committed_upto);
+}
+
+/* outbox_ack_through's database side: one DELETE of the range. */
+typedef struct ack_req {
+  store_req req;
+  outbox *ob;
+  int sink;
+  int64_t through;
+  char *prefix;
+  int64_t deleted;
+} ack_req;
+
+static int apply_ack(store_req *r, sqlite3 *db) {
+  ack_req *a = (ack_req *)r;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(db,
+                         "DELETE FROM outbox WHERE sink = ?1 AND state = 'pending' AND id <= ?2 "
+                         "AND substr(payload, 1, length(?3)) = ?3",
+                         -1, &st, NULL) != SQLITE_OK)
+    return SL_EDB;
+  sqlite3_bind_text(st, 1, a->ob->sinks[a->sink].def.name, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, a->through);
+  sqlite3_bind_text(st, 3, a->prefix, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return SL_EDB;
+  a->deleted = sqlite3_changes(db);
+  r->result = STORE_STORED;
+  return 0;
+}
+
+static void on_ack_done(store_req *r) {
+  ack_req *a = (ack_req *)r;
+  if (r->result > 0) {
+    sink_state *s = &a->ob->sinks[a->sink];
+    atomic_fetch_sub(&s->pending, a->deleted);
+    s->delivered += a->deleted;
+  }
+  free(a->prefix);
+  free(a);
+}
+
+void outbox_ack_through(outbox *ob, int sink, int64_t through, const char *prefix) {
+  sink_state *s = &ob->sinks[sink];
+  size_t plen = strlen(prefix);
+  /* In memory: drop the covered rows that are not out for delivery. */
+  outbox_item **pp = &s->head, *prev = NULL;
+  while (*pp) {
+    outbox_item *it = *pp;
+    if (it->id <= through && strncmp(it->payload, prefix, plen) == 0) {
+      *pp = it->next;
+      if (s->tail == it) s->tail = prev;
+      s->in_memory--;
+      atomic_fetch_sub(&s->staged, 1);
+      item_free(it);
+    } else {
+      prev = it;
+      pp = &it->next;
+    }
+  }
+  ack_req *a = calloc(1, sizeof *a);
+  if (!a || !(a->prefix = strdup(prefix))) {
+    free(a);
+    return;
+  }
+  a->ob = ob;
+  a->sink = sink;
+  a->through = through;
+  a->req.apply = apply_ack;
+  a->req.cb = on_ack_done;
+  if (store_submit(ob->st, &a->req)) {
+    free(a->prefix);
+    free(a);
+  }
 }
 
 void outbox_stats(const outbox *ob, int sink, struct outbox_stats *out) {

@@ -37,6 +37,8 @@ typedef struct conn {
   int paused;            /* the reader paused for too many in flight */
   buf kept;              /* bytes read but not parsed while paused */
   int64_t deadline_ms;   /* when a partial request times out, or 0 */
+  int64_t idle_since;    /* the last request or answer: blank lines do not count */
+  int64_t write_since;   /* when the write in flight began */
   int lingering;         /* answered an error: discarding input until EOF */
   size_t discarded;      /* bytes discarded while lingering */
   uv_shutdown_t shutdown_req;
@@ -59,7 +61,8 @@ struct server {
   void *shutdown_ud;
 };
 
-static void conn_close(conn *c);
+static void conn_close_how(conn *c, int reset);
+static void conn_close(conn *c) { conn_close_how(c, 0); }
 static void conn_flush(conn *c);
 static void conn_read_more(conn *c);
 static void conn_linger(conn *c);
@@ -103,10 +106,13 @@ static void on_conn_handle_closed(uv_handle_t *h) {
 /* Starts closing: no more reads, writes or timers. Requests still held by
  * handlers stay in the list and are freed as they are answered. Requests
  * already answered but not written are dropped now. */
-static void conn_close(conn *c) {
+static void conn_close_how(conn *c, int reset) {
   if (c->closing) return;
   c->closing = 1;
-  uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+  /* A reset drops what the kernel still holds for a client that stopped
+   * reading; a plain close would leave it to the kernel to deliver. */
+  if (!reset || uv_tcp_close_reset(&c->tcp, on_conn_handle_closed) != 0)
+    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
   uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
   http_request **pp = &c->head;
   c->tail = NULL;
@@ -136,12 +142,17 @@ static void conn_arm_timer(conn *c) {
     c->deadline_ms = 0;
   }
   uv_timer_stop(&c->timer);
+  int64_t at = 0;
   if (c->deadline_ms) {
-    uint64_t in = c->deadline_ms > now ? (uint64_t)(c->deadline_ms - now) : 0;
-    uv_timer_start(&c->timer, on_timer, in, 0);
+    at = c->deadline_ms;
+  } else if (c->writing) {
+    /* A client that does not read its answers must not hold the
+     * connection (and its place under --max-connections) forever. */
+    at = c->write_since + c->srv->opts.request_ms;
   } else if (!c->head) {
-    uv_timer_start(&c->timer, on_timer, (uint64_t)c->srv->opts.idle_ms, 0);
+    at = c->idle_since + c->srv->opts.idle_ms;
   }
+  if (at) uv_timer_start(&c->timer, on_timer, at > now ? (uint64_t)(at - now) : 0, 0);
 }
 
 static void on_timer(uv_timer_t *t) {
@@ -151,7 +162,12 @@ static void on_timer(uv_timer_t *t) {
     conn_close(c);
     return;
   }
-  if (c->deadline_ms) {
+  if (!c->deadline_ms && c->writing) {
+    log_kv(LOG_INFO, "client does not read its answers; connection reset", "remote", c->remote,
+           NULL);
+    conn_close_how(c, 1);
+    return;
+  } else if (c->deadline_ms) {
     log_kv(LOG_INFO, "request timed out", "remote", c->remote, NULL);
     /* A partial request that never completed: say so if nothing else is
      * pending, then close. */
@@ -172,6 +188,7 @@ static void on_timer(uv_timer_t *t) {
 static void on_write(uv_write_t *w, int status) {
   conn *c = w->data;
   c->writing = 0;
+  c->idle_since = (int64_t)uv_now(c->srv->loop);
   http_request *r = c->head;
   c->head = r->next;
   if (!c->head) c->tail = NULL;
@@ -203,6 +220,7 @@ static void conn_flush(conn *c) {
   uv_buf_t b = uv_buf_init(r->response.data, (unsigned)r->response.len);
   c->wreq.data = c;
   c->writing = 1;
+  c->write_since = (int64_t)uv_now(c->srv->loop);
   if (log_enabled(LOG_DEBUG)) {
     char st[8], ms[24];
     snprintf(st, sizeof st, "%d", r->status);
@@ -214,7 +232,9 @@ static void conn_flush(conn *c) {
   if (rc < 0) {
     c->writing = 0;
     conn_close(c);
+    return;
   }
+  conn_arm_timer(c);
 }
 
 /* The handler answered r (maybe after the connection started closing). */
@@ -243,6 +263,7 @@ static void on_request_done(http_request *r) {
 
 static int on_reader_request(void *ud, http_request *r) {
   conn *c = ud;
+  c->idle_since = (int64_t)uv_now(c->srv->loop);
   r->conn = c;
   r->next = NULL;
   if (c->tail) c->tail->next = r;
@@ -365,6 +386,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   if (!c) return;
   c->srv = s;
   c->flags = l->flags;
+  c->idle_since = (int64_t)uv_now(s->loop);
   buf_init(&c->kept, 2 * HTTP_MAX_BODY);
   uv_tcp_init(s->loop, &c->tcp);
   uv_timer_init(s->loop, &c->timer);

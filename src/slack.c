@@ -28,6 +28,7 @@ struct slack {
   size_t n;
   enum outbox_verdict *verdicts;
   enum outbox_verdict on_success; /* for the sent rows */
+  int64_t digest_through;   /* a digest in flight covers the rows up to this id */
 };
 
 int slack_new(outbound *ob, const struct slack_opts *opts, slack **out) {
@@ -319,7 +320,7 @@ static void put_top(buf *b, struct tally *t, int nt, const char *title) {
   }
 }
 
-static char *digest_message(const slack *s, cJSON **evs, size_t n) {
+static char *digest_message(const slack *s, cJSON **evs, size_t n, int64_t total) {
   struct tally types[16], domains[256], sources[64];
   int nty = 0, nd = 0, ns = 0;
   const char *first = NULL;
@@ -342,9 +343,12 @@ static char *digest_message(const slack *s, cJSON **evs, size_t n) {
   buf fb, body;
   buf_init(&fb, 4096);
   buf_init(&body, 16384);
-  buf_printf(&fb, "%s%zu bounces and complaints in the last minute", s->mention, n);
-  buf_printf(&body, "%s*%zu bounces and complaints* arrived faster than %d a minute; this is a digest.",
-             s->mention, n, s->max_per_minute);
+  if (total < (int64_t)n) total = (int64_t)n;
+  buf_printf(&fb, "%s%lld bounces and complaints since the last message", s->mention,
+             (long long)total);
+  buf_printf(&body, "%s*%lld bounces and complaints* arrived faster than %d a minute; this digest "
+             "covers them all.", s->mention, (long long)total, s->max_per_minute);
+  if (total > (int64_t)n) buf_printf(&body, " Breakdown of the latest %zu:", n);
   put_top(&body, types, nty, "By type");
   put_top(&body, domains, nd, "Top recipient domains");
   put_top(&body, sources, ns, "Top sources");
@@ -380,8 +384,15 @@ static void finish(slack *s, enum outbox_verdict sent_verdict, int64_t retry_aft
 
 static void on_posted(void *ud, const outbound_result *res) {
   slack *s = ud;
+  int64_t through = s->digest_through;
+  s->digest_through = 0;
   if (res->rc == 0 && res->status >= 200 && res->status < 300) {
+    outbox *box = s->box;
+    int sink = s->sink;
     finish(s, OUTBOX_OK, 0, NULL);
+    /* The digest spoke for every row up to `through`, also those beyond
+     * this batch and those still only in the database. */
+    if (through) outbox_ack_through(box, sink, through, "{\"kind\":\"event\"");
     return;
   }
   char err[200];
@@ -492,7 +503,12 @@ static void deliver(void *ud, outbox *box, int sink, outbox_item **items, size_t
         evs[k++] = parsed[i];
         s->verdicts[i] = OUTBOX_OK;
       }
-    if (evs) body = digest_message(s, evs, k);
+    struct outbox_stats st;
+    outbox_stats(box, sink, &st);
+    if (evs) {
+      body = digest_message(s, evs, k, st.pending);
+      s->digest_through = outbox_committed_upto(box, sink);
+    }
     free(evs);
     s->digest_in_minute = 1;
     s->sent_in_minute = s->max_per_minute;

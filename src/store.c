@@ -446,6 +446,7 @@ static int write_topics(store *s, store_req **reqs, size_t n, int64_t now) {
 
 int store_write(store *s, store_req **reqs, size_t n) {
   int64_t now = util_now_ms();
+  char failure[256] = "";
   s->n_rollups = 0;
   int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
   int err = 0;
@@ -460,13 +461,17 @@ int store_write(store *s, store_req **reqs, size_t n) {
     if (!err) err = flush_rollups(s);
     if (!err) err = write_topics(s, reqs, n, now);
     if (!err && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) err = SL_EDB;
+    /* The failing statement's message, before ROLLBACK replaces it (after
+     * SQLITE_FULL SQLite has rolled back already, and the ROLLBACK then
+     * complains that no transaction is active). */
+    if (err) snprintf(failure, sizeof failure, "%s", sqlite3_errmsg(s->db));
     if (err) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     for (int h = 0; h < s->opts.n_hooks; h++)
       if (s->opts.hooks[h].after_commit) s->opts.hooks[h].after_commit(s->opts.hooks[h].ud, !err);
   }
   if (err) {
     char msg[256];
-    snprintf(msg, sizeof msg, "%s", sqlite3_errmsg(s->db));
+    snprintf(msg, sizeof msg, "%s", failure[0] ? failure : sqlite3_errmsg(s->db));
     if (err == SL_EBUSY)
       snprintf(msg, sizeof msg, "the database stayed locked by another process for %lld ms",
                (long long)s->opts.busy_timeout_ms);

@@ -208,9 +208,10 @@ test('413: a body of 1 MiB + 1 byte is refused; exactly 1 MiB is accepted; the s
   assert.equal(Buffer.byteLength(over), MiB + 1);
   assertError(await post(srv.url, '/sns', over, {}, { agent: false }), 413, 'body_too_large');
 
-  // the same without Content-Length (chunked): the cap still holds
+  // without Content-Length (chunked): refused before any of the body is read,
+  // since the lenient http-parser cannot frame chunks safely (see http.c)
   const overChunked = paddedEnvelope(2 * MiB);
-  assertError(await post(srv.url, '/sns', overChunked, {}, { agent: false, chunked: true }), 413, 'body_too_large');
+  assertError(await post(srv.url, '/sns', overChunked, {}, { agent: false, chunked: true }), 411, 'length_required');
 
   // a huge declared Content-Length is refused without waiting for the body
   const declared = await rawExchange(srv.port,

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { startServer, post, get, sqlite, uniqueBounce, tempDir, assertError, assertStatus, q, tail } from './lib.mjs';
+import { startServer, post, get, sqlite, uniqueBounce, tempDir, assertError, assertStatus, tail } from './lib.mjs';
 import { sign, mountTmpfs, unmount, fillDisk, diskSpace, until } from './reliability-lib.mjs';
 
 const FS_KIB = 6 * 1024;

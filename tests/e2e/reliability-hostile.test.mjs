@@ -14,7 +14,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import {
-  startServer, post, get, sqlite, uniqueBounce, assertError, assertStatus, sleep, tail, DEFAULT_TOPIC, q,
+  startServer, post, get, sqlite, uniqueBounce, assertError, assertStatus, sleep, tail, DEFAULT_TOPIC,
 } from './lib.mjs';
 import {
   sign, memoryOf, MiB, connect, watch, within, parseResponses, json, exchange, until,
@@ -140,13 +140,22 @@ describe('hostile clients', { concurrency: true }, () => {
     t.after(() => sock.destroy());
     const t0 = Date.now();
     sock.write('GET /style.css HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(500));
-    const closed = await within(w.closed, 15000, 'the connection').catch((e) => e);
+    // A paused socket cannot see the server's reset (it does not read), so
+    // wait past the timeout, then read: a connection the server cut off ends
+    // in a reset with far fewer than the 500 answers; one held open would
+    // deliver all 500.
+    await new Promise((r) => setTimeout(r, 5000));
+    sock.resume();
+    const closed = await within(w.closed, 10000, 'the connection').catch((e) => e);
     const took = Date.now() - t0;
     const m = assertMemory(srv, 'with a client that reads nothing');
     t.diagnostic(`RSS ${(m.rssKiB / 1024).toFixed(1)} MiB while the client read nothing for ${took} ms`);
-    assert.ok(!(closed instanceof Error),
-      `a client that has read nothing for ${took} ms still holds its connection (--request-timeout 2s, --idle-timeout 2s): ` +
-      'no timer runs while an answer waits to be written, so such clients can take every --max-connections place');
+    const answers = (w.text().match(/HTTP\/1\.1 200/g) ?? []).length;
+    assert.ok(!(closed instanceof Error), `the connection is still open ${took} ms later`);
+    assert.ok(answers < 500,
+      `all ${answers} answers were delivered: the server held the connection of a client that read nothing ` +
+      '(--request-timeout 2s, --idle-timeout 2s)');
+    assert.match(srv.stderr, /client does not read its answers/);
     await srv.stop();
   });
 
@@ -290,12 +299,15 @@ describe('hostile clients', { concurrency: true }, () => {
     await srv.stop();
   });
 
-  test('invalid chunked encoding → 400 and close; chunks over 1 MiB → 413; Content-Length with chunked → 400', { timeout: 20000 }, async (t) => {
+  // Chunked request bodies are refused as a whole (411): Debian's http-parser
+  // is lenient about chunk framing, so seslog does not accept chunked bodies.
+  test('chunked bodies, valid or not, → 411 and close; Content-Length with chunked → 400 or 411', { timeout: 20000 }, async (t) => {
     const srv = await startServer({ t, args: ['--log-level', 'info'] });
     const head = 'POST /sns HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n';
     const cases = [
-      ['a chunk size that is not hex', `${head}\r\nzz\r\nhello\r\n0\r\n\r\n`, 400],
-      ['a chunk size of 2^64', `${head}\r\n1${'0'.repeat(16)}\r\nhello\r\n0\r\n\r\n`, 400],
+      ['a chunk size that is not hex', `${head}\r\nzz\r\nhello\r\n0\r\n\r\n`, 411],
+      ['a chunk size of 2^64', `${head}\r\n1${'0'.repeat(16)}\r\nhello\r\n0\r\n\r\n`, 411],
+      ['a valid chunked body', `${head}\r\n5\r\nhello\r\n0\r\n\r\n`, 411],
       ['Content-Length beside Transfer-Encoding: chunked', `${head}Content-Length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, 400],
     ];
     for (const [what, bytes, status] of cases) {
@@ -307,7 +319,7 @@ describe('hostile clients', { concurrency: true }, () => {
     // 17 chunks of 64 KiB: over 1 MiB in total
     const chunk = `10000\r\n${'c'.repeat(0x10000)}\r\n`;
     const r = await exchange(srv.port, Buffer.from(`${head}\r\n${chunk.repeat(17)}0\r\n\r\n`, 'latin1'));
-    firstAnswer(r.raw, 413, 'body_too_large', 'chunks over 1 MiB');
+    firstAnswer(r.raw, 411, 'length_required', 'chunks over 1 MiB');
     assert.equal((await timedHealthz(srv)).status, 200);
     await srv.stop();
   });
@@ -322,9 +334,9 @@ describe('hostile clients', { concurrency: true }, () => {
     const r = await exchange(srv.port, Buffer.from(bytes, 'latin1'), { count: 2, timeout: 3000 });
     const got = r.responses.map((x) => `${x.status} ${x.body}`);
     assert.ok(r.responses.length >= 1, 'no answer');
-    assert.equal(r.responses[0].status, 400, `"{}XX" was taken as a chunk and its CRLF; answers: ${JSON.stringify(got)}`);
-    assert.equal(r.responses[0].json?.error?.code ?? json(r.responses[0].body)?.error?.code, 'bad_request',
-      `the framing error must be an HTTP 400 bad_request, not a body the JSON parser judged; answers: ${JSON.stringify(got)}`);
+    assert.equal(r.responses[0].status, 411, `"{}XX" was taken as a chunk and its CRLF; answers: ${JSON.stringify(got)}`);
+    assert.equal(json(r.responses[0].body)?.error?.code, 'length_required',
+      `the chunked framing must be refused by HTTP, not judged as a body by the JSON parser; answers: ${JSON.stringify(got)}`);
     assert.equal(r.responses.length, 1, `a second request was read out of the chunked body: ${JSON.stringify(got)}`);
     assert.doesNotMatch(srv.stderr, /path=\/smuggled/, 'the server served the smuggled request');
     await srv.stop();

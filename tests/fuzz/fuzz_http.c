@@ -20,12 +20,12 @@
 #include "http.h"
 #include "util.h"
 
-#define CHECK(cond)                                                                    \
-  do {                                                                                 \
-    if (!(cond)) {                                                                     \
+#define CHECK(cond)                                                                         \
+  do {                                                                                      \
+    if (!(cond)) {                                                                          \
       fprintf(stderr, "fuzz_http: check failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                         \
-    }                                                                                  \
+      abort();                                                                              \
+    }                                                                                       \
   } while (0)
 
 /* One run over the input. */
@@ -34,12 +34,12 @@ struct run {
   http_request *head; /* requests handed over and not handled yet */
   http_request **tail;
   int inflight;
-  int requests;    /* requests delivered */
-  int errors;      /* error requests delivered (at most one) */
-  int continues;   /* on_continue calls */
-  int paused;      /* on_request asked to pause during this feed */
-  int done_calls;  /* on_done calls seen */
-  buf summary;     /* what was parsed, for comparing the runs */
+  int requests;   /* requests delivered */
+  int errors;     /* error requests delivered (at most one) */
+  int continues;  /* on_continue calls */
+  int paused;     /* on_request asked to pause during this feed */
+  int done_calls; /* on_done calls seen */
+  buf summary;    /* what was parsed, for comparing the runs */
 };
 
 static void on_done(http_request *req) {
@@ -233,8 +233,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* Both runs saw the same requests, errors and 100-continue requests. */
   if (whole.summary.len != split.summary.len ||
       (whole.summary.len && memcmp(whole.summary.data, split.summary.data, whole.summary.len))) {
-    fprintf(stderr, "fuzz_http: one feed and small pieces parse differently\n--- one feed:\n%.*s\n"
-                    "--- pieces:\n%.*s\n",
+    fprintf(stderr,
+            "fuzz_http: one feed and small pieces parse differently\n--- one feed:\n%.*s\n"
+            "--- pieces:\n%.*s\n",
             (int)(whole.summary.len > 4000 ? 4000 : whole.summary.len),
             whole.summary.data ? whole.summary.data : "",
             (int)(split.summary.len > 4000 ? 4000 : split.summary.len),

@@ -30,12 +30,12 @@
 #define FUZZ_FIXTURES "tests/fixtures"
 #endif
 
-#define CHECK(cond)                                                                             \
-  do {                                                                                          \
-    if (!(cond)) {                                                                              \
+#define CHECK(cond)                                                                           \
+  do {                                                                                        \
+    if (!(cond)) {                                                                            \
       fprintf(stderr, "fuzz_import: check failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                                  \
-    }                                                                                           \
+      abort();                                                                                \
+    }                                                                                         \
   } while (0)
 
 #define PREFIX "seslog-fuzz-import-"

@@ -20,12 +20,12 @@
 #include "error.h"
 #include "ses.h"
 
-#define CHECK(cond)                                                                          \
-  do {                                                                                       \
-    if (!(cond)) {                                                                           \
+#define CHECK(cond)                                                                        \
+  do {                                                                                     \
+    if (!(cond)) {                                                                         \
       fprintf(stderr, "fuzz_ses: check failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                               \
-    }                                                                                        \
+      abort();                                                                             \
+    }                                                                                      \
   } while (0)
 
 static int streq(const char *a, const char *b) {
@@ -33,13 +33,13 @@ static int streq(const char *a, const char *b) {
   return strcmp(a, b) == 0;
 }
 
-#define SAME(f)                                                                              \
-  do {                                                                                       \
-    if (!streq(a->f, b->f)) {                                                                \
-      fprintf(stderr, "fuzz_ses: %s: %s differs: \"%s\" vs \"%s\"\n", what, #f,             \
-              a->f ? a->f : "(null)", b->f ? b->f : "(null)");                               \
-      abort();                                                                               \
-    }                                                                                        \
+#define SAME(f)                                                                 \
+  do {                                                                          \
+    if (!streq(a->f, b->f)) {                                                   \
+      fprintf(stderr, "fuzz_ses: %s: %s differs: \"%s\" vs \"%s\"\n", what, #f, \
+              a->f ? a->f : "(null)", b->f ? b->f : "(null)");                  \
+      abort();                                                                  \
+    }                                                                           \
   } while (0)
 
 /* The columns of two events are equal (raw and the envelope fields aside). */
@@ -108,8 +108,8 @@ static void check_event(const char *what, const ses_event *e, const char *sns_ts
   const char *why = NULL;
   int rc = ses_parse(e->raw, e->raw_len, sns_ts, &again, &why);
   if (rc != 0) {
-    fprintf(stderr, "fuzz_ses: %s: raw does not parse back: %d %s\n%s\n", what, rc,
-            why ? why : "", e->raw);
+    fprintf(stderr, "fuzz_ses: %s: raw does not parse back: %d %s\n%s\n", what, rc, why ? why : "",
+            e->raw);
     abort();
   }
   same_columns(what, e, again);

@@ -30,12 +30,12 @@
 #define FUZZ_FIXTURES "tests/fixtures"
 #endif
 
-#define CHECK(cond)                                                                          \
-  do {                                                                                       \
-    if (!(cond)) {                                                                           \
+#define CHECK(cond)                                                                        \
+  do {                                                                                     \
+    if (!(cond)) {                                                                         \
       fprintf(stderr, "fuzz_sns: check failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                               \
-    }                                                                                        \
+      abort();                                                                             \
+    }                                                                                      \
   } while (0)
 
 static const char *const cert_files[] = {
@@ -120,8 +120,8 @@ static void check_allowed_url(const char *url, int cert) {
     char *chost = NULL, *cuser = NULL, *cport = NULL, *cscheme = NULL;
     CHECK(curl_url_get(u, CURLUPART_HOST, &chost, 0) == CURLUE_OK);
     if (strcmp(chost, host) != 0) {
-      fprintf(stderr, "fuzz_sns: URL %s: we checked host \"%s\", libcurl connects to \"%s\"\n",
-              url, host, chost);
+      fprintf(stderr, "fuzz_sns: URL %s: we checked host \"%s\", libcurl connects to \"%s\"\n", url,
+              host, chost);
       abort();
     }
     CHECK(curl_url_get(u, CURLUPART_USER, &cuser, 0) == CURLUE_NO_USER);
@@ -156,7 +156,8 @@ static void check_canonical(const sns_msg *m) {
   CHECK(rc == 0); /* sns_parse guarantees every field the Type signs */
   buf b;
   buf_init(&b, (size_t)1 << 30);
-#define KV(k, v) CHECK(buf_appends(&b, k "\n") == 0 && buf_appends(&b, v) == 0 && buf_appends(&b, "\n") == 0)
+#define KV(k, v) \
+  CHECK(buf_appends(&b, k "\n") == 0 && buf_appends(&b, v) == 0 && buf_appends(&b, "\n") == 0)
   KV("Message", m->message);
   KV("MessageId", m->message_id);
   if (m->type == SNS_NOTIFICATION) {
@@ -171,9 +172,9 @@ static void check_canonical(const sns_msg *m) {
 #undef KV
   CHECK(len == b.len && memcmp(s, b.data, len) == 0 && s[len] == 0);
   /* Only Message may hold a line break, so the string splits one way. */
-  const char *others[] = {m->message_id, m->subject,   m->subscribe_url,
-                          m->timestamp,  m->token,     m->topic_arn,
-                          m->type_str,   m->signature, m->signing_cert_url,
+  const char *others[] = {m->message_id,        m->subject,        m->subscribe_url,
+                          m->timestamp,         m->token,          m->topic_arn,
+                          m->type_str,          m->signature,      m->signing_cert_url,
                           m->signature_version, m->unsubscribe_url};
   for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
     CHECK(!others[i] || !strpbrk(others[i], "\r\n"));
@@ -188,8 +189,8 @@ static void check_round_trip(const sns_msg *m) {
   const char *why = NULL;
   int rc = sns_parse(json, strlen(json), &m2, &why);
   if (rc != 0) {
-    fprintf(stderr, "fuzz_sns: sns_parse(sns_to_json(m)) failed: %d %s\n%s\n", rc,
-            why ? why : "", json);
+    fprintf(stderr, "fuzz_sns: sns_parse(sns_to_json(m)) failed: %d %s\n%s\n", rc, why ? why : "",
+            json);
     abort();
   }
   CHECK(m2->type == m->type);
