@@ -2,6 +2,7 @@
  *
  *   query-bench gen --db PATH [--events N] [--end-ms MS]
  *   query-bench run --port PORT --db PATH [--requests N] [--ingest RATE]
+ *   query-bench ingest --port PORT --db PATH --ingest RATE --requests SECONDS
  *
  * `gen` writes N realistic SES events (default 1,000,000) through the
  * storage code (ses_parse + store_write, as `seslog import` does, in
@@ -729,6 +730,13 @@ int main(int argc, char **argv) {
     cmd_gen(db, events, end_ms);
     return 0;
   }
+  if (strcmp(mode, "ingest") == 0 && port > 0 && rate > 0) { /* the load alone, n seconds */
+    zipf_init();
+    ingest_start(port, rate);
+    sleep((unsigned)n);
+    ingest_finish();
+    return 0;
+  }
   if (strcmp(mode, "run") == 0 && port > 0 && n >= 100) {
     cmd_run(port, db, (int)n, rate);
     return 0;
@@ -736,6 +744,7 @@ int main(int argc, char **argv) {
 usage:
   fprintf(stderr,
           "usage: query-bench gen --db PATH [--events N] [--end-ms MS]\n"
-          "       query-bench run --port PORT --db PATH [--requests N] [--ingest RATE]\n");
+          "       query-bench run --port PORT --db PATH [--requests N] [--ingest RATE]\n"
+          "       query-bench ingest --port PORT --db PATH --ingest RATE --requests SECONDS\n");
   return 2;
 }

@@ -38,7 +38,7 @@ struct api_opts {
    * comparison stays). Called on the loop thread. */
   int (*monitor_reading)(void *ud, int complaint, char state[8], double *value);
   void *monitor_ud;
-  int64_t monitor_window_ms;
+  int64_t monitor_window_ms; /* also /api/stats' default window; <= 0: 10m */
 };
 
 typedef struct api api;

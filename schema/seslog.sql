@@ -260,3 +260,15 @@ CREATE TABLE health (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   at INTEGER NOT NULL                -- seconds since the epoch
 );
+
+-- version 7
+-- The domain indexes end in eventId, so a page of a domain's events, in
+-- (timeStamp, eventId) order, is read straight off the index: no sort of
+-- the events that share a timeStamp (a big domain has hundreds at the
+-- same millisecond after a bulk import). An index of a WITHOUT ROWID table
+-- already carries the key (address, timeStamp, eventId), so they grow by
+-- nothing.
+DROP INDEX "recipients-domain";
+CREATE INDEX "recipients-domain" ON recipients (domain, timeStamp, eventId);
+DROP INDEX "recipients-domain-type";
+CREATE INDEX "recipients-domain-type" ON recipients (domain, notificationType, timeStamp, eventId);

@@ -18,6 +18,7 @@
 #include "error.h"
 #include "log.h"
 #include "query.h"
+#include "suppression.h"
 #include "util.h"
 
 #define BODY_MAX (32u << 20) /* the largest answer built */
@@ -151,8 +152,13 @@ static int run_events(job *j, sqlite3 *db) {
     return 0;
   }
   rc = buf_appends(b, "],");
-  /* The suppression list comes with a later release; the field is kept. */
-  if (!rc && j->kind == J_RECIPIENT) rc = buf_appends(b, "\"suppression\":null,");
+  /* The address's suppression entry (or null), read in the same
+   * connection as its events. */
+  if (!rc && j->kind == J_RECIPIENT) {
+    rc = buf_appends(b, "\"suppression\":");
+    if (!rc) rc = suppression_entry_json(db, j->key, b);
+    if (!rc) rc = buf_appends(b, ",");
+  }
   if (!rc) rc = buf_appends(b, "\"nextCursor\":");
   if (!rc) rc = next[0] ? query_json_string(b, next) : buf_appends(b, "null");
   if (!rc) rc = buf_appends(b, "}");
@@ -419,10 +425,19 @@ static int parse(job *j) {
       return each_param(
           j, "type bounceType feedbackType source messageId since until limit cursor order",
           set_filter);
-    case J_STATS:
-      snprintf(j->window, sizeof j->window, "10m");
-      j->span_ms = 10 * 60000;
+    case J_STATS: {
+      /* The monitors' window by default (10 minutes unless configured). */
+      int64_t w = j->a->opts.monitor_window_ms > 0 ? j->a->opts.monitor_window_ms : 600000;
+      static const struct {
+        int64_t ms;
+        const char *unit;
+      } units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}, {1, "ms"}};
+      size_t u = 0;
+      while (w % units[u].ms) u++;
+      snprintf(j->window, sizeof j->window, "%lld%s", (long long)(w / units[u].ms), units[u].unit);
+      j->span_ms = w;
       return each_param(j, "window", set_stats);
+    }
     case J_TIMESERIES: {
       snprintf(j->bucket, sizeof j->bucket, "1h");
       j->span_ms = 3600000;

@@ -270,19 +270,16 @@ static const char columns[] =
 /* The most selective filter given, by what mail traffic looks like: one
  * mail's events, one address's, complaints of a feedback type, a domain
  * (with a type: "recipients-domain-type"), a type, a sender, then time
- * alone. A sender comes after a type because a few senders send
- * everything, while Bounce or Complaint are a few percent of events. */
+ * alone. A type comes before a sender: Bounce or Complaint are a few
+ * percent of events, and a busy sender's recent events may all be of
+ * another type (a flood of deliveries) while a type's index holds only
+ * that type. */
 static enum query_driver pick_driver(const query_filter *f) {
   if (f->message_id[0]) return QD_MESSAGE;
   if (f->address[0]) return QD_ADDRESS;
   if (f->feedback_type[0]) return QD_FEEDBACK;
   if (f->domain[0]) return QD_DOMAIN;
-  if (f->type[0] || f->bounce_type[0]) {
-    /* ... except the common types, which a sender narrows more */
-    int common = strcmp(f->type, "Send") == 0 || strcmp(f->type, "Delivery") == 0 ||
-                 strcmp(f->type, "Open") == 0 || strcmp(f->type, "Click") == 0;
-    if (!common || !f->source[0]) return QD_TYPE;
-  }
+  if (f->type[0] || f->bounce_type[0]) return QD_TYPE;
   if (f->source[0]) return QD_SOURCE;
   return QD_TIME;
 }

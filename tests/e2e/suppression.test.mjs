@@ -489,3 +489,18 @@ test('seslog import applies the same rules (and the soft-bounce options)', T, as
   r = await runSeslog(['import', '--soft-bounce-days', '0', '--db', db, file]);
   assert.equal(r.code, 2);
 });
+
+test('GET /api/recipients/{address} carries the suppression entry, or null', T, async (t) => {
+  const srv = await startServer({ t });
+  const before = await request(srv.url, 'GET', '/api/recipients/Someone@Example.com');
+  assert.equal(before.status, 200, before.text);
+  assert.equal(before.json.suppression, null);
+  const put = await request(srv.url, 'PUT', '/api/suppression/someone@example.COM',
+    JSON.stringify({ note: 'asked to stop' }), { 'content-type': 'application/json' });
+  assert.ok([200, 201].includes(put.status), put.text);
+  const after = await request(srv.url, 'GET', '/api/recipients/SOMEONE@example.com');
+  assert.equal(after.status, 200, after.text);
+  assert.equal(after.json.suppression?.reason, 'MANUAL');
+  assert.equal(after.json.suppression?.note, 'asked to stop');
+  await srv.stop();
+});
