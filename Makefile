@@ -12,6 +12,9 @@ CC       ?= cc
 BUILD    ?= build
 OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-missing-field-initializers -Wno-format-truncation
+ifneq ($(findstring clang,$(CC)),)
+WARN     += -Wno-unknown-warning-option
+endif
 ifneq ($(CI),)
 WARN     += -Werror
 endif
@@ -83,8 +86,11 @@ run: deps $(BUILD)/seslog
 unit: $(BUILD)/unit-tests
 	$(BUILD)/unit-tests tests/fixtures
 
+# Under CI (CI=true) the fuzz targets also run, 60 s each, before the suite
+# so that the suite's "N passed, N failed" stays the last line.
 test: deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/seslog $(BUILD)/unit-tests
+	$(Q)if [ -n "$(CI)" ]; then $(MAKE) --no-print-directory fuzz-ci; fi
 	$(Q)SESLOG_BIN=$(BUILD)/seslog SESLOG_UNIT=$(BUILD)/unit-tests tests/run-all.sh
 
 asan: deps
