@@ -272,3 +272,9 @@ DROP INDEX "recipients-domain";
 CREATE INDEX "recipients-domain" ON recipients (domain, timeStamp, eventId);
 DROP INDEX "recipients-domain-type";
 CREATE INDEX "recipients-domain-type" ON recipients (domain, notificationType, timeStamp, eventId);
+
+-- version 8
+-- Duplicates are found through "messageId-timeStamp-Index" and the stored
+-- contentHash (src/store.c): a unique index on a random hash cost one page
+-- write per event, the largest share of each commit.
+DROP INDEX IF EXISTS "contentHash-Unique";
