@@ -100,7 +100,7 @@ asan: deps
 	  SESLOG_BIN=build/asan/seslog SESLOG_UNIT=build/asan/unit-tests SESLOG_ASAN=1 tests/run-all.sh
 
 bench: deps $(BUILD)/seslog $(BSRCS:bench/%.c=$(BUILD)/bench/%)
-	$(Q)SESLOG_BIN=$(BUILD)/seslog BENCH_DIR=$(BUILD)/bench bench/run.sh
+	$(Q)SESLOG_BIN=$(BUILD)/seslog BENCH_DIR=$(BUILD)/bench bench/all.sh
 	$(Q)SESLOG_BIN=$(BUILD)/seslog BENCH_DIR=$(BUILD)/bench bench/dynamodb.sh
 
 check:
