@@ -83,8 +83,9 @@ int main(int argc, char **argv) {
                .message = body,
                .message_len = sizeof body - 1,
                .timestamp = ts,
-               .signing_cert_url = "https://sns.us-east-1.amazonaws.com/"
-                                   "SimpleNotificationService-0123456789abcdef.pem"};
+               .signing_cert_url =
+                   "https://sns.us-east-1.amazonaws.com/"
+                   "SimpleNotificationService-0123456789abcdef.pem"};
   double r[2];
   for (int v = 0; v < 2; v++) {
     m.signature_version = v ? "2" : "1";
@@ -93,9 +94,10 @@ int main(int argc, char **argv) {
     r[v] = rate(&m, cert, seconds);
     free(m.signature);
   }
-  printf("verify: %.0f verifications/s on one core (SignatureVersion 1: %.0f/s, 2: %.0f/s; "
-         "target >= 20000/s)\n",
-         r[1] < r[0] ? r[1] : r[0], r[0], r[1]);
+  printf(
+      "verify: %.0f verifications/s on one core (SignatureVersion 1: %.0f/s, 2: %.0f/s; "
+      "target >= 20000/s)\n",
+      r[1] < r[0] ? r[1] : r[0], r[0], r[1]);
   sns_cert_free(cert);
   free(key);
   free(pem);

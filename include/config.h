@@ -22,13 +22,13 @@ struct opt_list {
 };
 
 struct opt {
-  const char *name;   /* "listen" for --listen and SESLOG_LISTEN */
+  const char *name; /* "listen" for --listen and SESLOG_LISTEN */
   enum opt_kind kind;
-  size_t offset;      /* into the command's options struct */
-  const char *def;    /* default as text, or NULL */
-  const char *arg;    /* placeholder in --help, e.g. "HOST:PORT" */
-  const char *help;   /* one line */
-  int no_env;         /* 1: no environment variable */
+  size_t offset;    /* into the command's options struct */
+  const char *def;  /* default as text, or NULL */
+  const char *arg;  /* placeholder in --help, e.g. "HOST:PORT" */
+  const char *help; /* one line */
+  int no_env;       /* 1: no environment variable */
 };
 
 /* Parses argv[*argi..] against table into target: defaults first, then the

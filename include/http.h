@@ -29,18 +29,18 @@ typedef struct http_request http_request;
 typedef void (*http_done_fn)(http_request *req);
 
 struct http_request {
-  char method[12];      /* "GET", "POST", ... */
-  char *url;            /* raw request target, owned */
-  char *path;           /* percent-decoded path, owned */
-  char *query;          /* raw query after '?', owned, or NULL */
+  char method[12]; /* "GET", "POST", ... */
+  char *url;       /* raw request target, owned */
+  char *path;      /* percent-decoded path, owned */
+  char *query;     /* raw query after '?', owned, or NULL */
   http_header headers[HTTP_MAX_HEADERS];
   int n_headers;
-  buf body;             /* capped at HTTP_MAX_BODY */
-  int keep_alive;       /* from the version and Connection header */
+  buf body;       /* capped at HTTP_MAX_BODY */
+  int keep_alive; /* from the version and Connection header */
   int http_minor;
-  char remote[64];      /* peer address, for logs and diagnostics */
-  int listener_flags;   /* the listener's flags (server.h) */
-  int64_t started_ms;   /* when the request was complete */
+  char remote[64];    /* peer address, for logs and diagnostics */
+  int listener_flags; /* the listener's flags (server.h) */
+  int64_t started_ms; /* when the request was complete */
   /* response state */
   buf response;         /* serialized status line, headers and body */
   int status;           /* status code answered */

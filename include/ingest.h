@@ -10,37 +10,37 @@
 #include <uv.h>
 
 #include "certcache.h"
-#include "outbound.h"
-#include "subs.h"
 #include "http.h"
+#include "outbound.h"
 #include "store.h"
+#include "subs.h"
 
 /* Why a request to /sns was refused; names are the `reason` label of
  * seslog_sns_rejected_total. */
 enum ingest_reason {
-  REJ_BAD_JSON,           /* not a JSON object */
-  REJ_MISSING_FIELD,      /* a required field missing or malformed */
-  REJ_UNKNOWN_TYPE,       /* Type is not one SNS sends */
-  REJ_BAD_BASE64,         /* Signature is not base64 */
-  REJ_SIGNATURE_VERSION,  /* SignatureVersion is not 1 or 2 */
-  REJ_BAD_SES_EVENT,      /* a signed SES event without what every event has */
-  REJ_CERT_URL,           /* certificate URL refused */
-  REJ_SUBSCRIBE_URL,      /* SubscribeURL refused (never fetched) */
-  REJ_CONFIRM_FAILED,     /* SubscribeURL fetch failed */
-  REJ_CERT_FETCH,         /* certificate could not be fetched */
+  REJ_BAD_JSON,          /* not a JSON object */
+  REJ_MISSING_FIELD,     /* a required field missing or malformed */
+  REJ_UNKNOWN_TYPE,      /* Type is not one SNS sends */
+  REJ_BAD_BASE64,        /* Signature is not base64 */
+  REJ_SIGNATURE_VERSION, /* SignatureVersion is not 1 or 2 */
+  REJ_BAD_SES_EVENT,     /* a signed SES event without what every event has */
+  REJ_CERT_URL,          /* certificate URL refused */
+  REJ_SUBSCRIBE_URL,     /* SubscribeURL refused (never fetched) */
+  REJ_CONFIRM_FAILED,    /* SubscribeURL fetch failed */
+  REJ_CERT_FETCH,        /* certificate could not be fetched */
   REJ_BAD_SIGNATURE,
-  REJ_TIMESTAMP,          /* timestamp outside certificate validity */
-  REJ_TOPIC,              /* topic not allowed */
-  REJ_RAW_DELIVERY,       /* raw delivery refused */
-  REJ_BASIC_AUTH,         /* basic auth failed */
-  REJ_STORAGE,            /* could not be committed */
+  REJ_TIMESTAMP,    /* timestamp outside certificate validity */
+  REJ_TOPIC,        /* topic not allowed */
+  REJ_RAW_DELIVERY, /* raw delivery refused */
+  REJ_BASIC_AUTH,   /* basic auth failed */
+  REJ_STORAGE,      /* could not be committed */
   REJ_N
 };
 
 const char *ingest_reason_name(enum ingest_reason r);
 
 struct ingest_opts {
-  char **topic_arns;      /* allowlist; empty = any topic */
+  char **topic_arns; /* allowlist; empty = any topic */
   size_t n_topic_arns;
   const char *basic_auth; /* "USER:PASS" or NULL */
   /* Optional: each committed notification's latency, arrival to answer. */

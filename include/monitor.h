@@ -46,13 +46,13 @@ void monitor_start(monitor *m);
 void monitor_close(monitor *m);
 
 struct monitor_reading {
-  const char *state;     /* "ok", "warn", "alert" */
-  double value;          /* the rate, a fraction */
-  double warn, alert;    /* thresholds */
-  int64_t sends;         /* the denominator */
-  int64_t window_ms;     /* the window used (widened or not) */
-  int64_t evaluated_ms;  /* when; 0 before the first evaluation */
-  int64_t since_ms;      /* when the state began, 0 if unknown */
+  const char *state;    /* "ok", "warn", "alert" */
+  double value;         /* the rate, a fraction */
+  double warn, alert;   /* thresholds */
+  int64_t sends;        /* the denominator */
+  int64_t window_ms;    /* the window used (widened or not) */
+  int64_t evaluated_ms; /* when; 0 before the first evaluation */
+  int64_t since_ms;     /* when the state began, 0 if unknown */
 };
 void monitor_get(const monitor *m, enum monitor_kind k, struct monitor_reading *out);
 const char *monitor_name(enum monitor_kind k); /* "bounceRate", "complaintRate" */

@@ -11,8 +11,8 @@
 typedef struct outbound outbound;
 
 struct outbound_opts {
-  const char *ca_file;       /* CA bundle, or NULL for the system's */
-  char **connect_to;         /* "HOST:PORT:HOST2:PORT2" entries */
+  const char *ca_file; /* CA bundle, or NULL for the system's */
+  char **connect_to;   /* "HOST:PORT:HOST2:PORT2" entries */
   size_t n_connect_to;
 };
 
@@ -21,25 +21,25 @@ struct outbound_opts {
  * SL_ETOOBIG: body over the cap) with error a sentence. */
 typedef struct outbound_result {
   int rc;
-  long status;               /* HTTP status, 0 without an answer */
-  const char *body;          /* NUL-terminated; valid during the callback */
+  long status;      /* HTTP status, 0 without an answer */
+  const char *body; /* NUL-terminated; valid during the callback */
   size_t body_len;
-  const char *error;         /* curl's sentence when rc != 0 */
-  const char *retry_after;   /* the Retry-After header, or NULL */
+  const char *error;       /* curl's sentence when rc != 0 */
+  const char *retry_after; /* the Retry-After header, or NULL */
 } outbound_result;
 
 typedef void (*outbound_cb)(void *ud, const outbound_result *res);
 
 struct outbound_req {
-  const char *method;        /* "GET" (default) or "POST" */
+  const char *method; /* "GET" (default) or "POST" */
   const char *url;
-  const char *const *headers;/* "Name: value", NULL-terminated, or NULL */
-  const char *body;          /* POST body, copied */
+  const char *const *headers; /* "Name: value", NULL-terminated, or NULL */
+  const char *body;           /* POST body, copied */
   size_t body_len;
-  long timeout_ms;           /* whole request; default 10 s */
-  size_t max_body;           /* answer cap; default 1 MiB */
-  const char *aws_sigv4;     /* CURLOPT_AWS_SIGV4 value, or NULL */
-  const char *userpwd;       /* "KEY:SECRET" for SigV4, or NULL */
+  long timeout_ms;       /* whole request; default 10 s */
+  size_t max_body;       /* answer cap; default 1 MiB */
+  const char *aws_sigv4; /* CURLOPT_AWS_SIGV4 value, or NULL */
+  const char *userpwd;   /* "KEY:SECRET" for SigV4, or NULL */
 };
 
 int outbound_new(uv_loop_t *loop, const struct outbound_opts *opts, outbound **out);

@@ -35,17 +35,17 @@ typedef struct outbox_item {
 } outbox_item;
 
 enum outbox_verdict {
-  OUTBOX_OK = 0,     /* delivered: delete */
-  OUTBOX_RETRY,      /* failed: try again later */
-  OUTBOX_DEAD,       /* will never succeed: keep as dead */
-  OUTBOX_LATER       /* not attempted this time (e.g. rate limit) */
+  OUTBOX_OK = 0, /* delivered: delete */
+  OUTBOX_RETRY,  /* failed: try again later */
+  OUTBOX_DEAD,   /* will never succeed: keep as dead */
+  OUTBOX_LATER   /* not attempted this time (e.g. rate limit) */
 };
 
 struct outbox_sink {
-  const char *name;          /* "slack", "dynamodb": the `sink` column */
-  size_t batch_max;          /* rows handed to deliver at once */
-  int max_attempts;          /* then dead */
-  int64_t max_age_ms;        /* then dead */
+  const char *name;   /* "slack", "dynamodb": the `sink` column */
+  size_t batch_max;   /* rows handed to deliver at once */
+  int max_attempts;   /* then dead */
+  int64_t max_age_ms; /* then dead */
   /* Writer thread, inside the event's transaction: the payload this sink
    * wants for e (malloc'ed), or NULL when it wants nothing. */
   char *(*payload)(void *ud, const ses_event *e);
@@ -101,10 +101,10 @@ int64_t outbox_committed_upto(const outbox *ob, int sink);
 void outbox_ack_through(outbox *ob, int sink, int64_t through, const char *prefix);
 
 struct outbox_stats {
-  int64_t pending;          /* rows waiting (in memory and beyond) */
-  int64_t dead;             /* rows in the dead state */
-  int64_t delivered;        /* since start */
-  int64_t last_success_ms;  /* 0 = never */
+  int64_t pending;         /* rows waiting (in memory and beyond) */
+  int64_t dead;            /* rows in the dead state */
+  int64_t delivered;       /* since start */
+  int64_t last_success_ms; /* 0 = never */
   int64_t last_error_ms;
   char last_error[200];
 };

@@ -19,8 +19,8 @@ int readpool_new(uv_loop_t *loop, const char *db_path, int limit_ms, readpool **
 /* Closes every connection; call when no run is in flight. */
 void readpool_free(readpool *p);
 
-typedef int (*readpool_fn)(sqlite3 *db, void *arg);  /* pool thread */
-typedef void (*readpool_done)(void *arg, int rc);     /* loop thread */
+typedef int (*readpool_fn)(sqlite3 *db, void *arg); /* pool thread */
+typedef void (*readpool_done)(void *arg, int rc);   /* loop thread */
 
 /* Queues fn(arg); done(arg, rc) follows on the loop with fn's return
  * value, or SL_EDB when no connection could be opened. Returns 0 or

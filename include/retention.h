@@ -17,8 +17,8 @@
 #define RETENTION_MAX_RULES 16
 
 struct retention_rule {
-  char type[32];     /* notificationType, or "" for the default */
-  int64_t keep_ms;   /* events older than this go */
+  char type[32];   /* notificationType, or "" for the default */
+  int64_t keep_ms; /* events older than this go */
 };
 
 struct retention_rules {

@@ -12,14 +12,14 @@
 #include "suppression.h"
 
 struct router {
-  ingest *in;              /* POST /sns */
-  store *st;               /* /healthz */
-  subs *sb;                /* /api/subscriptions */
-  static_files *web;       /* everything else under GET */
-  api *api;                /* the query endpoints under /api/; NULL: none */
+  ingest *in;                     /* POST /sns */
+  store *st;                      /* /healthz */
+  subs *sb;                       /* /api/subscriptions */
+  static_files *web;              /* everything else under GET */
+  api *api;                       /* the query endpoints under /api/; NULL: none */
   struct metrics_sources metrics; /* GET /metrics */
-  suppression *sup;        /* /api/suppression...; NULL: none */
-  const char *api_token;   /* NULL: /api and /metrics are open */
+  suppression *sup;               /* /api/suppression...; NULL: none */
+  const char *api_token;          /* NULL: /api and /metrics are open */
 };
 
 /* The server's handler: ud is a struct router. */

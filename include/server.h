@@ -20,10 +20,10 @@
 typedef void (*server_handler)(http_request *req, void *ud);
 
 struct server_opts {
-  int max_conns;           /* accepted connections at once; more are closed */
-  int max_inflight;        /* requests in flight per connection before reading pauses */
-  int64_t idle_ms;         /* keep-alive idle time */
-  int64_t request_ms;      /* time to receive one whole request */
+  int max_conns;      /* accepted connections at once; more are closed */
+  int max_inflight;   /* requests in flight per connection before reading pauses */
+  int64_t idle_ms;    /* keep-alive idle time */
+  int64_t request_ms; /* time to receive one whole request */
 };
 
 typedef struct server server;

@@ -13,31 +13,31 @@
  * NULL when the SES JSON has no such value. */
 typedef struct ses_event {
   /* the SesEventMessages columns */
-  char *message_id;          /* mail.messageId (required) */
-  char *time_stamp;          /* ISO-8601 UTC with ms: the SNS Timestamp when
-                                given to ses_parse, else the event's own
-                                timestamp (bounce.timestamp, ...), else
-                                mail.timestamp */
-  int64_t ts_ms;             /* time_stamp parsed */
-  char *notification_type;   /* notificationType or eventType, verbatim */
-  char *reporting_mta;       /* bounce.reportingMTA / delivery.reportingMTA */
-  char *destination_address; /* mail.destination joined with "," */
-  char *bounced_recipients;  /* bounce.bouncedRecipients as compact JSON */
+  char *message_id;              /* mail.messageId (required) */
+  char *time_stamp;              /* ISO-8601 UTC with ms: the SNS Timestamp when
+                                    given to ses_parse, else the event's own
+                                    timestamp (bounce.timestamp, ...), else
+                                    mail.timestamp */
+  int64_t ts_ms;                 /* time_stamp parsed */
+  char *notification_type;       /* notificationType or eventType, verbatim */
+  char *reporting_mta;           /* bounce.reportingMTA / delivery.reportingMTA */
+  char *destination_address;     /* mail.destination joined with "," */
+  char *bounced_recipients;      /* bounce.bouncedRecipients as compact JSON */
   char *complaint_feedback_type; /* complaint.complaintFeedbackType */
-  char *feedback_id;         /* bounce.feedbackId / complaint.feedbackId */
+  char *feedback_id;             /* bounce.feedbackId / complaint.feedbackId */
   /* what queries need */
-  char *bounce_type;         /* bounce.bounceType */
-  char *bounce_sub_type;     /* bounce.bounceSubType */
-  char *complaint_sub_type;  /* complaint.complaintSubType */
-  char *source;              /* mail.source */
-  char *diagnostic;          /* first bouncedRecipients[].diagnosticCode, or
-                                reject.reason, or deliveryDelay's, or NULL */
-  char **recipients;         /* the affected addresses: bounced, complained,
-                                delivered, delayed recipients; for Send,
-                                Reject, Open, Click, Rendering Failure,
-                                Subscription the mail's destination */
+  char *bounce_type;        /* bounce.bounceType */
+  char *bounce_sub_type;    /* bounce.bounceSubType */
+  char *complaint_sub_type; /* complaint.complaintSubType */
+  char *source;             /* mail.source */
+  char *diagnostic;         /* first bouncedRecipients[].diagnosticCode, or
+                               reject.reason, or deliveryDelay's, or NULL */
+  char **recipients;        /* the affected addresses: bounced, complained,
+                               delivered, delayed recipients; for Send,
+                               Reject, Open, Click, Rendering Failure,
+                               Subscription the mail's destination */
   size_t n_recipients;
-  char *raw;                 /* the SES JSON, compact (cJSON unformatted) */
+  char *raw; /* the SES JSON, compact (cJSON unformatted) */
   size_t raw_len;
   /* envelope fields, filled by the caller when known */
   char *sns_message_id;
@@ -52,13 +52,13 @@ typedef struct ses_event {
  * event needs (mail.messageId, a usable time) or a type-specific object
  * (bounce, complaint, ...); SL_ETYPE for an unknown type. *why, when not
  * NULL, gets a static sentence for a person. */
-int ses_parse(const char *json, size_t len, const char *sns_timestamp,
-              ses_event **out, const char **why);
+int ses_parse(const char *json, size_t len, const char *sns_timestamp, ses_event **out,
+              const char **why);
 
 /* Same, from an already parsed cJSON object (import uses this). */
 struct cJSON;
-int ses_parse_json(const struct cJSON *root, const char *sns_timestamp,
-                   ses_event **out, const char **why);
+int ses_parse_json(const struct cJSON *root, const char *sns_timestamp, ses_event **out,
+                   const char **why);
 
 void ses_event_free(ses_event *e);
 

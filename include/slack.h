@@ -12,10 +12,10 @@
 #include "outbox.h"
 
 struct slack_opts {
-  const char *webhook_url;  /* required */
-  const char *public_url;   /* base URL of the web UI for links, or NULL */
-  const char *mention;      /* "here", "channel" or "none" */
-  int max_per_minute;       /* individual messages a minute before digests */
+  const char *webhook_url; /* required */
+  const char *public_url;  /* base URL of the web UI for links, or NULL */
+  const char *mention;     /* "here", "channel" or "none" */
+  int max_per_minute;      /* individual messages a minute before digests */
 };
 
 typedef struct slack slack;

@@ -9,11 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum sns_type {
-  SNS_NOTIFICATION = 1,
-  SNS_SUBSCRIPTION_CONFIRMATION,
-  SNS_UNSUBSCRIBE_CONFIRMATION
-};
+enum sns_type { SNS_NOTIFICATION = 1, SNS_SUBSCRIPTION_CONFIRMATION, SNS_UNSUBSCRIBE_CONFIRMATION };
 
 /* One parsed envelope. Every string is owned by the struct (NUL-terminated,
  * JSON escapes already decoded); fields absent from the JSON are NULL. */

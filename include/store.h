@@ -17,8 +17,8 @@
 struct sqlite3;
 
 enum store_result {
-  STORE_STORED = 1,    /* a new event */
-  STORE_DUPLICATE = 2  /* the same event was already stored */
+  STORE_STORED = 1,   /* a new event */
+  STORE_DUPLICATE = 2 /* the same event was already stored */
 };
 
 typedef struct store store;
@@ -27,28 +27,28 @@ typedef struct store store;
  * by the store: freed with the request by store_req_free) and cb, and gets
  * it back through cb with result set. */
 typedef struct store_req {
-  ses_event *ev;                   /* the event; owned; NULL for a request
-                                      that only records a topic's state */
+  ses_event *ev; /* the event; owned; NULL for a request
+                    that only records a topic's state */
   /* Subscription bookkeeping, written in the same transaction. An event
    * counts as a message of ev->topic_arn; a request without an event
    * names its topic here. */
-  char *topic_arn;                 /* owned; used when ev is NULL */
-  const char *sub_state;           /* static "pending", "confirmed",
-                                      "unsubscribed", or NULL: no change */
-  char *sub_arn;                   /* owned SubscriptionArn, or NULL */
-  int counts_as_message;           /* 1: a message of the topic arrived */
-  int64_t at_ms;                   /* when (arrival), for the topic */
+  char *topic_arn;       /* owned; used when ev is NULL */
+  const char *sub_state; /* static "pending", "confirmed",
+                            "unsubscribed", or NULL: no change */
+  char *sub_arn;         /* owned SubscriptionArn, or NULL */
+  int counts_as_message; /* 1: a message of the topic arrived */
+  int64_t at_ms;         /* when (arrival), for the topic */
   /* Any other write: called by the writer inside the batch transaction,
    * in queue order, with the write connection. It sets req->result
    * (STORE_STORED, or a negative code for a refusal that leaves the batch
    * alone) and returns 0, or SL_EDB to roll the whole batch back. */
   int (*apply)(struct store_req *req, struct sqlite3 *db);
-  void *apply_arg;                 /* for apply; the caller's */
-  int result;                      /* STORE_* or a negative sl_err */
-  int64_t event_id;                /* SesEventMessages.id when stored */
-  void (*cb)(struct store_req *);  /* called by store_complete */
-  void *ud;                        /* the caller's */
-  struct store_req *next;          /* queue link, the store's */
+  void *apply_arg;                /* for apply; the caller's */
+  int result;                     /* STORE_* or a negative sl_err */
+  int64_t event_id;               /* SesEventMessages.id when stored */
+  void (*cb)(struct store_req *); /* called by store_complete */
+  void *ud;                       /* the caller's */
+  struct store_req *next;         /* queue link, the store's */
 } store_req;
 
 /* Work that every stored event implies (suppression rules, outbox rows),
@@ -67,10 +67,10 @@ struct store_hook {
 struct store_opts {
   struct store_hook hooks[STORE_MAX_HOOKS];
   int n_hooks;
-  int64_t busy_timeout_ms;         /* wait for a locked database, then fail */
-  int queue_max;                   /* events waiting before submit says SL_EBUSY */
-  int batch_max;                   /* events in one transaction at most */
-  void (*notify)(void *ud);        /* writer thread: results are ready */
+  int64_t busy_timeout_ms;  /* wait for a locked database, then fail */
+  int queue_max;            /* events waiting before submit says SL_EBUSY */
+  int batch_max;            /* events in one transaction at most */
+  void (*notify)(void *ud); /* writer thread: results are ready */
   void *notify_ud;
 };
 

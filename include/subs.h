@@ -33,8 +33,9 @@ void subs_set_state(subs *s, const char *topic, const char *state, const char *a
 
 /* Calls fn for each topic: its ARN, state and last message time (0 if
  * none). */
-void subs_each(const subs *s, void (*fn)(void *ud, const char *topic, const char *state,
-                                         int64_t last_ms), void *ud);
+void subs_each(const subs *s,
+               void (*fn)(void *ud, const char *topic, const char *state, int64_t last_ms),
+               void *ud);
 
 /* {"items":[{topicArn, state, subscriptionArn, confirmedAt, firstMessageAt,
  * lastMessageAt, accepted, rejected}...]} into b. */

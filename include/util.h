@@ -35,10 +35,10 @@ int util_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 /* A growable byte buffer with a maximum size fixed at creation
  * (curl's dynbuf idea). Always NUL-terminated when len > 0. */
 typedef struct buf {
-  char *data;  /* owned, NULL until the first append */
-  size_t len;  /* bytes used, without the NUL */
-  size_t cap;  /* bytes allocated */
-  size_t max;  /* appends that would pass this fail with SL_ETOOBIG */
+  char *data; /* owned, NULL until the first append */
+  size_t len; /* bytes used, without the NUL */
+  size_t cap; /* bytes allocated */
+  size_t max; /* appends that would pass this fail with SL_ETOOBIG */
 } buf;
 
 void buf_init(buf *b, size_t max);

@@ -21,10 +21,10 @@ typedef struct waiter {
 } waiter;
 
 typedef struct entry {
-  char *url;             /* the key */
-  sns_cert *cert;        /* NULL while fetching */
-  waiter *waiters;       /* while fetching */
-  uint64_t used;         /* last use, for eviction */
+  char *url;       /* the key */
+  sns_cert *cert;  /* NULL while fetching */
+  waiter *waiters; /* while fetching */
+  uint64_t used;   /* last use, for eviction */
   struct entry *next;
 } entry;
 
@@ -69,7 +69,9 @@ void certcache_free(certcache *c) {
   free(c);
 }
 
-long certcache_fetches(const certcache *c) { return c->fetches; }
+long certcache_fetches(const certcache *c) {
+  return c->fetches;
+}
 
 static entry *find(certcache *c, const char *url) {
   for (entry *e = c->entries; e; e = e->next)
@@ -192,7 +194,8 @@ static void on_fetched(void *ud, const outbound_result *res) {
   } else if (res->status != 200) {
     rc = SL_ECERT;
     snprintf(why, sizeof why, "the signing certificate could not be fetched: HTTP %ld%s",
-             res->status, res->status >= 300 && res->status < 400 ? " (redirects are not followed)" : "");
+             res->status,
+             res->status >= 300 && res->status < 400 ? " (redirects are not followed)" : "");
   } else if (sns_cert_parse(res->body, res->body_len, &cert)) {
     rc = SL_ECERT;
     snprintf(why, sizeof why, "the fetched signing certificate is not a valid PEM certificate");

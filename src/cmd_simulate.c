@@ -54,12 +54,14 @@ static const struct opt sim_table[] = {
     {"duration", OPT_DURATION, O(duration), "30s", "DURATION", "how long; 0 runs until Ctrl-C"},
     {"bounce", OPT_DOUBLE, O(bounce), "3", "PCT", "percent of mails that hard-bounce"},
     {"complaint", OPT_DOUBLE, O(complaint), "0.2", "PCT", "percent of mails that draw a complaint"},
-    {"topic-arn", OPT_STR, O(topic_arn), "arn:aws:sns:us-east-1:000000000000:seslog-simulate", "ARN",
+    {"topic-arn", OPT_STR, O(topic_arn), "arn:aws:sns:us-east-1:000000000000:seslog-simulate",
+     "ARN",
      "TopicArn of the notifications (allow it with serve --sns-topic-arn if you use an allowlist)"},
     {"sns-cert-dir", OPT_STR, O(sns_cert_dir), NULL, "DIR",
      "the server's certificate folder; the development certificate goes there "
      "[<db folder>/sns-certs]"},
-    {"db", OPT_STR, O(db), SESLOG_DEFAULT_DB, "PATH", "the server's database (locates the cert folder)"},
+    {"db", OPT_STR, O(db), SESLOG_DEFAULT_DB, "PATH",
+     "the server's database (locates the cert folder)"},
     {"concurrency", OPT_INT, O(concurrency), "8", "N", "requests in flight at most"},
     {"log-level", OPT_STR, O(log_level), "warn", "LEVEL", "debug, info, warn or error"},
     {0},
@@ -84,10 +86,10 @@ typedef struct sim {
   char *key_pem;
   char *sns_url;
   int64_t start_ms, end_ms;
-  double due;            /* mails due so far */
+  double due; /* mails due so far */
   long mails, sent, ok, failed, in_flight;
-  long by_type[4];       /* Send, Delivery, Bounce, Complaint */
-  long status[6];        /* 2xx 3xx 4xx 5xx other errors */
+  long by_type[4]; /* Send, Delivery, Bounce, Complaint */
+  long status[6];  /* 2xx 3xx 4xx 5xx other errors */
   int stopping;
   char last_error[200];
 } sim;
@@ -124,7 +126,8 @@ static int dev_identity(const char *dir, char **key_pem) {
   X509_set_pubkey(x, pkey);
   X509_NAME *name = X509_get_subject_name(x);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             (const unsigned char *)"seslog simulate (development only)", -1, -1, 0);
+                             (const unsigned char *)"seslog simulate (development only)", -1, -1,
+                             0);
   X509_set_issuer_name(x, name);
   if (!X509_sign(x, pkey, EVP_sha256())) goto out;
   FILE *f = fopen(key_path, "wb");
@@ -178,7 +181,8 @@ static void on_posted(void *ud, const outbound_result *res) {
   } else {
     int k = res->status >= 200 && res->status < 600 ? (int)(res->status / 100) - 2 : 4;
     s->status[k]++;
-    if (res->status == 200) s->ok++;
+    if (res->status == 200)
+      s->ok++;
     else {
       s->failed++;
       snprintf(s->last_error, sizeof s->last_error, "HTTP %ld: %.150s", res->status, res->body);
@@ -197,35 +201,44 @@ static void post_event(sim *s, const char *type, const char *mail_id, const char
   uuid(sns_id);
   buf m;
   buf_init(&m, 1 << 16);
-  buf_printf(&m, "{\"eventType\":\"%s\",\"mail\":{\"timestamp\":\"%s\",\"source\":"
-                 "\"Example Shop <orders@shop.example.com>\",\"sourceArn\":"
-                 "\"arn:aws:ses:us-east-1:000000000000:identity/shop.example.com\","
-                 "\"sendingAccountId\":\"000000000000\",\"messageId\":\"%s\",\"destination\":[",
+  buf_printf(&m,
+             "{\"eventType\":\"%s\",\"mail\":{\"timestamp\":\"%s\",\"source\":"
+             "\"Example Shop <orders@shop.example.com>\",\"sourceArn\":"
+             "\"arn:aws:ses:us-east-1:000000000000:identity/shop.example.com\","
+             "\"sendingAccountId\":\"000000000000\",\"messageId\":\"%s\",\"destination\":[",
              type, ts, mail_id);
   buf_json_string(&m, recipient);
-  buf_appends(&m, "],\"headersTruncated\":false,\"commonHeaders\":{\"from\":"
-                  "[\"Example Shop <orders@shop.example.com>\"],\"to\":[");
+  buf_appends(&m,
+              "],\"headersTruncated\":false,\"commonHeaders\":{\"from\":"
+              "[\"Example Shop <orders@shop.example.com>\"],\"to\":[");
   buf_json_string(&m, recipient);
-  buf_appends(&m, "],\"subject\":\"Your order has shipped\"},\"tags\":{\"ses:configuration-set\":"
-                  "[\"transactional\"],\"campaign\":[\"shipping\"]}},");
+  buf_appends(&m,
+              "],\"subject\":\"Your order has shipped\"},\"tags\":{\"ses:configuration-set\":"
+              "[\"transactional\"],\"campaign\":[\"shipping\"]}},");
   if (strcmp(type, "Send") == 0) {
     buf_appends(&m, "\"send\":{}}");
   } else if (strcmp(type, "Delivery") == 0) {
-    buf_printf(&m, "\"delivery\":{\"timestamp\":\"%s\",\"processingTimeMillis\":1342,"
-                   "\"recipients\":[", now_iso);
+    buf_printf(&m,
+               "\"delivery\":{\"timestamp\":\"%s\",\"processingTimeMillis\":1342,"
+               "\"recipients\":[",
+               now_iso);
     buf_json_string(&m, recipient);
-    buf_appends(&m, "],\"smtpResponse\":\"250 2.6.0 Message received\","
-                    "\"reportingMTA\":\"a8-70.smtp-out.amazonses.com\"}}");
+    buf_appends(&m,
+                "],\"smtpResponse\":\"250 2.6.0 Message received\","
+                "\"reportingMTA\":\"a8-70.smtp-out.amazonses.com\"}}");
   } else if (strcmp(type, "Bounce") == 0) {
     int suppressed = strcmp(detail, "OnAccountSuppressionList") == 0;
     char fb[37];
     uuid(fb);
-    buf_printf(&m, "\"bounce\":{\"bounceType\":\"Permanent\",\"bounceSubType\":\"%s\","
-                   "\"bouncedRecipients\":[{\"emailAddress\":", detail);
+    buf_printf(&m,
+               "\"bounce\":{\"bounceType\":\"Permanent\",\"bounceSubType\":\"%s\","
+               "\"bouncedRecipients\":[{\"emailAddress\":",
+               detail);
     buf_json_string(&m, recipient);
-    buf_printf(&m, ",\"action\":\"failed\",\"status\":\"5.1.1\",\"diagnosticCode\":\"%s\"}],"
-                   "\"timestamp\":\"%s\",\"feedbackId\":\"0100%s-000000\",\"reportingMTA\":"
-                   "\"dns; amazonses.com\"}}",
+    buf_printf(&m,
+               ",\"action\":\"failed\",\"status\":\"5.1.1\",\"diagnosticCode\":\"%s\"}],"
+               "\"timestamp\":\"%s\",\"feedbackId\":\"0100%s-000000\",\"reportingMTA\":"
+               "\"dns; amazonses.com\"}}",
                suppressed ? "Amazon SES did not send the message to this address because it is "
                             "on the suppression list for your account."
                           : "smtp; 550 5.1.1 user unknown",
@@ -235,9 +248,10 @@ static void post_event(sim *s, const char *type, const char *mail_id, const char
     uuid(fb);
     buf_appends(&m, "\"complaint\":{\"complainedRecipients\":[{\"emailAddress\":");
     buf_json_string(&m, recipient);
-    buf_printf(&m, "}],\"timestamp\":\"%s\",\"feedbackId\":\"0100%s-000000\","
-                   "\"complaintSubType\":null,\"userAgent\":\"Amazon SES Mailbox Simulator\","
-                   "\"complaintFeedbackType\":\"abuse\",\"arrivalDate\":\"%s\"}}",
+    buf_printf(&m,
+               "}],\"timestamp\":\"%s\",\"feedbackId\":\"0100%s-000000\","
+               "\"complaintSubType\":null,\"userAgent\":\"Amazon SES Mailbox Simulator\","
+               "\"complaintFeedbackType\":\"abuse\",\"arrivalDate\":\"%s\"}}",
                now_iso, fb, now_iso);
   }
   sns_msg msg = {.type = SNS_NOTIFICATION,
@@ -326,7 +340,9 @@ static void on_sigint(uv_signal_t *h, int signum) {
   if (!s->in_flight) uv_stop(&s->loop);
 }
 
-static void on_closed(void *ud) { (void)ud; }
+static void on_closed(void *ud) {
+  (void)ud;
+}
 
 int cmd_simulate(int argc, char **argv, int argi) {
   struct sim_opts o = {0};
@@ -344,8 +360,9 @@ int cmd_simulate(int argc, char **argv, int argi) {
   }
   if (log_set_level(o.log_level) || o.rate <= 0 || o.rate > 5000 || o.bounce + o.complaint > 100 ||
       o.concurrency < 1) {
-    fprintf(stderr, "seslog simulate: --rate must be in (0, 5000], --bounce + --complaint at most "
-                    "100, --concurrency at least 1\n");
+    fprintf(stderr,
+            "seslog simulate: --rate must be in (0, 5000], --bounce + --complaint at most "
+            "100, --concurrency at least 1\n");
     goto out;
   }
   if (strncmp(o.url, "http://", 7) && strncmp(o.url, "https://", 8)) {
@@ -353,8 +370,10 @@ int cmd_simulate(int argc, char **argv, int argi) {
     goto out;
   }
   char dir[4096];
-  if (o.sns_cert_dir) snprintf(dir, sizeof dir, "%s", o.sns_cert_dir);
-  else config_default_cert_dir(o.db, dir, sizeof dir);
+  if (o.sns_cert_dir)
+    snprintf(dir, sizeof dir, "%s", o.sns_cert_dir);
+  else
+    config_default_cert_dir(o.db, dir, sizeof dir);
   if (dev_identity(dir, &s->key_pem)) goto out;
   buf u;
   buf_init(&u, 4096);
@@ -378,10 +397,11 @@ int cmd_simulate(int argc, char **argv, int argi) {
           o.duration ? "" : " until Ctrl-C");
   uv_timer_start(&s->timer, on_tick, 0, 20);
   uv_run(&s->loop, UV_RUN_DEFAULT);
-  printf("simulated %ld mails: %ld notifications posted (Send %ld, Delivery %ld, Bounce %ld, "
-         "Complaint %ld), %ld accepted, %ld failed\n",
-         s->mails, s->sent, s->by_type[0], s->by_type[1], s->by_type[2], s->by_type[3], s->ok,
-         s->failed);
+  printf(
+      "simulated %ld mails: %ld notifications posted (Send %ld, Delivery %ld, Bounce %ld, "
+      "Complaint %ld), %ld accepted, %ld failed\n",
+      s->mails, s->sent, s->by_type[0], s->by_type[1], s->by_type[2], s->by_type[3], s->ok,
+      s->failed);
   if (s->failed) fprintf(stderr, "seslog simulate: last error: %s\n", s->last_error);
   status = s->failed ? 1 : 0;
   outbound_close(s->ob, on_closed, NULL);

@@ -66,8 +66,9 @@ int cmd_vacuum(int argc, char **argv, int argi) {
   char *msg = NULL;
   int64_t t0 = util_now_ms();
   if (sqlite3_exec(db, "VACUUM; PRAGMA wal_checkpoint(TRUNCATE);", NULL, NULL, &msg) != SQLITE_OK) {
-    fprintf(stderr, "seslog vacuum: %s%s\n", msg ? msg : sqlite3_errmsg(db),
-            sqlite3_errcode(db) == SQLITE_BUSY ? " (is a server running on it? stop it first)" : "");
+    fprintf(
+        stderr, "seslog vacuum: %s%s\n", msg ? msg : sqlite3_errmsg(db),
+        sqlite3_errcode(db) == SQLITE_BUSY ? " (is a server running on it? stop it first)" : "");
     sqlite3_free(msg);
     goto out;
   }

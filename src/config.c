@@ -95,8 +95,12 @@ static int set_value(const char *cmd, const struct opt *o, void *target, const c
       }
       break;
   }
-  static const char *want[] = {"", "", "a non-negative number", "a duration like 30s, 10m, 24h or 7d",
-                               "a non-negative integer", "true or false"};
+  static const char *want[] = {"",
+                               "",
+                               "a non-negative number",
+                               "a duration like 30s, 10m, 24h or 7d",
+                               "a non-negative integer",
+                               "true or false"};
   fprintf(stderr, "seslog %s: %s%s has a bad value \"%s\": expected %s\n", cmd,
           strncmp(source, "SESLOG_", 7) == 0 ? "" : "--", source, v, want[o->kind]);
   return SL_EINVAL;
@@ -223,7 +227,10 @@ int config_split_hostport(const char *s, char *host, size_t hostlen, int *port) 
 
 void config_default_cert_dir(const char *db, char *out, size_t n) {
   const char *slash = strrchr(db, '/');
-  if (!slash) snprintf(out, n, "sns-certs");
-  else if (slash == db) snprintf(out, n, "/sns-certs");
-  else snprintf(out, n, "%.*s/sns-certs", (int)(slash - db), db);
+  if (!slash)
+    snprintf(out, n, "sns-certs");
+  else if (slash == db)
+    snprintf(out, n, "/sns-certs");
+  else
+    snprintf(out, n, "%.*s/sns-certs", (int)(slash - db), db);
 }

@@ -22,16 +22,18 @@ struct http_reader {
   void *ud;
   char remote[64];
   int listener_flags;
-  http_request *cur;  /* the request being received */
-  buf head;           /* url + header bytes of cur, for the cap */
-  buf field, value;   /* the header being received */
-  int in_value;       /* last callback was a value */
-  int error_status;   /* a callback found a cap exceeded */
-  int failed;         /* fatal: no more requests on this connection */
+  http_request *cur; /* the request being received */
+  buf head;          /* url + header bytes of cur, for the cap */
+  buf field, value;  /* the header being received */
+  int in_value;      /* last callback was a value */
+  int error_status;  /* a callback found a cap exceeded */
+  int failed;        /* fatal: no more requests on this connection */
   int paused;
 };
 
-static int64_t now_ms(void) { return util_now_ms(); }
+static int64_t now_ms(void) {
+  return util_now_ms();
+}
 
 static http_request *request_new(http_reader *r) {
   http_request *req = calloc(1, sizeof *req);
@@ -57,7 +59,9 @@ void http_request_free(http_request *req) {
   free(req);
 }
 
-static http_reader *reader_of(http_parser *p) { return p->data; }
+static http_reader *reader_of(http_parser *p) {
+  return p->data;
+}
 
 /* Keeps the running total of request-line and header bytes under the cap. */
 static int count_head(http_reader *r, size_t n) {
@@ -270,9 +274,13 @@ void http_reader_free(http_reader *r) {
   free(r);
 }
 
-int http_reader_failed(const http_reader *r) { return r->failed; }
+int http_reader_failed(const http_reader *r) {
+  return r->failed;
+}
 
-int http_reader_busy(const http_reader *r) { return r->cur != NULL; }
+int http_reader_busy(const http_reader *r) {
+  return r->cur != NULL;
+}
 
 void http_reader_resume(http_reader *r) {
   if (!r->paused) return;
@@ -379,7 +387,8 @@ void http_respond(http_request *req, int status, const char *content_type,
   if (rc) {
     /* Only a response over 64 MiB gets here; answer with a short 500. */
     buf_reset(b);
-    buf_appends(b, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    buf_appends(
+        b, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     req->close_after = 1;
     status = 500;
   }

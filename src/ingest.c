@@ -15,7 +15,7 @@
 
 #define RECENT_MAX 100
 
-#define CONFIRM_ATTEMPTS 3    /* SubscribeURL fetches before answering 503 */
+#define CONFIRM_ATTEMPTS 3     /* SubscribeURL fetches before answering 503 */
 #define CONFIRM_BACKOFF_MS 300 /* doubled after each failed attempt */
 
 struct ingest {
@@ -24,15 +24,15 @@ struct ingest {
   certcache *cc;
   outbound *ob;
   subs *sb;
-  char **topics;                 /* allowlist, borrowed from the options */
+  char **topics; /* allowlist, borrowed from the options */
   size_t n_topics;
-  char *basic_auth;              /* "USER:PASS" or NULL */
+  char *basic_auth; /* "USER:PASS" or NULL */
   void (*observe_latency)(void *ud, double ms);
   void (*on_unsubscribe)(void *ud, const char *topic_arn);
   void *cb_ud;
   uint64_t rejected[REJ_N];
   struct ingest_rejection recent[RECENT_MAX]; /* ring */
-  size_t recent_next;            /* next slot */
+  size_t recent_next;                         /* next slot */
   size_t recent_n;
   struct ingest_counts counts;
 };
@@ -41,21 +41,32 @@ struct ingest {
 typedef struct job {
   ingest *in;
   http_request *req;
-  sns_msg *msg;                  /* NULL for raw delivery */
-  store_req sreq;                /* the store request, embedded */
-  const char *status;            /* answer after the commit: "confirmed", ... */
-  const char *note;              /* and its note, static, or NULL */
-  int fail_status;               /* answer this error after the commit instead */
-  uv_timer_t *timer;             /* confirmation retry timer, or NULL */
-  int attempts;                  /* SubscribeURL fetches made */
-  char why[256];                 /* last confirmation error */
+  sns_msg *msg;       /* NULL for raw delivery */
+  store_req sreq;     /* the store request, embedded */
+  const char *status; /* answer after the commit: "confirmed", ... */
+  const char *note;   /* and its note, static, or NULL */
+  int fail_status;    /* answer this error after the commit instead */
+  uv_timer_t *timer;  /* confirmation retry timer, or NULL */
+  int attempts;       /* SubscribeURL fetches made */
+  char why[256];      /* last confirmation error */
 } job;
 
-static const char *const reason_names[REJ_N] = {
-    "bad_json",          "missing_field",     "unknown_type",  "bad_base64",
-    "signature_version", "bad_ses_event",     "certificate_url", "subscribe_url",
-    "confirmation_failed", "certificate_fetch", "bad_signature", "timestamp",
-    "topic_not_allowed", "raw_delivery",      "basic_auth",    "storage"};
+static const char *const reason_names[REJ_N] = {"bad_json",
+                                                "missing_field",
+                                                "unknown_type",
+                                                "bad_base64",
+                                                "signature_version",
+                                                "bad_ses_event",
+                                                "certificate_url",
+                                                "subscribe_url",
+                                                "confirmation_failed",
+                                                "certificate_fetch",
+                                                "bad_signature",
+                                                "timestamp",
+                                                "topic_not_allowed",
+                                                "raw_delivery",
+                                                "basic_auth",
+                                                "storage"};
 
 const char *ingest_reason_name(enum ingest_reason r) {
   return r < REJ_N ? reason_names[r] : "unknown";
@@ -89,9 +100,13 @@ void ingest_free(ingest *in) {
   free(in);
 }
 
-const uint64_t *ingest_rejected_counts(const ingest *in) { return in->rejected; }
+const uint64_t *ingest_rejected_counts(const ingest *in) {
+  return in->rejected;
+}
 
-struct ingest_counts ingest_counts(const ingest *in) { return in->counts; }
+struct ingest_counts ingest_counts(const ingest *in) {
+  return in->counts;
+}
 
 size_t ingest_recent_rejections(const ingest *in, struct ingest_rejection *out, size_t max) {
   size_t n = 0;
@@ -122,7 +137,7 @@ static void reject(ingest *in, http_request *req, const sns_msg *m, enum ingest_
   log_kv(LOG_INFO, "sns message rejected", "reason", reason_names[reason], "remote", req->remote,
          "topic", topic ? topic : "-", "sns_message_id", mid ? mid : "-", "detail", message, NULL);
   http_respond_error_ex(req, status, code, message,
-                       status == 401 ? "WWW-Authenticate: Basic realm=\"seslog\"\r\n" : NULL);
+                        status == 401 ? "WWW-Authenticate: Basic realm=\"seslog\"\r\n" : NULL);
 }
 
 static int topic_allowed(const ingest *in, const char *arn) {
@@ -149,7 +164,9 @@ static int basic_auth_ok(const ingest *in, const http_request *req) {
   return util_ct_equal(decoded, (size_t)n, in->basic_auth, strlen(in->basic_auth));
 }
 
-static void on_timer_closed(uv_handle_t *h) { free(h); }
+static void on_timer_closed(uv_handle_t *h) {
+  free(h);
+}
 
 static void job_free(job *j) {
   sns_msg_free(j->msg);
@@ -207,8 +224,10 @@ static void on_stored(store_req *sr) {
     int dup = sr->result == STORE_DUPLICATE;
     if (in->observe_latency)
       in->observe_latency(in->cb_ud, (double)(util_now_ms() - j->req->started_ms));
-    if (dup) in->counts.duplicate++;
-    else in->counts.stored++;
+    if (dup)
+      in->counts.duplicate++;
+    else
+      in->counts.stored++;
     respond_status(j->req, dup ? "duplicate" : "stored", j->msg, sr->ev, NULL, NULL);
   } else {
     char why[256] = "the database could not commit the event";
@@ -271,7 +290,9 @@ static int subscription_arn(const char *xml, char *out, size_t n) {
 
 static void confirm_attempt(job *j);
 
-static void on_confirm_timer(uv_timer_t *t) { confirm_attempt(t->data); }
+static void on_confirm_timer(uv_timer_t *t) {
+  confirm_attempt(t->data);
+}
 
 static void on_confirmed(void *ud, const outbound_result *res) {
   job *j = ud;
@@ -283,7 +304,8 @@ static void on_confirmed(void *ud, const outbound_result *res) {
     record_topic(j, "confirmed", arn, "confirmed", NULL);
     return;
   }
-  if (res->rc) snprintf(j->why, sizeof j->why, "Confirming the subscription failed: %s.", res->error);
+  if (res->rc)
+    snprintf(j->why, sizeof j->why, "Confirming the subscription failed: %s.", res->error);
   else if (res->status == 200)
     snprintf(j->why, sizeof j->why, "SNS's answer to the confirmation has no SubscriptionArn.");
   else
@@ -300,8 +322,8 @@ static void on_confirmed(void *ud, const outbound_result *res) {
       }
     }
     if (j->timer) {
-      uv_timer_start(j->timer, on_confirm_timer,
-                     (uint64_t)CONFIRM_BACKOFF_MS << (j->attempts - 1), 0);
+      uv_timer_start(j->timer, on_confirm_timer, (uint64_t)CONFIRM_BACKOFF_MS << (j->attempts - 1),
+                     0);
       return;
     }
   }
@@ -314,8 +336,8 @@ static void on_confirmed(void *ud, const outbound_result *res) {
 
 static void confirm_attempt(job *j) {
   j->attempts++;
-  struct outbound_req req = {.url = j->msg->subscribe_url, .timeout_ms = 5000,
-                             .max_body = 64 * 1024};
+  struct outbound_req req = {
+      .url = j->msg->subscribe_url, .timeout_ms = 5000, .max_body = 64 * 1024};
   if (outbound_request(j->in->ob, &req, on_confirmed, j)) {
     snprintf(j->why, sizeof j->why, "The confirmation could not be started.");
     j->fail_status = 503;
@@ -387,9 +409,7 @@ static void accept_verified(job *j) {
 static void verify_with(job *j, const sns_cert *cert) {
   int rc = sns_verify(j->msg, cert);
   switch (rc) {
-    case 0:
-      accept_verified(j);
-      return;
+    case 0: accept_verified(j); return;
     case SL_ESIGVER:
       reject(j->in, j->req, j->msg, REJ_SIGNATURE_VERSION, 400, "unsupported_signature_version",
              "SignatureVersion must be 1 or 2.");
@@ -403,7 +423,8 @@ static void verify_with(job *j, const sns_cert *cert) {
              "The message Timestamp lies outside the signing certificate's validity.");
       break;
     case SL_ENOMEM:
-      reject(j->in, j->req, j->msg, REJ_STORAGE, 503, "overloaded", "Out of memory; SNS will retry.");
+      reject(j->in, j->req, j->msg, REJ_STORAGE, 503, "overloaded",
+             "Out of memory; SNS will retry.");
       break;
     default:
       reject(j->in, j->req, j->msg, REJ_BAD_SIGNATURE, 403, "bad_signature",
@@ -416,7 +437,8 @@ static void on_cert(void *ud, int rc, const sns_cert *cert, const char *why) {
   job *j = ud;
   if (rc) {
     char msg[400];
-    snprintf(msg, sizeof msg, "%s; SNS will retry.", why && *why ? why : "the certificate is unavailable");
+    snprintf(msg, sizeof msg, "%s; SNS will retry.",
+             why && *why ? why : "the certificate is unavailable");
     reject(j->in, j->req, j->msg, REJ_CERT_FETCH, 503, "certificate_unavailable", msg);
     job_free(j);
     return;
@@ -484,15 +506,19 @@ void ingest_handle(ingest *in, http_request *req) {
   const char *why = NULL;
   int rc = sns_parse(req->body.data ? req->body.data : "", req->body.len, &m, &why);
   if (rc) {
-    const char *code = rc == SL_EJSON ? "invalid_json" : rc == SL_ETYPE ? "unknown_type" : "missing_field";
-    const char *msg = why ? why
+    const char *code = rc == SL_EJSON   ? "invalid_json"
+                       : rc == SL_ETYPE ? "unknown_type"
+                                        : "missing_field";
+    const char *msg = why              ? why
                       : rc == SL_EJSON ? "The body is not a JSON object."
                       : rc == SL_ETYPE ? "Type must be Notification, SubscriptionConfirmation or "
                                          "UnsubscribeConfirmation."
                                        : "The envelope lacks a required field.";
     reject(in, req, NULL,
-           rc == SL_EJSON ? REJ_BAD_JSON : rc == SL_ETYPE ? REJ_UNKNOWN_TYPE : REJ_MISSING_FIELD, 400,
-           code, msg);
+           rc == SL_EJSON   ? REJ_BAD_JSON
+           : rc == SL_ETYPE ? REJ_UNKNOWN_TYPE
+                            : REJ_MISSING_FIELD,
+           400, code, msg);
     return;
   }
   if (!topic_allowed(in, m->topic_arn)) {
@@ -503,7 +529,8 @@ void ingest_handle(ingest *in, http_request *req) {
   }
   if (sns_url_allowed(m->signing_cert_url, 1)) {
     reject(in, req, m, REJ_CERT_URL, 403, "certificate_url_not_allowed",
-           "SigningCertURL must be https://sns.<region>.amazonaws.com/SimpleNotificationService-<hex>.pem.");
+           "SigningCertURL must be "
+           "https://sns.<region>.amazonaws.com/SimpleNotificationService-<hex>.pem.");
     sns_msg_free(m);
     return;
   }

@@ -10,8 +10,9 @@
 
 #include "error.h"
 
-static const char *const types[] = {"Bounce", "Complaint", "Delivery", "Send", "Reject", "Open",
-                                    "Click", "Rendering Failure", "DeliveryDelay", "Subscription"};
+static const char *const types[] = {"Bounce",        "Complaint",   "Delivery", "Send",
+                                    "Reject",        "Open",        "Click",    "Rendering Failure",
+                                    "DeliveryDelay", "Subscription"};
 #define N_TYPES (sizeof types / sizeof types[0])
 #define N_OTHER N_TYPES /* index of "other" */
 
@@ -36,7 +37,9 @@ int metrics_new(metrics **out) {
   return 0;
 }
 
-void metrics_free(metrics *m) { free(m); }
+void metrics_free(metrics *m) {
+  free(m);
+}
 
 static size_t type_index(const char *t) {
   for (size_t i = 0; t && i < N_TYPES; i++)
@@ -72,9 +75,8 @@ static int load_work(sqlite3 *db, void *arg) {
   load *l = arg;
   sqlite3_stmt *st;
   /* Uses notificationType-timeStamp-Index: a scan of the index only. */
-  if (sqlite3_prepare_v2(db,
-                         "SELECT notificationType, count(*) FROM SesEventMessages GROUP BY 1", -1,
-                         &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(db, "SELECT notificationType, count(*) FROM SesEventMessages GROUP BY 1",
+                         -1, &st, NULL) != SQLITE_OK)
     return SL_EDB;
   /* The hook has been counting commits since start; the query sees the
    * commits before its snapshot, which begins with its first step. What
@@ -121,8 +123,9 @@ static int64_t file_size(const char *path, const char *suffix) {
 
 int metrics_render(const struct metrics_sources *src, buf *b) {
   metrics *m = src->m;
-  buf_appends(b, "# HELP seslog_events_total SES events stored, by type.\n"
-                 "# TYPE seslog_events_total counter\n");
+  buf_appends(b,
+              "# HELP seslog_events_total SES events stored, by type.\n"
+              "# TYPE seslog_events_total counter\n");
   for (size_t i = 0; i <= N_TYPES; i++)
     buf_printf(b, "seslog_events_total{type=\"%s\"} %lld\n", i < N_TYPES ? types[i] : "other",
                (long long)atomic_load(&m->events[i]));
@@ -136,8 +139,9 @@ int metrics_render(const struct metrics_sources *src, buf *b) {
                name, name, name, name, r.value);
   }
   if (src->mon) {
-    buf_appends(b, "# HELP seslog_monitor_state Monitor state: 0 ok, 1 warn, 2 alert.\n"
-                   "# TYPE seslog_monitor_state gauge\n");
+    buf_appends(b,
+                "# HELP seslog_monitor_state Monitor state: 0 ok, 1 warn, 2 alert.\n"
+                "# TYPE seslog_monitor_state gauge\n");
     for (int k = 0; k < 2; k++) {
       struct monitor_reading r;
       monitor_get(src->mon, (enum monitor_kind)k, &r);
@@ -157,15 +161,17 @@ int metrics_render(const struct metrics_sources *src, buf *b) {
                "seslog_sns_messages_total{outcome=\"confirmation\"} %llu\n",
                (unsigned long long)c.stored, (unsigned long long)c.duplicate,
                (unsigned long long)c.ignored, (unsigned long long)c.confirmations);
-    buf_appends(b, "# HELP seslog_sns_rejected_total Requests to /sns refused, by reason.\n"
-                   "# TYPE seslog_sns_rejected_total counter\n");
+    buf_appends(b,
+                "# HELP seslog_sns_rejected_total Requests to /sns refused, by reason.\n"
+                "# TYPE seslog_sns_rejected_total counter\n");
     const uint64_t *counts = ingest_rejected_counts(src->in);
     for (int i = 0; i < REJ_N; i++)
       buf_printf(b, "seslog_sns_rejected_total{reason=\"%s\"} %llu\n",
                  ingest_reason_name((enum ingest_reason)i), (unsigned long long)counts[i]);
   }
-  buf_appends(b, "# HELP seslog_ingest_latency_ms Time from a notification's arrival to its "
-                 "answer (after the commit).\n# TYPE seslog_ingest_latency_ms histogram\n");
+  buf_appends(b,
+              "# HELP seslog_ingest_latency_ms Time from a notification's arrival to its "
+              "answer (after the commit).\n# TYPE seslog_ingest_latency_ms histogram\n");
   uint64_t cum = 0;
   for (size_t i = 0; i < N_BUCKETS; i++) {
     cum += m->lat_counts[i];
@@ -173,28 +179,32 @@ int metrics_render(const struct metrics_sources *src, buf *b) {
                (unsigned long long)cum);
   }
   cum += m->lat_counts[N_BUCKETS];
-  buf_printf(b,
-             "seslog_ingest_latency_ms_bucket{le=\"+Inf\"} %llu\nseslog_ingest_latency_ms_sum %.3f\n"
-             "seslog_ingest_latency_ms_count %llu\n",
-             (unsigned long long)cum, m->lat_sum, (unsigned long long)m->lat_n);
+  buf_printf(
+      b,
+      "seslog_ingest_latency_ms_bucket{le=\"+Inf\"} %llu\nseslog_ingest_latency_ms_sum %.3f\n"
+      "seslog_ingest_latency_ms_count %llu\n",
+      (unsigned long long)cum, m->lat_sum, (unsigned long long)m->lat_n);
   if (src->box && outbox_sink_count(src->box)) {
-    buf_appends(b, "# HELP seslog_outbox_pending Alerts and replications waiting for their sink.\n"
-                   "# TYPE seslog_outbox_pending gauge\n");
+    buf_appends(b,
+                "# HELP seslog_outbox_pending Alerts and replications waiting for their sink.\n"
+                "# TYPE seslog_outbox_pending gauge\n");
     struct outbox_stats os;
     for (int i = 0; i < outbox_sink_count(src->box); i++) {
       outbox_stats(src->box, i, &os);
       buf_printf(b, "seslog_outbox_pending{sink=\"%s\"} %lld\n", outbox_sink_name(src->box, i),
                  (long long)os.pending);
     }
-    buf_appends(b, "# HELP seslog_outbox_dead_total Rows given up on (kept in the outbox table).\n"
-                   "# TYPE seslog_outbox_dead_total counter\n");
+    buf_appends(b,
+                "# HELP seslog_outbox_dead_total Rows given up on (kept in the outbox table).\n"
+                "# TYPE seslog_outbox_dead_total counter\n");
     for (int i = 0; i < outbox_sink_count(src->box); i++) {
       outbox_stats(src->box, i, &os);
       buf_printf(b, "seslog_outbox_dead_total{sink=\"%s\"} %lld\n", outbox_sink_name(src->box, i),
                  (long long)os.dead);
     }
-    buf_appends(b, "# HELP seslog_outbox_delivered_total Rows delivered since start.\n"
-                   "# TYPE seslog_outbox_delivered_total counter\n");
+    buf_appends(b,
+                "# HELP seslog_outbox_delivered_total Rows delivered since start.\n"
+                "# TYPE seslog_outbox_delivered_total counter\n");
     for (int i = 0; i < outbox_sink_count(src->box); i++) {
       outbox_stats(src->box, i, &os);
       buf_printf(b, "seslog_outbox_delivered_total{sink=\"%s\"} %lld\n",
@@ -202,8 +212,9 @@ int metrics_render(const struct metrics_sources *src, buf *b) {
     }
   } else {
     /* The contract names this gauge; with no sink configured it is 0. */
-    buf_appends(b, "# HELP seslog_outbox_pending Alerts and replications waiting for their sink.\n"
-                   "# TYPE seslog_outbox_pending gauge\nseslog_outbox_pending{sink=\"slack\"} 0\n");
+    buf_appends(b,
+                "# HELP seslog_outbox_pending Alerts and replications waiting for their sink.\n"
+                "# TYPE seslog_outbox_pending gauge\nseslog_outbox_pending{sink=\"slack\"} 0\n");
   }
   if (src->st)
     buf_printf(b,

@@ -18,7 +18,7 @@
 static const char *const state_names[] = {"ok", "warn", "alert"};
 
 struct mon {
-  int state;             /* 0 ok, 1 warn, 2 alert */
+  int state; /* 0 ok, 1 warn, 2 alert */
   struct monitor_reading r;
 };
 
@@ -31,7 +31,7 @@ struct monitor {
   subs *sb;
   struct monitor_opts o;
   uv_timer_t timer;
-  int running;           /* an evaluation is on the pool */
+  int running; /* an evaluation is on the pool */
   int closing;
   struct mon m[2];
   char silent[MAX_SILENT][160]; /* topics announced silent */
@@ -114,10 +114,11 @@ static int eval_work(sqlite3 *db, void *arg) {
   int64_t window_min = (e->window_ms + 59999) / 60000;
   int64_t oldest = now_min - WIDEN_MAX_MS / 60000 + 1;
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db,
-                         "SELECT minute, sends, deliveries, bounces, permanentBounces, complaints "
-                         "FROM rollup_minute WHERE minute >= ?1 AND minute <= ?2 ORDER BY minute DESC",
-                         -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(
+          db,
+          "SELECT minute, sends, deliveries, bounces, permanentBounces, complaints "
+          "FROM rollup_minute WHERE minute >= ?1 AND minute <= ?2 ORDER BY minute DESC",
+          -1, &st, NULL) != SQLITE_OK)
     return SL_EDB;
   sqlite3_bind_int64(st, 1, oldest);
   sqlite3_bind_int64(st, 2, now_min);
@@ -140,7 +141,7 @@ static int eval_work(sqlite3 *db, void *arg) {
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) return rc == SQLITE_INTERRUPT ? SL_EBUSY : SL_EDB;
   e->sends = send > 0 ? send : deliv_bounce;
   e->perm = perm;
-  e->complaints = compl;
+  e->complaints = compl ;
   e->used_ms = used_min * 60000;
   return 0;
 }
@@ -240,7 +241,8 @@ static void eval_done(void *arg, int rc) {
   monitor *m = e->mon;
   m->running = 0;
   if (rc) {
-    if (rc != SL_ESHUTDOWN) log_kv(LOG_WARN, "monitor evaluation failed", "error", sl_strerror(rc), NULL);
+    if (rc != SL_ESHUTDOWN)
+      log_kv(LOG_WARN, "monitor evaluation failed", "error", sl_strerror(rc), NULL);
     free(e);
     return;
   }
@@ -274,8 +276,10 @@ static void on_tick(uv_timer_t *t) {
   e->now = util_now_ms();
   e->window_ms = m->o.window_ms;
   e->min_volume = m->o.min_volume;
-  if (readpool_run(m->rp, eval_work, eval_done, e) == 0) m->running = 1;
-  else free(e);
+  if (readpool_run(m->rp, eval_work, eval_done, e) == 0)
+    m->running = 1;
+  else
+    free(e);
 }
 
 struct silence_ctx {
@@ -324,4 +328,6 @@ void monitor_close(monitor *m) {
   uv_close((uv_handle_t *)&m->timer, NULL);
 }
 
-void monitor_free(monitor *m) { free(m); }
+void monitor_free(monitor *m) {
+  free(m);
+}

@@ -21,9 +21,9 @@ typedef struct transfer {
   outbound *o;
   outbound_cb cb;
   void *ud;
-  buf body;                  /* the answer, capped */
+  buf body; /* the answer, capped */
   struct curl_slist *headers;
-  char *post;                /* copy of the request body */
+  char *post; /* copy of the request body */
   char *retry_after;
   char errbuf[CURL_ERROR_SIZE];
   int too_big;
@@ -32,10 +32,10 @@ typedef struct transfer {
 
 /* One watched socket. */
 typedef struct sock {
-  uv_poll_t poll;            /* first: the handle is the sock */
+  uv_poll_t poll; /* first: the handle is the sock */
   curl_socket_t fd;
   outbound *o;
-  struct sock *prev, *next;  /* the outbound's open socks */
+  struct sock *prev, *next; /* the outbound's open socks */
 } sock;
 
 struct outbound {
@@ -45,9 +45,9 @@ struct outbound {
   struct curl_slist *connect_to;
   char *ca_file;
   transfer *transfers;
-  sock *socks;               /* watched sockets not yet closing */
+  sock *socks; /* watched sockets not yet closing */
   int active;
-  int handles_open;          /* timer + polls not yet closed */
+  int handles_open; /* timer + polls not yet closed */
   int closing;
   void (*closed_cb)(void *);
   void *closed_ud;
@@ -65,8 +65,10 @@ static void maybe_closed(outbound *o) {
 
 static void sock_close(sock *s) {
   outbound *o = s->o;
-  if (s->prev) s->prev->next = s->next;
-  else o->socks = s->next;
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    o->socks = s->next;
   if (s->next) s->next->prev = s->prev;
   uv_poll_stop(&s->poll);
   uv_close((uv_handle_t *)&s->poll, on_handle_closed_);
@@ -138,8 +140,10 @@ static void on_timer(uv_timer_t *t) {
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
   (void)multi;
   outbound *o = userp;
-  if (timeout_ms < 0) uv_timer_stop(&o->timer);
-  else uv_timer_start(&o->timer, on_timer, (uint64_t)timeout_ms, 0);
+  if (timeout_ms < 0)
+    uv_timer_stop(&o->timer);
+  else
+    uv_timer_start(&o->timer, on_timer, (uint64_t)timeout_ms, 0);
   return 0;
 }
 
@@ -168,8 +172,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 }
 
 static void transfer_free(transfer *t) {
-  if (t->prev) t->prev->next = t->next;
-  else t->o->transfers = t->next;
+  if (t->prev)
+    t->prev->next = t->next;
+  else
+    t->o->transfers = t->next;
   if (t->next) t->next->prev = t->prev;
   t->o->active--;
   curl_easy_cleanup(t->easy);
@@ -298,7 +304,9 @@ nomem:
   return SL_ENOMEM;
 }
 
-int outbound_active(const outbound *o) { return o->active; }
+int outbound_active(const outbound *o) {
+  return o->active;
+}
 
 void outbound_close(outbound *o, void (*done)(void *ud), void *ud) {
   o->closing = 1;

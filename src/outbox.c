@@ -20,27 +20,27 @@
 #include "log.h"
 #include "util.h"
 
-#define MEM_MAX 20000          /* rows of one sink in memory at most */
-#define RELOAD_BATCH 5000      /* rows read back at once */
-#define BACKOFF_BASE_MS 1000   /* first retry after about this */
+#define MEM_MAX 20000        /* rows of one sink in memory at most */
+#define RELOAD_BATCH 5000    /* rows read back at once */
+#define BACKOFF_BASE_MS 1000 /* first retry after about this */
 #define BACKOFF_MAX_MS (15 * 60 * 1000)
 
 typedef struct sink_state {
   struct outbox_sink def;
   /* loop thread */
-  outbox_item *head, *tail;    /* in memory, in id order */
+  outbox_item *head, *tail; /* in memory, in id order */
   int64_t in_memory;
-  int in_flight;               /* a deliver call is out */
-  outbox_item **batch;         /* the items handed to deliver; freed at the verdict */
-  int pump_soon;               /* the timer is set to pump at once */
-  int reloading;               /* a reload request is out */
-  uv_timer_t timer;            /* next due time */
+  int in_flight;       /* a deliver call is out */
+  outbox_item **batch; /* the items handed to deliver; freed at the verdict */
+  int pump_soon;       /* the timer is set to pump at once */
+  int reloading;       /* a reload request is out */
+  uv_timer_t timer;    /* next due time */
   int64_t delivered, dead, last_success_ms, last_error_ms;
   char last_error[200];
 
   /* writer thread */
-  int64_t mem_upto;            /* highest id handed to the loop */
-  int overflow;                /* rows beyond mem_upto exist only in the database */
+  int64_t mem_upto; /* highest id handed to the loop */
+  int overflow;     /* rows beyond mem_upto exist only in the database */
   /* shared */
   atomic_llong staged;         /* rows handed to the loop and not yet gone from memory */
   atomic_llong pending;        /* pending rows in the database: + at commit, - at verdict */
@@ -52,19 +52,19 @@ struct outbox {
   store *st;
   sink_state sinks[OUTBOX_MAX_SINKS];
   int n_sinks;
-  uv_async_t async;            /* the writer handed rows over */
+  uv_async_t async; /* the writer handed rows over */
   int handles_open;
   int closing;
   void (*closed_cb)(void *);
   void *closed_ud;
   /* writer thread */
-  sqlite3_stmt *ins;           /* INSERT INTO outbox */
-  sqlite3 *ins_db;             /* the connection ins was prepared on */
+  sqlite3_stmt *ins;                      /* INSERT INTO outbox */
+  sqlite3 *ins_db;                        /* the connection ins was prepared on */
   outbox_item *staging[OUTBOX_MAX_SINKS]; /* rows of the open transaction */
   outbox_item *staging_tail[OUTBOX_MAX_SINKS];
-  int64_t staged_upto[OUTBOX_MAX_SINKS];  /* mem_upto if the transaction commits */
-  int64_t inserted[OUTBOX_MAX_SINKS];     /* rows inserted by the open transaction */
-  int64_t last_insert[OUTBOX_MAX_SINKS];  /* its highest id */
+  int64_t staged_upto[OUTBOX_MAX_SINKS]; /* mem_upto if the transaction commits */
+  int64_t inserted[OUTBOX_MAX_SINKS];    /* rows inserted by the open transaction */
+  int64_t last_insert[OUTBOX_MAX_SINKS]; /* its highest id */
   /* shared, under mu */
   pthread_mutex_t mu;
   outbox_item *inbox[OUTBOX_MAX_SINKS];
@@ -118,9 +118,13 @@ int outbox_add_sink(outbox *ob, const struct outbox_sink *def) {
   return i;
 }
 
-int outbox_sink_count(const outbox *ob) { return ob->n_sinks; }
+int outbox_sink_count(const outbox *ob) {
+  return ob->n_sinks;
+}
 
-const char *outbox_sink_name(const outbox *ob, int sink) { return ob->sinks[sink].def.name; }
+const char *outbox_sink_name(const outbox *ob, int sink) {
+  return ob->sinks[sink].def.name;
+}
 
 /* ---- writer thread ---------------------------------------------------- */
 
@@ -142,8 +146,10 @@ static int insert_row(outbox *ob, sqlite3 *db, int sink, int64_t event_id, char 
   }
   sqlite3_stmt *st = ob->ins;
   sqlite3_bind_text(st, 1, ob->sinks[sink].def.name, -1, SQLITE_STATIC);
-  if (event_id) sqlite3_bind_int64(st, 2, event_id);
-  else sqlite3_bind_null(st, 2);
+  if (event_id)
+    sqlite3_bind_int64(st, 2, event_id);
+  else
+    sqlite3_bind_null(st, 2);
   sqlite3_bind_text(st, 3, payload, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 4, now);
   sqlite3_bind_int64(st, 5, now);
@@ -172,8 +178,10 @@ static int insert_row(outbox *ob, sqlite3 *db, int sink, int64_t event_id, char 
   it->id = id;
   it->payload = payload;
   it->created_at = it->next_at = now;
-  if (ob->staging_tail[sink]) ob->staging_tail[sink]->next = it;
-  else ob->staging[sink] = it;
+  if (ob->staging_tail[sink])
+    ob->staging_tail[sink]->next = it;
+  else
+    ob->staging[sink] = it;
   ob->staging_tail[sink] = it;
   ob->staged_upto[sink] = id;
   atomic_fetch_add(&s->staged, 1);
@@ -211,8 +219,10 @@ static void hook_after_commit(void *ud, int ok) {
     outbox_item *tail = list;
     while (tail->next) tail = tail->next;
     pthread_mutex_lock(&ob->mu);
-    if (ob->inbox_tail[i]) ob->inbox_tail[i]->next = list;
-    else ob->inbox[i] = list;
+    if (ob->inbox_tail[i])
+      ob->inbox_tail[i]->next = list;
+    else
+      ob->inbox[i] = list;
     ob->inbox_tail[i] = tail;
     pthread_mutex_unlock(&ob->mu);
     any = 1;
@@ -221,7 +231,8 @@ static void hook_after_commit(void *ud, int ok) {
 }
 
 struct store_hook outbox_hook(outbox *ob) {
-  return (struct store_hook){.on_event = hook_on_event, .after_commit = hook_after_commit, .ud = ob};
+  return (struct store_hook){
+      .on_event = hook_on_event, .after_commit = hook_after_commit, .ud = ob};
 }
 
 /* Reads up to limit pending rows of a sink with id > after into a list.
@@ -250,8 +261,10 @@ static int read_pending(sqlite3 *db, const char *sink, int64_t after, int limit,
     it->attempts = sqlite3_column_int(st, 2);
     it->created_at = sqlite3_column_int64(st, 3);
     it->next_at = sqlite3_column_int64(st, 4);
-    if (tail) tail->next = it;
-    else *head = it;
+    if (tail)
+      tail->next = it;
+    else
+      *head = it;
     tail = it;
     *last_id = it->id;
     n++;
@@ -389,8 +402,10 @@ static void on_async(uv_async_t *a) {
     pthread_mutex_unlock(&ob->mu);
     if (!list) continue;
     sink_state *s = &ob->sinks[i];
-    if (s->tail) s->tail->next = list;
-    else s->head = list;
+    if (s->tail)
+      s->tail->next = list;
+    else
+      s->head = list;
     s->tail = tail;
     for (outbox_item *it = list; it; it = it->next) s->in_memory++;
     pump(ob, i);
@@ -449,8 +464,10 @@ static void pump(outbox *ob, int sink) {
     rr->sink = sink;
     rr->req.apply = apply_reload;
     rr->req.cb = on_reload_done;
-    if (store_submit(ob->st, &rr->req) == 0) s->reloading = 1;
-    else free(rr);
+    if (store_submit(ob->st, &rr->req) == 0)
+      s->reloading = 1;
+    else
+      free(rr);
   }
 }
 
@@ -541,7 +558,8 @@ void outbox_delivered(outbox *ob, int sink, outbox_item **items, size_t n,
     enum outbox_verdict vd = verdicts[i];
     if (vd == OUTBOX_RETRY) {
       it->attempts++;
-      if (it->attempts >= s->def.max_attempts || now - it->created_at > s->def.max_age_ms) vd = OUTBOX_DEAD;
+      if (it->attempts >= s->def.max_attempts || now - it->created_at > s->def.max_age_ms)
+        vd = OUTBOX_DEAD;
     }
     if (vd == OUTBOX_OK || vd == OUTBOX_DEAD) {
       if (vd == OUTBOX_OK) {
@@ -572,8 +590,10 @@ void outbox_delivered(outbox *ob, int sink, outbox_item **items, size_t n,
     }
     /* back into the queue, keeping id order among the returned rows */
     it->next = NULL;
-    if (keep_tail) keep_tail->next = it;
-    else keep = it;
+    if (keep_tail)
+      keep_tail->next = it;
+    else
+      keep = it;
     keep_tail = it;
   }
   if (keep) {
@@ -634,8 +654,8 @@ static void on_enqueue_done(store_req *r) {
   free(e);
 }
 
-int outbox_enqueue(outbox *ob, int sink, const char *payload,
-                   int (*extra)(void *arg, sqlite3 *db), void *extra_arg) {
+int outbox_enqueue(outbox *ob, int sink, const char *payload, int (*extra)(void *arg, sqlite3 *db),
+                   void *extra_arg) {
   if (sink < 0 || sink >= ob->n_sinks) return SL_EINVAL;
   enqueue_req *e = calloc(1, sizeof *e);
   if (!e || !(e->payload = strdup(payload))) {

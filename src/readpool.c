@@ -19,8 +19,8 @@ struct readpool {
   char *path;
   int limit_ms;
   pthread_mutex_t mu;
-  conn *idle;           /* connections not in use, guarded by mu */
-  int active;           /* runs queued or running (loop thread only) */
+  conn *idle; /* connections not in use, guarded by mu */
+  int active; /* runs queued or running (loop thread only) */
 };
 
 typedef struct run {
@@ -36,7 +36,8 @@ int readpool_open_conn(const char *db_path, sqlite3 **out, char *err, size_t err
   sqlite3 *db = NULL;
   if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
       SQLITE_OK) {
-    if (err) snprintf(err, errlen, "cannot open %s: %s", db_path, db ? sqlite3_errmsg(db) : "no memory");
+    if (err)
+      snprintf(err, errlen, "cannot open %s: %s", db_path, db ? sqlite3_errmsg(db) : "no memory");
     sqlite3_close(db);
     return SL_EDB;
   }
@@ -76,10 +77,14 @@ void readpool_free(readpool *p) {
   free(p);
 }
 
-int readpool_active(const readpool *p) { return p->active; }
+int readpool_active(const readpool *p) {
+  return p->active;
+}
 
 /* Interrupts a statement that ran past the run's deadline. */
-static int on_progress(void *ud) { return util_now_ms() > *(int64_t *)ud; }
+static int on_progress(void *ud) {
+  return util_now_ms() > *(int64_t *)ud;
+}
 
 static void work_cb(uv_work_t *w) {
   run *r = w->data;

@@ -13,9 +13,9 @@
 
 #define BATCH 500 /* events deleted in one writer transaction */
 
-static const char *const known_types[] = {"Bounce", "Complaint", "Delivery", "Send",
-                                          "Reject", "Open",      "Click",    "Rendering Failure",
-                                          "DeliveryDelay", "Subscription"};
+static const char *const known_types[] = {
+    "Bounce", "Complaint", "Delivery",          "Send",          "Reject",
+    "Open",   "Click",     "Rendering Failure", "DeliveryDelay", "Subscription"};
 
 struct retention {
   uv_loop_t *loop;
@@ -23,7 +23,7 @@ struct retention {
   struct retention_rules rules;
   int64_t interval_ms;
   uv_timer_t timer;
-  int busy;         /* a request is with the writer */
+  int busy; /* a request is with the writer */
   int closing;
   int64_t deleted;
 };
@@ -88,7 +88,9 @@ int retention_new(uv_loop_t *loop, store *st, const struct retention_rules *rule
   return 0;
 }
 
-int64_t retention_deleted(const retention *r) { return r->deleted; }
+int64_t retention_deleted(const retention *r) {
+  return r->deleted;
+}
 
 /* One round's request: deletes up to BATCH expired events. */
 typedef struct round {
@@ -103,9 +105,9 @@ typedef struct round {
 static int delete_rows(sqlite3 *db, sqlite3_stmt *sel, int limit) {
   sqlite3_stmt *del_ev = NULL, *del_rc = NULL;
   if (sqlite3_prepare_v2(db, "DELETE FROM SesEventMessages WHERE id = ?", -1, &del_ev, NULL) ||
-      sqlite3_prepare_v2(db,
-                         "DELETE FROM recipients WHERE address = ? AND timeStamp = ? AND eventId = ?",
-                         -1, &del_rc, NULL)) {
+      sqlite3_prepare_v2(
+          db, "DELETE FROM recipients WHERE address = ? AND timeStamp = ? AND eventId = ?", -1,
+          &del_rc, NULL)) {
     sqlite3_finalize(del_ev);
     return SL_EDB;
   }
@@ -219,8 +221,10 @@ static void on_tick(uv_timer_t *t) {
   rd->now = util_now_ms();
   rd->req.apply = apply_round;
   rd->req.cb = on_round_done;
-  if (store_submit(r->st, &rd->req) == 0) r->busy = 1;
-  else free(rd);
+  if (store_submit(r->st, &rd->req) == 0)
+    r->busy = 1;
+  else
+    free(rd);
   if (!uv_is_active((uv_handle_t *)&r->timer) || uv_timer_get_repeat(&r->timer) == 0)
     uv_timer_start(&r->timer, on_tick, (uint64_t)r->interval_ms, (uint64_t)r->interval_ms);
 }
@@ -236,4 +240,6 @@ void retention_close(retention *r) {
   uv_close((uv_handle_t *)&r->timer, NULL);
 }
 
-void retention_free(retention *r) { free(r); }
+void retention_free(retention *r) {
+  free(r);
+}

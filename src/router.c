@@ -10,9 +10,13 @@
 #include "server.h"
 #include "util.h"
 
-static int is(const http_request *req, const char *method) { return strcmp(req->method, method) == 0; }
+static int is(const http_request *req, const char *method) {
+  return strcmp(req->method, method) == 0;
+}
 
-static int starts(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+static int starts(const char *s, const char *prefix) {
+  return strncmp(s, prefix, strlen(prefix)) == 0;
+}
 
 /* Bearer token check in constant time; 1 when allowed. */
 static int token_ok(const struct router *r, const http_request *req) {
@@ -53,14 +57,20 @@ static void outbox_json(const outbox *box, buf *b) {
     buf_json_string(b, outbox_sink_name(box, i));
     buf_printf(b, ":{\"pending\":%lld,\"dead\":%lld,\"delivered\":%lld,\"lastSuccessAt\":",
                (long long)os.pending, (long long)os.dead, (long long)os.delivered);
-    if (os.last_success_ms) buf_printf(b, "\"%s\"", ok);
-    else buf_appends(b, "null");
+    if (os.last_success_ms)
+      buf_printf(b, "\"%s\"", ok);
+    else
+      buf_appends(b, "null");
     buf_appends(b, ",\"lastErrorAt\":");
-    if (os.last_error_ms) buf_printf(b, "\"%s\"", bad);
-    else buf_appends(b, "null");
+    if (os.last_error_ms)
+      buf_printf(b, "\"%s\"", bad);
+    else
+      buf_appends(b, "null");
     buf_appends(b, ",\"lastError\":");
-    if (os.last_error[0]) buf_json_string(b, os.last_error);
-    else buf_appends(b, "null");
+    if (os.last_error[0])
+      buf_json_string(b, os.last_error);
+    else
+      buf_appends(b, "null");
     if (strcmp(outbox_sink_name(box, i), "dynamodb") == 0)
       buf_printf(b, ",\"keyCollisions\":%lld", (long long)dynamodb_key_collisions());
     buf_appends(b, "}");
@@ -161,9 +171,12 @@ void router_handle(http_request *req, void *ud) {
       http_respond_error(req, 405, "method_not_allowed", "This endpoint answers GET.");
       return;
     }
-    if (strcmp(p, "/metrics") == 0) serve_metrics(r, req);
-    else if (strcmp(p, "/api/diagnostics") == 0) diagnostics(r, req);
-    else if (strcmp(p, "/api/subscriptions") == 0) subscriptions(r, req);
+    if (strcmp(p, "/metrics") == 0)
+      serve_metrics(r, req);
+    else if (strcmp(p, "/api/diagnostics") == 0)
+      diagnostics(r, req);
+    else if (strcmp(p, "/api/subscriptions") == 0)
+      subscriptions(r, req);
     else if (!r->api || api_handle(r->api, req) != 0)
       http_respond_error(req, 404, "not_found", "There is no such API endpoint.");
     return;

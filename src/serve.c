@@ -14,22 +14,22 @@
 #include "certcache.h"
 #include "cmd.h"
 #include "config.h"
+#include "dynamodb.h"
 #include "error.h"
 #include "ingest.h"
 #include "log.h"
-#include "outbound.h"
-#include "router.h"
-#include "server.h"
 #include "metrics.h"
 #include "monitor.h"
-#include "retention.h"
+#include "outbound.h"
 #include "outbox.h"
 #include "readpool.h"
+#include "retention.h"
+#include "router.h"
+#include "server.h"
 #include "slack.h"
-#include "dynamodb.h"
 #include "static.h"
-#include "subs.h"
 #include "store.h"
+#include "subs.h"
 #include "suppression.h"
 #include "util.h"
 #include "version.h"
@@ -73,9 +73,9 @@ struct serve_opts {
 
 #define O(f) offsetof(struct serve_opts, f)
 static const struct opt serve_table[] = {
-    {"db", OPT_STR, O(db), SESLOG_DEFAULT_DB, "PATH", "the SQLite database (its folder is created)"},
-    {"listen", OPT_STR, O(listen), "127.0.0.1:8490", "HOST:PORT",
-     "API, web UI, /metrics and /sns"},
+    {"db", OPT_STR, O(db), SESLOG_DEFAULT_DB, "PATH",
+     "the SQLite database (its folder is created)"},
+    {"listen", OPT_STR, O(listen), "127.0.0.1:8490", "HOST:PORT", "API, web UI, /metrics and /sns"},
     {"sns-listen", OPT_STR, O(sns_listen), NULL, "HOST:PORT",
      "a second listener serving only POST /sns and GET /healthz, to expose publicly"},
     {"web", OPT_STR, O(web), "web", "DIR", "static files of the log browser"},
@@ -107,7 +107,8 @@ static const struct opt serve_table[] = {
      "...when they fall within this many days"},
     {"slack-webhook-url", OPT_STR, O(slack_webhook_url), NULL, "URL",
      "Slack incoming webhook for bounce, complaint and monitor alerts (a secret: never logged)"},
-    {"public-url", OPT_STR, O(public_url), NULL, "URL", "base URL of the web UI, for links in alerts"},
+    {"public-url", OPT_STR, O(public_url), NULL, "URL",
+     "base URL of the web UI, for links in alerts"},
     {"slack-mention", OPT_STR, O(slack_mention), "here", "here|channel|none",
      "who an alert notifies"},
     {"slack-max-per-minute", OPT_INT, O(slack_max_per_minute), "10", "N",
@@ -120,8 +121,10 @@ static const struct opt serve_table[] = {
      "SES types replicated (comma-separated, or all)"},
     {"dynamodb-extra-attributes", OPT_FLAG, O(dynamodb_extra_attributes), NULL, NULL,
      "items also carry bounceType, bounceSubType, source, recipients, ... (beyond the Lambda's)"},
-    {"bounce-warn", OPT_DOUBLE, O(bounce_warn), "2.5", "PCT", "bounce rate warning threshold, percent"},
-    {"bounce-alert", OPT_DOUBLE, O(bounce_alert), "5", "PCT", "bounce rate alert threshold, percent"},
+    {"bounce-warn", OPT_DOUBLE, O(bounce_warn), "2.5", "PCT",
+     "bounce rate warning threshold, percent"},
+    {"bounce-alert", OPT_DOUBLE, O(bounce_alert), "5", "PCT",
+     "bounce rate alert threshold, percent"},
     {"complaint-warn", OPT_DOUBLE, O(complaint_warn), "0.05", "PCT",
      "complaint rate warning threshold, percent"},
     {"complaint-alert", OPT_DOUBLE, O(complaint_alert), "0.1", "PCT",
@@ -154,7 +157,7 @@ static const char serve_usage[] =
 
 typedef struct app {
   uv_loop_t loop;
-  uv_async_t store_async;  /* the writer's "results ready" */
+  uv_async_t store_async; /* the writer's "results ready" */
   uv_signal_t sigint, sigterm;
   store *st;
   outbound *ob;
@@ -163,18 +166,18 @@ typedef struct app {
   subs *sb;
   outbox *box;
   slack *sl;
-  dynamodb *ddb;           /* replication to DynamoDB, or NULL */
+  dynamodb *ddb; /* replication to DynamoDB, or NULL */
   monitor *mon;
   metrics *mx;
   retention *ret;
-  readpool *rp;            /* read-only queries on the thread pool */
-  api *api;                /* GET /api/events, /api/stats, ... */
-  suppression *sup;        /* the suppression rules and /api/suppression */
+  readpool *rp;     /* read-only queries on the thread pool */
+  api *api;         /* GET /api/events, /api/stats, ... */
+  suppression *sup; /* the suppression rules and /api/suppression */
   static_files *web;
   server *srv;
   struct router router;
   int stopping;
-  int slack_idx;           /* the outbox sink of Slack, or -1 */
+  int slack_idx; /* the outbox sink of Slack, or -1 */
 } app;
 
 static void observe_latency(void *ud, double ms) {
@@ -207,9 +210,13 @@ static void on_store_ready(uv_async_t *a) {
 }
 
 /* Writer thread: wake the loop. */
-static void notify_loop(void *ud) { uv_async_send(ud); }
+static void notify_loop(void *ud) {
+  uv_async_send(ud);
+}
 
-static void on_outbox_closed(void *ud) { (void)ud; }
+static void on_outbox_closed(void *ud) {
+  (void)ud;
+}
 
 static void on_outbound_closed(void *ud) {
   app *ap = ud;
@@ -249,7 +256,8 @@ int cmd_serve(int argc, char **argv, int argi) {
     return rc == 1 ? 0 : 2;
   }
   if (argi < argc) {
-    fprintf(stderr, "seslog serve: unexpected argument \"%s\" (see seslog serve --help)\n", argv[argi]);
+    fprintf(stderr, "seslog serve: unexpected argument \"%s\" (see seslog serve --help)\n",
+            argv[argi]);
     config_free(serve_table, &o);
     return 2;
   }
@@ -272,8 +280,10 @@ int cmd_serve(int argc, char **argv, int argi) {
     if (config_split_hostport(addrs[i], host, sizeof host, &port) ||
         (strcmp(host, "localhost") && uv_ip4_addr(host, port, (struct sockaddr_in *)&sa) &&
          uv_ip6_addr(host, port, &sa))) {
-      fprintf(stderr, "seslog serve: --%s %s: expected HOST:PORT with a numeric address, e.g. "
-              "127.0.0.1:8490, localhost:8490 or [::1]:8490\n", i ? "sns-listen" : "listen", addrs[i]);
+      fprintf(stderr,
+              "seslog serve: --%s %s: expected HOST:PORT with a numeric address, e.g. "
+              "127.0.0.1:8490, localhost:8490 or [::1]:8490\n",
+              i ? "sns-listen" : "listen", addrs[i]);
       config_free(serve_table, &o);
       return 2;
     }
@@ -298,8 +308,10 @@ int cmd_serve(int argc, char **argv, int argi) {
     return 2;
   }
   char cert_dir[4096];
-  if (o.sns_cert_dir) snprintf(cert_dir, sizeof cert_dir, "%s", o.sns_cert_dir);
-  else config_default_cert_dir(o.db, cert_dir, sizeof cert_dir);
+  if (o.sns_cert_dir)
+    snprintf(cert_dir, sizeof cert_dir, "%s", o.sns_cert_dir);
+  else
+    config_default_cert_dir(o.db, cert_dir, sizeof cert_dir);
 
   app ap;
   memset(&ap, 0, sizeof ap);
@@ -326,9 +338,8 @@ int cmd_serve(int argc, char **argv, int argi) {
     fprintf(stderr, "seslog serve: --retention: %s\n", err);
     goto early_fail;
   }
-  struct outbound_opts oo = {.ca_file = o.ca_file,
-                             .connect_to = o.connect_to.items,
-                             .n_connect_to = o.connect_to.n};
+  struct outbound_opts oo = {
+      .ca_file = o.ca_file, .connect_to = o.connect_to.items, .n_connect_to = o.connect_to.n};
   if (outbound_new(&ap.loop, &oo, &ap.ob) || outbox_new(&ap.loop, &ap.box)) {
     fprintf(stderr, "seslog serve: out of memory at start\n");
     goto early_fail;
@@ -409,19 +420,18 @@ int cmd_serve(int argc, char **argv, int argi) {
                             .min_volume = o.rate_min_volume,
                             .interval_ms = o.monitor_interval,
                             .silence_ms = o.silence_alert};
-  if (certcache_new(ap.ob, cert_dir, 64, &ap.cc) ||
-      subs_new(1000, &ap.sb) ||
+  if (certcache_new(ap.ob, cert_dir, 64, &ap.cc) || subs_new(1000, &ap.sb) ||
       ingest_new(&ap.loop, ap.st, ap.cc, ap.ob, ap.sb, &io, &ap.in) ||
-      static_load(o.web, &ap.web) ||
-      readpool_new(&ap.loop, o.db, (int)o.query_timeout, &ap.rp) ||
-      api_new(ap.rp, &(struct api_opts){.query_timeout_ms = o.query_timeout,
-                                        .bounce_warn = o.bounce_warn / 100,
-                                        .bounce_alert = o.bounce_alert / 100,
-                                        .complaint_warn = o.complaint_warn / 100,
-                                        .complaint_alert = o.complaint_alert / 100,
-                                        .monitor_reading = api_monitor_reading,
-                                        .monitor_ud = &ap,
-                                        .monitor_window_ms = o.rate_window},
+      static_load(o.web, &ap.web) || readpool_new(&ap.loop, o.db, (int)o.query_timeout, &ap.rp) ||
+      api_new(ap.rp,
+              &(struct api_opts){.query_timeout_ms = o.query_timeout,
+                                 .bounce_warn = o.bounce_warn / 100,
+                                 .bounce_alert = o.bounce_alert / 100,
+                                 .complaint_warn = o.complaint_warn / 100,
+                                 .complaint_alert = o.complaint_alert / 100,
+                                 .monitor_reading = api_monitor_reading,
+                                 .monitor_ud = &ap,
+                                 .monitor_window_ms = o.rate_window},
               &ap.api) ||
       monitor_new(&ap.loop, ap.rp, ap.st, ap.box, slack_idx, ap.sb, &mo, &ap.mon) ||
       retention_new(&ap.loop, ap.st, &rr, o.retention_interval, &ap.ret)) {
@@ -431,11 +441,15 @@ int cmd_serve(int argc, char **argv, int argi) {
   if (subs_load(ap.sb, ap.st)) log_kv(LOG_WARN, "cannot read the subscriptions table", NULL);
   suppression_attach(ap.sup, ap.st, ap.rp);
   ap.router = (struct router){
-      .in = ap.in, .st = ap.st, .sb = ap.sb, .web = ap.web, .api = ap.api,
+      .in = ap.in,
+      .st = ap.st,
+      .sb = ap.sb,
+      .web = ap.web,
+      .api = ap.api,
       .api_token = o.api_token,
       .sup = ap.sup,
-      .metrics = {.m = ap.mx, .in = ap.in, .mon = ap.mon, .box = ap.box, .st = ap.st,
-                  .db_path = o.db}};
+      .metrics = {
+          .m = ap.mx, .in = ap.in, .mon = ap.mon, .box = ap.box, .st = ap.st, .db_path = o.db}};
   struct server_opts svo = {.max_conns = (int)o.max_connections,
                             .max_inflight = 64,
                             .idle_ms = o.idle_timeout > 0 ? o.idle_timeout : 60000,
@@ -451,7 +465,8 @@ int cmd_serve(int argc, char **argv, int argi) {
     rc = server_listen(ap.srv, listens[i], i ? LISTEN_SNS_ONLY : 0, bound, sizeof bound);
     if (rc) {
       fprintf(stderr, "seslog serve: cannot listen on %s (--%s): %s\n", listens[i],
-              i ? "sns-listen" : "listen", rc == UV_EINVAL ? "expected HOST:PORT" : uv_strerror(rc));
+              i ? "sns-listen" : "listen",
+              rc == UV_EINVAL ? "expected HOST:PORT" : uv_strerror(rc));
       server_shutdown(ap.srv, NULL, NULL);
       goto early_fail;
     }
@@ -472,8 +487,8 @@ int cmd_serve(int argc, char **argv, int argi) {
            dynamodb_endpoint(ap.ddb), "region", ddo.region, "types", types, NULL);
   }
   if (!o.sns_topic_arn.n)
-    log_kv(LOG_WARN, "no --sns-topic-arn allowlist: signed messages from any SNS topic are accepted",
-           NULL);
+    log_kv(LOG_WARN,
+           "no --sns-topic-arn allowlist: signed messages from any SNS topic are accepted", NULL);
   log_kv(LOG_INFO, "seslog started", "version", SESLOG_VERSION, "db", o.db, "cert_dir", cert_dir,
          NULL);
   uv_run(&ap.loop, UV_RUN_DEFAULT);

@@ -11,8 +11,8 @@
 #include "util.h"
 
 #define READ_CHUNK 65536
-#define LINGER_MS 2000                 /* discard input this long after an error */
-#define LINGER_MAX_BYTES (8u << 20)    /* or until this much was discarded */
+#define LINGER_MS 2000              /* discard input this long after an error */
+#define LINGER_MAX_BYTES (8u << 20) /* or until this much was discarded */
 
 typedef struct listener {
   uv_tcp_t tcp;
@@ -22,28 +22,28 @@ typedef struct listener {
 } listener;
 
 typedef struct conn {
-  uv_tcp_t tcp;          /* the socket */
-  uv_timer_t timer;      /* idle and request deadlines */
+  uv_tcp_t tcp;     /* the socket */
+  uv_timer_t timer; /* idle and request deadlines */
   server *srv;
   http_reader *reader;
-  http_request *head;    /* requests in flight, oldest first */
+  http_request *head; /* requests in flight, oldest first */
   http_request *tail;
-  int inflight;          /* requests in the list */
-  uv_write_t wreq;       /* the one write in flight */
-  int writing;           /* 1 while wreq is in flight */
-  int closing;           /* close started; no more reads or writes */
-  int handles_open;      /* handles not yet closed */
-  int reading;           /* uv_read_start is on */
-  int paused;            /* the reader paused for too many in flight */
-  buf kept;              /* bytes read but not parsed while paused */
-  int64_t deadline_ms;   /* when a partial request times out, or 0 */
-  int64_t idle_since;    /* the last request or answer: blank lines do not count */
-  int64_t write_since;   /* when the write in flight began */
-  int lingering;         /* answered an error: discarding input until EOF */
-  size_t discarded;      /* bytes discarded while lingering */
+  int inflight;        /* requests in the list */
+  uv_write_t wreq;     /* the one write in flight */
+  int writing;         /* 1 while wreq is in flight */
+  int closing;         /* close started; no more reads or writes */
+  int handles_open;    /* handles not yet closed */
+  int reading;         /* uv_read_start is on */
+  int paused;          /* the reader paused for too many in flight */
+  buf kept;            /* bytes read but not parsed while paused */
+  int64_t deadline_ms; /* when a partial request times out, or 0 */
+  int64_t idle_since;  /* the last request or answer: blank lines do not count */
+  int64_t write_since; /* when the write in flight began */
+  int lingering;       /* answered an error: discarding input until EOF */
+  size_t discarded;    /* bytes discarded while lingering */
   uv_shutdown_t shutdown_req;
-  char remote[64];       /* peer address */
-  int flags;             /* listener flags */
+  char remote[64]; /* peer address */
+  int flags;       /* listener flags */
   struct conn *prev, *next;
 } conn;
 
@@ -53,7 +53,7 @@ struct server {
   server_handler handler;
   void *ud;
   listener *listeners;
-  int listeners_open;    /* listener handles not yet closed */
+  int listeners_open; /* listener handles not yet closed */
   conn *conns;
   int n_conns;
   int shutting_down;
@@ -62,7 +62,9 @@ struct server {
 };
 
 static void conn_close_how(conn *c, int reset);
-static void conn_close(conn *c) { conn_close_how(c, 0); }
+static void conn_close(conn *c) {
+  conn_close_how(c, 0);
+}
 static void conn_flush(conn *c);
 static void conn_read_more(conn *c);
 static void conn_linger(conn *c);
@@ -81,14 +83,18 @@ int server_new(uv_loop_t *loop, const struct server_opts *opts, server_handler h
   return 0;
 }
 
-int server_connections(const server *s) { return s->n_conns; }
+int server_connections(const server *s) {
+  return s->n_conns;
+}
 
 /* Frees c once nothing refers to it any more. */
 static void conn_maybe_free(conn *c) {
   if (c->handles_open || c->head) return;
   server *s = c->srv;
-  if (c->prev) c->prev->next = c->next;
-  else s->conns = c->next;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   s->n_conns--;
   http_reader_free(c->reader);
@@ -225,8 +231,8 @@ static void conn_flush(conn *c) {
     char st[8], ms[24];
     snprintf(st, sizeof st, "%d", r->status);
     snprintf(ms, sizeof ms, "%lld", (long long)(util_now_ms() - r->started_ms));
-    log_kv(LOG_DEBUG, "request", "method", r->method, "path", r->path ? r->path : "-",
-           "status", st, "ms", ms, "remote", c->remote, NULL);
+    log_kv(LOG_DEBUG, "request", "method", r->method, "path", r->path ? r->path : "-", "status", st,
+           "ms", ms, "remote", c->remote, NULL);
   }
   int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
   if (rc < 0) {
@@ -266,8 +272,10 @@ static int on_reader_request(void *ud, http_request *r) {
   c->idle_since = (int64_t)uv_now(c->srv->loop);
   r->conn = c;
   r->next = NULL;
-  if (c->tail) c->tail->next = r;
-  else c->head = r;
+  if (c->tail)
+    c->tail->next = r;
+  else
+    c->head = r;
   c->tail = r;
   c->inflight++;
   if (r->done) {
@@ -330,8 +338,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
   if (nread < 0) {
     /* EOF or error: answer what is in flight only if the peer can still
      * read; simplest and safe is to close. */
-    if (nread != UV_EOF) log_kv(LOG_DEBUG, "read error", "remote", c->remote, "error",
-                                uv_strerror((int)nread), NULL);
+    if (nread != UV_EOF)
+      log_kv(LOG_DEBUG, "read error", "remote", c->remote, "error", uv_strerror((int)nread), NULL);
     if (nread == UV_EOF && c->head) {
       /* Half-closed: finish answering, then close. */
       uv_read_stop(st);
@@ -349,7 +357,9 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
  * the request it started: closing at once would reset the connection
  * before it reads the answer. Shut down our side, read and discard for a
  * short while, then close (a "lingering close"). */
-static void on_shutdown(uv_shutdown_t *req, int status) { (void)req, (void)status; }
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  (void)req, (void)status;
+}
 
 static void conn_linger(conn *c) {
   c->lingering = 1;
@@ -419,7 +429,8 @@ static void on_connection(uv_stream_t *ls, int status) {
     static const char msg[] =
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
         "Content-Length: 90\r\nConnection: close\r\n\r\n"
-        "{\"error\":{\"code\":\"too_many_connections\",\"message\":\"The server has too many connections.\"}}";
+        "{\"error\":{\"code\":\"too_many_connections\",\"message\":\"The server has too many "
+        "connections.\"}}";
     uv_buf_t b = uv_buf_init((char *)msg, sizeof msg - 1);
     uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     conn_close(c);
@@ -480,7 +491,8 @@ static void on_listener_closed(uv_handle_t *h) {
 
 void server_stop_accepting(server *s) {
   for (listener *l = s->listeners; l; l = l->next)
-    if (!uv_is_closing((uv_handle_t *)&l->tcp)) uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
+    if (!uv_is_closing((uv_handle_t *)&l->tcp))
+      uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
 }
 
 static void maybe_shutdown_done(server *s) {

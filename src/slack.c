@@ -14,13 +14,13 @@
 struct slack {
   outbound *ob;
   char *url;
-  char *public_url;         /* without a trailing slash, or NULL */
-  const char *mention;      /* "<!here> ", "<!channel> " or "" */
+  char *public_url;    /* without a trailing slash, or NULL */
+  const char *mention; /* "<!here> ", "<!channel> " or "" */
   int max_per_minute;
-  int64_t minute;           /* the minute counted */
+  int64_t minute; /* the minute counted */
   int sent_in_minute;
-  int digest_in_minute;     /* a digest went out in this minute */
-  int64_t blocked_until;    /* Slack said 429: nothing goes out before this */
+  int digest_in_minute;  /* a digest went out in this minute */
+  int64_t blocked_until; /* Slack said 429: nothing goes out before this */
   /* the delivery in flight */
   outbox *box;
   int sink;
@@ -28,7 +28,7 @@ struct slack {
   size_t n;
   enum outbox_verdict *verdicts;
   enum outbox_verdict on_success; /* for the sent rows */
-  int64_t digest_through;   /* a digest in flight covers the rows up to this id */
+  int64_t digest_through;         /* a digest in flight covers the rows up to this id */
 };
 
 int slack_new(outbound *ob, const struct slack_opts *opts, slack **out) {
@@ -119,10 +119,14 @@ char *slack_silence_payload(const char *topic_arn, int64_t last_message_ms, int6
 /* Appends text with Slack's three control characters escaped. */
 static void put_mrkdwn(buf *b, const char *s) {
   for (; s && *s; s++) {
-    if (*s == '&') buf_appends(b, "&amp;");
-    else if (*s == '<') buf_appends(b, "&lt;");
-    else if (*s == '>') buf_appends(b, "&gt;");
-    else buf_append(b, s, 1);
+    if (*s == '&')
+      buf_appends(b, "&amp;");
+    else if (*s == '<')
+      buf_appends(b, "&lt;");
+    else if (*s == '>')
+      buf_appends(b, "&gt;");
+    else
+      buf_append(b, s, 1);
   }
 }
 
@@ -184,8 +188,10 @@ static void join_recipients(buf *b, const cJSON *ev, int mrkdwn) {
       break;
     }
     if (i++) buf_appends(b, ", ");
-    if (mrkdwn) put_mrkdwn(b, x->valuestring);
-    else buf_appends(b, x->valuestring);
+    if (mrkdwn)
+      put_mrkdwn(b, x->valuestring);
+    else
+      buf_appends(b, x->valuestring);
   }
 }
 
@@ -262,15 +268,16 @@ static char *other_message(const slack *s, const cJSON *p, const char *kind) {
     double thr = cJSON_IsNumber(th) ? th->valuedouble * 100 : 0;
     const char *w = jstr(p, "window");
     buf_printf(&fb, "%s%s %s → %s: %.3f %% (threshold %.3f %%, window %s)",
-               to && strcmp(to, "ok") ? s->mention : "", name, from ? from : "?", to ? to : "?", value,
-               thr, w ? w : "?");
+               to && strcmp(to, "ok") ? s->mention : "", name, from ? from : "?", to ? to : "?",
+               value, thr, w ? w : "?");
     buf_printf(&body, "%s*%s is %s* (was %s)\n*Value:* %.3f %% over %s\n*Threshold:* %.3f %%",
                to && strcmp(to, "ok") ? s->mention : "", name, to ? to : "?", from ? from : "?",
                value, w ? w : "?", thr);
     if (s->public_url) buf_printf(&body, "\n<%s/#/|Open the overview>", s->public_url);
   } else if (strcmp(kind, "unsubscribe") == 0) {
     buf_printf(&fb, "%sSNS topic unsubscribed: %s", s->mention, topic ? topic : "?");
-    buf_printf(&body, "%s*SNS subscription removed*\nseslog receives nothing more from ", s->mention);
+    buf_printf(&body, "%s*SNS subscription removed*\nseslog receives nothing more from ",
+               s->mention);
     put_mrkdwn(&body, topic ? topic : "?");
     buf_appends(&body, " until it is subscribed again.");
   } else {
@@ -279,7 +286,8 @@ static char *other_message(const slack *s, const cJSON *p, const char *kind) {
     buf_printf(&fb, "%sNo message from %s for %d minutes", s->mention, topic ? topic : "?", mins);
     buf_printf(&body, "%s*Silent SNS topic*\nNo message from ", s->mention);
     put_mrkdwn(&body, topic ? topic : "?");
-    buf_printf(&body, " for %d minutes (last at %s).", mins, jstr(p, "lastMessageAt") ? jstr(p, "lastMessageAt") : "?");
+    buf_printf(&body, " for %d minutes (last at %s).", mins,
+               jstr(p, "lastMessageAt") ? jstr(p, "lastMessageAt") : "?");
   }
   char *out = message(fb.data ? fb.data : "", body.data ? body.data : "", NULL);
   buf_free(&fb);
@@ -346,8 +354,10 @@ static char *digest_message(const slack *s, cJSON **evs, size_t n, int64_t total
   if (total < (int64_t)n) total = (int64_t)n;
   buf_printf(&fb, "%s%lld bounces and complaints since the last message", s->mention,
              (long long)total);
-  buf_printf(&body, "%s*%lld bounces and complaints* arrived faster than %d a minute; this digest "
-             "covers them all.", s->mention, (long long)total, s->max_per_minute);
+  buf_printf(&body,
+             "%s*%lld bounces and complaints* arrived faster than %d a minute; this digest "
+             "covers them all.",
+             s->mention, (long long)total, s->max_per_minute);
   if (total > (int64_t)n) buf_printf(&body, " Breakdown of the latest %zu:", n);
   put_top(&body, types, nty, "By type");
   put_top(&body, domains, nd, "Top recipient domains");
@@ -406,8 +416,10 @@ static void on_posted(void *ud, const outbound_result *res) {
     size_t k = 0;
     for (size_t i = 0; i < res->body_len && k < sizeof word - 1; i++) {
       char c = res->body[i];
-      if ((c >= 'a' && c <= 'z') || c == '_' || (c >= '0' && c <= '9')) word[k++] = c;
-      else if (k) break;
+      if ((c >= 'a' && c <= 'z') || c == '_' || (c >= '0' && c <= '9'))
+        word[k++] = c;
+      else if (k)
+        break;
     }
     word[k] = 0;
     snprintf(err, sizeof err, "Slack answered HTTP %ld%s%s", res->status, k ? ": " : "", word);
@@ -481,8 +493,10 @@ static void deliver(void *ud, outbox *box, int sink, outbox_item **items, size_t
       continue;
     }
     s->verdicts[i] = OUTBOX_LATER;
-    if (strcmp(kind, "event") == 0) n_events++;
-    else if (other < 0) other = (ssize_t)i;
+    if (strcmp(kind, "event") == 0)
+      n_events++;
+    else if (other < 0)
+      other = (ssize_t)i;
   }
   char *body = NULL;
   if (other >= 0) {

@@ -2,9 +2,9 @@
 #include "static.h"
 
 #include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -17,11 +17,11 @@
 #define DEPTH_MAX 4
 
 typedef struct sfile {
-  char *path;        /* "/index.html" */
+  char *path; /* "/index.html" */
   char *data;
   size_t len;
-  const char *type;  /* Content-Type */
-  char etag[24];     /* "\"<hash of data>\"" */
+  const char *type; /* Content-Type */
+  char etag[24];    /* "\"<hash of data>\"" */
   struct sfile *next;
 } sfile;
 
@@ -34,11 +34,16 @@ static const char *content_type(const char *path) {
   static const struct {
     const char *ext, *type;
   } types[] = {
-      {".html", "text/html; charset=utf-8"},      {".js", "text/javascript; charset=utf-8"},
-      {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
-      {".svg", "image/svg+xml"},                  {".png", "image/png"},
-      {".ico", "image/x-icon"},                   {".json", "application/json"},
-      {".txt", "text/plain; charset=utf-8"},      {".woff2", "font/woff2"},
+      {".html", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".ico", "image/x-icon"},
+      {".json", "application/json"},
+      {".txt", "text/plain; charset=utf-8"},
+      {".woff2", "font/woff2"},
   };
   const char *dot = strrchr(path, '.');
   for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
@@ -61,7 +66,8 @@ static int load_dir(static_files *s, const char *dir, const char *prefix, int de
       if (depth < DEPTH_MAX) load_dir(s, full, rel, depth + 1);
       continue;
     }
-    if (!S_ISREG(st.st_mode) || st.st_size > FILE_MAX || s->total + (size_t)st.st_size > TOTAL_MAX) {
+    if (!S_ISREG(st.st_mode) || st.st_size > FILE_MAX ||
+        s->total + (size_t)st.st_size > TOTAL_MAX) {
       log_kv(LOG_WARN, "static file skipped (too large)", "path", full, NULL);
       continue;
     }
@@ -119,7 +125,9 @@ static const sfile *find(const static_files *s, const char *path) {
   return NULL;
 }
 
-int static_exists(const static_files *s, const char *path) { return find(s, path) != NULL; }
+int static_exists(const static_files *s, const char *path) {
+  return find(s, path) != NULL;
+}
 
 int static_serve(const static_files *s, http_request *req) {
   const sfile *f = find(s, req->path);

@@ -18,7 +18,8 @@
 extern const char schema_sql[]; /* schema/seslog.sql, embedded at build */
 
 #define MAX_MINUTES 64
-#define PROBE_SECONDS 2 /* between write probes while unhealthy */ /* distinct minutes in one batch before flushing */
+#define PROBE_SECONDS \
+  2 /* between write probes while unhealthy */ /* distinct minutes in one batch before flushing */
 
 /* Counters of one minute, gathered over a batch and written once. */
 struct rollup {
@@ -26,8 +27,21 @@ struct rollup {
   int64_t c[13]; /* in the order of the columns of rollup_minute */
 };
 
-enum { R_EVENTS, R_SENDS, R_DELIVERIES, R_BOUNCES, R_PERM, R_TRANS, R_COMPLAINTS,
-       R_REJECTS, R_OPENS, R_CLICKS, R_DELAYS, R_OTHER, R_N };
+enum {
+  R_EVENTS,
+  R_SENDS,
+  R_DELIVERIES,
+  R_BOUNCES,
+  R_PERM,
+  R_TRANS,
+  R_COMPLAINTS,
+  R_REJECTS,
+  R_OPENS,
+  R_CLICKS,
+  R_DELAYS,
+  R_OTHER,
+  R_N
+};
 
 struct store {
   char *path;                  /* as given */
@@ -44,7 +58,7 @@ struct store {
   /* the queue, guarded by mu */
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  store_req *q_head, *q_tail;  /* waiting for the writer */
+  store_req *q_head, *q_tail; /* waiting for the writer */
   int q_len;
   store_req *done_head, *done_tail; /* written, waiting for store_complete */
   int stopping;
@@ -168,7 +182,8 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
     snprintf(err, errlen, "cannot create the folder of %s: %s", path, strerror(errno));
     goto fail;
   }
-  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+  if (sqlite3_open_v2(path, &s->db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       NULL) != SQLITE_OK) {
     snprintf(err, errlen, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "no memory");
     rc = SL_EDB;
@@ -186,14 +201,15 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
             err, errlen);
   if (!rc) rc = migrate(s->db, err, errlen);
   if (rc) goto fail;
-  if (sqlite3_prepare_v3(s->db,
-                         "INSERT OR IGNORE INTO SesEventMessages (messageId, timeStamp, "
-                         "notificationType, reportingMTA, destinationAddress, bouncedRecipients, "
-                         "complaintFeedbackType, feedbackId, bounceType, bounceSubType, "
-                         "complaintSubType, source, diagnostic, recipients, snsMessageId, topicArn, "
-                         "receivedAt, contentHash, raw) "
-                         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                         -1, SQLITE_PREPARE_PERSISTENT, &s->ins_event, NULL) != SQLITE_OK ||
+  if (sqlite3_prepare_v3(
+          s->db,
+          "INSERT OR IGNORE INTO SesEventMessages (messageId, timeStamp, "
+          "notificationType, reportingMTA, destinationAddress, bouncedRecipients, "
+          "complaintFeedbackType, feedbackId, bounceType, bounceSubType, "
+          "complaintSubType, source, diagnostic, recipients, snsMessageId, topicArn, "
+          "receivedAt, contentHash, raw) "
+          "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+          -1, SQLITE_PREPARE_PERSISTENT, &s->ins_event, NULL) != SQLITE_OK ||
       sqlite3_prepare_v3(s->db,
                          "SELECT 1 FROM SesEventMessages INDEXED BY \"messageId-timeStamp-Index\" "
                          "WHERE messageId = ? AND timeStamp = ? AND contentHash = ? LIMIT 1",
@@ -222,20 +238,22 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
   }
   /* A message from a topic proves its subscription is confirmed, whatever
    * was recorded before (e.g. resubscribed after an unsubscribe). */
-  if (sqlite3_prepare_v3(s->db,
-                         "INSERT INTO subscriptions (topicArn, state, firstMessageAt, lastMessageAt, "
-                         "accepted) VALUES (?1, 'confirmed', ?2, ?3, ?4) ON CONFLICT(topicArn) DO "
-                         "UPDATE SET state='confirmed', firstMessageAt=coalesce(firstMessageAt, "
-                         "excluded.firstMessageAt), lastMessageAt=max(coalesce(lastMessageAt, 0), "
-                         "excluded.lastMessageAt), accepted=accepted+excluded.accepted",
-                         -1, SQLITE_PREPARE_PERSISTENT, &s->touch_topic, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v3(s->db,
-                         "INSERT INTO subscriptions (topicArn, state, subscriptionArn, confirmedAt) "
-                         "VALUES (?1, ?2, ?3, CASE WHEN ?2 = 'confirmed' THEN ?4 END) "
-                         "ON CONFLICT(topicArn) DO UPDATE SET state=excluded.state, "
-                         "subscriptionArn=coalesce(excluded.subscriptionArn, subscriptionArn), "
-                         "confirmedAt=coalesce(excluded.confirmedAt, confirmedAt)",
-                         -1, SQLITE_PREPARE_PERSISTENT, &s->set_topic, NULL) != SQLITE_OK) {
+  if (sqlite3_prepare_v3(
+          s->db,
+          "INSERT INTO subscriptions (topicArn, state, firstMessageAt, lastMessageAt, "
+          "accepted) VALUES (?1, 'confirmed', ?2, ?3, ?4) ON CONFLICT(topicArn) DO "
+          "UPDATE SET state='confirmed', firstMessageAt=coalesce(firstMessageAt, "
+          "excluded.firstMessageAt), lastMessageAt=max(coalesce(lastMessageAt, 0), "
+          "excluded.lastMessageAt), accepted=accepted+excluded.accepted",
+          -1, SQLITE_PREPARE_PERSISTENT, &s->touch_topic, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v3(
+          s->db,
+          "INSERT INTO subscriptions (topicArn, state, subscriptionArn, confirmedAt) "
+          "VALUES (?1, ?2, ?3, CASE WHEN ?2 = 'confirmed' THEN ?4 END) "
+          "ON CONFLICT(topicArn) DO UPDATE SET state=excluded.state, "
+          "subscriptionArn=coalesce(excluded.subscriptionArn, subscriptionArn), "
+          "confirmedAt=coalesce(excluded.confirmedAt, confirmedAt)",
+          -1, SQLITE_PREPARE_PERSISTENT, &s->set_topic, NULL) != SQLITE_OK) {
     snprintf(err, errlen, "cannot prepare statements: %s", sqlite3_errmsg(s->db));
     rc = SL_EDB;
     goto fail;
@@ -247,14 +265,20 @@ fail:
   return rc;
 }
 
-const char *store_path(const store *s) { return s->path; }
-
-static void bind_text(sqlite3_stmt *st, int i, const char *v) {
-  if (v) sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-  else sqlite3_bind_null(st, i);
+const char *store_path(const store *s) {
+  return s->path;
 }
 
-static int streq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+static void bind_text(sqlite3_stmt *st, int i, const char *v) {
+  if (v)
+    sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, i);
+}
+
+static int streq(const char *a, const char *b) {
+  return a && b && strcmp(a, b) == 0;
+}
 
 /* Adds one stored event to the batch's rollup counters. */
 static void count_event(store *s, const ses_event *e) {
@@ -481,9 +505,12 @@ int store_write(store *s, store_req **reqs, size_t n) {
     err = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? SL_EBUSY : SL_EDB;
   } else {
     for (size_t i = 0; i < n && !err; i++) {
-      if (reqs[i]->ev) err = insert_one(s, reqs[i], now);
-      else if (reqs[i]->apply) err = reqs[i]->apply(reqs[i], s->db);
-      else reqs[i]->result = STORE_STORED;
+      if (reqs[i]->ev)
+        err = insert_one(s, reqs[i], now);
+      else if (reqs[i]->apply)
+        err = reqs[i]->apply(reqs[i], s->db);
+      else
+        reqs[i]->result = STORE_STORED;
     }
     if (!err) err = flush_rollups(s);
     if (!err) err = write_topics(s, reqs, n, now);
@@ -578,8 +605,10 @@ static void *writer_main(void *arg) {
       for (store_req *r = first; r; r = r->next) r->result = SL_ENOMEM;
     }
     pthread_mutex_lock(&s->mu);
-    if (s->done_tail) s->done_tail->next = first;
-    else s->done_head = first;
+    if (s->done_tail)
+      s->done_tail->next = first;
+    else
+      s->done_head = first;
     s->done_tail = last;
     pthread_mutex_unlock(&s->mu);
     if (s->opts.notify) s->opts.notify(s->opts.notify_ud);
@@ -598,11 +627,15 @@ int store_submit(store *s, store_req *req) {
   req->next = NULL;
   pthread_mutex_lock(&s->mu);
   int rc = 0;
-  if (s->stopping) rc = SL_ESHUTDOWN;
-  else if (s->q_len >= s->opts.queue_max) rc = SL_EBUSY;
+  if (s->stopping)
+    rc = SL_ESHUTDOWN;
+  else if (s->q_len >= s->opts.queue_max)
+    rc = SL_EBUSY;
   if (!rc) {
-    if (s->q_tail) s->q_tail->next = req;
-    else s->q_head = req;
+    if (s->q_tail)
+      s->q_tail->next = req;
+    else
+      s->q_head = req;
     s->q_tail = req;
     s->q_len++;
     pthread_cond_signal(&s->cv);

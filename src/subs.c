@@ -8,7 +8,7 @@
 
 typedef struct topic {
   char *arn;
-  const char *state;      /* static text */
+  const char *state; /* static text */
   char *subscription_arn;
   int64_t confirmed_at, first_at, last_at;
   int64_t accepted, rejected;
@@ -73,7 +73,9 @@ static void load_row(void *ud, const struct store_subscription *row) {
   t->accepted = row->accepted;
 }
 
-int subs_load(subs *s, store *st) { return store_each_subscription(st, load_row, s); }
+int subs_load(subs *s, store *st) {
+  return store_each_subscription(st, load_row, s);
+}
 
 void subs_note_accepted(subs *s, const char *arn, int64_t at_ms) {
   topic *t = find(s, arn, 1);
@@ -101,8 +103,9 @@ void subs_set_state(subs *s, const char *arn, const char *state, const char *sub
   if (strcmp(t->state, "confirmed") == 0) t->confirmed_at = at_ms;
 }
 
-void subs_each(const subs *s, void (*fn)(void *ud, const char *topic, const char *state,
-                                         int64_t last_ms), void *ud) {
+void subs_each(const subs *s,
+               void (*fn)(void *ud, const char *topic, const char *state, int64_t last_ms),
+               void *ud) {
   for (int i = 0; i < s->n; i++) fn(ud, s->t[i].arn, s->t[i].state, s->t[i].last_at);
 }
 
@@ -126,8 +129,10 @@ int subs_json(const subs *s, buf *b) {
     buf_appends(b, ",\"state\":");
     buf_json_string(b, t->state);
     buf_appends(b, ",\"subscriptionArn\":");
-    if (t->subscription_arn) buf_json_string(b, t->subscription_arn);
-    else buf_appends(b, "null");
+    if (t->subscription_arn)
+      buf_json_string(b, t->subscription_arn);
+    else
+      buf_appends(b, "null");
     put_time(b, "confirmedAt", t->confirmed_at);
     put_time(b, "firstMessageAt", t->first_at);
     put_time(b, "lastMessageAt", t->last_at);

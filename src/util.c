@@ -37,11 +37,10 @@ int util_parse_iso8601(const char *s, int64_t *out_ms) {
   if (!s || strlen(s) < 19) return SL_EINVAL;
   if (digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
       digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-      digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) ||
-      s[16] != ':' || digits(s + 17, 2, &se))
+      digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
+      digits(s + 17, 2, &se))
     return SL_EINVAL;
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
-    return SL_EINVAL;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return SL_EINVAL;
   const char *p = s + 19;
   if (*p == '.') {
     p++;
@@ -60,8 +59,7 @@ int util_parse_iso8601(const char *s, int64_t *out_ms) {
   } else if (*p == '+' || *p == '-') {
     int oh, om;
     int sign = *p == '-' ? -1 : 1;
-    if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om))
-      return SL_EINVAL;
+    if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om)) return SL_EINVAL;
     offset_min = sign * (oh * 60 + om);
     p += 6;
   } else {
@@ -133,7 +131,9 @@ int util_parse_duration(const char *s, int64_t *out_ms) {
   return 0;
 }
 
-char *util_strdup(const char *s) { return s ? strdup(s) : NULL; }
+char *util_strdup(const char *s) {
+  return s ? strdup(s) : NULL;
+}
 
 char *util_strndup(const char *s, size_t n) {
   char *p = malloc(n + 1);
@@ -186,7 +186,9 @@ int buf_append(buf *b, const void *p, size_t n) {
   return 0;
 }
 
-int buf_appends(buf *b, const char *s) { return buf_append(b, s, strlen(s)); }
+int buf_appends(buf *b, const char *s) {
+  return buf_append(b, s, strlen(s));
+}
 
 int buf_printf(buf *b, const char *fmt, ...) {
   va_list ap;
@@ -223,7 +225,7 @@ int buf_json_string(buf *b, const char *s) {
       case '\n': esc[1] = 'n'; break;
       case '\r': esc[1] = 'r'; break;
       case '\t': esc[1] = 't'; break;
-      default:  /* control characters, and < > so JSON is safe in HTML */
+      default: /* control characters, and < > so JSON is safe in HTML */
         esc[1] = 'u';
         esc[2] = '0';
         esc[3] = '0';

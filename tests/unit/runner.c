@@ -51,12 +51,13 @@ int main(int argc, char **argv) {
   } suites[] = {
       {"util", util_tests},     {"sns", sns_tests},       {"ses", ses_tests},
       {"store", store_tests},   {"import", import_tests}, {"http", http_tests},
-      {"config", config_tests}, {"query", query_tests},
-      {"suppression", suppression_tests},
+      {"config", config_tests}, {"query", query_tests},   {"suppression", suppression_tests},
   };
   log_min_level = LOG_WARN; /* keep the run's output to the results */
-  if (argc > 1) unit_fixtures = argv[1];
-  else if (getenv("SESLOG_FIXTURES")) unit_fixtures = getenv("SESLOG_FIXTURES");
+  if (argc > 1)
+    unit_fixtures = argv[1];
+  else if (getenv("SESLOG_FIXTURES"))
+    unit_fixtures = getenv("SESLOG_FIXTURES");
   const char *filter = argc > 2 ? argv[2] : NULL;
   int passed = 0, failed = 0;
   for (size_t s = 0; s < sizeof suites / sizeof suites[0]; s++) {
@@ -68,8 +69,10 @@ int main(int argc, char **argv) {
       int rc = t->fn();
       printf("%s %s\n", rc ? "FAIL" : "ok  ", full);
       fflush(stdout);
-      if (rc) failed++;
-      else passed++;
+      if (rc)
+        failed++;
+      else
+        passed++;
     }
   }
   printf("unit: %d passed, %d failed\n", passed, failed);

@@ -78,7 +78,6 @@ static int t_ct_equal(void) {
 }
 
 const struct unit_test util_tests[] = {
-    {"iso8601", t_iso8601},     {"duration", t_duration},
-    {"buf_cap", t_buf_cap},     {"json_string", t_json_string},
-    {"ct_equal", t_ct_equal},   {0},
+    {"iso8601", t_iso8601},         {"duration", t_duration}, {"buf_cap", t_buf_cap},
+    {"json_string", t_json_string}, {"ct_equal", t_ct_equal}, {0},
 };
