@@ -2,7 +2,7 @@
  * bare-SQLite baseline it is compared with.
  *
  *   ingest prepare  --cache-dir DIR --n N --cert-dir DIR
- *   ingest load     --cache-dir DIR --n N --port PORT [--conns 64]
+ *   ingest load     --cache-dir DIR --n N --port PORT [--conns 64] [--cert-dir DIR]
  *                   [--rate R --duration S] [--timeout S]
  *   ingest baseline --cache-dir DIR --n N --db PATH [--per-txn 256]
  *
@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
@@ -52,6 +53,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -63,7 +65,7 @@
 #include "util.h"
 
 #define CACHE_MAGIC "SESLOGBENCH1"
-#define CACHE_VERSION 3u
+#define CACHE_VERSION 4u
 #define SPAN_MS (6LL * 3600 * 1000) /* events spread over the last 6 hours */
 
 /* ---------------------------------------------------------------- clock */
@@ -154,6 +156,21 @@ static const char *const last_names[] = {"doe",   "smith", "garcia", "chen",  "i
 static const char *const rcpt_domains[] = {
     "example.com",   "example.org",      "example.net",     "mail.example.de",
     "example.co.uk", "inbox.example.fr", "corp.example.io", "students.example.edu"};
+/* A recipient's domain as mail traffic has them: a few large providers
+ * take more than half, the rest is a long tail (log-uniform over 5,000
+ * domains), so indexes keyed by domain see both hot and scattered keys. */
+static const char *rcpt_domain(rng *r, char out[48]) {
+  static const int weights[] = {20, 12, 8, 5, 5, 3, 2, 2}; /* percent, sums to 57 */
+  uint32_t u = rbelow(r, 100), acc = 0;
+  for (size_t k = 0; k < sizeof weights / sizeof *weights; k++) {
+    acc += (uint32_t)weights[k];
+    if (u < acc) return rcpt_domains[k];
+  }
+  double x = (double)rbelow(r, 1000000) / 1e6;
+  snprintf(out, 48, "mx%u.example.net", (unsigned)exp(x * log(5000.0)));
+  return out;
+}
+
 static const char *const subjects[] = {
     "Your receipt from Example Store #%u",
     "Reset your password",
@@ -330,7 +347,8 @@ static void make_event(size_t i, size_t n, int64_t gen_ms, gen_event *out) {
   for (int k = 0; k < nd; k++) {
     const char *fn = first_names[rbelow(&r, sizeof first_names / sizeof *first_names)];
     const char *ln = last_names[rbelow(&r, sizeof last_names / sizeof *last_names)];
-    const char *dom = rcpt_domains[rbelow(&r, sizeof rcpt_domains / sizeof *rcpt_domains)];
+    char dom_buf[48];
+    const char *dom = rcpt_domain(&r, dom_buf);
     snprintf(dest_buf[k], sizeof dest_buf[k], "%s.%s%zu@%s", fn, ln, i * 3 + (size_t)k, dom);
     dest[k] = dest_buf[k];
     char one[200];
@@ -644,7 +662,7 @@ static void put32(FILE *f, uint32_t v) {
 /* Generates the events and writes the cache file atomically. */
 static void generate(const char *path, size_t n, int threads) {
   fprintf(stderr, "ingest: creating %zu signed notifications into %s (once; ~%zu s)\n", n, path,
-          n / 1000 / (size_t)threads + 1);
+          n * 3 / 2000 / (size_t)threads + 1);
   uint64_t t0 = now_ns();
   char *key, *cert;
   size_t key_len, cert_len;
@@ -770,7 +788,17 @@ static void load_cache(const char *dir, size_t n, cache *c) {
   memset(c, 0, sizeof *c);
   if (read_cache(path, n, c) == 0) return;
   mkdir(dir, 0755);
+  /* One generator at a time: another run may be making the same file. */
+  char lock[4200];
+  snprintf(lock, sizeof lock, "%s.lock", path);
+  int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lfd >= 0) flock(lfd, LOCK_EX);
+  if (read_cache(path, n, c) == 0) {
+    if (lfd >= 0) close(lfd);
+    return;
+  }
   generate(path, n, 2);
+  if (lfd >= 0) close(lfd);
   if (read_cache(path, n, c) != 0) die("cannot read back %s", path);
 }
 
@@ -1255,7 +1283,7 @@ static int run_baseline(const cache *c, size_t n, const char *path, size_t per_t
 static void usage(void) {
   fprintf(stderr,
           "usage: ingest prepare  --cache-dir DIR --n N --cert-dir DIR\n"
-          "       ingest load     --cache-dir DIR --n N --port PORT [--conns 64]\n"
+          "       ingest load     --cache-dir DIR --n N --port PORT [--conns 64] [--cert-dir DIR]\n"
           "                       [--rate EVENTS_PER_S --duration S] [--timeout S]\n"
           "       ingest baseline --cache-dir DIR --n N --db PATH [--per-txn 256]\n");
   exit(2);
@@ -1308,6 +1336,7 @@ int main(int argc, char **argv) {
   }
   if (strcmp(mode, "load") == 0) {
     if (port <= 0 || nconn == 0) usage();
+    if (cert_dir) write_cert(&c, cert_dir); /* the certificate of exactly these events */
     size_t total = n;
     if (rate > 0) {
       if (duration <= 0) usage();

@@ -120,8 +120,12 @@ stop_server() {
   server_pid=
 }
 
+# Other processes on the machine move these figures a lot (2x is common on
+# this 2-core machine): say how busy it was before the run.
+psi=$(sed -n 's/^some avg10=\([0-9.]*\) avg60=\([0-9.]*\).*/\1 % (10 s), \2 % (60 s)/p' /proc/pressure/cpu 2>/dev/null)
 echo "== ingest benchmark: $N events, $CONNS connections; $(nproc) cores shared by server and load generator"
-echo "   (temp folder $tmp; SQLite $(sqlite3 --version 2>/dev/null | cut -d' ' -f1))"
+echo "   (temp folder $tmp; SQLite $(sqlite3 --version 2>/dev/null | cut -d' ' -f1);" \
+  "CPU pressure before the run: ${psi:-unknown})"
 
 # 1. the events (made once and cached in $BENCH_DIR), the certificate
 "$ING" prepare --cache-dir "$BENCH_DIR" --n "$N" --cert-dir "$tmp/certs" >"$tmp/prepare.out" ||
@@ -144,7 +148,7 @@ if start_server saturation; then
     perf_pid=$!
     sleep 0.3
   fi
-  "$ING" load --cache-dir "$BENCH_DIR" --n "$N" --port "$port" --conns "$CONNS" |
+  "$ING" load --cache-dir "$BENCH_DIR" --n "$N" --port "$port" --conns "$CONNS" --cert-dir "$tmp/certs" |
     tee "$tmp/saturation.out"
   [ "${PIPESTATUS[0]}" -eq 0 ] || crashed=1
   if [ -n "$perf_pid" ]; then
@@ -163,7 +167,7 @@ fi
 # 4. paced on a fresh server
 echo
 if start_server paced; then
-  "$ING" load --cache-dir "$BENCH_DIR" --n "$N" --port "$port" --conns "$CONNS" \
+  "$ING" load --cache-dir "$BENCH_DIR" --n "$N" --port "$port" --conns "$CONNS" --cert-dir "$tmp/certs" \
     --rate "$RATE" --duration "$DURATION" | tee "$tmp/paced.out"
   [ "${PIPESTATUS[0]}" -eq 0 ] || crashed=1
   pace_rss=$(peak_rss_mib)
@@ -196,7 +200,8 @@ rows_ok="FAIL"
 [ -n "${rows:-}" ] && [ "$rows" = "${sat_ok:-x}" ] && rows_ok="PASS"
 
 echo
-echo "== ingest summary ($N distinct signed events, $CONNS connections, $(nproc) cores)"
+echo "== ingest summary ($N distinct signed events, $CONNS connections, $(nproc) cores;" \
+  "CPU pressure before: ${psi:-unknown})"
 printf '%-40s %-18s %-14s %s\n' "figure" "value" "target" "verdict"
 printf '%-40s %-18s %-14s %s\n' "events/s committed, saturation" "${sat_eps:-?}" ">= 20000" \
   "$(verdict "${sat_eps:-}" ">=" 20000)"
