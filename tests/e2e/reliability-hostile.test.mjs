@@ -20,7 +20,10 @@ import {
   sign, memoryOf, MiB, connect, watch, within, parseResponses, json, exchange, until,
 } from './reliability-lib.mjs';
 
-const RSS_CAP_KIB = 64 * MiB;
+// 64 MiB, the server's memory target; under AddressSanitizer (make asan sets
+// SESLOG_ASAN) shadow memory and the quarantine multiply the footprint, so
+// there the cap only proves that memory stays bounded.
+const RSS_CAP_KIB = (process.env.SESLOG_ASAN ? 512 : 64) * 1024;
 
 /** Writes one byte of text every everyMs until stop() or the socket closes. */
 function trickle(sock, text, everyMs) {
@@ -54,7 +57,7 @@ function firstAnswer(raw, status, code, what) {
 function assertMemory(srv, what) {
   const m = memoryOf(srv.child.pid);
   assert.ok(m.hwmKiB < RSS_CAP_KIB,
-    `${what}: the server's peak RSS (VmHWM) is ${(m.hwmKiB / 1024).toFixed(1)} MiB, over the 64 MiB cap`);
+    `${what}: the server's peak RSS (VmHWM) is ${(m.hwmKiB / 1024).toFixed(1)} MiB, over the ${RSS_CAP_KIB / 1024} MiB cap`);
   return m;
 }
 
