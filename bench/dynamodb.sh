@@ -7,7 +7,8 @@
 #   2. paced, replicating bounces and complaints (the default types);
 #   3. paced, replicating every event (--dynamodb-types all): every event
 #      posted becomes an item, so the offered rate is the item rate;
-# and, at saturation, the same events without and with replication. During
+# and, at saturation, the same events without and with replication; then the
+# drain rate alone: a backlog built while DynamoDB was away, emptied. During
 # each replicated run it samples seslog_outbox_pending{sink="dynamodb"}
 # every second until the outbox is empty, prints pending over time and the
 # drain rate, and checks the table's item count against the events stored.
@@ -20,6 +21,7 @@
 #   BENCH_RATE=5000       events/s of the paced runs
 #   BENCH_DURATION=10     seconds of each paced run
 #   BENCH_SATURATION=1    0: skip the saturation pair
+#   BENCH_ONLY=backlog    only the drain run
 #   BENCH_KEEP=1          keep the temp folder
 set -u
 cd "$(dirname "$0")/.."
@@ -31,6 +33,7 @@ CONNS=${BENCH_CONNS:-64}
 RATE=${BENCH_RATE:-5000}
 DURATION=${BENCH_DURATION:-10}
 SATURATION=${BENCH_SATURATION:-1}
+ONLY=${BENCH_ONLY:-}
 ING="$BENCH_DIR/ingest"
 DYNALITE=tests/node_modules/dynalite/cli.js
 AWS=/usr/bin/aws
@@ -87,6 +90,28 @@ start_dynalite() {
   "$AWS" --endpoint-url "$dyn_url" dynamodb create-table \
     --cli-input-json "file://$PWD/schema/dynamodb-table.json" >/dev/null ||
     { echo "bench: cannot create the table" >&2; crashed=1; return 1; }
+}
+
+# start_stub NAME: a null DynamoDB that answers every request at once with
+# nothing unprocessed, costing next to no CPU: replication against it shows
+# what seslog itself spends; sets dyn_pid, dyn_url.
+start_stub() {
+  local port
+  port=$(free_port)
+  node -e '
+    const http = require("http");
+    http.createServer((q, r) => { q.resume(); q.on("end", () => {
+      r.writeHead(200, {"content-type": "application/x-amz-json-1.0"});
+      r.end("{\"UnprocessedItems\":{}}"); }); })
+      .listen(Number(process.argv[1]), "127.0.0.1", () => console.log("listening"));' "$port" \
+    >"$tmp/$1/stub.log" 2>&1 &
+  dyn_pid=$!
+  dyn_url="http://127.0.0.1:$port"
+  local i
+  for i in $(seq 1 100); do
+    grep -q listening "$tmp/$1/stub.log" 2>/dev/null && break
+    sleep 0.1
+  done
 }
 
 stop_dynalite() {
@@ -157,15 +182,16 @@ sample() {
   done
 }
 
-# run NAME MODE REPLICATE [seslog args]: one run; MODE paced|saturation.
+# run NAME MODE REPLICATE [seslog args]: one run; MODE paced|saturation;
+# REPLICATE 0 (none), 1 (dynalite) or stub (a null endpoint).
 run() {
   local name=$1 mode=$2 repl=$3
   shift 3
   mkdir -p "$tmp/$name"
   local load_args=(--cache-dir "$BENCH_DIR" --n "$N" --conns "$CONNS")
   [ "$mode" = paced ] && load_args+=(--rate "$RATE" --duration "$DURATION")
-  if [ "$repl" = 1 ]; then
-    start_dynalite "$name" || return 1
+  if [ "$repl" != 0 ]; then
+    if [ "$repl" = stub ]; then start_stub "$name"; else start_dynalite "$name" || return 1; fi
     start_server "$name" --dynamodb-table "$TABLE" --dynamodb-endpoint "$dyn_url" "$@" || return 1
     sample "$name" &
     local sampler=$!
@@ -180,15 +206,15 @@ run() {
   sed -n '/^  committed\|^  latency\|^  errors/p' "$tmp/$name/load.out"
   local t_end
   t_end=$(date +%s.%N)
-  if [ "$repl" = 1 ]; then
+  if [ "$repl" != 0 ]; then
     touch "$tmp/$name/stop"
     wait "$sampler"
   fi
   local t_drained
   t_drained=$(date +%s.%N)
   echo "cpu=$(cpu_s)" >"$tmp/$name/cpu.txt"
-  if [ "$repl" = 1 ]; then
-    local p_last stored items max_p
+  if [ "$repl" != 0 ]; then
+    local p_last stored items=- max_p
     p_last=$(tail -1 "$tmp/$name/pending.txt" | cut -d' ' -f2)
     max_p=$(awk '$2 != "?" && $2 > m { m = $2 } END { print m + 0 }' "$tmp/$name/pending.txt")
     stored=$(curl -s "http://127.0.0.1:$port/metrics" | sed -n 's/^seslog_outbox_delivered_total{sink="dynamodb"} //p')
@@ -200,20 +226,76 @@ run() {
     local where="WHERE notificationType IN ('Bounce','Complaint')"
     [ "$*" = "--dynamodb-types all" ] && where=""
     want=$(sqlite3 "$tmp/$name/seslog.db" "SELECT count(*) FROM SesEventMessages $where")
-    items=$("$AWS" --endpoint-url "$dyn_url" dynamodb scan --table-name "$TABLE" --select COUNT \
-      --output text --query Count 2>/dev/null | awk '{ n += $1 } END { print n + 0 }')
+    [ "$repl" = 1 ] && items=$("$AWS" --endpoint-url "$dyn_url" dynamodb scan --table-name "$TABLE" \
+      --select COUNT --output text --query Count 2>/dev/null | awk '{ n += $1 } END { print n + 0 }')
     stop_dynalite
     local load_s drain_s rate
     load_s=$(awk -v a="$t_end" -v b="$t_load" 'BEGIN { printf "%.1f", a - b }')
     drain_s=$(awk -v a="$t_drained" -v b="$t_end" 'BEGIN { printf "%.1f", a - b }')
     rate=$(awk -v n="${stored:-0}" -v a="$t_drained" -v b="$t_load" 'BEGIN { printf "%.0f", n / (a - b) }')
     echo "   replicated ${stored:-?} items in ${load_s} s of load + ${drain_s} s after = ${rate} items/s; max pending ${max_p}; dead ${dead:-?}"
-    echo "   table holds ${items:-?} items; replicated events stored ${want:-?}"
-    echo "RESULT name=$name max_pending=$max_p last_pending=${p_last:-?} items=${items:-?} want=${want:-?} drain_s=$drain_s item_rate=$rate dead=${dead:-?}" >"$tmp/$name/repl.out"
+    [ "$repl" = 1 ] && echo "   table holds ${items:-?} items; replicated events stored ${want:-?}"
+    echo "RESULT name=$name max_pending=$max_p last_pending=${p_last:-?} items=${items:-?} stored=${stored:-?} want=${want:-?} drain_s=$drain_s item_rate=$rate dead=${dead:-?}" >"$tmp/$name/repl.out"
     [ "${p_last:-1}" = 0 ] || { echo "bench: $name did not drain" >&2; crashed=1; }
   else
     stop_server "$name"
   fi
+}
+
+# run_backlog: the drain rate alone. Events are ingested (every type
+# replicated) while DynamoDB is away, so they pile up in the outbox; then
+# seslog stops, the rows are made due at once, dynalite comes up and seslog
+# starts again: pending is sampled every second until the outbox is empty.
+run_backlog() {
+  local name=backlog
+  mkdir -p "$tmp/$name"
+  local dport
+  dport=$(free_port)
+  start_server "$name" --dynamodb-table "$TABLE" --dynamodb-endpoint "http://127.0.0.1:$dport" \
+    --dynamodb-types all || return 1
+  echo "-- $name: events ingested at $RATE/s for $DURATION s while DynamoDB is away"
+  "$ING" load --cache-dir "$BENCH_DIR" --n "$N" --conns "$CONNS" --port "$port" --rate "$RATE" \
+    --duration "$DURATION" >"$tmp/$name/load.out" || crashed=1
+  sed -n '/^  committed/p' "$tmp/$name/load.out"
+  stop_server "$name" || return 1
+  sqlite3 "$tmp/$name/seslog.db" "UPDATE outbox SET attempts = 0, nextAttemptAt = 0 WHERE sink = 'dynamodb'"
+  local backlog
+  backlog=$(sqlite3 "$tmp/$name/seslog.db" "SELECT count(*) FROM outbox WHERE sink = 'dynamodb' AND state = 'pending'")
+  node "$DYNALITE" --host 127.0.0.1 --port "$dport" --path "$tmp/$name/dynalite" --createTableMs 0 \
+    >"$tmp/$name/dynalite.log" 2>&1 &
+  dyn_pid=$!
+  dyn_url="http://127.0.0.1:$dport"
+  local i
+  for i in $(seq 1 100); do grep -q listening "$tmp/$name/dynalite.log" 2>/dev/null && break; sleep 0.1; done
+  "$AWS" --endpoint-url "$dyn_url" dynamodb create-table \
+    --cli-input-json "file://$PWD/schema/dynamodb-table.json" >/dev/null || { crashed=1; return 1; }
+  mv "$tmp/$name/server.log" "$tmp/$name/server-1.log"
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$SESLOG_BIN" serve --listen 127.0.0.1:0 --db "$tmp/$name/seslog.db" --sns-cert-dir "$tmp/certs" \
+    --log-level info --dynamodb-table "$TABLE" --dynamodb-endpoint "$dyn_url" --dynamodb-types all \
+    2>"$tmp/$name/server.log" &
+  server_pid=$!
+  port=
+  for i in $(seq 1 100); do
+    port=$(sed -n 's/.*msg=listening addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/$name/server.log" | head -1)
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  touch "$tmp/$name/stop"
+  sample "$name"
+  t1=$(date +%s.%N)
+  local p_last rate items
+  p_last=$(tail -1 "$tmp/$name/pending.txt" | cut -d' ' -f2)
+  rate=$(awk -v n="$backlog" -v a="$t1" -v b="$t0" 'BEGIN { printf "%.0f", n / (a - b) }')
+  echo "   pending over time (s pending): $(awk '{ printf "%s%s:%s", (NR > 1 ? ", " : ""), $1, $2 }' "$tmp/$name/pending.txt")"
+  stop_server "$name"
+  items=$("$AWS" --endpoint-url "$dyn_url" dynamodb scan --table-name "$TABLE" --select COUNT \
+    --output text --query Count 2>/dev/null | awk '{ n += $1 } END { print n + 0 }')
+  stop_dynalite
+  echo "   drained $backlog rows in $(awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.1f", a - b }') s = $rate items/s; the table holds $items items"
+  echo "RESULT name=$name backlog=$backlog drain_rate=$rate items=$items last_pending=${p_last:-?}" >"$tmp/$name/repl.out"
+  [ "${p_last:-1}" = 0 ] || { echo "bench: $name did not drain" >&2; crashed=1; }
 }
 
 echo "== DynamoDB replication benchmark: $RATE events/s for $DURATION s against dynalite; $(nproc) cores shared"
@@ -221,13 +303,18 @@ echo "   by seslog, dynalite and the load generator (temp folder $tmp)"
 "$ING" prepare --cache-dir "$BENCH_DIR" --n "$N" --cert-dir "$tmp/certs" >"$tmp/prepare.out" ||
   { echo "bench: preparing the events failed" >&2; exit 1; }
 
-run paced-off paced 0
-run paced-default paced 1
-run paced-all paced 1 --dynamodb-types all
-if [ "$SATURATION" = 1 ]; then
+if [ "$ONLY" != backlog ]; then
+  run paced-off paced 0
+  run paced-stub paced stub
+  run paced-default paced 1
+  run paced-all paced 1 --dynamodb-types all
+fi
+if [ "$SATURATION" = 1 ] && [ "$ONLY" != backlog ]; then
   run saturation-off saturation 0
+  run saturation-stub saturation stub
   run saturation-default saturation 1
 fi
+run_backlog
 
 f() {
   local v
@@ -239,32 +326,40 @@ cpu() { sed -n 's/^cpu=//p' "$tmp/$1/cpu.txt" 2>/dev/null; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0 || a == "") print "?"; else printf "%+.1f %%", (a - b) * 100 / b }'; }
 echo
 echo "== DynamoDB replication summary ($RATE events/s paced, 40 % bounces + 15 % complaints; $(nproc) cores)"
-printf '%-44s %-22s %-22s %-22s\n' "figure" "no replication" "Bounce,Complaint" "all types"
-printf '%-44s %-22s %-22s %-22s\n' "events/s committed (paced)" "$(f eps paced-off)" "$(f eps paced-default)" "$(f eps paced-all)"
-printf '%-44s %-22s %-22s %-22s\n' "latency ms p50 / p99 (paced)" "$(f p50 paced-off) / $(f p99 paced-off)" \
-  "$(f p50 paced-default) / $(f p99 paced-default)" "$(f p50 paced-all) / $(f p99 paced-all)"
-printf '%-44s %-22s %-22s %-22s\n' "seslog CPU s for the paced run" "$(cpu paced-off)" "$(cpu paced-default)" "$(cpu paced-all)"
-printf '%-44s %-22s %-22s %-22s\n' "items replicated / replicated events stored" "-" \
-  "$(f items paced-default) / $(f want paced-default)" "$(f items paced-all) / $(f want paced-all)"
-printf '%-44s %-22s %-22s %-22s\n' "replication rate, items/s (load + drain)" "-" "$(f item_rate paced-default)" "$(f item_rate paced-all)"
-printf '%-44s %-22s %-22s %-22s\n' "max outbox pending / drained s after load" "-" \
-  "$(f max_pending paced-default) / $(f drain_s paced-default)" "$(f max_pending paced-all) / $(f drain_s paced-all)"
-printf '%-44s %-22s %-22s %-22s\n' "errors" "$(f error_kinds paced-off)" "$(f error_kinds paced-default)" "$(f error_kinds paced-all)"
-if [ "$SATURATION" = 1 ]; then
+row() { printf '%-40s %-19s %-19s %-19s %-19s\n' "$@"; }
+both() { echo "$(f "$1" "$3") / $(f "$2" "$3")"; }
+row "paced run" "no replication" "null endpoint" "dynalite B+C" "dynalite all types"
+row "events/s committed" "$(f eps paced-off)" "$(f eps paced-stub)" "$(f eps paced-default)" "$(f eps paced-all)"
+row "latency ms p50 / p99" "$(both p50 p99 paced-off)" "$(both p50 p99 paced-stub)" "$(both p50 p99 paced-default)" \
+  "$(both p50 p99 paced-all)"
+row "seslog CPU s (load + drain)" "$(cpu paced-off)" "$(cpu paced-stub)" "$(cpu paced-default)" "$(cpu paced-all)"
+row "items replicated / in the table" "-" "$(f stored paced-stub) / -" "$(both want items paced-default)" \
+  "$(both want items paced-all)"
+row "items/s replicated (load + drain)" "-" "$(f item_rate paced-stub)" "$(f item_rate paced-default)" \
+  "$(f item_rate paced-all)"
+row "max pending / s to drain after load" "-" "$(both max_pending drain_s paced-stub)" \
+  "$(both max_pending drain_s paced-default)" "$(both max_pending drain_s paced-all)"
+row "errors" "$(f error_kinds paced-off)" "$(f error_kinds paced-stub)" "$(f error_kinds paced-default)" \
+  "$(f error_kinds paced-all)"
+if [ "$SATURATION" = 1 ] && [ "$ONLY" != backlog ]; then
   echo
-  printf '%-44s %-22s %-22s %-22s\n' "saturation ($N events)" "no replication" "Bounce,Complaint" "change"
-  printf '%-44s %-22s %-22s %-22s\n' "events/s committed" "$(f eps saturation-off)" "$(f eps saturation-default)" \
-    "$(pct "$(f eps saturation-default)" "$(f eps saturation-off)")"
-  printf '%-44s %-22s %-22s %-22s\n' "latency ms p50 / p99" "$(f p50 saturation-off) / $(f p99 saturation-off)" \
-    "$(f p50 saturation-default) / $(f p99 saturation-default)" ""
-  printf '%-44s %-22s %-22s %-22s\n' "items replicated / drained s after load" "-" \
-    "$(f items saturation-default) / $(f drain_s saturation-default)" ""
+  row "saturation ($N events)" "no replication" "null endpoint" "dynalite B+C" ""
+  row "events/s committed" "$(f eps saturation-off)" "$(f eps saturation-stub)" "$(f eps saturation-default)" ""
+  row "change against no replication" "" "$(pct "$(f eps saturation-stub)" "$(f eps saturation-off)")" \
+    "$(pct "$(f eps saturation-default)" "$(f eps saturation-off)")" ""
+  row "latency ms p50 / p99" "$(both p50 p99 saturation-off)" "$(both p50 p99 saturation-stub)" \
+    "$(both p50 p99 saturation-default)" ""
+  row "items / s to drain after load" "-" "$(both stored drain_s saturation-stub)" \
+    "$(both items drain_s saturation-default)" ""
 fi
 echo
-echo "   Paced: 'keeps up' means pending stays bounded during the load and reaches 0 soon after;"
-echo "   the ingest figures with and without replication should agree within 5 %. At saturation"
-echo "   dynalite (Node.js) competes with seslog for the same $(nproc) cores, so the change there"
-echo "   is an upper bound on what replication costs ingest."
+row "drain rate of a backlog (no ingest)" "$(f drain_rate backlog) items/s" "($(f backlog backlog) rows," \
+  "table: $(f items backlog))" ""
+echo
+echo "   'Keeps up': pending stays bounded during the load and is 0 soon after it. The null endpoint"
+echo "   shows what replication costs seslog itself (the 5 % target); with dynalite, a Node.js"
+echo "   process shares the same $(nproc) cores with seslog and the load generator, so its CPU"
+echo "   comes out of ingest too."
 
 [ "$crashed" = 0 ] || { echo "bench: something crashed or did not drain (see above)" >&2; exit 1; }
 exit 0

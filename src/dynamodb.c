@@ -252,20 +252,65 @@ const char *dynamodb_endpoint(const dynamodb *d) {
 
 /* ---- items (writer thread) -------------------------------------------- */
 
-/* Appends "name":{"S":"value"} when value is present and not empty
- * (DynamoDB refuses empty strings in index keys; the Lambda left absent
- * values out). */
-static void put_s(buf *b, int *n, const char *name, const char *value) {
-  if (!value || !*value) return;
-  if ((*n)++) buf_appends(b, ",");
-  buf_json_string(b, name);
-  buf_appends(b, ":{\"S\":");
-  buf_json_string(b, value);
-  buf_appends(b, "}");
+/* Items are written in two passes over the same code: one that counts
+ * (data NULL), then one that fills a buffer of that size, so building an
+ * item costs one allocation (this runs inside the writer's transaction). */
+typedef struct out {
+  char *data; /* NULL: count only */
+  size_t len;
+} out;
+
+static void out_raw(out *w, const char *s, size_t n) {
+  if (w->data) memcpy(w->data + w->len, s, n);
+  w->len += n;
 }
 
-/* Appends "recipients":{"SS":[...]}: a string set, so without repeats. */
-static void put_recipients(buf *b, int *n, const ses_event *e) {
+#define OUT_LIT(w, lit) out_raw((w), (lit), sizeof(lit) - 1)
+
+/* s as a JSON string literal. */
+static void out_json(out *w, const char *s) {
+  static const char hex[] = "0123456789abcdef";
+  out_raw(w, "\"", 1);
+  const char *run = s;
+  for (const char *p = s;; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out_raw(w, run, (size_t)(p - run));
+    if (!c) break;
+    char esc[6] = {'\\', (char)c, '0', '0', 0, 0};
+    size_t n = 2;
+    if (c == '\n')
+      esc[1] = 'n';
+    else if (c == '\r')
+      esc[1] = 'r';
+    else if (c == '\t')
+      esc[1] = 't';
+    else if (c < 0x20) {
+      esc[1] = 'u';
+      esc[4] = hex[c >> 4];
+      esc[5] = hex[c & 15];
+      n = 6;
+    }
+    out_raw(w, esc, n);
+    run = p + 1;
+  }
+  out_raw(w, "\"", 1);
+}
+
+/* "name":{"S":"value"} when value is present and not empty (DynamoDB
+ * refuses empty strings in index keys; the Lambda left absent values
+ * out). */
+static void put_s(out *w, const char *name, const char *value) {
+  if (!value || !*value) return;
+  if (w->len > 1) out_raw(w, ",", 1);
+  out_json(w, name);
+  OUT_LIT(w, ":{\"S\":");
+  out_json(w, value);
+  out_raw(w, "}", 1);
+}
+
+/* "recipients":{"SS":[...]}: a string set, so without repeats. */
+static void put_recipients(out *w, const ses_event *e) {
   int any = 0;
   for (size_t i = 0; i < e->n_recipients; i++) {
     const char *r = e->recipients[i];
@@ -274,59 +319,63 @@ static void put_recipients(buf *b, int *n, const ses_event *e) {
     for (size_t j = 0; j < i && !seen; j++)
       seen = e->recipients[j] && strcmp(e->recipients[j], r) == 0;
     if (seen) continue;
-    if (!any) {
-      if ((*n)++) buf_appends(b, ",");
-      buf_appends(b, "\"recipients\":{\"SS\":[");
-    } else {
-      buf_appends(b, ",");
-    }
+    if (!any)
+      OUT_LIT(w, ",\"recipients\":{\"SS\":[");
+    else
+      out_raw(w, ",", 1);
     any = 1;
-    buf_json_string(b, r);
+    out_json(w, r);
   }
-  if (any) buf_appends(b, "]}");
+  if (any) out_raw(w, "]}", 2);
+}
+
+/* The item of e (type index t) into w. */
+static void put_item(out *w, const ses_event *e, int t, int extra) {
+  out_raw(w, "{", 1);
+  put_s(w, "messageId", e->message_id);
+  put_s(w, "timeStamp", e->time_stamp);
+  if (t == 0) { /* Bounce, as the Lambda wrote it */
+    put_s(w, "reportingMTA", e->reporting_mta);
+    put_s(w, "destinationAddress", e->destination_address);
+    put_s(w, "bouncedRecipients", e->bounced_recipients);
+  } else if (t == 1) { /* Complaint */
+    put_s(w, "complaintFeedbackType", e->complaint_feedback_type);
+    put_s(w, "feedbackId", e->feedback_id);
+    put_s(w, "destinationAddress", e->destination_address);
+  } else { /* other types: the same attributes, as far as the type has them */
+    put_s(w, "reportingMTA", e->reporting_mta);
+    put_s(w, "destinationAddress", e->destination_address);
+    put_s(w, "bouncedRecipients", e->bounced_recipients);
+    put_s(w, "complaintFeedbackType", e->complaint_feedback_type);
+    put_s(w, "feedbackId", e->feedback_id);
+  }
+  put_s(w, "notificationType", e->notification_type);
+  if (extra) {
+    /* seslog's own attributes, read back by ses_from_dynamodb_item */
+    if (t == 0) put_s(w, "feedbackId", e->feedback_id);
+    put_s(w, "bounceType", e->bounce_type);
+    put_s(w, "bounceSubType", e->bounce_sub_type);
+    put_s(w, "complaintSubType", e->complaint_sub_type);
+    put_s(w, "source", e->source);
+    put_recipients(w, e);
+    put_s(w, "snsMessageId", e->sns_message_id);
+    put_s(w, "topicArn", e->topic_arn);
+  }
+  out_raw(w, "}", 1);
 }
 
 char *dynamodb_item(const ses_event *e, unsigned types, int extra) {
   int t = type_index(e->notification_type);
-  if (t < 0 || !(types & (1u << t)) || !e->message_id || !e->time_stamp) return NULL;
-  buf b;
-  buf_init(&b, ITEM_MAX);
-  int n = 0;
-  buf_appends(&b, "{");
-  put_s(&b, &n, "messageId", e->message_id);
-  put_s(&b, &n, "timeStamp", e->time_stamp);
-  if (t == 0) { /* Bounce, as the Lambda wrote it */
-    put_s(&b, &n, "reportingMTA", e->reporting_mta);
-    put_s(&b, &n, "destinationAddress", e->destination_address);
-    put_s(&b, &n, "bouncedRecipients", e->bounced_recipients);
-  } else if (t == 1) { /* Complaint */
-    put_s(&b, &n, "complaintFeedbackType", e->complaint_feedback_type);
-    put_s(&b, &n, "feedbackId", e->feedback_id);
-    put_s(&b, &n, "destinationAddress", e->destination_address);
-  } else { /* other types: the same attributes, as far as the type has them */
-    put_s(&b, &n, "reportingMTA", e->reporting_mta);
-    put_s(&b, &n, "destinationAddress", e->destination_address);
-    put_s(&b, &n, "bouncedRecipients", e->bounced_recipients);
-    put_s(&b, &n, "complaintFeedbackType", e->complaint_feedback_type);
-    put_s(&b, &n, "feedbackId", e->feedback_id);
-  }
-  put_s(&b, &n, "notificationType", e->notification_type);
-  if (extra) {
-    /* seslog's own attributes, read back by ses_from_dynamodb_item */
-    if (t == 0) put_s(&b, &n, "feedbackId", e->feedback_id);
-    put_s(&b, &n, "bounceType", e->bounce_type);
-    put_s(&b, &n, "bounceSubType", e->bounce_sub_type);
-    put_s(&b, &n, "complaintSubType", e->complaint_sub_type);
-    put_s(&b, &n, "source", e->source);
-    put_recipients(&b, &n, e);
-    put_s(&b, &n, "snsMessageId", e->sns_message_id);
-    put_s(&b, &n, "topicArn", e->topic_arn);
-  }
-  if (buf_appends(&b, "}")) {
-    buf_free(&b);
+  if (t < 0 || !(types & (1u << t)) || !e->message_id || !*e->message_id || !e->time_stamp ||
+      !*e->time_stamp)
     return NULL;
-  }
-  return buf_take(&b);
+  out w = {0};
+  put_item(&w, e, t, extra);
+  if (w.len > ITEM_MAX || !(w.data = malloc(w.len + 1))) return NULL;
+  w.len = 0;
+  put_item(&w, e, t, extra);
+  w.data[w.len] = 0;
+  return w.data;
 }
 
 static char *sink_payload(void *ud, const ses_event *e) {
@@ -394,7 +443,7 @@ typedef struct delivery {
   dynamodb *d;
   outbox *box;
   int sink;
-  outbox_item **items; /* a copy: the caller's array lives on its stack */
+  outbox_item **items; /* the outbox's array: valid until outbox_delivered */
   size_t n;
   enum outbox_verdict *verdicts;
   char **keys;  /* "messageId\x01timeStamp" per item; NULL: unreadable */
@@ -421,6 +470,34 @@ static char *item_key(const cJSON *item) {
   t = cJSON_GetObjectItemCaseSensitive(t, "S");
   if (!cJSON_IsString(m) || !cJSON_IsString(t)) return NULL;
   return dup_printf("%s\x01%s", m->valuestring, t->valuestring);
+}
+
+/* The key of an outbox row. Rows made by dynamodb_item start with
+ * {"messageId":{"S":"..."},"timeStamp":{"S":"..."}: values without escapes
+ * are read in place; anything else goes through cJSON. */
+static char *payload_key(const char *p) {
+  static const char a[] = "{\"messageId\":{\"S\":\"";
+  static const char b[] = "\"},\"timeStamp\":{\"S\":\"";
+  if (strncmp(p, a, sizeof a - 1) == 0) {
+    const char *m = p + sizeof a - 1, *me = strpbrk(m, "\"\\");
+    if (me && *me == '"' && strncmp(me, b, sizeof b - 1) == 0) {
+      const char *t = me + sizeof b - 1, *te = strpbrk(t, "\"\\");
+      if (te && *te == '"') {
+        size_t mn = (size_t)(me - m), tn = (size_t)(te - t);
+        char *k = malloc(mn + tn + 2);
+        if (!k) return NULL;
+        memcpy(k, m, mn);
+        k[mn] = '\x01';
+        memcpy(k + mn + 1, t, tn);
+        k[mn + 1 + tn] = 0;
+        return k;
+      }
+    }
+  }
+  cJSON *item = cJSON_Parse(p);
+  char *k = item_key(item);
+  cJSON_Delete(item);
+  return k;
 }
 
 /* Keeps the first failure of a delivery. */
@@ -463,7 +540,6 @@ static void finish(delivery *dl) {
   for (size_t i = 0; i < n; i++) free(keys[i]);
   free(keys);
   free(verdicts);
-  free(items);
 }
 
 static void chunk_verdict(chunk *c, enum outbox_verdict v) {
@@ -648,15 +724,13 @@ static void deliver(void *ud, outbox *box, int sink, outbox_item **items, size_t
   if (dl) {
     dl->verdicts = calloc(n, sizeof *dl->verdicts);
     dl->keys = calloc(n, sizeof *dl->keys);
-    dl->items = malloc(n * sizeof *dl->items);
   }
-  if (!dl || !seen || !dl->verdicts || !dl->keys || !dl->items) {
+  if (!dl || !seen || !dl->verdicts || !dl->keys) {
     enum outbox_verdict later[1024]; /* n <= batch_max <= 1024 */
     for (size_t i = 0; i < n; i++) later[i] = OUTBOX_LATER;
     if (dl) {
       free(dl->verdicts);
       free(dl->keys);
-      free(dl->items);
     }
     free(dl);
     free(seen);
@@ -666,16 +740,14 @@ static void deliver(void *ud, outbox *box, int sink, outbox_item **items, size_t
   dl->d = d;
   dl->box = box;
   dl->sink = sink;
-  memcpy(dl->items, items, n * sizeof *items);
+  dl->items = items;
   dl->n = n;
   d->cur = dl;
   chunk *chunks[(1024 + CHUNK - 1) / CHUNK];
   size_t n_chunks = 0;
   dl->pending = 1; /* held until every request is out */
   for (size_t i = 0; i < n; i++) {
-    cJSON *item = cJSON_Parse(items[i]->payload);
-    dl->keys[i] = item_key(item);
-    cJSON_Delete(item);
+    dl->keys[i] = payload_key(items[i]->payload);
     if (!dl->keys[i]) {
       /* unreadable: can never be written */
       dl->verdicts[i] = OUTBOX_DEAD;

@@ -52,7 +52,7 @@ static const struct opt import_table[] = {
     {"soft-bounce-days", OPT_INT, O(soft_bounce_days), "7", "D",
      "...when they fall within this many days"},
     {"from-dynamodb", OPT_STR, O(from_dynamodb), NULL, "TABLE",
-     "read every item of this DynamoDB table (Scan) instead of files"},
+     "read every item of this DynamoDB table (Scan) instead of files", 1},
     {"dynamodb-endpoint", OPT_STR, O(dynamodb_endpoint), NULL, "URL",
      "DynamoDB endpoint, e.g. a local DynamoDB-compatible server [the region's]"},
     {"segments", OPT_INT, O(segments), "1", "N", "parallel Scan segments for --from-dynamodb"},

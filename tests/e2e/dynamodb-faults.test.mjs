@@ -190,3 +190,25 @@ test('every request is signed (SigV4) with the session token; no secret is logge
   const diag = await (await fetch(`${srv.url}/api/diagnostics`)).text();
   assert.ok(!diag.includes(AWS_ENV.AWS_SECRET_ACCESS_KEY) && !diag.includes(TOKEN));
 });
+
+test('a stop while a request hangs exits cleanly; the row goes out after the restart', T, async (t) => {
+  let held = null;
+  const seen = new Promise((r) => { held = r; });
+  proxy.intercept = async (rec) => {
+    if (rec.target !== 'BatchWriteItem') return undefined;
+    held();
+    await new Promise(() => {}); // never answers
+    return undefined;
+  };
+  let other = await startReplicating(proxy.url, { t, env: { AWS_SESSION_TOKEN: TOKEN } });
+  const ses = uniqueBounce('hang');
+  const ts = await postEvent(other, ses);
+  await seen;
+  await other.stop(); // asserts exit status 0 (and, under ASan, no leak)
+  proxy.intercept = null;
+  other = await startReplicating(proxy.url, { t, dir: other.dir, env: { AWS_SESSION_TOKEN: TOKEN } });
+  await drained(other);
+  const got = byKey(await scanItems(dyn.url));
+  assert.deepEqual(got.get(`${ses.mail.messageId}|${ts}`), expectedItem(ses, ts));
+  await other.stop();
+});
