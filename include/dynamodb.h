@@ -12,7 +12,8 @@
  * inside the event's transaction, and kept as the outbox row's payload.
  *
  * Delivery: BatchWriteItem requests of up to 25 PutRequests, several in
- * flight at once, signed with SigV4 by libcurl (CURLOPT_AWS_SIGV4; the
+ * flight at once (rows that would not fill one request wait up to 50 ms
+ * from their commit for company), signed with SigV4 by libcurl (CURLOPT_AWS_SIGV4; the
  * session token, when there is one, in x-amz-security-token). Items that
  * DynamoDB leaves in UnprocessedItems are retried alone; throttling
  * (ThrottlingException, ProvisionedThroughputExceededException,

@@ -517,11 +517,16 @@ static void deliver(void *ud, outbox *box, int sink, outbox_item **items, size_t
         evs[k++] = parsed[i];
         s->verdicts[i] = OUTBOX_OK;
       }
+    /* A digest speaks for the rows it was handed. Only when the backlog
+     * is larger than a batch (rows beyond memory, thousands a minute) does
+     * it speak for everything committed so far, acknowledged in one
+     * statement after Slack took it. */
     struct outbox_stats st;
     outbox_stats(box, sink, &st);
+    int backlog = st.pending > (int64_t)n + (int64_t)slack_sink(s).batch_max;
     if (evs) {
-      body = digest_message(s, evs, k, st.pending);
-      s->digest_through = outbox_committed_upto(box, sink);
+      body = digest_message(s, evs, k, backlog ? st.pending : (int64_t)k);
+      if (backlog) s->digest_through = outbox_committed_upto(box, sink);
     }
     free(evs);
     s->digest_in_minute = 1;

@@ -212,3 +212,16 @@ test('a stop while a request hangs exits cleanly; the row goes out after the res
   assert.deepEqual(got.get(`${ses.mail.messageId}|${ts}`), expectedItem(ses, ts));
   await other.stop();
 });
+
+test('a stop while rows wait to fill a request exits cleanly; they go out after the restart', T, async (t) => {
+  proxy.intercept = null;
+  let other = await startReplicating(proxy.url, { t });
+  const ses = uniqueBounce('linger');
+  const ts = await postEvent(other, ses);
+  await other.stop(); // within the 50 ms a lone row waits for company
+  other = await startReplicating(proxy.url, { t, dir: other.dir });
+  await drained(other);
+  const got = byKey(await scanItems(dyn.url));
+  assert.deepEqual(got.get(`${ses.mail.messageId}|${ts}`), expectedItem(ses, ts));
+  await other.stop();
+});
