@@ -101,7 +101,6 @@ asan: deps
 
 bench: deps $(BUILD)/seslog $(BSRCS:bench/%.c=$(BUILD)/bench/%)
 	$(Q)SESLOG_BIN=$(BUILD)/seslog BENCH_DIR=$(BUILD)/bench bench/all.sh
-	$(Q)SESLOG_BIN=$(BUILD)/seslog BENCH_DIR=$(BUILD)/bench bench/dynamodb.sh
 
 check:
 	$(Q)clang-format --dry-run -Werror src/*.c include/*.h tests/unit/*.c bench/*.c
