@@ -268,9 +268,9 @@ CREATE TABLE health (
 -- same millisecond after a bulk import). An index of a WITHOUT ROWID table
 -- already carries the key (address, timeStamp, eventId), so they grow by
 -- nothing.
-DROP INDEX "recipients-domain";
+DROP INDEX IF EXISTS "recipients-domain";
 CREATE INDEX "recipients-domain" ON recipients (domain, timeStamp, eventId);
-DROP INDEX "recipients-domain-type";
+DROP INDEX IF EXISTS "recipients-domain-type";
 CREATE INDEX "recipients-domain-type" ON recipients (domain, notificationType, timeStamp, eventId);
 
 -- version 8
