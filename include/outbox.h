@@ -81,9 +81,12 @@ void outbox_delivered(outbox *ob, int sink, outbox_item **items, size_t n,
 /* Loop thread: queues a payload for a sink that no event caused (monitor
  * state changes, unsubscribe warnings): written durably through the
  * writer, then delivered. Also runs extra (may be NULL) in the same
- * transaction, e.g. to record the state change itself. */
+ * transaction, e.g. to record the state change itself. extra_arg is the
+ * request's from then on: extra_free (may be NULL) releases it once the
+ * request is done, whether or not it was queued. */
 int outbox_enqueue(outbox *ob, int sink, const char *payload,
-                   int (*extra)(void *arg, struct sqlite3 *db), void *extra_arg);
+                   int (*extra)(void *arg, struct sqlite3 *db), void *extra_arg,
+                   void (*extra_free)(void *arg));
 
 /* Stops delivering (timers closed); in-flight deliveries still report.
  * done is called when the outbox's handles are closed. */

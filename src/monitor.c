@@ -216,18 +216,14 @@ static void announce(monitor *m, int k, int from, int to, const struct monitor_r
   if (m->ob && m->slack_sink >= 0) {
     char *payload = slack_monitor_payload(c->monitor, state_names[from], state_names[to], r->value,
                                           c->threshold, win);
-    /* The change row rides the outbox's transaction; c lives until the
-     * writer ran it, so it is freed by a second, empty request after. */
-    if (payload && outbox_enqueue(m->ob, m->slack_sink, payload, write_change, c) == 0) {
+    /* The change row rides the Slack row's transaction; the outbox
+     * request owns c from here on and frees it when done. */
+    if (payload) {
+      if (outbox_enqueue(m->ob, m->slack_sink, payload, write_change, c, free))
+        log_kv(LOG_ERROR, "a monitor change could not be queued", NULL);
       free(payload);
-      c->req.cb = on_change_done;
-      c->req.apply = NULL;
-      c->req.counts_as_message = 0;
-      /* an empty request queued after the enqueue: frees c on the loop */
-      if (store_submit(m->st, &c->req)) free(c);
       return;
     }
-    free(payload);
   }
   c->req.apply = apply_change;
   c->req.cb = on_change_done;
@@ -307,7 +303,7 @@ static void silence_topic(void *ud, const char *topic, const char *state, int64_
   log_kv(LOG_WARN, "SNS topic silent", "topic", topic, NULL);
   if (m->ob && m->slack_sink >= 0) {
     char *p = slack_silence_payload(topic, last_ms, c->now - last_ms);
-    if (p) outbox_enqueue(m->ob, m->slack_sink, p, NULL, NULL);
+    if (p) outbox_enqueue(m->ob, m->slack_sink, p, NULL, NULL, NULL);
     free(p);
   }
 }

@@ -633,6 +633,7 @@ typedef struct enqueue_req {
   char *payload;
   int (*extra)(void *arg, sqlite3 *db);
   void *extra_arg;
+  void (*extra_free)(void *arg);
 } enqueue_req;
 
 static int apply_enqueue(store_req *r, sqlite3 *db) {
@@ -650,29 +651,32 @@ static void on_enqueue_done(store_req *r) {
   if (r->result < 0)
     log_kv(LOG_ERROR, "outbox: a notification could not be stored", "sink",
            e->ob->sinks[e->sink].def.name, "error", sl_strerror(r->result), NULL);
+  if (e->extra_free) e->extra_free(e->extra_arg);
   free(e->payload);
   free(e);
 }
 
 int outbox_enqueue(outbox *ob, int sink, const char *payload, int (*extra)(void *arg, sqlite3 *db),
-                   void *extra_arg) {
-  if (sink < 0 || sink >= ob->n_sinks) return SL_EINVAL;
-  enqueue_req *e = calloc(1, sizeof *e);
-  if (!e || !(e->payload = strdup(payload))) {
-    free(e);
-    return SL_ENOMEM;
-  }
+                   void *extra_arg, void (*extra_free)(void *arg)) {
+  enqueue_req *e = NULL;
+  int rc = SL_EINVAL;
+  if (sink < 0 || sink >= ob->n_sinks) goto fail;
+  rc = SL_ENOMEM;
+  e = calloc(1, sizeof *e);
+  if (!e || !(e->payload = strdup(payload))) goto fail;
   e->ob = ob;
   e->sink = sink;
   e->extra = extra;
   e->extra_arg = extra_arg;
+  e->extra_free = extra_free;
   e->req.apply = apply_enqueue;
   e->req.cb = on_enqueue_done;
-  int rc = store_submit(ob->st, &e->req);
-  if (rc) {
-    free(e->payload);
-    free(e);
-  }
+  rc = store_submit(ob->st, &e->req);
+  if (rc == 0) return 0;
+fail:
+  if (e) free(e->payload);
+  free(e);
+  if (extra_free) extra_free(extra_arg);
   return rc;
 }
 

@@ -188,7 +188,7 @@ static void observe_latency(void *ud, double ms) {
 static void announce_unsubscribe(void *ud, const char *topic) {
   app *ap = ud;
   char *p = slack_unsubscribe_payload(topic);
-  if (p) outbox_enqueue(ap->box, ap->slack_idx, p, NULL, NULL);
+  if (p) outbox_enqueue(ap->box, ap->slack_idx, p, NULL, NULL, NULL);
   free(p);
 }
 
