@@ -181,7 +181,10 @@ static int on_headers_complete(http_parser *p) {
   r->in_value = 0;
   snprintf(req->method, sizeof req->method, "%s", http_method_str((enum http_method)p->method));
   req->http_minor = p->http_minor;
-  if (!req->url) {
+  /* No protocol switch (WebSocket, h2c, CONNECT) is served. http-parser
+   * sets `upgrade` before this callback; refusing here, before any body,
+   * answers the same 400 however the bytes arrive. */
+  if (!req->url || p->upgrade) {
     r->error_status = 400;
     return -1;
   }
@@ -325,8 +328,8 @@ size_t http_reader_feed(http_reader *r, const char *data, size_t len) {
   if (r->failed) return len;
   size_t n = http_parser_execute(&r->parser, &r->settings, data, len);
   enum http_errno e = HTTP_PARSER_ERRNO(&r->parser);
-  /* An upgrade is refused whether or not the request also paused the
-   * parser (the last one let in before the in-flight cap). */
+  /* An upgrade is refused in on_headers_complete; this check stays as a
+   * backstop, whether or not the parser also paused. */
   if (e == HPE_PAUSED && !r->parser.upgrade) return n;
   if (e != HPE_OK && e != HPE_PAUSED) {
     fail(r, r->error_status ? r->error_status : 400);
