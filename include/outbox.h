@@ -31,6 +31,7 @@ typedef struct outbox_item {
   int attempts;             /* deliveries tried so far */
   int64_t created_at;       /* ms */
   int64_t next_at;          /* ms; due when <= now */
+  int parked;               /* put off by the sink (OUTBOX_LATER with a delay), not failed */
   struct outbox_item *next; /* the sink's queue */
 } outbox_item;
 

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "util.h"
 
+#define DUE_GRACE_MS 200     /* see pump */
 #define MEM_MAX 20000        /* rows of one sink in memory at most */
 #define RELOAD_BATCH 5000    /* rows read back at once */
 #define BACKOFF_BASE_MS 1000 /* first retry after about this */
@@ -437,7 +438,11 @@ static void pump(outbox *ob, int sink) {
   outbox_item **pp = &s->head, *prev = NULL;
   while (*pp && n < max) {
     outbox_item *it = *pp;
-    if (it->next_at <= now) {
+    /* Parked rows due within DUE_GRACE_MS ride along: rows put off to
+     * the same moment by different batches (Slack's next minute) differ
+     * by a few ms, and a straggler must not wait for the next round
+     * alone. Failed rows keep their backoff to the ms. */
+    if (it->next_at <= now || (it->parked && it->next_at <= now + DUE_GRACE_MS)) {
       *pp = it->next;
       if (s->tail == it) s->tail = prev;
       it->next = NULL;
@@ -584,9 +589,11 @@ void outbox_delivered(outbox *ob, int sink, outbox_item **items, size_t n,
       s->last_error_ms = now;
       snprintf(s->last_error, sizeof s->last_error, "%s", error ? error : "failed");
       it->next_at = now + (retry_after_ms > 0 ? retry_after_ms : backoff_ms(it->attempts));
+      it->parked = 0;
       if (ok) v->upd[v->n_upd++] = (struct row_update){it->id, it->next_at, it->attempts, 0};
     } else if (retry_after_ms > 0) {
       it->next_at = now + retry_after_ms;
+      it->parked = 1;
     }
     /* back into the queue, keeping id order among the returned rows */
     it->next = NULL;

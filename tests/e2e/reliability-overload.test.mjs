@@ -48,9 +48,10 @@ test(`--queue-max ${QUEUE_MAX} with the database locked: ${N} concurrent posts g
     `${unavailable.length} storage_unavailable (${min(unavailable)}..${max(unavailable)} ms), ${other.length} other`);
   assert.deepEqual(other.map((r) => `${r.res.status} ${r.res.text}`), [], 'answers other than the two 503s while locked');
   for (const r of [...overloaded, ...unavailable]) assertError(r.res, 503);
-  // the queue holds QUEUE_MAX; the first batch took a few before it filled
-  assert.ok(unavailable.length >= QUEUE_MAX && unavailable.length <= QUEUE_MAX + 20,
-    `${unavailable.length} waited for the disk; expected ${QUEUE_MAX} queued plus the first small batch`);
+  // the queue holds QUEUE_MAX; the first batch took what was queued before
+  // it (a few, more on a busy machine, never more than QUEUE_MAX itself)
+  assert.ok(unavailable.length >= QUEUE_MAX && unavailable.length <= 2 * QUEUE_MAX,
+    `${unavailable.length} waited for the disk; expected ${QUEUE_MAX} queued plus the first batch (at most ${QUEUE_MAX})`);
   assert.equal(overloaded.length, N - unavailable.length);
   assert.ok(max(overloaded) < 500, `"overloaded" answers took up to ${max(overloaded)} ms: not refused at once`);
   assert.ok(min(unavailable) >= BUSY_MS - 100, `a storage_unavailable came after ${min(unavailable)} ms, before --busy-timeout`);
