@@ -33,7 +33,7 @@ struct import_opts {
   char *sns_cert_dir;
   char *log_level;
   long soft_bounce_limit, soft_bounce_days;
-  char *from_dynamodb;       /* a table to Scan instead of files */
+  char *from_dynamodb; /* a table to Scan instead of files */
   char *dynamodb_endpoint;
   long segments;
   char *ca_file;
@@ -41,7 +41,8 @@ struct import_opts {
 
 #define O(f) offsetof(struct import_opts, f)
 static const struct opt import_table[] = {
-    {"db", OPT_STR, O(db), SESLOG_DEFAULT_DB, "PATH", "the SQLite database (its folder is created)"},
+    {"db", OPT_STR, O(db), SESLOG_DEFAULT_DB, "PATH",
+     "the SQLite database (its folder is created)"},
     {"verify", OPT_FLAG, O(verify), NULL, NULL,
      "check the SNS signature of every envelope (certificates from --sns-cert-dir)", 1},
     {"sns-cert-dir", OPT_STR, O(sns_cert_dir), NULL, "DIR",
@@ -66,7 +67,8 @@ static const char import_usage[] =
     "\n"
     "Loads SES events into the database. Each file holds JSON documents, one after another or\n"
     "one per line (JSON lines). A document may be an SNS envelope, a bare SES notification\n"
-    "(notificationType) or event (eventType), a Lambda SNS event ({\"Records\":[...]}), a DynamoDB\n"
+    "(notificationType) or event (eventType), a Lambda SNS event ({\"Records\":[...]}), a "
+    "DynamoDB\n"
     "item ({\"Item\":{...}} or the bare item, DynamoDB JSON or plain), a line of\n"
     "`seslog query --format jsonl`, or an array of these. Duplicates are recognized as the server\n"
     "does. Ends with `imported N, duplicates N, rejected N`; each rejected document is reported\n"
@@ -93,10 +95,10 @@ typedef struct importer {
   store_req *batch[BATCH];
   size_t n;
   long imported, duplicates, rejected;
-  const char *file;   /* for reports */
+  const char *file; /* for reports */
   long line;
   int db_failed;
-  int source_failed;  /* --from-dynamodb: the table could not be read whole */
+  int source_failed; /* --from-dynamodb: the table could not be read whole */
 } importer;
 
 static void reject(importer *im, const char *why) {
@@ -108,8 +110,10 @@ static int flush(importer *im) {
   if (!im->n) return 0;
   int rc = store_write(im->st, im->batch, im->n);
   for (size_t i = 0; i < im->n; i++) {
-    if (im->batch[i]->result == STORE_STORED) im->imported++;
-    else if (im->batch[i]->result == STORE_DUPLICATE) im->duplicates++;
+    if (im->batch[i]->result == STORE_STORED)
+      im->imported++;
+    else if (im->batch[i]->result == STORE_DUPLICATE)
+      im->duplicates++;
     store_req_free(im->batch[i]);
   }
   im->n = 0;
@@ -194,7 +198,8 @@ static void import_envelope_text(importer *im, const char *text) {
   ses_event *ev;
   rc = ses_parse(m->message, m->message_len, m->timestamp, &ev, &why);
   if (rc) {
-    snprintf(msg, sizeof msg, "the SNS Message is not an SES event: %s", why ? why : sl_strerror(rc));
+    snprintf(msg, sizeof msg, "the SNS Message is not an SES event: %s",
+             why ? why : sl_strerror(rc));
     reject(im, msg);
     goto out;
   }
@@ -271,8 +276,10 @@ static void import_doc(importer *im, const cJSON *doc, int depth) {
     const cJSON *rec;
     cJSON_ArrayForEach(rec, records) {
       const cJSON *sns = cJSON_GetObjectItemCaseSensitive(rec, "Sns");
-      if (cJSON_IsObject(sns)) import_lambda_sns(im, sns);
-      else reject(im, "a Records entry without an Sns object");
+      if (cJSON_IsObject(sns))
+        import_lambda_sns(im, sns);
+      else
+        reject(im, "a Records entry without an Sns object");
     }
     return;
   }
@@ -347,8 +354,8 @@ static void import_data(importer *im, const char *data, size_t len, int show_pro
   long line = 1;
   int64_t last = 0;
   while (pos < len && !im->db_failed) {
-    while (pos < len && (data[pos] == ' ' || data[pos] == '\t' || data[pos] == '\n' ||
-                         data[pos] == '\r')) {
+    while (pos < len &&
+           (data[pos] == ' ' || data[pos] == '\t' || data[pos] == '\n' || data[pos] == '\r')) {
       if (data[pos] == '\n') line++;
       pos++;
     }
@@ -389,11 +396,11 @@ typedef struct ddb_import {
   dynamodb *d;
   uv_loop_t *loop;
   const char *table;
-  int total;                  /* segments */
-  int running;                /* segments still reading */
-  long items;                 /* items read */
+  int total;   /* segments */
+  int running; /* segments still reading */
+  long items;  /* items read */
   int tty;
-  int64_t shown_ms;           /* progress last drawn */
+  int64_t shown_ms; /* progress last drawn */
 } ddb_import;
 
 typedef struct ddb_segment {
@@ -446,7 +453,8 @@ static void on_ddb_page(void *ud, const struct dynamodb_page *page) {
         ddb_progress(di, 0);
         return;
       }
-      fprintf(stderr, "seslog import: cannot continue reading %s: %s\n", di->table, sl_strerror(rc));
+      fprintf(stderr, "seslog import: cannot continue reading %s: %s\n", di->table,
+              sl_strerror(rc));
       im->source_failed = 1;
     }
   }
@@ -458,7 +466,8 @@ static void on_ddb_page(void *ud, const struct dynamodb_page *page) {
 
 /* Reads the whole table into im with a loop and an outbound client of its
  * own. Failures are reported on stderr and set im->source_failed. */
-static void import_dynamodb(importer *im, const struct import_opts *o, const struct dynamodb_opts *ddo) {
+static void import_dynamodb(importer *im, const struct import_opts *o,
+                            const struct dynamodb_opts *ddo) {
   uv_loop_t loop;
   outbound *ob = NULL;
   dynamodb *d = NULL;
@@ -466,7 +475,10 @@ static void import_dynamodb(importer *im, const struct import_opts *o, const str
   char err[256];
   uv_loop_init(&loop);
   struct outbound_opts oo = {.ca_file = o->ca_file};
-  ddb_import di = {.im = im, .loop = &loop, .table = o->from_dynamodb, .total = (int)o->segments,
+  ddb_import di = {.im = im,
+                   .loop = &loop,
+                   .table = o->from_dynamodb,
+                   .total = (int)o->segments,
                    .tty = isatty(2)};
   if (!segs || outbound_new(&loop, &oo, &ob)) {
     fprintf(stderr, "seslog import: out of memory\n");
@@ -541,8 +553,10 @@ int cmd_import(int argc, char **argv, int argi) {
       goto out;
     }
   }
-  if (o.sns_cert_dir) snprintf(im->cert_dir, sizeof im->cert_dir, "%s", o.sns_cert_dir);
-  else config_default_cert_dir(o.db, im->cert_dir, sizeof im->cert_dir);
+  if (o.sns_cert_dir)
+    snprintf(im->cert_dir, sizeof im->cert_dir, "%s", o.sns_cert_dir);
+  else
+    config_default_cert_dir(o.db, im->cert_dir, sizeof im->cert_dir);
   im->verify = o.verify;
   char err[512];
   struct store_opts so = {.busy_timeout_ms = 10000};
@@ -603,7 +617,8 @@ int cmd_import(int argc, char **argv, int argi) {
     munmap(data, (size_t)st.st_size);
   }
   if (!im->db_failed) flush(im);
-  printf("imported %ld, duplicates %ld, rejected %ld\n", im->imported, im->duplicates, im->rejected);
+  printf("imported %ld, duplicates %ld, rejected %ld\n", im->imported, im->duplicates,
+         im->rejected);
   status = im->db_failed || im->source_failed ? 2 : im->rejected ? 1 : 0;
 out:
   if (im) {

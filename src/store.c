@@ -17,10 +17,10 @@
 
 extern const char schema_sql[]; /* schema/seslog.sql, embedded at build */
 
-#define MAX_MINUTES 64      /* distinct minutes in one batch before flushing */
-#define PROBE_SECONDS 2     /* between write probes while unhealthy */
+#define MAX_MINUTES 64       /* distinct minutes in one batch before flushing */
+#define PROBE_SECONDS 2      /* between write probes while unhealthy */
 #define COMMIT_DELAY_US 1000 /* how long a loaded writer waits for more events */
-#define COMMIT_DELAY_MIN 4  /* the last batch size that counts as load */
+#define COMMIT_DELAY_MIN 4   /* the last batch size that counts as load */
 
 /* Counters of one minute, gathered over a batch and written once. */
 struct rollup {
