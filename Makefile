@@ -7,7 +7,7 @@
 #   make check    format check (clang-format)
 #   V=1           show the commands
 
-PKGS     := libuv libcurl libcjson sqlite3 openssl
+PKGS     := libuv libcurl libcjson sqlite3 openssl libcares
 CC       ?= cc
 BUILD    ?= build
 OPT      ?= -O2 -g

@@ -3,6 +3,7 @@
 #define SESLOG_ROUTER_H
 
 #include "api.h"
+#include "dnsbl.h"
 #include "http.h"
 #include "ingest.h"
 #include "metrics.h"
@@ -19,6 +20,7 @@ struct router {
   api *api;                       /* the query endpoints under /api/; NULL: none */
   struct metrics_sources metrics; /* GET /metrics */
   suppression *sup;               /* /api/suppression...; NULL: none */
+  dnsbl *dnsbl;                   /* /api/dnsbl...; NULL: none */
   const char *api_token;          /* NULL: /api and /metrics are open */
 };
 

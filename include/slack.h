@@ -31,5 +31,9 @@ char *slack_monitor_payload(const char *monitor, const char *from, const char *t
                             double threshold, const char *window);
 char *slack_unsubscribe_payload(const char *topic_arn);
 char *slack_silence_payload(const char *topic_arn, int64_t last_message_ms, int64_t silent_ms);
+/* A DNSBL change: listed 1 (answers "127.0.0.2 ...", reason may be NULL)
+ * or 0 (delisted). */
+char *slack_dnsbl_payload(const char *target, const char *zone, int listed, const char *answers,
+                          const char *reason);
 
 #endif

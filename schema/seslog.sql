@@ -278,3 +278,32 @@ CREATE INDEX "recipients-domain-type" ON recipients (domain, notificationType, t
 -- contentHash (src/store.c): a unique index on a random hash cost one page
 -- write per event, the largest share of each commit.
 DROP INDEX IF EXISTS "contentHash-Unique";
+
+-- version 9
+-- The DNSBL watch (src/dnsbl.c): the latest answer of each (target, zone),
+-- so the log browser shows how long a state has lasted across restarts, and
+-- every change between listed and not listed, which is what Slack is told;
+-- the latest change of a pair decides whether a new answer is news.
+CREATE TABLE dnsbl_state (
+  target TEXT NOT NULL,              -- an IP address or a domain
+  zone TEXT NOT NULL,
+  kind TEXT NOT NULL,                -- 'ip', 'domain'
+  state TEXT NOT NULL,               -- listed, not_listed, unknown
+  since INTEGER NOT NULL,            -- ms since the epoch: when the state began
+  checkedAt INTEGER NOT NULL,        -- ms since the epoch
+  answers TEXT,                      -- the A answers, space separated
+  reason TEXT,                       -- TXT
+  error TEXT,                        -- why unknown
+  PRIMARY KEY (target, zone)
+) WITHOUT ROWID;
+CREATE TABLE dnsbl_changes (
+  id INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,               -- ms since the epoch
+  target TEXT NOT NULL,
+  zone TEXT NOT NULL,
+  fromState TEXT NOT NULL,           -- '' (never checked), listed, not_listed
+  toState TEXT NOT NULL,             -- listed, not_listed
+  answers TEXT,
+  reason TEXT
+);
+CREATE INDEX "dnsbl_changes-pair" ON dnsbl_changes (target, zone, id);

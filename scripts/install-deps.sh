@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs what seslog needs to build and test, on Debian or Ubuntu.
 # Idempotent and quiet when everything is there already.
-#   C libraries: libuv, http-parser, SQLite, libcurl, cJSON, OpenSSL
+#   C libraries: libuv, http-parser, SQLite, libcurl, cJSON, OpenSSL, c-ares
 #   tools: pkg-config, sqlite3 (tests inspect the database), clang (make asan,
 #   fuzzing), nodejs + npm (end-to-end tests), chromium (browser tests)
 #   npm packages (test only): see tests/package.json
@@ -9,7 +9,7 @@ set -e
 cd "$(dirname "$0")/.."
 
 PKGS="build-essential pkg-config libuv1-dev libhttp-parser-dev libsqlite3-dev libcurl4-openssl-dev
-libcjson-dev libssl-dev sqlite3 clang libclang-rt-14-dev ca-certificates curl chromium"
+libcjson-dev libssl-dev libc-ares-dev sqlite3 clang libclang-rt-14-dev ca-certificates curl chromium"
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 # The DynamoDB tests look at the table with Debian's aws CLI (/usr/bin/aws).
 PKGS="$PKGS awscli"

@@ -127,6 +127,7 @@ static void serve_metrics(struct router *r, http_request *req) {
   buf_init(&b, 1 << 20);
   metrics_render(&r->metrics, &b);
   dynamodb_metrics(r->metrics.box, &b);
+  dnsbl_metrics(r->dnsbl, &b);
   http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.data ? b.data : "",
                b.len);
   buf_free(&b);
@@ -165,6 +166,10 @@ void router_handle(http_request *req, void *ud) {
     }
     if (r->sup && starts(p, "/api/suppression") && (p[16] == 0 || p[16] == '/')) {
       suppression_http(r->sup, req); /* GET, PUT, DELETE, POST .../check */
+      return;
+    }
+    if (r->dnsbl && starts(p, "/api/dnsbl") && (p[10] == 0 || p[10] == '/')) {
+      dnsbl_http(r->dnsbl, req); /* GET /api/dnsbl, POST /api/dnsbl/check */
       return;
     }
     if (!is(req, "GET") && !is(req, "HEAD")) {

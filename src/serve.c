@@ -14,6 +14,7 @@
 #include "certcache.h"
 #include "cmd.h"
 #include "config.h"
+#include "dnsbl.h"
 #include "dynamodb.h"
 #include "error.h"
 #include "ingest.h"
@@ -69,6 +70,10 @@ struct serve_opts {
   char *retention;
   int64_t retention_default;
   int64_t retention_interval;
+  struct opt_list dnsbl_ip, dnsbl_domain, dnsbl_zone;
+  int64_t dnsbl_interval;
+  char *dns_server;
+  int64_t dns_timeout;
 };
 
 #define O(f) offsetof(struct serve_opts, f)
@@ -143,6 +148,20 @@ static const struct opt serve_table[] = {
      "delete events of the other types older than this (0: keep forever)"},
     {"retention-interval", OPT_DURATION, O(retention_interval), "1m", "DURATION",
      "how often expired events are looked for"},
+    {"dnsbl-ip", OPT_LIST, O(dnsbl_ip), NULL, "ADDR",
+     "watch this sending IP (v4 or v6) on DNS blocklists (repeatable)"},
+    {"dnsbl-domain", OPT_LIST, O(dnsbl_domain), NULL, "NAME",
+     "watch this sending or MAIL FROM domain on domain blocklists (repeatable)"},
+    {"dnsbl-zone", OPT_LIST, O(dnsbl_zone), NULL, "[ip:|domain:]ZONE",
+     "blocklist zones to ask (repeatable) [zen.spamhaus.org, bl.spamcop.net, "
+     "b.barracudacentral.org, psbl.surriel.com; domain: dbl.spamhaus.org, multi.surbl.org, "
+     "multi.uribl.com]"},
+    {"dnsbl-interval", OPT_DURATION, O(dnsbl_interval), "1h", "DURATION",
+     "how often the blocklists are asked"},
+    {"dns-server", OPT_STR, O(dns_server), NULL, "HOST:PORT[,...]",
+     "DNS resolvers for the blocklist lookups [the system's]"},
+    {"dns-timeout", OPT_DURATION, O(dns_timeout), "2s", "DURATION",
+     "a DNS try without an answer is given up after this (2 tries a lookup)"},
     {"query-timeout", OPT_INT, O(query_timeout), "2000", "MS",
      "time limit of one API query; past it the query stops and the API answers 503"},
     {0},
@@ -170,6 +189,7 @@ typedef struct app {
   monitor *mon;
   metrics *mx;
   retention *ret;
+  dnsbl *dnsbl;     /* the DNSBL watch (disabled when nothing is watched) */
   readpool *rp;     /* read-only queries on the thread pool */
   api *api;         /* GET /api/events, /api/stats, ... */
   suppression *sup; /* the suppression rules and /api/suppression */
@@ -245,6 +265,7 @@ static void on_signal(uv_signal_t *s, int signum) {
          signum == SIGINT ? "SIGINT" : "SIGTERM", NULL);
   if (ap->mon) monitor_close(ap->mon);
   if (ap->ret) retention_close(ap->ret);
+  dnsbl_close(ap->dnsbl);
   server_shutdown(ap->srv, on_server_closed, ap);
 }
 
@@ -377,6 +398,19 @@ int cmd_serve(int argc, char **argv, int argi) {
       goto early_fail;
     }
   }
+  struct dnsbl_opts dno = {.ips = o.dnsbl_ip.items,
+                           .n_ips = (int)o.dnsbl_ip.n,
+                           .domains = o.dnsbl_domain.items,
+                           .n_domains = (int)o.dnsbl_domain.n,
+                           .zones = o.dnsbl_zone.items,
+                           .n_zones = (int)o.dnsbl_zone.n,
+                           .servers = o.dns_server,
+                           .interval_ms = o.dnsbl_interval,
+                           .timeout_ms = o.dns_timeout};
+  if (dnsbl_new(&ap.loop, ap.box, slack_idx, &dno, &ap.dnsbl, err, sizeof err)) {
+    fprintf(stderr, "seslog serve: %s\n", err);
+    goto early_fail;
+  }
   struct store_opts so = {.busy_timeout_ms = o.busy_timeout,
                           .queue_max = (int)o.queue_max,
                           .batch_max = 2048,
@@ -440,6 +474,7 @@ int cmd_serve(int argc, char **argv, int argi) {
   }
   if (subs_load(ap.sb, ap.st)) log_kv(LOG_WARN, "cannot read the subscriptions table", NULL);
   suppression_attach(ap.sup, ap.st, ap.rp);
+  dnsbl_attach(ap.dnsbl, ap.st);
   ap.router = (struct router){
       .in = ap.in,
       .st = ap.st,
@@ -448,6 +483,7 @@ int cmd_serve(int argc, char **argv, int argi) {
       .api = ap.api,
       .api_token = o.api_token,
       .sup = ap.sup,
+      .dnsbl = ap.dnsbl,
       .metrics = {
           .m = ap.mx, .in = ap.in, .mon = ap.mon, .box = ap.box, .st = ap.st, .db_path = o.db}};
   struct server_opts svo = {.max_conns = (int)o.max_connections,
@@ -474,10 +510,12 @@ int cmd_serve(int argc, char **argv, int argi) {
            NULL);
   }
   if (monitor_load(ap.mon, o.db)) log_kv(LOG_WARN, "cannot read the monitor states", NULL);
+  if (dnsbl_load(ap.dnsbl, o.db)) log_kv(LOG_WARN, "cannot read the DNSBL states", NULL);
   if (store_start(ap.st)) goto early_fail;
   monitor_start(ap.mon);
   metrics_load(ap.mx, ap.rp);
   retention_start(ap.ret);
+  dnsbl_start(ap.dnsbl);
   if (!o.slack_webhook_url)
     log_kv(LOG_INFO, "no --slack-webhook-url: alerts are logged and kept, not sent", NULL);
   if (ap.ddb) {
@@ -502,6 +540,7 @@ early_fail:
   if (ap.box) outbox_close(ap.box, NULL, NULL);
   if (ap.mon) monitor_close(ap.mon);
   if (ap.ret) retention_close(ap.ret);
+  dnsbl_close(ap.dnsbl);
   uv_close((uv_handle_t *)&ap.store_async, NULL);
   uv_close((uv_handle_t *)&ap.sigint, NULL);
   uv_close((uv_handle_t *)&ap.sigterm, NULL);
@@ -513,6 +552,7 @@ done:
   monitor_free(ap.mon);
   metrics_free(ap.mx);
   retention_free(ap.ret);
+  dnsbl_free(ap.dnsbl);
   slack_free(ap.sl);
   api_free(ap.api);
   readpool_free(ap.rp);

@@ -114,6 +114,24 @@ char *slack_silence_payload(const char *topic_arn, int64_t last_message_ms, int6
   return buf_take(&b);
 }
 
+char *slack_dnsbl_payload(const char *target, const char *zone, int listed, const char *answers,
+                          const char *reason) {
+  buf b;
+  buf_init(&b, 8192);
+  buf_printf(&b, "{\"kind\":\"dnsbl\",\"listed\":%s,\"target\":", listed ? "true" : "false");
+  buf_json_string(&b, target);
+  buf_appends(&b, ",\"zone\":");
+  buf_json_string(&b, zone);
+  buf_appends(&b, ",\"answers\":");
+  buf_json_string(&b, answers ? answers : "");
+  if (reason) {
+    buf_appends(&b, ",\"reason\":");
+    buf_json_string(&b, reason);
+  }
+  buf_appends(&b, "}");
+  return buf_take(&b);
+}
+
 /* ---- messages (loop thread) ------------------------------------------- */
 
 /* Appends text with Slack's three control characters escaped. */
@@ -273,6 +291,37 @@ static char *other_message(const slack *s, const cJSON *p, const char *kind) {
     buf_printf(&body, "%s*%s is %s* (was %s)\n*Value:* %.3f %% over %s\n*Threshold:* %.3f %%",
                to && strcmp(to, "ok") ? s->mention : "", name, to ? to : "?", from ? from : "?",
                value, w ? w : "?", thr);
+    if (s->public_url) buf_printf(&body, "\n<%s/#/|Open the overview>", s->public_url);
+  } else if (strcmp(kind, "dnsbl") == 0) {
+    const char *target = jstr(p, "target"), *zone = jstr(p, "zone");
+    const char *answers = jstr(p, "answers"), *reason = jstr(p, "reason");
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "listed"))) {
+      buf_printf(&fb, "%sDNSBL: %s is listed on %s", s->mention, target ? target : "?",
+                 zone ? zone : "?");
+      if (answers && *answers) buf_printf(&fb, " (%s)", answers);
+      if (reason) buf_printf(&fb, ": %s", reason);
+      buf_printf(&body, "%s*Blocklisted:* ", s->mention);
+      put_mrkdwn(&body, target ? target : "?");
+      buf_appends(&body, " is listed on ");
+      put_mrkdwn(&body, zone ? zone : "?");
+      if (answers && *answers) {
+        buf_appends(&body, " (");
+        put_mrkdwn(&body, answers);
+        buf_appends(&body, ")");
+      }
+      if (reason) {
+        buf_appends(&body, "\n*Reason:* ");
+        put_mrkdwn(&body, reason);
+      }
+      buf_appends(&body, "\nReceivers that use this list may refuse or junk the mail.");
+    } else {
+      buf_printf(&fb, "DNSBL: %s is no longer listed on %s", target ? target : "?",
+                 zone ? zone : "?");
+      buf_appends(&body, "*Delisted:* ");
+      put_mrkdwn(&body, target ? target : "?");
+      buf_appends(&body, " is no longer listed on ");
+      put_mrkdwn(&body, zone ? zone : "?");
+    }
     if (s->public_url) buf_printf(&body, "\n<%s/#/|Open the overview>", s->public_url);
   } else if (strcmp(kind, "unsubscribe") == 0) {
     buf_printf(&fb, "%sSNS topic unsubscribed: %s", s->mention, topic ? topic : "?");

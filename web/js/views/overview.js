@@ -1,12 +1,13 @@
 // overview.js - /#/: the state of sending at a glance. The bounce and
 // complaint rate against their thresholds (coloured by monitor state), the
 // sending chart over 1 h / 24 h / 7 d / 30 d, counts by type, the domains
-// that bounce most, subscription health, and the latest bounces,
-// complaints and refused notifications. Refreshes itself every 30 s.
+// that bounce most, subscription health, the DNS blocklists the sending
+// IPs and domains are on, and the latest bounces, complaints and refused
+// notifications. Refreshes itself every 30 s.
 
 import {
   h, fill, num, pct, card, fmtAgo, timeEl, typeBadge, stateBadge, mailHref, eventsHref,
-  domainOf, errorBox, emptyState, reasonText, splitArn,
+  domainOf, errorBox, emptyState, reasonText, splitArn, toast,
 } from '../dom.js';
 import { api, qs } from '../api.js';
 import { gauge, sendingChart, barList } from '../chart.js';
@@ -20,6 +21,10 @@ const RANGES = {
 const DOMAIN_SAMPLE = 500;
 const SILENT_MS = 24 * 3600e3; // a confirmed topic with nothing for a day
 const REFRESH_MS = 30e3;
+const DNSBL_POLL_MS = 1000; // while a round asked for by "Check now" runs
+const DNSBL_POLL_MAX = 120;
+const DNSBL_LABELS = { listed: 'listed', not_listed: 'not listed', unknown: 'unknown', pending: 'pending' };
+const DNSBL_HINT = 'Not watching any IP or domain: start seslog with --dnsbl-ip / --dnsbl-domain';
 
 function windowText(w) {
   const m = /^(\d+)([smhd])$/.exec(String(w || ''));
@@ -135,6 +140,73 @@ function subsCard(subs, now) {
       : emptyState('No SNS topic has reached this server yet.', 'Subscribe its /sns endpoint to the topic your SES identity or configuration set publishes to.'));
 }
 
+function fmtInterval(sec) {
+  if (!sec) return '';
+  if (sec % 86400 === 0) return `${sec / 86400} d`;
+  if (sec % 3600 === 0) return `${sec / 3600} h`;
+  if (sec % 60 === 0) return `${sec / 60} min`;
+  return `${sec} s`;
+}
+
+/**
+ * The blocklists (GET /api/dnsbl): per watched IP or domain its zones, each
+ * with its state (listed red, not listed green, unknown grey, pending),
+ * since when, and the list's reason or why the answer is unknown.
+ * bl is the API's answer or {error}; onCheck starts a round.
+ */
+function dnsblCard(bl, now, onCheck) {
+  const attrs = { id: 'dnsbl', class: 'dnsbl-card', 'aria-label': 'Blocklists' };
+  if (!bl || bl.error) {
+    return card('Blocklists', attrs, errorBox(bl ? bl.error : new Error('no answer')));
+  }
+  if (!bl.enabled) {
+    return card('Blocklists', attrs, h('p', { class: 'muted dnsbl-hint', id: 'dnsbl-hint' }, DNSBL_HINT));
+  }
+  const checks = bl.checks || [];
+  const sum = bl.summary || {};
+  const listed = typeof sum.listed === 'number' ? sum.listed : checks.filter((c) => c.state === 'listed').length;
+  const groups = [];
+  for (const c of checks) {
+    const last = groups[groups.length - 1];
+    if (last && last.target === c.target) last.checks.push(c);
+    else groups.push({ target: c.target, kind: c.kind, checks: [c] });
+  }
+  const btn = h('button', { type: 'button', class: 'btn small', id: 'dnsbl-check', disabled: !!bl.running }, bl.running ? 'Checking…' : 'Check now');
+  btn.addEventListener('click', () => { btn.disabled = true; btn.textContent = 'Checking…'; onCheck(); });
+  const count = h('span', { id: 'dnsbl-count' }, stateBadge(listed ? 'listed' : 'not_listed', listed ? `${num(listed)} listed` : 'none listed'));
+  const zoneRow = (c) => {
+    const state = DNSBL_LABELS[c.state] ? c.state : 'unknown';
+    const answers = (c.answers || []).join(', ');
+    let detail = null;
+    if (state === 'listed') detail = [answers, c.reason].filter(Boolean).join(' · ');
+    else if (state === 'unknown') detail = c.error || null;
+    return h('li', { class: ['dnsbl-zone', `z-${state}`], dataset: { zone: c.zone, state } },
+      stateBadge(state, DNSBL_LABELS[state]),
+      h('span', { class: 'dnsbl-zone-name', title: c.query || '' }, c.zone),
+      h('span', { class: 'dnsbl-since muted' }, c.since ? ['since ', timeEl(c.since, { seconds: false })] : 'not checked yet'),
+      detail ? h('span', { class: ['dnsbl-detail', state === 'listed' ? 'dnsbl-reason' : 'muted'] }, detail) : null);
+  };
+  const parts = [];
+  parts.push(`every ${fmtInterval(bl.intervalSeconds)}`);
+  if (bl.running) parts.push('a round is running');
+  else if (bl.lastRunAt) parts.push(`last round ${fmtAgo(bl.lastRunAt, now)}`);
+  else parts.push('first round not finished yet');
+  if (bl.nextRunAt && !bl.running) parts.push(`next ${fmtAgo(bl.nextRunAt, now)}`);
+  return card('Blocklists', { ...attrs, actions: h('div', { class: 'card-actions' }, count, btn) },
+    groups.length
+      ? h('div', { class: 'dnsbl-targets' }, groups.map((g) => {
+        const n = g.checks.filter((c) => c.state === 'listed').length;
+        return h('div', { class: ['dnsbl-target', n ? 'is-listed' : ''], dataset: { target: g.target } },
+          h('div', { class: 'dnsbl-target-head' },
+            h('span', { class: 'dnsbl-target-name mono' }, g.target),
+            h('span', { class: 'muted small' }, g.kind === 'domain' ? 'domain' : 'IP'),
+            n ? h('span', { class: 'bad-text small' }, `on ${n} of ${g.checks.length}`) : null),
+          h('ul', { class: 'dnsbl-zones' }, g.checks.map(zoneRow)));
+      }))
+      : emptyState('No blocklist zone to check.'),
+    h('p', { class: 'card-note' }, `DNS blocklists, checked ${parts.join(' · ')}.`));
+}
+
 function recentCard(bounces, complaints) {
   const list = [...bounces.items.slice(0, 8), ...complaints.items]
     .sort((a, b) => (a.timeStamp < b.timeStamp ? 1 : a.timeStamp > b.timeStamp ? -1 : 0))
@@ -200,6 +272,8 @@ export default async function overviewView({ root, route, ready, signal }) {
   const chartNote = h('p', { class: 'card-note' });
   const row3 = h('div', { class: 'grid g3' });
   const row4 = h('div', { class: 'grid g2' });
+  const dnsblSlot = h('div', { id: 'dnsbl-slot' });
+  let dnsblPoll = null;
   const updated = h('span', { class: 'muted small', id: 'updated' });
   const errSlot = h('div');
 
@@ -216,7 +290,39 @@ export default async function overviewView({ root, route, ready, signal }) {
     errSlot,
     rateRow,
     card('Sending', { id: 'chart-card', actions: tabs }, chartBody, chartNote),
-    row3, row4);
+    row3, dnsblSlot, row4);
+
+  // The blocklists never fail the whole page: a server without them, or
+  // one failing, shows its error in the card.
+  const fetchDnsbl = (o) => api('/api/dnsbl', o).catch((e) => {
+    if (e.name === 'AbortError') throw e;
+    return { error: e };
+  });
+  const showDnsbl = (bl) => fill(dnsblSlot, dnsblCard(bl, Date.now(), checkNow));
+  // "Check now": start a round, then follow it until it is over.
+  async function checkNow() {
+    clearTimeout(dnsblPoll);
+    let before = null;
+    try {
+      const cur = await api('/api/dnsbl', { signal });
+      before = cur && cur.lastRunAt;
+      await api('/api/dnsbl/check', { method: 'POST', signal });
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      toast(e.message, 'bad');
+      showDnsbl(await fetchDnsbl({ signal }).catch(() => null));
+      return;
+    }
+    let n = 0;
+    const step = async () => {
+      let bl;
+      try { bl = await fetchDnsbl({ signal }); } catch { return; } // aborted: the view is gone
+      showDnsbl(bl);
+      if (bl.error || (!bl.running && bl.lastRunAt && bl.lastRunAt !== before) || ++n >= DNSBL_POLL_MAX) return;
+      dnsblPoll = setTimeout(step, DNSBL_POLL_MS);
+    };
+    step();
+  }
 
   const load = async (first) => {
     if (loading) return;
@@ -224,7 +330,7 @@ export default async function overviewView({ root, route, ready, signal }) {
     const r = RANGES[range];
     const o = { signal };
     try {
-      const [now, rs, ts, bounces, complaints, subs, diag] = await Promise.all([
+      const [now, rs, ts, bounces, complaints, subs, diag, bl] = await Promise.all([
         api('/api/stats', o),
         api(`/api/stats${qs({ window: range })}`, o),
         api(`/api/timeseries${qs({ since: range, bucket: r.bucket })}`, o),
@@ -232,6 +338,7 @@ export default async function overviewView({ root, route, ready, signal }) {
         api(`/api/events${qs({ type: 'Complaint', limit: 8 })}`, o),
         api('/api/subscriptions', o),
         api('/api/diagnostics', o),
+        fetchDnsbl(o),
       ]);
       const t = Date.now();
       fill(errSlot);
@@ -256,6 +363,7 @@ export default async function overviewView({ root, route, ready, signal }) {
       fill(chartNote, `${num(points.reduce((a, p) => a + p.sends, 0))} sends in the ${r.long}, per ${r.bucketLabel}. ` +
         'Rates are drawn only where there were sends; dashed lines are the warn and alert thresholds.');
       fill(row3, typeCounts(rs, range), domainsCard(bounces, range), subsCard(subs, t));
+      showDnsbl(bl);
       fill(row4, recentCard(bounces, complaints), rejectionsCard(diag, t));
       fill(updated, `Updated ${new Date(t).toLocaleTimeString()}`);
     } catch (e) {
@@ -270,7 +378,7 @@ export default async function overviewView({ root, route, ready, signal }) {
   await load(true);
   ready();
   timer = setInterval(() => { if (!document.hidden) load(false); }, REFRESH_MS);
-  signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+  signal.addEventListener('abort', () => { clearInterval(timer); clearTimeout(dnsblPoll); }, { once: true });
 
   return {
     async update({ route: r, ready: rdy }) {
@@ -284,6 +392,7 @@ export default async function overviewView({ root, route, ready, signal }) {
     },
     dispose() {
       clearInterval(timer);
+      clearTimeout(dnsblPoll);
       if (chart && chart.dispose) chart.dispose();
     },
   };
