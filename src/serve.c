@@ -100,8 +100,9 @@ static const struct opt serve_table[] = {
      "how long a commit waits for a database locked by another process before answering 503"},
     {"max-connections", OPT_INT, O(max_connections), "4096", "N",
      "open connections at once; more are refused"},
-    {"queue-max", OPT_INT, O(queue_max), "20000", "N",
-     "events waiting for the disk before /sns answers 503 (SNS retries)"},
+    {"queue-max", OPT_INT, O(queue_max), "2048", "N",
+     "events waiting for the disk before /sns answers 503 (SNS retries); past about 1,000 "
+     "more waiting adds latency, not throughput (bench/queue.sh)"},
     {"request-timeout", OPT_DURATION, O(request_timeout), "30s", "DURATION",
      "a request must arrive whole within this (slow clients are cut off with 408)"},
     {"idle-timeout", OPT_DURATION, O(idle_timeout), "60s", "DURATION",

@@ -173,7 +173,7 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
   store *s = calloc(1, sizeof *s);
   if (!s) return SL_ENOMEM;
   s->opts = *opts;
-  if (s->opts.queue_max <= 0) s->opts.queue_max = 20000;
+  if (s->opts.queue_max <= 0) s->opts.queue_max = 2048;
   if (s->opts.batch_max <= 0) s->opts.batch_max = 2048;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
@@ -643,13 +643,19 @@ int store_start(store *s) {
   return 0;
 }
 
+/* --queue-max caps events: past it /sns answers 503 and SNS retries. The
+ * server's own requests (outbox verdicts, alerts, monitor and DNSBL
+ * changes) are few and have no one to retry them, so a burst of events
+ * must not crowd them out: they may go this far past the cap. */
+#define OWN_REQ_MARGIN 16384
+
 int store_submit(store *s, store_req *req) {
   req->next = NULL;
   pthread_mutex_lock(&s->mu);
   int rc = 0;
   if (s->stopping)
     rc = SL_ESHUTDOWN;
-  else if (s->q_len >= s->opts.queue_max)
+  else if (s->q_len >= s->opts.queue_max + (req->ev ? 0 : OWN_REQ_MARGIN))
     rc = SL_EBUSY;
   if (!rc) {
     if (s->q_tail)
