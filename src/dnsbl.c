@@ -357,7 +357,7 @@ int dnsbl_new(uv_loop_t *loop, outbox *ob, int slack_sink, const struct dnsbl_op
     dnsbl_free(d);
     return rc;
   }
-  qsort(d->checks, (size_t)d->n_checks, sizeof *d->checks, cmp_check);
+  if (d->n_checks > 1) qsort(d->checks, (size_t)d->n_checks, sizeof *d->checks, cmp_check);
   uv_timer_init(loop, &d->round_timer);
   uv_timer_init(loop, &d->ares_timer);
   d->round_timer.data = d->ares_timer.data = d;
@@ -792,7 +792,7 @@ void dnsbl_start(dnsbl *d) {
 
 int dnsbl_check_now(dnsbl *d) {
   if (!dnsbl_enabled(d)) return SL_EINVAL;
-  if (d->running) return 1;
+  if (d->running || d->closing) return 1;
   /* The next scheduled round comes an interval after this one. */
   uv_timer_again(&d->round_timer);
   d->next_run_ms = util_now_ms() + d->interval_ms;
@@ -1055,7 +1055,7 @@ static void label(buf *b, const char *s) {
 }
 
 void dnsbl_metrics(const dnsbl *d, buf *b) {
-  if (!d) return;
+  if (!dnsbl_enabled(d)) return;
   static const char *const names[] = {"seslog_dnsbl_listed", "seslog_dnsbl_unknown"};
   static const char *const help[] = {
       "1 when the target is listed on the zone, 0 otherwise (not listed, unknown, not yet checked)",
