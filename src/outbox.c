@@ -691,11 +691,17 @@ int64_t outbox_committed_upto(const outbox *ob, int sink) {
   return atomic_load(&ob->sinks[sink].committed_upto);
 }
 
-/* outbox_ack_through's database side: one DELETE of the range. */
+/* outbox_ack_through's database side: DELETEs over the id range, ACK_CHUNK
+ * ids a request, each its own store request. One statement over a
+ * minute's backlog (150,000 rows at 5,000 events/s) held the writer for
+ * seconds and grew the WAL by hundreds of MiB. */
+#define ACK_CHUNK 4096
+
 typedef struct ack_req {
   store_req req;
   outbox *ob;
   int sink;
+  int64_t from; /* ids > from */
   int64_t through;
   char *prefix;
   int64_t deleted;
@@ -704,18 +710,34 @@ typedef struct ack_req {
 static int apply_ack(store_req *r, sqlite3 *db) {
   ack_req *a = (ack_req *)r;
   sqlite3_stmt *st;
+  if (a->from < 0) {
+    /* The first chunk starts below the sink's oldest pending row. */
+    if (sqlite3_prepare_v2(db,
+                           "SELECT coalesce(min(id), 0) - 1 FROM outbox WHERE sink = ?1 AND "
+                           "state = 'pending'",
+                           -1, &st, NULL) != SQLITE_OK)
+      return SL_EDB;
+    sqlite3_bind_text(st, 1, a->ob->sinks[a->sink].def.name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    a->from = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) return SL_EDB;
+  }
   if (sqlite3_prepare_v2(db,
-                         "DELETE FROM outbox WHERE sink = ?1 AND state = 'pending' AND id <= ?2 "
-                         "AND substr(payload, 1, length(?3)) = ?3",
+                         "DELETE FROM outbox WHERE id > ?4 AND id <= ?2 AND sink = ?1 AND "
+                         "state = 'pending' AND substr(payload, 1, length(?3)) = ?3",
                          -1, &st, NULL) != SQLITE_OK)
     return SL_EDB;
+  int64_t upto = a->from + ACK_CHUNK < a->through ? a->from + ACK_CHUNK : a->through;
   sqlite3_bind_text(st, 1, a->ob->sinks[a->sink].def.name, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, a->through);
+  sqlite3_bind_int64(st, 2, upto);
   sqlite3_bind_text(st, 3, a->prefix, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, a->from);
   int rc = sqlite3_step(st);
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) return SL_EDB;
   a->deleted = sqlite3_changes(db);
+  a->from = upto;
   r->result = STORE_STORED;
   return 0;
 }
@@ -726,6 +748,16 @@ static void on_ack_done(store_req *r) {
     sink_state *s = &a->ob->sinks[a->sink];
     atomic_fetch_sub(&s->pending, a->deleted);
     s->delivered += a->deleted;
+    if (a->from < a->through && !a->ob->closing) {
+      /* The next chunk, behind whatever is queued now. */
+      memset(&a->req, 0, sizeof a->req);
+      a->req.apply = apply_ack;
+      a->req.cb = on_ack_done;
+      a->deleted = 0;
+      if (store_submit(a->ob->st, &a->req) == 0) return;
+      log_kv(LOG_WARN, "outbox: a digest's rows could not all be cleared; they are sent again",
+             NULL);
+    }
   }
   free(a->prefix);
   free(a);
@@ -756,6 +788,7 @@ void outbox_ack_through(outbox *ob, int sink, int64_t through, const char *prefi
   }
   a->ob = ob;
   a->sink = sink;
+  a->from = -1;
   a->through = through;
   a->req.apply = apply_ack;
   a->req.cb = on_ack_done;

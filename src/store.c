@@ -195,10 +195,14 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
    * commit durable before the writer reports it. */
   /* A larger page cache keeps the indexes' hot pages out of pread; a
    * checkpoint every 8000 pages (32 MiB of WAL) instead of 1000 lets
-   * repeated writes of the same page collapse before they are copied. */
+   * repeated writes of the same page collapse before they are copied.
+   * When a burst outran the checkpoints (a reader held old frames, a big
+   * delete of delivered outbox rows), the WAL file is cut back to 64 MiB
+   * once a checkpoint resets it, instead of keeping its largest size. */
   rc = exec(s->db,
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; "
-            "PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=8000;",
+            "PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=8000; "
+            "PRAGMA journal_size_limit=67108864;",
             err, errlen);
   if (!rc) rc = migrate(s->db, err, errlen);
   if (rc) goto fail;
