@@ -48,6 +48,8 @@ int buf_appends(buf *b, const char *s);
 int buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s as a JSON string literal, quotes included. */
 int buf_json_string(buf *b, const char *s);
+/* Appends ms since the epoch as a JSON ISO-8601 string, or null for 0. */
+int buf_json_time(buf *b, int64_t ms);
 void buf_reset(buf *b);
 void buf_free(buf *b);
 /* Hands the data to the caller (who frees it) and resets b. */

@@ -927,16 +927,6 @@ int dnsbl_load(dnsbl *d, const char *db_path) {
 
 /* ---- API and metrics ---------------------------------------------------- */
 
-static void json_time(buf *b, int64_t ms) {
-  if (!ms) {
-    buf_appends(b, "null");
-    return;
-  }
-  char iso[25];
-  util_format_iso8601(ms, iso);
-  buf_printf(b, "\"%s\"", iso);
-}
-
 static void json_opt(buf *b, const char *s) {
   if (s && *s)
     buf_json_string(b, s);
@@ -956,9 +946,9 @@ static void dnsbl_json(const dnsbl *d, buf *b) {
   buf_printf(b, "{\"enabled\":%s,\"intervalSeconds\":%lld,\"running\":%s,\"lastRunAt\":",
              d->n_checks ? "true" : "false", (long long)(d->interval_ms / 1000),
              d->running ? "true" : "false");
-  json_time(b, d->last_run_ms);
+  buf_json_time(b, d->last_run_ms);
   buf_appends(b, ",\"nextRunAt\":");
-  json_time(b, d->n_checks && !d->closing ? d->next_run_ms : 0);
+  buf_json_time(b, d->n_checks && !d->closing ? d->next_run_ms : 0);
   buf_printf(b,
              ",\"summary\":{\"listed\":%d,\"notListed\":%d,\"unknown\":%d,\"pending\":%d},"
              "\"checks\":[",
@@ -972,9 +962,9 @@ static void dnsbl_json(const dnsbl *d, buf *b) {
     buf_appends(b, ",\"query\":");
     buf_json_string(b, c->query);
     buf_printf(b, ",\"state\":\"%s\",\"since\":", state_names[c->state]);
-    json_time(b, c->state == ST_PENDING ? 0 : c->since);
+    buf_json_time(b, c->state == ST_PENDING ? 0 : c->since);
     buf_appends(b, ",\"checkedAt\":");
-    json_time(b, c->checked);
+    buf_json_time(b, c->checked);
     buf_appends(b, ",\"answers\":");
     json_answers(b, (const char(*)[16])c->answers, c->n_answers);
     buf_appends(b, ",\"reason\":");
@@ -988,7 +978,7 @@ static void dnsbl_json(const dnsbl *d, buf *b) {
     const struct change *ch =
         &d->changes[(d->changes_head - 1 - i + 2 * MAX_CHANGES) % MAX_CHANGES];
     buf_appends(b, i ? ",{\"at\":" : "{\"at\":");
-    json_time(b, ch->at);
+    buf_json_time(b, ch->at);
     buf_appends(b, ",\"target\":");
     buf_json_string(b, ch->target);
     buf_appends(b, ",\"zone\":");

@@ -111,13 +111,7 @@ void subs_each(const subs *s,
 
 static void put_time(buf *b, const char *key, int64_t ms) {
   buf_printf(b, ",\"%s\":", key);
-  if (!ms) {
-    buf_appends(b, "null");
-    return;
-  }
-  char iso[25];
-  util_format_iso8601(ms, iso);
-  buf_printf(b, "\"%s\"", iso);
+  buf_json_time(b, ms);
 }
 
 int subs_json(const subs *s, buf *b) {

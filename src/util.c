@@ -208,6 +208,13 @@ int buf_printf(buf *b, const char *fmt, ...) {
   return 0;
 }
 
+int buf_json_time(buf *b, int64_t ms) {
+  if (!ms) return buf_appends(b, "null");
+  char iso[25];
+  util_format_iso8601(ms, iso);
+  return buf_printf(b, "\"%s\"", iso);
+}
+
 int buf_json_string(buf *b, const char *s) {
   static const char hex[] = "0123456789abcdef";
   int rc = buf_append(b, "\"", 1);
