@@ -677,11 +677,12 @@ static void remember_change(dnsbl *d, const state_write *w) {
   snprintf(ch->reason, sizeof ch->reason, "%s", w->reason);
 }
 
-static void record(dnsbl *d, struct check *c, int changed, enum state from) {
+/* Returns 0 when the write was queued, -1 when it was dropped. */
+static int record(dnsbl *d, struct check *c, int changed, enum state from) {
   state_write *w = calloc(1, sizeof *w);
   if (!w) {
     log_kv(LOG_ERROR, "out of memory: a DNSBL state is not stored", NULL);
-    return;
+    return -1;
   }
   snprintf(w->target, sizeof w->target, "%s", c->target);
   snprintf(w->zone, sizeof w->zone, "%s", c->zone);
@@ -700,16 +701,21 @@ static void record(dnsbl *d, struct check *c, int changed, enum state from) {
                                         w->reason[0] ? w->reason : NULL);
     if (payload) {
       /* The rows ride the Slack row's transaction; the outbox owns w. */
-      if (outbox_enqueue(d->ob, d->slack_sink, payload, write_rows, w, free))
-        log_kv(LOG_ERROR, "a DNSBL alert could not be queued", "target", c->target, "zone", c->zone,
-               NULL);
+      int rc = outbox_enqueue(d->ob, d->slack_sink, payload, write_rows, w, free);
+      if (rc)
+        log_kv(LOG_ERROR, "a DNSBL alert could not be queued; the next round tries again", "target",
+               c->target, "zone", c->zone, NULL);
       free(payload);
-      return;
+      return rc ? -1 : 0;
     }
   }
   w->req.apply = apply_write;
   w->req.cb = on_write_done;
-  if (store_submit(d->st, &w->req)) free(w);
+  if (store_submit(d->st, &w->req)) {
+    free(w);
+    return -1;
+  }
+  return 0;
 }
 
 static void finish_check(dnsbl *d, int idx) {
@@ -743,7 +749,8 @@ static void finish_check(dnsbl *d, int idx) {
     log_kv(LOG_WARN, "DNSBL: lookup failed; state unknown", "target", c->target, "zone", c->zone,
            "query", c->query, "error", c->error, NULL);
   }
-  record(d, c, changed, from);
+  /* A change that could not be queued is news again next round. */
+  if (record(d, c, changed, from) && changed) c->definite = from;
   d->active--;
   if (d->active == 0 && d->next_idx >= d->n_checks) {
     d->running = 0;
@@ -894,6 +901,11 @@ int dnsbl_load(dnsbl *d, const char *db_path) {
   } else {
     ok = 0;
   }
+  /* A pair whose only answer so far was "not listed" told nothing, but
+   * a later listing changes from not listed. */
+  for (int i = 0; i < d->n_checks; i++)
+    if (d->checks[i].definite == ST_PENDING && d->checks[i].state == ST_NOT_LISTED)
+      d->checks[i].definite = ST_NOT_LISTED;
   if (sqlite3_prepare_v2(db,
                          "SELECT at, target, zone, fromState, toState, answers, reason FROM "
                          "dnsbl_changes ORDER BY id DESC LIMIT 50",

@@ -35,6 +35,7 @@ typedef struct sink_state {
   outbox_item **batch; /* the items handed to deliver; freed at the verdict */
   int pump_soon;       /* the timer is set to pump at once */
   int reloading;       /* a reload request is out */
+  int acking;          /* outbox_ack_through requests still deleting chunks */
   uv_timer_t timer;    /* next due time */
   int64_t delivered, dead, last_success_ms, last_error_ms;
   char last_error[200];
@@ -422,6 +423,11 @@ static void on_timer(uv_timer_t *t) {
 /* Hands the due rows of a sink to its deliver function, or arms the timer
  * for the next due row; asks the writer for more rows when memory ran low
  * and the database holds more. */
+static int cmp_item_id(const void *a, const void *b) {
+  int64_t x = (*(outbox_item *const *)a)->id, y = (*(outbox_item *const *)b)->id;
+  return x < y ? -1 : x > y;
+}
+
 static void pump(outbox *ob, int sink) {
   sink_state *s = &ob->sinks[sink];
   if (ob->closing || s->in_flight || !s->def.deliver) return;
@@ -435,24 +441,33 @@ static void pump(outbox *ob, int sink) {
     return;
   }
   int64_t next_due = INT64_MAX;
-  outbox_item **pp = &s->head, *prev = NULL;
-  while (*pp && n < max) {
-    outbox_item *it = *pp;
-    /* Parked rows due within DUE_GRACE_MS ride along: rows put off to
-     * the same moment by different batches (Slack's next minute) differ
-     * by a few ms, and a straggler must not wait for the next round
-     * alone. Failed rows keep their backoff to the ms. */
-    if (it->next_at <= now || (it->parked && it->next_at <= now + DUE_GRACE_MS)) {
-      *pp = it->next;
-      if (s->tail == it) s->tail = prev;
-      it->next = NULL;
-      batch[n++] = it;
-    } else {
-      if (it->next_at < next_due) next_due = it->next_at;
-      prev = it;
-      pp = &it->next;
+  /* Two passes: the rows due now; then, only when some are, parked rows
+   * due within DUE_GRACE_MS ride along. Rows put off to the same moment by
+   * different batches (Slack's next minute) differ by a few ms, and a
+   * straggler must not wait for the next round alone; failed rows keep
+   * their backoff to the ms, and nothing is taken early on its own. */
+  size_t first_pass = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    int64_t horizon = pass ? now + DUE_GRACE_MS : now;
+    if (pass && !n) break;
+    first_pass = n;
+    outbox_item **pp = &s->head, *prev = NULL;
+    while (*pp && n < max) {
+      outbox_item *it = *pp;
+      if (it->next_at <= now || (pass && it->parked && it->next_at <= horizon)) {
+        *pp = it->next;
+        if (s->tail == it) s->tail = prev;
+        it->next = NULL;
+        batch[n++] = it;
+      } else {
+        if (!pass && it->next_at < next_due) next_due = it->next_at;
+        prev = it;
+        pp = &it->next;
+      }
     }
   }
+  /* The batch in id order, as the queue was (returned rows go back first). */
+  if (n > first_pass && first_pass) qsort(batch, n, sizeof *batch, cmp_item_id);
   if (n) {
     s->in_flight = 1;
     s->batch = batch;
@@ -461,7 +476,10 @@ static void pump(outbox *ob, int sink) {
   }
   free(batch);
   if (next_due != INT64_MAX) uv_timer_start(&s->timer, on_timer, (uint64_t)(next_due - now), 0);
-  if (!s->head && s->in_memory == 0 && !s->reloading && atomic_load(&s->pending) > 0) {
+  /* Not while a digest's rows are being deleted chunk by chunk: a reload
+   * would read rows the digest covered and send them again. */
+  if (!s->head && s->in_memory == 0 && !s->reloading && !s->acking &&
+      atomic_load(&s->pending) > 0) {
     /* Memory is empty but the database says rows remain: read them. */
     reload_req *rr = calloc(1, sizeof *rr);
     if (!rr) return;
@@ -724,8 +742,8 @@ static int apply_ack(store_req *r, sqlite3 *db) {
     if (rc != SQLITE_ROW) return SL_EDB;
   }
   if (sqlite3_prepare_v2(db,
-                         "DELETE FROM outbox WHERE id > ?4 AND id <= ?2 AND sink = ?1 AND "
-                         "state = 'pending' AND substr(payload, 1, length(?3)) = ?3",
+                         "DELETE FROM outbox WHERE id > ?4 AND id <= ?2 AND +sink = ?1 AND "
+                         "+state = 'pending' AND substr(payload, 1, length(?3)) = ?3",
                          -1, &st, NULL) != SQLITE_OK)
     return SL_EDB;
   int64_t upto = a->from + ACK_CHUNK < a->through ? a->from + ACK_CHUNK : a->through;
@@ -744,8 +762,8 @@ static int apply_ack(store_req *r, sqlite3 *db) {
 
 static void on_ack_done(store_req *r) {
   ack_req *a = (ack_req *)r;
+  sink_state *s = &a->ob->sinks[a->sink];
   if (r->result > 0) {
-    sink_state *s = &a->ob->sinks[a->sink];
     atomic_fetch_sub(&s->pending, a->deleted);
     s->delivered += a->deleted;
     if (a->from < a->through && !a->ob->closing) {
@@ -759,6 +777,9 @@ static void on_ack_done(store_req *r) {
              NULL);
     }
   }
+  /* Done (or given up): rows beyond memory may be read again. */
+  s->acking--;
+  if (!a->ob->closing) uv_timer_start(&s->timer, on_timer, 0, 0);
   free(a->prefix);
   free(a);
 }
@@ -795,7 +816,9 @@ void outbox_ack_through(outbox *ob, int sink, int64_t through, const char *prefi
   if (store_submit(ob->st, &a->req)) {
     free(a->prefix);
     free(a);
+    return;
   }
+  s->acking++;
 }
 
 void outbox_stats(const outbox *ob, int sink, struct outbox_stats *out) {

@@ -420,6 +420,10 @@ int cmd_serve(int argc, char **argv, int argi) {
   so.hooks[so.n_hooks++] = outbox_hook(ap.box);
   if (metrics_new(&ap.mx)) goto early_fail;
   so.hooks[so.n_hooks++] = metrics_hook(ap.mx);
+  if (o.queue_max < 1 || o.queue_max > 10000000) {
+    fprintf(stderr, "seslog serve: --queue-max must be from 1 to 10000000\n");
+    goto early_fail;
+  }
   if (o.soft_bounce_limit > 1000000 || o.soft_bounce_days > 36500 ||
       (o.soft_bounce_limit && o.soft_bounce_days < 1)) {
     fprintf(stderr,

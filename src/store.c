@@ -174,6 +174,7 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
   if (!s) return SL_ENOMEM;
   s->opts = *opts;
   if (s->opts.queue_max <= 0) s->opts.queue_max = 2048;
+  if (s->opts.queue_max > 10000000) s->opts.queue_max = 10000000; /* + OWN_REQ_MARGIN fits */
   if (s->opts.batch_max <= 0) s->opts.batch_max = 2048;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
