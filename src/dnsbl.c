@@ -33,24 +33,24 @@ static const char *const default_ip_zones[] = {"zen.spamhaus.org", "bl.spamcop.n
 static const char *const default_domain_zones[] = {"dbl.spamhaus.org", "multi.surbl.org",
                                                    "multi.uribl.com"};
 
+/* What one lookup found. */
+struct result {
+  enum state state;
+  char answers[MAX_ANSWERS][16]; /* the A answers */
+  int n_answers;
+  char reason[REASON_MAX]; /* TXT */
+  char error[160];         /* why unknown */
+};
+
 struct check {
   char target[256];
   enum dnsbl_kind kind;
   char zone[256];
   char query[512];
-  enum state state;
+  struct result cur;   /* the last lookup's */
+  struct result next;  /* the lookup of the current round */
   enum state definite; /* the last listed / not listed told, or ST_PENDING */
   int64_t since, checked;
-  char answers[MAX_ANSWERS][16];
-  int n_answers;
-  char reason[REASON_MAX];
-  char error[160];
-  /* the lookup of the current round */
-  enum state next;
-  char next_answers[MAX_ANSWERS][16];
-  int next_n_answers;
-  char next_reason[REASON_MAX];
-  char next_error[160];
 };
 
 struct change {
@@ -499,13 +499,13 @@ static void on_txt(void *arg, int status, int timeouts, unsigned char *abuf, int
   if (status == ARES_SUCCESS && ares_parse_txt_reply_ext(abuf, alen, &txt) == ARES_SUCCESS) {
     size_t o = 0;
     for (struct ares_txt_ext *t = txt; t; t = t->next) {
-      if (t->record_start && o && o < sizeof c->next_reason - 1) c->next_reason[o++] = ' ';
-      for (size_t i = 0; i < t->length && o < sizeof c->next_reason - 1; i++) {
+      if (t->record_start && o && o < sizeof c->next.reason - 1) c->next.reason[o++] = ' ';
+      for (size_t i = 0; i < t->length && o < sizeof c->next.reason - 1; i++) {
         unsigned char ch = t->txt[i];
-        c->next_reason[o++] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
+        c->next.reason[o++] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
       }
     }
-    c->next_reason[o] = 0;
+    c->next.reason[o] = 0;
     ares_free_data(txt);
   }
   finish_check(d, idx);
@@ -521,43 +521,40 @@ static void on_a(void *arg, int status, int timeouts, unsigned char *abuf, int a
     return;
   }
   struct check *c = &d->checks[idx];
-  c->next_n_answers = 0;
-  c->next_reason[0] = 0;
-  c->next_error[0] = 0;
   if (status == ARES_ENOTFOUND || status == ARES_ENODATA) {
-    c->next = ST_NOT_LISTED;
+    c->next.state = ST_NOT_LISTED;
   } else if (status != ARES_SUCCESS) {
-    c->next = ST_UNKNOWN;
-    snprintf(c->next_error, sizeof c->next_error, "%s", status_error(status));
+    c->next.state = ST_UNKNOWN;
+    snprintf(c->next.error, sizeof c->next.error, "%s", status_error(status));
   } else {
     struct ares_addrttl at[MAX_ANSWERS];
     int n = MAX_ANSWERS;
     int pr = ares_parse_a_reply(abuf, alen, NULL, at, &n);
     if (pr == ARES_ENODATA || (pr == ARES_SUCCESS && n == 0)) {
-      c->next = ST_NOT_LISTED;
+      c->next.state = ST_NOT_LISTED;
     } else if (pr != ARES_SUCCESS) {
-      c->next = ST_UNKNOWN;
-      snprintf(c->next_error, sizeof c->next_error, "unreadable answer: %s", ares_strerror(pr));
+      c->next.state = ST_UNKNOWN;
+      snprintf(c->next.error, sizeof c->next.error, "unreadable answer: %s", ares_strerror(pr));
     } else {
-      c->next = ST_LISTED;
+      c->next.state = ST_LISTED;
       for (int i = 0; i < n; i++) {
         uint32_t a = ntohl(at[i].ipaddr.s_addr);
-        inet_ntop(AF_INET, &at[i].ipaddr, c->next_answers[c->next_n_answers],
-                  sizeof c->next_answers[0]);
-        c->next_n_answers++;
+        inet_ntop(AF_INET, &at[i].ipaddr, c->next.answers[c->next.n_answers],
+                  sizeof c->next.answers[0]);
+        c->next.n_answers++;
         const char *why = dnsbl_special_answer(a);
-        if (why && c->next != ST_UNKNOWN) {
-          c->next = ST_UNKNOWN;
+        if (why && c->next.state != ST_UNKNOWN) {
+          c->next.state = ST_UNKNOWN;
           if ((a >> 24) == 127)
-            snprintf(c->next_error, sizeof c->next_error, "special answer %s", why);
+            snprintf(c->next.error, sizeof c->next.error, "special answer %s", why);
           else
-            snprintf(c->next_error, sizeof c->next_error, "special answer %s: %s",
-                     c->next_answers[c->next_n_answers - 1], why);
+            snprintf(c->next.error, sizeof c->next.error, "special answer %s: %s",
+                     c->next.answers[c->next.n_answers - 1], why);
         }
       }
     }
   }
-  if (c->next == ST_LISTED) {
+  if (c->next.state == ST_LISTED) {
     /* The reason; the lookup goes on with the same record. */
     ares_query(d->channel, c->query, QCLASS_IN, QTYPE_TXT, on_txt, l);
     return;
@@ -567,11 +564,11 @@ static void on_a(void *arg, int status, int timeouts, unsigned char *abuf, int a
 }
 
 static void start_check(dnsbl *d, int idx) {
+  struct check *c = &d->checks[idx];
+  c->next = (struct result){.state = ST_UNKNOWN};
   struct lookup *l = malloc(sizeof *l);
   if (!l) {
-    struct check *c = &d->checks[idx];
-    c->next = ST_UNKNOWN;
-    snprintf(c->next_error, sizeof c->next_error, "out of memory");
+    snprintf(c->next.error, sizeof c->next.error, "out of memory");
     d->active++;
     finish_check(d, idx);
     return;
@@ -579,7 +576,7 @@ static void start_check(dnsbl *d, int idx) {
   l->d = d;
   l->idx = idx;
   d->active++;
-  ares_query(d->channel, d->checks[idx].query, QCLASS_IN, QTYPE_A, on_a, l);
+  ares_query(d->channel, c->query, QCLASS_IN, QTYPE_A, on_a, l);
 }
 
 static void start_more(dnsbl *d) {
@@ -687,17 +684,17 @@ static int record(dnsbl *d, struct check *c, int changed, enum state from) {
   snprintf(w->target, sizeof w->target, "%s", c->target);
   snprintf(w->zone, sizeof w->zone, "%s", c->zone);
   snprintf(w->kind, sizeof w->kind, "%s", c->kind ? "domain" : "ip");
-  w->state = c->state;
+  w->state = c->cur.state;
   w->from = from;
   w->changed = changed;
   w->since = c->since;
   w->checked = c->checked;
-  answers_str((const char(*)[16])c->answers, c->n_answers, w->answers, sizeof w->answers);
-  snprintf(w->reason, sizeof w->reason, "%s", c->reason);
-  snprintf(w->error, sizeof w->error, "%s", c->error);
+  answers_str((const char(*)[16])c->cur.answers, c->cur.n_answers, w->answers, sizeof w->answers);
+  snprintf(w->reason, sizeof w->reason, "%s", c->cur.reason);
+  snprintf(w->error, sizeof w->error, "%s", c->cur.error);
   if (changed) remember_change(d, w);
   if (changed && d->ob && d->slack_sink >= 0) {
-    char *payload = slack_dnsbl_payload(c->target, c->zone, c->state == ST_LISTED, w->answers,
+    char *payload = slack_dnsbl_payload(c->target, c->zone, c->cur.state == ST_LISTED, w->answers,
                                         w->reason[0] ? w->reason : NULL);
     if (payload) {
       /* The rows ride the Slack row's transaction; the outbox owns w. */
@@ -721,33 +718,29 @@ static int record(dnsbl *d, struct check *c, int changed, enum state from) {
 static void finish_check(dnsbl *d, int idx) {
   struct check *c = &d->checks[idx];
   int64_t now = util_now_ms();
-  enum state was = c->state;
-  d->lookups[c->next]++;
-  c->state = c->next;
+  enum state was = c->cur.state;
+  d->lookups[c->next.state]++;
+  c->cur = c->next;
   c->checked = now;
-  if (c->state != was || !c->since) c->since = now;
-  memcpy(c->answers, c->next_answers, sizeof c->answers);
-  c->n_answers = c->next_n_answers;
-  snprintf(c->reason, sizeof c->reason, "%s", c->next_reason);
-  snprintf(c->error, sizeof c->error, "%s", c->next_error);
+  if (c->cur.state != was || !c->since) c->since = now;
   /* News: listed, first or after not listed; not listed after listed.
    * Unknown in between changes nothing. */
   int changed = 0;
   enum state from = c->definite;
-  if (c->state == ST_LISTED && c->definite != ST_LISTED) changed = 1;
-  if (c->state == ST_NOT_LISTED && c->definite == ST_LISTED) changed = 1;
-  if (c->state == ST_LISTED || c->state == ST_NOT_LISTED) c->definite = c->state;
+  if (c->cur.state == ST_LISTED && c->definite != ST_LISTED) changed = 1;
+  if (c->cur.state == ST_NOT_LISTED && c->definite == ST_LISTED) changed = 1;
+  if (c->cur.state == ST_LISTED || c->cur.state == ST_NOT_LISTED) c->definite = c->cur.state;
   if (changed) {
     char ans[MAX_ANSWERS * 16];
-    answers_str((const char(*)[16])c->answers, c->n_answers, ans, sizeof ans);
-    if (c->state == ST_LISTED)
+    answers_str((const char(*)[16])c->cur.answers, c->cur.n_answers, ans, sizeof ans);
+    if (c->cur.state == ST_LISTED)
       log_kv(LOG_WARN, "DNSBL: listed", "target", c->target, "zone", c->zone, "answers", ans,
-             "reason", c->reason, NULL);
+             "reason", c->cur.reason, NULL);
     else
       log_kv(LOG_INFO, "DNSBL: no longer listed", "target", c->target, "zone", c->zone, NULL);
-  } else if (c->state == ST_UNKNOWN && was != ST_UNKNOWN) {
+  } else if (c->cur.state == ST_UNKNOWN && was != ST_UNKNOWN) {
     log_kv(LOG_WARN, "DNSBL: lookup failed; state unknown", "target", c->target, "zone", c->zone,
-           "query", c->query, "error", c->error, NULL);
+           "query", c->query, "error", c->cur.error, NULL);
   }
   /* A change that could not be queued is news again next round. */
   if (record(d, c, changed, from) && changed) c->definite = from;
@@ -757,8 +750,8 @@ static void finish_check(dnsbl *d, int idx) {
     d->last_run_ms = now;
     int listed = 0, unknown = 0;
     for (int i = 0; i < d->n_checks; i++) {
-      listed += d->checks[i].state == ST_LISTED;
-      unknown += d->checks[i].state == ST_UNKNOWN;
+      listed += d->checks[i].cur.state == ST_LISTED;
+      unknown += d->checks[i].cur.state == ST_UNKNOWN;
     }
     char nl[16], nu[16], nc[16];
     snprintf(nl, sizeof nl, "%d", listed);
@@ -850,12 +843,12 @@ static void copy_col(sqlite3_stmt *st, int col, char *out, size_t n) {
 }
 
 static void split_answers(const char *s, struct check *c) {
-  c->n_answers = 0;
-  while (s && *s && c->n_answers < MAX_ANSWERS) {
+  c->cur.n_answers = 0;
+  while (s && *s && c->cur.n_answers < MAX_ANSWERS) {
     size_t l = strcspn(s, " ");
-    if (l && l < sizeof c->answers[0]) {
-      memcpy(c->answers[c->n_answers], s, l);
-      c->answers[c->n_answers++][l] = 0;
+    if (l && l < sizeof c->cur.answers[0]) {
+      memcpy(c->cur.answers[c->cur.n_answers], s, l);
+      c->cur.answers[c->cur.n_answers++][l] = 0;
     }
     s += l;
     while (*s == ' ') s++;
@@ -876,12 +869,12 @@ int dnsbl_load(dnsbl *d, const char *db_path) {
       struct check *c = find(d, (const char *)sqlite3_column_text(st, 0),
                              (const char *)sqlite3_column_text(st, 1));
       if (!c) continue;
-      c->state = state_of((const char *)sqlite3_column_text(st, 2));
+      c->cur.state = state_of((const char *)sqlite3_column_text(st, 2));
       c->since = sqlite3_column_int64(st, 3);
       c->checked = sqlite3_column_int64(st, 4);
       split_answers((const char *)sqlite3_column_text(st, 5), c);
-      copy_col(st, 6, c->reason, sizeof c->reason);
-      copy_col(st, 7, c->error, sizeof c->error);
+      copy_col(st, 6, c->cur.reason, sizeof c->cur.reason);
+      copy_col(st, 7, c->cur.error, sizeof c->cur.error);
     }
     sqlite3_finalize(st);
   } else {
@@ -904,7 +897,7 @@ int dnsbl_load(dnsbl *d, const char *db_path) {
   /* A pair whose only answer so far was "not listed" told nothing, but
    * a later listing changes from not listed. */
   for (int i = 0; i < d->n_checks; i++)
-    if (d->checks[i].definite == ST_PENDING && d->checks[i].state == ST_NOT_LISTED)
+    if (d->checks[i].definite == ST_PENDING && d->checks[i].cur.state == ST_NOT_LISTED)
       d->checks[i].definite = ST_NOT_LISTED;
   if (sqlite3_prepare_v2(db,
                          "SELECT at, target, zone, fromState, toState, answers, reason FROM "
@@ -954,7 +947,7 @@ static void json_answers(buf *b, const char (*a)[16], int n) {
 
 static void dnsbl_json(const dnsbl *d, buf *b) {
   int counts[4] = {0};
-  for (int i = 0; i < d->n_checks; i++) counts[d->checks[i].state]++;
+  for (int i = 0; i < d->n_checks; i++) counts[d->checks[i].cur.state]++;
   buf_printf(b, "{\"enabled\":%s,\"intervalSeconds\":%lld,\"running\":%s,\"lastRunAt\":",
              d->n_checks ? "true" : "false", (long long)(d->interval_ms / 1000),
              d->running ? "true" : "false");
@@ -973,16 +966,16 @@ static void dnsbl_json(const dnsbl *d, buf *b) {
     buf_json_string(b, c->zone);
     buf_appends(b, ",\"query\":");
     buf_json_string(b, c->query);
-    buf_printf(b, ",\"state\":\"%s\",\"since\":", state_names[c->state]);
-    buf_json_time(b, c->state == ST_PENDING ? 0 : c->since);
+    buf_printf(b, ",\"state\":\"%s\",\"since\":", state_names[c->cur.state]);
+    buf_json_time(b, c->cur.state == ST_PENDING ? 0 : c->since);
     buf_appends(b, ",\"checkedAt\":");
     buf_json_time(b, c->checked);
     buf_appends(b, ",\"answers\":");
-    json_answers(b, (const char(*)[16])c->answers, c->n_answers);
+    json_answers(b, (const char(*)[16])c->cur.answers, c->cur.n_answers);
     buf_appends(b, ",\"reason\":");
-    json_opt(b, c->reason);
+    json_opt(b, c->cur.reason);
     buf_appends(b, ",\"error\":");
-    json_opt(b, c->state == ST_UNKNOWN ? c->error : NULL);
+    json_opt(b, c->cur.state == ST_UNKNOWN ? c->cur.error : NULL);
     buf_appends(b, "}");
   }
   buf_appends(b, "],\"changes\":[");
@@ -1070,7 +1063,7 @@ void dnsbl_metrics(const dnsbl *d, buf *b) {
       label(b, c->target);
       buf_appends(b, "\",zone=\"");
       label(b, c->zone);
-      buf_printf(b, "\"} %d\n", c->state == (k ? ST_UNKNOWN : ST_LISTED));
+      buf_printf(b, "\"} %d\n", c->cur.state == (k ? ST_UNKNOWN : ST_LISTED));
     }
   }
   buf_appends(b,
