@@ -7,7 +7,7 @@
 #   make check    format check (clang-format)
 #   V=1           show the commands
 
-PKGS     := libuv libcurl libcjson sqlite3 openssl libcares
+PKGS     := libuv libcurl libcjson sqlite3 openssl libcares libzstd zlib
 CC       ?= cc
 BUILD    ?= build
 OPT      ?= -O2 -g
@@ -21,8 +21,14 @@ endif
 ifneq ($(WERROR),)
 WARN     += -Werror
 endif
+# Read when this Makefile is read. `run`, `test`, `asan` and `bench` first run `deps` and then
+# build in a second make, which reads the flags again once the libraries are installed: a fresh
+# machine works the first time. A build without them stops with one line saying what to do.
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ifeq ($(strip $(PKG_LIBS)),)
+PKG_MISSING := 1
+endif
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude $(PKG_CFLAGS) $(SAN)
 LDLIBS   += $(PKG_LIBS) -lhttp_parser -lpthread -lm
 LDFLAGS  += $(SAN)
@@ -39,14 +45,24 @@ ifeq ($(V),1)
 Q :=
 endif
 
-.PHONY: all run test unit e2e asan bench check format clean deps
+.PHONY: all run test unit e2e asan bench check format clean deps pkgcheck
 
 all: $(BUILD)/seslog
 
 # Idempotent and quiet when everything is there; also brings the test tools
-# (chromium, npm packages) that pkg-config cannot see.
+# (chromium, npm packages) that pkg-config cannot see. DEPS_CMD lets the suite
+# prove that a first `make run` works on a machine without the libraries.
+DEPS_CMD ?= scripts/install-deps.sh
 deps:
-	$(Q)scripts/install-deps.sh
+	$(Q)$(DEPS_CMD)
+
+pkgcheck:
+ifneq ($(PKG_MISSING),)
+	@echo "seslog: pkg-config finds none of: $(PKGS); run 'make deps' (or scripts/install-deps.sh) first" >&2
+	@exit 1
+endif
+
+$(OBJS) $(TOBJS) $(BSRCS:bench/%.c=$(BUILD)/bench/%): | pkgcheck
 
 $(BUILD)/seslog: $(OBJS)
 	@echo "  LD    $@"
@@ -80,8 +96,11 @@ $(BUILD)/bench/%: bench/%.c $(LIBOBJS)
 	@echo "  CC    $<"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-run: deps $(BUILD)/seslog
-	$(BUILD)/seslog serve
+# RUN_ARGS: extra arguments for `seslog serve` (or another command: RUN_CMD).
+RUN_CMD  ?= serve
+run: deps
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/seslog
+	$(BUILD)/seslog $(RUN_CMD) $(RUN_ARGS)
 
 unit: $(BUILD)/unit-tests
 	$(BUILD)/unit-tests tests/fixtures
@@ -99,7 +118,8 @@ asan: deps
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  SESLOG_BIN=build/asan/seslog SESLOG_UNIT=build/asan/unit-tests SESLOG_ASAN=1 tests/run-all.sh
 
-bench: deps $(BUILD)/seslog $(BSRCS:bench/%.c=$(BUILD)/bench/%)
+bench: deps
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/seslog $(BSRCS:bench/%.c=$(BUILD)/bench/%)
 	$(Q)SESLOG_BIN=$(BUILD)/seslog BENCH_DIR=$(BUILD)/bench bench/all.sh
 
 check:
@@ -155,5 +175,6 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
 # Soak (bench/soak.sh; not part of `make test`): SOAK_SECONDS [600] at SOAK_RATE [5000] events/s with
 # Slack and DynamoDB stubs; prints RSS, descriptors, WAL and outbox curves and PASS/FAIL; exit 1 on FAIL.
 .PHONY: soak
-soak: deps $(BUILD)/seslog
+soak: deps
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/seslog
 	$(Q)SESLOG_BIN=$(BUILD)/seslog bench/soak.sh

@@ -9,7 +9,7 @@ set -e
 cd "$(dirname "$0")/.."
 
 PKGS="build-essential pkg-config libuv1-dev libhttp-parser-dev libsqlite3-dev libcurl4-openssl-dev
-libcjson-dev libssl-dev libc-ares-dev sqlite3 clang libclang-rt-14-dev ca-certificates curl chromium"
+libcjson-dev libssl-dev libc-ares-dev libzstd-dev zlib1g-dev sqlite3 clang libclang-rt-14-dev ca-certificates curl chromium"
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 # The DynamoDB tests look at the table with Debian's aws CLI (/usr/bin/aws).
 PKGS="$PKGS awscli"
