@@ -62,6 +62,12 @@ int ses_parse_json(const struct cJSON *root, const char *sns_timestamp, ses_even
 
 void ses_event_free(ses_event *e);
 
+/* The SES event inside an EventBridge event, as SES event destinations send
+ * it through EventBridge ({"source":"aws.ses","detail-type":"...",
+ * "detail":{SES event}}): the "detail" object, or NULL when doc is not of
+ * that shape. The detail is an ordinary SES event for ses_parse_json. */
+const struct cJSON *ses_eventbridge_detail(const struct cJSON *doc);
+
 /* 1 when the type counts for the monitors and the suppression rules. */
 int ses_is_bounce(const ses_event *e);
 int ses_is_complaint(const ses_event *e);

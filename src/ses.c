@@ -376,6 +376,18 @@ int ses_is_complaint(const ses_event *e) {
   return e && e->notification_type && strcmp(e->notification_type, "Complaint") == 0;
 }
 
+/* ---- EventBridge ------------------------------------------------------- */
+
+const cJSON *ses_eventbridge_detail(const cJSON *doc) {
+  if (!cJSON_IsObject(doc)) return NULL;
+  const cJSON *src = cJSON_GetObjectItemCaseSensitive(doc, "source");
+  const cJSON *kind = cJSON_GetObjectItemCaseSensitive(doc, "detail-type");
+  const cJSON *detail = cJSON_GetObjectItemCaseSensitive(doc, "detail");
+  if (!cJSON_IsString(src) || strcmp(src->valuestring, "aws.ses") != 0) return NULL;
+  if (!cJSON_IsString(kind) || !cJSON_IsObject(detail)) return NULL;
+  return detail;
+}
+
 /* ---- DynamoDB items ---------------------------------------------------- */
 
 /* 1 when v looks like a DynamoDB AttributeValue: an object with exactly one
