@@ -83,7 +83,9 @@ static const struct opt serve_table[] = {
     {"listen", OPT_STR, O(listen), "127.0.0.1:8490", "HOST:PORT", "API, web UI, /metrics and /sns"},
     {"sns-listen", OPT_STR, O(sns_listen), NULL, "HOST:PORT",
      "a second listener serving only POST /sns and GET /healthz, to expose publicly"},
-    {"web", OPT_STR, O(web), "web", "DIR", "static files of the log browser"},
+    {"web", OPT_STR, O(web), NULL, "DIR",
+     "static files of the log browser [<binary's folder>/../web, else "
+     "<binary's folder>/../share/seslog/web, else ./web]"},
     {"api-token", OPT_STR, O(api_token), NULL, "TOKEN",
      "require Authorization: Bearer TOKEN on /api/* and /metrics"},
     {"sns-topic-arn", OPT_LIST, O(sns_topic_arn), NULL, "ARN",
@@ -459,9 +461,12 @@ int cmd_serve(int argc, char **argv, int argi) {
                             .min_volume = o.rate_min_volume,
                             .interval_ms = o.monitor_interval,
                             .silence_ms = o.silence_alert};
+  char web_dir[4096];
+  if (!o.web) static_default_dir(web_dir, sizeof web_dir);
   if (certcache_new(ap.ob, cert_dir, 64, &ap.cc) || subs_new(1000, &ap.sb) ||
       ingest_new(&ap.loop, ap.st, ap.cc, ap.ob, ap.sb, &io, &ap.in) ||
-      static_load(o.web, &ap.web) || readpool_new(&ap.loop, o.db, (int)o.query_timeout, &ap.rp) ||
+      static_load(o.web ? o.web : web_dir, &ap.web) ||
+      readpool_new(&ap.loop, o.db, (int)o.query_timeout, &ap.rp) ||
       api_new(ap.rp,
               &(struct api_opts){.query_timeout_ms = o.query_timeout,
                                  .bounce_warn = o.bounce_warn / 100,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "log.h"
@@ -100,10 +101,49 @@ static int load_dir(static_files *s, const char *dir, const char *prefix, int de
 int static_load(const char *dir, static_files **out) {
   static_files *s = calloc(1, sizeof *s);
   if (!s) return SL_ENOMEM;
-  if (load_dir(s, dir, "", 0))
+  if (load_dir(s, dir, "", 0)) {
     log_kv(LOG_WARN, "web folder not found; the log browser is not served", "dir", dir, NULL);
+  } else {
+    char count[24];
+    size_t n = 0;
+    for (const sfile *f = s->files; f; f = f->next) n++;
+    snprintf(count, sizeof count, "%zu", n);
+    log_kv(LOG_INFO, "web files", "dir", dir, "files", count, NULL);
+  }
   *out = s;
   return 0;
+}
+
+/* A folder holding index.html, made absolute into out. */
+static int is_web_dir(const char *dir, char *out, size_t n) {
+  char index[4200], real[4096];
+  snprintf(index, sizeof index, "%s/index.html", dir);
+  struct stat st;
+  if (stat(index, &st) || !S_ISREG(st.st_mode) || !realpath(dir, real)) return 0;
+  snprintf(out, n, "%s", real);
+  return 1;
+}
+
+int static_default_dir(char *out, size_t n) {
+  char exe[4096], dir[4200];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len > 0) {
+    exe[len] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    static const char *const rel[] = {"/../web", "/../share/seslog/web"};
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+      snprintf(dir, sizeof dir, "%s%s", exe, rel[i]);
+      if (is_web_dir(dir, out, n)) return 0;
+    }
+  }
+  if (is_web_dir("web", out, n)) return 0;
+  log_kv(LOG_WARN,
+         "no web files next to the binary (../web, ../share/seslog/web) or in ./web; give --web "
+         "DIR",
+         "exe_dir", len > 0 ? exe : "unknown", NULL);
+  snprintf(out, n, "web");
+  return SL_EIO;
 }
 
 void static_free(static_files *s) {
