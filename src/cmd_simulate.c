@@ -636,7 +636,10 @@ static void on_sigint(uv_signal_t *h, int signum) {
   (void)signum;
   s->stopping = 1;
   uv_timer_stop(&s->timer);
-  if (s->h) uv_timer_stop(&s->h->pump);
+  if (s->h) {
+    uv_timer_stop(&s->h->pump);
+    if (s->h->tty && !s->h->made_all) fputc('\n', stderr); /* end the bar's line */
+  }
   if (!s->in_flight) uv_stop(&s->loop);
 }
 
