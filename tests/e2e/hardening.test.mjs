@@ -43,4 +43,27 @@ describe('hardening', () => {
     }
     await srv.stop();
   });
+
+  test('a log value over 8 KiB is cut inside its quotes with a marker; every line ends', { timeout: 30000 }, async (t) => {
+    const srv = await startServer({ t });
+    // Two offsets: one of them cuts inside a two-byte UTF-8 sequence.
+    for (const n of [7000, 7001]) {
+      const res = await get(srv.url, encodeURI(`/${'a'.repeat(n)}${'é'.repeat(1000)}`));
+      assert.equal(res.status, 404);
+    }
+    assert.equal((await get(srv.url, '/healthz')).status, 200);
+    await srv.stop();
+    const lines = Buffer.from(srv.stderr, 'utf8').toString('latin1').split('\n');
+    assert.equal(lines.pop(), '', 'the log does not end with a newline');
+    const cut = lines.filter((l) => l.includes('...[truncated]'));
+    assert.ok(cut.length >= 1, 'no line carries the truncation marker');
+    for (const l of lines) {
+      assert.ok(l.startsWith('time='), `a line glued onto another: ${l.slice(0, 200)}`);
+      assert.ok(l.length < 8192, `a line of ${l.length} bytes`);
+    }
+    for (const l of cut) {
+      assert.match(l, /\.\.\.\[truncated\]"( |$)/, 'the marker is not inside the closing quote');
+      assert.ok(Buffer.from(l, 'latin1').toString('utf8').indexOf('\ufffd') < 0, 'a UTF-8 sequence was cut in half');
+    }
+  });
 });
