@@ -9,8 +9,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import {
-  startServer, signEnvelope, post, get, uniqueBounce, assertStatus, sesFixture,
+  startServer, signEnvelope, post, get, uniqueBounce, assertStatus, sesFixture, tempDir,
 } from './lib.mjs';
 import { startSlackStub, allText } from './slackstub.mjs';
 
@@ -65,5 +67,27 @@ describe('hardening', () => {
       assert.match(l, /\.\.\.\[truncated\]"( |$)/, 'the marker is not inside the closing quote');
       assert.ok(Buffer.from(l, 'latin1').toString('utf8').indexOf('\ufffd') < 0, 'a UTF-8 sequence was cut in half');
     }
+  });
+
+  test('--web serves only files whose real path lies under the folder: links out of it are not followed', { timeout: 30000 }, async (t) => {
+    const base = tempDir('seslog-web-');
+    const web = path.join(base, 'web');
+    const outside = path.join(base, 'outside');
+    fs.mkdirSync(web);
+    fs.mkdirSync(outside);
+    fs.writeFileSync(path.join(web, 'index.html'), '<p>home</p>');
+    fs.writeFileSync(path.join(outside, 'secret.txt'), 'the secret');
+    fs.symlinkSync(path.join(outside, 'secret.txt'), path.join(web, 'secret.txt'));
+    fs.symlinkSync(outside, path.join(web, 'linked'));
+    fs.symlinkSync('index.html', path.join(web, 'alias.html'));
+    const srv = await startServer({ t, args: ['--web', web] });
+    assert.equal((await get(srv.url, '/index.html')).text, '<p>home</p>');
+    assert.equal((await get(srv.url, '/alias.html')).text, '<p>home</p>', 'a link inside the folder is served');
+    for (const p of ['/secret.txt', '/linked/secret.txt']) {
+      const res = await get(srv.url, p);
+      assert.equal(res.status, 404, `${p} served through a link out of --web: ${res.text}`);
+    }
+    await srv.stop();
+    assert.match(srv.stderr, /static file skipped \(a link out of the web folder\)/);
   });
 });
