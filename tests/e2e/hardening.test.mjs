@@ -12,9 +12,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  startServer, signEnvelope, post, get, uniqueBounce, assertStatus, sesFixture, tempDir,
+  startServer, signEnvelope, post, get, uniqueBounce, assertStatus, sesFixture, tempDir, runSeslog, ROOT,
 } from './lib.mjs';
 import { startSlackStub, allText } from './slackstub.mjs';
+
+const { csvCell } = await import(path.join(ROOT, 'web', 'js', 'csv.js'));
 
 const QUIET = ['--bounce-warn', '1000', '--bounce-alert', '1000', '--complaint-warn', '1000', '--complaint-alert', '1000'];
 
@@ -99,5 +101,47 @@ describe('hardening', () => {
     }
     assertStatus(await post(srv.url, '/sns', signEnvelope({ message: uniqueBounce(), timestamp: '2026-11-30T10:00:00.000Z' })), 'stored');
     await srv.stop();
+  });
+
+  test('CSV: query, suppression list and export guard formulas with a leading \' and quote; no raw ESC; the export re-imports unchanged; the web UI writes the same cells', { timeout: 60000 }, async () => {
+    const dir = tempDir('seslog-csv-');
+    const db = path.join(dir, 'a.db');
+    const bounce = uniqueBounce();
+    bounce.mail.source = '=HYPERLINK("https://evil.example","x")@example.com';
+    bounce.bounce.bouncedRecipients[0].diagnosticCode = 'smtp; 550 \u001b[2J\u001b]0;owned\u0007 -1+1';
+    const file = path.join(dir, 'in.json');
+    fs.writeFileSync(file, JSON.stringify(bounce));
+    const imp = await runSeslog(['import', '--db', db, file]);
+    assert.equal(imp.code, 0, imp.stderr);
+    const q = await runSeslog(['query', '--db', db, '--format', 'csv']);
+    assert.equal(q.code, 0, q.stderr);
+    assert.ok(!q.stdout.includes('\u001b') && !q.stdout.includes('\u0007'), `raw control bytes: ${JSON.stringify(q.stdout)}`);
+    assert.ok(q.stdout.includes('"\'=HYPERLINK(""https://evil.example"",""x"")@example.com"'), q.stdout);
+    assert.ok(q.stdout.includes('\\x1b[2J'), q.stdout);
+    const cells = q.stdout.split('\r\n')[1];
+    assert.ok(!/(^|,)[=+\-@]/.test(cells), `a cell starts a formula: ${cells}`);
+
+    const addresses = ['=x@example.com', '-y@example.com', '+z@example.com', "'=w@example.com", "''u@example.com", 'plain@example.com', 'a=b@example.com'];
+    const sdb = path.join(dir, 's.db');
+    const add = await runSeslog(['suppression', 'add', '--db', sdb, '--', ...addresses]);
+    assert.equal(add.code, 0, add.stderr);
+    const exp = await runSeslog(['suppression', 'export', '--db', sdb, '-']);
+    assert.equal(exp.code, 0, exp.stderr);
+    const lines = exp.stdout.trim().split('\n');
+    for (const l of lines) assert.ok(!/^[=+\-@\t\r]/.test(l), `export line starts a formula: ${l}`);
+    // the web UI's export: the same cell for each address
+    const web = addresses.map((a) => `${csvCell(a)},BOUNCE`);
+    assert.deepEqual([...lines].sort(), [...web].sort());
+    const list = await runSeslog(['suppression', 'list', '--db', sdb, '--format', 'csv']);
+    for (const l of list.stdout.trim().split('\n').slice(1)) assert.ok(!/^[=+\-@]/.test(l), l);
+    assert.ok(list.stdout.includes('"\'=x@example.com",MANUAL'), list.stdout);
+    // re-import into a fresh database: the same addresses
+    const csvFile = path.join(dir, 'export.csv');
+    fs.writeFileSync(csvFile, exp.stdout);
+    const db2 = path.join(dir, 'b.db');
+    const back = await runSeslog(['suppression', 'import', '--db', db2, csvFile]);
+    assert.equal(back.code, 0, back.stderr + back.stdout);
+    const got = JSON.parse((await runSeslog(['suppression', 'list', '--db', db2, '--format', 'json'])).stdout).map((e) => e.address);
+    assert.deepEqual(got.sort(), [...addresses].sort());
   });
 });
