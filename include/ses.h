@@ -36,13 +36,20 @@ typedef struct ses_event {
                                delivered, delayed recipients; for Send,
                                Reject, Open, Click, Rendering Failure,
                                Subscription the mail's destination */
-  size_t n_recipients;
-  char *raw; /* the SES JSON, compact (cJSON unformatted) */
+  size_t n_recipients;      /* at most SES_RECIPIENTS_MAX */
+  size_t recipients_over;   /* entries past SES_RECIPIENTS_MAX, not taken
+                               (raw keeps them all) */
+  char *raw;                /* the SES JSON, compact (cJSON unformatted) */
   size_t raw_len;
   /* envelope fields, filled by the caller when known */
   char *sns_message_id;
   char *topic_arn;
 } ses_event;
+
+/* SES sends one mail to at most 50 recipients; a signed document listing
+ * more is taken up to this many (one row each in three tables) and the
+ * rest counted, so one 1 MiB message cannot make ~30,000 rows. */
+#define SES_RECIPIENTS_MAX 1000
 
 /* Normalizes one SES JSON document. sns_timestamp (may be NULL) is the
  * envelope's Timestamp, used as time_stamp when given. Returns 0 and a new
@@ -50,8 +57,9 @@ typedef struct ses_event {
  * neither notificationType nor eventType (or is not an object); SL_EJSON
  * when it is not JSON; SL_EFIELD when it is SES-shaped but lacks what every
  * event needs (mail.messageId, a usable time) or a type-specific object
- * (bounce, complaint, ...); SL_ETYPE for an unknown type. *why, when not
- * NULL, gets a static sentence for a person. */
+ * (bounce, complaint, ...); SL_ETYPE for an unknown type; SL_EDUPKEY or
+ * SL_ENUL when an object has a key twice or a string holds U+0000
+ * (jsoncheck.h). *why, when not NULL, gets a static sentence for a person. */
 int ses_parse(const char *json, size_t len, const char *sns_timestamp, ses_event **out,
               const char **why);
 

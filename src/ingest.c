@@ -51,6 +51,7 @@ typedef struct job {
   char why[256];      /* last confirmation error */
 } job;
 
+/* clang-format off */
 static const char *const reason_names[REJ_N] = {"bad_json",
                                                 "missing_field",
                                                 "unknown_type",
@@ -66,7 +67,10 @@ static const char *const reason_names[REJ_N] = {"bad_json",
                                                 "topic_not_allowed",
                                                 "raw_delivery",
                                                 "basic_auth",
-                                                "storage"};
+                                                "storage",
+                                                "duplicate_key",
+                                                "nul_in_string"};
+/* clang-format on */
 
 const char *ingest_reason_name(enum ingest_reason r) {
   return r < REJ_N ? reason_names[r] : "unknown";
@@ -242,6 +246,15 @@ static void on_stored(store_req *sr) {
 /* Hands a normalized event (or, with ev NULL, the topic bookkeeping set
  * in j->sreq) to the store; answers on failure. */
 static void submit(job *j, ses_event *ev) {
+  if (ev && ev->recipients_over) {
+    char taken[24], over[24];
+    snprintf(taken, sizeof taken, "%zu", ev->n_recipients);
+    snprintf(over, sizeof over, "%zu", ev->recipients_over);
+    j->in->counts.recipients_over += ev->recipients_over;
+    log_kv(LOG_WARN,
+           "an event lists more recipients than seslog takes; the rest are only in its JSON",
+           "message_id", ev->message_id, "taken", taken, "not_taken", over, NULL);
+  }
   j->sreq.ev = ev;
   j->sreq.counts_as_message = j->sreq.counts_as_message || ev != NULL;
   if (!j->sreq.at_ms) j->sreq.at_ms = util_now_ms();
@@ -389,6 +402,12 @@ static void accept_verified(job *j) {
     record_topic(j, NULL, NULL, "ignored", "the Message is not an SES event");
     return;
   }
+  if (rc == SL_EDUPKEY || rc == SL_ENUL) {
+    reject(j->in, j->req, m, rc == SL_EDUPKEY ? REJ_DUPLICATE_KEY : REJ_NUL_IN_STRING, 400,
+           rc == SL_EDUPKEY ? "duplicate_key" : "nul_in_string", why);
+    job_free(j);
+    return;
+  }
   if (rc) {
     reject(j->in, j->req, m, REJ_BAD_SES_EVENT, 400, "invalid_ses_event",
            why ? why : "The Message is an SES event with missing fields.");
@@ -469,6 +488,11 @@ static void handle_raw(ingest *in, http_request *req) {
   if (rc == SL_ENOTSES || rc == SL_ETYPE) {
     in->counts.ignored++;
     respond_status(req, "ignored", NULL, NULL, NULL, why ? why : "the body is not an SES event");
+    return;
+  }
+  if (rc == SL_EDUPKEY || rc == SL_ENUL) {
+    reject(in, req, NULL, rc == SL_EDUPKEY ? REJ_DUPLICATE_KEY : REJ_NUL_IN_STRING, 400,
+           rc == SL_EDUPKEY ? "duplicate_key" : "nul_in_string", why);
     return;
   }
   if (rc) {

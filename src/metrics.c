@@ -161,6 +161,12 @@ int metrics_render(const struct metrics_sources *src, buf *b) {
                "seslog_sns_messages_total{outcome=\"confirmation\"} %llu\n",
                (unsigned long long)c.stored, (unsigned long long)c.duplicate,
                (unsigned long long)c.ignored, (unsigned long long)c.confirmations);
+    buf_printf(b,
+               "# HELP seslog_recipients_not_taken_total Recipients past the 1,000 taken from one "
+               "event (kept only in its raw JSON).\n"
+               "# TYPE seslog_recipients_not_taken_total counter\n"
+               "seslog_recipients_not_taken_total %llu\n",
+               (unsigned long long)c.recipients_over);
     buf_appends(b,
                 "# HELP seslog_sns_rejected_total Requests to /sns refused, by reason.\n"
                 "# TYPE seslog_sns_rejected_total counter\n");

@@ -13,8 +13,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   startServer, signEnvelope, post, get, uniqueBounce, assertStatus, sesFixture, tempDir, runSeslog, ROOT,
+  sqlite, countEvents, assertError,
 } from './lib.mjs';
-import { startSlackStub, allText } from './slackstub.mjs';
+import { startSlackStub, allText, fetchMetrics } from './slackstub.mjs';
 
 const { csvCell } = await import(path.join(ROOT, 'web', 'js', 'csv.js'));
 
@@ -143,5 +144,58 @@ describe('hardening', () => {
     assert.equal(back.code, 0, back.stderr + back.stdout);
     const got = JSON.parse((await runSeslog(['suppression', 'list', '--db', db2, '--format', 'json'])).stdout).map((e) => e.address);
     assert.deepEqual(got.sort(), [...addresses].sort());
+  });
+
+  test('duplicate keys at any depth and NUL in strings: 400, counted by reason, nothing stored; import rejects them too', { timeout: 60000 }, async (t) => {
+    const srv = await startServer({ t });
+    const dup = uniqueBounce();
+    const dupText = JSON.stringify(dup).replace('"bounce":{', '"bounce":{"bounceType":"Transient",');
+    assert.ok(dupText.includes('"bounceType":"Transient"') && dupText.includes('"bounceType":"Permanent"'));
+    let res = await post(srv.url, '/sns', signEnvelope({ message: dupText }));
+    assertError(res, 400, 'duplicate_key');
+    const top = uniqueBounce();
+    const topText = JSON.stringify(top).replace(/}$/, ',"notificationType":"Delivery"}');
+    assertError(await post(srv.url, '/sns', signEnvelope({ message: topText })), 400, 'duplicate_key');
+    const nul = uniqueBounce();
+    nul.bounce.bouncedRecipients[0].emailAddress = 'victim@example.com\u0000@attacker.example';
+    res = await post(srv.url, '/sns', signEnvelope({ message: nul }));
+    assertError(res, 400, 'nul_in_string');
+    assert.equal(await countEvents(srv.db), 0);
+    assert.equal((await sqlite(srv.db, 'SELECT count(*) AS n FROM suppression'))[0].n, 0, 'an address was suppressed');
+    const m = await fetchMetrics(get, srv);
+    assert.equal(m.series.get('seslog_sns_rejected_total{reason="duplicate_key"}'), 2);
+    assert.equal(m.series.get('seslog_sns_rejected_total{reason="nul_in_string"}'), 1);
+    // the same JSON, well formed, is stored
+    assertStatus(await post(srv.url, '/sns', signEnvelope({ message: uniqueBounce() })), 'stored');
+    await srv.stop();
+
+    const dir = tempDir('seslog-dupimport-');
+    const file = path.join(dir, 'events.jsonl');
+    const good = uniqueBounce();
+    fs.writeFileSync(file, [dupText, JSON.stringify(nul), JSON.stringify(good), JSON.stringify(signEnvelope({ message: dupText }))].join('\n') + '\n');
+    const db = path.join(dir, 'i.db');
+    const imp = await runSeslog(['import', '--db', db, file]);
+    assert.equal(imp.code, 1, imp.stdout + imp.stderr);
+    assert.match(imp.stdout + imp.stderr, /imported 1, duplicates 0, rejected 3/);
+    assert.match(imp.stderr, /:1: .*same key twice/);
+    assert.match(imp.stderr, /:2: .*U\+0000/);
+    assert.match(imp.stderr, /:4: .*same key twice/);
+  });
+
+  test('recipients past 1,000 in one event are counted, not taken; the original JSON stays whole', { timeout: 60000 }, async (t) => {
+    const srv = await startServer({ t });
+    const ses = uniqueBounce();
+    const list = Array.from({ length: 1500 }, (_, i) => `r${i}@example.com`);
+    ses.bounce.bouncedRecipients = list.map((a) => ({ emailAddress: a, status: '5.1.1', action: 'failed' }));
+    ses.mail.destination = list;
+    assertStatus(await post(srv.url, '/sns', signEnvelope({ message: ses })), 'stored');
+    const [{ n }] = await sqlite(srv.db, 'SELECT count(*) AS n FROM recipients');
+    assert.equal(n, 1000);
+    const m = await fetchMetrics(get, srv);
+    assert.equal(m.series.get('seslog_recipients_not_taken_total'), 500);
+    assert.match(srv.stderr, /more recipients than seslog takes.*not_taken=500/);
+    const [{ raw }] = await sqlite(srv.db, `SELECT bouncedRecipients AS raw FROM SesEventMessages WHERE messageId = '${ses.mail.messageId}'`);
+    assert.equal(JSON.parse(raw).length, 1500, 'bouncedRecipients is not kept whole');
+    await srv.stop();
   });
 });

@@ -1,5 +1,6 @@
 /* fuzz_text.c - libFuzzer target for the small text parsers and writers of
- * issue 16: strict ISO-8601 times (util.h) and the CSV cell writer (csv.h).
+ * issue 16: strict ISO-8601 times (util.h), the CSV cell writer (csv.h) and
+ * the duplicate-key and NUL check of JSON text (jsoncheck.h).
  *
  * The input, NUL-terminated at its first NUL, is used as each of:
  *  - a time: when util_parse_iso8601 accepts it, formatting the result and
@@ -9,7 +10,10 @@
  *  - a CSV cell: the cell written by csv_cell has no control byte but TAB,
  *    CR and LF, and those only inside quotes; no cell starts a formula
  *    (= + - @ TAB CR first, also after the opening quote); unquoted and
- *    unguarded it is the input again when the input had no control bytes. */
+ *    unguarded it is the input again when the input had no control bytes.
+ *  - JSON: when cJSON parses it and jsoncheck finds nothing, no object of
+ *    cJSON's tree has two members with the same name. */
+#include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +21,7 @@
 
 #include "csv.h"
 #include "error.h"
+#include "jsoncheck.h"
 #include "util.h"
 
 #define CHECK(cond)                                                                         \
@@ -88,6 +93,30 @@ static void check_csv(const char *s) {
   buf_free(&b);
 }
 
+/* 1 when an object under item has two members with the same name. */
+static int tree_has_duplicate(const cJSON *item, int depth) {
+  if (depth > 1100) return 0;
+  for (const cJSON *a = item ? item->child : NULL; a; a = a->next) {
+    if (cJSON_IsObject(item))
+      for (const cJSON *b = a->next; b; b = b->next)
+        if (a->string && b->string && strcmp(a->string, b->string) == 0) return 1;
+    if (tree_has_duplicate(a, depth + 1)) return 1;
+  }
+  return 0;
+}
+
+static void check_json(const char *s, size_t n) {
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithLengthOpts(s, n, &end, 0);
+  if (!root) return;
+  const char *why = NULL;
+  int rc = jsoncheck(s, (size_t)(end - s), &why);
+  CHECK(rc == 0 || rc == SL_EDUPKEY || rc == SL_ENUL || rc == SL_EJSON || rc == SL_ENOMEM);
+  CHECK(rc == 0 || why != NULL);
+  if (rc == 0) CHECK(!tree_has_duplicate(root, 0));
+  cJSON_Delete(root);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *s = malloc(size + 1);
   if (!s) return 0;
@@ -95,6 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   s[size] = 0;
   check_time(s);
   check_csv(s);
+  check_json((const char *)data, size);
   free(s);
   return 0;
 }

@@ -20,6 +20,7 @@ SUITE(query_tests)
 SUITE(suppression_tests)
 SUITE(dnsbl_tests)
 SUITE(csv_tests)
+SUITE(jsoncheck_tests)
 #undef SUITE
 
 const char *unit_fixtures = "tests/fixtures";
@@ -54,7 +55,7 @@ int main(int argc, char **argv) {
       {"util", util_tests},     {"sns", sns_tests},       {"ses", ses_tests},
       {"store", store_tests},   {"import", import_tests}, {"http", http_tests},
       {"config", config_tests}, {"query", query_tests},   {"suppression", suppression_tests},
-      {"dnsbl", dnsbl_tests},   {"csv", csv_tests},
+      {"dnsbl", dnsbl_tests},   {"csv", csv_tests},       {"jsoncheck", jsoncheck_tests},
   };
   log_min_level = LOG_WARN; /* keep the run's output to the results */
   if (argc > 1)
