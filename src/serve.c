@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "api.h"
@@ -49,6 +50,7 @@ struct serve_opts {
   char *log_level;
   long busy_timeout;
   long max_connections;
+  long sns_max_connections;
   long queue_max;
   long soft_bounce_limit, soft_bounce_days;
   long query_timeout;
@@ -99,7 +101,9 @@ static const struct opt serve_table[] = {
     {"busy-timeout", OPT_INT, O(busy_timeout), "5000", "MS",
      "how long a commit waits for a database locked by another process before answering 503"},
     {"max-connections", OPT_INT, O(max_connections), "4096", "N",
-     "open connections at once; more are refused"},
+     "open connections at once on --listen; more are refused (loopback clients get a few more)"},
+    {"sns-max-connections", OPT_INT, O(sns_max_connections), "4096", "N",
+     "the same for --sns-listen, counted apart, so a flood there cannot lock out --listen"},
     {"queue-max", OPT_INT, O(queue_max), "2048", "N",
      "events waiting for the disk before /sns answers 503 (SNS retries); past about 1,000 "
      "more waiting adds latency, not throughput (bench/queue.sh)"},
@@ -223,6 +227,41 @@ static int api_monitor_reading(void *ud, int complaint, char state[8], double *v
   snprintf(state, 8, "%s", r.state);
   *value = r.value;
   return 1;
+}
+
+/* Descriptors kept for everything but client connections: the database
+ * and its read pool, outbound HTTPS, certificates, DNS, the log. */
+#define FD_SPARE 256
+
+/* Every connection is a descriptor. Raises the soft RLIMIT_NOFILE to the
+ * hard one; when both caps would not fit under it, lowers the SNS
+ * listener's cap (the public one) first, so the loopback listener always
+ * has room for its own connections. Says so in the log. */
+static void fit_connection_caps(long *main_cap, long *sns_cap, int has_sns) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 100000000) return;
+  long budget = (long)rl.rlim_cur - FD_SPARE;
+  if (budget < 32) budget = 32;
+  long want_main = *main_cap, want_sns = has_sns ? *sns_cap : 0;
+  if (want_main + want_sns <= budget) return;
+  if (has_sns) {
+    long main_share = want_main < budget / 2 ? want_main : budget / 2;
+    *sns_cap = budget - main_share < want_sns ? budget - main_share : want_sns;
+    *main_cap = budget - *sns_cap < want_main ? budget - *sns_cap : want_main;
+  } else {
+    *main_cap = budget;
+  }
+  char lim[24], m[24], sn[24];
+  snprintf(lim, sizeof lim, "%llu", (unsigned long long)rl.rlim_cur);
+  snprintf(m, sizeof m, "%ld", *main_cap);
+  snprintf(sn, sizeof sn, "%ld", has_sns ? *sns_cap : 0);
+  log_kv(LOG_WARN, "connection caps lowered to fit the open-file limit (ulimit -n)", "limit", lim,
+         "max_connections", m, "sns_max_connections", sn, NULL);
 }
 
 static void on_store_ready(uv_async_t *a) {
@@ -491,7 +530,9 @@ int cmd_serve(int argc, char **argv, int argi) {
       .dnsbl = ap.dnsbl,
       .metrics = {
           .m = ap.mx, .in = ap.in, .mon = ap.mon, .box = ap.box, .st = ap.st, .db_path = o.db}};
+  fit_connection_caps(&o.max_connections, &o.sns_max_connections, o.sns_listen != NULL);
   struct server_opts svo = {.max_conns = (int)o.max_connections,
+                            .sns_max_conns = (int)o.sns_max_connections,
                             .max_inflight = 64,
                             .idle_ms = o.idle_timeout > 0 ? o.idle_timeout : 60000,
                             .request_ms = o.request_timeout > 0 ? o.request_timeout : 30000};

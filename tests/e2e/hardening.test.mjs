@@ -10,6 +10,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import {
   startServer, signEnvelope, post, get, uniqueBounce, assertStatus, sesFixture, tempDir, runSeslog, ROOT,
@@ -196,6 +197,37 @@ describe('hardening', () => {
     assert.match(srv.stderr, /more recipients than seslog takes.*not_taken=500/);
     const [{ raw }] = await sqlite(srv.db, `SELECT bouncedRecipients AS raw FROM SesEventMessages WHERE messageId = '${ses.mail.messageId}'`);
     assert.equal(JSON.parse(raw).length, 1500, 'bouncedRecipients is not kept whole');
+    await srv.stop();
+  });
+
+  test('connection caps: --sns-max-connections and --max-connections count apart; a flooded SNS listener does not lock out /healthz and the API', { timeout: 60000 }, async (t) => {
+    const srv = await startServer({ t, args: ['--sns-listen', '127.0.0.1:0', '--sns-max-connections', '40', '--max-connections', '30'], listeners: 2 });
+    const open = [];
+    t.after(() => { for (const c of open) c.destroy(); });
+    /** Opens n idle connections to port; resolves with how many were refused (503 and closed). */
+    async function flood(port, n) {
+      const results = await Promise.all(Array.from({ length: n }, () => new Promise((resolve) => {
+        const c = net.connect(port, '127.0.0.1');
+        open.push(c);
+        let data = '';
+        c.on('data', (d) => { data += d; });
+        c.on('error', () => resolve('error'));
+        c.on('close', () => resolve(data.startsWith('HTTP/1.1 503') ? 'refused' : 'closed'));
+        setTimeout(() => resolve('open'), 1500);
+      })));
+      return results.filter((r) => r === 'refused').length;
+    }
+    // 100 idle connections to the SNS listener: 40 stay, the rest are refused
+    const refused = await flood(srv.ports[1], 100);
+    assert.equal(refused, 100 - 40, `refused on the SNS listener: ${refused}`);
+    // the main listener is untouched: /healthz, the API and the web UI answer
+    for (const p of ['/healthz', '/api/stats', '/']) {
+      const res = await get(srv.url, p, {}, { agent: false });
+      assert.equal(res.status, 200, `${p} while the SNS listener is full: ${res.status} ${res.text.slice(0, 200)}`);
+    }
+    // and the main listener has its own cap
+    assert.equal(await flood(srv.ports[0], 35), 35 - 30);
+    for (const c of open) c.destroy();
     await srv.stop();
   });
 });
