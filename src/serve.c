@@ -18,6 +18,7 @@
 #include "dnsbl.h"
 #include "dynamodb.h"
 #include "error.h"
+#include "hostcheck.h"
 #include "ingest.h"
 #include "log.h"
 #include "metrics.h"
@@ -56,6 +57,7 @@ struct serve_opts {
   long query_timeout;
   char *slack_webhook_url;
   char *public_url;
+  struct opt_list allowed_host;
   char *slack_mention;
   long slack_max_per_minute;
   char *dynamodb_table;
@@ -118,7 +120,10 @@ static const struct opt serve_table[] = {
     {"slack-webhook-url", OPT_STR, O(slack_webhook_url), NULL, "URL",
      "Slack incoming webhook for bounce, complaint and monitor alerts (a secret: never logged)"},
     {"public-url", OPT_STR, O(public_url), NULL, "URL",
-     "base URL of the web UI, for links in alerts"},
+     "base URL of the web UI, for links in alerts (its host is an allowed Host)"},
+    {"allowed-host", OPT_LIST, O(allowed_host), NULL, "NAME",
+     "a name --listen answers to besides localhost and IP addresses, e.g. behind a proxy "
+     "(repeatable; env comma-separated); other Host headers get 421 (DNS rebinding)"},
     {"slack-mention", OPT_STR, O(slack_mention), "here", "here|channel|none",
      "who an alert notifies"},
     {"slack-max-per-minute", OPT_INT, O(slack_max_per_minute), "10", "N",
@@ -354,6 +359,27 @@ int cmd_serve(int argc, char **argv, int argi) {
     config_free(serve_table, &o);
     return 2;
   }
+  /* The names the main listener answers to (hostcheck.h). */
+  char *host_names[3 + 64];
+  char public_host[256], listen_host[256];
+  struct hostcheck hosts = {host_names, 0};
+  for (size_t i = 0; i < o.allowed_host.n; i++) {
+    const char *h = o.allowed_host.items[i];
+    if (hosts.n == 64 || !*h || strcspn(h, ":/[]@ ") != strlen(h)) {
+      fprintf(stderr,
+              "seslog serve: --allowed-host %s: expected a host name without port, like "
+              "seslog.example.com (at most 64)\n",
+              h);
+      config_free(serve_table, &o);
+      return 2;
+    }
+    host_names[hosts.n++] = o.allowed_host.items[i];
+  }
+  if (o.public_url && hostcheck_url_host(o.public_url, public_host, sizeof public_host) == 0)
+    host_names[hosts.n++] = public_host;
+  int listen_port;
+  if (config_split_hostport(o.listen, listen_host, sizeof listen_host, &listen_port) == 0)
+    host_names[hosts.n++] = listen_host;
   /* The API serves every stored address: never to the network unguarded.
    * (--sns-listen serves only /sns and /healthz, so it may be public.) */
   char lhost[256];
@@ -526,6 +552,7 @@ int cmd_serve(int argc, char **argv, int argi) {
       .web = ap.web,
       .api = ap.api,
       .api_token = o.api_token,
+      .hosts = hosts,
       .sup = ap.sup,
       .dnsbl = ap.dnsbl,
       .metrics = {

@@ -14,7 +14,7 @@ import net from 'node:net';
 import path from 'node:path';
 import {
   startServer, signEnvelope, post, get, uniqueBounce, assertStatus, sesFixture, tempDir, runSeslog, ROOT,
-  sqlite, countEvents, assertError,
+  sqlite, countEvents, assertError, request,
 } from './lib.mjs';
 import { startSlackStub, allText, fetchMetrics } from './slackstub.mjs';
 
@@ -228,6 +228,37 @@ describe('hardening', () => {
     // and the main listener has its own cap
     assert.equal(await flood(srv.ports[0], 35), 35 - 30);
     for (const c of open) c.destroy();
+    await srv.stop();
+  });
+
+  test('DNS rebinding: a Host that does not name the server gets 421; a foreign Origin cannot change anything; --allowed-host and --public-url add names', { timeout: 30000 }, async (t) => {
+    const srv = await startServer({ t, args: ['--allowed-host', 'seslog.internal', '--public-url', 'https://seslog.example.com/ui/'] });
+    const h = (host, extra = {}) => ({ Host: host, ...extra });
+    for (const p of ['/api/events', '/api/suppression', '/metrics', '/', '/index.html', '/api/diagnostics']) {
+      const res = await get(srv.url, p, h('evil.example'), { agent: false });
+      assertError(res, 421, 'unknown_host');
+      const rebound = await get(srv.url, p, h(`attacker.example:${srv.port}`), { agent: false });
+      assert.equal(rebound.status, 421, `${p} with a rebound name`);
+    }
+    for (const host of [`127.0.0.1:${srv.port}`, `localhost:${srv.port}`, 'seslog.internal', `SESLOG.example.com:${srv.port}`, '[::1]', 'x.localhost']) {
+      const res = await get(srv.url, '/api/events', h(host), { agent: false });
+      assert.equal(res.status, 200, `Host ${host}: ${res.status} ${res.text}`);
+    }
+    // /healthz and /sns are served to anyone, as on --sns-listen
+    assert.equal((await get(srv.url, '/healthz', h('evil.example'), { agent: false })).status, 200);
+    assertStatus(await post(srv.url, '/sns', signEnvelope({ message: uniqueBounce() }), h('sns.public.example'), { agent: false }), 'stored');
+    // a foreign page cannot add or remove an entry, even with a good Host
+    const addr = 'rebind-victim@example.com';
+    const put = await request(srv.url, 'PUT', `/api/suppression/${addr}`, { reason: 'MANUAL' }, { Origin: 'https://evil.example' }, { agent: false });
+    assertError(put, 403, 'foreign_origin');
+    const nullOrigin = await request(srv.url, 'PUT', `/api/suppression/${addr}`, { reason: 'MANUAL' }, { Origin: 'null' }, { agent: false });
+    assertError(nullOrigin, 403, 'foreign_origin');
+    assert.equal((await get(srv.url, `/api/suppression/${addr}`)).status, 404);
+    const ours = await request(srv.url, 'PUT', `/api/suppression/${addr}`, { reason: 'MANUAL' }, { Origin: srv.url }, { agent: false });
+    assert.equal(ours.status, 201, ours.text);
+    const del = await request(srv.url, 'DELETE', `/api/suppression/${addr}`, undefined, { Origin: 'http://evil.example' }, { agent: false });
+    assertError(del, 403, 'foreign_origin');
+    assert.equal((await get(srv.url, `/api/suppression/${addr}`)).status, 200, 'the entry was removed by a foreign page');
     await srv.stop();
   });
 });
