@@ -81,6 +81,8 @@ size_t ingest_recent_rejections(const ingest *in, struct ingest_rejection *out, 
 struct ingest_counts {
   uint64_t stored, duplicate, ignored, confirmations;
   uint64_t recipients_over; /* recipients past SES_RECIPIENTS_MAX, not taken */
+  long cert_fetches;        /* signing certificates fetched */
+  long cert_refused;        /* fetches refused by the certificate cache's limits */
 };
 struct ingest_counts ingest_counts(const ingest *in);
 

@@ -109,7 +109,10 @@ const uint64_t *ingest_rejected_counts(const ingest *in) {
 }
 
 struct ingest_counts ingest_counts(const ingest *in) {
-  return in->counts;
+  struct ingest_counts c = in->counts;
+  c.cert_fetches = certcache_fetches(in->cc);
+  c.cert_refused = certcache_refused(in->cc);
+  return c;
 }
 
 size_t ingest_recent_rejections(const ingest *in, struct ingest_rejection *out, size_t max) {
@@ -575,7 +578,10 @@ void ingest_handle(ingest *in, http_request *req) {
   rc = certcache_fetch(in->cc, m->signing_cert_url, on_cert, j);
   if (rc) {
     reject(in, req, m, REJ_CERT_FETCH, 503, "certificate_unavailable",
-           "The signing certificate could not be fetched; SNS will retry.");
+           rc == SL_ECERT   ? "The signing certificate could not be fetched a moment ago; SNS "
+                              "will retry."
+           : rc == SL_EBUSY ? "Too many signing certificates are being fetched; SNS will retry."
+                            : "The signing certificate could not be fetched; SNS will retry.");
     job_free(j);
   }
 }

@@ -14,7 +14,7 @@ import net from 'node:net';
 import path from 'node:path';
 import {
   startServer, signEnvelope, post, get, uniqueBounce, assertStatus, sesFixture, tempDir, runSeslog, ROOT,
-  sqlite, countEvents, assertError, request,
+  sqlite, countEvents, assertError, request, startCertServer,
 } from './lib.mjs';
 import { startSlackStub, allText, fetchMetrics } from './slackstub.mjs';
 
@@ -259,6 +259,34 @@ describe('hardening', () => {
     const del = await request(srv.url, 'DELETE', `/api/suppression/${addr}`, undefined, { Origin: 'http://evil.example' }, { agent: false });
     assertError(del, 403, 'foreign_origin');
     assert.equal((await get(srv.url, `/api/suppression/${addr}`)).status, 200, 'the entry was removed by a foreign page');
+    await srv.stop();
+  });
+
+  test('certificate fetches on demand: the same unknown URL five times is one fetch; 200 unknown URLs are not 200 fetches; refusals are counted', { timeout: 60000 }, async (t) => {
+    const stand = await startCertServer();
+    t.after(() => stand.close());
+    const srv = await startServer({ t, certs: [], args: stand.args, connectTo: stand.connectTo });
+    const unknown = () => `https://sns.us-east-1.amazonaws.com/SimpleNotificationService-${crypto.randomBytes(16).toString('hex')}.pem`;
+    const same = unknown();
+    for (let i = 0; i < 5; i++) {
+      const res = await post(srv.url, '/sns', signEnvelope({ message: uniqueBounce(), certUrl: same }), {}, { agent: false });
+      assertError(res, 503, 'certificate_unavailable');
+    }
+    assert.equal(stand.certGets().length, 1, `fetches of one unknown URL: ${JSON.stringify(stand.certGets())}`);
+    for (let i = 0; i < 200; i += 20) {
+      const batch = await Promise.all(Array.from({ length: 20 }, () => post(srv.url, '/sns', signEnvelope({ message: uniqueBounce(), certUrl: unknown() }), {}, { agent: false })));
+      for (const res of batch) assertError(res, 503, 'certificate_unavailable');
+    }
+    const fetches = stand.certGets().length;
+    assert.ok(fetches <= 10, `200 unknown URLs made ${fetches} fetches`);
+    const m = await fetchMetrics(get, srv);
+    assert.equal(m.series.get('seslog_cert_fetches_total'), fetches);
+    assert.equal(m.series.get('seslog_cert_fetch_refused_total'), 205 - fetches);
+    assert.equal(m.series.get('seslog_sns_rejected_total{reason="certificate_fetch"}'), 205);
+    // the known certificate is still fetched and used once the minute allows; a stored file needs no fetch
+    fs.copyFileSync(path.join(ROOT, 'tests', 'fixtures', 'pki', 'SimpleNotificationService-0123456789abcdef0123456789abcdef.pem'),
+      path.join(srv.certDir, 'SimpleNotificationService-0123456789abcdef0123456789abcdef.pem'));
+    assertStatus(await post(srv.url, '/sns', signEnvelope({ message: uniqueBounce() })), 'stored');
     await srv.stop();
   });
 });
