@@ -18,8 +18,9 @@ struct key {
 };
 
 struct keys {
-  struct key *v;
+  struct key *v; /* first the array on the caller's stack, then the heap */
   size_t n, cap;
+  int on_heap;
 };
 
 static int hexval(char c) {
@@ -85,7 +86,9 @@ static long next_cp(const char *p, size_t n, size_t *i) {
 static uint32_t key_hash(const char *p, size_t n) {
   uint32_t h = 2166136261u;
   for (size_t i = 0; i < n;) {
-    long cp = next_cp(p, n, &i);
+    unsigned char c = (unsigned char)p[i];
+    /* ASCII stands for itself: the common case without a call. */
+    long cp = c < 0x80 && c != '\\' ? (i++, c) : next_cp(p, n, &i);
     h = (h ^ (uint32_t)cp) * 16777619u;
   }
   return h;
@@ -122,11 +125,13 @@ static int has_duplicate(struct key *v, size_t n) {
 
 static int keys_push(struct keys *k, const char *p, size_t n) {
   if (k->n == k->cap) {
-    size_t cap = k->cap ? 2 * k->cap : 64;
-    struct key *v = realloc(k->v, cap * sizeof *v);
+    size_t cap = 2 * k->cap;
+    struct key *v = k->on_heap ? realloc(k->v, cap * sizeof *v) : malloc(cap * sizeof *v);
     if (!v) return SL_ENOMEM;
+    if (!k->on_heap) memcpy(v, k->v, k->n * sizeof *v);
     k->v = v;
     k->cap = cap;
+    k->on_heap = 1;
   }
   k->v[k->n++] = (struct key){p, n, key_hash(p, n)};
   return 0;
@@ -164,7 +169,8 @@ int jsoncheck(const char *s, size_t n, const char **why) {
   } stack[DEPTH_MAX];
   size_t depth = 0;
   int expect_key = 0; /* the next string in this object is a key */
-  struct keys k = {0};
+  struct key on_stack[64];
+  struct keys k = {on_stack, 0, 64, 0};
   int rc = 0;
   for (size_t i = 0; i < n && !rc;) {
     char c = s[i];
@@ -202,6 +208,6 @@ int jsoncheck(const char *s, size_t n, const char **why) {
     }
     i++;
   }
-  free(k.v);
+  if (k.on_heap) free(k.v);
   return rc;
 }
