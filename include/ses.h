@@ -94,9 +94,10 @@ int ses_is_complaint(const ses_event *e);
  * unless "recipients" is given. raw is a synthesized SES-like JSON that
  * ses_parse reads back to the same columns. Returns 0 and a new *out;
  * SL_EFIELD when messageId, timeStamp or notificationType is missing or
- * unusable, or bouncedRecipients is not a JSON array; SL_EJSON when item is
- * not an object; SL_ETYPE for an unknown type; SL_ENOMEM. *why as for
- * ses_parse. */
+ * unusable, or bouncedRecipients is not a JSON array; SL_EDUPKEY or
+ * SL_ENUL when bouncedRecipients' JSON text has a key twice or U+0000;
+ * SL_EJSON when item is not an object; SL_ETYPE for an unknown type;
+ * SL_ENOMEM. *why as for ses_parse. */
 int ses_from_dynamodb_item(const struct cJSON *item, ses_event **out, const char **why);
 
 /* The API JSON of an event (CONTRACT section 5): messageId, timeStamp,

@@ -545,6 +545,12 @@ static int ddb_bounced(const cJSON *plain, cJSON **out) {
       cJSON_Delete(arr);
       return SL_EFIELD;
     }
+    /* JSON inside a string: the rule of ses_parse holds for it too. */
+    int rc = jsoncheck(v->valuestring, strlen(v->valuestring), NULL);
+    if (rc) {
+      cJSON_Delete(arr);
+      return rc;
+    }
   } else if (cJSON_IsArray(v)) {
     arr = cJSON_Duplicate(v, 1);
     if (!arr) return SL_ENOMEM;
@@ -568,6 +574,8 @@ static int ddb_synthesize(const cJSON *plain, const char *type, const struct ses
   cJSON *bounced = NULL;
   int rc = ddb_bounced(plain, &bounced);
   if (rc == SL_EFIELD) return fail_why(why, "bouncedRecipients is not a JSON array", rc);
+  if (rc == SL_EDUPKEY || rc == SL_ENUL)
+    return fail_why(why, "bouncedRecipients has an object with a key twice, or U+0000", rc);
   if (rc) return fail_why(why, "out of memory", rc);
   cJSON *doc = cJSON_CreateObject();
   cJSON *mail = NULL, *tobj = NULL, *arr = NULL;
