@@ -51,6 +51,8 @@ typedef struct job {
   char why[256];      /* last confirmation error */
 } job;
 
+#define FUTURE_MAX_MS (24 * 3600 * 1000LL) /* a Timestamp ahead of the clock by more: 403 */
+
 /* clang-format off */
 static const char *const reason_names[REJ_N] = {"bad_json",
                                                 "missing_field",
@@ -546,6 +548,14 @@ void ingest_handle(ingest *in, http_request *req) {
            : rc == SL_ETYPE ? REJ_UNKNOWN_TYPE
                             : REJ_MISSING_FIELD,
            400, code, msg);
+    return;
+  }
+  /* SNS stamps a message when it is published: a Timestamp a day ahead of
+   * this clock is not one SNS sent now (and would count in future minutes). */
+  if (m->timestamp_ms > util_now_ms() + FUTURE_MAX_MS) {
+    reject(in, req, m, REJ_TIMESTAMP, 403, "timestamp_in_future",
+           "The Timestamp is more than a day ahead of this server's clock.");
+    sns_msg_free(m);
     return;
   }
   if (!topic_allowed(in, m->topic_arn)) {

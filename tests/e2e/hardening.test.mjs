@@ -95,13 +95,18 @@ describe('hardening', () => {
     assert.match(srv.stderr, /static file skipped \(a link out of the web folder\)/);
   });
 
-  test('times that do not exist are refused with 400: Nov 31, second 60, offset +99:99', { timeout: 30000 }, async (t) => {
+  test('times that do not exist are refused with 400: Nov 31, second 60, offset +99:99; a Timestamp a day ahead gets 403', { timeout: 30000 }, async (t) => {
     const srv = await startServer({ t });
     for (const ts of ['2026-11-31T10:00:00.000Z', '2026-12-01T10:00:60.000Z', '2026-12-01T10:00:00.000+99:99', '2026-12-01T25:00:00.000Z']) {
       const res = await post(srv.url, '/sns', signEnvelope({ message: uniqueBounce(), timestamp: ts }));
       assert.equal(res.status, 400, `Timestamp ${ts}: ${res.status} ${res.text}`);
     }
     assertStatus(await post(srv.url, '/sns', signEnvelope({ message: uniqueBounce(), timestamp: '2026-11-30T10:00:00.000Z' })), 'stored');
+    // a Timestamp far in the future is refused; a few minutes of clock skew are not
+    const future = new Date(Date.now() + 2 * 86400e3).toISOString();
+    assertError(await post(srv.url, '/sns', signEnvelope({ message: uniqueBounce(), timestamp: future })), 403, 'timestamp_in_future');
+    const skewed = new Date(Date.now() + 10 * 60e3).toISOString();
+    assertStatus(await post(srv.url, '/sns', signEnvelope({ message: uniqueBounce(), timestamp: skewed })), 'stored');
     await srv.stop();
   });
 
