@@ -4,6 +4,7 @@
 
 #include "api.h"
 #include "dnsbl.h"
+#include "hostcheck.h"
 #include "http.h"
 #include "ingest.h"
 #include "metrics.h"
@@ -22,6 +23,7 @@ struct router {
   suppression *sup;               /* /api/suppression...; NULL: none */
   dnsbl *dnsbl;                   /* /api/dnsbl...; NULL: none */
   const char *api_token;          /* NULL: /api and /metrics are open */
+  struct hostcheck hosts;         /* names the main listener answers to */
 };
 
 /* The server's handler: ud is a struct router. */

@@ -15,6 +15,7 @@
 
 #include "cmd.h"
 #include "config.h"
+#include "csv.h"
 #include "error.h"
 #include "query.h"
 #include "util.h"
@@ -317,17 +318,7 @@ static int table_row_add(printer *p, const query_row *r) {
 /* ---- csv -------------------------------------------------------------- */
 
 static void csv_field(buf *b, const char *s) {
-  if (!s) return;
-  if (!strpbrk(s, ",\"\r\n") && s[0] != ' ' && (!*s || s[strlen(s) - 1] != ' ')) {
-    buf_appends(b, s);
-    return;
-  }
-  buf_append(b, "\"", 1);
-  for (const char *q = s; *q; q++) {
-    if (*q == '"') buf_append(b, "\"", 1);
-    buf_append(b, q, 1);
-  }
-  buf_append(b, "\"", 1);
+  csv_cell(b, s); /* a value too large shows as an error when the line ends */
 }
 
 static const char csv_header[] =

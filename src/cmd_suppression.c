@@ -17,6 +17,7 @@
 
 #include "cmd.h"
 #include "config.h"
+#include "csv.h"
 #include "error.h"
 #include "log.h"
 #include "query.h"
@@ -204,21 +205,10 @@ static void cell(char *out, size_t n, const char *s) {
     if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
 }
 
-/* Appends s as a CSV field (quoted when it needs to be). */
+/* Appends s as a CSV field (csv.h: quoted when it needs to be, guarded
+ * against formulas). */
 static void csv_out(buf *b, const char *s) {
-  if (!s) return;
-  if (!strpbrk(s, ",\"\r\n")) {
-    buf_appends(b, s);
-    return;
-  }
-  buf_appends(b, "\"");
-  for (const char *p = s; *p; p++) {
-    if (*p == '"')
-      buf_appends(b, "\"\"");
-    else
-      buf_append(b, p, 1);
-  }
-  buf_appends(b, "\"");
+  csv_cell(b, s);
 }
 
 static void iso(int64_t ms, char out[25]) {
@@ -275,8 +265,8 @@ static int print_row(void *ud, const struct suppression_row *r) {
       suppression_row_json(r, &p->line);
       break;
     case F_SES:
-      buf_printf(&p->line, "%s,%s\n", r->display,
-                 strcmp(r->reason, "COMPLAINT") == 0 ? "COMPLAINT" : "BOUNCE");
+      csv_out(&p->line, r->display);
+      buf_printf(&p->line, ",%s\n", strcmp(r->reason, "COMPLAINT") == 0 ? "COMPLAINT" : "BOUNCE");
       break;
   }
   p->n++;

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "dynamodb.h"
 #include "error.h"
+#include "jsoncheck.h"
 #include "log.h"
 #include "outbound.h"
 #include "ses.h"
@@ -369,7 +370,11 @@ static void import_data(importer *im, const char *data, size_t len, int show_pro
       const char *nl = memchr(data + pos, '\n', len - pos);
       next = nl ? (size_t)(nl - data) : len;
     } else {
-      import_doc(im, doc, 0);
+      const char *why = NULL;
+      if (jsoncheck(data + pos, (size_t)(end - (data + pos)), &why))
+        reject(im, why ? why : "out of memory"); /* a key twice, or NUL in a string */
+      else
+        import_doc(im, doc, 0);
       cJSON_Delete(doc);
       next = (size_t)(end - data);
     }

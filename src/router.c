@@ -133,9 +133,33 @@ static void serve_metrics(struct router *r, http_request *req) {
   buf_free(&b);
 }
 
+/* Against DNS rebinding (hostcheck.h), on the main listener: a request
+ * must name this server in Host (except /healthz and /sns, which the public
+ * --sns-listen serves to anyone too), and a state-changing one must not come
+ * from a page of another site. Answers and returns 0 when refused. */
+static int from_this_site(struct router *r, http_request *req) {
+  const char *p = req->path;
+  if (req->listener_flags & LISTEN_SNS_ONLY) return 1;
+  int open = strcmp(p, "/healthz") == 0 || strcmp(p, "/sns") == 0;
+  if (!open && !hostcheck_host_ok(&r->hosts, http_header_get(req, "Host"))) {
+    http_respond_error(req, 421, "unknown_host",
+                       "The Host header does not name this server; give the name with "
+                       "--allowed-host NAME.");
+    return 0;
+  }
+  if (!is(req, "GET") && !is(req, "HEAD") && !is(req, "OPTIONS") &&
+      !hostcheck_origin_ok(&r->hosts, http_header_get(req, "Origin"))) {
+    http_respond_error(req, 403, "foreign_origin",
+                       "A page of another site may not change anything here.");
+    return 0;
+  }
+  return 1;
+}
+
 void router_handle(http_request *req, void *ud) {
   struct router *r = ud;
   const char *p = req->path;
+  if (!from_this_site(r, req)) return;
   if (strcmp(p, "/sns") == 0) {
     if (!is(req, "POST")) {
       http_respond_error(req, 405, "method_not_allowed", "SNS posts to /sns with POST.");

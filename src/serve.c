@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "api.h"
@@ -17,6 +18,7 @@
 #include "dnsbl.h"
 #include "dynamodb.h"
 #include "error.h"
+#include "hostcheck.h"
 #include "ingest.h"
 #include "log.h"
 #include "metrics.h"
@@ -49,11 +51,13 @@ struct serve_opts {
   char *log_level;
   long busy_timeout;
   long max_connections;
+  long sns_max_connections;
   long queue_max;
   long soft_bounce_limit, soft_bounce_days;
   long query_timeout;
   char *slack_webhook_url;
   char *public_url;
+  struct opt_list allowed_host;
   char *slack_mention;
   long slack_max_per_minute;
   char *dynamodb_table;
@@ -101,7 +105,9 @@ static const struct opt serve_table[] = {
     {"busy-timeout", OPT_INT, O(busy_timeout), "5000", "MS",
      "how long a commit waits for a database locked by another process before answering 503"},
     {"max-connections", OPT_INT, O(max_connections), "4096", "N",
-     "open connections at once; more are refused"},
+     "open connections at once on --listen; more are refused (loopback clients get a few more)"},
+    {"sns-max-connections", OPT_INT, O(sns_max_connections), "4096", "N",
+     "the same for --sns-listen, counted apart, so a flood there cannot lock out --listen"},
     {"queue-max", OPT_INT, O(queue_max), "2048", "N",
      "events waiting for the disk before /sns answers 503 (SNS retries); past about 1,000 "
      "more waiting adds latency, not throughput (bench/queue.sh)"},
@@ -116,7 +122,10 @@ static const struct opt serve_table[] = {
     {"slack-webhook-url", OPT_STR, O(slack_webhook_url), NULL, "URL",
      "Slack incoming webhook for bounce, complaint and monitor alerts (a secret: never logged)"},
     {"public-url", OPT_STR, O(public_url), NULL, "URL",
-     "base URL of the web UI, for links in alerts"},
+     "base URL of the web UI, for links in alerts (its host is an allowed Host)"},
+    {"allowed-host", OPT_LIST, O(allowed_host), NULL, "NAME",
+     "a name --listen answers to besides localhost and IP addresses, e.g. behind a proxy "
+     "(repeatable; env comma-separated); other Host headers get 421 (DNS rebinding)"},
     {"slack-mention", OPT_STR, O(slack_mention), "here", "here|channel|none",
      "who an alert notifies"},
     {"slack-max-per-minute", OPT_INT, O(slack_max_per_minute), "10", "N",
@@ -227,6 +236,41 @@ static int api_monitor_reading(void *ud, int complaint, char state[8], double *v
   return 1;
 }
 
+/* Descriptors kept for everything but client connections: the database
+ * and its read pool, outbound HTTPS, certificates, DNS, the log. */
+#define FD_SPARE 256
+
+/* Every connection is a descriptor. Raises the soft RLIMIT_NOFILE to the
+ * hard one; when both caps would not fit under it, lowers the SNS
+ * listener's cap (the public one) first, so the loopback listener always
+ * has room for its own connections. Says so in the log. */
+static void fit_connection_caps(long *main_cap, long *sns_cap, int has_sns) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 100000000) return;
+  long budget = (long)rl.rlim_cur - FD_SPARE;
+  if (budget < 32) budget = 32;
+  long want_main = *main_cap, want_sns = has_sns ? *sns_cap : 0;
+  if (want_main + want_sns <= budget) return;
+  if (has_sns) {
+    long main_share = want_main < budget / 2 ? want_main : budget / 2;
+    *sns_cap = budget - main_share < want_sns ? budget - main_share : want_sns;
+    *main_cap = budget - *sns_cap < want_main ? budget - *sns_cap : want_main;
+  } else {
+    *main_cap = budget;
+  }
+  char lim[24], m[24], sn[24];
+  snprintf(lim, sizeof lim, "%llu", (unsigned long long)rl.rlim_cur);
+  snprintf(m, sizeof m, "%ld", *main_cap);
+  snprintf(sn, sizeof sn, "%ld", has_sns ? *sns_cap : 0);
+  log_kv(LOG_WARN, "connection caps lowered to fit the open-file limit (ulimit -n)", "limit", lim,
+         "max_connections", m, "sns_max_connections", sn, NULL);
+}
+
 static void on_store_ready(uv_async_t *a) {
   app *ap = a->data;
   store_complete(ap->st);
@@ -317,6 +361,27 @@ int cmd_serve(int argc, char **argv, int argi) {
     config_free(serve_table, &o);
     return 2;
   }
+  /* The names the main listener answers to (hostcheck.h). */
+  char *host_names[3 + 64];
+  char public_host[256], listen_host[256];
+  struct hostcheck hosts = {host_names, 0};
+  for (size_t i = 0; i < o.allowed_host.n; i++) {
+    const char *h = o.allowed_host.items[i];
+    if (hosts.n == 64 || !*h || strcspn(h, ":/[]@ ") != strlen(h)) {
+      fprintf(stderr,
+              "seslog serve: --allowed-host %s: expected a host name without port, like "
+              "seslog.example.com (at most 64)\n",
+              h);
+      config_free(serve_table, &o);
+      return 2;
+    }
+    host_names[hosts.n++] = o.allowed_host.items[i];
+  }
+  if (o.public_url && hostcheck_url_host(o.public_url, public_host, sizeof public_host) == 0)
+    host_names[hosts.n++] = public_host;
+  int listen_port;
+  if (config_split_hostport(o.listen, listen_host, sizeof listen_host, &listen_port) == 0)
+    host_names[hosts.n++] = listen_host;
   /* The API serves every stored address: never to the network unguarded.
    * (--sns-listen serves only /sns and /healthz, so it may be public.) */
   char lhost[256];
@@ -492,11 +557,14 @@ int cmd_serve(int argc, char **argv, int argi) {
       .web = ap.web,
       .api = ap.api,
       .api_token = o.api_token,
+      .hosts = hosts,
       .sup = ap.sup,
       .dnsbl = ap.dnsbl,
       .metrics = {
           .m = ap.mx, .in = ap.in, .mon = ap.mon, .box = ap.box, .st = ap.st, .db_path = o.db}};
+  fit_connection_caps(&o.max_connections, &o.sns_max_connections, o.sns_listen != NULL);
   struct server_opts svo = {.max_conns = (int)o.max_connections,
+                            .sns_max_conns = (int)o.sns_max_connections,
                             .max_inflight = 64,
                             .idle_ms = o.idle_timeout > 0 ? o.idle_timeout : 60000,
                             .request_ms = o.request_timeout > 0 ? o.request_timeout : 30000};

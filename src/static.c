@@ -2,6 +2,7 @@
 #include "static.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +53,18 @@ static const char *content_type(const char *path) {
   return "application/octet-stream";
 }
 
-static int load_dir(static_files *s, const char *dir, const char *prefix, int depth) {
+/* 1 when the real path of full (symlinks resolved) lies under root, itself
+ * a real path: a link pointing out of the web folder is not served. */
+static int inside_root(const char *root, const char *full) {
+  char real[PATH_MAX];
+  if (!realpath(full, real)) return 0;
+  size_t n = strlen(root);
+  if (n == 1 && root[0] == '/') return 1;
+  return strncmp(real, root, n) == 0 && real[n] == '/';
+}
+
+static int load_dir(static_files *s, const char *root, const char *dir, const char *prefix,
+                    int depth) {
   DIR *d = opendir(dir);
   if (!d) return SL_EIO;
   struct dirent *de;
@@ -63,8 +75,12 @@ static int load_dir(static_files *s, const char *dir, const char *prefix, int de
     snprintf(rel, sizeof rel, "%s/%s", prefix, de->d_name);
     struct stat st;
     if (stat(full, &st)) continue;
+    if (!inside_root(root, full)) {
+      log_kv(LOG_WARN, "static file skipped (a link out of the web folder)", "path", full, NULL);
+      continue;
+    }
     if (S_ISDIR(st.st_mode)) {
-      if (depth < DEPTH_MAX) load_dir(s, full, rel, depth + 1);
+      if (depth < DEPTH_MAX) load_dir(s, root, full, rel, depth + 1);
       continue;
     }
     if (!S_ISREG(st.st_mode) || st.st_size > FILE_MAX ||
@@ -101,7 +117,8 @@ static int load_dir(static_files *s, const char *dir, const char *prefix, int de
 int static_load(const char *dir, static_files **out) {
   static_files *s = calloc(1, sizeof *s);
   if (!s) return SL_ENOMEM;
-  if (load_dir(s, dir, "", 0)) {
+  char root[PATH_MAX];
+  if (!realpath(dir, root) || load_dir(s, root, dir, "", 0)) {
     log_kv(LOG_WARN, "web folder not found; the log browser is not served", "dir", dir, NULL);
   } else {
     char count[24];

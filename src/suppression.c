@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "csv.h"
 #include "error.h"
 #include "log.h"
 #include "ses.h"
@@ -1318,7 +1319,8 @@ int suppression_csv_line(char *line, int first, char **addr, int *reason, const 
     return SL_EINVAL;
   }
   *comma = 0;
-  char *a = csv_field(line), *r = csv_field(comma + 1);
+  /* csv_unguard: a cell seslog's export guarded against formulas. */
+  char *a = csv_unguard(csv_field(line)), *r = csv_field(comma + 1);
   if (first && (strcasecmp(a, "EmailAddress") == 0 || strcasecmp(a, "address") == 0) &&
       strcasecmp(r, "Reason") == 0)
     return 1;
