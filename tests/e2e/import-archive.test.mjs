@@ -88,6 +88,17 @@ test('files and folders mixed: the pending batch is written, every path is read,
   for (const [p, n] of [['a', 1403], ['c', 20], ['d', 30], ['b', 7]]) {
     assert.equal(await countEvents(db, `WHERE messageId LIKE ${q(`${p}-${tag}-%`)}`), n, p);
   }
+  // gzip on standard input, as `aws s3 cp s3://... - | seslog import -` gives it
+  const gz = zlib.gzipSync(`${JSON.stringify(genEvent(0, `stdin-${tag}`))}\n${JSON.stringify(genEvent(1, `stdin-${tag}`))}`);
+  const s = await runSeslog(['import', '--db', db, '-'], { env: SAFE_ENV, input: gz });
+  assert.deepEqual(summary(s.stdout), { imported: 2, duplicates: 0, rejected: 0, files: 1, records: 2, logLines: 0 }, s.stderr);
+});
+
+test('import --help teaches the shapes', T, async () => {
+  const r = await runSeslog(['import', '--help']);
+  assert.equal(r.code, 0);
+  for (const w of ['folder', 'gzip', 'Kinesis Data Firehose', 'CloudWatch', 'EventBridge', 'Lambda SNS event',
+    'DynamoDB item', 'SNS envelope', '--verify', 'read N files']) assert.ok(r.stdout.includes(w), `--help lacks ${w}`);
 });
 
 test('a write the database refuses is a rejection with a reason, never a duplicate; so is a document over 4 MiB', T, async () => {
