@@ -500,6 +500,7 @@ typedef struct reader {
   size_t pos;      /* the next unread byte, in buf */
   uint64_t base;   /* offset of buf[0] in the decompressed input */
   long line;       /* the line of buf[pos] */
+  char last;       /* the byte before pos ('\n' at the start) */
   int eof;         /* the input has no more bytes */
   char err[256];   /* why the input could not be read to its end, or "" */
 } reader;
@@ -552,6 +553,7 @@ static void advance(reader *r, size_t k) {
     r->line++;
     p++;
   }
+  if (k) r->last = r->buf[r->pos + k - 1];
   r->pos += k;
 }
 
@@ -874,7 +876,7 @@ static int import_stream(importer *im, reader *r, const char *name) {
     char c = r->buf[r->pos];
     im->at =
         (struct where){.file = name, .line = r->line, .offset = r->base + r->pos, .has_offset = 1};
-    int line_start = r->pos == 0 ? r->base == 0 : r->buf[r->pos - 1] == '\n';
+    int line_start = r->last == '\n';
     if (in_array && c == ']') {
       in_array = 0;
       advance(r, 1);
@@ -901,13 +903,19 @@ static int import_stream(importer *im, reader *r, const char *name) {
         cJSON_Delete(doc);
         advance(r, len);
       } else {
-        if (!len && avail(r, MAX_DOC + 1) > MAX_DOC) {
-          reject(im, "a document larger than 4 MiB (not read)");
-          skip_value(r, lines && line_start);
-          continue;
-        }
         size_t skip = resync(r, in_array, lines && line_start);
         int at_end = avail(r, skip + 1) <= skip;
+        if (!len && !at_end && skip >= MAX_DOC) {
+          /* no end within 4 MiB and no document after it: a document too
+           * large to hold, skipped whole */
+          uint64_t from = r->base + r->pos;
+          skip_value(r, lines && line_start);
+          char big[160];
+          snprintf(big, sizeof big, "a document larger than 4 MiB (%llu bytes, not read)",
+                   (unsigned long long)(r->base + r->pos - from));
+          reject(im, big);
+          continue;
+        }
         char msg[160];
         if (len)
           snprintf(msg, sizeof msg, "not valid JSON");
@@ -949,7 +957,7 @@ static int import_file(importer *im, const char *path) {
     return -1;
   }
   gzbuffer(gz, 128 * 1024);
-  reader r = {.gz = gz};
+  reader r = {.gz = gz, .last = '\n'};
   im->current = gz;
   im->files++;
   int rc = import_stream(im, &r, path);
