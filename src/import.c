@@ -68,10 +68,10 @@ static const char import_usage[] =
     "Usage: seslog import [OPTIONS] PATH...   (a file, a folder, or '-' for standard input)\n"
     "\n"
     "Loads SES events into the database. A folder is read whole, recursively, in name order\n"
-    "(names starting with '.' skipped). A file may be plain or gzip (told by its first bytes)\n"
-    "and hold JSON lines, one JSON document (a top-level array is read element by element),\n"
-    "documents concatenated without separators (as Kinesis Data Firehose writes them to S3),\n"
-    "or a Lambda's CloudWatch log. Each document may be:\n"
+    "(names starting with '.' and DynamoDB export manifests skipped). A file may be plain or\n"
+    "gzip (told by its first bytes) and hold JSON lines, one JSON document (a top-level array\n"
+    "is read element by element), documents concatenated without separators (as Kinesis Data\n"
+    "Firehose writes them to S3), or a Lambda's CloudWatch log. Each document may be:\n"
     "  an SNS envelope               {\"Type\":\"Notification\",\"Message\":\"{...}\",...}\n"
     "  a bare SES notification/event {\"notificationType\":...} or {\"eventType\":...}\n"
     "  a Lambda SNS event            {\"Records\":[{\"Sns\":{...}}]} (signature fields optional)\n"
@@ -973,6 +973,7 @@ static int import_file(importer *im, const char *path) {
 typedef struct file_list {
   char **v;
   size_t n, cap;
+  long manifests; /* DynamoDB export manifests skipped in folders */
 } file_list;
 
 static int list_add(file_list *l, const char *path) {
@@ -1003,8 +1004,8 @@ static int not_hidden(const struct dirent *d) {
 
 /* Adds path to l: a file, or every file under a directory, recursively,
  * in name order (byte order, as `aws s3 sync` names sort by date);
- * names starting with '.' are skipped. Adds to *bytes the files' sizes.
- * Returns 0, or 2 after one line on stderr (unreadable, not a file). */
+ * names starting with '.' and DynamoDB export manifests are skipped. Adds to *bytes the files'
+ * sizes. Returns 0, or 2 after one line on stderr (unreadable, not a file). */
 static int collect(file_list *l, const char *path, int depth, uint64_t *bytes) {
   struct stat st;
   if (strcmp(path, "-") == 0) return list_add(l, path) ? 2 : 0;
@@ -1036,7 +1037,11 @@ static int collect(file_list *l, const char *path, int depth, uint64_t *bytes) {
   }
   int rc = 0;
   for (int i = 0; i < n; i++) {
-    if (!rc) {
+    /* A DynamoDB export's manifest-summary.json, manifest-files.json and
+     * their .md5 describe the export, not events. */
+    if (strncmp(names[i]->d_name, "manifest-", 9) == 0) {
+      l->manifests++;
+    } else if (!rc) {
       size_t len = strlen(path);
       size_t size = len + strlen(names[i]->d_name) + 2;
       char *child = malloc(size);
@@ -1250,11 +1255,14 @@ int cmd_import(int argc, char **argv, int argi) {
   progress(im, 1);
   long pending = (long)im->n; /* events not written when the database stopped taking writes */
   if (!o.from_dynamodb) {
-    char logs[96] = "";
+    char logs[96] = "", manifests[96] = "";
     if (im->log_lines)
       snprintf(logs, sizeof logs, ", %ld log line%s without an event", im->log_lines,
                im->log_lines == 1 ? "" : "s");
-    printf("read %ld file%s: %ld record%s%s\n", im->files, im->files == 1 ? "" : "s",
+    if (files.manifests)
+      snprintf(manifests, sizeof manifests, " (%ld DynamoDB export manifest%s skipped)",
+               files.manifests, files.manifests == 1 ? "" : "s");
+    printf("read %ld file%s%s: %ld record%s%s\n", im->files, im->files == 1 ? "" : "s", manifests,
            im->records + pending, im->records + pending == 1 ? "" : "s", logs);
   }
   printf("imported %ld, duplicates %ld, rejected %ld\n", im->imported, im->duplicates,

@@ -26,7 +26,7 @@ function summary(stdout) {
   const lines = stdout.trimEnd().split('\n');
   const m = /^imported (\d+), duplicates (\d+), rejected (\d+)$/.exec(lines[lines.length - 1]);
   assert.ok(m, `last stdout line is not the summary:\n${stdout}`);
-  const r = /^read (\d+) files?: (\d+) records?(?:, (\d+) log lines? without an event)?$/.exec(lines[lines.length - 2] ?? '');
+  const r = /^read (\d+) files?(?: \(\d+ DynamoDB export manifests? skipped\))?: (\d+) records?(?:, (\d+) log lines? without an event)?$/.exec(lines[lines.length - 2] ?? '');
   assert.ok(r, `no "read N files: N records" line before the summary:\n${stdout}`);
   const s = {
     imported: Number(m[1]), duplicates: Number(m[2]), rejected: Number(m[3]),
@@ -107,10 +107,35 @@ test('files and folders mixed: the pending batch is written, every path is read,
   assert.deepEqual(summary(s.stdout), { imported: 2, duplicates: 0, rejected: 0, files: 1, records: 2, logLines: 0 }, s.stderr);
 });
 
+test('a DynamoDB export as synced from S3: gzip data files of {"Item":...} lines, manifests skipped', T, async () => {
+  const { dir, db } = newDb();
+  const tag = crypto.randomUUID();
+  const exp = path.join(dir, 'AWSDynamoDB', '01700000000000-abcdef12');
+  fs.mkdirSync(path.join(exp, 'data'), { recursive: true });
+  fs.writeFileSync(path.join(exp, 'manifest-summary.json'), JSON.stringify({ version: '2020-06-30', itemCount: 6, outputFormat: 'DYNAMODB_JSON' }));
+  fs.writeFileSync(path.join(exp, 'manifest-summary.md5'), 'd41d8cd98f00b204e9800998ecf8427e');
+  fs.writeFileSync(path.join(exp, 'manifest-files.json'), JSON.stringify({ itemCount: 3, dataFileS3Key: 'data/a.json.gz' }));
+  fs.writeFileSync(path.join(exp, 'manifest-files.md5'), 'd41d8cd98f00b204e9800998ecf8427e');
+  fs.writeFileSync(path.join(dir, 'AWSDynamoDB', '_started'), '');
+  for (const f of ['a', 'b']) {
+    const lines = [];
+    for (let i = 0; i < 3; i++) {
+      const item = { messageId: `ddb-${f}${i}-${tag}`, timeStamp: `2026-11-0${i + 1}T10:00:00.000Z`, notificationType: 'Complaint',
+        complaintFeedbackType: 'abuse', feedbackId: `fb-${f}${i}-${tag}`, destinationAddress: 'c@example.net' };
+      lines.push(JSON.stringify({ Item: Object.fromEntries(Object.entries(item).map(([k, v]) => [k, { S: v }])) }));
+    }
+    fs.writeFileSync(path.join(exp, 'data', `${f}.json.gz`), zlib.gzipSync(`${lines.join('\n')}\n`));
+  }
+  const r = await runSeslog(['import', '--db', db, path.join(dir, 'AWSDynamoDB')], { env: SAFE_ENV });
+  assert.deepEqual(summary(r.stdout), { imported: 6, duplicates: 0, rejected: 0, files: 3, records: 6, logLines: 0 }, r.stderr);
+  assert.match(r.stdout, /\(4 DynamoDB export manifests skipped\)/);
+  assert.equal(r.code, 0, r.stderr);
+});
+
 test('import --help teaches the shapes', T, async () => {
   const r = await runSeslog(['import', '--help']);
   assert.equal(r.code, 0);
-  for (const w of ['folder', 'gzip', 'Kinesis Data Firehose', 'CloudWatch', 'EventBridge', 'Lambda SNS event',
+  for (const w of ['folder', 'gzip', 'Firehose', 'CloudWatch', 'EventBridge', 'Lambda SNS event',
     'DynamoDB item', 'SNS envelope', '--verify', 'read N files']) assert.ok(r.stdout.includes(w), `--help lacks ${w}`);
 });
 
