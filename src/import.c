@@ -533,6 +533,8 @@ static size_t avail(reader *r, size_t n) {
     int zerr = Z_OK;
     const char *zmsg = got <= 0 ? gzerror(r->gz, &zerr) : NULL;
     if (got < 0 || (got == 0 && zerr != Z_OK)) {
+      /* zlib names the file "<fd:N>: "; the report names it already */
+      if (zmsg && zmsg[0] == '<' && strstr(zmsg, ">: ")) zmsg = strstr(zmsg, ">: ") + 3;
       snprintf(r->err, sizeof r->err, "%s",
                zerr == Z_ERRNO ? strerror(errno)
                : zmsg          ? zmsg
@@ -938,8 +940,10 @@ static int import_stream(importer *im, reader *r, const char *name) {
   }
   if (r->err[0]) {
     clear_progress(im);
-    fprintf(stderr, "seslog import: %s could not be read after byte %llu: %s\n", name,
-            (unsigned long long)(r->base + r->len), r->err);
+    fprintf(stderr,
+            "seslog import: %s could not be read past byte %llu (%s); what came before was "
+            "read\n",
+            name, (unsigned long long)(r->base + r->len), r->err);
     return -1;
   }
   return 0;

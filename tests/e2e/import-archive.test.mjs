@@ -201,6 +201,19 @@ test('a Firehose tree as `aws s3 sync` leaves it: dated folders of .gz files of 
   assert.equal(await countEvents(db, `WHERE messageId LIKE ${q(`fh-${tag}-%`)}`), n);
   const again = await runSeslog(['import', '--db', db, path.join(dir, 'bucket')], { env: SAFE_ENV });
   assert.deepEqual(summary(again.stdout), { imported: 0, duplicates: n, rejected: 0, files, records: n, logLines: 0 }, again.stderr);
+
+  // a .gz cut short (an interrupted download): what it held before the cut is read, one line, exit 2
+  const recs = [];
+  for (let i = 0; i < 2000; i++) recs.push(JSON.stringify(genEvent(i, `trunc-${tag}`)));
+  const gz = zlib.gzipSync(recs.join(''));
+  const cutFile = path.join(dir, 'cut.gz');
+  fs.writeFileSync(cutFile, gz.subarray(0, gz.length >> 1));
+  const c = await runSeslog(['import', '--db', db, cutFile], { env: SAFE_ENV });
+  assert.equal(c.code, 2, c.stderr);
+  const s = summary(c.stdout);
+  assert.ok(s.imported > 500 && s.rejected === 1, c.stdout);
+  assert.match(c.stderr, new RegExp(`^seslog import: ${esc(cutFile)} could not be read past byte \\d+ \\(unexpected end of file\\)`, 'm'));
+  assert.equal(await countEvents(db, `WHERE messageId LIKE ${q(`trunc-${tag}-%`)}`), s.imported);
 });
 
 /** A Lambda SNS event around an envelope, signature fields dropped when bare. */
