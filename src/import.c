@@ -563,7 +563,7 @@ static void advance(reader *r, size_t k) {
  * found by counting brackets outside strings, without parsing it. 0 when
  * it does not end within MAX_DOC bytes or before the input ends. */
 static size_t value_len(reader *r, size_t from) {
-  int depth = 0, in_str = 0, esc = 0;
+  int depth = 0, in_str = 0;
   size_t k = from;
   for (;;) {
     size_t have = avail(r, k + 1);
@@ -573,12 +573,17 @@ static size_t value_len(reader *r, size_t from) {
     for (; k < have; k++) {
       char c = p[k];
       if (in_str) {
-        if (esc)
-          esc = 0;
-        else if (c == '\\')
-          esc = 1;
-        else if (c == '"')
-          in_str = 0;
+        /* most bytes are inside strings: jump to the next quote, which
+         * ends the string unless an odd run of backslashes escapes it */
+        const char *q = memchr(p + k, '"', have - k);
+        if (!q) {
+          k = have - 1;
+          continue;
+        }
+        k = (size_t)(q - p);
+        size_t bs = 0;
+        while (k - bs > from && p[k - bs - 1] == '\\') bs++;
+        if (bs % 2 == 0) in_str = 0;
       } else if (c == '"') {
         in_str = 1;
       } else if (c == '{' || c == '[') {
