@@ -983,7 +983,35 @@ typedef struct file_list {
   char **v;
   size_t n, cap;
   long manifests; /* DynamoDB export manifests skipped in folders */
+  struct {        /* the database's own files (-wal, -shm, -journal) */
+    dev_t dev;
+    ino_t ino;
+  } own[4];
+  int n_own;
+  long own_skipped; /* of them, found in a folder and skipped */
 } file_list;
+
+/* Notes the database's files, which a folder walked may hold (`seslog
+ * import data/` with the default --db data/seslog.db): never read them. */
+static void note_own_files(file_list *l, const char *db) {
+  static const char *const ext[] = {"", "-wal", "-shm", "-journal"};
+  char path[4200];
+  struct stat st;
+  for (size_t i = 0; i < 4; i++) {
+    snprintf(path, sizeof path, "%s%s", db, ext[i]);
+    if (stat(path, &st) == 0) {
+      l->own[l->n_own].dev = st.st_dev;
+      l->own[l->n_own].ino = st.st_ino;
+      l->n_own++;
+    }
+  }
+}
+
+static int is_own_file(const file_list *l, const struct stat *st) {
+  for (int i = 0; i < l->n_own; i++)
+    if (l->own[i].dev == st->st_dev && l->own[i].ino == st->st_ino) return 1;
+  return 0;
+}
 
 static int list_add(file_list *l, const char *path) {
   if (l->n == l->cap) {
@@ -1013,7 +1041,8 @@ static int not_hidden(const struct dirent *d) {
 
 /* Adds path to l: a file, or every file under a directory, recursively,
  * in name order (byte order, as `aws s3 sync` names sort by date);
- * names starting with '.' and DynamoDB export manifests are skipped. Adds to *bytes the files'
+ * names starting with '.', DynamoDB export manifests and the database's
+ * own files are skipped. Adds to *bytes the files'
  * sizes. Returns 0, or 2 after one line on stderr (unreadable, not a file). */
 static int collect(file_list *l, const char *path, int depth, uint64_t *bytes) {
   struct stat st;
@@ -1023,6 +1052,10 @@ static int collect(file_list *l, const char *path, int depth, uint64_t *bytes) {
     return 2;
   }
   if (S_ISREG(st.st_mode)) {
+    if (depth > 0 && is_own_file(l, &st)) {
+      l->own_skipped++;
+      return 0;
+    }
     if (access(path, R_OK) != 0) {
       fprintf(stderr, "seslog import: cannot read %s: %s\n", path, strerror(errno));
       return 2;
@@ -1230,6 +1263,7 @@ int cmd_import(int argc, char **argv, int argi) {
     fprintf(stderr, "seslog import: name at least one FILE, or - for standard input\n");
     goto out;
   }
+  note_own_files(&files, o.db);
   for (int i = argi; i < argc; i++)
     if (collect(&files, argv[i], 0, &im->bytes_total)) goto out;
   if (o.sns_cert_dir)
@@ -1264,13 +1298,17 @@ int cmd_import(int argc, char **argv, int argi) {
   progress(im, 1);
   long pending = (long)im->n; /* events not written when the database stopped taking writes */
   if (!o.from_dynamodb) {
-    char logs[96] = "", manifests[96] = "";
+    char logs[96] = "", manifests[160] = "";
     if (im->log_lines)
       snprintf(logs, sizeof logs, ", %ld log line%s without an event", im->log_lines,
                im->log_lines == 1 ? "" : "s");
     if (files.manifests)
       snprintf(manifests, sizeof manifests, " (%ld DynamoDB export manifest%s skipped)",
                files.manifests, files.manifests == 1 ? "" : "s");
+    if (files.own_skipped)
+      snprintf(manifests + strlen(manifests), sizeof manifests - strlen(manifests),
+               " (%ld file%s of the database itself skipped)", files.own_skipped,
+               files.own_skipped == 1 ? "" : "s");
     printf("read %ld file%s%s: %ld record%s%s\n", im->files, im->files == 1 ? "" : "s", manifests,
            im->records + pending, im->records + pending == 1 ? "" : "s", logs);
   }

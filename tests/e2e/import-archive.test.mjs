@@ -26,7 +26,7 @@ function summary(stdout) {
   const lines = stdout.trimEnd().split('\n');
   const m = /^imported (\d+), duplicates (\d+), rejected (\d+)$/.exec(lines[lines.length - 1]);
   assert.ok(m, `last stdout line is not the summary:\n${stdout}`);
-  const r = /^read (\d+) files?(?: \(\d+ DynamoDB export manifests? skipped\))?: (\d+) records?(?:, (\d+) log lines? without an event)?$/.exec(lines[lines.length - 2] ?? '');
+  const r = /^read (\d+) files?(?: \(\d+ DynamoDB export manifests? skipped\))?(?: \(\d+ files? of the database itself skipped\))?: (\d+) records?(?:, (\d+) log lines? without an event)?$/.exec(lines[lines.length - 2] ?? '');
   assert.ok(r, `no "read N files: N records" line before the summary:\n${stdout}`);
   const s = {
     imported: Number(m[1]), duplicates: Number(m[2]), rejected: Number(m[3]),
@@ -101,6 +101,12 @@ test('files and folders mixed: the pending batch is written, every path is read,
   for (const [p, n] of [['a', 1403], ['c', 20], ['d', 30], ['b', 7]]) {
     assert.equal(await countEvents(db, `WHERE messageId LIKE ${q(`${p}-${tag}-%`)}`), n, p);
   }
+  // the database's own files in a folder walked are not read (seslog import data/ with data/seslog.db)
+  const again = await runSeslog(['import', '--db', db, path.dirname(db), b], { env: SAFE_ENV });
+  assert.deepEqual(summary(again.stdout), { imported: 0, duplicates: 7, rejected: 0, files: 1, records: 7, logLines: 0 }, again.stderr);
+  assert.match(again.stdout, /\(\d+ files? of the database itself skipped\)/);
+  assert.equal(again.code, 0, again.stderr);
+
   // gzip on standard input, as `aws s3 cp s3://... - | seslog import -` gives it
   const gz = zlib.gzipSync(`${JSON.stringify(genEvent(0, `stdin-${tag}`))}\n${JSON.stringify(genEvent(1, `stdin-${tag}`))}`);
   const s = await runSeslog(['import', '--db', db, '-'], { env: SAFE_ENV, input: gz });
