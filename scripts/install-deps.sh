@@ -13,6 +13,9 @@ libcjson-dev libssl-dev libc-ares-dev libzstd-dev zlib1g-dev sqlite3 clang libcl
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 # The DynamoDB tests look at the table with Debian's aws CLI (/usr/bin/aws).
 PKGS="$PKGS awscli"
+# The import tests measure peak memory with GNU time (/usr/bin/time) and give
+# the command a terminal with script(1) (bsdutils).
+PKGS="$PKGS time bsdutils"
 
 missing=""
 for p in $PKGS; do
