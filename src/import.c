@@ -644,10 +644,18 @@ static int top_level_shape(const cJSON *doc) {
 }
 
 /* 1 when the value at offset k is a whole document of a shape import
- * reads: a place to resume after a bad one. */
-static int resumes_here(reader *r, size_t k) {
+ * reads, followed by what follows a document (the end, a line break, the
+ * next document; in an array a comma or its end), not by what follows a
+ * part of one (',' or '}' after an event's "Sns" object): a place to
+ * resume after a bad one. */
+static int resumes_here(reader *r, size_t k, int in_array) {
   size_t len = value_len(r, k);
   if (!len) return 0;
+  size_t e = k + len, have;
+  while ((have = avail(r, e + 1)) > e &&
+         (r->buf[r->pos + e] == ' ' || r->buf[r->pos + e] == '\t' || r->buf[r->pos + e] == '\r'))
+    e++;
+  if (have > e && !strchr(in_array ? "\n{[,]" : "\n{[", r->buf[r->pos + e])) return 0;
   cJSON *doc = cJSON_ParseWithLength(r->buf + r->pos + k, len);
   int ok = doc && (cJSON_IsArray(doc) || top_level_shape(doc));
   cJSON_Delete(doc);
@@ -672,7 +680,7 @@ static size_t resync(reader *r, int in_array, int lines) {
     char c = p[k];
     int line_start = p[k - 1] == '\n';
     if (c == '{' || (c == '[' && line_start)) {
-      if (tries++ < RESYNC_TRIES && resumes_here(r, k)) return k;
+      if (tries++ < RESYNC_TRIES && resumes_here(r, k, in_array)) return k;
     } else if (line_start && lines && !in_array &&
                ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
       return k;

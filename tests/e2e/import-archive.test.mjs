@@ -75,11 +75,16 @@ test('a cut record among 100 concatenated ones: the other 99 imported, the bad o
   // the same records one a line, the cut one on line 37 (mid-line cuts and a cut between two keys)
   const lines = recs.map((l, i) => (i === 36 ? l.slice(0, 700) : l));
   lines[60] = lines[60].replace(/,"mail":/, ',"mail":{"x":');
+  // a Lambda event with a bad value after its record: one rejection, its inner Sns object not taken for a document
+  const inner = { Type: 'Notification', MessageId: crypto.randomUUID(), TopicArn: 'arn:aws:sns:us-east-1:123456789012:t',
+    Message: recs[79], Timestamp: '2026-11-01T00:00:00.000Z' };
+  lines[79] = `{"Records":[{"EventSource":"aws:sns","Sns":${JSON.stringify(inner)}}],"x":tru}`;
   const jsonl = path.join(dir, 'lines.jsonl');
   fs.writeFileSync(jsonl, `${lines.join('\n')}\n`);
   const { db: db2 } = newDb();
   const r2 = await runSeslog(['import', '--db', db2, jsonl], { env: SAFE_ENV });
-  assert.deepEqual(summary(r2.stdout), { imported: 98, duplicates: 0, rejected: 2, files: 1, records: 100, logLines: 0 }, r2.stderr);
+  assert.deepEqual(summary(r2.stdout), { imported: 97, duplicates: 0, rejected: 3, files: 1, records: 100, logLines: 0 }, r2.stderr);
+  assert.match(r2.stderr, new RegExp(`^${esc(jsonl)}:80: at byte \\d+: not valid JSON$`, 'm'));
   assert.match(r2.stderr, new RegExp(`^${esc(jsonl)}:37: at byte \\d+: not valid JSON`, 'm'));
   assert.match(r2.stderr, new RegExp(`^${esc(jsonl)}:61: at byte \\d+: not valid JSON`, 'm'));
 });
