@@ -16,6 +16,9 @@ command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 PKGS="$PKGS awscli"
 # The install test checks scripts/seslog.service with systemd-analyze verify.
 PKGS="$PKGS systemd"
+# The import tests measure peak memory with GNU time (/usr/bin/time) and give
+# the command a terminal with script(1) (bsdutils).
+PKGS="$PKGS time bsdutils"
 
 missing=""
 for p in $PKGS; do
