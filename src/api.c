@@ -43,8 +43,8 @@ typedef struct job {
   int64_t span_ms;            /* stats: the window; timeseries: the bucket */
   int64_t since_ms, until_ms; /* timeseries */
   char bucket[32];            /* timeseries: the bucket as asked */
-  char mon_state[2][8];       /* stats: the live monitors' states, or "" */
-  double mon_value[2];        /* ... and the rates they judged */
+  /* stats: the live monitors (state "" = none) */
+  struct api_monitor_live mon[2];
   /* the answer, filled on the pool */
   int status;
   buf body;             /* JSON when status is 200 */
@@ -181,16 +181,22 @@ static int add_rates(buf *b, const struct query_counts *k) {
 }
 
 /* {"state":...,"value":x,"warn":x,"alert":x}: the live monitor's state
- * and value when given (live non-empty), else value compared with the
- * thresholds. */
-static int add_monitor(buf *b, const char *live, double live_value, double value, double warn,
+ * and value when given (live->state non-empty, with "windowMs" and
+ * "present": false when it judged old events only), else value compared
+ * with the thresholds. */
+static int add_monitor(buf *b, const struct api_monitor_live *live, double value, double warn,
                        double alert) {
   const char *state = value >= alert ? "alert" : value >= warn ? "warn" : "ok";
-  if (live && *live) {
-    state = live;
-    value = live_value;
+  int rc = 0;
+  if (live && live->state[0]) {
+    state = live->state;
+    value = live->value;
+    rc = buf_printf(b, "{\"windowMs\":%lld,\"present\":%s,", (long long)live->window_ms,
+                    live->present ? "true" : "false");
+  } else {
+    rc = buf_appends(b, "{");
   }
-  int rc = buf_printf(b, "{\"state\":\"%s\",\"value\":", state);
+  if (!rc) rc = buf_printf(b, "\"state\":\"%s\",\"value\":", state);
   if (!rc) rc = query_json_double(b, value);
   if (!rc) rc = buf_appends(b, ",\"warn\":");
   if (!rc) rc = query_json_double(b, warn);
@@ -222,13 +228,11 @@ static int run_stats(job *j, sqlite3 *db) {
   if (!rc) rc = buf_printf(b, ",\"since\":\"%s\",\"until\":\"%s\",", since, until);
   if (!rc) rc = add_rates(b, &k);
   if (!rc) rc = buf_appends(b, ",\"monitors\":{\"bounceRate\":");
-  if (!rc)
-    rc = add_monitor(b, j->mon_state[0], j->mon_value[0], query_bounce_rate(&k), o->bounce_warn,
-                     o->bounce_alert);
+  if (!rc) rc = add_monitor(b, &j->mon[0], query_bounce_rate(&k), o->bounce_warn, o->bounce_alert);
   if (!rc) rc = buf_appends(b, ",\"complaintRate\":");
   if (!rc)
-    rc = add_monitor(b, j->mon_state[1], j->mon_value[1], query_complaint_rate(&k),
-                     o->complaint_warn, o->complaint_alert);
+    rc =
+        add_monitor(b, &j->mon[1], query_complaint_rate(&k), o->complaint_warn, o->complaint_alert);
   if (!rc) rc = buf_appends(b, "}}");
   if (!rc) j->status = 200;
   return rc;
@@ -529,8 +533,7 @@ int api_handle(api *a, http_request *req) {
   }
   if (kind == J_STATS && a->opts.monitor_reading && j->span_ms == a->opts.monitor_window_ms) {
     for (int k = 0; k < 2; k++)
-      if (!a->opts.monitor_reading(a->opts.monitor_ud, k, j->mon_state[k], &j->mon_value[k]))
-        j->mon_state[k][0] = 0;
+      if (!a->opts.monitor_reading(a->opts.monitor_ud, k, &j->mon[k])) j->mon[k].state[0] = 0;
   }
   if (readpool_run(a->rp, work_fn, done_fn, j)) {
     http_respond_error(req, 503, "busy", "The query could not be queued; try again shortly.");

@@ -214,14 +214,16 @@ static void announce_unsubscribe(void *ud, const char *topic) {
 }
 
 /* /api/stats over the monitors' window shows their state (hysteresis). */
-static int api_monitor_reading(void *ud, int complaint, char state[8], double *value) {
+static int api_monitor_reading(void *ud, int complaint, struct api_monitor_live *live) {
   app *ap = ud;
   if (!ap->mon) return 0;
   struct monitor_reading r;
   monitor_get(ap->mon, complaint ? MON_COMPLAINT : MON_BOUNCE, &r);
   if (!r.evaluated_ms) return 0;
-  snprintf(state, 8, "%s", r.state);
-  *value = r.value;
+  snprintf(live->state, sizeof live->state, "%s", r.state);
+  live->value = r.value;
+  live->window_ms = r.window_ms;
+  live->present = r.present;
   return 1;
 }
 
