@@ -22,6 +22,8 @@
 /* The filters of GET /api/events. Empty strings mean "any". */
 typedef struct query_filter {
   char type[24];                 /* notificationType, canonical spelling */
+  unsigned type_mask;            /* every type given (bit i: the i-th of
+                                    query_type_name); several match any */
   char bounce_type[16];          /* Permanent, Transient or Undetermined */
   char feedback_type[64];        /* complaintFeedbackType, verbatim */
   char address[QUERY_VALUE_MAX]; /* a recipient, lower case */
@@ -42,13 +44,19 @@ void query_filter_init(query_filter *f);
 /* Sets the parameter called name (the API's names: type, bounceType,
  * feedbackType, address, domain, source, messageId, since, until, limit,
  * cursor, order) from text. An empty value leaves the filter unchanged.
- * since and until take ISO-8601 times (a bare date means its midnight UTC)
- * or durations back from now_ms ("15m", "24h", "7d"). limit must lie in
+ * type may be set several times: an event of any of the types matches
+ * (type then names the first). since and until take ISO-8601 times (a
+ * bare date means its midnight UTC; a day the month does not have is
+ * refused) or durations back from now_ms with a unit ("15m", "24h", "7d";
+ * a bare number is refused: seconds or an epoch?). limit must lie in
  * 1..max_limit. Returns 0; SL_EINVAL with a sentence for a person in err
  * (it does not repeat the parameter's name); SL_EFIELD when name is not a
  * filter parameter (err untouched). */
 int query_filter_set(query_filter *f, const char *name, const char *value, int64_t now_ms,
                      long max_limit, char *err, size_t errlen);
+
+/* The canonical name of the i-th notificationType (0 <= i < 10), or NULL. */
+const char *query_type_name(int i);
 
 /* Turns a time parameter (as for since/until) into ms since the epoch.
  * Returns 0 or SL_EINVAL with err set. */
@@ -79,7 +87,7 @@ struct query_bind {
   int64_t num;      /* else bound as an integer */
 };
 
-#define QUERY_MAX_BINDS 20
+#define QUERY_MAX_BINDS 32
 
 /* A page's SQL: the columns of enum query_col, in order, for one page of
  * f. The last bind is the LIMIT; the cursor binds are cursor_bind and the

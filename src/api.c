@@ -329,7 +329,8 @@ static int each_param(job *j, const char *allowed,
       size_t n2 = a2 ? (size_t)(a2 - p) : strlen(p);
       const char *e2 = memchr(p, '=', n2);
       size_t k2 = e2 ? (size_t)(e2 - p) : n2;
-      if (k2 == kl && memcmp(p, s, kl) == 0) {
+      /* type may repeat: any of the types given matches. */
+      if (k2 == kl && memcmp(p, s, kl) == 0 && strcmp(name, "type") != 0) {
         snprintf(msg, sizeof msg, "Parameter \"%s\" is given more than once.", name);
         http_respond_error(j->req, 400, "invalid_parameter", msg);
         return SL_EINVAL;
@@ -337,7 +338,8 @@ static int each_param(job *j, const char *allowed,
       p += n2 + (a2 ? 1 : 0);
     }
     char v[QUERY_VALUE_MAX + 1];
-    if (http_query_param(j->req, name, v, sizeof v) < 0) {
+    /* This occurrence's value (type may come several times). */
+    if (http_query_decode(eq ? eq + 1 : s + n, eq ? n - kl - 1 : 0, v, sizeof v) < 0) {
       snprintf(msg, sizeof msg, "Parameter \"%s\" is too long or badly percent-encoded.", name);
       http_respond_error(j->req, 400, "invalid_parameter", msg);
       return SL_EINVAL;

@@ -23,7 +23,8 @@
 
 struct query_opts {
   char *db;
-  char *type, *bounce_type, *feedback_type, *address, *domain, *source, *message_id;
+  struct opt_list type;
+  char *bounce_type, *feedback_type, *address, *domain, *source, *message_id;
   char *since, *until, *limit, *order;
   char *format;
 };
@@ -31,8 +32,10 @@ struct query_opts {
 #define O(f) offsetof(struct query_opts, f)
 static const struct opt query_table[] = {
     {"db", OPT_STR, O(db), SESLOG_DEFAULT_DB, "PATH", "the SQLite database"},
-    {"type", OPT_STR, O(type), NULL, "TYPE",
-     "Bounce, Complaint, Delivery, Send, Reject, Open, Click, DeliveryDelay, ...", 1},
+    {"type", OPT_LIST, O(type), NULL, "TYPE",
+     "Bounce, Complaint, Delivery, Send, Reject, Open, Click, DeliveryDelay, ... (repeatable: "
+     "events of any of them)",
+     1},
     {"bounce-type", OPT_STR, O(bounce_type), NULL, "TYPE", "Permanent, Transient or Undetermined",
      1},
     {"feedback-type", OPT_STR, O(feedback_type), NULL, "TYPE",
@@ -50,7 +53,8 @@ static const struct opt query_table[] = {
     {"order", OPT_STR, O(order), "desc", "desc|asc", "newest first or oldest first", 1},
     {"format", OPT_STR, O(format), "table", "FORMAT",
      "table (fits the terminal), json, jsonl (with the original JSON as \"raw\"; `seslog "
-     "import` reads it back) or csv",
+     "import` reads it back), csv or tsv (tabs, newlines and backslashes in a value written "
+     "\\t, \\n, \\\\: one event a line)",
      1},
     {0},
 };
@@ -61,7 +65,6 @@ static const struct {
   const char *opt, *param;
   size_t offset;
 } filter_opts[] = {
-    {"type", "type", offsetof(struct query_opts, type)},
     {"bounce-type", "bounceType", offsetof(struct query_opts, bounce_type)},
     {"feedback-type", "feedbackType", offsetof(struct query_opts, feedback_type)},
     {"address", "address", offsetof(struct query_opts, address)},
@@ -81,7 +84,7 @@ static const char query_usage[] =
     "works while a server writes to it. `seslog query --format jsonl > events.jsonl` exports\n"
     "events without loss: `seslog import events.jsonl` loads them into another database.";
 
-enum format { F_TABLE, F_JSON, F_JSONL, F_CSV };
+enum format { F_TABLE, F_JSON, F_JSONL, F_CSV, F_TSV };
 enum { F_WRITE = 1, F_OTHER = 2 }; /* printer.failed */
 
 /* Table columns. */
@@ -369,6 +372,65 @@ static int csv_row(printer *p, const query_row *r) {
   return emit(p, p->line.data, p->line.len);
 }
 
+/* ---- tsv -------------------------------------------------------------- */
+
+/* A TSV cell: tab, newline, carriage return and backslash written as
+ * \t, \n, \r and \\ (as PostgreSQL's COPY and MySQL write them), so a
+ * multi-line diagnostic stays on its event's line. */
+static void tsv_field(buf *b, const char *s) {
+  for (const char *q = s ? s : ""; *q; q++) {
+    const char *esc = *q == '\t'   ? "\\t"
+                      : *q == '\n' ? "\\n"
+                      : *q == '\r' ? "\\r"
+                      : *q == '\\' ? "\\\\"
+                                   : NULL;
+    if (esc)
+      buf_append(b, esc, 2);
+    else
+      buf_append(b, q, 1);
+  }
+}
+
+static const char tsv_header[] =
+    "timeStamp\tnotificationType\tmessageId\trecipients\tsource\tbounceType\tbounceSubType\t"
+    "complaintFeedbackType\tcomplaintSubType\tdiagnostic\treportingMTA\tdestinationAddress\t"
+    "feedbackId\tsnsMessageId\ttopicArn\n";
+
+/* Prints one event as a TSV line, in the CSV's columns (-1: the recipients). */
+static int tsv_row(printer *p, const query_row *r) {
+  static const int cols[] = {QC_TIME_STAMP,
+                             QC_TYPE,
+                             QC_MESSAGE_ID,
+                             -1,
+                             QC_SOURCE,
+                             QC_BOUNCE_TYPE,
+                             QC_BOUNCE_SUB_TYPE,
+                             QC_FEEDBACK_TYPE,
+                             QC_COMPLAINT_SUB_TYPE,
+                             QC_DIAGNOSTIC,
+                             QC_REPORTING_MTA,
+                             QC_DESTINATION,
+                             QC_FEEDBACK_ID,
+                             QC_SNS_MESSAGE_ID,
+                             QC_TOPIC_ARN};
+  buf_reset(&p->line);
+  for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
+    if (i) buf_append(&p->line, "\t", 1);
+    if (cols[i] < 0) {
+      char *rcpt = join_recipients(r, ",");
+      tsv_field(&p->line, rcpt);
+      free(rcpt);
+    } else {
+      tsv_field(&p->line, r->col[cols[i]]);
+    }
+  }
+  if (buf_append(&p->line, "\n", 1)) {
+    fprintf(stderr, "seslog query: an event is too large to print\n");
+    return p->failed = F_OTHER;
+  }
+  return emit(p, p->line.data, p->line.len);
+}
+
 /* ---- the row callback ------------------------------------------------- */
 
 static int on_row(void *ud, const query_row *r) {
@@ -377,6 +439,7 @@ static int on_row(void *ud, const query_row *r) {
   switch (p->format) {
     case F_TABLE: table_row_add(p, r); break;
     case F_CSV: csv_row(p, r); break;
+    case F_TSV: tsv_row(p, r); break;
     case F_JSON:
     case F_JSONL:
       buf_reset(&p->line);
@@ -430,14 +493,22 @@ int cmd_query(int argc, char **argv, int argi) {
     p.format = F_JSONL;
   else if (strcmp(o.format, "csv") == 0)
     p.format = F_CSV;
+  else if (strcmp(o.format, "tsv") == 0)
+    p.format = F_TSV;
   else {
-    fprintf(stderr, "seslog query: --format must be table, json, jsonl or csv\n");
+    fprintf(stderr, "seslog query: --format must be table, json, jsonl, csv or tsv\n");
     goto out;
   }
   query_filter f;
   query_filter_init(&f);
   int64_t now = util_now_ms();
   char err[400];
+  for (size_t i = 0; i < o.type.n; i++) {
+    if (query_filter_set(&f, "type", o.type.items[i], now, LONG_MAX, err, sizeof err)) {
+      fprintf(stderr, "seslog query: --type \"%s\" %s\n", o.type.items[i], err);
+      goto out;
+    }
+  }
   for (size_t i = 0; i < sizeof filter_opts / sizeof filter_opts[0]; i++) {
     const char *v = *(char **)((char *)&o + filter_opts[i].offset);
     if (!v) continue;
@@ -471,6 +542,7 @@ int cmd_query(int argc, char **argv, int argi) {
   p.width = terminal_width();
   if (p.format == F_JSON) emit(&p, "{\"items\":[", 10);
   if (p.format == F_CSV) emit(&p, csv_header, sizeof csv_header - 1);
+  if (p.format == F_TSV) emit(&p, tsv_header, sizeof tsv_header - 1);
   status = 0;
   for (;;) {
     f.limit = remaining < 0 || remaining > PAGE ? PAGE : remaining;

@@ -49,6 +49,32 @@ static const char *canonical(const char *const *names, size_t n, const char *v) 
   return NULL;
 }
 
+const char *query_type_name(int i) {
+  return i >= 0 && i < (int)(sizeof types / sizeof types[0]) ? types[i] : NULL;
+}
+
+/* The number of types in f's type_mask. */
+static int type_count(const query_filter *f) {
+  int n = 0;
+  for (unsigned m = f->type_mask; m; m &= m - 1) n++;
+  return n;
+}
+
+/* 0 when the date part of an ISO-8601 text (YYYY-MM-DD...) names a day
+ * its month does not have (util_parse_iso8601 takes any day up to 31);
+ * 1 otherwise, also for text that is no date (the parser refuses it). */
+static int real_day(const char *v) {
+  static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  static const int pos[] = {0, 1, 2, 3, 5, 6, 8, 9};
+  for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
+    if (!isdigit((unsigned char)v[pos[i]])) return 1;
+  int y = (v[0] - '0') * 1000 + (v[1] - '0') * 100 + (v[2] - '0') * 10 + (v[3] - '0');
+  int m = (v[5] - '0') * 10 + (v[6] - '0'), d = (v[8] - '0') * 10 + (v[9] - '0');
+  if (m < 1 || m > 12 || d < 1) return 1;
+  int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return d <= days[m - 1] + (m == 2 && leap);
+}
+
 void query_filter_init(query_filter *f) {
   memset(f, 0, sizeof *f);
   f->limit = QUERY_LIMIT_DEFAULT;
@@ -59,6 +85,10 @@ int query_parse_time(const char *v, int64_t now_ms, int64_t *out_ms, char *err, 
   size_t n = strlen(v);
   if (n >= 10 && isdigit((unsigned char)v[0]) && v[4] == '-') {
     char full[64];
+    if (!real_day(v)) {
+      snprintf(err, errlen, "is not a day of the calendar (a month has 28 to 31 days)");
+      return SL_EINVAL;
+    }
     if (n == 10) { /* a bare date: its midnight UTC */
       snprintf(full, sizeof full, "%sT00:00:00Z", v);
       v = full;
@@ -71,6 +101,13 @@ int query_parse_time(const char *v, int64_t now_ms, int64_t *out_ms, char *err, 
     }
   } else {
     int64_t d;
+    size_t digits = strspn(v, "0123456789");
+    if (digits == n && n > 0) {
+      snprintf(err, errlen,
+               "is a bare number: give an ISO-8601 time like 2026-03-06T20:00:00Z or a "
+               "duration with its unit like 15m, 24h or 7d");
+      return SL_EINVAL;
+    }
     if (util_parse_duration(v, &d)) {
       snprintf(err, errlen,
                "is neither an ISO-8601 time like 2026-03-06T20:00:00Z nor a duration back from "
@@ -123,7 +160,9 @@ int query_filter_set(query_filter *f, const char *name, const char *v, int64_t n
       snprintf(err, errlen, "must be one of %s", names);
       return SL_EINVAL;
     }
-    snprintf(f->type, sizeof f->type, "%s", c);
+    if (!f->type_mask) snprintf(f->type, sizeof f->type, "%s", c);
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+      if (types[i] == c) f->type_mask |= 1u << i;
     return 0;
   }
   if (strcmp(name, "bounceType") == 0) {
@@ -279,7 +318,7 @@ static enum query_driver pick_driver(const query_filter *f) {
   if (f->address[0]) return QD_ADDRESS;
   if (f->feedback_type[0]) return QD_FEEDBACK;
   if (f->domain[0]) return QD_DOMAIN;
-  if (f->type[0] || f->bounce_type[0]) return QD_TYPE;
+  if (type_count(f) == 1 || (!f->type_mask && f->bounce_type[0])) return QD_TYPE;
   if (f->source[0]) return QD_SOURCE;
   return QD_TIME;
 }
@@ -296,6 +335,18 @@ static void bind_num(query_plan *p, int64_t v) {
   p->n_binds++;
 }
 
+/* Several types: " AND <col> IN (?,...)", one bind a type. */
+static int append_types_in(query_plan *p, buf *b, const query_filter *f, const char *col) {
+  int rc = buf_printf(b, " AND %s IN (", col);
+  int n = 0;
+  for (size_t i = 0; i < sizeof types / sizeof types[0] && !rc; i++) {
+    if (!(f->type_mask & (1u << i))) continue;
+    rc = buf_appends(b, n++ ? ",?" : "?");
+    bind_text(p, types[i]);
+  }
+  return rc ? rc : buf_appends(b, ")");
+}
+
 int query_plan_build(const query_filter *f, int with_raw, query_plan *p) {
   memset(p, 0, sizeof *p);
   buf_init(&p->sql, 8192);
@@ -304,7 +355,8 @@ int query_plan_build(const query_filter *f, int with_raw, query_plan *p) {
   buf *b = &p->sql;
   int rc = buf_printf(b, "SELECT %s, %s FROM ", columns, with_raw ? "e.raw" : "NULL");
   const char *dir = f->asc ? "ASC" : "DESC";
-  const char *type = f->type[0] ? f->type : f->bounce_type[0] ? "Bounce" : NULL;
+  int several = type_count(f) > 1; /* any of them: checked, never driving */
+  const char *type = several ? NULL : f->type[0] ? f->type : f->bounce_type[0] ? "Bounce" : NULL;
   int by_recipient = p->driver == QD_ADDRESS || p->driver == QD_DOMAIN;
   /* k is the key of the driving index: timeStamp then the event's id. */
   const char *kts = by_recipient ? "r.timeStamp" : "e.timeStamp";
@@ -323,6 +375,7 @@ int query_plan_build(const query_filter *f, int with_raw, query_plan *p) {
         rc = rc ? rc : buf_appends(b, " AND r.notificationType = ?");
         bind_text(p, type);
       }
+      if (several) rc = rc ? rc : append_types_in(p, b, f, "r.notificationType");
     } else {
       p->dedupe = 1; /* two recipients of one event at the same domain */
       rc = rc ? rc : buf_appends(b, " WHERE r.domain = ?");
@@ -331,6 +384,8 @@ int query_plan_build(const query_filter *f, int with_raw, query_plan *p) {
         rc = rc ? rc : buf_appends(b, " AND r.notificationType = ?");
         bind_text(p, type);
       }
+      /* Not "recipients-domain-type": an IN list there would need a sort. */
+      if (several) rc = rc ? rc : append_types_in(p, b, f, "+r.notificationType");
     }
   } else {
     rc = rc ? rc : buf_appends(b, "SesEventMessages e WHERE 1");
@@ -351,6 +406,7 @@ int query_plan_build(const query_filter *f, int with_raw, query_plan *p) {
           rc ? rc : buf_printf(b, " AND %se.notificationType = ?", p->driver == QD_TYPE ? "" : "+");
       bind_text(p, type);
     }
+    if (several) rc = rc ? rc : append_types_in(p, b, f, "+e.notificationType");
     if (f->source[0]) {
       rc = rc ? rc
               : buf_printf(b, " AND %se.source = ? COLLATE NOCASE",

@@ -33,8 +33,10 @@ after(async () => {
   if (srv) await srv.stop();
 });
 
+/** A query string; an array value repeats its parameter. */
 function qs(params) {
-  return new URLSearchParams(params).toString();
+  return new URLSearchParams(Object.entries(params)
+    .flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]]))).toString();
 }
 
 async function getJson(p, headers) {
@@ -97,9 +99,15 @@ test('every filter alone and combined, both orders, in pages of 7 and in one pag
     { messageId: 'q-0000', address: 'second0@gmail.test' },
     { feedbackType: 'not-spam', domain: 'corp.test' },
     { type: 'Open', source: SOURCES[0], until: mid.timeStamp },
+    // type given several times: events of any of them
+    { type: ['Bounce', 'complaint'] },
+    { type: ['Bounce', 'Complaint'], domain: 'gmail.test' },
+    { type: ['Open', 'Delivery'], source: SOURCES[0], since: '1d' },
+    { type: ['Send', 'Bounce'], address: 'user0@gmail.test' },
   ];
+  const cap = (t) => t[0].toUpperCase() + t.slice(1);
   for (const c of cases) {
-    const model = { ...c, type: c.type && c.type[0].toUpperCase() + c.type.slice(1) };
+    const model = { ...c, type: c.type && (Array.isArray(c.type) ? c.type.map(cap) : cap(c.type)) };
     const want = matchEvents(data.events, model, now);
     for (const order of ['desc', 'asc']) {
       const expected = sortEvents(want, order === 'asc').map((e) => e.key);
@@ -260,7 +268,8 @@ test('malformed parameters: 400 invalid_parameter naming the parameter', T, asyn
     'type=Bouncy': 'type', 'bounceType=Hard': 'bounceType', 'limit=0': 'limit', 'limit=1001': 'limit',
     'limit=ten': 'limit', 'limit=5.5': 'limit', 'order=up': 'order', 'cursor=xyz': 'cursor',
     'cursor=MjAyNnwx': 'cursor', 'since=yesterday': 'since', 'until=2026-13-01T00:00:00Z': 'until',
-    'since=2026-03-02&until=2026-03-01': 'until', 'typ=Bounce': 'typ', 'type=Bounce&type=Send': 'type',
+    'since=2026-03-02&until=2026-03-01': 'until', 'typ=Bounce': 'typ', 'type=Bounce&type=Bouncy': 'type',
+    'since=2026-11-31': 'since', 'until=1764547200': 'until', 'limit=5&limit=6': 'limit',
     'messageId=%zz': 'messageId', [`address=${'a'.repeat(600)}`]: 'address',
   };
   for (const [q, name] of Object.entries(bad)) {

@@ -189,13 +189,33 @@ static int t_params(void) {
   ASSERT_INT_EQ(f.asc, 0);
   ASSERT_INT_EQ(query_filter_set(&f, "type", "bounce", NOW, 1000, err, sizeof err), 0);
   ASSERT_STR_EQ(f.type, "Bounce");
+  query_filter_init(&f);
   ASSERT_INT_EQ(query_filter_set(&f, "type", "rendering-failure", NOW, 1000, err, sizeof err), 0);
   ASSERT_STR_EQ(f.type, "Rendering Failure");
+  query_filter_init(&f);
   ASSERT_INT_EQ(query_filter_set(&f, "type", "deliveryDelay", NOW, 1000, err, sizeof err), 0);
   ASSERT_STR_EQ(f.type, "DeliveryDelay");
   ASSERT_INT_EQ(query_filter_set(&f, "type", "Bouncy", NOW, 1000, err, sizeof err), SL_EINVAL);
   ASSERT_TRUE(strstr(err, "Complaint") != NULL);
   ASSERT_STR_EQ(f.type, "DeliveryDelay"); /* unchanged on error */
+  ASSERT_INT_EQ(f.type_mask, 1u << 8);
+  /* A type given again adds to the set: any of them matches. */
+  ASSERT_INT_EQ(query_filter_set(&f, "type", "Bounce", NOW, 1000, err, sizeof err), 0);
+  ASSERT_INT_EQ(query_filter_set(&f, "type", "bounce", NOW, 1000, err, sizeof err), 0);
+  ASSERT_STR_EQ(f.type, "DeliveryDelay");
+  ASSERT_INT_EQ(f.type_mask, (1u << 8) | 1u);
+  query_filter g;
+  query_filter_init(&g);
+  /* Days a month does not have, and bare numbers, are refused. */
+  ASSERT_INT_EQ(query_filter_set(&g, "since", "2026-11-31", NOW, 1000, err, sizeof err), SL_EINVAL);
+  ASSERT_TRUE(strstr(err, "calendar") != NULL);
+  ASSERT_INT_EQ(query_filter_set(&g, "until", "2026-02-29T10:00:00Z", NOW, 1000, err, sizeof err),
+                SL_EINVAL);
+  ASSERT_INT_EQ(query_filter_set(&g, "since", "2024-02-29", NOW, 1000, err, sizeof err), 0);
+  ASSERT_INT_EQ(query_filter_set(&g, "since", "1764547200", NOW, 1000, err, sizeof err), SL_EINVAL);
+  ASSERT_TRUE(strstr(err, "bare number") != NULL);
+  ASSERT_INT_EQ(query_filter_set(&g, "since", "0", NOW, 1000, err, sizeof err), SL_EINVAL);
+  ASSERT_INT_EQ(query_filter_set(&g, "since", "90s", NOW, 1000, err, sizeof err), 0);
   ASSERT_INT_EQ(query_filter_set(&f, "bounceType", "PERMANENT", NOW, 1000, err, sizeof err), 0);
   ASSERT_STR_EQ(f.bounce_type, "Permanent");
   ASSERT_INT_EQ(query_filter_set(&f, "bounceType", "Hard", NOW, 1000, err, sizeof err), SL_EINVAL);
@@ -367,6 +387,11 @@ static int t_plan_indexes(void) {
       {{{"source", "a@b.c"}, {"type", "Send"}, {"since", "1d"}},
        "notificationType-timeStamp-Index"},
       {{{"source", "a@b.c"}, {"since", "1d"}}, "source-timeStamp-Index"},
+      /* several types: any of them, checked on the rows of another index */
+      {{{"type", "Bounce"}, {"type", "Complaint"}}, "timeStamp-Index"},
+      {{{"type", "Bounce"}, {"type", "Complaint"}, {"domain", "b.c"}}, "recipients-domain"},
+      {{{"type", "Bounce"}, {"type", "Complaint"}, {"address", "a@b.c"}}, "PRIMARY KEY"},
+      {{{"type", "Bounce"}, {"type", "Send"}, {"source", "a@b.c"}}, "source-timeStamp-Index"},
   };
   char err[256];
   for (int asc = 0; asc < 2; asc++)
