@@ -173,7 +173,8 @@ int query_json_double(buf *b, double v);
 
 /* Recipient counts from rollup_minute. */
 struct query_counts {
-  int64_t sends; /* recipients of Send events */
+  int64_t events; /* events of any type (not recipients) */
+  int64_t sends;  /* recipients of Send events */
   int64_t deliveries;
   int64_t bounces;           /* every bounced recipient */
   int64_t permanent_bounces; /* Permanent, not OnAccountSuppressionList */
@@ -184,6 +185,11 @@ struct query_counts {
  * epoch), summed. Returns 0, SL_EBUSY or SL_EDB. */
 int query_rollup_sum(struct sqlite3 *db, int64_t from_minute, int64_t to_minute,
                      struct query_counts *out);
+
+/* The minutes (since the epoch) of the oldest and newest rollup rows:
+ * the range of the stored data. Returns 0 with *found 1 and both set, or
+ * *found 0 on an empty database; SL_EBUSY or SL_EDB. */
+int query_data_range(struct sqlite3 *db, int64_t *first_minute, int64_t *last_minute, int *found);
 
 /* The rate definitions of CONTRACT section 5: the sends a rate divides by
  * (recipients of Send events, or when there are none, of Delivery and

@@ -41,10 +41,14 @@ typedef struct job {
   char window[32];            /* stats: the window as asked */
   int64_t now_ms;             /* when the request was parsed */
   int64_t span_ms;            /* stats: the window; timeseries: the bucket */
-  int64_t since_ms, until_ms; /* timeseries */
+  int64_t since_ms, until_ms; /* timeseries; stats with an explicit range */
   char bucket[32];            /* timeseries: the bucket as asked */
   /* stats: the live monitors (state "" = none) */
   struct api_monitor_live mon[2];
+  /* stats: what the range is: the window back from now, since/until as
+   * given, or (nothing asked, nothing recent) the stored data's range */
+  enum { R_WINDOW, R_EXPLICIT, R_DATA } range;
+  int window_given; /* stats: window= was in the query */
   /* the answer, filled on the pool */
   int status;
   buf body;             /* JSON when status is 200 */
@@ -210,21 +214,41 @@ static int64_t floor_minute(int64_t ms) {
   return ms >= 0 ? ms / 60000 : (ms - 59999) / 60000;
 }
 
-/* Builds the /api/stats answer from the rollups of the window. Returns 0
- * with j->status set, or the query's error. */
+/* Builds the /api/stats answer from the rollups of the range: the window
+ * back from now, since/until as given, or, when nothing was asked and the
+ * default window holds no event, the whole range of the stored data (an
+ * imported archive lives in the past). Returns 0 with j->status set, or
+ * the query's error. */
 static int run_stats(job *j, sqlite3 *db) {
-  /* The minutes that overlap [now - window, now]. */
+  /* The minutes that overlap [now - window, now], or [since, until). */
   int64_t from = floor_minute(j->now_ms - j->span_ms), to = floor_minute(j->now_ms);
+  int64_t until_ms = j->now_ms;
+  if (j->range == R_EXPLICIT) {
+    from = floor_minute(j->since_ms);
+    to = floor_minute(j->until_ms - 1);
+    until_ms = j->until_ms;
+  }
   struct query_counts k;
   int rc = query_rollup_sum(db, from, to, &k);
+  int64_t first = 0, last = 0;
+  int found = 0;
+  if (!rc) rc = query_data_range(db, &first, &last, &found);
   if (rc) return rc;
+  if (j->range == R_WINDOW && !j->window_given && k.events == 0 && found) {
+    j->range = R_DATA;
+    from = first;
+    to = last;
+    until_ms = (last + 1) * 60000;
+    j->mon[0].state[0] = j->mon[1].state[0] = 0; /* the range's own rates */
+    if ((rc = query_rollup_sum(db, from, to, &k))) return rc;
+  }
   char since[25], until[25];
   util_format_iso8601(from * 60000, since);
-  util_format_iso8601(j->now_ms, until);
+  util_format_iso8601(until_ms, until);
   const struct api_opts *o = &j->a->opts;
   buf *b = &j->body;
   rc = buf_appends(b, "{\"window\":");
-  if (!rc) rc = query_json_string(b, j->window);
+  if (!rc) rc = j->range == R_WINDOW ? query_json_string(b, j->window) : buf_appends(b, "null");
   if (!rc) rc = buf_printf(b, ",\"since\":\"%s\",\"until\":\"%s\",", since, until);
   if (!rc) rc = add_rates(b, &k);
   if (!rc) rc = buf_appends(b, ",\"monitors\":{\"bounceRate\":");
@@ -233,7 +257,18 @@ static int run_stats(job *j, sqlite3 *db) {
   if (!rc)
     rc =
         add_monitor(b, &j->mon[1], query_complaint_rate(&k), o->complaint_warn, o->complaint_alert);
-  if (!rc) rc = buf_appends(b, "}}");
+  static const char *const ranges[] = {"window", "explicit", "data"};
+  if (!rc)
+    rc =
+        buf_printf(b, "},\"events\":%lld,\"range\":\"%s\",", (long long)k.events, ranges[j->range]);
+  if (!rc && found) {
+    char d0[25], d1[25];
+    util_format_iso8601(first * 60000, d0);
+    util_format_iso8601((last + 1) * 60000, d1);
+    rc = buf_printf(b, "\"dataSince\":\"%s\",\"dataUntil\":\"%s\"}", d0, d1);
+  } else if (!rc) {
+    rc = buf_appends(b, "\"dataSince\":null,\"dataUntil\":null}");
+  }
   if (!rc) j->status = 200;
   return rc;
 }
@@ -373,8 +408,18 @@ static int set_filter(job *j, const char *name, const char *v, char *err, size_t
 }
 
 static int set_stats(job *j, const char *name, const char *v, char *err, size_t n) {
-  /* name is "window" */
   if (!*v) return 0;
+  if (strcmp(name, "window") != 0) { /* since or until: an explicit range */
+    int64_t ms;
+    if (query_parse_time(v, j->now_ms, &ms, err, n)) return SL_EINVAL;
+    if (name[0] == 's')
+      j->since_ms = ms;
+    else
+      j->until_ms = ms;
+    j->range = R_EXPLICIT;
+    return 0;
+  }
+  j->window_given = 1;
   int64_t ms;
   if (util_parse_duration(v, &ms) || ms <= 0 || ms > 400LL * 86400000) {
     snprintf(err, n, "must be a duration like 10m, 24h or 30d (at most 400d)");
@@ -442,7 +487,23 @@ static int parse(job *j) {
       while (w % units[u].ms) u++;
       snprintf(j->window, sizeof j->window, "%lld%s", (long long)(w / units[u].ms), units[u].unit);
       j->span_ms = w;
-      return each_param(j, "window", set_stats);
+      j->since_ms = INT64_MIN;
+      j->until_ms = INT64_MIN;
+      if (each_param(j, "window since until", set_stats)) return SL_EINVAL;
+      if (j->range != R_EXPLICIT) return 0;
+      if (j->window_given) {
+        http_respond_error(j->req, 400, "invalid_parameter",
+                           "Parameter \"window\" and since/until both give the range: use one.");
+        return SL_EINVAL;
+      }
+      if (j->until_ms == INT64_MIN) j->until_ms = j->now_ms;
+      if (j->since_ms == INT64_MIN) j->since_ms = j->until_ms - w;
+      if (j->since_ms >= j->until_ms) {
+        http_respond_error(j->req, 400, "invalid_parameter",
+                           "Parameter \"since\" is not before \"until\": the range is empty.");
+        return SL_EINVAL;
+      }
+      return 0;
     }
     case J_TIMESERIES: {
       snprintf(j->bucket, sizeof j->bucket, "1h");
@@ -533,7 +594,8 @@ int api_handle(api *a, http_request *req) {
     free(j);
     return 0;
   }
-  if (kind == J_STATS && a->opts.monitor_reading && j->span_ms == a->opts.monitor_window_ms) {
+  if (kind == J_STATS && j->range == R_WINDOW && a->opts.monitor_reading &&
+      j->span_ms == a->opts.monitor_window_ms) {
     for (int k = 0; k < 2; k++)
       if (!a->opts.monitor_reading(a->opts.monitor_ud, k, &j->mon[k])) j->mon[k].state[0] = 0;
   }

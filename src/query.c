@@ -827,12 +827,12 @@ int query_rollup_sum(sqlite3 *db, int64_t from_minute, int64_t to_minute,
   if (h1 < h0) h1 = h0;
   sqlite3_stmt *st;
   int rc = prepare(db,
-                   "SELECT total(s), total(d), total(b), total(p), total(c) FROM ("
-                   "SELECT sends s, deliveries d, bounces b, permanentBounces p, complaints c "
-                   "FROM rollup_minute WHERE minute >= ?1 AND minute < ?2 UNION ALL "
-                   "SELECT sends, deliveries, bounces, permanentBounces, complaints "
+                   "SELECT total(s), total(d), total(b), total(p), total(c), total(e) FROM ("
+                   "SELECT sends s, deliveries d, bounces b, permanentBounces p, complaints c, "
+                   "events e FROM rollup_minute WHERE minute >= ?1 AND minute < ?2 UNION ALL "
+                   "SELECT sends, deliveries, bounces, permanentBounces, complaints, events "
                    "FROM rollup_hour WHERE hour >= ?3 AND hour < ?4 UNION ALL "
-                   "SELECT sends, deliveries, bounces, permanentBounces, complaints "
+                   "SELECT sends, deliveries, bounces, permanentBounces, complaints, events "
                    "FROM rollup_minute WHERE minute >= ?5 AND minute <= ?6)",
                    &st);
   if (rc) return rc;
@@ -852,10 +852,29 @@ int query_rollup_sum(sqlite3 *db, int64_t from_minute, int64_t to_minute,
         .bounces = (int64_t)sqlite3_column_double(st, 2),
         .permanent_bounces = (int64_t)sqlite3_column_double(st, 3),
         .complaints = (int64_t)sqlite3_column_double(st, 4),
+        .events = (int64_t)sqlite3_column_double(st, 5),
     };
     *out = k;
   } else {
     err = sql_error(rc);
+  }
+  sqlite3_finalize(st);
+  return err;
+}
+
+int query_data_range(sqlite3 *db, int64_t *first_minute, int64_t *last_minute, int *found) {
+  sqlite3_stmt *st;
+  /* min() and max() of the primary key: two index probes. */
+  int rc = prepare(db, "SELECT min(minute), max(minute) FROM rollup_minute", &st);
+  if (rc) return rc;
+  rc = sqlite3_step(st);
+  int err = rc == SQLITE_ROW ? 0 : sql_error(rc);
+  if (!err) {
+    *found = sqlite3_column_type(st, 0) != SQLITE_NULL;
+    if (*found) {
+      *first_minute = sqlite3_column_int64(st, 0);
+      *last_minute = sqlite3_column_int64(st, 1);
+    }
   }
   sqlite3_finalize(st);
   return err;

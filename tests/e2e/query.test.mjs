@@ -200,9 +200,45 @@ test('GET /api/stats from the rollups: counts, rates, monitors; an empty window 
   assert.deepEqual(s.monitors.bounceRate, { state: state(s.bounceRate, 0.025, 0.05), value: s.bounceRate, warn: 0.025, alert: 0.05 });
   assert.deepEqual(s.monitors.complaintRate, { state: state(s.complaintRate, 0.0005, 0.001), value: s.complaintRate, warn: 0.0005, alert: 0.001 });
   assert.deepEqual(Object.keys(s), ['window', 'since', 'until', 'sends', 'deliveries', 'bounces',
-    'permanentBounces', 'complaints', 'bounceRate', 'complaintRate', 'monitors']);
+    'permanentBounces', 'complaints', 'bounceRate', 'complaintRate', 'monitors', 'events', 'range',
+    'dataSince', 'dataUntil']);
+  assert.equal(s.events, data.events.length);
+  assert.equal(s.range, 'window');
+  const first = Math.min(...data.events.map((e) => e.ms));
+  const last = Math.max(...data.events.map((e) => e.ms));
+  assert.equal(s.dataSince, new Date(Math.floor(first / 60e3) * 60e3).toISOString());
+  assert.equal(s.dataUntil, new Date(Math.floor(last / 60e3) * 60e3 + 60e3).toISOString());
 
-  for (const p of ['/api/stats', '/api/stats?window=10m', '/api/stats?window=30s']) {
+  // an explicit range: the minutes of [since, until), rates against the thresholds
+  for (const [a, b] of [[data.t0, data.t0 + 5 * 3600e3], [data.t0 + 3600e3, data.t0 + 2 * 3600e3]]) {
+    const since = new Date(Math.floor(a / 60e3) * 60e3).toISOString();
+    const until = new Date(Math.floor(b / 60e3) * 60e3).toISOString();
+    const r = await getJson(`/api/stats?${qs({ since, until })}`);
+    const inRange = data.events.filter((e) => e.ms >= Date.parse(since) && e.ms < Date.parse(until));
+    const kr = countsOf(inRange);
+    assert.equal(r.window, null);
+    assert.equal(r.range, 'explicit');
+    assert.equal(r.since, since);
+    assert.equal(r.until, until);
+    assert.equal(r.events, inRange.length);
+    assert.equal(r.sends, kr.sends);
+    assert.equal(r.permanentBounces, kr.permanentBounces);
+    assert.equal(r.complaints, kr.complaints);
+    assert.ok(Math.abs(r.bounceRate - kr.bounceRate) < 1e-9);
+    assert.deepEqual(r.monitors.bounceRate, { state: state(r.bounceRate, 0.025, 0.05), value: r.bounceRate, warn: 0.025, alert: 0.05 });
+  }
+
+  // nothing in the monitors' window and nothing asked: the range of the data, said so
+  const d = await getJson('/api/stats');
+  assert.equal(d.range, 'data');
+  assert.equal(d.window, null);
+  assert.equal(d.since, s.dataSince);
+  assert.equal(d.until, s.dataUntil);
+  assert.equal(d.events, data.events.length);
+  assert.equal(d.sends, k.sendsRaw);
+  assert.equal(d.permanentBounces, k.permanentBounces);
+
+  for (const p of ['/api/stats?window=10m', '/api/stats?window=30s']) {
     const e = await getJson(p);
     assert.equal(e.window, p.includes('=') ? p.split('=')[1] : '10m');
     for (const f of ['sends', 'deliveries', 'bounces', 'permanentBounces', 'complaints', 'bounceRate', 'complaintRate']) {
@@ -216,7 +252,8 @@ test('GET /api/stats from the rollups: counts, rates, monitors; an empty window 
       assert.equal(typeof e.monitors.bounceRate.value, 'number');
     }
   }
-  for (const bad of ['window=abc', 'window=0', 'window=-5m', 'window=500d', 'since=1h', 'window=1h&window=2h']) {
+  for (const bad of ['window=abc', 'window=0', 'window=-5m', 'window=500d', 'since=soon', 'window=1h&window=2h',
+    'window=1h&since=2h', 'since=2026-11-31', 'until=1764547200', 'since=1h&until=2h', 'since=1h&since=2h']) {
     assertError(await get(srv.url, `/api/stats?${bad}`), 400, 'invalid_parameter');
   }
 });
