@@ -217,8 +217,9 @@ static int64_t floor_minute(int64_t ms) {
 /* Builds the /api/stats answer from the rollups of the range: the window
  * back from now, since/until as given, or, when nothing was asked and the
  * default window holds no event, the whole range of the stored data (an
- * imported archive lives in the past). Returns 0 with j->status set, or
- * the query's error. */
+ * imported archive lives in the past; the monitors then still show the
+ * live verdict, with the window it used). Returns 0 with j->status set,
+ * or the query's error. */
 static int run_stats(job *j, sqlite3 *db) {
   /* The minutes that overlap [now - window, now], or [since, until). */
   int64_t from = floor_minute(j->now_ms - j->span_ms), to = floor_minute(j->now_ms);
@@ -239,7 +240,6 @@ static int run_stats(job *j, sqlite3 *db) {
     from = first;
     to = last;
     until_ms = (last + 1) * 60000;
-    j->mon[0].state[0] = j->mon[1].state[0] = 0; /* the range's own rates */
     if ((rc = query_rollup_sum(db, from, to, &k))) return rc;
   }
   char since[25], until[25];
