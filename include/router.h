@@ -22,6 +22,7 @@ struct router {
   suppression *sup;               /* /api/suppression...; NULL: none */
   dnsbl *dnsbl;                   /* /api/dnsbl...; NULL: none */
   const char *api_token;          /* NULL: /api and /metrics are open */
+  int read_only;                  /* serve --read-only: every write is refused */
 };
 
 /* The server's handler: ud is a struct router. */

@@ -12,7 +12,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  startServer, get, sqlite, sesFixture, tempDir, runSeslog,
+  startServer, get, post, request, sqlite, sesFixture, tempDir, runSeslog, signEnvelope,
+  uniqueBounce, assertStatus, assertError,
 } from './lib.mjs';
 import { startSlackStub } from './slackstub.mjs';
 
@@ -68,7 +69,7 @@ describe('an archive lives in the past', { concurrency: true }, () => {
     let stats;
     const deadline = Date.now() + 8000;
     for (;;) {
-      stats = (await get(srv.url, '/api/stats')).json;
+      stats = (await get(srv.url, '/api/stats?window=10m')).json;
       if (stats.monitors.bounceRate.state === 'alert' || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -84,5 +85,103 @@ describe('an archive lives in the past', { concurrency: true }, () => {
     const outbox = await sqlite(db, 'SELECT count(*) AS n FROM outbox');
     assert.equal(outbox[0].n, 0, 'no outbox row either');
     await srv.stop();
+  });
+});
+
+/** sha256 and mtime of each database file there is (db, -wal, -shm aside). */
+function fileState(db) {
+  const out = {};
+  for (const suffix of ['', '-wal']) {
+    const f = db + suffix;
+    if (!fs.existsSync(f)) { out[suffix || 'db'] = null; continue; }
+    const st = fs.statSync(f);
+    out[suffix || 'db'] = {
+      sha: crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex'),
+      mtimeMs: st.mtimeMs, size: st.size,
+    };
+  }
+  return out;
+}
+
+/** Everything a read-only server must refuse or leave alone, and what it
+ * must still answer. */
+async function browseReadOnly(srv, { events }) {
+  const all = await get(srv.url, '/api/events?limit=1000');
+  assert.equal(all.status, 200, all.text);
+  assert.equal(all.json.items.length, events, 'every stored event, WAL included');
+  const stats = await get(srv.url, '/api/stats');
+  assert.equal(stats.status, 200, stats.text);
+  assert.equal((await get(srv.url, '/healthz')).status, 200);
+  assert.equal((await get(srv.url, '/metrics')).status, 200);
+  assert.equal((await get(srv.url, '/api/suppression')).status, 200);
+  const check = await post(srv.url, '/api/suppression/check', JSON.stringify({ addresses: ['x@y.test'] }));
+  assert.equal(check.status, 200, `checking is a read: ${check.text}`);
+  // writes: one clear error each
+  const env = signEnvelope({ message: uniqueBounce() });
+  const sns = await post(srv.url, '/sns', env);
+  assertError(sns, 503, 'read_only');
+  assertError(await request(srv.url, 'PUT', '/api/suppression/new@x.test', JSON.stringify({ reason: 'manual' })), 403, 'read_only');
+  assertError(await request(srv.url, 'DELETE', '/api/suppression/new@x.test'), 403, 'read_only');
+  assertError(await post(srv.url, '/api/dnsbl/check', ''), 403, 'read_only');
+}
+
+describe('serve --read-only', { concurrency: false }, () => {
+  test('a cleanly closed database: nothing written, no -wal or -shm created, writes refused', { timeout: 30000 }, async (t) => {
+    const { dir, db } = await importArchive(archiveLines(Date.now() - 2 * DAY, 50, 10));
+    const before = fileState(db);
+    assert.equal(before['-wal'], null, 'import leaves no WAL behind');
+    const stub = await startSlackStub();
+    t.after(() => stub.close());
+    await new Promise((r) => setTimeout(r, 20)); // an mtime change would show
+    const srv = await startServer({
+      t, dir, db,
+      args: ['--read-only', '--slack-webhook-url', stub.url, '--monitor-interval', '100ms',
+        '--dnsbl-ip', '192.0.2.1', '--retention-default', '1d', '--retention-interval', '100ms'],
+    });
+    await browseReadOnly(srv, { events: 60 });
+    await new Promise((r) => setTimeout(r, 400)); // monitor and retention intervals pass
+    const m = (await get(srv.url, '/api/stats?window=10m')).json.monitors.bounceRate;
+    assert.equal(m.present, undefined, 'no live monitor runs');
+    await srv.stop();
+    assert.match(srv.stderr, /read-only: browsing without writing/);
+    assert.deepEqual(fileState(db), before, 'the database file is untouched');
+    assert.ok(!fs.existsSync(`${db}-wal`) && !fs.existsSync(`${db}-shm`), 'no -wal or -shm created');
+    assert.equal(stub.requests.length, 0, 'nothing sent to Slack');
+    assert.equal(fs.existsSync(path.join(dir, 'sns-certs')), false, 'no certificate folder created');
+    assert.equal((await sqlite(db, 'SELECT count(*) AS n FROM SesEventMessages'))[0].n, 60, 'retention deleted nothing');
+  });
+
+  test('a database with a WAL holding commits (its writer was killed): read, not checkpointed', { timeout: 30000 }, async (t) => {
+    const { dir, db } = await importArchive(archiveLines(Date.now() - 2 * DAY, 20, 0));
+    // a server stores 3 more events in the WAL and dies without a checkpoint
+    const w = await startServer({ t, dir, db });
+    for (let i = 0; i < 3; i++) {
+      const res = await post(w.url, '/sns', signEnvelope({ message: uniqueBounce() }));
+      assertStatus(res, 'stored');
+    }
+    await w.kill();
+    const before = fileState(db);
+    assert.ok(before['-wal'] && before['-wal'].size > 0, 'the WAL holds the commits');
+    await new Promise((r) => setTimeout(r, 20));
+    const srv = await startServer({ t, dir, db, args: ['--read-only'] });
+    await browseReadOnly(srv, { events: 23 });
+    await srv.stop();
+    assert.deepEqual(fileState(db), before, 'the database and its WAL are untouched');
+  });
+
+  test('no database, or not a seslog database: one line, exit 2, nothing created', { timeout: 30000 }, async () => {
+    const dir = tempDir('seslog-ro-');
+    const missing = path.join(dir, 'none.db');
+    let r = await runSeslog(['serve', '--read-only', '--db', missing, '--listen', '127.0.0.1:0']);
+    assert.equal(r.code, 2, JSON.stringify(r));
+    assert.match(r.stderr, /^seslog serve: --read-only: no database at /);
+    assert.equal(fs.existsSync(missing), false);
+    const junk = path.join(dir, 'junk.db');
+    fs.writeFileSync(junk, 'not a database at all, just text '.repeat(100));
+    const sum = crypto.createHash('sha256').update(fs.readFileSync(junk)).digest('hex');
+    r = await runSeslog(['serve', '--read-only', '--db', junk, '--listen', '127.0.0.1:0']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /not a seslog database|cannot open/);
+    assert.equal(crypto.createHash('sha256').update(fs.readFileSync(junk)).digest('hex'), sum);
   });
 });
