@@ -307,3 +307,14 @@ CREATE TABLE dnsbl_changes (
   reason TEXT
 );
 CREATE INDEX "dnsbl_changes-pair" ON dnsbl_changes (target, zone, id);
+
+-- version 11
+-- The sender filter (source= and `seslog query --source`) finds a sender by
+-- its address, also in the "Name <addr>" form mail.source often has: an
+-- index on that address (built-in functions only, so the sqlite3 shell
+-- reads and writes the file as before). src/query.c writes the same
+-- expression so SQLite uses it.
+CREATE INDEX "sourceAddress-timeStamp-Index" ON SesEventMessages (
+  lower(CASE WHEN instr(source, '<') > 0 AND instr(source, '>') > instr(source, '<') THEN
+    substr(source, instr(source, '<') + 1, instr(source, '>') - instr(source, '<') - 1)
+    ELSE trim(source) END), timeStamp);

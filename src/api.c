@@ -29,7 +29,9 @@ struct api {
   struct api_opts opts;
 };
 
-enum job_kind { J_EVENTS, J_MESSAGE, J_RECIPIENT, J_STATS, J_TIMESERIES };
+enum job_kind { J_EVENTS, J_MESSAGE, J_RECIPIENT, J_STATS, J_TIMESERIES, J_COUNTS };
+
+#define COUNTS_LIMIT_DEFAULT 1000 /* groups of /api/events/counts by default */
 
 /* One API request on its way through the pool. */
 typedef struct job {
@@ -48,7 +50,10 @@ typedef struct job {
   /* stats: what the range is: the window back from now, since/until as
    * given, or (nothing asked, nothing recent) the stored data's range */
   enum { R_WINDOW, R_EXPLICIT, R_DATA } range;
-  int window_given; /* stats: window= was in the query */
+  int window_given;        /* stats: window= was in the query */
+  query_grouping grouping; /* counts: the groupBy fields */
+  long max_groups;         /* counts: groups at most */
+  int full;                /* counts: the answer outgrew BODY_MAX */
   /* the answer, filled on the pool */
   int status;
   buf body;             /* JSON when status is 200 */
@@ -301,6 +306,42 @@ static int run_timeseries(job *j, sqlite3 *db) {
   return rc;
 }
 
+/* Appends one group: {"key":{FIELD:value,...},"count":N}. */
+static int add_group(void *ud, const char *const *keys, int64_t count) {
+  job *j = ud;
+  buf *b = &j->body;
+  int rc = buf_appends(b, j->items++ ? ",{\"key\":{" : "{\"key\":{");
+  for (int i = 0; i < j->grouping.n && !rc; i++) {
+    rc = i ? buf_appends(b, ",") : 0;
+    if (!rc) rc = query_json_string(b, j->grouping.name[i]);
+    if (!rc) rc = buf_appends(b, ":");
+    if (!rc) rc = query_json_string(b, keys[i]);
+  }
+  if (!rc) rc = buf_printf(b, "},\"count\":%lld}", (long long)count);
+  if (rc) j->full = 1;
+  return rc ? 1 : 0;
+}
+
+/* Builds the /api/events/counts answer. Returns 0 with j->status set, or
+ * the query's error. */
+static int run_counts(job *j, sqlite3 *db) {
+  buf *b = &j->body;
+  int rc = buf_appends(b, "{\"groupBy\":[");
+  for (int i = 0; i < j->grouping.n && !rc; i++) {
+    rc = i ? buf_appends(b, ",") : 0;
+    if (!rc) rc = query_json_string(b, j->grouping.name[i]);
+  }
+  if (!rc) rc = buf_appends(b, "],\"groups\":[");
+  if (rc) return rc;
+  int more = 0;
+  rc = query_group_counts(db, &j->f, &j->grouping, j->max_groups, add_group, j, &more);
+  if (rc) return rc;
+  if (j->full) return SL_ETOOBIG; /* add_group stopped: the body is full */
+  rc = buf_printf(b, "],\"more\":%s}", more ? "true" : "false");
+  if (!rc) j->status = 200;
+  return rc;
+}
+
 /* The pool thread: runs the job's query; touches only j and db. */
 static int work_fn(sqlite3 *db, void *arg) {
   job *j = arg;
@@ -308,6 +349,7 @@ static int work_fn(sqlite3 *db, void *arg) {
   switch (j->kind) {
     case J_STATS: rc = run_stats(j, db); break;
     case J_TIMESERIES: rc = run_timeseries(j, db); break;
+    case J_COUNTS: rc = run_counts(j, db); break;
     default: rc = run_events(j, db);
   }
   if (rc == SL_EDB) log_kv(LOG_ERROR, "query failed", "error", sqlite3_errmsg(db), NULL);
@@ -457,7 +499,24 @@ static int set_timeseries(job *j, const char *name, const char *v, char *err, si
 }
 
 static const char events_params[] =
-    "type bounceType feedbackType address domain source messageId since until limit cursor order";
+    "type bounceType feedbackType address domain source messageId since until limit cursor order "
+    "bounceSubType diagnostic configurationSet tag senderDomain";
+
+/* counts: groupBy and limit (groups at most) are its own; the rest filter. */
+static int set_counts(job *j, const char *name, const char *v, char *err, size_t n) {
+  if (strcmp(name, "groupBy") == 0) return query_grouping_parse(v, &j->grouping, err, n);
+  if (strcmp(name, "limit") == 0) {
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || x < 1 || x > QUERY_GROUPS_MAX) {
+      snprintf(err, n, "must be a whole number from 1 to %d (groups at most)", QUERY_GROUPS_MAX);
+      return SL_EINVAL;
+    }
+    j->max_groups = x;
+    return 0;
+  }
+  return set_filter(j, name, v, err, n);
+}
 
 /* Parses the request into j; answers 400 itself and returns SL_EINVAL on a
  * bad parameter. */
@@ -465,6 +524,21 @@ static int parse(job *j) {
   char msg[256];
   switch (j->kind) {
     case J_EVENTS: return each_param(j, events_params, set_filter);
+    case J_COUNTS:
+      j->max_groups = COUNTS_LIMIT_DEFAULT;
+      if (each_param(j,
+                     "groupBy limit type bounceType feedbackType address domain source messageId "
+                     "since until bounceSubType diagnostic configurationSet tag senderDomain",
+                     set_counts))
+        return SL_EINVAL;
+      if (!j->grouping.n) {
+        http_respond_error(j->req, 400, "invalid_parameter",
+                           "Parameter \"groupBy\" is needed: one to three of day, hour, type, "
+                           "domain, bounceType, bounceSubType, diagnostic, source, "
+                           "configurationSet, tag:NAME, comma-separated.");
+        return SL_EINVAL;
+      }
+      return 0;
     case J_MESSAGE:
       j->f.asc = 1;
       j->f.limit = QUERY_LIMIT_MAX;
@@ -473,9 +547,10 @@ static int parse(job *j) {
     case J_RECIPIENT:
       j->f.limit = QUERY_LIMIT_MAX;
       snprintf(j->f.address, sizeof j->f.address, "%s", j->key);
-      return each_param(
-          j, "type bounceType feedbackType source messageId since until limit cursor order",
-          set_filter);
+      return each_param(j,
+                        "type bounceType feedbackType source messageId since until limit cursor "
+                        "order bounceSubType diagnostic configurationSet tag senderDomain",
+                        set_filter);
     case J_STATS: {
       /* The monitors' window by default (10 minutes unless configured). */
       int64_t w = j->a->opts.monitor_window_ms > 0 ? j->a->opts.monitor_window_ms : 600000;
@@ -552,6 +627,8 @@ int api_handle(api *a, http_request *req) {
   const char *p = req->path;
   if (strcmp(p, "/api/events") == 0)
     kind = J_EVENTS;
+  else if (strcmp(p, "/api/events/counts") == 0)
+    kind = J_COUNTS;
   else if (strncmp(p, "/api/events/", 12) == 0)
     kind = J_MESSAGE;
   else if (strncmp(p, "/api/recipients/", 16) == 0)

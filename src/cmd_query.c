@@ -27,6 +27,8 @@ struct query_opts {
   char *bounce_type, *feedback_type, *address, *domain, *source, *message_id;
   char *since, *until, *limit, *order;
   char *format;
+  char *bounce_sub_type, *diagnostic, *configuration_set, *tag, *sender_domain;
+  char *group_by;
 };
 
 #define O(f) offsetof(struct query_opts, f)
@@ -42,7 +44,21 @@ static const struct opt query_table[] = {
      "complaint feedback type: abuse, fraud, not-spam, virus, other, ...", 1},
     {"address", OPT_STR, O(address), NULL, "ADDRESS", "a recipient (any case)", 1},
     {"domain", OPT_STR, O(domain), NULL, "DOMAIN", "a recipient's domain", 1},
-    {"source", OPT_STR, O(source), NULL, "ADDRESS", "the sender (mail.source, any case)", 1},
+    {"source", OPT_STR, O(source), NULL, "ADDRESS",
+     "the sender's address (mail.source, any case; also in the \"Name <addr>\" form)", 1},
+    {"sender-domain", OPT_STR, O(sender_domain), NULL, "DOMAIN", "the sender address's domain", 1},
+    {"bounce-sub-type", OPT_STR, O(bounce_sub_type), NULL, "SUBTYPE",
+     "bounceSubType: General, NoEmail, Suppressed, OnAccountSuppressionList, MailboxFull, ...", 1},
+    {"diagnostic", OPT_STR, O(diagnostic), NULL, "TEXT",
+     "the diagnostic contains this (any case): words, or a status code like 5.1.1 or 550", 1},
+    {"configuration-set", OPT_STR, O(configuration_set), NULL, "NAME",
+     "the SES configuration set (mail.tags ses:configuration-set)", 1},
+    {"tag", OPT_STR, O(tag), NULL, "NAME[:VALUE]", "has the mail tag NAME (with this VALUE)", 1},
+    {"group-by", OPT_STR, O(group_by), NULL, "FIELD[,FIELD]",
+     "print counts of the matching events by day, hour, type, domain (counts recipients), "
+     "bounceType, bounceSubType, diagnostic (normalized), source, configurationSet or tag:NAME, "
+     "instead of the events",
+     1},
     {"message-id", OPT_STR, O(message_id), NULL, "ID", "one mail's SES messageId", 1},
     {"since", OPT_STR, O(since), NULL, "TIME",
      "from this time on: ISO-8601 (2026-03-06T20:00:00Z or 2026-03-06) or back from now (15m, "
@@ -71,6 +87,11 @@ static const struct {
     {"domain", "domain", offsetof(struct query_opts, domain)},
     {"source", "source", offsetof(struct query_opts, source)},
     {"message-id", "messageId", offsetof(struct query_opts, message_id)},
+    {"sender-domain", "senderDomain", offsetof(struct query_opts, sender_domain)},
+    {"bounce-sub-type", "bounceSubType", offsetof(struct query_opts, bounce_sub_type)},
+    {"diagnostic", "diagnostic", offsetof(struct query_opts, diagnostic)},
+    {"configuration-set", "configurationSet", offsetof(struct query_opts, configuration_set)},
+    {"tag", "tag", offsetof(struct query_opts, tag)},
     {"since", "since", offsetof(struct query_opts, since)},
     {"until", "until", offsetof(struct query_opts, until)},
     {"order", "order", offsetof(struct query_opts, order)},
@@ -82,7 +103,10 @@ static const char query_usage[] =
     "Prints the stored events that match every filter given, newest first, as GET /api/events\n"
     "finds them. Without --limit it prints every match. It reads the database directly and\n"
     "works while a server writes to it. `seslog query --format jsonl > events.jsonl` exports\n"
-    "events without loss: `seslog import events.jsonl` loads them into another database.";
+    "events without loss: `seslog import events.jsonl` loads them into another database.\n"
+    "With --group-by it prints counts instead, as GET /api/events/counts does:\n"
+    "  seslog query --type Bounce --group-by day,bounceSubType\n"
+    "  seslog query --type Bounce --since 2026-11-01 --group-by domain --limit 20";
 
 enum format { F_TABLE, F_JSON, F_JSONL, F_CSV, F_TSV };
 enum { F_WRITE = 1, F_OTHER = 2 }; /* printer.failed */
@@ -457,6 +481,118 @@ static int on_row(void *ud, const query_row *r) {
   return p->failed;
 }
 
+/* ---- --group-by --------------------------------------------------------- */
+
+struct group_printer {
+  printer *p;
+  const query_grouping *g;
+  int widths[QUERY_GROUP_MAX];
+  long n;
+};
+
+/* Prints one group in the chosen format (the table's columns are as wide
+ * as the field names, or 24, and longer keys run on). */
+static int on_group(void *ud, const char *const *keys, int64_t count) {
+  struct group_printer *gp = ud;
+  printer *p = gp->p;
+  buf *b = &p->line;
+  buf_reset(b);
+  char num[32];
+  snprintf(num, sizeof num, "%lld", (long long)count);
+  switch (p->format) {
+    case F_TABLE:
+      for (int i = 0; i < gp->g->n; i++) {
+        char *c = clean_cell(keys[i] ? keys[i] : "-");
+        if (!c) return p->failed = F_OTHER;
+        put_cell(b, c, text_width(c) > gp->widths[i] ? text_width(c) : gp->widths[i], 0);
+        buf_append(b, "  ", 2);
+        free(c);
+      }
+      buf_appends(b, num);
+      buf_append(b, "\n", 1);
+      break;
+    case F_CSV:
+    case F_TSV:
+      for (int i = 0; i < gp->g->n; i++) {
+        if (p->format == F_CSV)
+          csv_field(b, keys[i]);
+        else
+          tsv_field(b, keys[i]);
+        buf_append(b, p->format == F_CSV ? "," : "\t", 1);
+      }
+      buf_appends(b, num);
+      buf_appends(b, p->format == F_CSV ? "\r\n" : "\n");
+      break;
+    case F_JSON:
+    case F_JSONL:
+      if (p->format == F_JSON) buf_appends(b, gp->n ? ",\n" : "\n");
+      buf_appends(b, "{\"key\":{");
+      for (int i = 0; i < gp->g->n; i++) {
+        if (i) buf_append(b, ",", 1);
+        query_json_string(b, gp->g->name[i]);
+        buf_append(b, ":", 1);
+        query_json_string(b, keys[i]);
+      }
+      buf_printf(b, "},\"count\":%s}", num);
+      if (p->format == F_JSONL) buf_append(b, "\n", 1);
+      break;
+  }
+  gp->n++;
+  return emit(p, b->data, b->len);
+}
+
+/* Prints the counts of f's events grouped by g: a header (table, csv,
+ * tsv), the groups, the closing of json. Returns 0, or the exit status. */
+static int print_groups(printer *p, sqlite3 *db, const query_filter *f, const query_grouping *g,
+                        long limit) {
+  struct group_printer gp = {.p = p, .g = g};
+  buf *b = &p->line;
+  buf_reset(b);
+  for (int i = 0; i < g->n; i++)
+    gp.widths[i] = text_width(g->name[i]) > 24 ? text_width(g->name[i]) : 24;
+  if (p->format == F_JSON) {
+    buf_appends(b, "{\"groupBy\":[");
+    for (int i = 0; i < g->n; i++) {
+      if (i) buf_append(b, ",", 1);
+      query_json_string(b, g->name[i]);
+    }
+    buf_appends(b, "],\"groups\":[");
+  } else if (p->format != F_JSONL) {
+    for (int i = 0; i < g->n; i++) {
+      if (p->format == F_TABLE) {
+        char *up = strdup(g->name[i]);
+        if (!up) return 1;
+        for (char *c = up; *c; c++)
+          if (*c >= 'a' && *c <= 'z') *c = (char)(*c - 32);
+        put_cell(b, up, gp.widths[i], 0);
+        buf_append(b, "  ", 2);
+        free(up);
+      } else {
+        buf_appends(b, g->name[i]);
+        buf_append(b, p->format == F_CSV ? "," : "\t", 1);
+      }
+    }
+    buf_appends(b, p->format == F_TABLE ? "COUNT\n" : p->format == F_CSV ? "count\r\n" : "count\n");
+  }
+  emit(p, b->data, b->len);
+  int more = 0;
+  int rc = query_group_counts(db, f, g, limit > 0 ? limit : 1000000000L, on_group, &gp, &more);
+  if (rc) {
+    fprintf(stderr, "seslog query: the database could not answer: %s\n",
+            rc == SL_EDB ? sqlite3_errmsg(db) : sl_strerror(rc));
+    return 1;
+  }
+  if (p->format == F_JSON) {
+    buf_reset(b);
+    buf_printf(b, "%s],\"more\":%s}\n", gp.n ? "\n" : "", more ? "true" : "false");
+    emit(p, b->data, b->len);
+  }
+  if (p->format == F_TABLE && gp.n == 0 && !p->failed)
+    fprintf(stderr, "seslog query: no event matches\n");
+  p->printed = gp.n;
+  return 0;
+}
+
 static int terminal_width(void) {
   const char *c = getenv("COLUMNS");
   if (c && *c) {
@@ -528,6 +664,11 @@ int cmd_query(int argc, char **argv, int argi) {
       goto out;
     }
   }
+  query_grouping grouping = {0};
+  if (o.group_by && query_grouping_parse(o.group_by, &grouping, err, sizeof err)) {
+    fprintf(stderr, "seslog query: --group-by \"%s\" %s\n", o.group_by, err);
+    goto out;
+  }
   if (access(o.db, F_OK) != 0) {
     fprintf(stderr, "seslog query: no database at %s (give --db, or import or serve first)\n",
             o.db);
@@ -540,6 +681,10 @@ int cmd_query(int argc, char **argv, int argi) {
   static char obuf[1 << 16];
   setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
   p.width = terminal_width();
+  if (o.group_by) {
+    status = print_groups(&p, db, &f, &grouping, remaining);
+    goto flush;
+  }
   if (p.format == F_JSON) emit(&p, "{\"items\":[", 10);
   if (p.format == F_CSV) emit(&p, csv_header, sizeof csv_header - 1);
   if (p.format == F_TSV) emit(&p, tsv_header, sizeof tsv_header - 1);
@@ -563,6 +708,7 @@ int cmd_query(int argc, char **argv, int argi) {
   }
   if (p.format == F_TABLE && !p.failed) flush_table(&p);
   if (p.format == F_JSON) emit(&p, p.printed ? "\n]}\n" : "]}\n", p.printed ? 4 : 3);
+flush:
   if (!p.failed && fflush(stdout) != 0) {
     p.failed = F_WRITE;
     p.write_errno = errno;
@@ -573,7 +719,7 @@ int cmd_query(int argc, char **argv, int argi) {
     fprintf(stderr, "seslog query: cannot write the output: %s\n", strerror(p.write_errno));
     status = 1;
   }
-  if (status == 0 && p.format == F_TABLE && p.printed == 0)
+  if (status == 0 && p.format == F_TABLE && p.printed == 0 && !o.group_by)
     fprintf(stderr, "seslog query: no event matches\n");
 out:
   free_held(&p);

@@ -293,3 +293,32 @@ test('--format tsv: one event a line, tabs, newlines and backslashes in values e
   assert.equal(unescape(row[head.indexOf('diagnostic')]), diag);
   assert.equal(row[head.indexOf('notificationType')], 'Bounce');
 });
+
+test('--group-by: counts as GET /api/events/counts gives them, checked against SQL, in every format', T, async () => {
+  const sql = "SELECT substr(timeStamp, 1, 10) d, notificationType t, count(*) n FROM SesEventMessages WHERE notificationType IN ('Bounce', 'Complaint') GROUP BY 1, 2 ORDER BY 1, 2";
+  const want = (await sqlite(db, sql)).map((r) => ({ key: { day: r.d, type: r.t }, count: r.n }));
+  assert.ok(want.length > 1);
+  const args = ['--group-by', 'day,type', '--type', 'Bounce', '--type', 'Complaint'];
+  const lines = await jsonl(args);
+  assert.deepEqual(lines, want);
+  const json = await query([...args, '--format', 'json']);
+  assert.deepEqual(JSON.parse(json.stdout), { groupBy: ['day', 'type'], groups: want, more: false });
+  const csv = parseCsv((await query([...args, '--format', 'csv'])).stdout);
+  assert.deepEqual(csv[0], ['day', 'type', 'count']);
+  assert.deepEqual(csv.slice(1), want.map((g) => [g.key.day, g.key.type, String(g.count)]));
+  const tsv = (await query([...args, '--format', 'tsv'])).stdout.trimEnd().split('\n').map((l) => l.split('\t'));
+  assert.deepEqual(tsv.slice(1), want.map((g) => [g.key.day, g.key.type, String(g.count)]));
+  const table = await query(args);
+  assert.equal(table.code, 0, table.stderr);
+  const rows = table.stdout.trimEnd().split('\n');
+  assert.match(rows[0], /^DAY\s+TYPE\s+COUNT$/);
+  assert.equal(rows.length, want.length + 1);
+  // the largest domains of bounces, recipients counted
+  const dom = await jsonl(['--group-by', 'domain', '--type', 'Bounce', '--limit', '2']);
+  const wantDom = (await sqlite(db, "SELECT domain, count(*) n FROM recipients WHERE notificationType = 'Bounce' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 2"))
+    .map((r) => ({ key: { domain: r.domain }, count: r.n }));
+  assert.deepEqual(dom, wantDom);
+  const bad = await query(['--group-by', 'day,nope']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^seslog query: --group-by "day,nope" has an unknown field "nope"/);
+});

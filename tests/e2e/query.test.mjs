@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import {
-  startServer, runSeslog, tempDir, get, post, signEnvelope, assertError, BIN,
+  startServer, runSeslog, tempDir, get, post, signEnvelope, assertError, BIN, sqlite,
 } from './lib.mjs';
 import { writeEvents, sortEvents, matchEvents, countsOf, SOURCES } from './query-data.mjs';
 
@@ -321,6 +321,64 @@ test('malformed parameters: 400 invalid_parameter naming the parameter', T, asyn
   assert.equal(all.items.length, data.events.length);
   const plus = await getJson('/api/events?address=a+tag@x.test');
   assert.deepEqual(plus.items, []);
+});
+
+/** The rows of sql as {key, count} sorted by key, for comparing answers. */
+async function sqlGroups(sql, fields) {
+  const rows = await sqlite(srv.db, sql);
+  return rows.map((r) => ({ key: Object.fromEntries(fields.map((f, i) => [f, r[`k${i}`] ?? null])), count: r.n }))
+    .sort((a, b) => JSON.stringify(a.key).localeCompare(JSON.stringify(b.key)));
+}
+const byKey = (groups) => [...groups].sort((a, b) => JSON.stringify(a.key).localeCompare(JSON.stringify(b.key)));
+
+test('GET /api/events/counts: groups checked against a count in SQL', T, async () => {
+  const src = 'news@shop.test';
+  const cases = [
+    [{ groupBy: 'day,type' }, ['day', 'type'],
+      'SELECT substr(timeStamp, 1, 10) k0, notificationType k1, count(*) n FROM SesEventMessages GROUP BY 1, 2'],
+    [{ groupBy: 'hour', type: 'Bounce' }, ['hour'],
+      "SELECT substr(timeStamp, 1, 13) || ':00' k0, count(*) n FROM SesEventMessages WHERE notificationType = 'Bounce' GROUP BY 1"],
+    [{ groupBy: 'domain', type: 'Bounce' }, ['domain'],
+      "SELECT domain k0, count(*) n FROM recipients WHERE notificationType = 'Bounce' GROUP BY 1"],
+    [{ groupBy: 'domain' }, ['domain'], 'SELECT domain k0, count(*) n FROM recipients GROUP BY 1'],
+    [{ groupBy: 'bounceType,bounceSubType', type: 'Bounce' }, ['bounceType', 'bounceSubType'],
+      "SELECT bounceType k0, bounceSubType k1, count(*) n FROM SesEventMessages WHERE notificationType = 'Bounce' GROUP BY 1, 2"],
+    [{ groupBy: 'type', domain: 'gmail.test', type: ['Bounce', 'Delivery'] }, ['type'],
+      "SELECT e.notificationType k0, count(DISTINCT e.id) n FROM SesEventMessages e JOIN recipients r ON r.eventId = e.id WHERE r.domain = 'gmail.test' AND e.notificationType IN ('Bounce', 'Delivery') GROUP BY 1"],
+    [{ groupBy: 'source', source: src.toUpperCase() }, ['source'],
+      `SELECT source k0, count(*) n FROM SesEventMessages WHERE lower(source) = '${src}' OR lower(source) LIKE '%<${src}>' GROUP BY 1`],
+    [{ groupBy: 'day', senderDomain: 'shop.test', bounceSubType: 'General' }, ['day'],
+      "SELECT substr(timeStamp, 1, 10) k0, count(*) n FROM SesEventMessages WHERE lower(source) LIKE '%@shop.test%' AND bounceSubType = 'General' GROUP BY 1"],
+    [{ groupBy: 'type', diagnostic: '5.1.1' }, ['type'],
+      "SELECT notificationType k0, count(*) n FROM SesEventMessages WHERE diagnostic LIKE '%5.1.1%' GROUP BY 1"],
+  ];
+  for (const [params, fields, sql] of cases) {
+    const body = await getJson(`/api/events/counts?${qs(params)}`);
+    assert.deepEqual(body.groupBy, fields);
+    assert.equal(body.more, false);
+    const want = await sqlGroups(sql, fields);
+    assert.ok(want.length > 0, `${sql}: the data should have some`);
+    assert.deepEqual(byKey(body.groups), want, qs(params));
+    // ordered: by time keys ascending, else by count, largest first
+    const counts = body.groups.map((g) => g.count);
+    if (fields[0] === 'day' || fields[0] === 'hour') {
+      const keys = body.groups.map((g) => g.key[fields[0]]);
+      assert.deepEqual(keys, [...keys].sort());
+    } else assert.deepEqual(counts, [...counts].sort((a, b) => b - a));
+  }
+  // diagnostics grouped: every bounce counted once, keys without addresses
+  const diag = await getJson('/api/events/counts?groupBy=diagnostic&type=Bounce');
+  const bounces = (await sqlite(srv.db, "SELECT count(*) n FROM SesEventMessages WHERE notificationType = 'Bounce'"))[0].n;
+  assert.equal(diag.groups.reduce((a, g) => a + g.count, 0), bounces);
+  assert.ok(diag.groups.every((g) => g.key.diagnostic === null || !/@/.test(g.key.diagnostic)), JSON.stringify(diag.groups));
+  // limit caps the groups and says there were more
+  const two = await getJson('/api/events/counts?groupBy=day,type&limit=2');
+  assert.equal(two.groups.length, 2);
+  assert.equal(two.more, true);
+  for (const bad of ['', 'groupBy=', 'groupBy=dy', 'groupBy=day,day', 'groupBy=day&limit=0', 'groupBy=day&cursor=x',
+    'groupBy=day&since=2026-11-31', 'groupBy=tag:']) {
+    assertError(await get(srv.url, `/api/events/counts?${bad}`), 400, 'invalid_parameter');
+  }
 });
 
 test('paging never skips or repeats while new events are posted', T, async () => {

@@ -294,13 +294,20 @@ static int t_plan_drivers(void) {
       {{{NULL}}, QD_TIME, "FROM SesEventMessages e WHERE 1 ORDER BY e.timeStamp DESC, e.id DESC"},
       {{{"type", "Delivery"}}, QD_TYPE, " AND e.notificationType = ?"},
       {{{"type", "Complaint"}, {"domain", "x.com"}}, QD_DOMAIN, "AND r.notificationType = ?"},
-      {{{"type", "Complaint"}, {"source", "a@b.c"}}, QD_TYPE, "+e.source = ? COLLATE NOCASE"},
+      {{{"type", "Complaint"}, {"source", "a@b.c"}}, QD_TYPE, "+(lower(CASE WHEN instr(source"},
       {{{"bounceType", "Permanent"}}, QD_TYPE, " AND e.notificationType = ?"},
       {{{"feedbackType", "abuse"}, {"type", "Complaint"}},
        QD_FEEDBACK,
        " AND e.complaintFeedbackType = ? AND +e.notificationType = ?"},
-      {{{"source", "a@b.c"}}, QD_SOURCE, " AND e.source = ? COLLATE NOCASE"},
-      {{{"source", "a@b.c"}, {"type", "Send"}}, QD_TYPE, "+e.source = ? COLLATE NOCASE"},
+      {{{"source", "a@b.c"}}, QD_SOURCE, " AND lower(CASE WHEN instr(source, '<') > 0"},
+      {{{"source", "Ann <A@b.c>"}}, QD_SOURCE, "ELSE trim(source) END) = ?"},
+      {{{"source", "a@b.c"}, {"type", "Send"}}, QD_TYPE, "+(lower(CASE WHEN instr(source"},
+      {{{"bounceSubType", "General"}, {"diagnostic", "5.1.1"}},
+       QD_TIME,
+       " AND e.bounceSubType = ? AND instr(lower(e.diagnostic), lower(?)) > 0"},
+      {{{"configurationSet", "cs"}, {"tag", "campaign:x"}, {"senderDomain", "b.c"}},
+       QD_TIME,
+       "json_extract(e.raw, '$.mail.tags.\"ses:configuration-set\"[0]') = ?"},
       {{{"messageId", "m1"}, {"address", "a@b.c"}},
        QD_MESSAGE,
        "EXISTS (SELECT 1 FROM recipients r WHERE r.address = ?"},
@@ -312,7 +319,7 @@ static int t_plan_drivers(void) {
        "WHERE r.domain = ? AND r.notificationType = ?"},
       {{{"domain", "b.c"}, {"source", "s@b.c"}, {"type", "Send"}},
        QD_DOMAIN,
-       "AND e.source = ? COLLATE NOCASE"},
+       "AND +(lower(CASE WHEN instr(source, '<') > 0"},
   };
   char err[256];
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -376,7 +383,8 @@ static int t_plan_indexes(void) {
       {{{"type", "Bounce"}}, "notificationType-timeStamp-Index"},
       {{{"bounceType", "Transient"}, {"since", "7d"}}, "notificationType-timeStamp-Index"},
       {{{"feedbackType", "abuse"}}, "complaintFeedbackType-timeStamp-Index"},
-      {{{"source", "a@b.c"}}, "source-timeStamp-Index"},
+      {{{"source", "a@b.c"}}, "sourceAddress-timeStamp-Index"},
+      {{{"source", "News <News@b.c>"}, {"since", "30d"}}, "sourceAddress-timeStamp-Index"},
       {{{"messageId", "m"}}, "messageId-timeStamp-Index"},
       {{{"address", "a@b.c"}}, "PRIMARY KEY"},
       {{{"address", "a@b.c"}, {"type", "Bounce"}, {"since", "1d"}}, "PRIMARY KEY"},
@@ -386,12 +394,18 @@ static int t_plan_indexes(void) {
       {{{"type", "Complaint"}, {"source", "b.c"}}, "notificationType-timeStamp-Index"},
       {{{"source", "a@b.c"}, {"type", "Send"}, {"since", "1d"}},
        "notificationType-timeStamp-Index"},
-      {{{"source", "a@b.c"}, {"since", "1d"}}, "source-timeStamp-Index"},
+      {{{"source", "a@b.c"}, {"since", "1d"}}, "sourceAddress-timeStamp-Index"},
       /* several types: any of them, checked on the rows of another index */
       {{{"type", "Bounce"}, {"type", "Complaint"}}, "timeStamp-Index"},
       {{{"type", "Bounce"}, {"type", "Complaint"}, {"domain", "b.c"}}, "recipients-domain"},
       {{{"type", "Bounce"}, {"type", "Complaint"}, {"address", "a@b.c"}}, "PRIMARY KEY"},
-      {{{"type", "Bounce"}, {"type", "Send"}, {"source", "a@b.c"}}, "source-timeStamp-Index"},
+      {{{"type", "Bounce"}, {"type", "Send"}, {"source", "a@b.c"}},
+       "sourceAddress-timeStamp-Index"},
+      /* the checks never drive */
+      {{{"diagnostic", "5.1.1"}, {"bounceSubType", "General"}}, "timeStamp-Index"},
+      {{{"type", "Bounce"}, {"configurationSet", "cs"}, {"tag", "a:b"}},
+       "notificationType-timeStamp-Index"},
+      {{{"senderDomain", "b.c"}, {"domain", "x.y"}}, "recipients-domain"},
   };
   char err[256];
   for (int asc = 0; asc < 2; asc++)
@@ -846,6 +860,129 @@ static int t_loopback(void) {
   return 0;
 }
 
+/* ---- grouped counts ------------------------------------------------------ */
+
+static int t_diagnostic_key(void) {
+  struct {
+    const char *in, *want;
+  } cases[] = {
+      {"smtp; 550 5.1.1 <jane.doe@example.com>: Recipient address rejected: User unknown",
+       "550 5.1.1 recipient address rejected user unknown"},
+      {"smtp; 550 5.1.1 <bob@example.org>: Recipient address rejected: User unknown",
+       "550 5.1.1 recipient address rejected user unknown"},
+      {"smtp; 554 5.7.1 Service unavailable; Client host [198.51.100.7] blocked using "
+       "zen.spamhaus.org; https://www.spamhaus.org/query/ip/198.51.100.7",
+       "554 5.7.1 service unavailable client host blocked using zen.spamhaus.org"},
+      {"452-4.2.2 The email account that you tried to reach is over quota. ID 4f3a9c1b2d7e",
+       "452 4.2.2 the email account that you tried to reach is over quota id"},
+      {"Amazon SES did not send the message", "amazon ses did not send the message"},
+      {"", ""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char out[128];
+    query_diagnostic_key(cases[i].in, out, sizeof out);
+    if (strncmp(out, cases[i].want, strlen(cases[i].want)) != 0)
+      UNIT_FAIL_("case %zu: \"%s\" != \"%s\"", i, out, cases[i].want);
+  }
+  char small[8];
+  query_diagnostic_key("550 5.1.1 user unknown", small, sizeof small);
+  ASSERT_TRUE(strlen(small) < sizeof small);
+  return 0;
+}
+
+static int t_grouping_parse(void) {
+  query_grouping g;
+  char err[256];
+  ASSERT_INT_EQ(query_grouping_parse("day,type", &g, err, sizeof err), 0);
+  ASSERT_INT_EQ(g.n, 2);
+  ASSERT_INT_EQ(g.field[0], QG_DAY);
+  ASSERT_INT_EQ(g.field[1], QG_TYPE);
+  ASSERT_INT_EQ(query_grouping_parse("tag:campaign,configurationSet", &g, err, sizeof err), 0);
+  ASSERT_INT_EQ(g.field[0], QG_TAG);
+  ASSERT_STR_EQ(g.path[0], "$.mail.tags.\"campaign\"[0]");
+  ASSERT_STR_EQ(g.name[0], "tag:campaign");
+  const char *bad[] = {"", "dy", "day,", "day,day", "tag:", "tag:a'b", "day,hour,type,source"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    if (query_grouping_parse(bad[i], &g, err, sizeof err) != SL_EINVAL)
+      UNIT_FAIL_("\"%s\" accepted", bad[i]);
+  return 0;
+}
+
+struct groups {
+  char text[4096];
+  size_t used;
+};
+
+static int collect_group(void *ud, const char *const *keys, int64_t count) {
+  struct groups *g = ud;
+  g->used += (size_t)snprintf(g->text + g->used, sizeof g->text - g->used, "%s|%s=%lld;",
+                              keys[0] ? keys[0] : "-", keys[1] ? keys[1] : "-", (long long)count);
+  return 0;
+}
+
+/* Answers against the events stored; the "Name <addr>" sender form. */
+static int t_group_counts(void) {
+  struct tdb t;
+  if (tdb_open(&t)) return 1;
+  ASSERT_INT_EQ(put_event(&t, "Send", "m1", "2026-03-01T10:00:00.000Z", "News <news@shop.test>",
+                          "[\"a@x.test\",\"b@x.test\",\"c@y.test\"]"),
+                0);
+  ASSERT_INT_EQ(put_event(&t, "Bounce", "m1", "2026-03-01T10:05:00.000Z", "News <news@shop.test>",
+                          "[\"a@x.test\",\"c@y.test\"]"),
+                0);
+  ASSERT_INT_EQ(
+      put_event(&t, "Send", "m2", "2026-03-02T09:00:00.000Z", "news@shop.test", "[\"d@x.test\"]"),
+      0);
+  ASSERT_INT_EQ(
+      put_event(&t, "Open", "m3", "2026-03-02T09:30:00.000Z", "other@shop.test", "[\"d@x.test\"]"),
+      0);
+  query_grouping g;
+  char err[256];
+  struct {
+    const char *group;
+    const char *params[3][2];
+    const char *want;
+  } cases[] = {
+      {"day,type",
+       {{NULL}},
+       "2026-03-01|Bounce=1;2026-03-01|Send=1;2026-03-02|Open=1;2026-03-02|Send=1;"},
+      {"domain", {{NULL}}, "x.test|-=5;y.test|-=2;"},
+      {"domain", {{"type", "Bounce"}}, "x.test|-=1;y.test|-=1;"},
+      {"type", {{"domain", "x.test"}}, "Send|-=2;Bounce|-=1;Open|-=1;"},
+      {"source", {{"source", "NEWS@shop.test"}}, "News <news@shop.test>|-=2;news@shop.test|-=1;"},
+      {"type", {{"source", "Someone <news@shop.test>"}, {"type", "Send"}}, "Send|-=2;"},
+      {"type", {{"senderDomain", "SHOP.test"}, {"until", "2026-03-02"}}, "Bounce|-=1;Send|-=1;"},
+      {"bounceSubType", {{"type", "Bounce"}}, "General|-=1;"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    query_filter f;
+    query_filter_init(&f);
+    for (int k = 0; k < 3 && cases[i].params[k][0]; k++)
+      ASSERT_INT_EQ(query_filter_set(&f, cases[i].params[k][0], cases[i].params[k][1], NOW, 1000,
+                                     err, sizeof err),
+                    0);
+    ASSERT_INT_EQ(query_grouping_parse(cases[i].group, &g, err, sizeof err), 0);
+    struct groups got = {.used = 0};
+    got.text[0] = 0;
+    int more = 0;
+    ASSERT_INT_EQ(query_group_counts(t.db, &f, &g, 100, collect_group, &got, &more), 0);
+    ASSERT_INT_EQ(more, 0);
+    if (strcmp(got.text, cases[i].want) != 0)
+      UNIT_FAIL_("case %zu (%s): %s != %s", i, cases[i].group, got.text, cases[i].want);
+  }
+  /* a cap on the groups */
+  query_filter f;
+  query_filter_init(&f);
+  ASSERT_INT_EQ(query_grouping_parse("day,type", &g, err, sizeof err), 0);
+  struct groups got = {.used = 0};
+  int more = 0;
+  ASSERT_INT_EQ(query_group_counts(t.db, &f, &g, 2, collect_group, &got, &more), 0);
+  ASSERT_INT_EQ(more, 1);
+  ASSERT_STR_EQ(got.text, "2026-03-01|Bounce=1;2026-03-01|Send=1;");
+  tdb_close(&t);
+  return 0;
+}
+
 const struct unit_test query_tests[] = {
     {"cursor_roundtrip", t_cursor_roundtrip},
     {"cursor_rejects", t_cursor_rejects},
@@ -860,5 +997,8 @@ const struct unit_test query_tests[] = {
     {"rollups", t_rollups},
     {"rollup_hours", t_rollup_hours},
     {"loopback", t_loopback},
+    {"diagnostic_key", t_diagnostic_key},
+    {"grouping_parse", t_grouping_parse},
+    {"group_counts", t_group_counts},
     {0},
 };
