@@ -185,3 +185,24 @@ describe('serve --read-only', { concurrency: false }, () => {
     assert.equal(crypto.createHash('sha256').update(fs.readFileSync(junk)).digest('hex'), sum);
   });
 });
+
+describe('seslog vacuum shows its progress', () => {
+  test('not on a terminal: a line every --progress-every with the percentage, then 100 %', { timeout: 120000 }, async () => {
+    // about 40 MB of events: VACUUM takes long enough for a few lines
+    const { db } = await importArchive(archiveLines(Date.now() - 3 * DAY, 12000, 3000));
+    const r = await runSeslog(['vacuum', '--db', db, '--progress-every', '1ms'], { timeout: 110000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^vacuumed .* MiB -> .* MiB in [\d.]+ s\n$/);
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.ok(lines.length >= 2, `progress lines:\n${r.stderr}`);
+    for (const l of lines) assert.match(l, /^vacuum: \d{1,3}% of [\d.]+ MiB live after \d+:\d\d(, about \d+:\d\d left)?$/);
+    assert.match(lines[lines.length - 1], /^vacuum: 100% /);
+    const pcts = lines.map((l) => Number(/(\d+)%/.exec(l)[1]));
+    assert.deepEqual(pcts, [...pcts].sort((a, b) => a - b), 'the percentage only grows');
+    // the default: a line every 5 s at most, so a short run prints the result alone
+    const quiet = await runSeslog(['vacuum', '--db', db]);
+    assert.equal(quiet.code, 0, quiet.stderr);
+    const t = Number(/in ([\d.]+) s/.exec(quiet.stdout)[1]);
+    if (t < 4) assert.equal(quiet.stderr, '');
+  });
+});
