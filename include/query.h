@@ -272,6 +272,14 @@ typedef int (*query_group_fn)(void *ud, const char *const *keys, int64_t count);
 int query_group_counts(struct sqlite3 *db, const query_filter *f, const query_grouping *g,
                        long max_groups, query_group_fn fn, void *ud, int *more);
 
+/* What answers f grouped by g: "rollup_type_hour" (fields among day,
+ * hour, type, bounceType, bounceSubType; filters among type, bounceType,
+ * bounceSubType and since/until on whole UTC hours), "rollup_domain_day"
+ * (grouped by domain, with day, type, bounceType; filters among type,
+ * bounceType and since/until on whole UTC days) or "events" (the indexes
+ * of the events, as a page is found). Schema version 11. */
+const char *query_group_source(const query_filter *f, const query_grouping *g);
+
 /* The normalized diagnostic that groups alike bounces: the SMTP reply code
  * and enhanced status code it holds, then its words without addresses,
  * numbers, ids and punctuation runs, lower case, at most 120 bytes

@@ -1140,8 +1140,151 @@ static int group_key_sql(buf *b, const query_grouping *g, int i, int by_recipien
   return SL_EINVAL;
 }
 
+/* 1 when ts (ISO-8601 ms, "" = open) starts a UTC hour (unit 13) or day
+ * (unit 10). */
+static int aligned(const char *ts, int unit) {
+  return !ts[0] || strcmp(ts + unit, unit == 13 ? ":00:00.000Z" : "T00:00:00.000Z") == 0;
+}
+
+/* 1 when every field of g is one of the bits of allowed. */
+static int fields_in(const query_grouping *g, unsigned allowed) {
+  for (int i = 0; i < g->n; i++)
+    if (!(allowed & (1u << g->field[i]))) return 0;
+  return 1;
+}
+
+const char *query_group_source(const query_filter *f, const query_grouping *g) {
+  /* The rollups know types, bounce types and subtypes, hours and days, and
+   * the recipients' domains: any other filter needs the events. */
+  if (f->message_id[0] || f->address[0] || f->feedback_type[0] || f->domain[0] ||
+      f->source_addr[0] || f->diagnostic[0] || f->configuration_set[0] || f->tag_path[0] ||
+      f->sender_domain[0])
+    return "events";
+  int by_domain = 0;
+  for (int i = 0; i < g->n; i++) by_domain |= g->field[i] == QG_DOMAIN;
+  if (by_domain)
+    return fields_in(g, 1u << QG_DAY | 1u << QG_TYPE | 1u << QG_DOMAIN | 1u << QG_BOUNCE_TYPE) &&
+                   !f->bounce_sub_type[0] && aligned(f->since, 10) && aligned(f->until, 10)
+               ? "rollup_domain_day"
+               : "events";
+  return fields_in(g, 1u << QG_DAY | 1u << QG_HOUR | 1u << QG_TYPE | 1u << QG_BOUNCE_TYPE |
+                          1u << QG_BOUNCE_SUB) &&
+                 aligned(f->since, 13) && aligned(f->until, 13)
+             ? "rollup_type_hour"
+             : "events";
+}
+
+/* The SQL of f grouped by g over a rollup (query_group_source named it;
+ * domains: rollup_domain_day): the keys, the summed count, the filters.
+ * GROUP BY and the rest follow (run_groups). Returns 0 or SL_ENOMEM. */
+static int rollup_sql(const query_filter *f, const query_grouping *g, int domains, query_plan *p) {
+  memset(p, 0, sizeof *p);
+  buf_init(&p->sql, 8192);
+  p->cursor_bind = -1;
+  buf *b = &p->sql;
+  int rc = buf_appends(b, "SELECT ");
+  for (int i = 0; i < g->n && !rc; i++) {
+    const char *k = "NULL";
+    switch (g->field[i]) {
+      case QG_DAY: k = domains ? "day" : "substr(hour, 1, 10)"; break;
+      case QG_HOUR: k = "hour || ':00'"; break;
+      case QG_TYPE: k = "notificationType"; break;
+      case QG_DOMAIN: k = "domain"; break;
+      case QG_BOUNCE_TYPE: k = "nullif(bounceType, '')"; break;
+      case QG_BOUNCE_SUB: k = "nullif(bounceSubType, '')"; break;
+      default: break;
+    }
+    rc = buf_printf(b, "%s%s", i ? ", " : "", k);
+  }
+  if (!rc)
+    rc = buf_printf(b, ", sum(%s) FROM %s WHERE 1", domains ? "recipients" : "events",
+                    domains ? "rollup_domain_day" : "rollup_type_hour");
+  int several = type_count(f) > 1;
+  const char *type = several ? NULL : f->type[0] ? f->type : f->bounce_type[0] ? "Bounce" : NULL;
+  if (type) {
+    rc = rc ? rc : buf_appends(b, " AND notificationType = ?");
+    bind_text(p, type);
+  }
+  if (several) rc = rc ? rc : append_types_in(p, b, f, "notificationType");
+  if (f->bounce_type[0]) {
+    rc = rc ? rc : buf_appends(b, " AND bounceType = ?");
+    bind_text(p, f->bounce_type);
+  }
+  if (f->bounce_sub_type[0]) {
+    rc = rc ? rc : buf_appends(b, " AND bounceSubType = ?");
+    bind_text(p, f->bounce_sub_type);
+  }
+  const char *col = domains ? "day" : "hour";
+  int unit = domains ? 10 : 13;
+  if (f->since[0]) {
+    rc = rc ? rc : buf_printf(b, " AND %s >= substr(?, 1, %d)", col, unit);
+    bind_text(p, f->since);
+  }
+  if (f->until[0]) {
+    rc = rc ? rc : buf_printf(b, " AND %s < substr(?, 1, %d)", col, unit);
+    bind_text(p, f->until);
+  }
+  if (rc) query_plan_free(p);
+  return rc == SL_ETOOBIG ? SL_ENOMEM : rc;
+}
+
+/* Ends p's SQL with GROUP BY, the order (time keys ascending, else count
+ * descending, then keys) and the LIMIT, runs it and calls fn per group;
+ * frees p. summed: the counts are sums of rollup rows, and a group whose
+ * rows sum to 0 (left by deletions) is no group. */
+static int run_groups(sqlite3 *db, query_plan *p, const query_grouping *g, long max_groups,
+                      query_group_fn fn, void *ud, int *more, int summed) {
+  buf *b = &p->sql;
+  int rc = buf_appends(b, " GROUP BY ");
+  for (int i = 0; i < g->n && !rc; i++) rc = buf_printf(b, "%s%d", i ? ", " : "", i + 1);
+  if (!rc && summed)
+    rc = buf_printf(b, " HAVING sum(%s) > 0",
+                    strstr(b->data, "sum(recipients)") ? "recipients" : "events");
+  int by_time = g->field[0] == QG_DAY || g->field[0] == QG_HOUR;
+  if (!rc)
+    rc = by_time ? buf_appends(b, " ORDER BY ") : buf_printf(b, " ORDER BY %d DESC, ", g->n + 1);
+  for (int i = 0; i < g->n && !rc; i++) rc = buf_printf(b, "%s%d", i ? ", " : "", i + 1);
+  if (!rc) rc = buf_appends(b, " LIMIT ?");
+  bind_num(p, max_groups + 1);
+  sqlite3_stmt *st = NULL;
+  if (!rc) rc = query_register_functions(db); /* seslog_diag, on any connection */
+  if (!rc) rc = prepare(db, b->data, &st);
+  if (rc) {
+    query_plan_free(p);
+    return rc == SL_ETOOBIG ? SL_ENOMEM : rc;
+  }
+  for (int i = 0; i < p->n_binds; i++) {
+    if (p->binds[i].text)
+      sqlite3_bind_text(st, i + 1, p->binds[i].text, -1, SQLITE_STATIC);
+    else
+      sqlite3_bind_int64(st, i + 1, p->binds[i].num);
+  }
+  long n = 0;
+  int src;
+  *more = 0;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    if (n++ == max_groups) {
+      *more = 1;
+      break;
+    }
+    const char *keys[QUERY_GROUP_MAX];
+    for (int i = 0; i < g->n; i++) keys[i] = (const char *)sqlite3_column_text(st, i);
+    if (fn(ud, keys, sqlite3_column_int64(st, g->n))) break;
+  }
+  int err = src == SQLITE_ROW || src == SQLITE_DONE ? 0 : sql_error(src);
+  sqlite3_finalize(st);
+  query_plan_free(p);
+  return err;
+}
+
 int query_group_counts(sqlite3 *db, const query_filter *f, const query_grouping *g, long max_groups,
                        query_group_fn fn, void *ud, int *more) {
+  query_plan p;
+  const char *source = query_group_source(f, g);
+  if (strcmp(source, "events") != 0) {
+    int rc = rollup_sql(f, g, strcmp(source, "rollup_domain_day") == 0, &p);
+    return rc ? rc : run_groups(db, &p, g, max_groups, fn, ud, more, 1);
+  }
   int by_domain = 0;
   for (int i = 0; i < g->n; i++) by_domain |= g->field[i] == QG_DOMAIN;
   enum query_driver d = pick_driver(f);
@@ -1158,7 +1301,6 @@ int query_group_counts(sqlite3 *db, const query_filter *f, const query_grouping 
   if (!rc)
     rc = buf_appends(
         &sel, by_domain || d == QD_TIME || !by_recipient ? ", count(*)" : ", count(DISTINCT e.id)");
-  query_plan p;
   const char *extra = by_domain && !by_recipient
                           ? ", json_each(CASE WHEN json_valid(e.recipients) THEN e.recipients "
                             "ELSE '[]' END) j"
@@ -1166,43 +1308,7 @@ int query_group_counts(sqlite3 *db, const query_filter *f, const query_grouping 
   if (!rc) rc = build_sql(f, sel.data, extra, 0, &p);
   buf_free(&sel);
   if (rc) return rc;
-  buf *b = &p.sql;
-  rc = buf_appends(b, " GROUP BY ");
-  for (int i = 0; i < g->n && !rc; i++) rc = buf_printf(b, "%s%d", i ? ", " : "", i + 1);
-  int by_time = g->field[0] == QG_DAY || g->field[0] == QG_HOUR;
-  if (!rc) rc = buf_appends(b, by_time ? " ORDER BY " : " ORDER BY count(*) DESC, ");
-  for (int i = 0; i < g->n && !rc; i++) rc = buf_printf(b, "%s%d", i ? ", " : "", i + 1);
-  if (!rc) rc = buf_appends(b, " LIMIT ?");
-  bind_num(&p, max_groups + 1);
-  sqlite3_stmt *st = NULL;
-  if (!rc) rc = query_register_functions(db); /* seslog_diag, on any connection */
-  if (!rc) rc = prepare(db, p.sql.data, &st);
-  if (rc) {
-    query_plan_free(&p);
-    return rc == SL_ETOOBIG ? SL_ENOMEM : rc;
-  }
-  for (int i = 0; i < p.n_binds; i++) {
-    if (p.binds[i].text)
-      sqlite3_bind_text(st, i + 1, p.binds[i].text, -1, SQLITE_STATIC);
-    else
-      sqlite3_bind_int64(st, i + 1, p.binds[i].num);
-  }
-  long n = 0;
-  int src;
-  *more = 0;
-  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-    if (n++ == max_groups) {
-      *more = 1;
-      break;
-    }
-    const char *keys[QUERY_GROUP_MAX];
-    for (int i = 0; i < g->n; i++) keys[i] = (const char *)sqlite3_column_text(st, i);
-    if (fn(ud, keys, sqlite3_column_int64(st, g->n))) break;
-  }
-  int err = src == SQLITE_ROW || src == SQLITE_DONE ? 0 : sql_error(src);
-  sqlite3_finalize(st);
-  query_plan_free(&p);
-  return err;
+  return run_groups(db, &p, g, max_groups, fn, ud, more, 0);
 }
 
 /* ---- normalized diagnostics ------------------------------------------- */
