@@ -265,8 +265,8 @@ int query_grouping_parse(const char *spec, query_grouping *g, char *err, size_t 
 typedef int (*query_group_fn)(void *ud, const char *const *keys, int64_t count);
 
 /* Counts the events matching f (its limit, cursor and order ignored) in
- * the groups of g: ordered by the keys when the first field is day or
- * hour, else by count, largest first. At most max_groups groups (and
+ * the groups of g, from the rollups where they can (query_group_source): ordered by the keys when
+ * the first field is day or hour, else by count, largest first. At most max_groups groups (and
  * *more set to 1 when there were more). Returns 0, SL_EBUSY, SL_EDB or
  * SL_ENOMEM, as query_events. */
 int query_group_counts(struct sqlite3 *db, const query_filter *f, const query_grouping *g,
@@ -274,10 +274,11 @@ int query_group_counts(struct sqlite3 *db, const query_filter *f, const query_gr
 
 /* What answers f grouped by g: "rollup_type_hour" (fields among day,
  * hour, type, bounceType, bounceSubType; filters among type, bounceType,
- * bounceSubType and since/until on whole UTC hours), "rollup_domain_day"
- * (grouped by domain, with day, type, bounceType; filters among type,
- * bounceType and since/until on whole UTC days) or "events" (the indexes
- * of the events, as a page is found). Schema version 11. */
+ * bounceSubType, since, until), "rollup_domain_day" (grouped by domain,
+ * with day, type, bounceType; filters among type, bounceType, since,
+ * until) or "events" (the indexes of the events, as a page is found).
+ * From a rollup, the whole UTC hours (days) of the range are read there
+ * and its ends, if any, from the events. Schema version 11. */
 const char *query_group_source(const query_filter *f, const query_grouping *g);
 
 /* The normalized diagnostic that groups alike bounces: the SMTP reply code

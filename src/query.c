@@ -1140,12 +1140,6 @@ static int group_key_sql(buf *b, const query_grouping *g, int i, int by_recipien
   return SL_EINVAL;
 }
 
-/* 1 when ts (ISO-8601 ms, "" = open) starts a UTC hour (unit 13) or day
- * (unit 10). */
-static int aligned(const char *ts, int unit) {
-  return !ts[0] || strcmp(ts + unit, unit == 13 ? ":00:00.000Z" : "T00:00:00.000Z") == 0;
-}
-
 /* 1 when every field of g is one of the bits of allowed. */
 static int fields_in(const query_grouping *g, unsigned allowed) {
   for (int i = 0; i < g->n; i++)
@@ -1164,12 +1158,11 @@ const char *query_group_source(const query_filter *f, const query_grouping *g) {
   for (int i = 0; i < g->n; i++) by_domain |= g->field[i] == QG_DOMAIN;
   if (by_domain)
     return fields_in(g, 1u << QG_DAY | 1u << QG_TYPE | 1u << QG_DOMAIN | 1u << QG_BOUNCE_TYPE) &&
-                   !f->bounce_sub_type[0] && aligned(f->since, 10) && aligned(f->until, 10)
+                   !f->bounce_sub_type[0]
                ? "rollup_domain_day"
                : "events";
   return fields_in(g, 1u << QG_DAY | 1u << QG_HOUR | 1u << QG_TYPE | 1u << QG_BOUNCE_TYPE |
-                          1u << QG_BOUNCE_SUB) &&
-                 aligned(f->since, 13) && aligned(f->until, 13)
+                          1u << QG_BOUNCE_SUB)
              ? "rollup_type_hour"
              : "events";
 }
@@ -1194,10 +1187,10 @@ static int rollup_sql(const query_filter *f, const query_grouping *g, int domain
       case QG_BOUNCE_SUB: k = "nullif(bounceSubType, '')"; break;
       default: break;
     }
-    rc = buf_printf(b, "%s%s", i ? ", " : "", k);
+    rc = buf_printf(b, "%s%s AS k%d", i ? ", " : "", k, i);
   }
   if (!rc)
-    rc = buf_printf(b, ", sum(%s) FROM %s WHERE 1", domains ? "recipients" : "events",
+    rc = buf_printf(b, ", sum(%s) AS n FROM %s WHERE 1", domains ? "recipients" : "events",
                     domains ? "rollup_domain_day" : "rollup_type_hour");
   int several = type_count(f) > 1;
   const char *type = several ? NULL : f->type[0] ? f->type : f->bounce_type[0] ? "Bounce" : NULL;
@@ -1228,27 +1221,80 @@ static int rollup_sql(const query_filter *f, const query_grouping *g, int domain
   return rc == SL_ETOOBIG ? SL_ENOMEM : rc;
 }
 
-/* Ends p's SQL with GROUP BY, the order (time keys ascending, else count
- * descending, then keys) and the LIMIT, runs it and calls fn per group;
- * frees p. summed: the counts are sums of rollup rows, and a group whose
- * rows sum to 0 (left by deletions) is no group. */
+/* The SQL of f's events grouped by g (the indexes of a page drive it):
+ * "SELECT k0.., n FROM ... WHERE ..." without GROUP BY. Returns 0 or an
+ * sl_err. */
+static int events_sql(const query_filter *f, const query_grouping *g, query_plan *p) {
+  int by_domain = 0;
+  for (int i = 0; i < g->n; i++) by_domain |= g->field[i] == QG_DOMAIN;
+  enum query_driver d = pick_driver(f);
+  int by_recipient = d == QD_ADDRESS || d == QD_DOMAIN;
+  buf sel;
+  buf_init(&sel, 4096);
+  int rc = 0;
+  for (int i = 0; i < g->n && !rc; i++) {
+    if (i) rc = buf_appends(&sel, ", ");
+    if (!rc) rc = group_key_sql(&sel, g, i, by_recipient);
+    if (!rc) rc = buf_printf(&sel, " AS k%d", i);
+  }
+  /* Events are counted once each; grouped by domain, recipients are. A
+   * domain-driven query has a row per recipient of that domain. */
+  if (!rc)
+    rc = buf_appends(&sel, by_domain || d == QD_TIME || !by_recipient
+                               ? ", count(*) AS n"
+                               : ", count(DISTINCT e.id) AS n");
+  const char *extra = by_domain && !by_recipient
+                          ? ", json_each(CASE WHEN json_valid(e.recipients) THEN e.recipients "
+                            "ELSE '[]' END) j"
+                          : "";
+  if (!rc) rc = build_sql(f, sel.data, extra, 0, p);
+  buf_free(&sel);
+  return rc;
+}
+
+/* Appends part's SQL, grouped, to whole as one branch of a UNION ALL, and
+ * its binds; frees part. Returns 0 or SL_ENOMEM. */
+static int add_part(query_plan *whole, query_plan *part, const query_grouping *g) {
+  int rc = buf_appends(&whole->sql, whole->sql.len ? " UNION ALL " : "");
+  if (!rc) rc = buf_append(&whole->sql, part->sql.data, part->sql.len);
+  if (!rc) rc = buf_appends(&whole->sql, " GROUP BY ");
+  for (int i = 0; i < g->n && !rc; i++) rc = buf_printf(&whole->sql, "%s%d", i ? ", " : "", i + 1);
+  for (int i = 0; i < part->n_binds && !rc; i++) {
+    if (whole->n_binds == QUERY_MAX_BINDS) {
+      rc = SL_ENOMEM;
+      break;
+    }
+    whole->binds[whole->n_binds++] = part->binds[i];
+  }
+  query_plan_free(part);
+  return rc == SL_ETOOBIG ? SL_ENOMEM : rc;
+}
+
+/* Runs the grouped SQL of p (branches of a UNION ALL, each giving k0..,
+ * n), summing the branches: the order (time keys ascending, else count
+ * descending, then keys) and the LIMIT; calls fn per group; frees p.
+ * A group whose rows sum to 0 (rollup rows left by deletions) is none. */
 static int run_groups(sqlite3 *db, query_plan *p, const query_grouping *g, long max_groups,
-                      query_group_fn fn, void *ud, int *more, int summed) {
-  buf *b = &p->sql;
-  int rc = buf_appends(b, " GROUP BY ");
-  for (int i = 0; i < g->n && !rc; i++) rc = buf_printf(b, "%s%d", i ? ", " : "", i + 1);
-  if (!rc && summed)
-    rc = buf_printf(b, " HAVING sum(%s) > 0",
-                    strstr(b->data, "sum(recipients)") ? "recipients" : "events");
+                      query_group_fn fn, void *ud, int *more) {
+  buf outer;
+  buf_init(&outer, 65536);
+  int rc = buf_appends(&outer, "SELECT ");
+  for (int i = 0; i < g->n && !rc; i++) rc = buf_printf(&outer, "k%d, ", i);
+  if (!rc) rc = buf_printf(&outer, "sum(n) FROM (%s) GROUP BY ", p->sql.data);
+  for (int i = 0; i < g->n && !rc; i++) rc = buf_printf(&outer, "%s%d", i ? ", " : "", i + 1);
+  if (!rc) rc = buf_printf(&outer, " HAVING sum(n) > 0");
   int by_time = g->field[0] == QG_DAY || g->field[0] == QG_HOUR;
   if (!rc)
-    rc = by_time ? buf_appends(b, " ORDER BY ") : buf_printf(b, " ORDER BY %d DESC, ", g->n + 1);
-  for (int i = 0; i < g->n && !rc; i++) rc = buf_printf(b, "%s%d", i ? ", " : "", i + 1);
-  if (!rc) rc = buf_appends(b, " LIMIT ?");
-  bind_num(p, max_groups + 1);
+    rc = by_time ? buf_appends(&outer, " ORDER BY ")
+                 : buf_printf(&outer, " ORDER BY %d DESC, ", g->n + 1);
+  for (int i = 0; i < g->n && !rc; i++) rc = buf_printf(&outer, "%s%d", i ? ", " : "", i + 1);
+  if (!rc) rc = buf_appends(&outer, " LIMIT ?");
+  if (!rc && p->n_binds == QUERY_MAX_BINDS) rc = SL_ENOMEM;
+  if (!rc) bind_num(p, max_groups + 1);
   sqlite3_stmt *st = NULL;
   if (!rc) rc = query_register_functions(db); /* seslog_diag, on any connection */
-  if (!rc) rc = prepare(db, b->data, &st);
+  if (!rc) rc = prepare(db, outer.data, &st);
+  buf_free(&outer);
   if (rc) {
     query_plan_free(p);
     return rc == SL_ETOOBIG ? SL_ENOMEM : rc;
@@ -1279,36 +1325,54 @@ static int run_groups(sqlite3 *db, query_plan *p, const query_grouping *g, long 
 
 int query_group_counts(sqlite3 *db, const query_filter *f, const query_grouping *g, long max_groups,
                        query_group_fn fn, void *ud, int *more) {
-  query_plan p;
-  const char *source = query_group_source(f, g);
-  if (strcmp(source, "events") != 0) {
-    int rc = rollup_sql(f, g, strcmp(source, "rollup_domain_day") == 0, &p);
-    return rc ? rc : run_groups(db, &p, g, max_groups, fn, ud, more, 1);
+  /* The rollups answer the whole hours (days) of the range, the events
+   * its ends: [since, first boundary) and [last boundary, until). The
+   * filters below must outlive the plan: its binds point into them. */
+  query_filter mid = *f, head = *f, tail = *f;
+  int use_rollup = 0, domains = 0, want_head = 0, want_tail = 0;
+  {
+    const char *src = query_group_source(f, g);
+    if (strcmp(src, "events") != 0) {
+      domains = strcmp(src, "rollup_domain_day") == 0;
+      int64_t unit = domains ? 86400000 : 3600000, s = 0, u = 0;
+      int has_s = f->since[0] && !util_parse_iso8601(f->since, &s);
+      int has_u = f->until[0] && !util_parse_iso8601(f->until, &u);
+      int64_t lo = has_s ? floor_div(s + unit - 1, unit) * unit : 0;
+      int64_t hi = has_u ? floor_div(u, unit) * unit : 0;
+      if (!(has_s && has_u && hi <= lo)) { /* at least one whole unit */
+        use_rollup = 1;
+        if (has_s) util_format_iso8601(lo, mid.since);
+        if (has_u) util_format_iso8601(hi, mid.until);
+        if (has_s && lo != s) {
+          want_head = 1;
+          memcpy(head.until, mid.since, sizeof head.until);
+        }
+        if (has_u && hi != u) {
+          want_tail = 1;
+          memcpy(tail.since, mid.until, sizeof tail.since);
+        }
+      }
+    }
   }
-  int by_domain = 0;
-  for (int i = 0; i < g->n; i++) by_domain |= g->field[i] == QG_DOMAIN;
-  enum query_driver d = pick_driver(f);
-  int by_recipient = d == QD_ADDRESS || d == QD_DOMAIN;
-  buf sel;
-  buf_init(&sel, 4096);
+  query_plan whole, part;
+  memset(&whole, 0, sizeof whole);
+  buf_init(&whole.sql, 1 << 20);
+  whole.cursor_bind = -1;
   int rc = 0;
-  for (int i = 0; i < g->n && !rc; i++) {
-    if (i) rc = buf_appends(&sel, ", ");
-    if (!rc) rc = group_key_sql(&sel, g, i, by_recipient);
+  if (!use_rollup) {
+    rc = events_sql(f, g, &part);
+    if (!rc) rc = add_part(&whole, &part, g);
+  } else {
+    rc = rollup_sql(&mid, g, domains, &part);
+    if (!rc) rc = add_part(&whole, &part, g);
+    if (!rc && want_head && !(rc = events_sql(&head, g, &part))) rc = add_part(&whole, &part, g);
+    if (!rc && want_tail && !(rc = events_sql(&tail, g, &part))) rc = add_part(&whole, &part, g);
   }
-  /* Events are counted once each; grouped by domain, recipients are. A
-   * domain-driven query has a row per recipient of that domain. */
-  if (!rc)
-    rc = buf_appends(
-        &sel, by_domain || d == QD_TIME || !by_recipient ? ", count(*)" : ", count(DISTINCT e.id)");
-  const char *extra = by_domain && !by_recipient
-                          ? ", json_each(CASE WHEN json_valid(e.recipients) THEN e.recipients "
-                            "ELSE '[]' END) j"
-                          : "";
-  if (!rc) rc = build_sql(f, sel.data, extra, 0, &p);
-  buf_free(&sel);
-  if (rc) return rc;
-  return run_groups(db, &p, g, max_groups, fn, ud, more, 0);
+  if (rc) {
+    query_plan_free(&whole);
+    return rc == SL_ETOOBIG ? SL_ENOMEM : rc;
+  }
+  return run_groups(db, &whole, g, max_groups, fn, ud, more);
 }
 
 /* ---- normalized diagnostics ------------------------------------------- */

@@ -333,6 +333,10 @@ const byKey = (groups) => [...groups].sort((a, b) => JSON.stringify(a.key).local
 
 test('GET /api/events/counts: groups checked against a count in SQL', T, async () => {
   const src = 'news@shop.test';
+  const sorted = sortEvents(data.events, true);
+  const cut = { a: sorted[7].timeStamp, b: sorted[sorted.length - 9].timeStamp };
+  assert.ok(!cut.a.endsWith(':00:00.000Z') && !cut.b.endsWith(':00:00.000Z') &&
+    Date.parse(cut.b) - Date.parse(cut.a) > 2 * 3600e3, JSON.stringify(cut));
   const cases = [
     [{ groupBy: 'day,type' }, ['day', 'type'],
       'SELECT substr(timeStamp, 1, 10) k0, notificationType k1, count(*) n FROM SesEventMessages GROUP BY 1, 2'],
@@ -349,6 +353,12 @@ test('GET /api/events/counts: groups checked against a count in SQL', T, async (
       `SELECT source k0, count(*) n FROM SesEventMessages WHERE lower(source) = '${src}' OR lower(source) LIKE '%<${src}>' GROUP BY 1`],
     [{ groupBy: 'day', senderDomain: 'shop.test', bounceSubType: 'General' }, ['day'],
       "SELECT substr(timeStamp, 1, 10) k0, count(*) n FROM SesEventMessages WHERE lower(source) LIKE '%@shop.test%' AND bounceSubType = 'General' GROUP BY 1"],
+    // a range that starts and ends inside hours and days: its whole hours
+    // (days) from the rollups, its ends from the events
+    [{ groupBy: 'domain', type: 'Bounce', since: cut.a, until: cut.b }, ['domain'],
+      `SELECT domain k0, count(*) n FROM recipients WHERE notificationType = 'Bounce' AND timeStamp >= '${cut.a}' AND timeStamp < '${cut.b}' GROUP BY 1`],
+    [{ groupBy: 'hour,type', since: cut.a, until: cut.b }, ['hour', 'type'],
+      `SELECT substr(timeStamp, 1, 13) || ':00' k0, notificationType k1, count(*) n FROM SesEventMessages WHERE timeStamp >= '${cut.a}' AND timeStamp < '${cut.b}' GROUP BY 1, 2`],
     [{ groupBy: 'type', diagnostic: '5.1.1' }, ['type'],
       "SELECT notificationType k0, count(*) n FROM SesEventMessages WHERE diagnostic LIKE '%5.1.1%' GROUP BY 1"],
   ];
