@@ -43,10 +43,12 @@ static const struct opt vacuum_table[] = {
 #undef O
 
 static const char vacuum_usage[] =
-    "Usage: seslog vacuum [--db PATH]\n"
+    "Usage: seslog vacuum [--db PATH] [--progress-every DURATION]\n"
     "\n"
     "Rewrites the database without the space that deleted events left (after --retention),\n"
-    "and empties the WAL. Stop the server first: VACUUM needs the database to itself.";
+    "and empties the WAL. Stop the server first: VACUUM needs the database to itself.\n"
+    "Its progress goes to stderr: a bar with the time left on a terminal, else a line every\n"
+    "--progress-every.";
 
 static long long size_of(const char *path, const char *suffix) {
   char p[4200];
