@@ -321,11 +321,12 @@ CREATE INDEX "sourceAddress-timeStamp-Index" ON SesEventMessages (
 
 -- Grouped counts (GET /api/events/counts, `seslog query --group-by`) over a
 -- month answer from these rollups, not from the events: events per UTC
--- hour, type, bounce type and subtype, and affected recipients per UTC
--- day, type, domain and bounce type. Triggers keep them in step inside the
--- writer's own transaction (an event row, then its recipients rows, are
--- inserted; retention deletes the recipients rows, then the event), as
--- rollup_hour is kept. '' stands for none (the keys are NOT NULL).
+-- hour, type, bounce type and subtype; affected recipients per UTC day,
+-- type, domain and bounce type; events per UTC day, type and sender.
+-- Triggers keep them in step inside the writer's own transaction (an
+-- event row, then its recipients rows, are inserted; retention deletes
+-- the recipients rows, then the event), as rollup_hour is kept. '' stands
+-- for none (the keys are NOT NULL).
 CREATE TABLE rollup_type_hour (
   hour TEXT NOT NULL,                -- YYYY-MM-DDTHH of timeStamp
   notificationType TEXT NOT NULL,
@@ -372,4 +373,24 @@ CREATE TRIGGER "rollup_domain_day-delete" AFTER DELETE ON recipients BEGIN
   WHERE notificationType = OLD.notificationType AND day = substr(OLD.timeStamp, 1, 10)
     AND domain = OLD.domain
     AND bounceType = coalesce((SELECT bounceType FROM SesEventMessages WHERE id = OLD.eventId), '');
+END;
+CREATE TABLE rollup_source_day (
+  day TEXT NOT NULL,                 -- YYYY-MM-DD of timeStamp
+  notificationType TEXT NOT NULL,
+  source TEXT NOT NULL,              -- mail.source as stored
+  events INTEGER NOT NULL,
+  PRIMARY KEY (day, notificationType, source)
+) WITHOUT ROWID;
+INSERT INTO rollup_source_day (day, notificationType, source, events)
+  SELECT substr(timeStamp, 1, 10), notificationType, coalesce(source, ''), count(*)
+  FROM SesEventMessages GROUP BY 1, 2, 3;
+CREATE TRIGGER "rollup_source_day-insert" AFTER INSERT ON SesEventMessages BEGIN
+  INSERT INTO rollup_source_day (day, notificationType, source, events)
+  VALUES (substr(NEW.timeStamp, 1, 10), NEW.notificationType, coalesce(NEW.source, ''), 1)
+  ON CONFLICT DO UPDATE SET events = events + 1;
+END;
+CREATE TRIGGER "rollup_source_day-delete" AFTER DELETE ON SesEventMessages BEGIN
+  UPDATE rollup_source_day SET events = events - 1
+  WHERE day = substr(OLD.timeStamp, 1, 10) AND notificationType = OLD.notificationType
+    AND source = coalesce(OLD.source, '');
 END;

@@ -1154,12 +1154,20 @@ const char *query_group_source(const query_filter *f, const query_grouping *g) {
       f->source_addr[0] || f->diagnostic[0] || f->configuration_set[0] || f->tag_path[0] ||
       f->sender_domain[0])
     return "events";
-  int by_domain = 0;
-  for (int i = 0; i < g->n; i++) by_domain |= g->field[i] == QG_DOMAIN;
+  int by_domain = 0, by_source = 0;
+  for (int i = 0; i < g->n; i++) {
+    by_domain |= g->field[i] == QG_DOMAIN;
+    by_source |= g->field[i] == QG_SOURCE;
+  }
   if (by_domain)
     return fields_in(g, 1u << QG_DAY | 1u << QG_TYPE | 1u << QG_DOMAIN | 1u << QG_BOUNCE_TYPE) &&
                    !f->bounce_sub_type[0]
                ? "rollup_domain_day"
+               : "events";
+  if (by_source)
+    return fields_in(g, 1u << QG_DAY | 1u << QG_TYPE | 1u << QG_SOURCE) && !f->bounce_type[0] &&
+                   !f->bounce_sub_type[0]
+               ? "rollup_source_day"
                : "events";
   return fields_in(g, 1u << QG_DAY | 1u << QG_HOUR | 1u << QG_TYPE | 1u << QG_BOUNCE_TYPE |
                           1u << QG_BOUNCE_SUB)
@@ -1167,10 +1175,13 @@ const char *query_group_source(const query_filter *f, const query_grouping *g) {
              : "events";
 }
 
-/* The SQL of f grouped by g over a rollup (query_group_source named it;
- * domains: rollup_domain_day): the keys, the summed count, the filters.
+/* The SQL of f grouped by g over the rollup table query_group_source
+ * named: the keys, the summed count, the filters.
  * GROUP BY and the rest follow (run_groups). Returns 0 or SL_ENOMEM. */
-static int rollup_sql(const query_filter *f, const query_grouping *g, int domains, query_plan *p) {
+static int rollup_sql(const query_filter *f, const query_grouping *g, const char *table,
+                      query_plan *p) {
+  int domains = strcmp(table, "rollup_domain_day") == 0;
+  int days = strcmp(table, "rollup_type_hour") != 0;
   memset(p, 0, sizeof *p);
   buf_init(&p->sql, 8192);
   p->cursor_bind = -1;
@@ -1179,10 +1190,11 @@ static int rollup_sql(const query_filter *f, const query_grouping *g, int domain
   for (int i = 0; i < g->n && !rc; i++) {
     const char *k = "NULL";
     switch (g->field[i]) {
-      case QG_DAY: k = domains ? "day" : "substr(hour, 1, 10)"; break;
+      case QG_DAY: k = days ? "day" : "substr(hour, 1, 10)"; break;
       case QG_HOUR: k = "hour || ':00'"; break;
       case QG_TYPE: k = "notificationType"; break;
       case QG_DOMAIN: k = "domain"; break;
+      case QG_SOURCE: k = "nullif(source, '')"; break;
       case QG_BOUNCE_TYPE: k = "nullif(bounceType, '')"; break;
       case QG_BOUNCE_SUB: k = "nullif(bounceSubType, '')"; break;
       default: break;
@@ -1190,8 +1202,7 @@ static int rollup_sql(const query_filter *f, const query_grouping *g, int domain
     rc = buf_printf(b, "%s%s AS k%d", i ? ", " : "", k, i);
   }
   if (!rc)
-    rc = buf_printf(b, ", sum(%s) AS n FROM %s WHERE 1", domains ? "recipients" : "events",
-                    domains ? "rollup_domain_day" : "rollup_type_hour");
+    rc = buf_printf(b, ", sum(%s) AS n FROM %s WHERE 1", domains ? "recipients" : "events", table);
   int several = type_count(f) > 1;
   const char *type = several ? NULL : f->type[0] ? f->type : f->bounce_type[0] ? "Bounce" : NULL;
   if (type) {
@@ -1207,8 +1218,8 @@ static int rollup_sql(const query_filter *f, const query_grouping *g, int domain
     rc = rc ? rc : buf_appends(b, " AND bounceSubType = ?");
     bind_text(p, f->bounce_sub_type);
   }
-  const char *col = domains ? "day" : "hour";
-  int unit = domains ? 10 : 13;
+  const char *col = days ? "day" : "hour";
+  int unit = days ? 10 : 13;
   if (f->since[0]) {
     rc = rc ? rc : buf_printf(b, " AND %s >= substr(?, 1, %d)", col, unit);
     bind_text(p, f->since);
@@ -1329,12 +1340,13 @@ int query_group_counts(sqlite3 *db, const query_filter *f, const query_grouping 
    * its ends: [since, first boundary) and [last boundary, until). The
    * filters below must outlive the plan: its binds point into them. */
   query_filter mid = *f, head = *f, tail = *f;
-  int use_rollup = 0, domains = 0, want_head = 0, want_tail = 0;
+  int use_rollup = 0, want_head = 0, want_tail = 0;
+  const char *table = NULL;
   {
     const char *src = query_group_source(f, g);
     if (strcmp(src, "events") != 0) {
-      domains = strcmp(src, "rollup_domain_day") == 0;
-      int64_t unit = domains ? 86400000 : 3600000, s = 0, u = 0;
+      table = src;
+      int64_t unit = strcmp(src, "rollup_type_hour") == 0 ? 3600000 : 86400000, s = 0, u = 0;
       int has_s = f->since[0] && !util_parse_iso8601(f->since, &s);
       int has_u = f->until[0] && !util_parse_iso8601(f->until, &u);
       int64_t lo = has_s ? floor_div(s + unit - 1, unit) * unit : 0;
@@ -1363,7 +1375,7 @@ int query_group_counts(sqlite3 *db, const query_filter *f, const query_grouping 
     rc = events_sql(f, g, &part);
     if (!rc) rc = add_part(&whole, &part, g);
   } else {
-    rc = rollup_sql(&mid, g, domains, &part);
+    rc = rollup_sql(&mid, g, table, &part);
     if (!rc) rc = add_part(&whole, &part, g);
     if (!rc && want_head && !(rc = events_sql(&head, g, &part))) rc = add_part(&whole, &part, g);
     if (!rc && want_tail && !(rc = events_sql(&tail, g, &part))) rc = add_part(&whole, &part, g);

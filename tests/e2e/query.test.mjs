@@ -351,6 +351,8 @@ test('GET /api/events/counts: groups checked against a count in SQL', T, async (
       "SELECT e.notificationType k0, count(DISTINCT e.id) n FROM SesEventMessages e JOIN recipients r ON r.eventId = e.id WHERE r.domain = 'gmail.test' AND e.notificationType IN ('Bounce', 'Delivery') GROUP BY 1"],
     [{ groupBy: 'source', source: src.toUpperCase() }, ['source'],
       `SELECT source k0, count(*) n FROM SesEventMessages WHERE lower(source) = '${src}' OR lower(source) LIKE '%<${src}>' GROUP BY 1`],
+    [{ groupBy: 'source,type', type: ['Bounce', 'Complaint'] }, ['source', 'type'],
+      "SELECT source k0, notificationType k1, count(*) n FROM SesEventMessages WHERE notificationType IN ('Bounce', 'Complaint') GROUP BY 1, 2"],
     [{ groupBy: 'day', senderDomain: 'shop.test', bounceSubType: 'General' }, ['day'],
       "SELECT substr(timeStamp, 1, 10) k0, count(*) n FROM SesEventMessages WHERE lower(source) LIKE '%@shop.test%' AND bounceSubType = 'General' GROUP BY 1"],
     // a range that starts and ends inside hours and days: its whole hours
