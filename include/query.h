@@ -273,14 +273,12 @@ int query_group_counts(struct sqlite3 *db, const query_filter *f, const query_gr
                        long max_groups, query_group_fn fn, void *ud, int *more);
 
 /* What answers f grouped by g: "rollup_type_hour" (fields among day,
- * hour, type, bounceType, bounceSubType; filters among type, bounceType,
- * bounceSubType, since, until), "rollup_domain_day" (grouped by domain,
- * with day, type, bounceType; filters among type, bounceType, since,
- * until), "rollup_source_day" (grouped by source, with day, type;
- * filters among type, since, until) or "events" (the indexes of the
- * events, as a page is found).
- * From a rollup, the whole UTC hours (days) of the range are read there
- * and its ends, if any, from the events. Schema version 11. */
+ * hour, type, bounceType, bounceSubType, source; filters among type,
+ * bounceType, bounceSubType, since, until), "rollup_domain_day" (grouped
+ * by domain, with day, type, bounceType; filters among type, bounceType,
+ * since, until) or "events" (the indexes of the events, as a page is
+ * found). From a rollup, the whole UTC hours (days) of the range are read
+ * there and its ends, if any, from the events. Schema version 11. */
 const char *query_group_source(const query_filter *f, const query_grouping *g);
 
 /* The normalized diagnostic that groups alike bounces: the SMTP reply code

@@ -314,6 +314,9 @@ CREATE INDEX "dnsbl_changes-pair" ON dnsbl_changes (target, zone, id);
 -- index on that address (built-in functions only, so the sqlite3 shell
 -- reads and writes the file as before). src/query.c writes the same
 -- expression so SQLite uses it.
+-- It replaces "source-timeStamp-Index" (whole values, no query uses it
+-- any more): one index a row either way.
+DROP INDEX IF EXISTS "source-timeStamp-Index";
 CREATE INDEX "sourceAddress-timeStamp-Index" ON SesEventMessages (
   lower(CASE WHEN instr(source, '<') > 0 AND instr(source, '>') > instr(source, '<') THEN
     substr(source, instr(source, '<') + 1, instr(source, '>') - instr(source, '<') - 1)
@@ -321,8 +324,8 @@ CREATE INDEX "sourceAddress-timeStamp-Index" ON SesEventMessages (
 
 -- Grouped counts (GET /api/events/counts, `seslog query --group-by`) over a
 -- month answer from these rollups, not from the events: events per UTC
--- hour, type, bounce type and subtype; affected recipients per UTC day,
--- type, domain and bounce type; events per UTC day, type and sender.
+-- hour, type, bounce type and subtype and sender; affected recipients per
+-- UTC day, type, domain and bounce type.
 -- Triggers keep them in step inside the writer's own transaction (an
 -- event row, then its recipients rows, are inserted; retention deletes
 -- the recipients rows, then the event), as rollup_hour is kept. '' stands
@@ -332,23 +335,25 @@ CREATE TABLE rollup_type_hour (
   notificationType TEXT NOT NULL,
   bounceType TEXT NOT NULL,
   bounceSubType TEXT NOT NULL,
+  source TEXT NOT NULL,              -- mail.source as stored
   events INTEGER NOT NULL,
-  PRIMARY KEY (hour, notificationType, bounceType, bounceSubType)
+  PRIMARY KEY (hour, notificationType, bounceType, bounceSubType, source)
 ) WITHOUT ROWID;
-INSERT INTO rollup_type_hour (hour, notificationType, bounceType, bounceSubType, events)
+INSERT INTO rollup_type_hour (hour, notificationType, bounceType, bounceSubType, source, events)
   SELECT substr(timeStamp, 1, 13), notificationType, coalesce(bounceType, ''),
-      coalesce(bounceSubType, ''), count(*)
-  FROM SesEventMessages GROUP BY 1, 2, 3, 4;
+      coalesce(bounceSubType, ''), coalesce(source, ''), count(*)
+  FROM SesEventMessages GROUP BY 1, 2, 3, 4, 5;
 CREATE TRIGGER "rollup_type_hour-insert" AFTER INSERT ON SesEventMessages BEGIN
-  INSERT INTO rollup_type_hour (hour, notificationType, bounceType, bounceSubType, events)
+  INSERT INTO rollup_type_hour (hour, notificationType, bounceType, bounceSubType, source, events)
   VALUES (substr(NEW.timeStamp, 1, 13), NEW.notificationType, coalesce(NEW.bounceType, ''),
-      coalesce(NEW.bounceSubType, ''), 1)
+      coalesce(NEW.bounceSubType, ''), coalesce(NEW.source, ''), 1)
   ON CONFLICT DO UPDATE SET events = events + 1;
 END;
 CREATE TRIGGER "rollup_type_hour-delete" AFTER DELETE ON SesEventMessages BEGIN
   UPDATE rollup_type_hour SET events = events - 1
   WHERE hour = substr(OLD.timeStamp, 1, 13) AND notificationType = OLD.notificationType
-    AND bounceType = coalesce(OLD.bounceType, '') AND bounceSubType = coalesce(OLD.bounceSubType, '');
+    AND bounceType = coalesce(OLD.bounceType, '') AND bounceSubType = coalesce(OLD.bounceSubType, '')
+    AND source = coalesce(OLD.source, '');
 END;
 CREATE TABLE rollup_domain_day (
   notificationType TEXT NOT NULL,
@@ -373,24 +378,4 @@ CREATE TRIGGER "rollup_domain_day-delete" AFTER DELETE ON recipients BEGIN
   WHERE notificationType = OLD.notificationType AND day = substr(OLD.timeStamp, 1, 10)
     AND domain = OLD.domain
     AND bounceType = coalesce((SELECT bounceType FROM SesEventMessages WHERE id = OLD.eventId), '');
-END;
-CREATE TABLE rollup_source_day (
-  day TEXT NOT NULL,                 -- YYYY-MM-DD of timeStamp
-  notificationType TEXT NOT NULL,
-  source TEXT NOT NULL,              -- mail.source as stored
-  events INTEGER NOT NULL,
-  PRIMARY KEY (day, notificationType, source)
-) WITHOUT ROWID;
-INSERT INTO rollup_source_day (day, notificationType, source, events)
-  SELECT substr(timeStamp, 1, 10), notificationType, coalesce(source, ''), count(*)
-  FROM SesEventMessages GROUP BY 1, 2, 3;
-CREATE TRIGGER "rollup_source_day-insert" AFTER INSERT ON SesEventMessages BEGIN
-  INSERT INTO rollup_source_day (day, notificationType, source, events)
-  VALUES (substr(NEW.timeStamp, 1, 10), NEW.notificationType, coalesce(NEW.source, ''), 1)
-  ON CONFLICT DO UPDATE SET events = events + 1;
-END;
-CREATE TRIGGER "rollup_source_day-delete" AFTER DELETE ON SesEventMessages BEGIN
-  UPDATE rollup_source_day SET events = events - 1
-  WHERE day = substr(OLD.timeStamp, 1, 10) AND notificationType = OLD.notificationType
-    AND source = coalesce(OLD.source, '');
 END;

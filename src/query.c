@@ -1148,29 +1148,21 @@ static int fields_in(const query_grouping *g, unsigned allowed) {
 }
 
 const char *query_group_source(const query_filter *f, const query_grouping *g) {
-  /* The rollups know types, bounce types and subtypes, hours and days, and
-   * the recipients' domains: any other filter needs the events. */
+  /* The rollups know types, bounce types and subtypes, senders, hours and
+   * days, and the recipients' domains: any other filter needs the events. */
   if (f->message_id[0] || f->address[0] || f->feedback_type[0] || f->domain[0] ||
       f->source_addr[0] || f->diagnostic[0] || f->configuration_set[0] || f->tag_path[0] ||
       f->sender_domain[0])
     return "events";
-  int by_domain = 0, by_source = 0;
-  for (int i = 0; i < g->n; i++) {
-    by_domain |= g->field[i] == QG_DOMAIN;
-    by_source |= g->field[i] == QG_SOURCE;
-  }
+  int by_domain = 0;
+  for (int i = 0; i < g->n; i++) by_domain |= g->field[i] == QG_DOMAIN;
   if (by_domain)
     return fields_in(g, 1u << QG_DAY | 1u << QG_TYPE | 1u << QG_DOMAIN | 1u << QG_BOUNCE_TYPE) &&
                    !f->bounce_sub_type[0]
                ? "rollup_domain_day"
                : "events";
-  if (by_source)
-    return fields_in(g, 1u << QG_DAY | 1u << QG_TYPE | 1u << QG_SOURCE) && !f->bounce_type[0] &&
-                   !f->bounce_sub_type[0]
-               ? "rollup_source_day"
-               : "events";
   return fields_in(g, 1u << QG_DAY | 1u << QG_HOUR | 1u << QG_TYPE | 1u << QG_BOUNCE_TYPE |
-                          1u << QG_BOUNCE_SUB)
+                          1u << QG_BOUNCE_SUB | 1u << QG_SOURCE)
              ? "rollup_type_hour"
              : "events";
 }
@@ -1181,7 +1173,7 @@ const char *query_group_source(const query_filter *f, const query_grouping *g) {
 static int rollup_sql(const query_filter *f, const query_grouping *g, const char *table,
                       query_plan *p) {
   int domains = strcmp(table, "rollup_domain_day") == 0;
-  int days = strcmp(table, "rollup_type_hour") != 0;
+  int days = domains;
   memset(p, 0, sizeof *p);
   buf_init(&p->sql, 8192);
   p->cursor_bind = -1;
