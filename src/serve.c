@@ -538,6 +538,12 @@ int cmd_serve(int argc, char **argv, int argi) {
     goto early_fail;
   }
   if (!ro && subs_load(ap.sb, ap.st)) log_kv(LOG_WARN, "cannot read the subscriptions table", NULL);
+  if (ro) { /* the topics of the archive, for /api/subscriptions */
+    sqlite3 *rdb = NULL;
+    if (readpool_open_conn(ro_name, &rdb, NULL, 0) || subs_load_db(ap.sb, rdb))
+      log_kv(LOG_WARN, "cannot read the subscriptions table", NULL);
+    sqlite3_close(rdb);
+  }
   suppression_attach(ap.sup, ap.st, ap.rp);
   if (!ro) dnsbl_attach(ap.dnsbl, ap.st);
   ap.router = (struct router){

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   startServer, get, post, request, sqlite, sesFixture, tempDir, runSeslog, signEnvelope,
-  uniqueBounce, assertStatus, assertError,
+  uniqueBounce, assertStatus, assertError, DEFAULT_TOPIC,
 } from './lib.mjs';
 import { startSlackStub } from './slackstub.mjs';
 
@@ -165,6 +165,10 @@ describe('serve --read-only', { concurrency: false }, () => {
     await new Promise((r) => setTimeout(r, 20));
     const srv = await startServer({ t, dir, db, args: ['--read-only'] });
     await browseReadOnly(srv, { events: 23 });
+    // the topics the archive heard from, read from its subscriptions table
+    const subs = await get(srv.url, '/api/subscriptions');
+    assert.equal(subs.status, 200, subs.text);
+    assert.deepEqual(subs.json.items.map((x) => x.topicArn), [DEFAULT_TOPIC]);
     await srv.stop();
     assert.deepEqual(fileState(db), before, 'the database and its WAL are untouched');
   });
