@@ -24,6 +24,7 @@ struct router {
   dnsbl *dnsbl;                   /* /api/dnsbl...; NULL: none */
   const char *api_token;          /* NULL: /api and /metrics are open */
   struct hostcheck hosts;         /* names the main listener answers to */
+  int read_only;                  /* serve --read-only: every write is refused */
 };
 
 /* The server's handler: ud is a struct router. */

@@ -558,3 +558,7 @@ int http_query_param(const http_request *req, const char *name, char *out, size_
   }
   return 0;
 }
+
+int http_query_decode(const char *v, size_t n, char *out, size_t outlen) {
+  return pct_decode(v, n, out, outlen, 1) < 0 ? -1 : 0;
+}

@@ -4,11 +4,13 @@
  * the certificate cache, ingest, the web files, the router, the listeners.
  * Stop (SIGINT/SIGTERM): stop accepting, let the writer commit what is in
  * flight, answer those requests, close every handle, close the database. */
+#include <sqlite3.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "api.h"
@@ -78,6 +80,7 @@ struct serve_opts {
   int64_t dnsbl_interval;
   char *dns_server;
   int64_t dns_timeout;
+  int read_only;
 };
 
 #define O(f) offsetof(struct serve_opts, f)
@@ -176,6 +179,9 @@ static const struct opt serve_table[] = {
      "a DNS try without an answer is given up after this (2 tries a lookup)"},
     {"query-timeout", OPT_INT, O(query_timeout), "2000", "MS",
      "time limit of one API query; past it the query stops and the API answers 503"},
+    {"read-only", OPT_FLAG, O(read_only), NULL, NULL,
+     "browse a database (an imported archive) without writing to it: no monitors, alerts, "
+     "outbox, replication, retention or DNSBL; writes answer 403 read_only (POST /sns 503)"},
     {0},
 };
 #undef O
@@ -225,14 +231,16 @@ static void announce_unsubscribe(void *ud, const char *topic) {
 }
 
 /* /api/stats over the monitors' window shows their state (hysteresis). */
-static int api_monitor_reading(void *ud, int complaint, char state[8], double *value) {
+static int api_monitor_reading(void *ud, int complaint, struct api_monitor_live *live) {
   app *ap = ud;
   if (!ap->mon) return 0;
   struct monitor_reading r;
   monitor_get(ap->mon, complaint ? MON_COMPLAINT : MON_BOUNCE, &r);
   if (!r.evaluated_ms) return 0;
-  snprintf(state, 8, "%s", r.state);
-  *value = r.value;
+  snprintf(live->state, sizeof live->state, "%s", r.state);
+  live->value = r.value;
+  live->window_ms = r.window_ms;
+  live->present = r.present;
   return 1;
 }
 
@@ -296,8 +304,10 @@ static void on_outbound_closed(void *ud) {
 static void on_server_closed(void *ud) {
   app *ap = ud;
   /* Every request was answered; nothing is queued any more. */
-  store_stop(ap->st);
-  store_complete(ap->st);
+  if (ap->st) { /* NULL with --read-only */
+    store_stop(ap->st);
+    store_complete(ap->st);
+  }
   outbound_close(ap->ob, on_outbound_closed, ap);
 }
 
@@ -314,6 +324,41 @@ static void on_signal(uv_signal_t *s, int signum) {
   if (ap->ret) retention_close(ap->ret);
   dnsbl_close(ap->dnsbl);
   server_shutdown(ap->srv, on_server_closed, ap);
+}
+
+extern const char schema_sql[]; /* schema/seslog.sql, embedded at build */
+
+/* --read-only: checks that path is a seslog database at the schema
+ * version this seslog writes (an older one needs the migration a normal
+ * start does), opened by name (readpool_archive_uri). Returns 0, or
+ * SL_EDB with a sentence in err. */
+static int check_archive(const char *path, const char *name, char *err, size_t errlen) {
+  int latest = 0;
+  for (const char *p = strstr(schema_sql, "-- version "); p; p = strstr(p + 1, "-- version ")) {
+    int v = (int)strtol(p + 11, NULL, 10);
+    if (v > latest) latest = v;
+  }
+  sqlite3 *db;
+  if (readpool_open_conn(name, &db, err, errlen)) return SL_EDB;
+  sqlite3_stmt *st = NULL;
+  int version = -1;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    version = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  st = NULL;
+  int ok = version >= 0 && sqlite3_prepare_v2(db, "SELECT 1 FROM SesEventMessages, rollup_minute",
+                                              -1, &st, NULL) == SQLITE_OK;
+  sqlite3_finalize(st);
+  if (!ok)
+    snprintf(err, errlen, "%s is not a seslog database (%s)", path, sqlite3_errmsg(db));
+  else if (version != latest)
+    snprintf(err, errlen,
+             "%s has schema version %d and this seslog reads version %d: start it once without "
+             "--read-only to migrate it (or use the seslog that wrote it)",
+             path, version, latest);
+  sqlite3_close(db);
+  return ok && version == latest ? 0 : SL_EDB;
 }
 
 int cmd_serve(int argc, char **argv, int argi) {
@@ -413,6 +458,20 @@ int cmd_serve(int argc, char **argv, int argi) {
   ap.sigint.data = ap.sigterm.data = &ap;
 
   char err[512];
+  int ro = o.read_only;
+  char ro_name[8192]; /* --read-only: the name the read connections open */
+  if (ro) {
+    if (access(o.db, F_OK) != 0) {
+      fprintf(stderr, "seslog serve: --read-only: no database at %s\n", o.db);
+      goto early_fail;
+    }
+    if (readpool_archive_uri(o.db, ro_name, sizeof ro_name) ||
+        check_archive(o.db, ro_name, err, sizeof err)) {
+      fprintf(stderr, "seslog serve: --read-only: %s\n",
+              ro_name[0] ? err : "the database path is too long");
+      goto early_fail;
+    }
+  }
   if (o.bounce_warn > o.bounce_alert || o.complaint_warn > o.complaint_alert) {
     fprintf(stderr, "seslog serve: a warn threshold is above its alert threshold\n");
     goto early_fail;
@@ -434,7 +493,7 @@ int cmd_serve(int argc, char **argv, int argi) {
     goto early_fail;
   }
   int slack_idx = -1;
-  if (o.slack_webhook_url) {
+  if (o.slack_webhook_url && !ro) {
     struct slack_opts slo = {.webhook_url = o.slack_webhook_url,
                              .public_url = o.public_url,
                              .mention = o.slack_mention,
@@ -449,7 +508,7 @@ int cmd_serve(int argc, char **argv, int argi) {
   struct dynamodb_opts ddo = {.table = o.dynamodb_table,
                               .endpoint = o.dynamodb_endpoint,
                               .extra_attributes = o.dynamodb_extra_attributes};
-  if (o.dynamodb_table) {
+  if (o.dynamodb_table && !ro) {
     struct outbox_sink sink = {0};
     if (dynamodb_parse_types(o.dynamodb_types, &ddo.types, err, sizeof err)) {
       fprintf(stderr, "seslog serve: --dynamodb-types: %s\n", err);
@@ -467,9 +526,9 @@ int cmd_serve(int argc, char **argv, int argi) {
     }
   }
   struct dnsbl_opts dno = {.ips = o.dnsbl_ip.items,
-                           .n_ips = (int)o.dnsbl_ip.n,
+                           .n_ips = ro ? 0 : (int)o.dnsbl_ip.n,
                            .domains = o.dnsbl_domain.items,
-                           .n_domains = (int)o.dnsbl_domain.n,
+                           .n_domains = ro ? 0 : (int)o.dnsbl_domain.n,
                            .zones = o.dnsbl_zone.items,
                            .n_zones = (int)o.dnsbl_zone.n,
                            .servers = o.dns_server,
@@ -503,11 +562,11 @@ int cmd_serve(int argc, char **argv, int argi) {
   if (suppression_new(&spo, &ap.sup)) goto early_fail;
   suppression_hook(ap.sup, &so.hooks[so.n_hooks++]);
   if (ap.ddb) so.hooks[so.n_hooks++] = dynamodb_hook(ap.ddb);
-  if (store_open(o.db, &so, &ap.st, err, sizeof err)) {
+  if (!ro && store_open(o.db, &so, &ap.st, err, sizeof err)) {
     fprintf(stderr, "seslog serve: %s\n", err);
     goto early_fail;
   }
-  if (outbox_attach(ap.box, ap.st)) {
+  if (!ro && outbox_attach(ap.box, ap.st)) {
     fprintf(stderr, "seslog serve: cannot read the outbox of %s\n", o.db);
     goto early_fail;
   }
@@ -531,7 +590,7 @@ int cmd_serve(int argc, char **argv, int argi) {
   if (certcache_new(ap.ob, cert_dir, 64, &ap.cc) || subs_new(1000, &ap.sb) ||
       ingest_new(&ap.loop, ap.st, ap.cc, ap.ob, ap.sb, &io, &ap.in) ||
       static_load(o.web ? o.web : web_dir, &ap.web) ||
-      readpool_new(&ap.loop, o.db, (int)o.query_timeout, &ap.rp) ||
+      readpool_new(&ap.loop, ro ? ro_name : o.db, (int)o.query_timeout, &ap.rp) ||
       api_new(ap.rp,
               &(struct api_opts){.query_timeout_ms = o.query_timeout,
                                  .bounce_warn = o.bounce_warn / 100,
@@ -542,14 +601,20 @@ int cmd_serve(int argc, char **argv, int argi) {
                                  .monitor_ud = &ap,
                                  .monitor_window_ms = o.rate_window},
               &ap.api) ||
-      monitor_new(&ap.loop, ap.rp, ap.st, ap.box, slack_idx, ap.sb, &mo, &ap.mon) ||
-      retention_new(&ap.loop, ap.st, &rr, o.retention_interval, &ap.ret)) {
+      (!ro && (monitor_new(&ap.loop, ap.rp, ap.st, ap.box, slack_idx, ap.sb, &mo, &ap.mon) ||
+               retention_new(&ap.loop, ap.st, &rr, o.retention_interval, &ap.ret)))) {
     fprintf(stderr, "seslog serve: out of memory at start\n");
     goto early_fail;
   }
-  if (subs_load(ap.sb, ap.st)) log_kv(LOG_WARN, "cannot read the subscriptions table", NULL);
+  if (!ro && subs_load(ap.sb, ap.st)) log_kv(LOG_WARN, "cannot read the subscriptions table", NULL);
+  if (ro) { /* the topics of the archive, for /api/subscriptions */
+    sqlite3 *rdb = NULL;
+    if (readpool_open_conn(ro_name, &rdb, NULL, 0) || subs_load_db(ap.sb, rdb))
+      log_kv(LOG_WARN, "cannot read the subscriptions table", NULL);
+    sqlite3_close(rdb);
+  }
   suppression_attach(ap.sup, ap.st, ap.rp);
-  dnsbl_attach(ap.dnsbl, ap.st);
+  if (!ro) dnsbl_attach(ap.dnsbl, ap.st);
   ap.router = (struct router){
       .in = ap.in,
       .st = ap.st,
@@ -558,6 +623,7 @@ int cmd_serve(int argc, char **argv, int argi) {
       .api = ap.api,
       .api_token = o.api_token,
       .hosts = hosts,
+      .read_only = ro,
       .sup = ap.sup,
       .dnsbl = ap.dnsbl,
       .metrics = {
@@ -587,14 +653,21 @@ int cmd_serve(int argc, char **argv, int argi) {
     log_kv(LOG_INFO, "listening", "addr", bound, "serves", i ? "POST /sns, GET /healthz" : "all",
            NULL);
   }
-  if (monitor_load(ap.mon, o.db)) log_kv(LOG_WARN, "cannot read the monitor states", NULL);
-  if (dnsbl_load(ap.dnsbl, o.db)) log_kv(LOG_WARN, "cannot read the DNSBL states", NULL);
-  if (store_start(ap.st)) goto early_fail;
-  monitor_start(ap.mon);
+  if (!ro) {
+    if (monitor_load(ap.mon, o.db)) log_kv(LOG_WARN, "cannot read the monitor states", NULL);
+    if (dnsbl_load(ap.dnsbl, o.db)) log_kv(LOG_WARN, "cannot read the DNSBL states", NULL);
+    if (store_start(ap.st)) goto early_fail;
+    monitor_start(ap.mon);
+    retention_start(ap.ret);
+    dnsbl_start(ap.dnsbl);
+  } else {
+    log_kv(LOG_INFO,
+           "read-only: browsing without writing; no monitors, alerts, outbox, replication, "
+           "retention or DNSBL",
+           "db", o.db, NULL);
+  }
   metrics_load(ap.mx, ap.rp);
-  retention_start(ap.ret);
-  dnsbl_start(ap.dnsbl);
-  if (!o.slack_webhook_url)
+  if (!o.slack_webhook_url && !ro)
     log_kv(LOG_INFO, "no --slack-webhook-url: alerts are logged and kept, not sent", NULL);
   if (ap.ddb) {
     char types[200];
@@ -602,7 +675,7 @@ int cmd_serve(int argc, char **argv, int argi) {
     log_kv(LOG_INFO, "replicating to DynamoDB", "table", o.dynamodb_table, "endpoint",
            dynamodb_endpoint(ap.ddb), "region", ddo.region, "types", types, NULL);
   }
-  if (!o.sns_topic_arn.n)
+  if (!o.sns_topic_arn.n && !ro)
     log_kv(LOG_WARN,
            "no --sns-topic-arn allowlist: signed messages from any SNS topic are accepted", NULL);
   log_kv(LOG_INFO, "seslog started", "version", SESLOG_VERSION, "db", o.db, "cert_dir", cert_dir,

@@ -1215,7 +1215,7 @@ void suppression_http(suppression *s, http_request *req) {
   j->s = s;
   j->req = req;
   buf_init(&j->out, BODY_MAX);
-  if (!s->rp || !s->st) {
+  if (!s->rp) {
     set_error(j, 503, "unavailable", "The suppression list is not available.");
     finish(j);
     return;
@@ -1262,6 +1262,11 @@ void suppression_http(suppression *s, http_request *req) {
       j->sreq.apply_arg = j;
       j->sreq.cb = write_done;
       j->sreq.ud = j;
+      if (!s->st) { /* serve --read-only (the router refuses first) */
+        set_error(j, 403, "read_only", "This server runs with --read-only.");
+        finish(j);
+        return;
+      }
       int rc = store_submit(s->st, &j->sreq);
       if (rc) {
         if (rc == SL_EBUSY)
