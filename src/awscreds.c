@@ -62,6 +62,9 @@ static char *printf_dup(const char *fmt, const char *a, const char *b) {
 /* Takes new credentials (copied); 0 or SL_ENOMEM. */
 static int set_creds(awscreds *c, const char *key, const char *secret, const char *token,
                      int64_t expires_ms) {
+  /* They go into header lines: a line break would add a header. */
+  if (strpbrk(key, "\r\n:") || strpbrk(secret, "\r\n") || (token && strpbrk(token, "\r\n")))
+    return SL_EINVAL;
   char *up = printf_dup("%s:%s", key, secret);
   char *th = token && *token ? printf_dup("x-amz-security-token: %s%s", token, NULL) : NULL;
   if (!up || (token && *token && !th)) {
@@ -170,11 +173,25 @@ static int file_profile(const char *path, const char *profile, int config, struc
 /* Sources 1 and 2. Returns 1 when one of them has credentials, 0 when
  * not, or a negative code with err set. */
 static int static_source(awscreds *c, char *err, size_t errlen) {
+  int rc;
   const char *key = env_nonempty("AWS_ACCESS_KEY_ID");
   const char *secret = env_nonempty("AWS_SECRET_ACCESS_KEY");
+  if (!key != !secret) {
+    snprintf(err, errlen,
+             "set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither (then a profile, "
+             "the container endpoint or instance metadata is used)");
+    return SL_EINVAL;
+  }
+  if (key && strchr(key, ':')) {
+    snprintf(err, errlen, "AWS_ACCESS_KEY_ID must not contain ':'");
+    return SL_EINVAL;
+  }
   if (key && secret) {
     c->src = SRC_ENV;
-    return set_creds(c, key, secret, getenv("AWS_SESSION_TOKEN"), 0) ? SL_ENOMEM : 1;
+    rc = set_creds(c, key, secret, getenv("AWS_SESSION_TOKEN"), 0);
+    if (rc == SL_EINVAL)
+      snprintf(err, errlen, "the AWS_* credential variables must not hold line breaks");
+    return rc ? rc : 1;
   }
   const char *named = env_nonempty("AWS_PROFILE");
   if (!named) named = env_nonempty("AWS_DEFAULT_PROFILE");
@@ -191,14 +208,16 @@ static int static_source(awscreds *c, char *err, size_t errlen) {
     snprintf(conf_path, sizeof conf_path, "%s/.aws/config", home ? home : "");
   struct profile_keys *k = calloc(1, sizeof *k);
   if (!k) return SL_ENOMEM;
-  int rc = 0;
+  rc = 0;
   if (file_profile(cred_path, profile, 0, k))
     c->src = SRC_CREDENTIALS_FILE;
   else if (file_profile(conf_path, profile, 1, k))
     c->src = SRC_CONFIG_FILE;
-  if (c->src != SRC_NONE)
-    rc = set_creds(c, k->key, k->secret, k->token, 0) ? SL_ENOMEM : 1;
-  else if (named) {
+  if (c->src != SRC_NONE) {
+    rc = set_creds(c, k->key, k->secret, k->token, 0);
+    if (rc == SL_EINVAL) snprintf(err, errlen, "profile %s holds a malformed key", profile);
+    rc = rc ? rc : 1;
+  } else if (named) {
     snprintf(err, errlen,
              "AWS_PROFILE %s has no aws_access_key_id and aws_secret_access_key in %s or %s "
              "(only static keys are read from profiles)",
@@ -329,7 +348,7 @@ static void take_json(awscreds *c, const char *body) {
                      cJSON_IsString(token) ? token->valuestring : NULL, exp_ms);
   cJSON_Delete(j);
   if (rc) {
-    fetch_failed(c, "out of memory");
+    fetch_failed(c, rc == SL_EINVAL ? "the answer holds a malformed key" : "out of memory");
     return;
   }
   c->fetching = 0;
@@ -444,6 +463,13 @@ int awscreds_new(uv_loop_t *loop, outbound *ob, awscreds **out, char *err, size_
   int rc = static_source(c, err, errlen);
   if (rc == 0) rc = container_source(c, err, errlen);
   if (rc == 0) rc = imds_source(c);
+  if (rc == 0) {
+    snprintf(err, errlen,
+             "none found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE with "
+             "a shared credentials file, or run where the container endpoint or instance "
+             "metadata gives them (AWS_EC2_METADATA_DISABLED is set)");
+    rc = SL_EINVAL;
+  }
   if (rc < 0) {
     awscreds_free(c);
     return rc;
@@ -452,7 +478,6 @@ int awscreds_new(uv_loop_t *loop, outbound *ob, awscreds **out, char *err, size_
   c->timer.data = c;
   c->timer_open = 1;
   if (c->src == SRC_CONTAINER || c->src == SRC_IMDS) fetch(c);
-  if (c->src == SRC_NONE) snprintf(c->error, sizeof c->error, "no AWS credentials found");
   *out = c;
   return 0;
 }

@@ -417,9 +417,17 @@ int cmd_serve(int argc, char **argv, int argi) {
       goto early_fail;
     }
   }
-  struct dynamodb_opts ddo = {.table = o.dynamodb_table,
-                              .endpoint = o.dynamodb_endpoint,
-                              .extra_attributes = o.dynamodb_extra_attributes};
+  /* One credentials provider for every AWS service (SQS, DynamoDB). */
+  if ((o.dynamodb_table || o.sqs_queue_url.n || o.sqs_raw_queue_url.n) &&
+      awscreds_new(&ap.loop, ap.ob, &ap.creds, err, sizeof err)) {
+    fprintf(stderr, "seslog serve: AWS credentials: %s\n", err);
+    goto early_fail;
+  }
+  struct dynamodb_opts ddo = {
+      .table = o.dynamodb_table,
+      .endpoint = o.dynamodb_endpoint ? o.dynamodb_endpoint : aws_endpoint_env("DYNAMODB"),
+      .extra_attributes = o.dynamodb_extra_attributes,
+      .creds = ap.creds};
   if (o.dynamodb_table) {
     struct outbox_sink sink = {0};
     if (dynamodb_parse_types(o.dynamodb_types, &ddo.types, err, sizeof err)) {
@@ -527,10 +535,6 @@ int cmd_serve(int argc, char **argv, int argi) {
                           .endpoint = o.sqs_endpoint ? o.sqs_endpoint : aws_endpoint_env("SQS"),
                           .pollers = (int)o.sqs_pollers,
                           .basic_auth = o.sns_basic_auth};
-    if (awscreds_new(&ap.loop, ap.ob, &ap.creds, err, sizeof err)) {
-      fprintf(stderr, "seslog serve: AWS credentials: %s\n", err);
-      goto early_fail;
-    }
     if (sqs_new(&ap.loop, ap.ob, ap.creds, ap.in, ap.st, &qo, &ap.sqs, err, sizeof err)) {
       fprintf(stderr, "seslog serve: --sqs-queue-url: %s\n", err);
       goto early_fail;
@@ -588,7 +592,8 @@ int cmd_serve(int argc, char **argv, int argi) {
     char types[200];
     dynamodb_types_str(ddo.types ? ddo.types : DYNAMODB_TYPES_DEFAULT, types, sizeof types);
     log_kv(LOG_INFO, "replicating to DynamoDB", "table", o.dynamodb_table, "endpoint",
-           dynamodb_endpoint(ap.ddb), "region", ddo.region, "types", types, NULL);
+           dynamodb_endpoint(ap.ddb), "region", ddo.region, "types", types, "credentials",
+           awscreds_source(ap.creds), NULL);
   }
   if (!o.sns_topic_arn.n)
     log_kv(LOG_WARN,
