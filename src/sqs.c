@@ -23,6 +23,10 @@
 #define BACKOFF_MAX_VISIBILITY_S 900
 #define CLOSE_WAIT_MS 3000
 #define RECENT_MAX 100
+/* Messages received and not yet committed, per queue: enough to cover the
+ * commit latency at full speed, well under the writer's --queue-max. */
+#define IN_FLIGHT_MAX 500
+#define FLUSH_WAIT_MS 50 /* finished messages wait this long for a full batch of 10 */
 
 enum outcome { OUT_PENDING, OUT_DELETE, OUT_RETRY, OUT_REFUSED, OUT_DROP };
 
@@ -68,12 +72,14 @@ struct queue {
   uv_timer_t retry;   /* pause before receiving again */
   uv_timer_t flush;   /* sends the finished messages' deletes next iteration */
   sqs_msg *finished;
+  int n_finished;
   const char *state; /* "starting", "polling", "retrying", "waiting for credentials", "stopped" */
   int64_t last_receive_ms, last_error_ms;
   int up; /* the last receive succeeded; when not, one receive probes at a time */
   char last_error[256];
   uint64_t received, stored, duplicates, ignored, refused, deleted, retried, receive_errors,
       delete_errors;
+  uint64_t requests[3]; /* calls made: receive, delete, visibility */
 };
 
 struct sqs {
@@ -267,16 +273,22 @@ static void record_refusal(sqs *s, const sqs_msg *m) {
 
 static void on_flush(uv_timer_t *t);
 
-/* A message is done with: queue it for the next flush. Never frees it
- * here (this may run inside ingest's or the store's callback chain). */
+/* A message is done with: queue it for the next flush, at once when a
+ * batch of 10 is full, else after FLUSH_WAIT_MS (a delete of 1 costs the
+ * SQS server as much as a delete of 10). Never frees it here (this may
+ * run inside ingest's or the store's callback chain). */
 static void finish(sqs_msg *m, enum outcome o) {
   queue *q = m->q;
   m->outcome = o;
   m->next = q->finished;
   q->finished = m;
+  q->n_finished++;
   q->in_flight--;
-  if (!q->s->closed && !uv_is_active((uv_handle_t *)&q->flush))
+  if (q->s->closed) return;
+  if (q->n_finished >= MAX_MESSAGES)
     uv_timer_start(&q->flush, on_flush, 0, 0);
+  else if (!uv_is_active((uv_handle_t *)&q->flush))
+    uv_timer_start(&q->flush, on_flush, FLUSH_WAIT_MS, 0);
 }
 
 static void refuse(sqs_msg *m, const char *code, const char *detail) {
@@ -370,6 +382,7 @@ static void send_batch(queue *q, sqs_msg **ms, int n, int retry) {
   buf_free(&b);
   if (rc == 0) {
     q->calls++;
+    q->requests[retry ? 2 : 1]++;
   } else if (!retry) {
     q->delete_errors += (uint64_t)n;
     set_error(q, rc == SL_EBUSY ? "DeleteMessageBatch: no AWS credentials in hand"
@@ -382,6 +395,7 @@ static void send_batch(queue *q, sqs_msg **ms, int n, int retry) {
 static void flush_queue(queue *q) {
   sqs_msg *list = q->finished;
   q->finished = NULL;
+  q->n_finished = 0;
   sqs_msg *del[MAX_MESSAGES], *ret[MAX_MESSAGES], *all = list;
   int nd = 0, nr = 0;
   for (sqs_msg *m = list; m; m = m->next) {
@@ -609,7 +623,7 @@ static void on_received(queue *q, int ok, const cJSON *j, const char *error) {
  * room for another full batch each. */
 static void poll_more(queue *q) {
   sqs *s = q->s;
-  int cap = s->pollers * MAX_MESSAGES * 10;
+  int cap = IN_FLIGHT_MAX;
   int pollers = q->up ? s->pollers : 1;
   while (!s->stopping && !s->closed && q->polling < pollers &&
          q->in_flight + (q->polling + 1) * MAX_MESSAGES <= cap &&
@@ -639,6 +653,7 @@ static void poll_more(queue *q) {
       return;
     }
     q->polling++;
+    q->requests[0]++;
   }
 }
 
@@ -899,6 +914,17 @@ void sqs_metrics(const sqs *s, buf *b) {
       buf_printf(b, "\",outcome=\"%s\"} %llu\n", outcomes[k], (unsigned long long)v[k]);
     }
   }
+  buf_appends(b,
+              "# HELP seslog_sqs_requests_total SQS calls made, by call.\n"
+              "# TYPE seslog_sqs_requests_total counter\n");
+  static const char *const calls[] = {"receive", "delete", "visibility"};
+  for (size_t i = 0; i < s->n; i++)
+    for (int k = 0; k < 3; k++) {
+      buf_appends(b, "seslog_sqs_requests_total{queue=\"");
+      label(b, s->queues[i].name);
+      buf_printf(b, "\",call=\"%s\"} %llu\n", calls[k],
+                 (unsigned long long)s->queues[i].requests[k]);
+    }
   struct {
     const char *name, *type, *help;
   } series[] = {
