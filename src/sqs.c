@@ -307,13 +307,18 @@ static void close_finished(sqs *s) {
   done(s->done_ud);
 }
 
-/* A delete or visibility call ended. */
+static void on_calls_done(uv_timer_t *t) {
+  close_finished(t->data);
+}
+
+/* A delete or visibility call ended. This runs inside outbound's callback:
+ * done (which may close outbound) is called from a timer, never here. */
 static void call_ended(queue *q) {
   q->calls--;
   if (q->s->closed) {
     int busy = 0;
     for (size_t i = 0; i < q->s->n; i++) busy += q->s->queues[i].calls;
-    if (!busy) close_finished(q->s);
+    if (!busy && q->s->done) uv_timer_start(&q->s->close_timer, on_calls_done, 0, 0);
     return;
   }
   poll_more(q);

@@ -223,6 +223,31 @@ test('a stopped SQS server is retried with backoff and reported; receiving resum
   await srv.stop();
 });
 
+test('SIGTERM with messages in flight: exit 0, every deleted message was stored; queues from SESLOG_SQS_QUEUE_URL', T, async (t) => {
+  const sqs = await startSqs();
+  t.after(() => sqs.stop());
+  const a = sqs.createQueue('ses-term-a', { VisibilityTimeout: '2' });
+  const b = sqs.createQueue('ses-term-b', { VisibilityTimeout: '2' });
+  const N = 600;
+  const envs = Array.from({ length: N }, () => signEnvelope({ message: uniqueBounce() }));
+  await sqs.sendBatch(a.queueUrl, envs.slice(0, N / 2));
+  await sqs.sendBatch(b.queueUrl, envs.slice(N / 2));
+  const env = awsEnv({ SESLOG_SQS_QUEUE_URL: `${a.queueUrl},${b.queueUrl}`, SESLOG_SQS_ENDPOINT: sqs.endpoint });
+  const srv = await startServer({ t, env });
+  await waitFor(async () => (await countEvents(srv.db)) > 0, { every: 5 });
+  await srv.stop(); // SIGTERM: exit status 0 asserted
+  const left = sqs.counts('ses-term-a').ready + sqs.counts('ses-term-a').inFlight +
+    sqs.counts('ses-term-b').ready + sqs.counts('ses-term-b').inFlight;
+  const stored = await countEvents(srv.db);
+  assert.ok(N - left <= stored, `${N - left} deleted but only ${stored} stored`);
+  assert.ok(left > 0, 'everything was drained before the stop: the test proves nothing');
+  const again = await startServer({ t, env, dir: srv.dir });
+  await waitFor(async () => (await countEvents(again.db)) === N, { timeout: 60000, what: () => tail(again.stderr) });
+  const j = (await get(again.url, '/api/sources')).json;
+  assert.deepEqual(j.queues.map((x) => x.name), ['ses-term-a', 'ses-term-b']);
+  await again.stop();
+});
+
 test('SIGKILL with messages in flight: after a restart every message is stored exactly once', T, async (t) => {
   const sqs = await startSqs();
   t.after(() => sqs.stop());
