@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { spawn } from 'node:child_process';
 import {
-  startServer, signEnvelope, get, countEvents, sqlite, uniqueBounce, sesFixture, tail,
+  startServer, signEnvelope, get, countEvents, sqlite, uniqueBounce, sesFixture, tail, DEFAULT_TOPIC,
 } from './lib.mjs';
 import { startSqs, sqsArgs, awsEnv, waitFor } from './sqs-lib.mjs';
 
@@ -88,6 +88,31 @@ test('signed envelopes are stored and deleted; a duplicate stored once; a forged
   assert.match(m, /^seslog_sqs_messages_total\{queue="ses-events",outcome="refused"\} [2-9]$/m);
   assert.match(m, /^seslog_sqs_up\{queue="ses-events"\} 1$/m);
   assert.doesNotMatch(srv.stderr, /sqs-test-secret/);
+  await srv.stop();
+});
+
+test('the /sns rules apply to queued envelopes: topic allowlist; --sns-basic-auth does not lock the queue out', T, async (t) => {
+  const sqs = await startSqs();
+  t.after(() => sqs.stop());
+  const q = sqs.createQueue('ses-rules', { VisibilityTimeout: '30' });
+  const srv = await startServer({
+    t, env: awsEnv(),
+    args: [...sqsArgs(sqs, { queues: [q.queueUrl] }), '--sns-topic-arn', DEFAULT_TOPIC, '--sns-basic-auth', 'sns:s3cret-pass'],
+  });
+  const mine = uniqueBounce();
+  await sqs.send(q.queueUrl, signEnvelope({ message: mine }));
+  await sqs.send(q.queueUrl, signEnvelope({ message: uniqueBounce(), topicArn: 'arn:aws:sns:us-east-1:999999999999:not-mine' }));
+  await waitFor(async () => (await countEvents(srv.db)) === 1, { what: () => tail(srv.stderr) });
+  const s = await waitFor(async () => {
+    const j = await sources(srv);
+    return j.queues[0].refused === 1 && j.queues[0].deleted === 1 ? j : null;
+  }, { what: async () => JSON.stringify(await sources(srv)) });
+  assert.equal(s.queues[0].stored, 1);
+  const d = (await get(srv.url, '/api/diagnostics')).json;
+  assert.equal(d.sqs.recentRefusals[0].code, 'topic_not_allowed');
+  assert.equal(d.rejectedByReason.topic_not_allowed, 1);
+  assert.equal(d.rejectedByReason.basic_auth, 0);
+  assert.doesNotMatch(srv.stderr, /s3cret-pass|c25zOnMzY3JldC1wYXNz/);
   await srv.stop();
 });
 
