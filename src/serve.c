@@ -423,6 +423,24 @@ int cmd_serve(int argc, char **argv, int argi) {
     fprintf(stderr, "seslog serve: AWS credentials: %s\n", err);
     goto early_fail;
   }
+  /* Checked before the database is opened: a bad queue changes nothing. */
+  if (o.sqs_queue_url.n || o.sqs_raw_queue_url.n) {
+    if (o.sqs_pollers < 1 || o.sqs_pollers > 100) {
+      fprintf(stderr, "seslog serve: --sqs-pollers must be from 1 to 100\n");
+      goto early_fail;
+    }
+    struct sqs_opts qo = {.queue_urls = o.sqs_queue_url.items,
+                          .n_queue_urls = o.sqs_queue_url.n,
+                          .raw_queue_urls = o.sqs_raw_queue_url.items,
+                          .n_raw_queue_urls = o.sqs_raw_queue_url.n,
+                          .endpoint = o.sqs_endpoint ? o.sqs_endpoint : aws_endpoint_env("SQS"),
+                          .pollers = (int)o.sqs_pollers,
+                          .basic_auth = o.sns_basic_auth};
+    if (sqs_new(&ap.loop, ap.ob, ap.creds, &qo, &ap.sqs, err, sizeof err)) {
+      fprintf(stderr, "seslog serve: --sqs-queue-url: %s\n", err);
+      goto early_fail;
+    }
+  }
   struct dynamodb_opts ddo = {
       .table = o.dynamodb_table,
       .endpoint = o.dynamodb_endpoint ? o.dynamodb_endpoint : aws_endpoint_env("DYNAMODB"),
@@ -523,23 +541,6 @@ int cmd_serve(int argc, char **argv, int argi) {
     fprintf(stderr, "seslog serve: out of memory at start\n");
     goto early_fail;
   }
-  if (o.sqs_queue_url.n || o.sqs_raw_queue_url.n) {
-    if (o.sqs_pollers < 1 || o.sqs_pollers > 100) {
-      fprintf(stderr, "seslog serve: --sqs-pollers must be from 1 to 100\n");
-      goto early_fail;
-    }
-    struct sqs_opts qo = {.queue_urls = o.sqs_queue_url.items,
-                          .n_queue_urls = o.sqs_queue_url.n,
-                          .raw_queue_urls = o.sqs_raw_queue_url.items,
-                          .n_raw_queue_urls = o.sqs_raw_queue_url.n,
-                          .endpoint = o.sqs_endpoint ? o.sqs_endpoint : aws_endpoint_env("SQS"),
-                          .pollers = (int)o.sqs_pollers,
-                          .basic_auth = o.sns_basic_auth};
-    if (sqs_new(&ap.loop, ap.ob, ap.creds, ap.in, ap.st, &qo, &ap.sqs, err, sizeof err)) {
-      fprintf(stderr, "seslog serve: --sqs-queue-url: %s\n", err);
-      goto early_fail;
-    }
-  }
   if (subs_load(ap.sb, ap.st)) log_kv(LOG_WARN, "cannot read the subscriptions table", NULL);
   suppression_attach(ap.sup, ap.st, ap.rp);
   dnsbl_attach(ap.dnsbl, ap.st);
@@ -585,7 +586,7 @@ int cmd_serve(int argc, char **argv, int argi) {
   metrics_load(ap.mx, ap.rp);
   retention_start(ap.ret);
   dnsbl_start(ap.dnsbl);
-  if (ap.sqs) sqs_start(ap.sqs);
+  if (ap.sqs) sqs_start(ap.sqs, ap.in, ap.st);
   if (!o.slack_webhook_url)
     log_kv(LOG_INFO, "no --slack-webhook-url: alerts are logged and kept, not sent", NULL);
   if (ap.ddb) {

@@ -688,8 +688,8 @@ static char *basic_header(const char *userpass) {
   return out;
 }
 
-int sqs_new(uv_loop_t *loop, outbound *ob, awscreds *creds, ingest *in, store *st,
-            const struct sqs_opts *o, sqs **out, char *err, size_t errlen) {
+int sqs_new(uv_loop_t *loop, outbound *ob, awscreds *creds, const struct sqs_opts *o, sqs **out,
+            char *err, size_t errlen) {
   sqs *s = calloc(1, sizeof *s);
   size_t n = o->n_queue_urls + o->n_raw_queue_urls;
   if (!s || !(s->queues = calloc(n ? n : 1, sizeof *s->queues))) {
@@ -699,8 +699,6 @@ int sqs_new(uv_loop_t *loop, outbound *ob, awscreds *creds, ingest *in, store *s
   s->loop = loop;
   s->ob = ob;
   s->creds = creds;
-  s->in = in;
-  s->st = st;
   s->pollers = o->pollers > 0 ? o->pollers : 2;
   s->backoff_base_s = o->backoff_base_s > 0 ? o->backoff_base_s : 5;
   int rc = 0;
@@ -737,7 +735,9 @@ int sqs_new(uv_loop_t *loop, outbound *ob, awscreds *creds, ingest *in, store *s
   return 0;
 }
 
-void sqs_start(sqs *s) {
+void sqs_start(sqs *s, ingest *in, store *st) {
+  s->in = in;
+  s->st = st;
   for (size_t i = 0; i < s->n; i++) {
     queue *q = &s->queues[i];
     log_kv(LOG_INFO, "polling sqs queue", "queue", q->url, "endpoint", q->endpoint, "region",
