@@ -240,6 +240,9 @@ test('a stopped SQS server is retried with backoff and reported; receiving resum
 
   sqs = await startSqs({ port });
   t.after(() => sqs.stop());
+  // back, but without the queue: SQS's error is shown
+  await waitFor(async () => /QueueDoesNotExist|NonExistentQueue/.test((await sources(srv)).queues[0].lastError ?? ''),
+    { timeout: 90000, what: async () => JSON.stringify(await sources(srv)) });
   q = sqs.createQueue('ses-down');
   const ses = uniqueBounce();
   await sqs.send(q.queueUrl, signEnvelope({ message: ses }));
