@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "api.h"
+#include "awscreds.h"
 #include "certcache.h"
 #include "cmd.h"
 #include "config.h"
@@ -32,6 +33,7 @@
 #include "router.h"
 #include "server.h"
 #include "slack.h"
+#include "sqs.h"
 #include "static.h"
 #include "store.h"
 #include "subs.h"
@@ -81,6 +83,9 @@ struct serve_opts {
   char *dns_server;
   int64_t dns_timeout;
   int read_only;
+  struct opt_list sqs_queue_url, sqs_raw_queue_url;
+  char *sqs_endpoint;
+  long sqs_pollers;
 };
 
 #define O(f) offsetof(struct serve_opts, f)
@@ -177,6 +182,15 @@ static const struct opt serve_table[] = {
      "DNS resolvers for the blocklist lookups [the system's]"},
     {"dns-timeout", OPT_DURATION, O(dns_timeout), "2s", "DURATION",
      "a DNS try without an answer is given up after this (2 tries a lookup)"},
+    {"sqs-queue-url", OPT_LIST, O(sqs_queue_url), NULL, "URL",
+     "pull SNS envelopes from this SQS queue (repeatable; env comma-separated)"},
+    {"sqs-raw-queue-url", OPT_LIST, O(sqs_raw_queue_url), NULL, "URL",
+     "an SQS queue that may also carry bare SES JSON (SNS raw delivery) or EventBridge events; "
+     "its access policy is the trust boundary (repeatable)"},
+    {"sqs-endpoint", OPT_STR, O(sqs_endpoint), NULL, "URL",
+     "SQS endpoint, e.g. a local SQS-compatible server [AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL, "
+     "else the queue URL's host]"},
+    {"sqs-pollers", OPT_INT, O(sqs_pollers), "2", "N", "receives in flight per SQS queue"},
     {"query-timeout", OPT_INT, O(query_timeout), "2000", "MS",
      "time limit of one API query; past it the query stops and the API answers 503"},
     {"read-only", OPT_FLAG, O(read_only), NULL, NULL,
@@ -203,7 +217,9 @@ typedef struct app {
   subs *sb;
   outbox *box;
   slack *sl;
-  dynamodb *ddb; /* replication to DynamoDB, or NULL */
+  dynamodb *ddb;   /* replication to DynamoDB, or NULL */
+  awscreds *creds; /* AWS credentials for SQS, or NULL */
+  sqs *sqs;        /* the SQS pollers, or NULL */
   monitor *mon;
   metrics *mx;
   retention *ret;
@@ -293,12 +309,30 @@ static void on_outbox_closed(void *ud) {
   (void)ud;
 }
 
+/* The first of AWS_ENDPOINT_URL_<SERVICE> and AWS_ENDPOINT_URL that is
+ * set, for a service whose flag was not given; else NULL. */
+static const char *aws_endpoint_env(const char *service) {
+  char name[64];
+  snprintf(name, sizeof name, "AWS_ENDPOINT_URL_%s", service);
+  const char *v = getenv(name);
+  if (!v || !*v) v = getenv("AWS_ENDPOINT_URL");
+  return v && *v ? v : NULL;
+}
+
 static void on_outbound_closed(void *ud) {
   app *ap = ud;
   if (ap->box) outbox_close(ap->box, on_outbox_closed, ap);
   uv_close((uv_handle_t *)&ap->store_async, NULL);
   uv_close((uv_handle_t *)&ap->sigint, NULL);
   uv_close((uv_handle_t *)&ap->sigterm, NULL);
+}
+
+/* The last SQS deletes were sent: close outbound (which aborts the
+ * receives still waiting). */
+static void on_sqs_closed(void *ud) {
+  app *ap = ud;
+  awscreds_close(ap->creds);
+  outbound_close(ap->ob, on_outbound_closed, ap);
 }
 
 static void on_server_closed(void *ud) {
@@ -308,7 +342,10 @@ static void on_server_closed(void *ud) {
     store_stop(ap->st);
     store_complete(ap->st);
   }
-  outbound_close(ap->ob, on_outbound_closed, ap);
+  if (ap->sqs)
+    sqs_close(ap->sqs, on_sqs_closed, ap); /* deletes what was committed */
+  else
+    on_sqs_closed(ap);
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -323,6 +360,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   if (ap->mon) monitor_close(ap->mon);
   if (ap->ret) retention_close(ap->ret);
   dnsbl_close(ap->dnsbl);
+  sqs_stop(ap->sqs);
   server_shutdown(ap->srv, on_server_closed, ap);
 }
 
@@ -505,9 +543,39 @@ int cmd_serve(int argc, char **argv, int argi) {
       goto early_fail;
     }
   }
-  struct dynamodb_opts ddo = {.table = o.dynamodb_table,
-                              .endpoint = o.dynamodb_endpoint,
-                              .extra_attributes = o.dynamodb_extra_attributes};
+  if (ro && (o.sqs_queue_url.n || o.sqs_raw_queue_url.n)) {
+    fprintf(stderr, "seslog serve: --read-only takes no --sqs-queue-url: it stores nothing\n");
+    goto early_fail;
+  }
+  /* One credentials provider for every AWS service (SQS, DynamoDB). */
+  if (!ro && (o.dynamodb_table || o.sqs_queue_url.n || o.sqs_raw_queue_url.n) &&
+      awscreds_new(&ap.loop, ap.ob, &ap.creds, err, sizeof err)) {
+    fprintf(stderr, "seslog serve: AWS credentials: %s\n", err);
+    goto early_fail;
+  }
+  /* Checked before the database is opened: a bad queue changes nothing. */
+  if (o.sqs_queue_url.n || o.sqs_raw_queue_url.n) {
+    if (o.sqs_pollers < 1 || o.sqs_pollers > 100) {
+      fprintf(stderr, "seslog serve: --sqs-pollers must be from 1 to 100\n");
+      goto early_fail;
+    }
+    struct sqs_opts qo = {.queue_urls = o.sqs_queue_url.items,
+                          .n_queue_urls = o.sqs_queue_url.n,
+                          .raw_queue_urls = o.sqs_raw_queue_url.items,
+                          .n_raw_queue_urls = o.sqs_raw_queue_url.n,
+                          .endpoint = o.sqs_endpoint ? o.sqs_endpoint : aws_endpoint_env("SQS"),
+                          .pollers = (int)o.sqs_pollers,
+                          .basic_auth = o.sns_basic_auth};
+    if (sqs_new(&ap.loop, ap.ob, ap.creds, &qo, &ap.sqs, err, sizeof err)) {
+      fprintf(stderr, "seslog serve: --sqs-queue-url: %s\n", err);
+      goto early_fail;
+    }
+  }
+  struct dynamodb_opts ddo = {
+      .table = o.dynamodb_table,
+      .endpoint = o.dynamodb_endpoint ? o.dynamodb_endpoint : aws_endpoint_env("DYNAMODB"),
+      .extra_attributes = o.dynamodb_extra_attributes,
+      .creds = ap.creds};
   if (o.dynamodb_table && !ro) {
     struct outbox_sink sink = {0};
     if (dynamodb_parse_types(o.dynamodb_types, &ddo.types, err, sizeof err)) {
@@ -626,6 +694,7 @@ int cmd_serve(int argc, char **argv, int argi) {
       .read_only = ro,
       .sup = ap.sup,
       .dnsbl = ap.dnsbl,
+      .sqs = ap.sqs,
       .metrics = {
           .m = ap.mx, .in = ap.in, .mon = ap.mon, .box = ap.box, .st = ap.st, .db_path = o.db}};
   fit_connection_caps(&o.max_connections, &o.sns_max_connections, o.sns_listen != NULL);
@@ -667,13 +736,15 @@ int cmd_serve(int argc, char **argv, int argi) {
            "db", o.db, NULL);
   }
   metrics_load(ap.mx, ap.rp);
+  if (ap.sqs) sqs_start(ap.sqs, ap.in, ap.st);
   if (!o.slack_webhook_url && !ro)
     log_kv(LOG_INFO, "no --slack-webhook-url: alerts are logged and kept, not sent", NULL);
   if (ap.ddb) {
     char types[200];
     dynamodb_types_str(ddo.types ? ddo.types : DYNAMODB_TYPES_DEFAULT, types, sizeof types);
     log_kv(LOG_INFO, "replicating to DynamoDB", "table", o.dynamodb_table, "endpoint",
-           dynamodb_endpoint(ap.ddb), "region", ddo.region, "types", types, NULL);
+           dynamodb_endpoint(ap.ddb), "region", ddo.region, "types", types, "credentials",
+           awscreds_source(ap.creds), NULL);
   }
   if (!o.sns_topic_arn.n && !ro)
     log_kv(LOG_WARN,
@@ -692,6 +763,8 @@ early_fail:
   if (ap.mon) monitor_close(ap.mon);
   if (ap.ret) retention_close(ap.ret);
   dnsbl_close(ap.dnsbl);
+  if (ap.sqs) sqs_close(ap.sqs, NULL, NULL);
+  awscreds_close(ap.creds);
   uv_close((uv_handle_t *)&ap.store_async, NULL);
   uv_close((uv_handle_t *)&ap.sigint, NULL);
   uv_close((uv_handle_t *)&ap.sigterm, NULL);
@@ -711,6 +784,8 @@ done:
   outbound_free(ap.ob);
   static_free(ap.web);
   store_close(ap.st);
+  sqs_free(ap.sqs);
+  awscreds_free(ap.creds);
   dynamodb_free(ap.ddb); /* after store_close: its hook's statement lived on that connection */
   suppression_free(ap.sup);
   outbox_free(ap.box);
