@@ -235,6 +235,10 @@ test('--sqs-endpoint wins over AWS_ENDPOINT_URL_SQS; half-set environment creden
     { env: awsEnv() });
   assert.equal(zero.code, 2, zero.stderr);
   assert.equal(zero.stderr.trim().split('\n').length, 1, zero.stderr);
+  const ro = await runSeslog(['serve', '--listen', '127.0.0.1:0', '--db', srv.db, '--sqs-queue-url', QUEUE, '--read-only'],
+    { env: awsEnv() });
+  assert.equal(ro.code, 2, ro.stderr);
+  assert.match(ro.stderr, /--read-only takes no --sqs-queue-url/);
   // bad input changes nothing: no database was created
   for (const f of ['x.db', 'y.db', 'z.db']) assert.ok(!fs.existsSync(path.join(dir, f)), `${f} was created`);
 });
