@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "http.h"
+#include "jsoncheck.h"
 #include "log.h"
 #include "ses.h"
 
@@ -571,10 +572,19 @@ static void handle_message(queue *q, const cJSON *msg) {
   const char *text = body->valuestring;
   size_t len = strlen(text);
   cJSON *doc = cJSON_ParseWithLength(text, len);
+  const char *why = NULL;
+  int bad;
   if (!cJSON_IsObject(doc)) {
     refuse(m, "invalid_json", "The message body is not a JSON object.");
   } else if (is_envelope(doc)) {
     hand_to_ingest(m, text, len);
+  } else if (q->raw && (bad = jsoncheck(text, len, &why)) != 0) {
+    /* As on /sns and in import: nothing stored ambiguously. */
+    refuse(m,
+           bad == SL_EDUPKEY ? "duplicate_key"
+           : bad == SL_ENUL  ? "nul_in_string"
+                             : "refused",
+           why ? why : "The body cannot be checked.");
   } else if (q->raw) {
     store_raw(m, doc);
   } else {

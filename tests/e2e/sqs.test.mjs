@@ -134,6 +134,11 @@ test('bare SES JSON and EventBridge events only from a queue declared raw', T, a
   await sqs.send(raw.queueUrl, bridged);
   await sqs.send(raw.queueUrl, signEnvelope({ message: signed })); // envelopes are verified there too
   await sqs.send(raw.queueUrl, { hello: 'not an SES event' }); // valid, no event: deleted, ignored
+  // a key twice is refused there as on /sns (the columns would take one, a browser the other)
+  const twice = uniqueBounce();
+  const twiceText = JSON.stringify(twice).replace('"notificationType":"Bounce"', '"notificationType":"Bounce","notificationType":"Delivery"');
+  assert.notEqual(twiceText, JSON.stringify(twice));
+  await sqs.send(raw.queueUrl, twiceText);
   const strayBare = uniqueBounce();
   await sqs.send(plain.queueUrl, strayBare);
   await sqs.send(plain.queueUrl, { ...bridged, id: 'x', detail: { ...ev, mail: { ...ev.mail, messageId: 'eb-stray' } } });
@@ -144,7 +149,8 @@ test('bare SES JSON and EventBridge events only from a queue declared raw', T, a
   const s = await waitFor(async () => {
     const j = await sources(srv);
     const p = j.queues.find((x) => x.name === 'ses-plain');
-    return p.refused >= 2 && j.queues.find((x) => x.name === 'ses-raw').deleted === 4 ? j : null;
+    const r = j.queues.find((x) => x.name === 'ses-raw');
+    return p.refused >= 2 && r.deleted === 4 && r.refused >= 1 ? j : null;
   }, { what: async () => JSON.stringify(await sources(srv)) });
   const r = s.queues.find((x) => x.name === 'ses-raw');
   assert.equal(r.raw, true);
@@ -159,6 +165,8 @@ test('bare SES JSON and EventBridge events only from a queue declared raw', T, a
   assert.equal(c.ready + c.inFlight, 2);
   const d = (await get(srv.url, '/api/diagnostics')).json;
   assert.ok(d.sqs.recentRefusals.some((x) => x.code === 'raw_not_allowed' && x.queue === plain.queueUrl));
+  assert.ok(d.sqs.recentRefusals.some((x) => x.code === 'duplicate_key' && x.queue === raw.queueUrl));
+  assert.equal(await countEvents(srv.db, `WHERE messageId = '${twice.mail.messageId}'`), 0);
   assert.equal(await countEvents(srv.db, `WHERE messageId = '${strayBare.mail.messageId}'`), 0);
   await srv.stop();
 });
