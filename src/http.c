@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "error.h"
+#include "log.h"
 #include "util.h"
 
 struct http_reader {
@@ -506,6 +507,8 @@ void http_respond(http_request *req, int status, const char *content_type,
   if (!rc && !head_only && len) rc = buf_append(b, body, len);
   if (rc) {
     /* Only a response over 64 MiB gets here; answer with a short 500. */
+    log_kv(LOG_ERROR, "an answer could not be built: answered 500 instead", "path", req->path,
+           "error", sl_strerror(rc), NULL);
     buf_reset(b);
     buf_appends(
         b, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
@@ -520,6 +523,18 @@ void http_respond(http_request *req, int status, const char *content_type,
 
 void http_respond_json(http_request *req, int status, const char *json) {
   http_respond(req, status, "application/json", NULL, json, strlen(json));
+}
+
+void http_respond_buf(http_request *req, int status, const char *content_type,
+                      const char *extra_headers, const buf *body) {
+  int rc = buf_failed(body);
+  if (rc) {
+    log_kv(LOG_ERROR, "an answer could not be built whole: answered 500 instead", "path", req->path,
+           "error", sl_strerror(rc), NULL);
+    http_respond_error(req, 500, "internal", "The answer could not be built; see the server log.");
+    return;
+  }
+  http_respond(req, status, content_type, extra_headers, body->data ? body->data : "", body->len);
 }
 
 void http_respond_error(http_request *req, int status, const char *code, const char *message) {
