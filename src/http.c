@@ -544,14 +544,22 @@ void http_respond_error(http_request *req, int status, const char *code, const c
 
 void http_respond_error_ex(http_request *req, int status, const char *code, const char *message,
                            const char *extra_headers) {
+  /* Room for every byte escaped (\u00XX): a message quoting a long value
+   * is answered whole. Only out of memory leaves the fixed body below. */
   buf b;
-  buf_init(&b, 4096);
+  buf_init(&b, 64 + 6 * (strlen(code) + strlen(message)));
   buf_appends(&b, "{\"error\":{\"code\":");
   buf_json_string(&b, code);
   buf_appends(&b, ",\"message\":");
   buf_json_string(&b, message);
   buf_appends(&b, "}}");
-  http_respond(req, status, "application/json", extra_headers, b.data ? b.data : "{}", b.len);
+  if (buf_failed(&b)) {
+    static const char oom[] =
+        "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"The server is out of memory.\"}}";
+    http_respond(req, status, "application/json", extra_headers, oom, sizeof oom - 1);
+  } else {
+    http_respond(req, status, "application/json", extra_headers, b.data, b.len);
+  }
   buf_free(&b);
 }
 
