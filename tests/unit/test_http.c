@@ -313,6 +313,27 @@ static int t_respond(void) {
   return 0;
 }
 
+/* An error message longer than 4 KiB once escaped is answered whole. */
+static int t_long_error_message(void) {
+  got g = {0};
+  const char *s = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+  feed(s, strlen(s), 0, &g);
+  ASSERT_INT_EQ(g.n, 1);
+  char msg[3001];
+  for (int i = 0; i < 3000; i++) msg[i] = i % 2 ? '<' : 'x'; /* '<' escapes to 6 bytes */
+  msg[3000] = 0;
+  http_respond_error(g.req[0], 400, "invalid_parameter", msg);
+  const char *resp = g.req[0]->response.data;
+  ASSERT_INT_EQ(g.req[0]->status, 400);
+  const char *body = strstr(resp, "\r\n\r\n");
+  ASSERT_TRUE(body != NULL);
+  body += 4;
+  ASSERT_INT_EQ(strlen(body), 51 + 1500 + 1500 * 6); /* 51: the JSON around the message */
+  ASSERT_TRUE(strncmp(body + strlen(body) - 3, "\"}}", 3) == 0);
+  got_free(&g);
+  return 0;
+}
+
 const struct unit_test http_tests[] = {
     {"cases_whole_and_bytewise", t_cases_whole_and_bytewise},
     {"pipelined_order", t_pipelined_order},
@@ -321,5 +342,6 @@ const struct unit_test http_tests[] = {
     {"body_cap_and_continue", t_body_cap_and_continue},
     {"pause_resume", t_pause_resume},
     {"respond", t_respond},
+    {"long_error_message", t_long_error_message},
     {0},
 };
