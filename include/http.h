@@ -61,6 +61,12 @@ void http_respond(http_request *req, int status, const char *content_type,
                   const char *extra_headers, const char *body, size_t len);
 /* A JSON body. */
 void http_respond_json(http_request *req, int status, const char *json);
+/* Answers with body's content, built in a buffer by appends the caller did
+ * not check one by one: when the buffer failed (buf_failed: a cap or out of
+ * memory), the answer is a 500 "internal" error and a log line names the
+ * path instead, never a truncated body. */
+void http_respond_buf(http_request *req, int status, const char *content_type,
+                      const char *extra_headers, const buf *body);
 /* The error body of CONTRACT section 3:
  * {"error":{"code":"<code>","message":"<message>"}} */
 void http_respond_error(http_request *req, int status, const char *code, const char *message);

@@ -35,12 +35,18 @@ void util_ascii_lower(char *s);
 int util_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 
 /* A growable byte buffer with a maximum size fixed at creation
- * (curl's dynbuf idea). Always NUL-terminated when len > 0. */
+ * (curl's dynbuf idea). Always NUL-terminated when len > 0.
+ *
+ * Failure is sticky: once an append fails (past max, or out of memory)
+ * every later append fails with the same code and leaves the content as
+ * it was, so a caller may append many pieces unchecked and ask
+ * buf_failed() once when the whole is built. buf_reset clears it. */
 typedef struct buf {
   char *data; /* owned, NULL until the first append */
   size_t len; /* bytes used, without the NUL */
   size_t cap; /* bytes allocated */
   size_t max; /* appends that would pass this fail with SL_ETOOBIG */
+  int err;    /* 0, or the first append's error code (sticky) */
 } buf;
 
 void buf_init(buf *b, size_t max);
@@ -52,6 +58,10 @@ int buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 int buf_json_string(buf *b, const char *s);
 /* Appends ms since the epoch as a JSON ISO-8601 string, or null for 0. */
 int buf_json_time(buf *b, int64_t ms);
+/* The first append error since init or reset (negative), or 0: nonzero
+ * means the content is incomplete and must not be used as a whole. */
+int buf_failed(const buf *b);
+/* Empties b and clears its failure; keeps the allocation. */
 void buf_reset(buf *b);
 void buf_free(buf *b);
 /* Hands the data to the caller (who frees it) and resets b. */

@@ -361,8 +361,7 @@ static void done_fn(void *arg, int rc) {
   job *j = arg;
   if (rc || !j->status) fail_query(j, rc ? rc : SL_EDB);
   if (j->status == 200)
-    http_respond(j->req, 200, "application/json", NO_STORE, j->body.data ? j->body.data : "{}",
-                 j->body.len);
+    http_respond_buf(j->req, 200, "application/json", NO_STORE, &j->body);
   else
     http_respond_error(j->req, j->status, j->err_code, j->err_msg);
   buf_free(&j->body);

@@ -1016,7 +1016,7 @@ void dnsbl_http(dnsbl *d, http_request *req) {
     buf b;
     buf_init(&b, 16 << 20);
     dnsbl_json(d, &b);
-    http_respond_json(req, 200, b.data ? b.data : "{}");
+    http_respond_buf(req, 200, "application/json", NULL, &b);
     buf_free(&b);
     return;
   }

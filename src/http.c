@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "error.h"
+#include "log.h"
 #include "util.h"
 
 struct http_reader {
@@ -506,6 +507,8 @@ void http_respond(http_request *req, int status, const char *content_type,
   if (!rc && !head_only && len) rc = buf_append(b, body, len);
   if (rc) {
     /* Only a response over 64 MiB gets here; answer with a short 500. */
+    log_kv(LOG_ERROR, "an answer could not be built: answered 500 instead", "path", req->path,
+           "error", sl_strerror(rc), NULL);
     buf_reset(b);
     buf_appends(
         b, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
@@ -522,6 +525,18 @@ void http_respond_json(http_request *req, int status, const char *json) {
   http_respond(req, status, "application/json", NULL, json, strlen(json));
 }
 
+void http_respond_buf(http_request *req, int status, const char *content_type,
+                      const char *extra_headers, const buf *body) {
+  int rc = buf_failed(body);
+  if (rc) {
+    log_kv(LOG_ERROR, "an answer could not be built whole: answered 500 instead", "path", req->path,
+           "error", sl_strerror(rc), NULL);
+    http_respond_error(req, 500, "internal", "The answer could not be built; see the server log.");
+    return;
+  }
+  http_respond(req, status, content_type, extra_headers, body->data ? body->data : "", body->len);
+}
+
 void http_respond_error(http_request *req, int status, const char *code, const char *message) {
   http_respond_error_ex(req, status, code, message,
                         status == 405 ? "Allow: GET, HEAD, POST, PUT, DELETE\r\n" : NULL);
@@ -529,14 +544,22 @@ void http_respond_error(http_request *req, int status, const char *code, const c
 
 void http_respond_error_ex(http_request *req, int status, const char *code, const char *message,
                            const char *extra_headers) {
+  /* Room for every byte escaped (\u00XX): a message quoting a long value
+   * is answered whole. Only out of memory leaves the fixed body below. */
   buf b;
-  buf_init(&b, 4096);
+  buf_init(&b, 64 + 6 * (strlen(code) + strlen(message)));
   buf_appends(&b, "{\"error\":{\"code\":");
   buf_json_string(&b, code);
   buf_appends(&b, ",\"message\":");
   buf_json_string(&b, message);
   buf_appends(&b, "}}");
-  http_respond(req, status, "application/json", extra_headers, b.data ? b.data : "{}", b.len);
+  if (buf_failed(&b)) {
+    static const char oom[] =
+        "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"The server is out of memory.\"}}";
+    http_respond(req, status, "application/json", extra_headers, oom, sizeof oom - 1);
+  } else {
+    http_respond(req, status, "application/json", extra_headers, b.data, b.len);
+  }
   buf_free(&b);
 }
 

@@ -186,10 +186,25 @@ static void job_free(job *j) {
   free(j);
 }
 
+/* The bytes a JSON string literal of s can take at most (every byte
+ * escaped as \u00XX, plus the quotes); 0 for NULL. */
+static size_t json_room(const char *s) {
+  return s ? 6 * strlen(s) + 2 : 0;
+}
+
+/* Answers 200 {"status":...} with the ids the request carried. The buffer's
+ * cap is worked out from those ids, however long (they come from a body of
+ * at most 1 MiB), so the answer about a stored event is always whole: if
+ * even that fails (out of memory) the answer is the status alone, still
+ * valid, because a 500 would have SNS retry an event that is already
+ * stored (the retry would only be a duplicate, but the 500 would be a lie). */
 static void respond_status(http_request *req, const char *status, const sns_msg *m,
                            const ses_event *ev, const char *sub_arn, const char *note) {
+  const char *smid = m ? m->message_id : ev ? ev->sns_message_id : NULL;
+  size_t room = 128 + json_room(status) + json_room(smid) + json_room(sub_arn) + json_room(note);
+  if (ev) room += json_room(ev->message_id) + json_room(ev->notification_type);
   buf b;
-  buf_init(&b, 4096);
+  buf_init(&b, room);
   buf_appends(&b, "{\"status\":");
   buf_json_string(&b, status);
   if (ev) {
@@ -198,7 +213,6 @@ static void respond_status(http_request *req, const char *status, const sns_msg 
     buf_appends(&b, ",\"notificationType\":");
     buf_json_string(&b, ev->notification_type);
   }
-  const char *smid = m ? m->message_id : ev ? ev->sns_message_id : NULL;
   if (smid) {
     buf_appends(&b, ",\"snsMessageId\":");
     buf_json_string(&b, smid);
@@ -212,6 +226,14 @@ static void respond_status(http_request *req, const char *status, const sns_msg 
     buf_json_string(&b, note);
   }
   buf_appends(&b, "}");
+  if (buf_failed(&b)) {
+    log_kv(LOG_ERROR, "the answer's ids could not be echoed: answered the status alone", "status",
+           status, "error", sl_strerror(buf_failed(&b)), NULL);
+    buf_reset(&b);
+    buf_appends(&b, "{\"status\":");
+    buf_json_string(&b, status);
+    buf_appends(&b, "}");
+  }
   http_respond_json(req, 200, b.data ? b.data : "{}");
   buf_free(&b);
 }

@@ -9,6 +9,7 @@
  * (a reload apply request, also run by the writer). */
 #include "outbox.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -469,6 +470,7 @@ static void pump(outbox *ob, int sink) {
   /* The batch in id order, as the queue was (returned rows go back first). */
   if (n > first_pass && first_pass) qsort(batch, n, sizeof *batch, cmp_item_id);
   if (n) {
+    assert(!s->batch); /* one delivery at a time: pump returns early while in flight */
     s->in_flight = 1;
     s->batch = batch;
     s->def.deliver(s->def.ud, ob, sink, batch, n);
@@ -564,6 +566,10 @@ void outbox_delivered(outbox *ob, int sink, outbox_item **items, size_t n,
                       const enum outbox_verdict *verdicts, int64_t retry_after_ms,
                       const char *error) {
   sink_state *s = &ob->sinks[sink];
+  /* A verdict answers the one delivery out, on the array pump handed over
+   * (outbox.h); anything else means a sink called twice or for another. */
+  assert(sink >= 0 && sink < ob->n_sinks);
+  assert(s->in_flight && items == s->batch);
   s->in_flight = 0;
   outbox_item **batch = s->batch;
   s->batch = NULL;
@@ -597,9 +603,13 @@ void outbox_delivered(outbox *ob, int sink, outbox_item **items, size_t n,
                "error", error ? error : "too many attempts", NULL);
         if (ok) v->upd[v->n_upd++] = (struct row_update){it->id, now, it->attempts, 1};
       }
+      /* The row was counted in memory and staged when it reached the loop. */
+      assert(s->in_memory > 0);
       s->in_memory--;
       atomic_fetch_sub(&s->pending, 1);
-      atomic_fetch_sub(&s->staged, 1);
+      long long was_staged = atomic_fetch_sub(&s->staged, 1);
+      assert(was_staged > 0);
+      (void)was_staged;
       item_free(it);
       continue;
     }

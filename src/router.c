@@ -50,7 +50,7 @@ static void healthz(struct router *r, http_request *req) {
     buf_appends(&b, "{\"status\":\"error\",\"reason\":");
     buf_json_string(&b, why);
     buf_appends(&b, "}");
-    http_respond_json(req, 503, b.data);
+    http_respond_buf(req, 503, "application/json", NULL, &b);
     buf_free(&b);
     return;
   }
@@ -121,7 +121,7 @@ static void diagnostics(struct router *r, http_request *req) {
     buf_appends(&b, "}");
   }
   buf_appends(&b, "]}");
-  http_respond_json(req, 200, b.data);
+  http_respond_buf(req, 200, "application/json", NULL, &b);
   buf_free(&b);
 }
 
@@ -153,8 +153,7 @@ static void serve_metrics(struct router *r, http_request *req) {
   dynamodb_metrics(r->metrics.box, &b);
   dnsbl_metrics(r->dnsbl, &b);
   sqs_metrics(r->sqs, &b);
-  http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.data ? b.data : "",
-               b.len);
+  http_respond_buf(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, &b);
   buf_free(&b);
 }
 

@@ -200,6 +200,11 @@ static const struct opt serve_table[] = {
 };
 #undef O
 
+const struct opt *serve_options(size_t *target_size) {
+  *target_size = sizeof(struct serve_opts);
+  return serve_table;
+}
+
 static const char serve_usage[] =
     "Usage: seslog serve [OPTIONS]\n"
     "\n"

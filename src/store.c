@@ -1,6 +1,7 @@
 /* store.c - schema, migrations, the writer thread and group commit. */
 #include "store.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <openssl/sha.h>
 #include <pthread.h>
@@ -665,6 +666,10 @@ static void *writer_main(void *arg) {
     }
     if (!s->q_head) s->q_tail = NULL;
     s->q_len -= (int)n;
+    /* The wait above ends with a request queued (or returns when stopping),
+     * and q_len counts exactly the requests linked from q_head. */
+    assert(n > 0 && last);
+    assert(s->q_len >= 0 && (s->q_len == 0) == (s->q_head == NULL));
     prev_batch = (int)n;
     pthread_mutex_unlock(&s->mu);
     last->next = NULL;

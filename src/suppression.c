@@ -790,7 +790,7 @@ static void finish(job *j) {
   if (j->status >= 400)
     http_respond_error(j->req, j->status, j->code, j->msg);
   else
-    http_respond_json(j->req, j->status, j->out.data ? j->out.data : "{}");
+    http_respond_buf(j->req, j->status, "application/json", NULL, &j->out);
   job_free(j);
 }
 

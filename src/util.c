@@ -167,6 +167,7 @@ void buf_init(buf *b, size_t max) {
   b->data = NULL;
   b->len = b->cap = 0;
   b->max = max;
+  b->err = 0;
 }
 
 static int buf_grow(buf *b, size_t need) {
@@ -182,10 +183,21 @@ static int buf_grow(buf *b, size_t need) {
   return 0;
 }
 
+/* Remembers the first failure; every append returns through here. */
+static int buf_fail(buf *b, int rc) {
+  if (!b->err) b->err = rc;
+  return b->err;
+}
+
+int buf_failed(const buf *b) {
+  return b->err;
+}
+
 int buf_append(buf *b, const void *p, size_t n) {
-  if (n > b->max - b->len) return SL_ETOOBIG;
+  if (b->err) return b->err;
+  if (n > b->max - b->len) return buf_fail(b, SL_ETOOBIG);
   int rc = buf_grow(b, b->len + n);
-  if (rc) return rc;
+  if (rc) return buf_fail(b, rc);
   if (n) memcpy(b->data + b->len, p, n);
   b->len += n;
   b->data[b->len] = 0;
@@ -197,16 +209,17 @@ int buf_appends(buf *b, const char *s) {
 }
 
 int buf_printf(buf *b, const char *fmt, ...) {
+  if (b->err) return b->err;
   va_list ap;
   va_start(ap, fmt);
   char small[256];
   int n = vsnprintf(small, sizeof small, fmt, ap);
   va_end(ap);
-  if (n < 0) return SL_EINVAL;
+  if (n < 0) return buf_fail(b, SL_EINVAL);
   if ((size_t)n < sizeof small) return buf_append(b, small, (size_t)n);
-  if ((size_t)n > b->max - b->len) return SL_ETOOBIG;
+  if ((size_t)n > b->max - b->len) return buf_fail(b, SL_ETOOBIG);
   int rc = buf_grow(b, b->len + (size_t)n);
-  if (rc) return rc;
+  if (rc) return buf_fail(b, rc);
   va_start(ap, fmt);
   vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
   va_end(ap);
@@ -256,6 +269,7 @@ int buf_json_string(buf *b, const char *s) {
 
 void buf_reset(buf *b) {
   b->len = 0;
+  b->err = 0;
   if (b->data) b->data[0] = 0;
 }
 
@@ -263,6 +277,7 @@ void buf_free(buf *b) {
   free(b->data);
   b->data = NULL;
   b->len = b->cap = 0;
+  b->err = 0;
 }
 
 char *buf_take(buf *b) {
@@ -270,5 +285,6 @@ char *buf_take(buf *b) {
   if (!p) p = calloc(1, 1);
   b->data = NULL;
   b->len = b->cap = 0;
+  b->err = 0;
   return p;
 }

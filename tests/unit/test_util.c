@@ -88,6 +88,37 @@ static int t_json_string(void) {
   return 0;
 }
 
+/* Once an append fails, every later one fails too and the content stays
+ * what it was: a JSON value cut in the middle can never be closed off and
+ * passed as whole. buf_reset starts over. */
+static int t_buf_sticky(void) {
+  buf b;
+  buf_init(&b, 16);
+  ASSERT_INT_EQ(buf_failed(&b), 0);
+  ASSERT_INT_EQ(buf_appends(&b, "{\"id\":"), 0);
+  ASSERT_INT_EQ(buf_json_string(&b, "far too long for the cap"), SL_ETOOBIG);
+  ASSERT_INT_EQ(buf_failed(&b), SL_ETOOBIG);
+  size_t len = b.len;
+  ASSERT_INT_EQ(buf_appends(&b, "}"), SL_ETOOBIG);
+  ASSERT_INT_EQ(buf_printf(&b, "%d", 1), SL_ETOOBIG);
+  ASSERT_INT_EQ(buf_append(&b, "", 0), SL_ETOOBIG);
+  ASSERT_INT_EQ(b.len, len);
+  ASSERT_INT_EQ(buf_failed(&b), SL_ETOOBIG);
+  buf_reset(&b);
+  ASSERT_INT_EQ(buf_failed(&b), 0);
+  ASSERT_INT_EQ(buf_appends(&b, "{}"), 0);
+  ASSERT_STR_EQ(b.data, "{}");
+  /* a printf past the cap through the long path fails sticky too */
+  ASSERT_INT_EQ(buf_printf(&b, "%300s", "x"), SL_ETOOBIG);
+  ASSERT_INT_EQ(buf_appends(&b, "1"), SL_ETOOBIG);
+  char *p = buf_take(&b);
+  ASSERT_STR_EQ(p, "{}");
+  free(p);
+  ASSERT_INT_EQ(buf_failed(&b), 0);
+  buf_free(&b);
+  return 0;
+}
+
 static int t_ct_equal(void) {
   ASSERT_TRUE(util_ct_equal("secret", 6, "secret", 6));
   ASSERT_TRUE(!util_ct_equal("secreT", 6, "secret", 6));
@@ -97,11 +128,8 @@ static int t_ct_equal(void) {
 }
 
 const struct unit_test util_tests[] = {
-    {"iso8601", t_iso8601},
-    {"iso8601_strict", t_iso8601_strict},
-    {"duration", t_duration},
-    {"buf_cap", t_buf_cap},
-    {"json_string", t_json_string},
-    {"ct_equal", t_ct_equal},
-    {0},
+    {"iso8601", t_iso8601},         {"iso8601_strict", t_iso8601_strict},
+    {"duration", t_duration},       {"buf_cap", t_buf_cap},
+    {"json_string", t_json_string}, {"buf_sticky", t_buf_sticky},
+    {"ct_equal", t_ct_equal},       {0},
 };

@@ -5,6 +5,7 @@
 import { h, fill, num, errorBox, emptyState, EVENT_TYPES } from '../dom.js';
 import { api, qs } from '../api.js';
 import { eventTable } from '../eventlist.js';
+import { pagedList } from '../pagedlist.js';
 import { rangePicker } from '../range.js';
 
 const FILTERS = ['type', 'bounceType', 'feedbackType', 'address', 'domain', 'source', 'messageId', 'since', 'until', 'order', 'limit'];
@@ -43,8 +44,6 @@ function filtersOf(query) {
 export default async function eventsView({ root, route, ready, signal }) {
   document.title = 'Events · seslog';
   let filters = filtersOf(route.query);
-  let loadCtl = null;
-  let cursor = null;
   let shown = 0;
 
   const form = h('form', { class: 'filters', id: 'filters', 'aria-label': 'Filters' });
@@ -119,64 +118,51 @@ export default async function eventsView({ root, route, ready, signal }) {
   form.addEventListener('submit', (e) => { e.preventDefault(); submit(); });
 
   let table = null;
-  const page = async () => {
-    const params = { ...filters, limit: filters.limit || PAGE };
-    if (cursor) params.cursor = cursor;
-    return api(`/api/events${qs(params)}`, { signal: loadCtl.signal });
+  const showStatus = () => {
+    const more = list.cursor;
+    fill(status, shown ? `${num(shown)} event${shown === 1 ? '' : 's'}${more ? ' shown, more below' : ''}` : '');
+    fill(footer, more ? moreBtn : shown ? h('span', { class: 'muted' }, 'End of the results.') : null);
   };
 
-  const showStatus = () => {
-    fill(status, shown ? `${num(shown)} event${shown === 1 ? '' : 's'}${cursor ? ' shown, more below' : ''}` : '');
-    fill(footer, cursor ? moreBtn : shown ? h('span', { class: 'muted' }, 'End of the results.') : null);
-  };
+  const list = pagedList({
+    signal,
+    moreButton: moreBtn,
+    busyLabel: 'Loading…',
+    fetchPage: (cursor, sig) => api(`/api/events${qs({ ...filters, limit: filters.limit || PAGE, cursor })}`, { signal: sig }),
+    onPage: (body, first) => {
+      if (first) {
+        table = eventTable({ caption: 'Events' });
+        shown = 0;
+      }
+      table.add(body.items);
+      shown += body.items.length;
+      if (first && !shown) {
+        fill(tableSlot, emptyState('No event matches these filters.',
+          Object.keys(filters).length ? 'Widen the time range or clear a filter.' : 'Nothing is stored yet: subscribe seslog to your SES topic, or load a file with seslog import.'));
+      } else if (first) fill(tableSlot, table.el);
+      showStatus();
+    },
+    onError: (e, first) => {
+      if (first) {
+        fill(tableSlot);
+        fill(status);
+      }
+      fill(errorSlot, errorBox(e));
+    },
+  });
 
   const load = async () => {
-    if (loadCtl) loadCtl.abort();
-    loadCtl = new AbortController();
-    signal.addEventListener('abort', () => loadCtl.abort(), { once: true });
-    cursor = null;
     shown = 0;
     fill(errorSlot);
     fill(status, 'Loading…');
     fill(footer);
     root.classList.add('loading');
     try {
-      const body = await page();
-      table = eventTable({ caption: 'Events' });
-      table.add(body.items);
-      shown = body.items.length;
-      cursor = body.nextCursor;
-      if (!shown) {
-        fill(tableSlot, emptyState('No event matches these filters.',
-          Object.keys(filters).length ? 'Widen the time range or clear a filter.' : 'Nothing is stored yet: subscribe seslog to your SES topic, or load a file with seslog import.'));
-      } else fill(tableSlot, table.el);
-      showStatus();
-    } catch (e) {
-      if (e.name === 'AbortError') return;
-      fill(tableSlot);
-      fill(status);
-      fill(errorSlot, errorBox(e));
+      await list.reload();
     } finally {
       root.classList.remove('loading');
     }
   };
-
-  moreBtn.addEventListener('click', async () => {
-    moreBtn.disabled = true;
-    moreBtn.textContent = 'Loading…';
-    try {
-      const body = await page();
-      table.add(body.items);
-      shown += body.items.length;
-      cursor = body.nextCursor;
-      showStatus();
-    } catch (e) {
-      if (e.name !== 'AbortError') fill(errorSlot, errorBox(e));
-    } finally {
-      moreBtn.disabled = false;
-      moreBtn.textContent = 'Load more';
-    }
-  });
 
   buildForm();
   await load();

@@ -8,6 +8,7 @@ import {
 } from '../dom.js';
 import { api, qs, enc } from '../api.js';
 import { csvCell } from '../csv.js';
+import { pagedList } from '../pagedlist.js';
 
 const PAGE = 100;
 const REASONS = ['BOUNCE', 'COMPLAINT', 'MANUAL'];
@@ -16,9 +17,7 @@ export default async function suppressionView({ root, route, ready, signal }) {
   document.title = 'Suppression list · seslog';
   let search = route.query.get('search') || '';
   let reason = route.query.get('reason') || '';
-  let cursor = null;
   let shown = 0;
-  let loadCtl = null;
 
   const searchIn = h('input', { id: 'sup-search', type: 'search', value: search, placeholder: 'Part of an address or domain', autocomplete: 'off', spellcheck: 'false' });
   const reasonSel = h('select', { id: 'sup-filter-reason' }, h('option', { value: '' }, 'All reasons'), REASONS.map((r) => h('option', { value: r }, r)));
@@ -89,45 +88,39 @@ export default async function suppressionView({ root, route, ready, signal }) {
   };
 
   const showStatus = () => {
-    fill(status, `${num(shown)} entr${shown === 1 ? 'y' : 'ies'}${cursor ? ' shown, more below' : ''}${search ? ` matching “${search}”` : ''}`);
-    fill(foot, cursor ? more : null);
+    fill(status, `${num(shown)} entr${shown === 1 ? 'y' : 'ies'}${list.cursor ? ' shown, more below' : ''}${search ? ` matching “${search}”` : ''}`);
+    fill(foot, list.cursor ? more : null);
   };
 
-  const fetchPage = (c, limit = PAGE) => api(`/api/suppression${qs({ search, reason, limit, cursor: c })}`, { signal: loadCtl.signal });
-
-  const load = async () => {
-    if (loadCtl) loadCtl.abort();
-    loadCtl = new AbortController();
-    signal.addEventListener('abort', () => loadCtl.abort(), { once: true });
-    fill(errSlot);
-    try {
-      const body = await fetchPage(null);
-      tbody.replaceChildren(...body.items.map(row));
-      shown = body.items.length;
-      cursor = body.nextCursor;
-      fill(tableSlot, shown ? table : emptyState(search || reason ? 'No entry matches.' : 'The suppression list is empty.'));
+  const list = pagedList({
+    signal,
+    moreButton: more,
+    fetchPage: (cursor, sig) => api(`/api/suppression${qs({ search, reason, limit: PAGE, cursor })}`, { signal: sig }),
+    onPage: (body, first) => {
+      if (first) {
+        tbody.replaceChildren(...body.items.map(row));
+        shown = body.items.length;
+        fill(tableSlot, shown ? table : emptyState(search || reason ? 'No entry matches.' : 'The suppression list is empty.'));
+      } else {
+        tbody.append(...body.items.map(row));
+        shown += body.items.length;
+      }
       showStatus();
-    } catch (e) {
-      if (e.name === 'AbortError') return;
+    },
+    onError: (e, first) => {
+      if (!first) {
+        toast(e.message, 'bad');
+        return;
+      }
       fill(tableSlot);
       fill(errSlot, errorBox(e));
-    }
-  };
-
-  more.addEventListener('click', async () => {
-    more.disabled = true;
-    try {
-      const body = await fetchPage(cursor);
-      tbody.append(...body.items.map(row));
-      shown += body.items.length;
-      cursor = body.nextCursor;
-      showStatus();
-    } catch (e) {
-      if (e.name !== 'AbortError') toast(e.message, 'bad');
-    } finally {
-      more.disabled = false;
-    }
+    },
   });
+
+  const load = () => {
+    fill(errSlot);
+    return list.reload();
+  };
 
   // Filters go to the URL (replaceState: typing is not history).
   const setUrl = () => {

@@ -1,0 +1,350 @@
+/* test_store.c - the database: migrations from every schema version, group
+ * commit order, and a failed commit that stores nothing and says so. */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "ses.h"
+#include "store.h"
+#include "unit.h"
+#include "util.h"
+
+extern const char schema_sql[]; /* schema/seslog.sql, embedded at build */
+
+/* ---- helpers ----------------------------------------------------------- */
+
+/* A fresh folder under /tmp and the database path inside it. */
+static void temp_db(char *dir, size_t dirlen, char *db, size_t dblen) {
+  snprintf(dir, dirlen, "/tmp/seslog-unit-XXXXXX");
+  if (!mkdtemp(dir)) dir[0] = 0;
+  snprintf(db, dblen, "%s/seslog.db", dir);
+}
+
+static void temp_db_remove(const char *dir, const char *db) {
+  char p[600];
+  static const char *tails[] = {"", "-wal", "-shm", "-journal"};
+  for (size_t i = 0; i < 4; i++) {
+    snprintf(p, sizeof p, "%s%s", db, tails[i]);
+    unlink(p);
+  }
+  rmdir(dir);
+}
+
+/* One SQL integer from the database at path (a connection of its own). */
+static long long sql_int(const char *path, const char *sql) {
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  long long v = -1;
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+      sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return v;
+}
+
+static int sql_exec(const char *path, const char *sql) {
+  sqlite3 *db;
+  int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+  if (rc == SQLITE_OK) rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+  if (rc != SQLITE_OK) fprintf(stderr, "    sql failed: %s\n", sqlite3_errmsg(db));
+  sqlite3_close(db);
+  return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* A distinct Delivery event: message id "m-<n>". */
+static ses_event *event_n(int n) {
+  char json[600];
+  snprintf(json, sizeof json,
+           "{\"eventType\":\"Delivery\",\"mail\":{\"timestamp\":\"2026-11-02T10:00:00.000Z\","
+           "\"messageId\":\"m-%d\",\"source\":\"app@example.com\",\"destination\":"
+           "[\"r%d@example.net\"]},\"delivery\":{\"timestamp\":\"2026-11-02T10:00:01.000Z\","
+           "\"recipients\":[\"r%d@example.net\"],\"processingTimeMillis\":1,"
+           "\"smtpResponse\":\"250 ok\",\"reportingMTA\":\"a.example.com\"}}",
+           n, n, n);
+  ses_event *e = NULL;
+  const char *why = NULL;
+  if (ses_parse(json, strlen(json), NULL, &e, &why)) {
+    fprintf(stderr, "    event_n: %s\n", why ? why : "?");
+    return NULL;
+  }
+  return e;
+}
+
+/* ---- migrations -------------------------------------------------------- */
+
+struct section {
+  int version;
+  const char *body;
+  size_t len;
+};
+
+/* The schema's "-- version N" sections in version order; returns how many. */
+static int sections(struct section *sec, int max) {
+  const char *marker = "-- version ";
+  int n = 0;
+  for (const char *p = strstr(schema_sql, marker); p && n < max;) {
+    const char *body = strchr(p, '\n');
+    if (!body) break;
+    const char *next = strstr(body, marker);
+    sec[n].version = (int)strtol(p + strlen(marker), NULL, 10);
+    sec[n].body = body;
+    sec[n].len = next ? (size_t)(next - body) : strlen(body);
+    n++;
+    p = next;
+  }
+  for (int i = 1; i < n; i++) /* insertion sort: a handful of sections */
+    for (int j = i; j > 0 && sec[j].version < sec[j - 1].version; j--) {
+      struct section t = sec[j];
+      sec[j] = sec[j - 1];
+      sec[j - 1] = t;
+    }
+  return n;
+}
+
+/* Builds the database of an older seslog: the sections up to version v,
+ * user_version v, and one event row (with its rollup minute) as that
+ * version stored it. */
+static int build_at_version(const char *path, const struct section *sec, int n, int v) {
+  for (int i = 0; i < n && sec[i].version <= v; i++) {
+    char *sql = util_strndup(sec[i].body, sec[i].len);
+    int rc = sql ? sql_exec(path, sql) : -1;
+    free(sql);
+    if (rc) return -1;
+  }
+  char tail[64];
+  snprintf(tail, sizeof tail, "PRAGMA user_version=%d;", v);
+  if (sql_exec(path, tail)) return -1;
+  if (v == 0) return 0;
+  return sql_exec(
+      path,
+      "INSERT INTO SesEventMessages (messageId, timeStamp, notificationType, "
+      "recipients, receivedAt, contentHash, raw, source, destinationAddress) VALUES "
+      "('old-1', '2026-01-01T00:00:00.000Z', 'Delivery', '[\"old@example.org\"]', "
+      "1767225600000, x'00112233445566778899aabbccddeeff', '{}', 'app@example.com', "
+      "'old@example.org');"
+      "INSERT INTO rollup_minute (minute, events, deliveries) VALUES (29453760, 1, 1);");
+}
+
+static int t_migrations_from_every_version(void) {
+  struct section sec[64];
+  int n = sections(sec, 64);
+  ASSERT_TRUE(n >= 2);
+  int latest = sec[n - 1].version;
+  for (int i = -1; i < n; i++) {
+    int v = i < 0 ? 0 : sec[i].version;
+    char dir[64], path[128], err[256] = "";
+    temp_db(dir, sizeof dir, path, sizeof path);
+    ASSERT_TRUE(dir[0]);
+    if (build_at_version(path, sec, n, v)) {
+      fprintf(stderr, "    cannot build version %d\n", v);
+      return 1;
+    }
+    struct store_opts o = {0};
+    store *s = NULL;
+    int rc = store_open(path, &o, &s, err, sizeof err);
+    if (rc) fprintf(stderr, "    from version %d: %s\n", v, err);
+    ASSERT_INT_EQ(rc, 0);
+    /* the old row is there, and a new event goes in beside it */
+    store_req r = {.ev = event_n(v + 1000)};
+    store_req *rs[] = {&r};
+    ASSERT_TRUE(r.ev != NULL);
+    ASSERT_INT_EQ(store_write(s, rs, 1), 0);
+    ASSERT_INT_EQ(r.result, STORE_STORED);
+    ses_event_free(r.ev);
+    store_close(s);
+    ASSERT_INT_EQ(sql_int(path, "PRAGMA user_version"), latest);
+    ASSERT_INT_EQ(sql_int(path, "SELECT count(*) FROM SesEventMessages WHERE messageId = 'old-1'"),
+                  v ? 1 : 0);
+    ASSERT_INT_EQ(sql_int(path, "SELECT count(*) FROM SesEventMessages"), v ? 2 : 1);
+    if (v)
+      ASSERT_INT_EQ(sql_int(path, "SELECT deliveries FROM rollup_minute WHERE minute = 29453760"),
+                    1);
+    /* opening again migrates nothing and changes nothing */
+    ASSERT_INT_EQ(store_open(path, &o, &s, err, sizeof err), 0);
+    store_close(s);
+    ASSERT_INT_EQ(sql_int(path, "SELECT count(*) FROM SesEventMessages"), v ? 2 : 1);
+    temp_db_remove(dir, path);
+  }
+  return 0;
+}
+
+/* A database from a newer seslog is refused with a sentence, untouched. */
+static int t_newer_version_refused(void) {
+  char dir[64], path[128], err[256] = "";
+  temp_db(dir, sizeof dir, path, sizeof path);
+  ASSERT_INT_EQ(sql_exec(path, "PRAGMA user_version=9999;"), 0);
+  struct store_opts o = {0};
+  store *s = NULL;
+  ASSERT_INT_EQ(store_open(path, &o, &s, err, sizeof err), SL_EDB);
+  ASSERT_NULL(s);
+  ASSERT_TRUE(strstr(err, "newer than this seslog") != NULL);
+  ASSERT_INT_EQ(sql_int(path, "PRAGMA user_version"), 9999);
+  temp_db_remove(dir, path);
+  return 0;
+}
+
+/* ---- group commit ------------------------------------------------------ */
+
+#define N_REQS 300
+
+typedef struct order {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int notified;
+  int applied[N_REQS + 1]; /* apply order (writer thread) */
+  int n_applied;
+  int completed[N_REQS + 1]; /* callback order (this thread) */
+  int n_completed;
+} order;
+
+static order ord;
+
+static void on_notify(void *ud) {
+  order *o = ud;
+  pthread_mutex_lock(&o->mu);
+  o->notified = 1;
+  pthread_cond_signal(&o->cv);
+  pthread_mutex_unlock(&o->mu);
+}
+
+static int apply_mark(store_req *r, sqlite3 *db) {
+  (void)db;
+  ord.applied[ord.n_applied++] = (int)(intptr_t)r->apply_arg;
+  r->result = STORE_STORED;
+  return 0;
+}
+
+static void on_done(store_req *r) {
+  ord.completed[ord.n_completed++] = (int)(intptr_t)r->ud;
+}
+
+/* Waits (at most 10 s) until every request came back through its cb. */
+static int wait_all(store *s, int want) {
+  for (int spins = 0; spins < 1000 && ord.n_completed < want; spins++) {
+    pthread_mutex_lock(&ord.mu);
+    if (!ord.notified) {
+      struct timespec until;
+      clock_gettime(CLOCK_REALTIME, &until);
+      until.tv_nsec += 10 * 1000 * 1000;
+      if (until.tv_nsec >= 1000000000) until.tv_sec++, until.tv_nsec -= 1000000000;
+      pthread_cond_timedwait(&ord.cv, &ord.mu, &until);
+    }
+    ord.notified = 0;
+    pthread_mutex_unlock(&ord.mu);
+    store_complete(s);
+  }
+  return ord.n_completed == want ? 0 : -1;
+}
+
+/* Requests submitted in one go are applied, stored (ids rising) and
+ * answered in submission order, across several batches. */
+static int t_group_commit_order(void) {
+  char dir[64], path[128], err[256];
+  temp_db(dir, sizeof dir, path, sizeof path);
+  memset(&ord, 0, sizeof ord);
+  pthread_mutex_init(&ord.mu, NULL);
+  pthread_cond_init(&ord.cv, NULL);
+  struct store_opts o = {
+      .batch_max = 64, .queue_max = 4096, .notify = on_notify, .notify_ud = &ord};
+  store *s = NULL;
+  ASSERT_INT_EQ(store_open(path, &o, &s, err, sizeof err), 0);
+  ASSERT_INT_EQ(store_start(s), 0);
+  store_req *reqs[N_REQS];
+  for (int i = 0; i < N_REQS; i++) {
+    store_req *r = calloc(1, sizeof *r);
+    ASSERT_TRUE(r != NULL);
+    r->ud = (void *)(intptr_t)i;
+    r->cb = on_done;
+    if (i % 3 == 2) { /* every third one a write of its own */
+      r->apply = apply_mark;
+      r->apply_arg = (void *)(intptr_t)i;
+    } else {
+      r->ev = event_n(i);
+      ASSERT_TRUE(r->ev != NULL);
+    }
+    reqs[i] = r;
+    ASSERT_INT_EQ(store_submit(s, r), 0);
+  }
+  ASSERT_INT_EQ(wait_all(s, N_REQS), 0);
+  int64_t last_id = 0;
+  int k = 0;
+  for (int i = 0; i < N_REQS; i++) {
+    ASSERT_INT_EQ(ord.completed[i], i);
+    ASSERT_INT_EQ(reqs[i]->result, STORE_STORED);
+    if (reqs[i]->ev) {
+      ASSERT_TRUE(reqs[i]->event_id > last_id);
+      last_id = reqs[i]->event_id;
+    } else {
+      ASSERT_INT_EQ(ord.applied[k++], i);
+    }
+  }
+  ASSERT_INT_EQ(k, ord.n_applied);
+  ASSERT_INT_EQ(store_queue_depth(s), 0);
+  store_stop(s);
+  store_complete(s);
+  store_close(s);
+  for (int i = 0; i < N_REQS; i++) store_req_free(reqs[i]);
+  ASSERT_INT_EQ(sql_int(path, "SELECT count(*) FROM SesEventMessages"), N_REQS - N_REQS / 3);
+  /* ids in the order of the message ids' numbers: the submission order */
+  ASSERT_INT_EQ(sql_int(path,
+                        "SELECT count(*) FROM SesEventMessages a JOIN SesEventMessages b "
+                        "ON CAST(substr(a.messageId, 3) AS INTEGER) < "
+                        "CAST(substr(b.messageId, 3) AS INTEGER) AND a.id > b.id"),
+                0);
+  pthread_mutex_destroy(&ord.mu);
+  pthread_cond_destroy(&ord.cv);
+  temp_db_remove(dir, path);
+  return 0;
+}
+
+/* A batch whose transaction fails (here a trigger refuses its rollup row,
+ * as a full disk would refuse a page) stores nothing: every request of it
+ * gets the error (ingest answers them 503), store_health names the cause;
+ * the next batch after the cause is gone is stored and health clears. */
+static int t_failed_commit(void) {
+  char dir[64], path[128], err[256], why[256] = "";
+  temp_db(dir, sizeof dir, path, sizeof path);
+  struct store_opts o = {0};
+  store *s = NULL;
+  ASSERT_INT_EQ(store_open(path, &o, &s, err, sizeof err), 0);
+  ASSERT_INT_EQ(sql_exec(path,
+                         "CREATE TRIGGER no_room BEFORE INSERT ON rollup_minute "
+                         "BEGIN SELECT RAISE(ABORT, 'no room left'); END;"),
+                0);
+  store_req a = {.ev = event_n(1)}, b = {.ev = event_n(2)};
+  store_req *rs[] = {&a, &b};
+  ASSERT_INT_EQ(store_write(s, rs, 2), SL_EDB);
+  ASSERT_INT_EQ(a.result, SL_EDB);
+  ASSERT_INT_EQ(b.result, SL_EDB);
+  ASSERT_INT_EQ(a.event_id, 0);
+  ASSERT_INT_EQ(store_health(s, why, sizeof why), SL_EDB);
+  ASSERT_TRUE(strstr(why, "no room left") != NULL);
+  ASSERT_INT_EQ(sql_int(path, "SELECT count(*) FROM SesEventMessages"), 0);
+  ASSERT_INT_EQ(sql_int(path, "SELECT count(*) FROM recipients"), 0);
+  ASSERT_INT_EQ(sql_exec(path, "DROP TRIGGER no_room;"), 0);
+  ASSERT_INT_EQ(store_write(s, rs, 2), 0);
+  ASSERT_INT_EQ(a.result, STORE_STORED);
+  ASSERT_INT_EQ(b.result, STORE_STORED);
+  ASSERT_INT_EQ(store_health(s, NULL, 0), 0);
+  ses_event_free(a.ev);
+  ses_event_free(b.ev);
+  store_close(s);
+  ASSERT_INT_EQ(sql_int(path, "SELECT count(*) FROM SesEventMessages"), 2);
+  temp_db_remove(dir, path);
+  return 0;
+}
+
+const struct unit_test store_tests[] = {
+    {"migrations_from_every_version", t_migrations_from_every_version},
+    {"newer_version_refused", t_newer_version_refused},
+    {"group_commit_order", t_group_commit_order},
+    {"failed_commit", t_failed_commit},
+    {0},
+};
