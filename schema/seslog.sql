@@ -307,3 +307,20 @@ CREATE TABLE dnsbl_changes (
   reason TEXT
 );
 CREATE INDEX "dnsbl_changes-pair" ON dnsbl_changes (target, zone, id);
+
+-- version 10
+-- The original JSON (SesEventMessages.raw) compressed with zstd and a
+-- dictionary trained on the database's own events (src/rawz.c): about a
+-- fifth of its size. Each dictionary is kept here for good, so a new one
+-- never makes an old row unreadable; raw is then a zstd frame whose header
+-- names its dictionary, and rawDict says the same for a person with sqlite3
+-- (0: raw is the JSON text itself, as every row written before). seslog
+-- reads either form through its SQL function seslog_raw(raw); `seslog
+-- vacuum` recompresses old rows with a freshly trained dictionary.
+CREATE TABLE raw_dicts (
+  id INTEGER PRIMARY KEY,            -- the Dictionary_ID in the dictionary's and each frame's header
+  dict BLOB NOT NULL,                -- a zstd dictionary
+  samples INTEGER NOT NULL,          -- events it was trained on
+  createdAt INTEGER NOT NULL         -- ms since the epoch
+);
+ALTER TABLE SesEventMessages ADD COLUMN rawDict INTEGER NOT NULL DEFAULT 0;

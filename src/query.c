@@ -302,7 +302,7 @@ int query_plan_build(const query_filter *f, int with_raw, query_plan *p) {
   p->cursor_bind = -1;
   p->driver = pick_driver(f);
   buf *b = &p->sql;
-  int rc = buf_printf(b, "SELECT %s, %s FROM ", columns, with_raw ? "e.raw" : "NULL");
+  int rc = buf_printf(b, "SELECT %s, %s FROM ", columns, with_raw ? "seslog_raw(e.raw)" : "NULL");
   const char *dir = f->asc ? "ASC" : "DESC";
   const char *type = f->type[0] ? f->type : f->bounce_type[0] ? "Bounce" : NULL;
   int by_recipient = p->driver == QD_ADDRESS || p->driver == QD_DOMAIN;

@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "rawz.h"
 #include "util.h"
 
 extern const char schema_sql[]; /* schema/seslog.sql, embedded at build */
@@ -21,6 +22,9 @@ extern const char schema_sql[]; /* schema/seslog.sql, embedded at build */
 #define PROBE_SECONDS 2      /* between write probes while unhealthy */
 #define COMMIT_DELAY_US 1000 /* how long a loaded writer waits for more events */
 #define COMMIT_DELAY_MIN 4   /* the last batch size that counts as load */
+#define TRAIN_FIRST 256      /* events stored before the first dictionary is trained */
+#define TRAIN_SAMPLES 2048   /* events a dictionary learns from at most (more gain nothing) */
+#define TRAIN_GROWTH 10      /* a new dictionary once the events are 10x its samples */
 
 /* Counters of one minute, gathered over a batch and written once. */
 struct rollup {
@@ -54,6 +58,16 @@ struct store {
   sqlite3_stmt *touch_topic;   /* a topic's messages */
   sqlite3_stmt *set_topic;     /* a topic's subscription state */
   struct store_opts opts;
+  rawz_enc *z;       /* compresses raw with the current dictionary */
+  int64_t events;    /* the highest event id: about how many events there are */
+  int64_t train_at;  /* events at which the next dictionary is trained */
+  pthread_t trainer; /* trains a dictionary on its own connection */
+  int trainer_started;
+  /* what the trainer made, guarded by mu, taken by the writer */
+  int training;  /* 1 while the trainer runs */
+  void *trained; /* a dictionary waiting to be stored; owned */
+  size_t trained_len;
+  int trained_samples;
   struct rollup rollups[MAX_MINUTES];
   int n_rollups;
   /* the queue, guarded by mu */
@@ -168,6 +182,39 @@ static int migrate(sqlite3 *db, char *err, size_t errlen) {
   return 0;
 }
 
+/* The next size of the table at which a dictionary is trained: the first
+ * early, so most rows are compressed, then again on more events until one
+ * has learned from TRAIN_SAMPLES. */
+static void plan_training(store *s) {
+  int samples = rawz_enc_samples(s->z);
+  if (samples == 0)
+    s->train_at = TRAIN_FIRST;
+  else if (samples < TRAIN_SAMPLES)
+    s->train_at = (int64_t)samples * TRAIN_GROWTH;
+  else
+    s->train_at = INT64_MAX;
+}
+
+/* The compressor with the newest dictionary, and the table's size. */
+static int open_compression(store *s, char *err, size_t errlen) {
+  int rc = rawz_enc_new(&s->z);
+  if (!rc) rc = rawz_enc_load(s->z, s->db);
+  sqlite3_stmt *st = NULL;
+  if (!rc && (sqlite3_prepare_v2(s->db, "SELECT coalesce(max(id), 0) FROM SesEventMessages", -1,
+                                 &st, NULL) != SQLITE_OK ||
+              sqlite3_step(st) != SQLITE_ROW))
+    rc = SL_EDB;
+  if (!rc) s->events = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  if (rc) {
+    snprintf(err, errlen, "cannot read the compression dictionaries: %s",
+             rc == SL_EDB ? sqlite3_errmsg(s->db) : sl_strerror(rc));
+    return rc;
+  }
+  plan_training(s);
+  return 0;
+}
+
 int store_open(const char *path, const struct store_opts *opts, store **out, char *err,
                size_t errlen) {
   store *s = calloc(1, sizeof *s);
@@ -178,8 +225,15 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
   if (s->opts.batch_max <= 0) s->opts.batch_max = 2048;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
+  int rc;
+  /* seslog_raw() on this connection and on every reader opened later */
+  if (rawz_register()) {
+    snprintf(err, errlen, "cannot register seslog_raw() with SQLite");
+    rc = SL_EDB;
+    goto fail;
+  }
   s->path = strdup(path);
-  int rc = s->path ? make_parent_dirs(path) : SL_ENOMEM;
+  rc = s->path ? make_parent_dirs(path) : SL_ENOMEM;
   if (rc) {
     snprintf(err, errlen, "cannot create the folder of %s: %s", path, strerror(errno));
     goto fail;
@@ -206,6 +260,7 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
             "PRAGMA journal_size_limit=67108864;",
             err, errlen);
   if (!rc) rc = migrate(s->db, err, errlen);
+  if (!rc) rc = open_compression(s, err, errlen);
   if (rc) goto fail;
   if (sqlite3_prepare_v3(
           s->db,
@@ -213,8 +268,8 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
           "notificationType, reportingMTA, destinationAddress, bouncedRecipients, "
           "complaintFeedbackType, feedbackId, bounceType, bounceSubType, "
           "complaintSubType, source, diagnostic, recipients, snsMessageId, topicArn, "
-          "receivedAt, contentHash, raw) "
-          "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+          "receivedAt, contentHash, raw, rawDict) "
+          "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
           -1, SQLITE_PREPARE_PERSISTENT, &s->ins_event, NULL) != SQLITE_OK ||
       sqlite3_prepare_v3(s->db,
                          "SELECT 1 FROM SesEventMessages INDEXED BY \"messageId-timeStamp-Index\" "
@@ -400,7 +455,18 @@ static int insert_one(store *s, store_req *req, int64_t now) {
   bind_text(st, 16, e->topic_arn);
   sqlite3_bind_int64(st, 17, now);
   sqlite3_bind_blob(st, 18, hash, 16, SQLITE_STATIC);
-  sqlite3_bind_text(st, 19, e->raw, (int)e->raw_len, SQLITE_STATIC);
+  const void *packed;
+  size_t packed_len;
+  int64_t dict_id;
+  if (rawz_compress(s->z, e->raw, e->raw_len, &packed, &packed_len, &dict_id)) {
+    free(rcpt);
+    return SL_ENOMEM;
+  }
+  if (dict_id)
+    sqlite3_bind_blob(st, 19, packed, (int)packed_len, SQLITE_STATIC);
+  else
+    sqlite3_bind_text(st, 19, e->raw, (int)e->raw_len, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 20, dict_id);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
@@ -412,6 +478,7 @@ static int insert_one(store *s, store_req *req, int64_t now) {
   }
   req->event_id = sqlite3_last_insert_rowid(s->db);
   req->result = STORE_STORED;
+  if (req->event_id > s->events) s->events = req->event_id;
   for (size_t i = 0; i < e->n_recipients; i++) {
     char *addr = strdup(e->recipients[i]);
     if (!addr) return SL_ENOMEM;
@@ -501,9 +568,97 @@ static int write_topics(store *s, store_req **reqs, size_t n, int64_t now) {
   return 0;
 }
 
+/* The trainer thread: learns a dictionary from the events committed so
+ * far, on a connection of its own, and leaves it for the writer. */
+static void *trainer_main(void *arg) {
+  store *s = arg;
+  sqlite3 *db = NULL;
+  void *dict = NULL;
+  size_t len = 0;
+  int samples = 0;
+  char err[256] = "";
+  int rc = SL_EDB;
+  if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) ==
+      SQLITE_OK) {
+    sqlite3_busy_timeout(db, 1000);
+    rc = rawz_train(db, TRAIN_SAMPLES, &dict, &len, &samples, err, sizeof err);
+  } else {
+    snprintf(err, sizeof err, "%s", db ? sqlite3_errmsg(db) : "no memory");
+  }
+  sqlite3_close(db);
+  if (rc) log_kv(LOG_WARN, "no compression dictionary trained", "error", err, NULL);
+  pthread_mutex_lock(&s->mu);
+  s->trained = dict;
+  s->trained_len = len;
+  s->trained_samples = samples;
+  s->training = 0;
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+/* Waits for a trainer that has finished (or is about to). */
+static void join_trainer(store *s) {
+  if (!s->trainer_started) return;
+  pthread_join(s->trainer, NULL);
+  s->trainer_started = 0;
+}
+
+/* Between transactions: stores a dictionary the trainer made and makes it
+ * the one new rows use, or starts the trainer when the table has grown
+ * enough. Training reads committed rows on its own connection, so it never
+ * holds up a commit; storing the result is one small commit. A failure
+ * costs nothing but compression: rows stay plain, and it is tried again
+ * on twice the events. */
+static void tend_dictionary(store *s) {
+  pthread_mutex_lock(&s->mu);
+  int busy = s->training;
+  void *dict = s->trained;
+  size_t len = s->trained_len;
+  int samples = s->trained_samples;
+  s->trained = NULL;
+  pthread_mutex_unlock(&s->mu);
+  if (busy) return;
+  join_trainer(s);
+  if (dict) {
+    int64_t id = 0;
+    int rc = exec(s->db, "BEGIN IMMEDIATE", NULL, 0);
+    if (!rc) rc = rawz_insert(s->db, dict, len, samples, &id);
+    if (!rc) rc = exec(s->db, "COMMIT", NULL, 0);
+    if (rc) exec(s->db, "ROLLBACK", NULL, 0);
+    if (!rc) rc = rawz_enc_load(s->z, s->db);
+    free(dict);
+    if (rc) {
+      log_kv(LOG_WARN, "the compression dictionary could not be stored", "error",
+             sqlite3_errmsg(s->db), NULL);
+      s->train_at = s->events * 2 + TRAIN_FIRST;
+      return;
+    }
+    char ids[24], ns[24];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    snprintf(ns, sizeof ns, "%d", samples);
+    log_kv(LOG_INFO, "compression dictionary trained", "id", ids, "events", ns, NULL);
+    plan_training(s);
+    return;
+  }
+  if (s->events < s->train_at) return;
+  /* the next try, should this one fail */
+  s->train_at = s->events * 2 + TRAIN_FIRST;
+  pthread_mutex_lock(&s->mu);
+  s->training = 1;
+  pthread_mutex_unlock(&s->mu);
+  if (pthread_create(&s->trainer, NULL, trainer_main, s)) {
+    pthread_mutex_lock(&s->mu);
+    s->training = 0;
+    pthread_mutex_unlock(&s->mu);
+    return;
+  }
+  s->trainer_started = 1;
+}
+
 int store_write(store *s, store_req **reqs, size_t n) {
   int64_t now = util_now_ms();
   char failure[256] = "";
+  tend_dictionary(s);
   s->n_rollups = 0;
   int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
   int err = 0;
@@ -708,6 +863,9 @@ void store_stop(store *s) {
 void store_close(store *s) {
   if (!s) return;
   store_stop(s);
+  join_trainer(s);
+  free(s->trained);
+  rawz_enc_free(s->z);
   sqlite3_finalize(s->ins_event);
   sqlite3_finalize(s->find_same);
   sqlite3_finalize(s->ins_recipient);

@@ -333,7 +333,7 @@ static int t_plan_drivers(void) {
   ASSERT_TRUE(strstr(p.sql.data,
                      "AND r.timeStamp >= ? AND (r.timeStamp > ? OR r.eventId > ?) ORDER BY "
                      "r.timeStamp ASC, r.eventId ASC LIMIT ?") != NULL);
-  ASSERT_TRUE(strstr(p.sql.data, ", e.raw FROM") != NULL);
+  ASSERT_TRUE(strstr(p.sql.data, ", seslog_raw(e.raw) FROM") != NULL);
   ASSERT_INT_EQ(p.cursor_bind, p.n_binds - 4);
   ASSERT_STR_EQ(p.binds[p.cursor_bind].text, "2026-03-06T20:00:26.893Z");
   ASSERT_INT_EQ(p.binds[p.cursor_bind + 2].num, 42);
