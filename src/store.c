@@ -18,13 +18,16 @@
 
 extern const char schema_sql[]; /* schema/seslog.sql, embedded at build */
 
-#define MAX_MINUTES 64       /* distinct minutes in one batch before flushing */
-#define PROBE_SECONDS 2      /* between write probes while unhealthy */
-#define COMMIT_DELAY_US 1000 /* how long a loaded writer waits for more events */
-#define COMMIT_DELAY_MIN 4   /* the last batch size that counts as load */
-#define TRAIN_FIRST 256      /* events stored before the first dictionary is trained */
-#define TRAIN_SAMPLES 2048   /* events a dictionary learns from at most (more gain nothing) */
-#define TRAIN_GROWTH 10      /* a new dictionary once the events are 10x its samples */
+#define MAX_MINUTES 64        /* distinct minutes in one batch before flushing */
+#define PROBE_SECONDS 2       /* between write probes while unhealthy */
+#define COMMIT_DELAY_US 1000  /* how long a loaded writer waits for more events */
+#define COMMIT_DELAY_MIN 4    /* the last batch size that counts as load */
+#define TRAIN_FIRST 256       /* events stored before the first dictionary is trained */
+#define TRAIN_SAMPLES 2048    /* events a dictionary learns from at most (more gain nothing) */
+#define TRAIN_GROWTH 10       /* a new dictionary once the events are 10x its samples */
+#define CKPT_PAGES 4000       /* WAL pages (16 MiB) from which the checkpointer copies */
+#define CKPT_STEP 2000        /* ... each time this many more were written */
+#define CKPT_HARD_PAGES 12000 /* past this the writer pauses for one last checkpoint */
 
 /* Counters of one minute, gathered over a batch and written once. */
 struct rollup {
@@ -68,6 +71,18 @@ struct store {
   void *trained; /* a dictionary waiting to be stored; owned */
   size_t trained_len;
   int trained_samples;
+  /* The checkpointer: copies the WAL into the database on a connection of
+   * its own, beside the writer, so no commit waits for a checkpoint. */
+  pthread_t ckpt_thread;
+  int ckpt_started;
+  sqlite3 *ckpt_db;            /* its connection */
+  pthread_cond_t ckpt_cv;      /* guarded by mu */
+  pthread_cond_t ckpt_done_cv; /* a checkpoint the writer waits for ended */
+  /* guarded by mu: */
+  int wal_pages;   /* WAL frames after the last commit */
+  int backfilled;  /* frames the last checkpoint copied */
+  int ckpt_wanted; /* 1: the checkpointer has work */
+  int ckpt_full;   /* 1: the writer waits for a checkpoint of every frame */
   struct rollup rollups[MAX_MINUTES];
   int n_rollups;
   /* the queue, guarded by mu */
@@ -225,6 +240,8 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
   if (s->opts.batch_max <= 0) s->opts.batch_max = 2048;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
+  pthread_cond_init(&s->ckpt_cv, NULL);
+  pthread_cond_init(&s->ckpt_done_cv, NULL);
   int rc;
   /* seslog_raw() on this connection and on every reader opened later */
   if (rawz_register()) {
@@ -250,7 +267,9 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
    * commit durable before the writer reports it. */
   /* A larger page cache keeps the indexes' hot pages out of pread; a
    * checkpoint every 8000 pages (32 MiB of WAL) instead of 1000 lets
-   * repeated writes of the same page collapse before they are copied.
+   * repeated writes of the same page collapse before they are copied
+   * (the command-line tools; the server's checkpointer thread replaces
+   * this, see start_checkpointer).
    * When a burst outran the checkpoints (a reader held old frames, a big
    * delete of delivered outbox rows), the WAL file is cut back to 64 MiB
    * once a checkpoint resets it, instead of keeping its largest size. */
@@ -655,10 +674,13 @@ static void tend_dictionary(store *s) {
   s->trainer_started = 1;
 }
 
+static void bound_wal(store *s);
+
 int store_write(store *s, store_req **reqs, size_t n) {
   int64_t now = util_now_ms();
   char failure[256] = "";
   tend_dictionary(s);
+  bound_wal(s);
   s->n_rollups = 0;
   int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
   int err = 0;
@@ -797,7 +819,100 @@ static void *writer_main(void *arg) {
   return NULL;
 }
 
+/* After every commit of the write connection (SQLite's WAL hook, which
+ * replaces its automatic checkpoint): wakes the checkpointer once the WAL
+ * holds CKPT_PAGES, and again after each CKPT_STEP more. */
+static int on_wal_commit(void *ud, sqlite3 *db, const char *name, int pages) {
+  store *s = ud;
+  pthread_mutex_lock(&s->mu);
+  if (pages < s->wal_pages) s->backfilled = 0; /* the WAL started over */
+  s->wal_pages = pages;
+  if (pages >= CKPT_PAGES && pages - s->backfilled >= CKPT_STEP && !s->ckpt_wanted) {
+    s->ckpt_wanted = 1;
+    pthread_cond_signal(&s->ckpt_cv);
+  }
+  pthread_mutex_unlock(&s->mu);
+  return SQLITE_OK;
+}
+
+/* The checkpointer thread: a PASSIVE checkpoint whenever the WAL passed
+ * CKPT_PAGES. It never takes the write lock, so the writer commits on
+ * while pages are copied and synced; the WAL starts over at the writer's
+ * next transaction once a checkpoint caught up with it. */
+static void *ckpt_main(void *arg) {
+  store *s = arg;
+  pthread_mutex_lock(&s->mu);
+  for (;;) {
+    while (!s->ckpt_wanted && !s->stopping) pthread_cond_wait(&s->ckpt_cv, &s->mu);
+    if (s->stopping) break;
+    s->ckpt_wanted = 0;
+    int full = s->ckpt_full; /* the writer is paused: this one copies every frame */
+    pthread_mutex_unlock(&s->mu);
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+      log_kv(LOG_WARN, "checkpoint failed", "error", sqlite3_errmsg(s->ckpt_db), NULL);
+    pthread_mutex_lock(&s->mu);
+    if (rc == SQLITE_OK && done > s->backfilled) s->backfilled = done;
+    if (full) {
+      /* every frame, or as far as readers of old frames allow: go on */
+      s->ckpt_full = 0;
+      pthread_cond_broadcast(&s->ckpt_done_cv);
+    }
+  }
+  s->ckpt_full = 0;
+  pthread_cond_broadcast(&s->ckpt_done_cv);
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+/* Starts the checkpointer and takes checkpoints off the write connection.
+ * Without it (no connection, no thread) SQLite's own automatic checkpoint
+ * stays. Returns 0 or SL_EDB / SL_ENOMEM. */
+static int start_checkpointer(store *s) {
+  if (sqlite3_open_v2(s->path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+      SQLITE_OK) {
+    sqlite3_close(s->ckpt_db);
+    s->ckpt_db = NULL;
+    return SL_EDB;
+  }
+  /* A connection opens the file lazily: read the schema once, so it
+   * knows the database is in WAL mode (else a checkpoint does nothing). */
+  if (exec(s->ckpt_db, "SELECT count(*) FROM sqlite_schema", NULL, 0)) {
+    sqlite3_close(s->ckpt_db);
+    s->ckpt_db = NULL;
+    return SL_EDB;
+  }
+  if (pthread_create(&s->ckpt_thread, NULL, ckpt_main, s)) {
+    sqlite3_close(s->ckpt_db);
+    s->ckpt_db = NULL;
+    return SL_ENOMEM;
+  }
+  s->ckpt_started = 1;
+  sqlite3_wal_hook(s->db, on_wal_commit, s);
+  return 0;
+}
+
+/* Between transactions: the WAL starts over only when a transaction
+ * begins after a checkpoint copied every frame, which a writer that never
+ * pauses does not allow. Past CKPT_HARD_PAGES the writer waits, between
+ * two transactions, for one checkpoint of the frames the checkpointer has
+ * not copied yet (those since its last run), so the WAL stays bounded. */
+static void bound_wal(store *s) {
+  if (!s->ckpt_started) return;
+  pthread_mutex_lock(&s->mu);
+  if (s->wal_pages >= CKPT_HARD_PAGES && !s->stopping) {
+    s->ckpt_full = 1;
+    s->ckpt_wanted = 1;
+    pthread_cond_signal(&s->ckpt_cv);
+    while (s->ckpt_full) pthread_cond_wait(&s->ckpt_done_cv, &s->mu);
+  }
+  pthread_mutex_unlock(&s->mu);
+}
+
 int store_start(store *s) {
+  if (start_checkpointer(s))
+    log_kv(LOG_WARN, "no checkpointer thread; commits checkpoint the WAL themselves", NULL);
   if (pthread_create(&s->thread, NULL, writer_main, s)) return SL_ENOMEM;
   s->thread_started = 1;
   return 0;
@@ -850,6 +965,19 @@ void store_complete(store *s) {
   }
 }
 
+/* Stops the checkpointer; the writer's close checkpoints what is left. */
+static void stop_checkpointer(store *s) {
+  if (!s->ckpt_started) return;
+  pthread_mutex_lock(&s->mu);
+  s->stopping = 1;
+  pthread_cond_signal(&s->ckpt_cv);
+  pthread_mutex_unlock(&s->mu);
+  pthread_join(s->ckpt_thread, NULL);
+  s->ckpt_started = 0;
+  sqlite3_close(s->ckpt_db);
+  s->ckpt_db = NULL;
+}
+
 void store_stop(store *s) {
   if (!s || !s->thread_started) return;
   pthread_mutex_lock(&s->mu);
@@ -858,11 +986,13 @@ void store_stop(store *s) {
   pthread_mutex_unlock(&s->mu);
   pthread_join(s->thread, NULL);
   s->thread_started = 0;
+  stop_checkpointer(s);
 }
 
 void store_close(store *s) {
   if (!s) return;
   store_stop(s);
+  stop_checkpointer(s);
   join_trainer(s);
   free(s->trained);
   rawz_enc_free(s->z);
@@ -879,6 +1009,8 @@ void store_close(store *s) {
   }
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
+  pthread_cond_destroy(&s->ckpt_cv);
+  pthread_cond_destroy(&s->ckpt_done_cv);
   free(s->path);
   free(s);
 }
