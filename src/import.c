@@ -94,6 +94,9 @@ typedef struct importer {
   cert_slot *certs;
   store_req *batch[BATCH];
   size_t n;
+  store_req *writing[BATCH]; /* the batch the store writes meanwhile */
+  size_t n_writing;
+  int sync_rc; /* store_write's result when writing could not be handed over */
   long imported, duplicates, rejected;
   const char *file; /* for reports */
   long line;
@@ -106,23 +109,39 @@ static void reject(importer *im, const char *why) {
   fprintf(stderr, "%s:%ld: %s\n", im->file, im->line, why);
 }
 
-static int flush(importer *im) {
-  if (!im->n) return 0;
-  int rc = store_write(im->st, im->batch, im->n);
-  for (size_t i = 0; i < im->n; i++) {
-    if (im->batch[i]->result == STORE_STORED)
+/* Waits for the batch being written and counts its results; a refused
+ * write stops the import. */
+static int finish_write(importer *im) {
+  if (!im->n_writing) return 0;
+  int rc = im->sync_rc ? im->sync_rc : store_write_wait(im->st);
+  im->sync_rc = 0;
+  for (size_t i = 0; i < im->n_writing; i++) {
+    if (im->writing[i]->result == STORE_STORED)
       im->imported++;
-    else if (im->batch[i]->result == STORE_DUPLICATE)
+    else if (im->writing[i]->result == STORE_DUPLICATE)
       im->duplicates++;
-    store_req_free(im->batch[i]);
+    store_req_free(im->writing[i]);
   }
-  im->n = 0;
-  if (rc) {
+  im->n_writing = 0;
+  if (rc && !im->db_failed) {
     fprintf(stderr, "seslog import: the database refused the write (%s); stopping\n",
             sl_strerror(rc));
     im->db_failed = 1;
   }
   return rc;
+}
+
+/* Hands the batch to the store, which writes it on a thread of its own
+ * while the next one is parsed: one batch in flight. */
+static int flush(importer *im) {
+  int rc = finish_write(im);
+  if (rc || !im->n) return rc;
+  memcpy(im->writing, im->batch, im->n * sizeof im->batch[0]);
+  im->n_writing = im->n;
+  im->n = 0;
+  if (store_write_async(im->st, im->writing, im->n_writing)) /* no thread: write it here */
+    im->sync_rc = store_write(im->st, im->writing, im->n_writing);
+  return 0;
 }
 
 static void add_event(importer *im, ses_event *ev) {
@@ -617,11 +636,13 @@ int cmd_import(int argc, char **argv, int argi) {
     munmap(data, (size_t)st.st_size);
   }
   if (!im->db_failed) flush(im);
+  finish_write(im);
   printf("imported %ld, duplicates %ld, rejected %ld\n", im->imported, im->duplicates,
          im->rejected);
   status = im->db_failed || im->source_failed ? 2 : im->rejected ? 1 : 0;
 out:
   if (im) {
+    finish_write(im);
     for (size_t i = 0; i < im->n; i++) store_req_free(im->batch[i]);
     while (im->certs) {
       cert_slot *c = im->certs;
