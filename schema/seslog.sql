@@ -324,3 +324,10 @@ CREATE TABLE raw_dicts (
   createdAt INTEGER NOT NULL         -- ms since the epoch
 );
 ALTER TABLE SesEventMessages ADD COLUMN rawDict INTEGER NOT NULL DEFAULT 0;
+-- Like DynamoDB's GSI, which holds only items that have the attribute, the
+-- complaintFeedbackType index holds only complaints with a feedback type:
+-- the NULL entry every other event added cost a page write and 35 bytes an
+-- event, and a query for a feedback type never reads NULL.
+DROP INDEX IF EXISTS "complaintFeedbackType-timeStamp-Index";
+CREATE INDEX "complaintFeedbackType-timeStamp-Index"
+  ON SesEventMessages (complaintFeedbackType, timeStamp) WHERE complaintFeedbackType IS NOT NULL;

@@ -174,6 +174,9 @@ test('a database of schema version 9 is read, migrated and recompressed with not
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /recompressed \d+ events/);
   assert.deepEqual(await sqlite(db, 'PRAGMA user_version'), [{ user_version: 10 }]);
+  // the feedback type index holds only events with a feedback type, as the GSI
+  const [idx] = await sqlite(db, "SELECT sql FROM sqlite_schema WHERE name = 'complaintFeedbackType-timeStamp-Index'");
+  assert.match(idx.sql, /\(complaintFeedbackType, timeStamp\) WHERE complaintFeedbackType IS NOT NULL/);
   const newCols = await sqlite(db, `SELECT ${cols.replace(', contentHash, raw', ', hex(contentHash) AS h')} FROM SesEventMessages ORDER BY id`);
   assert.deepEqual(newCols, oldCols, 'every column as it was');
   assert.deepEqual(await sqlite(db, "SELECT count(*) AS n FROM SesEventMessages WHERE rawDict = 0 OR typeof(raw) != 'blob'"), [{ n: 0 }]);
