@@ -637,7 +637,7 @@ static void join_trainer(store *s) {
  * holds up a commit; storing the result is one small commit. A failure
  * costs nothing but compression: rows stay plain, and it is tried again
  * on twice the events. */
-static void tend_dictionary(store *s) {
+static void tend_dictionary(store *s, int with_events) {
   pthread_mutex_lock(&s->mu);
   int busy = s->training;
   void *dict = s->trained;
@@ -668,7 +668,9 @@ static void tend_dictionary(store *s) {
     plan_training(s);
     return;
   }
-  if (s->events < s->train_at) return;
+  /* only a writer of events trains: a command that writes no events
+   * (`seslog suppression add`) would wait for the trainer at its close */
+  if (!with_events || s->events < s->train_at) return;
   /* the next try, should this one fail */
   s->train_at = s->events * 2 + TRAIN_FIRST;
   pthread_mutex_lock(&s->mu);
@@ -688,7 +690,9 @@ static void bound_wal(store *s);
 int store_write(store *s, store_req **reqs, size_t n) {
   int64_t now = util_now_ms();
   char failure[256] = "";
-  tend_dictionary(s);
+  int with_events = 0;
+  for (size_t i = 0; i < n && !with_events; i++) with_events = reqs[i]->ev != NULL;
+  tend_dictionary(s, with_events);
   bound_wal(s);
   s->n_rollups = 0;
   int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
