@@ -4,9 +4,11 @@
 
 #include "api.h"
 #include "dnsbl.h"
+#include "hostcheck.h"
 #include "http.h"
 #include "ingest.h"
 #include "metrics.h"
+#include "sqs.h"
 #include "static.h"
 #include "store.h"
 #include "subs.h"
@@ -21,7 +23,10 @@ struct router {
   struct metrics_sources metrics; /* GET /metrics */
   suppression *sup;               /* /api/suppression...; NULL: none */
   dnsbl *dnsbl;                   /* /api/dnsbl...; NULL: none */
+  sqs *sqs;                       /* /api/sources, SQS diagnostics; NULL: none */
   const char *api_token;          /* NULL: /api and /metrics are open */
+  struct hostcheck hosts;         /* names the main listener answers to */
+  int read_only;                  /* serve --read-only: every write is refused */
 };
 
 /* The server's handler: ud is a struct router. */

@@ -28,9 +28,23 @@ static int token_ok(const struct router *r, const http_request *req) {
   return util_ct_equal(t, strlen(t), r->api_token, strlen(r->api_token));
 }
 
+/* serve --read-only: 1 when req would write (and has been answered so). */
+static int refuse_write(struct router *r, http_request *req) {
+  if (!r->read_only || is(req, "GET") || is(req, "HEAD")) return 0;
+  if (is(req, "POST") && strcmp(req->path, "/api/suppression/check") == 0) return 0; /* a read */
+  if (strcmp(req->path, "/sns") == 0) /* 503: SNS retries, nothing is lost */
+    http_respond_error(req, 503, "read_only",
+                       "This server runs with --read-only and stores nothing; send SNS to a "
+                       "server without it.");
+  else
+    http_respond_error(req, 403, "read_only",
+                       "This server runs with --read-only: it changes nothing in the database.");
+  return 1;
+}
+
 static void healthz(struct router *r, http_request *req) {
   char why[256];
-  if (store_health(r->st, why, sizeof why)) {
+  if (r->st && store_health(r->st, why, sizeof why)) { /* no store: --read-only */
     buf b;
     buf_init(&b, 1024);
     buf_appends(&b, "{\"status\":\"error\",\"reason\":");
@@ -88,8 +102,9 @@ static void diagnostics(struct router *r, http_request *req) {
   for (int i = 0; i < REJ_N; i++)
     buf_printf(&b, "%s\"%s\":%llu", i ? "," : "", ingest_reason_name((enum ingest_reason)i),
                (unsigned long long)counts[i]);
-  buf_printf(&b, "},\"writeQueue\":%d,", store_queue_depth(r->st));
+  buf_printf(&b, "},\"writeQueue\":%d,", r->st ? store_queue_depth(r->st) : 0);
   outbox_json(r->metrics.box, &b);
+  sqs_diagnostics_json(r->sqs, &b);
   buf_appends(&b, ",\"recentRejections\":[");
   for (size_t i = 0; i < n; i++) {
     char at[25];
@@ -122,25 +137,60 @@ static void subscriptions(struct router *r, http_request *req) {
   buf_free(&b);
 }
 
+/* GET /api/sources: the SQS queues (topics are /api/subscriptions). */
+static void sources(struct router *r, http_request *req) {
+  buf b;
+  buf_init(&b, 1 << 20);
+  sqs_json(r->sqs, &b);
+  http_respond_json(req, 200, b.data ? b.data : "{\"queues\":[]}");
+  buf_free(&b);
+}
+
 static void serve_metrics(struct router *r, http_request *req) {
   buf b;
   buf_init(&b, 1 << 20);
   metrics_render(&r->metrics, &b);
   dynamodb_metrics(r->metrics.box, &b);
   dnsbl_metrics(r->dnsbl, &b);
+  sqs_metrics(r->sqs, &b);
   http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.data ? b.data : "",
                b.len);
   buf_free(&b);
 }
 
+/* Against DNS rebinding (hostcheck.h), on the main listener: a request
+ * must name this server in Host (except /healthz and /sns, which the public
+ * --sns-listen serves to anyone too), and a state-changing one must not come
+ * from a page of another site. Answers and returns 0 when refused. */
+static int from_this_site(struct router *r, http_request *req) {
+  const char *p = req->path;
+  if (req->listener_flags & LISTEN_SNS_ONLY) return 1;
+  int open = strcmp(p, "/healthz") == 0 || strcmp(p, "/sns") == 0;
+  if (!open && !hostcheck_host_ok(&r->hosts, http_header_get(req, "Host"))) {
+    http_respond_error(req, 421, "unknown_host",
+                       "The Host header does not name this server; give the name with "
+                       "--allowed-host NAME.");
+    return 0;
+  }
+  if (!is(req, "GET") && !is(req, "HEAD") && !is(req, "OPTIONS") &&
+      !hostcheck_origin_ok(&r->hosts, http_header_get(req, "Origin"))) {
+    http_respond_error(req, 403, "foreign_origin",
+                       "A page of another site may not change anything here.");
+    return 0;
+  }
+  return 1;
+}
+
 void router_handle(http_request *req, void *ud) {
   struct router *r = ud;
   const char *p = req->path;
+  if (!from_this_site(r, req)) return;
   if (strcmp(p, "/sns") == 0) {
     if (!is(req, "POST")) {
       http_respond_error(req, 405, "method_not_allowed", "SNS posts to /sns with POST.");
       return;
     }
+    if (refuse_write(r, req)) return;
     ingest_handle(r->in, req);
     return;
   }
@@ -164,6 +214,7 @@ void router_handle(http_request *req, void *ud) {
                             "WWW-Authenticate: Bearer realm=\"seslog\"\r\n");
       return;
     }
+    if (refuse_write(r, req)) return;
     if (r->sup && starts(p, "/api/suppression") && (p[16] == 0 || p[16] == '/')) {
       suppression_http(r->sup, req); /* GET, PUT, DELETE, POST .../check */
       return;
@@ -182,6 +233,8 @@ void router_handle(http_request *req, void *ud) {
       diagnostics(r, req);
     else if (strcmp(p, "/api/subscriptions") == 0)
       subscriptions(r, req);
+    else if (strcmp(p, "/api/sources") == 0)
+      sources(r, req);
     else if (!r->api || api_handle(r->api, req) != 0)
       http_respond_error(req, 404, "not_found", "There is no such API endpoint.");
     return;

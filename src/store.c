@@ -149,9 +149,36 @@ static int section_cmp(const void *a, const void *b) {
   return ((const struct section *)a)->version - ((const struct section *)b)->version;
 }
 
+/* Sections merged after a later section was released, with a table each
+ * creates: a database that a seslog without the section brought to a later
+ * version lacks that table, and still needs the section. Version 10
+ * (compressed raw JSON) was merged after version 11 (rollups). */
+static const struct {
+  int version;
+  const char *table;
+} late_sections[] = {{10, "raw_dicts"}};
+
+/* 1 when the section of version v, at or below the database's version,
+ * was skipped (late_sections) and must still run; 0 otherwise. */
+static int section_skipped(sqlite3 *db, int v) {
+  for (size_t i = 0; i < sizeof late_sections / sizeof late_sections[0]; i++) {
+    if (late_sections[i].version != v) continue;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", -1,
+                           &st, NULL) != SQLITE_OK)
+      return 0;
+    sqlite3_bind_text(st, 1, late_sections[i].table, -1, SQLITE_STATIC);
+    int missing = sqlite3_step(st) != SQLITE_ROW;
+    sqlite3_finalize(st);
+    return missing;
+  }
+  return 0;
+}
+
 /* Runs every "-- version N" section of the schema above user_version, in
  * version order (not file order: sections written by parallel work may
- * land out of order), each in its own transaction. */
+ * land out of order), each in its own transaction, and any late section
+ * the database skipped (section_skipped). */
 static int migrate(sqlite3 *db, char *err, size_t errlen) {
   int current = 0;
   sqlite3_stmt *st;
@@ -177,11 +204,12 @@ static int migrate(sqlite3 *db, char *err, size_t errlen) {
   }
   qsort(sec, (size_t)n, sizeof sec[0], section_cmp);
   for (int i = 0; i < n; i++) {
-    if (sec[i].version <= current) continue;
+    if (sec[i].version <= current && !section_skipped(db, sec[i].version)) continue;
     char *sql = util_strndup(sec[i].body, sec[i].len);
     if (!sql) return SL_ENOMEM;
     char tail[64];
-    snprintf(tail, sizeof tail, "PRAGMA user_version=%d;", sec[i].version);
+    snprintf(tail, sizeof tail, "PRAGMA user_version=%d;",
+             sec[i].version > current ? sec[i].version : current);
     int rc = exec(db, "BEGIN IMMEDIATE", err, errlen);
     if (!rc) rc = exec(db, sql, err, errlen);
     if (!rc) rc = exec(db, tail, err, errlen);
@@ -301,7 +329,7 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
           -1, SQLITE_PREPARE_PERSISTENT, &s->ins_event, NULL) != SQLITE_OK ||
       sqlite3_prepare_v3(s->db,
                          "SELECT 1 FROM SesEventMessages INDEXED BY \"messageId-timeStamp-Index\" "
-                         "WHERE messageId = ? AND timeStamp = ? AND contentHash = ? LIMIT 1",
+                         "WHERE messageId = ? AND contentHash = ? LIMIT 1",
                          -1, SQLITE_PREPARE_PERSISTENT, &s->find_same, NULL) != SQLITE_OK ||
       sqlite3_prepare_v3(s->db,
                          "INSERT OR IGNORE INTO recipients (address, timeStamp, eventId, domain, "
@@ -439,22 +467,47 @@ static char *recipients_json(const ses_event *e) {
   return buf_take(&b);
 }
 
+/* After an INSERT OR IGNORE that changed nothing: sets *dup to 1 when a
+ * row with e's (notificationType, feedbackId) exists, the one unique key
+ * the INSERT can collide with. Runs rarely, so prepared each time.
+ * Returns 0 or SL_EDB. */
+static int insert_collided(store *s, const ses_event *e, int *dup) {
+  *dup = 0;
+  if (!e->feedback_id) return 0;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT 1 FROM SesEventMessages WHERE notificationType = ? AND "
+                         "feedbackId = ? LIMIT 1",
+                         -1, &st, NULL) != SQLITE_OK)
+    return SL_EDB;
+  bind_text(st, 1, e->notification_type);
+  bind_text(st, 2, e->feedback_id);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SL_EDB;
+  *dup = rc == SQLITE_ROW;
+  return 0;
+}
+
 /* Inserts one event and everything it implies. Sets req->result. Returns
  * 0, or SL_EDB when the transaction must be rolled back. */
 static int insert_one(store *s, store_req *req, int64_t now) {
   ses_event *e = req->ev;
   unsigned char hash[SHA256_DIGEST_LENGTH];
   SHA256((const unsigned char *)e->raw, e->raw_len, hash);
-  /* The same event again (an SNS retry, a file imported twice) has the
-   * same messageId, timeStamp and content: found through the contract's
-   * (messageId, timeStamp) index, whose page the insert needs anyway, so
-   * no index of its own (a random hash index costs a page write per
-   * event). A bounce or complaint through a second channel is caught by
-   * the (notificationType, feedbackId) unique index. */
+  /* The same event again (an SNS retry, a file imported twice, the bare
+   * SES JSON and the same event inside an SNS envelope, a Lambda event or
+   * an EventBridge event) has the same messageId and SES content: its
+   * identity never depends on the wrapper, whose Timestamp becomes the
+   * timeStamp column. Found through the contract's (messageId, timeStamp)
+   * index, whose page the insert needs anyway, so no index of its own (a
+   * random hash index costs a page write per event). A bounce or complaint
+   * through a second channel is caught by the (notificationType,
+   * feedbackId) unique index. Two different events sharing (messageId,
+   * timeStamp) differ in content and are both kept. */
   sqlite3_stmt *st = s->find_same;
   bind_text(st, 1, e->message_id);
-  bind_text(st, 2, e->time_stamp);
-  sqlite3_bind_blob(st, 3, hash, 16, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, hash, 16, SQLITE_STATIC);
   int found = sqlite3_step(st);
   sqlite3_reset(st);
   if (found == SQLITE_ROW) {
@@ -462,6 +515,12 @@ static int insert_one(store *s, store_req *req, int64_t now) {
     return 0;
   }
   if (found != SQLITE_DONE) return SL_EDB;
+  /* An event longer than SQLite takes would bind as NULL and be ignored
+   * by the INSERT: refuse it, and leave the rest of the batch alone. */
+  if (e->raw_len >= (size_t)sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, -1)) {
+    req->result = SL_ETOOBIG;
+    return 0;
+  }
   char *rcpt = recipients_json(e);
   if (!rcpt) return SL_ENOMEM;
   st = s->ins_event;
@@ -499,9 +558,22 @@ static int insert_one(store *s, store_req *req, int64_t now) {
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
   free(rcpt);
+  /* A row the database refuses (too big, a constraint or trigger that
+   * aborts the statement) is this event's failure only: the statement was
+   * undone, the transaction goes on. */
+  if (rc == SQLITE_TOOBIG || rc == SQLITE_CONSTRAINT) {
+    req->result = rc == SQLITE_TOOBIG ? SL_ETOOBIG : SL_EDB;
+    snprintf(req->why, sizeof req->why, "%s", sqlite3_errmsg(s->db));
+    return 0;
+  }
   if (rc != SQLITE_DONE) return SL_EDB;
   if (sqlite3_changes(s->db) == 0) {
-    req->result = STORE_DUPLICATE;
+    /* A duplicate only when the row it collides with is there; an INSERT
+     * that stored nothing for any other reason is a refusal. */
+    int dup = 0;
+    if (insert_collided(s, e, &dup)) return SL_EDB;
+    req->result = dup ? STORE_DUPLICATE : SL_EDB;
+    if (!dup) snprintf(req->why, sizeof req->why, "the INSERT stored no row and none collides");
     return 0;
   }
   req->event_id = sqlite3_last_insert_rowid(s->db);

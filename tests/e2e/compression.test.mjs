@@ -142,7 +142,33 @@ function schemaBefore(version) {
   return text.slice(0, cut);
 }
 
+/** The text of the schema's section of version, up to the next section. */
+function schemaSection(version) {
+  const text = fs.readFileSync(path.join(ROOT, 'schema', 'seslog.sql'), 'utf8');
+  const at = text.indexOf(`-- version ${version}\n`);
+  assert.ok(at > 0, `schema has a version ${version} section`);
+  const next = text.indexOf('-- version ', at + 1);
+  return text.slice(at, next < 0 ? text.length : next);
+}
+
+/** The newest schema version seslog knows. */
+function latestVersion() {
+  const text = fs.readFileSync(path.join(ROOT, 'schema', 'seslog.sql'), 'utf8');
+  return Math.max(...[...text.matchAll(/^-- version (\d+)$/gm)].map((m) => Number(m[1])));
+}
+
 test('a database of schema version 9 is read, migrated and recompressed with nothing lost', T, async (t) => {
+  await oldDatabase(t, 9, schemaBefore(10));
+});
+
+// main's seslog before compression merged went from 9 to 11 without 10
+test('a database of schema version 11 without version 10 gets it: migrated and recompressed with nothing lost', T, async (t) => {
+  await oldDatabase(t, 11, schemaBefore(10) + schemaSection(11));
+});
+
+/** A database at version from made with schemaSql, rows as plain text:
+ * read, then migrated by vacuum, recompressed, written to. */
+async function oldDatabase(t, from, schemaSql) {
   const dir = tempDir('seslog-zmig-');
   // the events with every column as seslog writes them, raw as plain text
   // (one import transaction of fewer than 1,000 events: no dictionary yet)
@@ -157,13 +183,14 @@ test('a database of schema version 9 is read, migrated and recompressed with not
   const cols = 'id, messageId, timeStamp, notificationType, reportingMTA, destinationAddress, bouncedRecipients, ' +
     'complaintFeedbackType, feedbackId, bounceType, bounceSubType, complaintSubType, source, diagnostic, ' +
     'recipients, snsMessageId, topicArn, receivedAt, contentHash, raw';
-  const sql = `${schemaBefore(10)}\nPRAGMA user_version = 9;\nATTACH '${scratch}' AS s;\n` +
+  const sql = `${schemaSql}\nPRAGMA user_version = ${from};\nATTACH '${scratch}' AS s;\n` +
     `INSERT INTO SesEventMessages (${cols}) SELECT ${cols} FROM s.SesEventMessages;\n` +
     'INSERT INTO recipients SELECT * FROM s.recipients;\nINSERT INTO rollup_minute SELECT * FROM s.rollup_minute;\n';
   const sqlFile = path.join(dir, 'old.sql');
   fs.writeFileSync(sqlFile, sql);
   await sqlite(db, `.read ${sqlFile}`);
-  assert.deepEqual(await sqlite(db, 'PRAGMA user_version'), [{ user_version: 9 }]);
+  assert.deepEqual(await sqlite(db, 'PRAGMA user_version'), [{ user_version: from }]);
+  assert.deepEqual(await sqlite(db, "SELECT count(*) AS n FROM sqlite_schema WHERE name = 'raw_dicts'"), [{ n: 0 }]);
   const oldCols = await sqlite(db, `SELECT ${cols.replace(', contentHash, raw', ', hex(contentHash) AS h')} FROM SesEventMessages ORDER BY id`);
   const want = data.events.map((e) => canon(e.ses)).sort();
 
@@ -173,7 +200,7 @@ test('a database of schema version 9 is read, migrated and recompressed with not
   r = await runSeslog(['vacuum', '--db', db]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /recompressed \d+ events/);
-  assert.deepEqual(await sqlite(db, 'PRAGMA user_version'), [{ user_version: 10 }]);
+  assert.deepEqual(await sqlite(db, 'PRAGMA user_version'), [{ user_version: latestVersion() }]);
   // the feedback type index holds only events with a feedback type, as the GSI
   const [idx] = await sqlite(db, "SELECT sql FROM sqlite_schema WHERE name = 'complaintFeedbackType-timeStamp-Index'");
   assert.match(idx.sql, /\(complaintFeedbackType, timeStamp\) WHERE complaintFeedbackType IS NOT NULL/);
@@ -190,4 +217,72 @@ test('a database of schema version 9 is read, migrated and recompressed with not
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout + r.stderr, new RegExp(`imported 0, duplicates ${data.events.length}`));
   assert.equal(await countEvents(db), data.events.length + 1);
+}
+
+test('tag and configuration-set filters and group-by read compressed rows (query, the API, --read-only)', T, async (t) => {
+  const dir = tempDir('seslog-zraw-tags-');
+  const db = path.join(dir, 'seslog.db');
+  const file = path.join(dir, 'tagged.jsonl');
+  const sets = ['cs-a', 'cs-b'];
+  const campaigns = ['x', 'y', 'z'];
+  const docs = [];
+  for (let i = 0; i < 90; i++) {
+    const ses = uniqueBounce(`tagged-${i}`);
+    ses.mail.tags = { 'ses:configuration-set': [sets[i % 2]], campaign: [campaigns[i % 3]] };
+    docs.push(ses);
+  }
+  fs.writeFileSync(file, docs.map((d) => JSON.stringify(d)).join('\n') + '\n');
+  let r = await runSeslog(['import', '--db', db, file]);
+  assert.equal(r.code, 0, r.stderr);
+  const tally = (key) => {
+    const m = new Map();
+    for (const d of docs) m.set(key(d), (m.get(key(d)) ?? 0) + 1);
+    return [...m.entries()].sort();
+  };
+  const wantSets = tally((d) => d.mail.tags['ses:configuration-set'][0]);
+  const wantCampaigns = tally((d) => d.mail.tags.campaign[0]);
+  const wantX = docs.filter((d) => d.mail.tags.campaign[0] === 'x').length;
+  const wantXA = docs.filter((d) => d.mail.tags.campaign[0] === 'x' && d.mail.tags['ses:configuration-set'][0] === 'cs-a').length;
+  const pairs = (groups) => groups.map((g) => [Object.values(g.key)[0], g.count]).sort();
+
+  async function viaCli(label) {
+    const q = async (args) => {
+      const res = await runSeslog(['query', '--db', db, ...args]);
+      assert.equal(res.code, 0, res.stderr);
+      return res.stdout;
+    };
+    assert.deepEqual(pairs(JSON.parse(await q(['--group-by', 'configurationSet', '--format', 'json'])).groups), wantSets, `${label}: group-by configurationSet`);
+    assert.deepEqual(pairs(JSON.parse(await q(['--group-by', 'tag:campaign', '--format', 'json'])).groups), wantCampaigns, `${label}: group-by tag:campaign`);
+    const lines = (await q(['--tag', 'campaign:x', '--format', 'jsonl', '--limit', '1000'])).split('\n').filter((l) => l);
+    assert.equal(lines.length, wantX, `${label}: --tag campaign:x`);
+    const both = (await q(['--tag', 'campaign:x', '--configuration-set', 'cs-a', '--format', 'jsonl', '--limit', '1000'])).split('\n').filter((l) => l);
+    assert.equal(both.length, wantXA, `${label}: --tag with --configuration-set`);
+  }
+  async function viaApi(srv, label) {
+    const counts = async (q) => {
+      const res = await get(srv.url, `/api/events/counts?${q}`);
+      assert.equal(res.status, 200, res.text);
+      return pairs(res.json.groups);
+    };
+    assert.deepEqual(await counts('groupBy=configurationSet'), wantSets, `${label}: groupBy=configurationSet`);
+    assert.deepEqual(await counts('groupBy=tag:campaign'), wantCampaigns, `${label}: groupBy=tag:campaign`);
+    assert.deepEqual(await counts('groupBy=configurationSet&tag=campaign:x'), [['cs-a', wantXA], ['cs-b', wantX - wantXA]], `${label}: tag filter`);
+    const res = await get(srv.url, '/api/events?tag=campaign:x&limit=1000');
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.items.length, wantX, `${label}: /api/events?tag=campaign:x`);
+  }
+
+  await viaCli('plain rows');
+  r = await runSeslog(['vacuum', '--db', db]);
+  assert.equal(r.code, 0, r.stderr);
+  const kinds = await sqlite(db, "SELECT count(*) AS n FROM SesEventMessages WHERE rawDict > 0 AND typeof(raw) = 'blob'");
+  assert.equal(kinds[0].n, docs.length, 'every row is compressed');
+  await viaCli('compressed rows');
+  const srv = await startServer({ t, db, dir });
+  await viaApi(srv, 'server');
+  await srv.stop();
+  // a cleanly closed archive is opened immutable by --read-only
+  const ro = await startServer({ t, db, dir, args: ['--read-only'] });
+  await viaApi(ro, 'read-only');
+  await ro.stop();
 });
