@@ -3,7 +3,9 @@
 # printing its own figures next to its targets:
 #   verify       signature verifications per second, certificate cached (issue 3)
 #   ingest       bench/run.sh: saturation and paced ingest, the bare-SQLite
-#                ceiling, latency, peak RSS (issue 2)
+#                ceiling, latency, peak RSS, bytes per event (issues 2, 14)
+#   import       bench/import.sh: `seslog import` of JSON lines beside a bare
+#                SQLite loop over the same documents (issue 14)
 #   query        bench/query.sh: API latency over 1,000,000 events (issue 4)
 #   suppression  bench/suppression.sh: lookups against 1,000,000 entries (issue 7)
 #   dynamodb     bench/dynamodb.sh: replication against dynalite (issue 8)
@@ -25,7 +27,7 @@ set -u
 cd "$(dirname "$0")/.."
 export SESLOG_BIN="${SESLOG_BIN:-build/seslog}"
 export BENCH_DIR="${BENCH_DIR:-build/bench}"
-only="${BENCH_ONLY:-verify ingest query suppression dynamodb sqs}"
+only="${BENCH_ONLY:-verify ingest import query suppression dynamodb sqs}"
 status=0
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
 for b in $only; do
@@ -34,6 +36,7 @@ for b in $only; do
   case $b in
     verify) "$BENCH_DIR/verify" 3 || status=1 ;;
     ingest) bench/run.sh || status=1 ;;
+    import) bench/import.sh || status=1 ;;
     query) bench/query.sh || status=1 ;;
     suppression) bench/suppression.sh || status=1 ;;
     dynamodb) bench/dynamodb.sh || status=1 ;;

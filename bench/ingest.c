@@ -5,6 +5,7 @@
  *   ingest load     --cache-dir DIR --n N --port PORT [--conns 64] [--cert-dir DIR]
  *                   [--rate R --duration S] [--timeout S]
  *   ingest baseline --cache-dir DIR --n N --db PATH [--per-txn 256]
+ *   ingest jsonl    --cache-dir DIR --n N --out FILE
  *
  * Every mode first loads DIR/bodies-N.bin, or creates it: an RSA-2048 key,
  * a self-signed certificate valid now, and N distinct SNS Notification
@@ -1278,6 +1279,33 @@ static int run_baseline(const cache *c, size_t n, const char *path, size_t per_t
   return 0;
 }
 
+/* ------------------------------------------------------ the JSON lines */
+
+/* Writes the SES message of each cached event as one JSON line (what
+ * `seslog import` reads; the same documents the baseline inserts). */
+static int run_jsonl(const cache *c, size_t n, const char *path) {
+  FILE *f = fopen(path, "w");
+  if (!f) die("cannot write %s", path);
+  size_t bytes = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *body = strstr(c->req[i], "\r\n\r\n");
+    if (!body) die("a cached request has no body");
+    body += 4;
+    sns_msg *m;
+    const char *why;
+    if (sns_parse(body, c->req_len[i] - (size_t)(body - c->req[i]), &m, &why))
+      die("a cached body: %s", why);
+    if (memchr(m->message, '\n', m->message_len)) die("a cached Message spans lines");
+    if (fwrite(m->message, 1, m->message_len, f) != m->message_len || fputc('\n', f) == EOF)
+      die("cannot write %s", path);
+    bytes += m->message_len + 1;
+    sns_msg_free(m);
+  }
+  if (fclose(f)) die("cannot write %s", path);
+  printf("RESULT mode=jsonl lines=%zu bytes=%zu\n", n, bytes);
+  return 0;
+}
+
 /* ----------------------------------------------------------------- main */
 
 static void usage(void) {
@@ -1285,28 +1313,25 @@ static void usage(void) {
           "usage: ingest prepare  --cache-dir DIR --n N --cert-dir DIR\n"
           "       ingest load     --cache-dir DIR --n N --port PORT [--conns 64] [--cert-dir DIR]\n"
           "                       [--rate EVENTS_PER_S --duration S] [--timeout S]\n"
-          "       ingest baseline --cache-dir DIR --n N --db PATH [--per-txn 256]\n");
+          "       ingest baseline --cache-dir DIR --n N --db PATH [--per-txn 256]\n"
+          "       ingest jsonl    --cache-dir DIR --n N --out FILE\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
   if (argc < 2) usage();
   const char *mode = argv[1];
-  const char *cache_dir = NULL, *cert_dir = NULL, *db = NULL;
+  const char *cache_dir = NULL, *cert_dir = NULL, *db = NULL, *out = NULL;
   size_t n = 100000, nconn = 64, per_txn = 256;
   int port = 0;
   double rate = 0, duration = 0, timeout_s = 30;
-  static const struct option opts[] = {{"cache-dir", required_argument, NULL, 'c'},
-                                       {"n", required_argument, NULL, 'n'},
-                                       {"cert-dir", required_argument, NULL, 'C'},
-                                       {"port", required_argument, NULL, 'p'},
-                                       {"conns", required_argument, NULL, 'k'},
-                                       {"rate", required_argument, NULL, 'r'},
-                                       {"duration", required_argument, NULL, 'd'},
-                                       {"timeout", required_argument, NULL, 't'},
-                                       {"db", required_argument, NULL, 'D'},
-                                       {"per-txn", required_argument, NULL, 'T'},
-                                       {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {
+      {"cache-dir", required_argument, NULL, 'c'}, {"n", required_argument, NULL, 'n'},
+      {"cert-dir", required_argument, NULL, 'C'},  {"port", required_argument, NULL, 'p'},
+      {"conns", required_argument, NULL, 'k'},     {"rate", required_argument, NULL, 'r'},
+      {"duration", required_argument, NULL, 'd'},  {"timeout", required_argument, NULL, 't'},
+      {"db", required_argument, NULL, 'D'},        {"per-txn", required_argument, NULL, 'T'},
+      {"out", required_argument, NULL, 'O'},       {NULL, 0, NULL, 0}};
   optind = 2;
   int o;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -1321,6 +1346,7 @@ int main(int argc, char **argv) {
       case 't': timeout_s = atof(optarg); break;
       case 'D': db = optarg; break;
       case 'T': per_txn = strtoul(optarg, NULL, 10); break;
+      case 'O': out = optarg; break;
       default: usage();
     }
   }
@@ -1349,6 +1375,10 @@ int main(int argc, char **argv) {
   if (strcmp(mode, "baseline") == 0) {
     if (!db || per_txn == 0) usage();
     return run_baseline(&c, n, db, per_txn);
+  }
+  if (strcmp(mode, "jsonl") == 0) {
+    if (!out) usage();
+    return run_jsonl(&c, n, out);
   }
   usage();
 }

@@ -98,7 +98,7 @@ if [ -z "$port" ]; then
 fi
 
 echo "== query benchmark: $events events, $rcpts recipient rows; $(nproc) cores shared by server and client"
-echo "   database $(awk -v s="$size" 'BEGIN { printf "%.0f", s / 1048576 }') MiB = $per_m MiB per million events (of which the original JSON: $raw_m MiB)"
+echo "   database $(awk -v s="$size" 'BEGIN { printf "%.0f", s / 1048576 }') MiB = $per_m MiB per million events (of which the original JSON as stored, compressed: $raw_m MiB)"
 echo "   one keep-alive connection, requests one after another; ingest at ${RATE}/s (raw delivery) meanwhile"
 "$QB" run --port "$port" --db "$work" --requests "$REQ" --ingest "$RATE" | tee "$cache_dir/result.txt"
 status=${PIPESTATUS[0]}

@@ -308,6 +308,32 @@ CREATE TABLE dnsbl_changes (
 );
 CREATE INDEX "dnsbl_changes-pair" ON dnsbl_changes (target, zone, id);
 
+-- version 10
+-- The original JSON (SesEventMessages.raw) compressed with zstd and a
+-- dictionary trained on the database's own events (src/rawz.c): about a
+-- fifth of its size. Each dictionary is kept here for good, so a new one
+-- never makes an old row unreadable; raw is then a zstd frame whose header
+-- names its dictionary, and rawDict says the same for a person with sqlite3
+-- (0: raw is the JSON text itself, as every row written before). seslog
+-- reads either form through its SQL function seslog_raw(raw); `seslog
+-- vacuum` recompresses old rows with a freshly trained dictionary.
+-- Merged after version 11: a database that a seslog without this section
+-- brought to version 11 (it has no raw_dicts) gets it too (src/store.c).
+CREATE TABLE raw_dicts (
+  id INTEGER PRIMARY KEY,            -- the Dictionary_ID in the dictionary's and each frame's header
+  dict BLOB NOT NULL,                -- a zstd dictionary
+  samples INTEGER NOT NULL,          -- events it was trained on
+  createdAt INTEGER NOT NULL         -- ms since the epoch
+);
+ALTER TABLE SesEventMessages ADD COLUMN rawDict INTEGER NOT NULL DEFAULT 0;
+-- Like DynamoDB's GSI, which holds only items that have the attribute, the
+-- complaintFeedbackType index holds only complaints with a feedback type:
+-- the NULL entry every other event added cost a page write and 35 bytes an
+-- event, and a query for a feedback type never reads NULL.
+DROP INDEX IF EXISTS "complaintFeedbackType-timeStamp-Index";
+CREATE INDEX "complaintFeedbackType-timeStamp-Index"
+  ON SesEventMessages (complaintFeedbackType, timeStamp) WHERE complaintFeedbackType IS NOT NULL;
+
 -- version 11
 -- The sender filter (source= and `seslog query --source`) finds a sender by
 -- its address, also in the "Name <addr>" form mail.source often has: an

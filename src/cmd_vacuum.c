@@ -1,8 +1,11 @@
 /* cmd_vacuum.c - `seslog vacuum`: offline compaction of the database.
  *
  * Retention deletes rows but SQLite keeps the freed pages for reuse; VACUUM
- * rewrites the file without them. It needs the database to itself: stop
- * the server first (a running server makes it wait, then fail clearly).
+ * rewrites the file without them. Before that a dictionary is trained on
+ * the whole table and every event's original JSON recompressed with it
+ * (rows written before any dictionary existed, or by an older seslog, are
+ * plain text until then). VACUUM needs the database to itself: stop the
+ * server first (a running server makes it wait, then fail clearly).
  *
  * VACUUM says nothing while it works, which on an archive of gigabytes is
  * minutes: its progress is measured from what it writes. It copies the
@@ -16,6 +19,7 @@
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -23,6 +27,9 @@
 
 #include "cmd.h"
 #include "config.h"
+#include "error.h"
+#include "rawz.h"
+#include "store.h"
 #include "util.h"
 
 struct vacuum_opts {
@@ -45,16 +52,60 @@ static const struct opt vacuum_table[] = {
 static const char vacuum_usage[] =
     "Usage: seslog vacuum [--db PATH] [--progress-every DURATION]\n"
     "\n"
-    "Rewrites the database without the space that deleted events left (after --retention),\n"
-    "and empties the WAL. Stop the server first: VACUUM needs the database to itself.\n"
-    "Its progress goes to stderr: a bar with the time left on a terminal, else a line every\n"
-    "--progress-every.";
+    "Trains a new compression dictionary on the stored events and recompresses every event's\n"
+    "original JSON with it, rewrites the database without the space that deleted events left\n"
+    "(after --retention), and empties the WAL. Stop the server first: VACUUM needs the\n"
+    "database to itself. VACUUM's progress goes to stderr: a bar with the time left on a\n"
+    "terminal, else a line every --progress-every.";
 
 static long long size_of(const char *path, const char *suffix) {
   char p[4200];
   snprintf(p, sizeof p, "%s%s", path, suffix);
   struct stat st;
   return stat(p, &st) == 0 ? (long long)st.st_size : 0;
+}
+
+/* Trains a dictionary on db's events, stores it and recompresses every
+ * event with it; prints what it did. A database too small to learn from
+ * is left as it is. Returns 0 or a negative code after printing why. */
+static int recompress(sqlite3 *db) {
+  char err[256] = "";
+  void *dict = NULL;
+  size_t len = 0;
+  int samples = 0;
+  rawz_enc *z = NULL;
+  int rc = rawz_train(db, 4096, &dict, &len, &samples, err, sizeof err);
+  if (rc == SL_EINVAL) {
+    printf("not recompressed: %s\n", err);
+    return 0;
+  }
+  int64_t id = 0, rows = 0, before = 0, after = 0;
+  if (!rc) rc = rawz_enc_new(&z);
+  if (!rc && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) rc = SL_EDB;
+  if (!rc) {
+    rc = rawz_insert(db, dict, len, samples, &id);
+    if (!rc && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) rc = SL_EDB;
+    if (rc) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  }
+  if (!rc) rc = rawz_enc_load(z, db);
+  if (rc == SL_EDB && !err[0]) snprintf(err, sizeof err, "%s", sqlite3_errmsg(db));
+  int64_t t0 = util_now_ms();
+  if (!rc) rc = rawz_recompress(db, z, &rows, &before, &after, err, sizeof err);
+  free(dict);
+  rawz_enc_free(z);
+  if (rc) {
+    fprintf(
+        stderr, "seslog vacuum: recompressing failed after %lld events: %s%s\n", (long long)rows,
+        err[0] ? err : sl_strerror(rc),
+        sqlite3_errcode(db) == SQLITE_BUSY ? " (is a server running on it? stop it first)" : "");
+    return rc;
+  }
+  printf(
+      "recompressed %lld events with dictionary %lld (learned from %d events): "
+      "%.1f MiB -> %.1f MiB of original JSON in %.1f s\n",
+      (long long)rows, (long long)id, samples, (double)before / 1048576.0,
+      (double)after / 1048576.0, (double)(util_now_ms() - t0) / 1000.0);
+  return 0;
 }
 
 /* ---- progress ---------------------------------------------------------- */
@@ -136,14 +187,17 @@ static void vac_show(vac_progress *p, int final) {
   fflush(stderr);
 }
 
-/* The ticker thread: shows the progress until stop is set. */
+/* The ticker thread: shows the progress until stop is set. It looks every
+ * 100 ms, or every --progress-every when that is shorter (after
+ * recompression a VACUUM can be over in less than 100 ms). */
 static void *vac_ticker(void *arg) {
   vac_progress *p = arg;
+  long step_ms = !p->tty && p->every_ms < 100 ? (long)p->every_ms : 100;
   pthread_mutex_lock(&p->mu);
   while (!p->stop) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 100 * 1000000L;
+    ts.tv_nsec += step_ms * 1000000L;
     if (ts.tv_nsec >= 1000000000L) {
       ts.tv_sec++;
       ts.tv_nsec -= 1000000000L;
@@ -187,20 +241,32 @@ int cmd_vacuum(int argc, char **argv, int argi) {
     goto out;
   }
   long long before = size_of(o.db, "") + size_of(o.db, "-wal");
+  /* store_open migrates a database of an older seslog (raw_dicts) and
+   * registers seslog_raw() for the connection below */
+  store *sto = NULL;
+  char err[512];
+  struct store_opts so = {.busy_timeout_ms = o.busy_timeout};
+  if (store_open(o.db, &so, &sto, err, sizeof err)) {
+    fprintf(stderr, "seslog vacuum: %s\n", err);
+    goto out;
+  }
+  store_close(sto);
   if (sqlite3_open_v2(o.db, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
     fprintf(stderr, "seslog vacuum: cannot open %s: %s\n", o.db, sqlite3_errmsg(db));
     goto out;
   }
   sqlite3_busy_timeout(db, (int)o.busy_timeout);
-  char *msg = NULL;
   int64_t t0 = util_now_ms();
+  if (recompress(db)) goto out;
+  char *msg = NULL;
+  int64_t tv = util_now_ms(); /* VACUUM's own start, for its progress */
   vac_progress prog = {.db = o.db,
                        .total = 2 * live_bytes(db),
                        .wal0 = size_of(o.db, "-wal"),
                        .tty = isatty(STDERR_FILENO),
                        .every_ms = o.progress_every > 0 ? o.progress_every : 5000,
-                       .t0 = t0,
-                       .shown = t0};
+                       .t0 = tv,
+                       .shown = tv};
   pthread_mutex_init(&prog.mu, NULL);
   pthread_cond_init(&prog.cv, NULL);
   pthread_t ticker;
@@ -215,7 +281,7 @@ int cmd_vacuum(int argc, char **argv, int argi) {
   }
   pthread_mutex_destroy(&prog.mu);
   pthread_cond_destroy(&prog.cv);
-  if (vrc == SQLITE_OK && (prog.tty || util_now_ms() - t0 >= prog.every_ms))
+  if (vrc == SQLITE_OK && (prog.tty || util_now_ms() - tv >= prog.every_ms))
     vac_show(&prog, 1); /* 100 %; a bar ends its line */
   else if (prog.drawn)
     fputc('\n', stderr); /* before the error */

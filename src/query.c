@@ -428,16 +428,22 @@ static int append_checks(query_plan *p, buf *b, const query_filter *f) {
   if (f->configuration_set[0]) {
     rc = rc ? rc
             : buf_appends(b,
-                          " AND json_valid(e.raw) AND json_extract(e.raw, "
+                          " AND json_valid(seslog_raw(e.raw)) AND json_extract(seslog_raw(e.raw), "
                           "'$.mail.tags.\"ses:configuration-set\"[0]') = ?");
     bind_text(p, f->configuration_set);
   }
   if (f->tag_path[0] && f->tag_value[0]) {
-    rc = rc ? rc : buf_appends(b, " AND json_valid(e.raw) AND json_extract(e.raw, ? || '[0]') = ?");
+    rc = rc ? rc
+            : buf_appends(b,
+                          " AND json_valid(seslog_raw(e.raw)) AND json_extract(seslog_raw(e.raw), "
+                          "? || '[0]') = ?");
     bind_text(p, f->tag_path);
     bind_text(p, f->tag_value);
   } else if (f->tag_path[0]) {
-    rc = rc ? rc : buf_appends(b, " AND json_valid(e.raw) AND json_type(e.raw, ?) IS NOT NULL");
+    rc = rc ? rc
+            : buf_appends(b,
+                          " AND json_valid(seslog_raw(e.raw)) AND json_type(seslog_raw(e.raw), ?) "
+                          "IS NOT NULL");
     bind_text(p, f->tag_path);
   }
   if (f->sender_domain[0]) {
@@ -455,8 +461,8 @@ static int build_sql(const query_filter *f, const char *select, const char *from
                      query_plan *p);
 
 int query_plan_build(const query_filter *f, int with_raw, query_plan *p) {
-  char select[sizeof columns + 16];
-  snprintf(select, sizeof select, "%s, %s", columns, with_raw ? "e.raw" : "NULL");
+  char select[sizeof columns + 32];
+  snprintf(select, sizeof select, "%s, %s", columns, with_raw ? "seslog_raw(e.raw)" : "NULL");
   return build_sql(f, select, "", 1, p);
 }
 
@@ -1134,8 +1140,10 @@ static int group_key_sql(buf *b, const query_grouping *g, int i, int by_recipien
     case QG_CONFIG_SET:
     case QG_TAG:
       /* The path holds no quote (query_grouping_parse). */
-      return buf_printf(b, "CASE WHEN json_valid(e.raw) THEN json_extract(e.raw, '%s') END",
-                        g->path[i]);
+      return buf_printf(
+          b,
+          "CASE WHEN json_valid(seslog_raw(e.raw)) THEN json_extract(seslog_raw(e.raw), '%s') END",
+          g->path[i]);
   }
   return SL_EINVAL;
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "error.h"
+#include "rawz.h"
 #include "util.h"
 
 typedef struct conn {
@@ -36,6 +37,11 @@ typedef struct run {
 
 int readpool_open_conn(const char *db_path, sqlite3 **out, char *err, size_t errlen) {
   sqlite3 *db = NULL;
+  /* seslog_raw() reads the compressed original JSON on every reader */
+  if (rawz_register()) {
+    if (err) snprintf(err, errlen, "cannot register seslog_raw() with SQLite");
+    return SL_EDB;
+  }
   if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
                       NULL) != SQLITE_OK) {
     if (err)

@@ -40,6 +40,12 @@ struct sns_cert {
   EVP_PKEY *pkey;        /* the RSA public key (owned) */
   int64_t not_before_ms; /* validity start, ms since the epoch */
   int64_t not_after_ms;  /* validity end, ms since the epoch */
+  /* Verification contexts made once with the key, SignatureVersion 1
+   * (SHA1) and 2 (SHA256), and copied for each message: setting one up
+   * (fetching the digest and the signature method, importing the key)
+   * costs as much as a third of the verification. NULL: set up each time.
+   * Only read after sns_cert_parse, so threads may share them. */
+  EVP_MD_CTX *verify[2];
 };
 
 /* The envelope keys we read, with the sentences sns_parse reports. */
@@ -425,6 +431,18 @@ static int asn1_time_ms(const ASN1_TIME *t, int64_t *out) {
 
 /* Parses the first certificate of a PEM text (see sns.h). Only RSA keys are
  * accepted: SNS signs with RSA and sns_verify assumes it. */
+/* A context ready for EVP_DigestVerify with pkey, md and PKCS #1 v1.5
+ * padding, or NULL. */
+static EVP_MD_CTX *verify_ctx(EVP_PKEY *pkey, const char *md) {
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  EVP_PKEY_CTX *pctx = NULL;
+  if (ctx && EVP_DigestVerifyInit_ex(ctx, &pctx, md, NULL, NULL, pkey, NULL) == 1 &&
+      EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) > 0)
+    return ctx;
+  EVP_MD_CTX_free(ctx);
+  return NULL;
+}
+
 int sns_cert_parse(const char *pem, size_t len, sns_cert **out) {
   if (!pem || !out || len == 0 || len > INT32_MAX) return SL_ECERT;
   int rc = SL_ECERT;
@@ -447,6 +465,8 @@ int sns_cert_parse(const char *pem, size_t len, sns_cert **out) {
   if (asn1_time_ms(X509_get0_notBefore(x), &c->not_before_ms) != 0 ||
       asn1_time_ms(X509_get0_notAfter(x), &c->not_after_ms) != 0)
     goto done;
+  c->verify[0] = verify_ctx(c->pkey, "SHA1");
+  c->verify[1] = verify_ctx(c->pkey, "SHA256");
   *out = c;
   c = NULL;
   rc = 0;
@@ -460,6 +480,8 @@ done:
 
 void sns_cert_free(sns_cert *c) {
   if (!c) return;
+  EVP_MD_CTX_free(c->verify[0]);
+  EVP_MD_CTX_free(c->verify[1]);
   EVP_PKEY_free(c->pkey);
   free(c);
 }
@@ -545,10 +567,12 @@ int sns_verify(const sns_msg *m, const sns_cert *cert) {
     goto done;
   }
   rc = SL_ESIG;
-  if (EVP_DigestVerifyInit_ex(ctx, &pctx, md, NULL, NULL, cert->pkey, NULL) != 1 ||
-      EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0 ||
-      EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)tbs, tbslen) != 1)
+  const EVP_MD_CTX *ready = cert->verify[strcmp(md, "SHA1") == 0 ? 0 : 1];
+  if (ready ? EVP_MD_CTX_copy_ex(ctx, ready) != 1
+            : (EVP_DigestVerifyInit_ex(ctx, &pctx, md, NULL, NULL, cert->pkey, NULL) != 1 ||
+               EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0))
     goto done;
+  if (EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)tbs, tbslen) != 1) goto done;
   int64_t ts;
   if (util_parse_iso8601(m->timestamp, &ts) != 0 || ts < cert->not_before_ms ||
       ts > cert->not_after_ms) {

@@ -14,14 +14,21 @@
 
 #include "error.h"
 #include "log.h"
+#include "rawz.h"
 #include "util.h"
 
 extern const char schema_sql[]; /* schema/seslog.sql, embedded at build */
 
-#define MAX_MINUTES 64       /* distinct minutes in one batch before flushing */
-#define PROBE_SECONDS 2      /* between write probes while unhealthy */
-#define COMMIT_DELAY_US 1000 /* how long a loaded writer waits for more events */
-#define COMMIT_DELAY_MIN 4   /* the last batch size that counts as load */
+#define MAX_MINUTES 64        /* distinct minutes in one batch before flushing */
+#define PROBE_SECONDS 2       /* between write probes while unhealthy */
+#define COMMIT_DELAY_US 1000  /* how long a loaded writer waits for more events */
+#define COMMIT_DELAY_MIN 4    /* the last batch size that counts as load */
+#define TRAIN_FIRST 256       /* events stored before the first dictionary is trained */
+#define TRAIN_SAMPLES 2048    /* events a dictionary learns from at most (more gain nothing) */
+#define TRAIN_GROWTH 10       /* a new dictionary once the events are 10x its samples */
+#define CKPT_PAGES 4000       /* WAL pages (16 MiB) from which the checkpointer copies */
+#define CKPT_STEP 2000        /* ... each time this many more were written */
+#define CKPT_HARD_PAGES 12000 /* past this the writer pauses for one last checkpoint */
 
 /* Counters of one minute, gathered over a batch and written once. */
 struct rollup {
@@ -55,6 +62,36 @@ struct store {
   sqlite3_stmt *touch_topic;   /* a topic's messages */
   sqlite3_stmt *set_topic;     /* a topic's subscription state */
   struct store_opts opts;
+  rawz_enc *z;       /* compresses raw with the current dictionary */
+  int64_t events;    /* the highest event id: about how many events there are */
+  int64_t train_at;  /* events at which the next dictionary is trained */
+  pthread_t trainer; /* trains a dictionary on its own connection */
+  int trainer_started;
+  /* what the trainer made, guarded by mu, taken by the writer */
+  int training;  /* 1 while the trainer runs */
+  void *trained; /* a dictionary waiting to be stored; owned */
+  size_t trained_len;
+  int trained_samples;
+  /* The checkpointer: copies the WAL into the database on a connection of
+   * its own, beside the writer, so no commit waits for a checkpoint. */
+  pthread_t ckpt_thread;
+  int ckpt_started;
+  sqlite3 *ckpt_db;            /* its connection */
+  pthread_cond_t ckpt_cv;      /* guarded by mu */
+  pthread_cond_t ckpt_done_cv; /* a checkpoint the writer waits for ended */
+  /* guarded by mu: */
+  int wal_pages;   /* WAL frames after the last commit */
+  int backfilled;  /* frames the last checkpoint copied */
+  int ckpt_wanted; /* 1: the checkpointer has work */
+  int ckpt_full;   /* 1: the writer waits for a checkpoint of every frame */
+  /* store_write_async's helper thread; its fields guarded by mu */
+  pthread_t aw_thread;
+  int aw_started;
+  pthread_cond_t aw_cv; /* a batch was handed over, or it was written */
+  store_req **aw_reqs;  /* the batch being written, or NULL */
+  size_t aw_n;
+  int aw_rc;   /* what store_write returned for the last batch */
+  int aw_stop; /* 1: the helper ends */
   struct rollup rollups[MAX_MINUTES];
   int n_rollups;
   /* the queue, guarded by mu */
@@ -113,9 +150,36 @@ static int section_cmp(const void *a, const void *b) {
   return ((const struct section *)a)->version - ((const struct section *)b)->version;
 }
 
+/* Sections merged after a later section was released, with a table each
+ * creates: a database that a seslog without the section brought to a later
+ * version lacks that table, and still needs the section. Version 10
+ * (compressed raw JSON) was merged after version 11 (rollups). */
+static const struct {
+  int version;
+  const char *table;
+} late_sections[] = {{10, "raw_dicts"}};
+
+/* 1 when the section of version v, at or below the database's version,
+ * was skipped (late_sections) and must still run; 0 otherwise. */
+static int section_skipped(sqlite3 *db, int v) {
+  for (size_t i = 0; i < sizeof late_sections / sizeof late_sections[0]; i++) {
+    if (late_sections[i].version != v) continue;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", -1,
+                           &st, NULL) != SQLITE_OK)
+      return 0;
+    sqlite3_bind_text(st, 1, late_sections[i].table, -1, SQLITE_STATIC);
+    int missing = sqlite3_step(st) != SQLITE_ROW;
+    sqlite3_finalize(st);
+    return missing;
+  }
+  return 0;
+}
+
 /* Runs every "-- version N" section of the schema above user_version, in
  * version order (not file order: sections written by parallel work may
- * land out of order), each in its own transaction. */
+ * land out of order), each in its own transaction, and any late section
+ * the database skipped (section_skipped). */
 static int migrate(sqlite3 *db, char *err, size_t errlen) {
   int current = 0;
   sqlite3_stmt *st;
@@ -141,11 +205,12 @@ static int migrate(sqlite3 *db, char *err, size_t errlen) {
   }
   qsort(sec, (size_t)n, sizeof sec[0], section_cmp);
   for (int i = 0; i < n; i++) {
-    if (sec[i].version <= current) continue;
+    if (sec[i].version <= current && !section_skipped(db, sec[i].version)) continue;
     char *sql = util_strndup(sec[i].body, sec[i].len);
     if (!sql) return SL_ENOMEM;
     char tail[64];
-    snprintf(tail, sizeof tail, "PRAGMA user_version=%d;", sec[i].version);
+    snprintf(tail, sizeof tail, "PRAGMA user_version=%d;",
+             sec[i].version > current ? sec[i].version : current);
     int rc = exec(db, "BEGIN IMMEDIATE", err, errlen);
     if (!rc) rc = exec(db, sql, err, errlen);
     if (!rc) rc = exec(db, tail, err, errlen);
@@ -169,6 +234,39 @@ static int migrate(sqlite3 *db, char *err, size_t errlen) {
   return 0;
 }
 
+/* The next size of the table at which a dictionary is trained: the first
+ * early, so most rows are compressed, then again on more events until one
+ * has learned from TRAIN_SAMPLES. */
+static void plan_training(store *s) {
+  int samples = rawz_enc_samples(s->z);
+  if (samples == 0)
+    s->train_at = TRAIN_FIRST;
+  else if (samples < TRAIN_SAMPLES)
+    s->train_at = (int64_t)samples * TRAIN_GROWTH;
+  else
+    s->train_at = INT64_MAX;
+}
+
+/* The compressor with the newest dictionary, and the table's size. */
+static int open_compression(store *s, char *err, size_t errlen) {
+  int rc = rawz_enc_new(&s->z);
+  if (!rc) rc = rawz_enc_load(s->z, s->db);
+  sqlite3_stmt *st = NULL;
+  if (!rc && (sqlite3_prepare_v2(s->db, "SELECT coalesce(max(id), 0) FROM SesEventMessages", -1,
+                                 &st, NULL) != SQLITE_OK ||
+              sqlite3_step(st) != SQLITE_ROW))
+    rc = SL_EDB;
+  if (!rc) s->events = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  if (rc) {
+    snprintf(err, errlen, "cannot read the compression dictionaries: %s",
+             rc == SL_EDB ? sqlite3_errmsg(s->db) : sl_strerror(rc));
+    return rc;
+  }
+  plan_training(s);
+  return 0;
+}
+
 int store_open(const char *path, const struct store_opts *opts, store **out, char *err,
                size_t errlen) {
   store *s = calloc(1, sizeof *s);
@@ -179,8 +277,18 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
   if (s->opts.batch_max <= 0) s->opts.batch_max = 2048;
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
+  pthread_cond_init(&s->ckpt_cv, NULL);
+  pthread_cond_init(&s->ckpt_done_cv, NULL);
+  pthread_cond_init(&s->aw_cv, NULL);
+  int rc;
+  /* seslog_raw() on this connection and on every reader opened later */
+  if (rawz_register()) {
+    snprintf(err, errlen, "cannot register seslog_raw() with SQLite");
+    rc = SL_EDB;
+    goto fail;
+  }
   s->path = strdup(path);
-  int rc = s->path ? make_parent_dirs(path) : SL_ENOMEM;
+  rc = s->path ? make_parent_dirs(path) : SL_ENOMEM;
   if (rc) {
     snprintf(err, errlen, "cannot create the folder of %s: %s", path, strerror(errno));
     goto fail;
@@ -197,7 +305,9 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
    * commit durable before the writer reports it. */
   /* A larger page cache keeps the indexes' hot pages out of pread; a
    * checkpoint every 8000 pages (32 MiB of WAL) instead of 1000 lets
-   * repeated writes of the same page collapse before they are copied.
+   * repeated writes of the same page collapse before they are copied
+   * (the command-line tools; the server's checkpointer thread replaces
+   * this, see start_checkpointer).
    * When a burst outran the checkpoints (a reader held old frames, a big
    * delete of delivered outbox rows), the WAL file is cut back to 64 MiB
    * once a checkpoint resets it, instead of keeping its largest size. */
@@ -207,6 +317,7 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
             "PRAGMA journal_size_limit=67108864;",
             err, errlen);
   if (!rc) rc = migrate(s->db, err, errlen);
+  if (!rc) rc = open_compression(s, err, errlen);
   if (rc) goto fail;
   if (sqlite3_prepare_v3(
           s->db,
@@ -214,8 +325,8 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
           "notificationType, reportingMTA, destinationAddress, bouncedRecipients, "
           "complaintFeedbackType, feedbackId, bounceType, bounceSubType, "
           "complaintSubType, source, diagnostic, recipients, snsMessageId, topicArn, "
-          "receivedAt, contentHash, raw) "
-          "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+          "receivedAt, contentHash, raw, rawDict) "
+          "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
           -1, SQLITE_PREPARE_PERSISTENT, &s->ins_event, NULL) != SQLITE_OK ||
       sqlite3_prepare_v3(s->db,
                          "SELECT 1 FROM SesEventMessages INDEXED BY \"messageId-timeStamp-Index\" "
@@ -432,7 +543,18 @@ static int insert_one(store *s, store_req *req, int64_t now) {
   bind_text(st, 16, e->topic_arn);
   sqlite3_bind_int64(st, 17, now);
   sqlite3_bind_blob(st, 18, hash, 16, SQLITE_STATIC);
-  sqlite3_bind_text(st, 19, e->raw, (int)e->raw_len, SQLITE_STATIC);
+  const void *packed;
+  size_t packed_len;
+  int64_t dict_id;
+  if (rawz_compress(s->z, e->raw, e->raw_len, &packed, &packed_len, &dict_id)) {
+    free(rcpt);
+    return SL_ENOMEM;
+  }
+  if (dict_id)
+    sqlite3_bind_blob(st, 19, packed, (int)packed_len, SQLITE_STATIC);
+  else
+    sqlite3_bind_text(st, 19, e->raw, (int)e->raw_len, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 20, dict_id);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
@@ -457,6 +579,7 @@ static int insert_one(store *s, store_req *req, int64_t now) {
   }
   req->event_id = sqlite3_last_insert_rowid(s->db);
   req->result = STORE_STORED;
+  if (req->event_id > s->events) s->events = req->event_id;
   for (size_t i = 0; i < e->n_recipients; i++) {
     char *addr = strdup(e->recipients[i]);
     if (!addr) return SL_ENOMEM;
@@ -546,9 +669,104 @@ static int write_topics(store *s, store_req **reqs, size_t n, int64_t now) {
   return 0;
 }
 
+/* The trainer thread: learns a dictionary from the events committed so
+ * far, on a connection of its own, and leaves it for the writer. */
+static void *trainer_main(void *arg) {
+  store *s = arg;
+  sqlite3 *db = NULL;
+  void *dict = NULL;
+  size_t len = 0;
+  int samples = 0;
+  char err[256] = "";
+  int rc = SL_EDB;
+  if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) ==
+      SQLITE_OK) {
+    sqlite3_busy_timeout(db, 1000);
+    rc = rawz_train(db, TRAIN_SAMPLES, &dict, &len, &samples, err, sizeof err);
+  } else {
+    snprintf(err, sizeof err, "%s", db ? sqlite3_errmsg(db) : "no memory");
+  }
+  sqlite3_close(db);
+  if (rc) log_kv(LOG_WARN, "no compression dictionary trained", "error", err, NULL);
+  pthread_mutex_lock(&s->mu);
+  s->trained = dict;
+  s->trained_len = len;
+  s->trained_samples = samples;
+  s->training = 0;
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+/* Waits for a trainer that has finished (or is about to). */
+static void join_trainer(store *s) {
+  if (!s->trainer_started) return;
+  pthread_join(s->trainer, NULL);
+  s->trainer_started = 0;
+}
+
+/* Between transactions: stores a dictionary the trainer made and makes it
+ * the one new rows use, or starts the trainer when the table has grown
+ * enough. Training reads committed rows on its own connection, so it never
+ * holds up a commit; storing the result is one small commit. A failure
+ * costs nothing but compression: rows stay plain, and it is tried again
+ * on twice the events. */
+static void tend_dictionary(store *s, int with_events) {
+  pthread_mutex_lock(&s->mu);
+  int busy = s->training;
+  void *dict = s->trained;
+  size_t len = s->trained_len;
+  int samples = s->trained_samples;
+  s->trained = NULL;
+  pthread_mutex_unlock(&s->mu);
+  if (busy) return;
+  join_trainer(s);
+  if (dict) {
+    int64_t id = 0;
+    int rc = exec(s->db, "BEGIN IMMEDIATE", NULL, 0);
+    if (!rc) rc = rawz_insert(s->db, dict, len, samples, &id);
+    if (!rc) rc = exec(s->db, "COMMIT", NULL, 0);
+    if (rc) exec(s->db, "ROLLBACK", NULL, 0);
+    if (!rc) rc = rawz_enc_load(s->z, s->db);
+    free(dict);
+    if (rc) {
+      log_kv(LOG_WARN, "the compression dictionary could not be stored", "error",
+             sqlite3_errmsg(s->db), NULL);
+      s->train_at = s->events * 2 + TRAIN_FIRST;
+      return;
+    }
+    char ids[24], ns[24];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    snprintf(ns, sizeof ns, "%d", samples);
+    log_kv(LOG_INFO, "compression dictionary trained", "id", ids, "events", ns, NULL);
+    plan_training(s);
+    return;
+  }
+  /* only a writer of events trains: a command that writes no events
+   * (`seslog suppression add`) would wait for the trainer at its close */
+  if (!with_events || s->events < s->train_at) return;
+  /* the next try, should this one fail */
+  s->train_at = s->events * 2 + TRAIN_FIRST;
+  pthread_mutex_lock(&s->mu);
+  s->training = 1;
+  pthread_mutex_unlock(&s->mu);
+  if (pthread_create(&s->trainer, NULL, trainer_main, s)) {
+    pthread_mutex_lock(&s->mu);
+    s->training = 0;
+    pthread_mutex_unlock(&s->mu);
+    return;
+  }
+  s->trainer_started = 1;
+}
+
+static void bound_wal(store *s);
+
 int store_write(store *s, store_req **reqs, size_t n) {
   int64_t now = util_now_ms();
   char failure[256] = "";
+  int with_events = 0;
+  for (size_t i = 0; i < n && !with_events; i++) with_events = reqs[i]->ev != NULL;
+  tend_dictionary(s, with_events);
+  bound_wal(s);
   s->n_rollups = 0;
   int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
   int err = 0;
@@ -590,6 +808,60 @@ int store_write(store *s, store_req **reqs, size_t n) {
   }
   if (s->last_error) set_health(s, 0, NULL);
   return 0;
+}
+
+/* store_write_async's helper: writes each batch handed over. */
+static void *aw_main(void *arg) {
+  store *s = arg;
+  pthread_mutex_lock(&s->mu);
+  for (;;) {
+    while (!s->aw_reqs && !s->aw_stop) pthread_cond_wait(&s->aw_cv, &s->mu);
+    if (!s->aw_reqs) break;
+    store_req **reqs = s->aw_reqs;
+    size_t n = s->aw_n;
+    pthread_mutex_unlock(&s->mu);
+    int rc = store_write(s, reqs, n);
+    pthread_mutex_lock(&s->mu);
+    s->aw_reqs = NULL; /* held until written: store_write_wait waits for NULL */
+    s->aw_rc = rc;
+    pthread_cond_broadcast(&s->aw_cv);
+  }
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+int store_write_async(store *s, store_req **reqs, size_t n) {
+  if (!s->aw_started) {
+    if (pthread_create(&s->aw_thread, NULL, aw_main, s)) return SL_ENOMEM;
+    s->aw_started = 1;
+  }
+  pthread_mutex_lock(&s->mu);
+  s->aw_reqs = reqs;
+  s->aw_n = n;
+  pthread_cond_broadcast(&s->aw_cv);
+  pthread_mutex_unlock(&s->mu);
+  return 0;
+}
+
+int store_write_wait(store *s) {
+  if (!s->aw_started) return 0;
+  pthread_mutex_lock(&s->mu);
+  while (s->aw_reqs) pthread_cond_wait(&s->aw_cv, &s->mu);
+  int rc = s->aw_rc;
+  s->aw_rc = 0;
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+/* Ends store_write_async's helper after the batch it holds. */
+static void stop_async_writer(store *s) {
+  if (!s->aw_started) return;
+  pthread_mutex_lock(&s->mu);
+  s->aw_stop = 1;
+  pthread_cond_broadcast(&s->aw_cv);
+  pthread_mutex_unlock(&s->mu);
+  pthread_join(s->aw_thread, NULL);
+  s->aw_started = 0;
 }
 
 /* A one-row write that needs a free page: succeeds only when the disk
@@ -691,7 +963,100 @@ static void *writer_main(void *arg) {
   return NULL;
 }
 
+/* After every commit of the write connection (SQLite's WAL hook, which
+ * replaces its automatic checkpoint): wakes the checkpointer once the WAL
+ * holds CKPT_PAGES, and again after each CKPT_STEP more. */
+static int on_wal_commit(void *ud, sqlite3 *db, const char *name, int pages) {
+  store *s = ud;
+  pthread_mutex_lock(&s->mu);
+  if (pages < s->wal_pages) s->backfilled = 0; /* the WAL started over */
+  s->wal_pages = pages;
+  if (pages >= CKPT_PAGES && pages - s->backfilled >= CKPT_STEP && !s->ckpt_wanted) {
+    s->ckpt_wanted = 1;
+    pthread_cond_signal(&s->ckpt_cv);
+  }
+  pthread_mutex_unlock(&s->mu);
+  return SQLITE_OK;
+}
+
+/* The checkpointer thread: a PASSIVE checkpoint whenever the WAL passed
+ * CKPT_PAGES. It never takes the write lock, so the writer commits on
+ * while pages are copied and synced; the WAL starts over at the writer's
+ * next transaction once a checkpoint caught up with it. */
+static void *ckpt_main(void *arg) {
+  store *s = arg;
+  pthread_mutex_lock(&s->mu);
+  for (;;) {
+    while (!s->ckpt_wanted && !s->stopping) pthread_cond_wait(&s->ckpt_cv, &s->mu);
+    if (s->stopping) break;
+    s->ckpt_wanted = 0;
+    int full = s->ckpt_full; /* the writer is paused: this one copies every frame */
+    pthread_mutex_unlock(&s->mu);
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+      log_kv(LOG_WARN, "checkpoint failed", "error", sqlite3_errmsg(s->ckpt_db), NULL);
+    pthread_mutex_lock(&s->mu);
+    if (rc == SQLITE_OK && done > s->backfilled) s->backfilled = done;
+    if (full) {
+      /* every frame, or as far as readers of old frames allow: go on */
+      s->ckpt_full = 0;
+      pthread_cond_broadcast(&s->ckpt_done_cv);
+    }
+  }
+  s->ckpt_full = 0;
+  pthread_cond_broadcast(&s->ckpt_done_cv);
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+/* Starts the checkpointer and takes checkpoints off the write connection.
+ * Without it (no connection, no thread) SQLite's own automatic checkpoint
+ * stays. Returns 0 or SL_EDB / SL_ENOMEM. */
+static int start_checkpointer(store *s) {
+  if (sqlite3_open_v2(s->path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+      SQLITE_OK) {
+    sqlite3_close(s->ckpt_db);
+    s->ckpt_db = NULL;
+    return SL_EDB;
+  }
+  /* A connection opens the file lazily: read the schema once, so it
+   * knows the database is in WAL mode (else a checkpoint does nothing). */
+  if (exec(s->ckpt_db, "SELECT count(*) FROM sqlite_schema", NULL, 0)) {
+    sqlite3_close(s->ckpt_db);
+    s->ckpt_db = NULL;
+    return SL_EDB;
+  }
+  if (pthread_create(&s->ckpt_thread, NULL, ckpt_main, s)) {
+    sqlite3_close(s->ckpt_db);
+    s->ckpt_db = NULL;
+    return SL_ENOMEM;
+  }
+  s->ckpt_started = 1;
+  sqlite3_wal_hook(s->db, on_wal_commit, s);
+  return 0;
+}
+
+/* Between transactions: the WAL starts over only when a transaction
+ * begins after a checkpoint copied every frame, which a writer that never
+ * pauses does not allow. Past CKPT_HARD_PAGES the writer waits, between
+ * two transactions, for one checkpoint of the frames the checkpointer has
+ * not copied yet (those since its last run), so the WAL stays bounded. */
+static void bound_wal(store *s) {
+  if (!s->ckpt_started) return;
+  pthread_mutex_lock(&s->mu);
+  if (s->wal_pages >= CKPT_HARD_PAGES && !s->stopping) {
+    s->ckpt_full = 1;
+    s->ckpt_wanted = 1;
+    pthread_cond_signal(&s->ckpt_cv);
+    while (s->ckpt_full) pthread_cond_wait(&s->ckpt_done_cv, &s->mu);
+  }
+  pthread_mutex_unlock(&s->mu);
+}
+
 int store_start(store *s) {
+  if (start_checkpointer(s))
+    log_kv(LOG_WARN, "no checkpointer thread; commits checkpoint the WAL themselves", NULL);
   if (pthread_create(&s->thread, NULL, writer_main, s)) return SL_ENOMEM;
   s->thread_started = 1;
   return 0;
@@ -744,6 +1109,19 @@ void store_complete(store *s) {
   }
 }
 
+/* Stops the checkpointer; the writer's close checkpoints what is left. */
+static void stop_checkpointer(store *s) {
+  if (!s->ckpt_started) return;
+  pthread_mutex_lock(&s->mu);
+  s->stopping = 1;
+  pthread_cond_signal(&s->ckpt_cv);
+  pthread_mutex_unlock(&s->mu);
+  pthread_join(s->ckpt_thread, NULL);
+  s->ckpt_started = 0;
+  sqlite3_close(s->ckpt_db);
+  s->ckpt_db = NULL;
+}
+
 void store_stop(store *s) {
   if (!s || !s->thread_started) return;
   pthread_mutex_lock(&s->mu);
@@ -752,11 +1130,17 @@ void store_stop(store *s) {
   pthread_mutex_unlock(&s->mu);
   pthread_join(s->thread, NULL);
   s->thread_started = 0;
+  stop_checkpointer(s);
 }
 
 void store_close(store *s) {
   if (!s) return;
   store_stop(s);
+  stop_async_writer(s);
+  stop_checkpointer(s);
+  join_trainer(s);
+  free(s->trained);
+  rawz_enc_free(s->z);
   sqlite3_finalize(s->ins_event);
   sqlite3_finalize(s->find_same);
   sqlite3_finalize(s->ins_recipient);
@@ -770,6 +1154,9 @@ void store_close(store *s) {
   }
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
+  pthread_cond_destroy(&s->ckpt_cv);
+  pthread_cond_destroy(&s->ckpt_done_cv);
+  pthread_cond_destroy(&s->aw_cv);
   free(s->path);
   free(s);
 }

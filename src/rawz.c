@@ -1,0 +1,452 @@
+/* rawz.c - the original JSON compressed with zstd dictionaries trained on
+ * the database's own events; seslog_raw() to read it back. */
+#include "rawz.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zdict.h>
+#include <zstd.h>
+
+#include "error.h"
+#include "util.h"
+
+#define LEVEL 3               /* zstd level of new rows: fast, and the dictionary does the work */
+#define DICT_MAX (64 << 10)   /* largest dictionary trained */
+#define MIN_SAMPLES 64        /* fewer events teach a dictionary nothing useful */
+#define SAMPLE_MAX (16 << 10) /* a longer event is cut here for training */
+#define DICT_MAGIC 0xEC30A437u
+#define CACHED_DICTS 8 /* dictionaries a reading connection keeps ready */
+
+struct rawz_enc {
+  ZSTD_CCtx *cctx;   /* reused for every row */
+  ZSTD_CDict *cdict; /* the current dictionary, digested; NULL: none */
+  int64_t id;        /* its raw_dicts.id; 0: none */
+  int samples;       /* events it was trained on */
+  void *out;         /* the last frame */
+  size_t cap;        /* bytes at out */
+};
+
+int rawz_enc_new(rawz_enc **out) {
+  rawz_enc *z = calloc(1, sizeof *z);
+  if (!z || !(z->cctx = ZSTD_createCCtx())) {
+    free(z);
+    return SL_ENOMEM;
+  }
+  *out = z;
+  return 0;
+}
+
+void rawz_enc_free(rawz_enc *z) {
+  if (!z) return;
+  ZSTD_freeCCtx(z->cctx);
+  ZSTD_freeCDict(z->cdict);
+  free(z->out);
+  free(z);
+}
+
+int64_t rawz_enc_id(const rawz_enc *z) {
+  return z->id;
+}
+
+int rawz_enc_samples(const rawz_enc *z) {
+  return z->cdict ? z->samples : 0;
+}
+
+int rawz_enc_load(rawz_enc *z, sqlite3 *db) {
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(db, "SELECT id, dict, samples FROM raw_dicts ORDER BY id DESC LIMIT 1", -1,
+                         &st, NULL) != SQLITE_OK)
+    return SL_EDB;
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_DONE) {
+    sqlite3_finalize(st);
+    return 0;
+  }
+  if (rc != SQLITE_ROW) {
+    sqlite3_finalize(st);
+    return SL_EDB;
+  }
+  ZSTD_CDict *cd =
+      ZSTD_createCDict(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), LEVEL);
+  if (!cd) {
+    sqlite3_finalize(st);
+    return SL_ENOMEM;
+  }
+  ZSTD_freeCDict(z->cdict);
+  z->cdict = cd;
+  z->id = sqlite3_column_int64(st, 0);
+  z->samples = sqlite3_column_int(st, 2);
+  sqlite3_finalize(st);
+  return 0;
+}
+
+int rawz_compress(rawz_enc *z, const char *text, size_t len, const void **out, size_t *outlen,
+                  int64_t *dict_id) {
+  if (!z->cdict) {
+    *out = text;
+    *outlen = len;
+    *dict_id = 0;
+    return 0;
+  }
+  size_t bound = ZSTD_compressBound(len);
+  if (bound > z->cap) {
+    void *p = realloc(z->out, bound);
+    if (!p) return SL_ENOMEM;
+    z->out = p;
+    z->cap = bound;
+  }
+  size_t n = ZSTD_compress_usingCDict(z->cctx, z->out, z->cap, text, len, z->cdict);
+  if (ZSTD_isError(n) || n >= len) {
+    /* no gain (or no room): the text as it is never fails */
+    *out = text;
+    *outlen = len;
+    *dict_id = 0;
+    return 0;
+  }
+  *out = z->out;
+  *outlen = n;
+  *dict_id = z->id;
+  return 0;
+}
+
+/* Reads the raw column of the first event at or after id into b (plain
+ * text, decompressed by seslog_raw). Returns 1 with a sample, 0 past the
+ * end, or SL_EDB. */
+static int read_sample(sqlite3_stmt *st, int64_t id, buf *b, size_t *len) {
+  sqlite3_bind_int64(st, 1, id);
+  int rc = sqlite3_step(st);
+  int out = 0;
+  if (rc == SQLITE_ROW) {
+    size_t n = (size_t)sqlite3_column_bytes(st, 0);
+    if (n > SAMPLE_MAX) n = SAMPLE_MAX;
+    const void *p = sqlite3_column_blob(st, 0);
+    if (n && p && buf_append(b, p, n) == 0) {
+      *len = n;
+      out = 1;
+    }
+  } else if (rc != SQLITE_DONE) {
+    out = SL_EDB;
+  }
+  sqlite3_reset(st);
+  return out;
+}
+
+int rawz_train(sqlite3 *db, int max_samples, void **dict, size_t *dictlen, int *samples, char *err,
+               size_t errlen) {
+  int64_t lo = 0, hi = 0;
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(db, "SELECT min(id), max(id) FROM SesEventMessages", -1, &st, NULL) !=
+          SQLITE_OK ||
+      sqlite3_step(st) != SQLITE_ROW) {
+    snprintf(err, errlen, "cannot read the events: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return SL_EDB;
+  }
+  lo = sqlite3_column_int64(st, 0);
+  hi = sqlite3_column_int64(st, 1);
+  sqlite3_finalize(st);
+  if (max_samples < MIN_SAMPLES) max_samples = MIN_SAMPLES;
+  size_t *sizes = malloc(sizeof *sizes * (size_t)max_samples);
+  buf b;
+  buf_init(&b, (size_t)max_samples * SAMPLE_MAX);
+  if (!sizes) return SL_ENOMEM;
+  int rc = 0, n = 0;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT seslog_raw(raw) FROM SesEventMessages WHERE id >= ? "
+                         "ORDER BY id LIMIT 1",
+                         -1, &st, NULL) != SQLITE_OK) {
+    snprintf(err, errlen, "cannot read the events: %s", sqlite3_errmsg(db));
+    rc = SL_EDB;
+    goto out;
+  }
+  /* Spread over the ids, so a dictionary learns from every period of the
+   * table, not only its latest minutes. */
+  double step = hi >= lo ? (double)(hi - lo + 1) / max_samples : 1;
+  if (step < 1) step = 1;
+  int64_t prev = lo - 1;
+  for (int k = 0; k < max_samples; k++) {
+    int64_t id = lo + (int64_t)(step * k);
+    if (id <= prev) continue;
+    prev = id;
+    int got = read_sample(st, id, &b, &sizes[n]);
+    if (got < 0) {
+      snprintf(err, errlen, "cannot read the events: %s", sqlite3_errmsg(db));
+      rc = got;
+      goto out;
+    }
+    if (got == 0) break;
+    n++;
+  }
+  if (n < MIN_SAMPLES) {
+    snprintf(err, errlen, "%d events are too few to train a dictionary on (%d needed)", n,
+             MIN_SAMPLES);
+    rc = SL_EINVAL;
+    goto out;
+  }
+  size_t cap = b.len / 8;
+  if (cap > DICT_MAX) cap = DICT_MAX;
+  if (cap < 4096) cap = 4096;
+  void *d = malloc(cap);
+  if (!d) {
+    rc = SL_ENOMEM;
+    goto out;
+  }
+  size_t got = ZDICT_trainFromBuffer(d, cap, b.data, sizes, (unsigned)n);
+  if (ZDICT_isError(got) || got < 8) {
+    snprintf(err, errlen, "training a dictionary on %d events failed: %s", n,
+             ZDICT_isError(got) ? ZDICT_getErrorName(got) : "too small");
+    free(d);
+    rc = SL_EINVAL;
+    goto out;
+  }
+  *dict = d;
+  *dictlen = got;
+  *samples = n;
+out:
+  sqlite3_finalize(st);
+  buf_free(&b);
+  free(sizes);
+  return rc;
+}
+
+static uint32_t get_le32(const unsigned char *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+int rawz_insert(sqlite3 *db, void *dict, size_t dictlen, int samples, int64_t *id) {
+  unsigned char *d = dict;
+  if (dictlen < 8 || get_le32(d) != DICT_MAGIC) return SL_EINVAL;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(db, "SELECT coalesce(max(id), 0) + 1 FROM raw_dicts", -1, &st, NULL) !=
+      SQLITE_OK)
+    return SL_EDB;
+  int64_t next = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+  sqlite3_finalize(st);
+  if (next <= 0 || next > 0x7fffffff) return SL_EDB;
+  /* The frame header names its dictionary by the Dictionary_ID of the
+   * dictionary's header (RFC 8878, 5): make it the row's id, so a frame
+   * alone says which row decodes it. */
+  for (int i = 0; i < 4; i++) d[4 + i] = (unsigned char)((uint64_t)next >> (8 * i));
+  if (sqlite3_prepare_v2(db,
+                         "INSERT INTO raw_dicts (id, dict, samples, createdAt) VALUES (?,?,?,?)",
+                         -1, &st, NULL) != SQLITE_OK)
+    return SL_EDB;
+  sqlite3_bind_int64(st, 1, next);
+  sqlite3_bind_blob(st, 2, d, (int)dictlen, SQLITE_STATIC);
+  sqlite3_bind_int(st, 3, samples);
+  sqlite3_bind_int64(st, 4, util_now_ms());
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return SL_EDB;
+  *id = next;
+  return 0;
+}
+
+/* A reading connection's decoder: one context, the dictionaries it met. */
+struct dec {
+  ZSTD_DCtx *dctx;
+  struct {
+    uint32_t id;
+    ZSTD_DDict *dd;
+  } cache[CACHED_DICTS];
+  int n;    /* cached */
+  int next; /* the slot replaced next when full */
+};
+
+static void dec_free(void *p) {
+  struct dec *d = p;
+  if (!d) return;
+  for (int i = 0; i < d->n; i++) ZSTD_freeDDict(d->cache[i].dd);
+  ZSTD_freeDCtx(d->dctx);
+  free(d);
+}
+
+/* The digested dictionary id, read from raw_dicts through the connection
+ * of ctx on first use. NULL with an error set on ctx. */
+static ZSTD_DDict *dec_dict(struct dec *d, sqlite3_context *ctx, uint32_t id) {
+  for (int i = 0; i < d->n; i++)
+    if (d->cache[i].id == id) return d->cache[i].dd;
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  sqlite3_stmt *st;
+  ZSTD_DDict *dd = NULL;
+  if (sqlite3_prepare_v2(db, "SELECT dict FROM raw_dicts WHERE id = ?", -1, &st, NULL) !=
+      SQLITE_OK) {
+    sqlite3_result_error(ctx, "seslog_raw: the database has no raw_dicts table", -1);
+    return NULL;
+  }
+  sqlite3_bind_int64(st, 1, id);
+  if (sqlite3_step(st) == SQLITE_ROW)
+    dd = ZSTD_createDDict(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+  sqlite3_finalize(st);
+  if (!dd) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "seslog_raw: dictionary %u is missing from raw_dicts", id);
+    sqlite3_result_error(ctx, msg, -1);
+    return NULL;
+  }
+  int slot;
+  if (d->n < CACHED_DICTS) {
+    slot = d->n++;
+  } else {
+    slot = d->next;
+    d->next = (d->next + 1) % CACHED_DICTS;
+    ZSTD_freeDDict(d->cache[slot].dd);
+  }
+  d->cache[slot].id = id;
+  d->cache[slot].dd = dd;
+  return dd;
+}
+
+/* seslog_raw(raw): text as it is; a zstd frame decompressed with the
+ * dictionary its header names. NULL stays NULL. */
+static void fn_raw(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  sqlite3_value *v = argv[0];
+  if (sqlite3_value_type(v) != SQLITE_BLOB) {
+    sqlite3_result_value(ctx, v);
+    return;
+  }
+  struct dec *d = sqlite3_user_data(ctx);
+  const void *src = sqlite3_value_blob(v);
+  size_t n = (size_t)sqlite3_value_bytes(v);
+  unsigned long long size = src ? ZSTD_getFrameContentSize(src, n) : ZSTD_CONTENTSIZE_ERROR;
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > RAWZ_RAW_MAX) {
+    sqlite3_result_error(ctx, "seslog_raw: not a zstd frame of a stored event", -1);
+    return;
+  }
+  if (!d->dctx && !(d->dctx = ZSTD_createDCtx())) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  unsigned id = ZSTD_getDictID_fromFrame(src, n);
+  ZSTD_DDict *dd = id ? dec_dict(d, ctx, id) : NULL;
+  if (id && !dd) return;
+  char *out = sqlite3_malloc64(size + 1);
+  if (!out) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  size_t got = dd ? ZSTD_decompress_usingDDict(d->dctx, out, size, src, n, dd)
+                  : ZSTD_decompressDCtx(d->dctx, out, size, src, n);
+  if (ZSTD_isError(got) || got != size) {
+    sqlite3_free(out);
+    sqlite3_result_error(ctx, "seslog_raw: a stored event does not decompress", -1);
+    return;
+  }
+  out[got] = 0;
+  sqlite3_result_text64(ctx, out, got, sqlite3_free, SQLITE_UTF8);
+}
+
+static int ext_init(sqlite3 *db, char **errmsg, const struct sqlite3_api_routines *api) {
+  struct dec *d = calloc(1, sizeof *d);
+  if (!d) return SQLITE_NOMEM;
+  return sqlite3_create_function_v2(db, "seslog_raw", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, d,
+                                    fn_raw, NULL, NULL, dec_free);
+}
+
+int rawz_register(void) {
+  return sqlite3_auto_extension((void (*)(void))ext_init) == SQLITE_OK ? 0 : SL_EDB;
+}
+
+/* One row read for recompression. */
+struct row {
+  int64_t id;
+  char *text; /* malloc'd JSON */
+  size_t len;
+  size_t stored; /* bytes of raw as found */
+};
+
+#define RECOMPRESS_ROWS 2000 /* rows a transaction of rawz_recompress */
+
+/* Reads the next rows after *after_id that z's dictionary did not write.
+ * Returns how many (0: done) or SL_EDB / SL_ENOMEM. */
+static int read_rows(sqlite3_stmt *sel, int64_t after_id, int64_t dict, struct row *rows) {
+  sqlite3_bind_int64(sel, 1, after_id);
+  sqlite3_bind_int64(sel, 2, dict);
+  int n = 0, rc;
+  while (n < RECOMPRESS_ROWS && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+    const char *t = (const char *)sqlite3_column_text(sel, 1);
+    size_t len = (size_t)sqlite3_column_bytes(sel, 1);
+    rows[n].id = sqlite3_column_int64(sel, 0);
+    rows[n].stored = (size_t)sqlite3_column_int64(sel, 2);
+    rows[n].text = t ? util_strndup(t, len) : NULL;
+    rows[n].len = len;
+    if (!rows[n].text) {
+      sqlite3_reset(sel);
+      for (int i = 0; i < n; i++) free(rows[i].text);
+      return t ? SL_ENOMEM : SL_EDB;
+    }
+    n++;
+  }
+  int failed = n < RECOMPRESS_ROWS && rc != SQLITE_DONE;
+  sqlite3_reset(sel);
+  if (failed) {
+    for (int i = 0; i < n; i++) free(rows[i].text);
+    return SL_EDB;
+  }
+  return n;
+}
+
+int rawz_recompress(sqlite3 *db, rawz_enc *z, int64_t *rows_done, int64_t *before, int64_t *after,
+                    char *err, size_t errlen) {
+  sqlite3_stmt *sel = NULL, *upd = NULL;
+  struct row *rows = calloc(RECOMPRESS_ROWS, sizeof *rows);
+  int rc = 0;
+  if (errlen) err[0] = 0;
+  if (!rows) return SL_ENOMEM;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT id, seslog_raw(raw), length(CAST(raw AS BLOB)) "
+                         "FROM SesEventMessages WHERE id > ?1 AND rawDict != ?2 ORDER BY id",
+                         -1, &sel, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(db, "UPDATE SesEventMessages SET raw = ?, rawDict = ? WHERE id = ?", -1,
+                         &upd, NULL) != SQLITE_OK) {
+    rc = SL_EDB;
+    goto out;
+  }
+  int64_t last = INT64_MIN;
+  for (;;) {
+    int n = read_rows(sel, last, rawz_enc_id(z), rows);
+    if (n <= 0) {
+      rc = n;
+      break;
+    }
+    int64_t b = 0, a = 0;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) rc = SL_EDB;
+    for (int i = 0; i < n && !rc; i++) {
+      const void *p;
+      size_t len;
+      int64_t id;
+      rc = rawz_compress(z, rows[i].text, rows[i].len, &p, &len, &id);
+      if (rc) break;
+      if (id)
+        sqlite3_bind_blob(upd, 1, p, (int)len, SQLITE_STATIC);
+      else
+        sqlite3_bind_text(upd, 1, rows[i].text, (int)rows[i].len, SQLITE_STATIC);
+      sqlite3_bind_int64(upd, 2, id);
+      sqlite3_bind_int64(upd, 3, rows[i].id);
+      if (sqlite3_step(upd) != SQLITE_DONE) rc = SL_EDB;
+      sqlite3_reset(upd);
+      b += (int64_t)rows[i].stored;
+      a += (int64_t)len;
+    }
+    if (!rc && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) rc = SL_EDB;
+    if (rc) {
+      snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+      sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    } else {
+      *rows_done += n;
+      *before += b;
+      *after += a;
+    }
+    last = rows[n - 1].id;
+    for (int i = 0; i < n; i++) free(rows[i].text);
+    if (rc) break;
+  }
+out:
+  if (rc == SL_EDB && !err[0]) snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+  sqlite3_finalize(sel);
+  sqlite3_finalize(upd);
+  free(rows);
+  return rc;
+}
