@@ -98,16 +98,6 @@ void store_complete(store *s);
  * every request got. */
 int store_write(store *s, store_req **reqs, size_t n);
 
-/* store_write of one batch on a helper thread of the store, so the caller
- * prepares the next batch meanwhile (`seslog import`); no writer thread
- * may be running. reqs must stay untouched until store_write_wait, which
- * waits for the batch and returns what store_write returned (0 when no
- * batch was handed over). One batch at a time. store_write_async returns
- * 0, or SL_ENOMEM when no thread could be started (nothing was written:
- * call store_write instead). */
-int store_write_async(store *s, store_req **reqs, size_t n);
-int store_write_wait(store *s);
-
 /* Stops the writer after it wrote everything queued, completes what is
  * left (call store_complete once more after), and closes the database. */
 void store_stop(store *s);

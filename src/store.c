@@ -84,14 +84,6 @@ struct store {
   int backfilled;  /* frames the last checkpoint copied */
   int ckpt_wanted; /* 1: the checkpointer has work */
   int ckpt_full;   /* 1: the writer waits for a checkpoint of every frame */
-  /* store_write_async's helper thread; its fields guarded by mu */
-  pthread_t aw_thread;
-  int aw_started;
-  pthread_cond_t aw_cv; /* a batch was handed over, or it was written */
-  store_req **aw_reqs;  /* the batch being written, or NULL */
-  size_t aw_n;
-  int aw_rc;   /* what store_write returned for the last batch */
-  int aw_stop; /* 1: the helper ends */
   struct rollup rollups[MAX_MINUTES];
   int n_rollups;
   /* the queue, guarded by mu */
@@ -204,6 +196,13 @@ static int migrate(sqlite3 *db, char *err, size_t errlen) {
     p = next;
   }
   qsort(sec, (size_t)n, sizeof sec[0], section_cmp);
+  if (current > latest) {
+    snprintf(err, errlen,
+             "the database has schema version %d, newer than this seslog knows (%d); "
+             "use a newer seslog",
+             current, latest);
+    return SL_EDB;
+  }
   for (int i = 0; i < n; i++) {
     if (sec[i].version <= current && !section_skipped(db, sec[i].version)) continue;
     char *sql = util_strndup(sec[i].body, sec[i].len);
@@ -223,13 +222,6 @@ static int migrate(sqlite3 *db, char *err, size_t errlen) {
     char v[16];
     snprintf(v, sizeof v, "%d", sec[i].version);
     log_kv(LOG_INFO, "database migrated", "version", v, NULL);
-  }
-  if (current > latest) {
-    snprintf(err, errlen,
-             "the database has schema version %d, newer than this seslog knows (%d); "
-             "use a newer seslog",
-             current, latest);
-    return SL_EDB;
   }
   return 0;
 }
@@ -279,7 +271,6 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
   pthread_cond_init(&s->cv, NULL);
   pthread_cond_init(&s->ckpt_cv, NULL);
   pthread_cond_init(&s->ckpt_done_cv, NULL);
-  pthread_cond_init(&s->aw_cv, NULL);
   int rc;
   /* seslog_raw() on this connection and on every reader opened later */
   if (rawz_register()) {
@@ -810,60 +801,6 @@ int store_write(store *s, store_req **reqs, size_t n) {
   return 0;
 }
 
-/* store_write_async's helper: writes each batch handed over. */
-static void *aw_main(void *arg) {
-  store *s = arg;
-  pthread_mutex_lock(&s->mu);
-  for (;;) {
-    while (!s->aw_reqs && !s->aw_stop) pthread_cond_wait(&s->aw_cv, &s->mu);
-    if (!s->aw_reqs) break;
-    store_req **reqs = s->aw_reqs;
-    size_t n = s->aw_n;
-    pthread_mutex_unlock(&s->mu);
-    int rc = store_write(s, reqs, n);
-    pthread_mutex_lock(&s->mu);
-    s->aw_reqs = NULL; /* held until written: store_write_wait waits for NULL */
-    s->aw_rc = rc;
-    pthread_cond_broadcast(&s->aw_cv);
-  }
-  pthread_mutex_unlock(&s->mu);
-  return NULL;
-}
-
-int store_write_async(store *s, store_req **reqs, size_t n) {
-  if (!s->aw_started) {
-    if (pthread_create(&s->aw_thread, NULL, aw_main, s)) return SL_ENOMEM;
-    s->aw_started = 1;
-  }
-  pthread_mutex_lock(&s->mu);
-  s->aw_reqs = reqs;
-  s->aw_n = n;
-  pthread_cond_broadcast(&s->aw_cv);
-  pthread_mutex_unlock(&s->mu);
-  return 0;
-}
-
-int store_write_wait(store *s) {
-  if (!s->aw_started) return 0;
-  pthread_mutex_lock(&s->mu);
-  while (s->aw_reqs) pthread_cond_wait(&s->aw_cv, &s->mu);
-  int rc = s->aw_rc;
-  s->aw_rc = 0;
-  pthread_mutex_unlock(&s->mu);
-  return rc;
-}
-
-/* Ends store_write_async's helper after the batch it holds. */
-static void stop_async_writer(store *s) {
-  if (!s->aw_started) return;
-  pthread_mutex_lock(&s->mu);
-  s->aw_stop = 1;
-  pthread_cond_broadcast(&s->aw_cv);
-  pthread_mutex_unlock(&s->mu);
-  pthread_join(s->aw_thread, NULL);
-  s->aw_started = 0;
-}
-
 /* A one-row write that needs a free page: succeeds only when the disk
  * takes writes again. */
 static void probe(store *s) {
@@ -1136,7 +1073,6 @@ void store_stop(store *s) {
 void store_close(store *s) {
   if (!s) return;
   store_stop(s);
-  stop_async_writer(s);
   stop_checkpointer(s);
   join_trainer(s);
   free(s->trained);
@@ -1156,7 +1092,6 @@ void store_close(store *s) {
   pthread_cond_destroy(&s->cv);
   pthread_cond_destroy(&s->ckpt_cv);
   pthread_cond_destroy(&s->ckpt_done_cv);
-  pthread_cond_destroy(&s->aw_cv);
   free(s->path);
   free(s);
 }
