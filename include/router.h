@@ -7,6 +7,7 @@
 #include "http.h"
 #include "ingest.h"
 #include "metrics.h"
+#include "sesrep.h"
 #include "static.h"
 #include "store.h"
 #include "subs.h"
@@ -21,6 +22,7 @@ struct router {
   struct metrics_sources metrics; /* GET /metrics */
   suppression *sup;               /* /api/suppression...; NULL: none */
   dnsbl *dnsbl;                   /* /api/dnsbl...; NULL: none */
+  sesrep *sesrep;                 /* AWS's reputation in diagnostics and metrics; NULL: none */
   const char *api_token;          /* NULL: /api and /metrics are open */
 };
 

@@ -90,6 +90,8 @@ static void diagnostics(struct router *r, http_request *req) {
                (unsigned long long)counts[i]);
   buf_printf(&b, "},\"writeQueue\":%d,", store_queue_depth(r->st));
   outbox_json(r->metrics.box, &b);
+  buf_appends(&b, ",\"sesReputation\":");
+  sesrep_diagnostics_json(r->sesrep, &b);
   buf_appends(&b, ",\"recentRejections\":[");
   for (size_t i = 0; i < n; i++) {
     char at[25];
@@ -128,6 +130,7 @@ static void serve_metrics(struct router *r, http_request *req) {
   metrics_render(&r->metrics, &b);
   dynamodb_metrics(r->metrics.box, &b);
   dnsbl_metrics(r->dnsbl, &b);
+  sesrep_metrics(r->sesrep, &b);
   http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.data ? b.data : "",
                b.len);
   buf_free(&b);

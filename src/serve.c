@@ -27,6 +27,7 @@
 #include "retention.h"
 #include "router.h"
 #include "server.h"
+#include "sesrep.h"
 #include "slack.h"
 #include "static.h"
 #include "store.h"
@@ -74,6 +75,9 @@ struct serve_opts {
   int64_t dnsbl_interval;
   char *dns_server;
   int64_t dns_timeout;
+  int ses_reputation;
+  int64_t ses_reputation_interval;
+  struct opt_list ses_configuration_set;
 };
 
 #define O(f) offsetof(struct serve_opts, f)
@@ -163,6 +167,13 @@ static const struct opt serve_table[] = {
      "DNS resolvers for the blocklist lookups [the system's]"},
     {"dns-timeout", OPT_DURATION, O(dns_timeout), "2s", "DURATION",
      "a DNS try without an answer is given up after this (2 tries a lookup)"},
+    {"ses-reputation", OPT_FLAG, O(ses_reputation), NULL, NULL,
+     "watch AWS's own verdict: CloudWatch Reputation.BounceRate/ComplaintRate and the SES "
+     "account's enforcement status (AWS_* credentials and region)"},
+    {"ses-reputation-interval", OPT_DURATION, O(ses_reputation_interval), "5m", "DURATION",
+     "how often AWS is asked"},
+    {"ses-configuration-set", OPT_LIST, O(ses_configuration_set), NULL, "NAME",
+     "also watch this configuration set's reputation metrics (repeatable)"},
     {"query-timeout", OPT_INT, O(query_timeout), "2000", "MS",
      "time limit of one API query; past it the query stops and the API answers 503"},
     {0},
@@ -198,7 +209,8 @@ typedef struct app {
   server *srv;
   struct router router;
   int stopping;
-  int slack_idx; /* the outbox sink of Slack, or -1 */
+  int slack_idx;  /* the outbox sink of Slack, or -1 */
+  sesrep *sesrep; /* AWS's reputation metrics and account status (disabled unless asked) */
 } app;
 
 static void observe_latency(void *ud, double ms) {
@@ -223,6 +235,19 @@ static int api_monitor_reading(void *ud, int complaint, char state[8], double *v
   snprintf(state, 8, "%s", r.state);
   *value = r.value;
   return 1;
+}
+
+/* The "aws" object of /api/stats, beside seslog's own monitors. */
+static void api_aws_json(void *ud, buf *b) {
+  app *ap = ud;
+  struct monitor_reading r[2];
+  int have = 0;
+  if (ap->mon) {
+    monitor_get(ap->mon, MON_BOUNCE, &r[0]);
+    monitor_get(ap->mon, MON_COMPLAINT, &r[1]);
+    have = r[0].evaluated_ms != 0;
+  }
+  sesrep_stats_json(ap->sesrep, b, have, have ? r[0].value : 0, have ? r[1].value : 0);
 }
 
 static void on_store_ready(uv_async_t *a) {
@@ -267,6 +292,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   if (ap->mon) monitor_close(ap->mon);
   if (ap->ret) retention_close(ap->ret);
   dnsbl_close(ap->dnsbl);
+  sesrep_close(ap->sesrep);
   server_shutdown(ap->srv, on_server_closed, ap);
 }
 
@@ -412,6 +438,22 @@ int cmd_serve(int argc, char **argv, int argi) {
     fprintf(stderr, "seslog serve: %s\n", err);
     goto early_fail;
   }
+  struct sesrep_creds aws_creds; /* pointers into the environment */
+  sesrep_creds_env(&aws_creds);
+  struct sesrep_opts sro = {.enabled = o.ses_reputation,
+                            .interval_ms = o.ses_reputation_interval,
+                            .config_sets = o.ses_configuration_set.items,
+                            .n_config_sets = (int)o.ses_configuration_set.n,
+                            .bounce_warn = o.bounce_warn / 100,
+                            .bounce_alert = o.bounce_alert / 100,
+                            .complaint_warn = o.complaint_warn / 100,
+                            .complaint_alert = o.complaint_alert / 100,
+                            .window_ms = o.rate_window,
+                            .creds = aws_creds};
+  if (sesrep_new(&ap.loop, ap.ob, ap.box, slack_idx, &sro, &ap.sesrep, err, sizeof err)) {
+    fprintf(stderr, "seslog serve: %s\n", err);
+    goto early_fail;
+  }
   struct store_opts so = {.busy_timeout_ms = o.busy_timeout,
                           .queue_max = (int)o.queue_max,
                           .batch_max = 2048,
@@ -470,7 +512,9 @@ int cmd_serve(int argc, char **argv, int argi) {
                                  .complaint_alert = o.complaint_alert / 100,
                                  .monitor_reading = api_monitor_reading,
                                  .monitor_ud = &ap,
-                                 .monitor_window_ms = o.rate_window},
+                                 .monitor_window_ms = o.rate_window,
+                                 .aws_json = api_aws_json,
+                                 .aws_series = sesrep_enabled(ap.sesrep)},
               &ap.api) ||
       monitor_new(&ap.loop, ap.rp, ap.st, ap.box, slack_idx, ap.sb, &mo, &ap.mon) ||
       retention_new(&ap.loop, ap.st, &rr, o.retention_interval, &ap.ret)) {
@@ -480,6 +524,7 @@ int cmd_serve(int argc, char **argv, int argi) {
   if (subs_load(ap.sb, ap.st)) log_kv(LOG_WARN, "cannot read the subscriptions table", NULL);
   suppression_attach(ap.sup, ap.st, ap.rp);
   dnsbl_attach(ap.dnsbl, ap.st);
+  sesrep_attach(ap.sesrep, ap.st);
   ap.router = (struct router){
       .in = ap.in,
       .st = ap.st,
@@ -489,6 +534,7 @@ int cmd_serve(int argc, char **argv, int argi) {
       .api_token = o.api_token,
       .sup = ap.sup,
       .dnsbl = ap.dnsbl,
+      .sesrep = ap.sesrep,
       .metrics = {
           .m = ap.mx, .in = ap.in, .mon = ap.mon, .box = ap.box, .st = ap.st, .db_path = o.db}};
   struct server_opts svo = {.max_conns = (int)o.max_connections,
@@ -516,11 +562,14 @@ int cmd_serve(int argc, char **argv, int argi) {
   }
   if (monitor_load(ap.mon, o.db)) log_kv(LOG_WARN, "cannot read the monitor states", NULL);
   if (dnsbl_load(ap.dnsbl, o.db)) log_kv(LOG_WARN, "cannot read the DNSBL states", NULL);
+  if (sesrep_load(ap.sesrep, o.db))
+    log_kv(LOG_WARN, "cannot read the SES account status and AWS monitor states", NULL);
   if (store_start(ap.st)) goto early_fail;
   monitor_start(ap.mon);
   metrics_load(ap.mx, ap.rp);
   retention_start(ap.ret);
   dnsbl_start(ap.dnsbl);
+  sesrep_start(ap.sesrep);
   if (!o.slack_webhook_url)
     log_kv(LOG_INFO, "no --slack-webhook-url: alerts are logged and kept, not sent", NULL);
   if (ap.ddb) {
@@ -546,6 +595,7 @@ early_fail:
   if (ap.mon) monitor_close(ap.mon);
   if (ap.ret) retention_close(ap.ret);
   dnsbl_close(ap.dnsbl);
+  sesrep_close(ap.sesrep);
   uv_close((uv_handle_t *)&ap.store_async, NULL);
   uv_close((uv_handle_t *)&ap.sigint, NULL);
   uv_close((uv_handle_t *)&ap.sigterm, NULL);
@@ -558,6 +608,7 @@ done:
   metrics_free(ap.mx);
   retention_free(ap.ret);
   dnsbl_free(ap.dnsbl);
+  sesrep_free(ap.sesrep);
   slack_free(ap.sl);
   api_free(ap.api);
   readpool_free(ap.rp);
