@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { startServer, get, sqlite, sleep, tail } from './lib.mjs';
 import { AWS_CLI, AWS_ENV, waitFor, freePort } from './dynamodb-lib.mjs';
 import { startAwsStub, errors } from './awsstub.mjs';
-import { startSlackStub, allText, fetchMetrics } from './slackstub.mjs';
+import { startSlackStub, fetchMetrics, monitorChange } from './slackstub.mjs';
 
 const skip = (await import('node:fs')).existsSync(AWS_CLI) ? false : `${AWS_CLI} is missing`;
 
@@ -180,7 +180,7 @@ test('the service variables win over AWS_ENDPOINT_URL, and AWS_IGNORE_CONFIGURED
     t,
     args: ['--ses-reputation', '--ses-reputation-interval', '1s'],
     env: awsEnv({ AWS_ENDPOINT_URL: general.url, AWS_ENDPOINT_URL_CLOUDWATCH: `${cwStub.url}/`,
-      AWS_ENDPOINT_URL_SESV2: sesStub.url }),
+      AWS_ENDPOINT_URL_SESV2: sesStub.url, AWS_SESSION_TOKEN: 'FQoGZXIvYXdzEXAMPLEtoken' }),
   });
   await waitFor(() => cwStub.requests.length >= 1 && sesStub.requests.length >= 1,
     { what: () => tail(srv.stderr, 20) });
@@ -188,6 +188,11 @@ test('the service variables win over AWS_ENDPOINT_URL, and AWS_IGNORE_CONFIGURED
   assert.deepEqual([...new Set(sesStub.requests.map((r) => r.api))], ['sesv2']);
   assert.equal(general.requests.length, 0, 'AWS_ENDPOINT_URL is not used when the service has its own');
   assert.equal(cwStub.requests[0].path, '/', 'one slash, not two');
+  for (const r of [cwStub.requests[0], sesStub.requests[0]]) {
+    assert.equal(r.headers['x-amz-security-token'], 'FQoGZXIvYXdzEXAMPLEtoken', 'temporary credentials carry their token');
+    assert.equal(r.sig, null, `${r.api}: ${r.sig}`);
+  }
+  assert.doesNotMatch(srv.stderr, /FQoGZXIvYXdzEXAMPLEtoken/, 'the token is never logged');
   await srv.stop();
 
   // Ignoring configured endpoints means the region's AWS endpoints.
@@ -215,4 +220,181 @@ test('the service variables win over AWS_ENDPOINT_URL, and AWS_IGNORE_CONFIGURED
   }).catch((e) => e);
   assert.ok(bad instanceof Error);
   assert.match(bad.message, /AWS_ENDPOINT_URL_SESV2 must be an http:\/\/ or https:\/\/ URL/);
+});
+
+/** Slack messages about AWS's rates ("AWS bounce rate ok → alert") and the account status. */
+function awsMessages(slack) {
+  return slack.accepted().map((m) => m?.text ?? '').filter((x) => /AWS (bounce|complaint) rate|SES account status/.test(x));
+}
+
+test('an AWS bounce rate over 5 % alerts through the monitors\' path; back below, it is ok again', { skip }, async (t) => {
+  const stub = await startAwsStub();
+  const slack = await startSlackStub();
+  t.after(() => Promise.all([stub.close(), slack.close()]));
+  stub.setRate('Reputation.BounceRate', 0.062);
+  stub.setRate('Reputation.ComplaintRate', 0);
+  const srv = await startWatching(stub, {
+    t, args: ['--slack-webhook-url', `${slack.url}/hook`, '--slack-mention', 'channel'],
+  });
+  await slack.waitFor(() => awsMessages(slack).some((x) => /AWS bounce rate/.test(x)),
+    { what: 'the AWS bounce rate alert' });
+  const msg = awsMessages(slack).find((x) => /AWS bounce rate/.test(x));
+  assert.match(msg, /^<!channel> AWS bounce rate \(Reputation\.BounceRate\) ok → alert: 6\.200 %/);
+  const s = await stats(srv);
+  assert.equal(s.aws.monitors.bounceRate.state, 'alert');
+  assert.equal(s.aws.monitors.bounceRate.value, 0.062);
+  assert.equal(s.aws.monitors.complaintRate.state, 'ok');
+  assert.equal(s.monitors.bounceRate.state, 'ok', 'seslog\'s own monitor is a separate one');
+  const rows = await sqlite(srv.db, "SELECT monitor, fromState, toState, round(value, 9) AS value, threshold FROM monitor_changes WHERE monitor LIKE 'aws%'");
+  assert.deepEqual(rows, [{ monitor: 'awsBounceRate', fromState: 'ok', toState: 'alert', value: 0.062, threshold: 0.05 }]);
+  const m = await fetchMetrics(get, srv);
+  assert.equal(m.series.get('seslog_ses_reputation_monitor_state{monitor="bounceRate"}'), 2);
+  // Several more rounds: no second message while the state holds.
+  const rounds = stub.requests.length;
+  await waitFor(() => stub.requests.length >= rounds + 6);
+  assert.equal(awsMessages(slack).length, 1, awsMessages(slack).join('\n'));
+
+  // A restart remembers the state: nothing is announced again.
+  await srv.stop();
+  const srv2 = await startWatching(stub, { t, dir: srv.dir, args: ['--slack-webhook-url', `${slack.url}/hook`] });
+  const before = stub.requests.length;
+  await waitFor(() => stub.requests.length >= before + 4);
+  assert.equal(awsMessages(slack).length, 1, awsMessages(slack).join('\n'));
+  const after = await stats(srv2);
+  assert.equal(after.aws.monitors.bounceRate.state, 'alert');
+  assert.equal(after.monitors.bounceRate.state, 'ok', 'AWS\'s stored state is not taken for seslog\'s own');
+  assert.deepEqual(slack.accepted().map(monitorChange).filter(Boolean), [], 'seslog\'s own monitors said nothing');
+
+  // The points stop (no data reads as zero, as the original monitor did): ok again.
+  stub.setPoints('Reputation.BounceRate', []);
+  await slack.waitFor(() => awsMessages(slack).length === 2, { what: 'the way back' });
+  assert.match(awsMessages(slack)[1], /^AWS bounce rate \(Reputation\.BounceRate\) alert → ok: 0\.000 %/);
+  await srv2.stop();
+});
+
+test('HEALTHY → PROBATION is announced once, and once on the way back', { skip }, async (t) => {
+  const stub = await startAwsStub();
+  const slack = await startSlackStub();
+  t.after(() => Promise.all([stub.close(), slack.close()]));
+  const srv = await startWatching(stub, { t, args: ['--slack-webhook-url', `${slack.url}/hook`] });
+  await waitFor(async () => (await stats(srv)).aws.enforcementStatus === 'HEALTHY');
+  const accountAsks = () => stub.requests.filter((r) => r.api === 'sesv2').length;
+  let n = accountAsks();
+  await waitFor(() => accountAsks() >= n + 2);
+  assert.deepEqual(awsMessages(slack), [], 'the first HEALTHY is no news');
+
+  stub.account.EnforcementStatus = 'PROBATION';
+  await slack.waitFor(() => awsMessages(slack).length === 1, { what: 'the PROBATION message' });
+  assert.match(awsMessages(slack)[0], /^<!here> SES account status: HEALTHY → PROBATION/);
+  const s = await stats(srv);
+  assert.equal(s.aws.enforcementStatus, 'PROBATION');
+  assert.equal(s.aws.changes[0].from, 'HEALTHY');
+  assert.equal(s.aws.changes[0].to, 'PROBATION');
+  const m = await fetchMetrics(get, srv);
+  assert.equal(m.series.get('seslog_ses_enforcement_status{status="PROBATION"}'), 1);
+  assert.equal(m.series.get('seslog_ses_enforcement_status{status="HEALTHY"}'), 0);
+  n = accountAsks();
+  await waitFor(() => accountAsks() >= n + 3);
+  assert.equal(awsMessages(slack).length, 1, 'announced once while it lasts');
+
+  stub.account.EnforcementStatus = 'HEALTHY';
+  await slack.waitFor(() => awsMessages(slack).length === 2, { what: 'the way back' });
+  assert.match(awsMessages(slack)[1], /^SES account status: PROBATION → HEALTHY/);
+  n = accountAsks();
+  await waitFor(() => accountAsks() >= n + 3);
+  assert.equal(awsMessages(slack).length, 2);
+  const rows = await sqlite(srv.db, 'SELECT fromStatus, toStatus, sendingEnabled FROM ses_account_changes ORDER BY id');
+  assert.deepEqual(rows, [
+    { fromStatus: '', toStatus: 'HEALTHY', sendingEnabled: 1 },
+    { fromStatus: 'HEALTHY', toStatus: 'PROBATION', sendingEnabled: 1 },
+    { fromStatus: 'PROBATION', toStatus: 'HEALTHY', sendingEnabled: 1 },
+  ]);
+  await srv.stop();
+});
+
+test('access denied and throttling are shown and retried with backoff; never fatal', { skip }, async (t) => {
+  const stub = await startAwsStub();
+  t.after(() => stub.close());
+  stub.setRate('Reputation.BounceRate', 0.01);
+  stub.fail('cloudwatch', errors.cloudwatch.accessDenied(), errors.cloudwatch.accessDenied());
+  stub.fail('sesv2', errors.sesv2.throttle());
+  const srv = await startWatching(stub, { t, args: ['--ses-reputation-interval', '1h'] });
+  const s = await waitFor(async () => {
+    const j = await stats(srv);
+    return j.aws.errors.length === 2 ? j : null;
+  }, { what: () => tail(srv.stderr, 20) });
+  const byApi = Object.fromEntries(s.aws.errors.map((e) => [e.api, e]));
+  assert.equal(byApi.cloudwatch.error, 'access_denied');
+  assert.match(byApi.cloudwatch.message, /HTTP 403 AccessDeniedException: User: .* not authorized to perform: cloudwatch:GetMetricData/);
+  assert.equal(byApi.sesv2.error, 'throttled');
+  assert.match(byApi.sesv2.message, /HTTP 429/);
+  assert.match(byApi.cloudwatch.retryAt, /^\d{4}-/);
+  const retryIn = Date.parse(byApi.cloudwatch.retryAt) - Date.now();
+  assert.ok(retryIn < 10000, `retried soon, not after the 1h interval (${retryIn} ms)`);
+  const d = (await get(srv.url, '/api/diagnostics')).json.sesReputation;
+  assert.equal(d.cloudwatch.error, 'access_denied');
+  assert.equal(d.sesv2.error, 'throttled');
+  assert.match(srv.stderr, /AWS reputation: request failed; retrying with backoff.*access_denied/);
+
+  // The second denial doubles the wait; then the answers come.
+  const ok = await waitFor(async () => {
+    const j = await stats(srv);
+    return j.aws.errors.length === 0 && j.aws.bounceRate === 0.01 ? j : null;
+  }, { timeout: 20000, what: () => tail(srv.stderr, 20) });
+  assert.equal(ok.aws.enforcementStatus, 'HEALTHY');
+  const cw = stub.requests.filter((r) => r.api === 'cloudwatch');
+  assert.equal(cw.length, 3, 'two denials, then success; no more rounds within the hour');
+  const gap1 = cw[1].at - cw[0].at;
+  const gap2 = cw[2].at - cw[1].at;
+  assert.ok(gap1 >= 1900 && gap1 < 5000, `first retry after about 2 s: ${gap1}`);
+  assert.ok(gap2 >= 3900 && gap2 < 9000, `second after about 4 s: ${gap2}`);
+  const m = await fetchMetrics(get, srv);
+  assert.equal(m.series.get('seslog_ses_reputation_requests_total{api="cloudwatch",outcome="access_denied"}'), 2);
+  assert.equal(m.series.get('seslog_ses_reputation_requests_total{api="sesv2",outcome="throttled"}'), 1);
+  assert.match(srv.stderr, /AWS reputation: request works again/);
+  await srv.stop();
+});
+
+test('without credentials or region the server runs and says why', { skip }, async (t) => {
+  const srv = await startServer({
+    t, args: ['--ses-reputation'],
+    env: awsEnv({ AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' }),
+  });
+  const s = await waitFor(async () => {
+    const j = await stats(srv);
+    return j.aws.errors.length === 2 ? j : null;
+  });
+  assert.deepEqual(s.aws.errors.map((e) => e.error), ['no_credentials', 'no_credentials']);
+  assert.match(s.aws.errors[0].message, /set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/);
+  assert.equal(s.aws.bounceRate, null);
+  assert.equal(s.aws.enforcementStatus, null);
+  const m = await fetchMetrics(get, srv);
+  assert.equal(m.series.has('seslog_ses_reputation_bounce_rate'), false, 'no made-up zero');
+  await srv.stop();
+
+  const srv2 = await startServer({ t, args: ['--ses-reputation'], env: awsEnv({ AWS_REGION: '' }) });
+  const s2 = await waitFor(async () => {
+    const j = await stats(srv2);
+    return j.aws.errors.length === 2 ? j : null;
+  });
+  assert.match(s2.aws.errors[0].message, /no region: set AWS_REGION/);
+  await srv2.stop();
+
+  // Off by default: the object says so and nothing is asked.
+  const off = await startServer({ t });
+  assert.deepEqual((await stats(off)).aws, { enabled: false });
+  assert.equal((await get(off.url, '/api/timeseries?source=aws')).status, 400);
+  await off.stop();
+});
+
+test('bad options: one line, exit 2', { skip }, async () => {
+  for (const [args, re] of [
+    [['--ses-reputation', '--ses-configuration-set', 'bad name'], /--ses-configuration-set bad name: a name has 1 to 64 letters/],
+    [['--ses-reputation', '--ses-reputation-interval', '0'], /--ses-reputation-interval must be at least 1s/],
+  ]) {
+    const e = await startServer({ args, env: awsEnv() }).catch((x) => x);
+    assert.ok(e instanceof Error, `${args.join(' ')} started`);
+    assert.match(e.message, re);
+    assert.match(e.message, /code 2/);
+  }
 });
