@@ -19,6 +19,7 @@ SUITE(config_tests)
 SUITE(query_tests)
 SUITE(suppression_tests)
 SUITE(dnsbl_tests)
+SUITE(sesrep_tests)
 #undef SUITE
 
 const char *unit_fixtures = "tests/fixtures";
@@ -53,7 +54,7 @@ int main(int argc, char **argv) {
       {"util", util_tests},     {"sns", sns_tests},       {"ses", ses_tests},
       {"store", store_tests},   {"import", import_tests}, {"http", http_tests},
       {"config", config_tests}, {"query", query_tests},   {"suppression", suppression_tests},
-      {"dnsbl", dnsbl_tests},
+      {"dnsbl", dnsbl_tests},   {"sesrep", sesrep_tests},
   };
   log_min_level = LOG_WARN; /* keep the run's output to the results */
   if (argc > 1)
