@@ -76,6 +76,8 @@ export function sendingChart(data) {
 function render(data, W, tip, holder) {
   const pts = data.points;
   const n = pts.length;
+  // AWS's reputation series (data.aws, /api/timeseries?source=aws), by bucket start.
+  const awsAt = new Map((data.aws || []).map((p) => [p.t, p]));
   const narrow = W < 560;
   const L = narrow ? 40 : 52;
   const R = 12;
@@ -131,7 +133,8 @@ function render(data, W, tip, holder) {
   // -- rate panels
   const ratePanel = (yTop, key, title, th, cls) => {
     const vals = pts.map((p) => (p.sends > 0 ? p[key] : null));
-    const maxR = niceMax(Math.max(th.alert * 1.3, ...vals.filter((v) => v !== null)));
+    const awsVals = pts.map((p) => { const a = awsAt.get(p.t); return a && a[key] !== null ? a[key] : null; });
+    const maxR = niceMax(Math.max(th.alert * 1.3, ...vals.filter((v) => v !== null), ...awsVals.filter((v) => v !== null)));
     const ry = (v) => yTop + rateH - (v / maxR) * rateH;
     const pg = s('g', { class: `panel ${cls}` });
     pg.appendChild(s('text', { class: 'panel-title', x: L, y: yTop - 6 }, title));
@@ -171,6 +174,15 @@ function render(data, W, tip, holder) {
     flush();
     if (area) pg.appendChild(s('path', { class: 'area', d: area }));
     if (d) pg.appendChild(s('path', { class: 'line', d }));
+    // AWS's own figure for the same buckets, dashed, broken where AWS gave no point.
+    let ad = '';
+    let k = 0;
+    awsVals.forEach((v, i) => {
+      if (v === null) { k = 0; return; }
+      ad += `${k++ ? 'L' : 'M'}${(xAt(i) + bw / 2).toFixed(1)},${ry(v).toFixed(1)}`;
+      if (k === 1) ad += `h0.1`; // a lone point still shows
+    });
+    if (ad) pg.appendChild(s('path', { class: 'line aws', d: ad }));
     return pg;
   };
   svg.appendChild(ratePanel(y1, 'bounceRate', 'Bounce rate (permanent)', data.thresholds.bounce, 'r-bounce'));
@@ -208,7 +220,11 @@ function render(data, W, tip, holder) {
       row('bounces', `${num(p.bounces)}${p.permanentBounces !== undefined ? ` (${num(p.permanentBounces)} permanent)` : ''}`, 'c-bounce'),
       row('complaints', num(p.complaints), 'c-complaint'),
       row('bounce rate', p.sends ? pct(p.bounceRate) : '–', 'c-bounce'),
-      row('complaint rate', p.sends ? pct(p.complaintRate) : '–', 'c-complaint'));
+      row('complaint rate', p.sends ? pct(p.complaintRate) : '–', 'c-complaint'),
+      ...(awsAt.size ? [
+        row('AWS bounce rate', awsAt.get(p.t)?.bounceRate != null ? pct(awsAt.get(p.t).bounceRate) : '–', 'c-bounce'),
+        row('AWS complaint rate', awsAt.get(p.t)?.complaintRate != null ? pct(awsAt.get(p.t).complaintRate) : '–', 'c-complaint'),
+      ] : []));
     tip.classList.add('show');
     const tw = tip.offsetWidth || 180;
     const hostW = holder.clientWidth || W;

@@ -3,7 +3,9 @@
 // sending chart over 1 h / 24 h / 7 d / 30 d, counts by type, the domains
 // that bounce most, subscription health, the DNS blocklists the sending
 // IPs and domains are on, and the latest bounces, complaints and refused
-// notifications. Refreshes itself every 30 s.
+// notifications. With --ses-reputation, AWS's own verdict beside seslog's:
+// the account's enforcement status at the top, AWS's rate beside each gauge
+// and AWS's series in the chart. Refreshes itself every 30 s.
 
 import {
   h, fill, num, pct, card, fmtAgo, timeEl, typeBadge, stateBadge, mailHref, eventsHref,
@@ -45,6 +47,52 @@ function rateCard(id, title, m, stats, countLabel, count, rangeStats, rangeKey, 
     h('p', { class: 'rate-foot' },
       sends ? `${plural(count, ...countLabel)} of ${plural(sends, 'send', 'sends')}` : `No sends in the last ${windowText(stats.window)}: the rate is 0.`,
       rangeStats ? h('span', { class: 'muted' }, ` · ${rangeLong}: ${pct(rangeStats[rangeKey])}`) : null));
+}
+
+const AWS_STATUS = { HEALTHY: 'ok', PROBATION: 'warn', SHUTDOWN: 'alert' };
+const AWS_ERRORS = {
+  no_credentials: 'no credentials', access_denied: 'access denied', credentials_rejected: 'credentials rejected',
+  throttled: 'throttled', network: 'unreachable', server_error: 'AWS error', client_error: 'refused', bad_response: 'unreadable answer',
+};
+
+/** The account's status at the top of the page (GET /api/stats' aws), or nothing when not watched. */
+function awsStatusBar(aws, now) {
+  if (!aws || !aws.enabled) return null;
+  const st = aws.enforcementStatus;
+  const parts = [];
+  if (aws.sendingEnabled === false) parts.push(h('strong', { class: 'bad-text' }, 'sending disabled'));
+  else if (aws.sendingEnabled) parts.push('sending enabled');
+  if (aws.productionAccessEnabled === false) parts.push('sandbox');
+  const q = aws.sendQuota;
+  if (q && q.max24HourSend !== null && q.sentLast24Hours !== null) {
+    parts.push(`${num(q.sentLast24Hours)} of ${num(q.max24HourSend)} sent in 24 h (${pct(q.max24HourSend ? q.sentLast24Hours / q.max24HourSend : 0, 1)})`);
+  }
+  if (q && q.maxSendRate !== null) parts.push(`${num(q.maxSendRate)}/s`);
+  if (aws.accountAt) parts.push(h('span', { class: 'muted' }, `asked ${fmtAgo(aws.accountAt, now)}`));
+  const errors = (aws.errors || []).map((e) => h('p', { class: 'aws-error bad-text', dataset: { api: e.api, error: e.error } },
+    `${e.api === 'cloudwatch' ? 'CloudWatch' : 'SES v2'}: ${AWS_ERRORS[e.error] || e.error} — ${e.message}`,
+    e.retryAt ? h('span', { class: 'muted' }, ` · retrying ${fmtAgo(e.retryAt, now)}`) : null));
+  const notes = (aws.divergence || []).map((d) => h('p', { class: 'aws-note', dataset: { metric: d.metric } },
+    h('strong', {}, `${d.metric === 'bounceRate' ? 'Bounce' : 'Complaint'} rate: seslog ${pct(d.seslog)}, AWS ${pct(d.aws)}. `), d.note));
+  const state = st ? (AWS_STATUS[st] || 'alert') : 'pending';
+  return h('section', { class: ['card', 'aws-status', `state-${state}`], id: 'aws-status', 'aria-label': 'SES account status' },
+    h('div', { class: 'aws-status-row' },
+      h('span', { class: 'aws-status-label' }, 'SES account (AWS)'),
+      stateBadge(state, st || 'not known yet'),
+      h('span', { class: 'aws-status-parts' }, parts.flatMap((x, i) => (i ? [' · ', x] : [x])))),
+    errors, notes);
+}
+
+/** AWS's figure for one gauge: its rate and its monitor state, or why it is missing. */
+function awsFigure(aws, key, now) {
+  if (!aws || !aws.enabled) return null;
+  const m = aws.monitors && aws.monitors[key];
+  const v = aws[key];
+  return h('p', { class: ['aws-figure', m ? `state-${m.state}` : ''], dataset: { metric: key } },
+    h('span', { class: 'aws-label' }, 'AWS: '),
+    v === null || v === undefined ? h('span', { class: 'muted' }, 'not known yet')
+      : [h('strong', { class: 'aws-value' }, pct(v)), ' ', stateBadge(m ? m.state : 'ok', (m ? m.state : 'ok').toUpperCase()),
+        h('span', { class: 'muted' }, ` CloudWatch, last ${Math.round((aws.windowSeconds || 600) / 60)} min${aws.at ? `, ${fmtAgo(aws.at, now)}` : ''}`)]);
 }
 
 function volumeCard(st, range) {
@@ -276,6 +324,7 @@ export default async function overviewView({ root, route, ready, signal }) {
   let dnsblPoll = null;
   const updated = h('span', { class: 'muted small', id: 'updated' });
   const errSlot = h('div');
+  const awsSlot = h('div', { id: 'aws-slot' });
 
   const showTabs = () => fill(tabs, Object.entries(RANGES).map(([k, r]) => h('a', {
     href: `#/?range=${k}`, class: 'seg-btn', 'aria-current': k === range ? 'true' : undefined,
@@ -288,6 +337,7 @@ export default async function overviewView({ root, route, ready, signal }) {
       h('div', {}, h('h1', {}, 'Overview'), h('p', { class: 'sub' }, 'Bounce and complaint rates as SES counts them: permanent bounces and complaints per recipient sent.')),
       updated),
     errSlot,
+    awsSlot,
     rateRow,
     card('Sending', { id: 'chart-card', actions: tabs }, chartBody, chartNote),
     row3, dnsblSlot, row4);
@@ -340,16 +390,21 @@ export default async function overviewView({ root, route, ready, signal }) {
         api('/api/diagnostics', o),
         fetchDnsbl(o),
       ]);
+      // AWS's series only when it is watched (else the API answers 400).
+      const awsTs = now.aws && now.aws.enabled
+        ? await api(`/api/timeseries${qs({ since: range, bucket: r.bucket, source: 'aws' })}`, o) : null;
       const t = Date.now();
       fill(errSlot);
-      fill(rateRow,
-        rateCard('bounce-rate', 'Bounce rate', now.monitors.bounceRate, now, ['permanent bounce', 'permanent bounces'], now.permanentBounces, rs, 'bounceRate', RANGES[range].long),
-        rateCard('complaint-rate', 'Complaint rate', now.monitors.complaintRate, now, ['complaint', 'complaints'], now.complaints, rs, 'complaintRate', RANGES[range].long),
-        volumeCard(rs, range));
+      fill(awsSlot, awsStatusBar(now.aws, t));
+      const bounceCard = rateCard('bounce-rate', 'Bounce rate', now.monitors.bounceRate, now, ['permanent bounce', 'permanent bounces'], now.permanentBounces, rs, 'bounceRate', RANGES[range].long);
+      const complaintCard = rateCard('complaint-rate', 'Complaint rate', now.monitors.complaintRate, now, ['complaint', 'complaints'], now.complaints, rs, 'complaintRate', RANGES[range].long);
+      bounceCard.append(awsFigure(now.aws, 'bounceRate', t) || '');
+      complaintCard.append(awsFigure(now.aws, 'complaintRate', t) || '');
+      fill(rateRow, bounceCard, complaintCard, volumeCard(rs, range));
       if (chart && chart.dispose) chart.dispose();
       const points = ts.points || [];
       chart = sendingChart({
-        points, bucketLabel: r.bucketLabel, bucketMs: r.bucketMs,
+        points, bucketLabel: r.bucketLabel, bucketMs: r.bucketMs, aws: awsTs ? awsTs.points : null,
         since: Date.parse(ts.since), until: Date.parse(ts.until),
         thresholds: {
           bounce: { warn: now.monitors.bounceRate.warn, alert: now.monitors.bounceRate.alert },
@@ -361,7 +416,8 @@ export default async function overviewView({ root, route, ready, signal }) {
       table.open = wasOpen;
       fill(chartBody, chart, table);
       fill(chartNote, `${num(points.reduce((a, p) => a + p.sends, 0))} sends in the ${r.long}, per ${r.bucketLabel}. ` +
-        'Rates are drawn only where there were sends; dashed lines are the warn and alert thresholds.');
+        'Rates are drawn only where there were sends; dashed lines are the warn and alert thresholds.' +
+        (awsTs ? ' The finely dashed line is AWS\'s own rate (CloudWatch Reputation metrics), where AWS gave a figure.' : ''));
       fill(row3, typeCounts(rs, range), domainsCard(bounces, range), subsCard(subs, t));
       showDnsbl(bl);
       fill(row4, recentCard(bounces, complaints), rejectionsCard(diag, t));
