@@ -374,7 +374,8 @@ int sesrep_parse_account(const char *body, struct sesrep_account *out) {
   struct sesrep_account a;
   snprintf(a.status, sizeof a.status, "%s", status);
   for (char *p = a.status; *p; p++)
-    if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+    if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+          *p == '_'))
       *p = '_'; /* a name, never markup */
   a.sending_enabled = jbool(root, "SendingEnabled");
   a.production = jbool(root, "ProductionAccessEnabled");
