@@ -143,7 +143,8 @@ int sesrep_endpoint(const char *svc, const char *host, const char *region, char 
   }
   if (!url) {
     if (!region_ok(region)) {
-      snprintf(err, errlen, "no region: set AWS_REGION (or AWS_DEFAULT_REGION), e.g. us-east-1");
+      snprintf(err, errlen, "no region: set AWS_REGION (or AWS_DEFAULT_REGION) to one like %s",
+               region ? "us-east-1 (lower case letters, digits and -)" : "us-east-1");
       return SL_EINVAL;
     }
     int w = snprintf(out, outlen, "https://%s.%s.amazonaws.com%s", host, region,
@@ -198,6 +199,23 @@ static void free_secret(char *s) {
   free(s);
 }
 
+/* One endpoint into out: the option, else sesrep_endpoint. Without a
+ * usable region the reason goes to setup (out empty) and 0 is returned;
+ * any other problem returns SL_EINVAL with the reason in why. */
+static int resolve(const char *given, const char *svc, const char *host, const char *region,
+                   char *out, size_t outlen, char *setup, size_t setuplen, char *why,
+                   size_t whylen) {
+  if (given) {
+    snprintf(out, outlen, "%s", given);
+    return 0;
+  }
+  if (!sesrep_endpoint(svc, host, region, out, outlen, why, whylen)) return 0;
+  if (strncmp(why, "no region", 9)) return SL_EINVAL;
+  if (!setup[0]) snprintf(setup, setuplen, "%s", why);
+  out[0] = 0;
+  return 0;
+}
+
 int sesrep_new(uv_loop_t *loop, outbound *ob, outbox *box, int slack_sink,
                const struct sesrep_opts *opts, sesrep **out, char *err, size_t errlen) {
   if (opts->enabled) {
@@ -243,30 +261,23 @@ int sesrep_new(uv_loop_t *loop, outbound *ob, outbox *box, int slack_sink,
     snprintf(s->scopes[i].name, sizeof s->scopes[i].name, "%s", opts->config_sets[i - 1]);
   const struct sesrep_creds *c = &opts->creds;
   char cw[1024], ses[1024], why[256];
-  int rc = opts->cloudwatch_endpoint ? (snprintf(cw, sizeof cw, "%s", opts->cloudwatch_endpoint), 0)
-                                     : sesrep_endpoint("CLOUDWATCH", "monitoring", c->region, cw,
-                                                       sizeof cw, why, sizeof why);
-  if (!rc)
-    rc = opts->sesv2_endpoint
-             ? (snprintf(ses, sizeof ses, "%s", opts->sesv2_endpoint), 0)
-             : sesrep_endpoint("SESV2", "email", c->region, ses, sizeof ses, why, sizeof why);
-  if (rc) {
-    /* A bad endpoint variable is a mistake to fix now; a missing region is
-     * a failure to show (and the endpoints stay unknown). */
-    if (region_ok(c->region) || strncmp(why, "no region", 9)) {
-      snprintf(err, errlen, "--ses-reputation: %s", why);
-      sesrep_free(s);
-      return SL_EINVAL;
-    }
-    snprintf(s->setup_error, sizeof s->setup_error, "%s", why);
-    cw[0] = ses[0] = 0;
+  /* A bad endpoint variable is a mistake to fix now; a missing region is
+   * a failure to show (and that endpoint stays unknown). */
+  if (resolve(opts->cloudwatch_endpoint, "CLOUDWATCH", "monitoring", c->region, cw, sizeof cw,
+              s->setup_error, sizeof s->setup_error, why, sizeof why) ||
+      resolve(opts->sesv2_endpoint, "SESV2", "email", c->region, ses, sizeof ses, s->setup_error,
+              sizeof s->setup_error, why, sizeof why)) {
+    snprintf(err, errlen, "--ses-reputation: %s", why);
+    sesrep_free(s);
+    return SL_EINVAL;
   }
   s->cw_url = dup_printf2("%s/%s", cw, "");
   s->ses_url = dup_printf2("%s%s", ses, "/v2/email/account");
   if (!s->cw_url || !s->ses_url) goto nomem;
   if (!s->setup_error[0] && !region_ok(c->region))
     snprintf(s->setup_error, sizeof s->setup_error,
-             "no region: set AWS_REGION (or AWS_DEFAULT_REGION), e.g. us-east-1");
+             "no region: set AWS_REGION (or AWS_DEFAULT_REGION) to one like us-east-1 (it signs "
+             "every request)");
   if (!s->setup_error[0] && (!c->access_key_id || !c->secret_access_key))
     snprintf(s->setup_error, sizeof s->setup_error,
              "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and "

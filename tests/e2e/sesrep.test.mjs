@@ -215,11 +215,14 @@ test('the service variables win over AWS_ENDPOINT_URL, and AWS_IGNORE_CONFIGURED
   await srv2.stop();
 
   // A bad endpoint variable is a mistake to fix at start.
-  const bad = await startServer({
-    args: ['--ses-reputation'], env: awsEnv({ AWS_ENDPOINT_URL_SESV2: 'ftp://127.0.0.1:1' }),
-  }).catch((e) => e);
-  assert.ok(bad instanceof Error);
-  assert.match(bad.message, /AWS_ENDPOINT_URL_SESV2 must be an http:\/\/ or https:\/\/ URL/);
+  for (const region of ['us-east-1', '']) { // also when there is no region to build the others
+    const bad = await startServer({
+      args: ['--ses-reputation'], env: awsEnv({ AWS_ENDPOINT_URL_SESV2: 'ftp://127.0.0.1:1', AWS_REGION: region }),
+    }).catch((e) => e);
+    assert.ok(bad instanceof Error, `started with a bad AWS_ENDPOINT_URL_SESV2 (region "${region}")`);
+    assert.match(bad.message, /AWS_ENDPOINT_URL_SESV2 must be an http:\/\/ or https:\/\/ URL/);
+    assert.match(bad.message, /code 2/);
+  }
 });
 
 /** Slack messages about AWS's rates ("AWS bounce rate ok → alert") and the account status. */
