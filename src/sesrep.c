@@ -51,9 +51,10 @@ static const char *const outcome_names[] = {
 /* One API's health. */
 struct api_state {
   int64_t last_ok_ms, last_error_ms, next_ms;
-  enum outcome error; /* of the last failure */
-  char message[512];  /* AWS's code and message, or curl's sentence */
-  int failures;       /* in a row */
+  enum outcome error;     /* of the last failure */
+  char message[512];      /* AWS's code and message, or curl's sentence */
+  int failures;           /* in a row */
+  int64_t retry_after_ms; /* AWS's Retry-After of the last failure, or 0 */
   uint64_t outcomes[O_N];
 };
 
@@ -461,6 +462,7 @@ static void note_success(sesrep *s, enum api_id a) {
     log_kv(LOG_INFO, "AWS reputation: request works again", "api", api_ops[a], NULL);
   st->outcomes[O_OK]++;
   st->failures = 0;
+  st->retry_after_ms = 0;
   st->last_ok_ms = util_now_ms();
 }
 
@@ -468,12 +470,15 @@ static void note_success(sesrep *s, enum api_id a) {
 static int failed(sesrep *s, enum api_id a, const outbound_result *res) {
   if (res->rc == SL_ESHUTDOWN) return 1;
   if (res->rc) {
+    s->api[a].retry_after_ms = 0;
     char m[300];
     snprintf(m, sizeof m, "%s", res->error ? res->error : sl_strerror(res->rc));
     note_failure(s, a, O_NETWORK, m);
     return 1;
   }
   if (res->status >= 200 && res->status < 300) return 0;
+  long ra = res->retry_after ? strtol(res->retry_after, NULL, 10) : 0;
+  s->api[a].retry_after_ms = ra > 0 && ra < 86400 ? ra * 1000 : 0;
   char detail[512];
   const char *kind = sesrep_classify(res->status, res->body, detail, sizeof detail);
   note_failure(s, a, outcome_of(kind), detail);
@@ -549,7 +554,13 @@ static int read_metrics(sesrep *s, const char *body, int64_t now) {
     cJSON_Delete(root);
     return SL_EJSON;
   }
-  size_t cap = (size_t)s->n_scopes * 2 * MAX_POINTS;
+  size_t cap = 0; /* the points in the answer, at most MAX_POINTS a series */
+  const cJSON *r;
+  cJSON_ArrayForEach(r, results) {
+    int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "Values"));
+    cap += (size_t)(n < MAX_POINTS ? n : MAX_POINTS);
+  }
+  if (cap > (size_t)s->n_scopes * 2 * MAX_POINTS) cap = (size_t)s->n_scopes * 2 * MAX_POINTS;
   samples_write *w = calloc(1, sizeof *w + cap * sizeof w->v[0]);
   if (!w) {
     cJSON_Delete(root);
@@ -559,7 +570,6 @@ static int read_metrics(sesrep *s, const char *body, int64_t now) {
   int cnt[SESREP_MAX_SETS + 1][2] = {{0}};
   int64_t newest[SESREP_MAX_SETS + 1][2] = {{0}};
   int bad = 0;
-  const cJSON *r;
   cJSON_ArrayForEach(r, results) {
     const char *id = jstr(r, "Id");
     if (!id || (id[0] != 'b' && id[0] != 'c')) continue;
@@ -840,6 +850,8 @@ static void schedule(sesrep *s) {
     int64_t back = s->o.retry_base_ms;
     for (int i = 1; i < f && back < s->o.interval_ms; i++) back *= 2;
     back += back * (rand() % 21) / 100; /* up to 20 % jitter */
+    for (int a = 0; a < 2; a++)         /* AWS's own Retry-After, when it gave one, is the least */
+      if (s->api[a].failures && s->api[a].retry_after_ms > back) back = s->api[a].retry_after_ms;
     if (back < delay) delay = back;
   }
   if (delay < 0) delay = 0;

@@ -320,7 +320,9 @@ test('access denied and throttling are shown and retried with backoff; never fat
   t.after(() => stub.close());
   stub.setRate('Reputation.BounceRate', 0.01);
   stub.fail('cloudwatch', errors.cloudwatch.accessDenied(), errors.cloudwatch.accessDenied());
-  stub.fail('sesv2', errors.sesv2.throttle());
+  const throttle = errors.sesv2.throttle();
+  throttle.headers['Retry-After'] = '3';
+  stub.fail('sesv2', throttle);
   const srv = await startWatching(stub, { t, args: ['--ses-reputation-interval', '1h'] });
   const s = await waitFor(async () => {
     const j = await stats(srv);
@@ -349,7 +351,7 @@ test('access denied and throttling are shown and retried with backoff; never fat
   assert.equal(cw.length, 3, 'two denials, then success; no more rounds within the hour');
   const gap1 = cw[1].at - cw[0].at;
   const gap2 = cw[2].at - cw[1].at;
-  assert.ok(gap1 >= 1900 && gap1 < 5000, `first retry after about 2 s: ${gap1}`);
+  assert.ok(gap1 >= 2900 && gap1 < 5000, `first retry after SES's Retry-After of 3 s (more than the 2 s backoff): ${gap1}`);
   assert.ok(gap2 >= 3900 && gap2 < 9000, `second after about 4 s: ${gap2}`);
   const m = await fetchMetrics(get, srv);
   assert.equal(m.series.get('seslog_ses_reputation_requests_total{api="cloudwatch",outcome="access_denied"}'), 2);
