@@ -13,7 +13,7 @@
 // parsed queries and the result of checking its SigV4 signature (service
 // "monitoring" or "ses", the region given). fail(api, ...answers) queues
 // error answers that the next requests of that API get first, shaped as AWS
-// shapes them (throttle(), accessDenied()).
+// shapes them (throttle(), accessDenied()), or any {status, raw} body.
 
 import http from 'node:http';
 import { sigv4Problem, AWS_ENV } from './dynamodb-lib.mjs';
@@ -125,7 +125,7 @@ export async function startAwsStub({ region = AWS_ENV.AWS_REGION, name = 'aws' }
         rec.sig = sigv4Problem(req, body, { region: state.region, service: 'ses', need: ['host', 'x-amz-date'] });
         if (rec.sig) { answer(res, 403, JSON.stringify({ message: `stand-in: ${rec.sig}` }), { 'x-amzn-ErrorType': 'InvalidSignatureException:' }); return; }
         const f = state.failures.sesv2.shift();
-        if (f) { rec.failed = f.status; answer(res, f.status, JSON.stringify(f.json), { 'content-type': 'application/json', ...(f.headers ?? {}) }); return; }
+        if (f) { rec.failed = f.status; answer(res, f.status, f.raw ?? JSON.stringify(f.json), { 'content-type': 'application/json', ...(f.headers ?? {}) }); return; }
         answer(res, 200, JSON.stringify(state.account), { 'content-type': 'application/json' });
         return;
       }
@@ -136,7 +136,7 @@ export async function startAwsStub({ region = AWS_ENV.AWS_REGION, name = 'aws' }
         if (!ctype.startsWith('application/x-amz-json-1.0')) rec.sig ??= `content-type ${ctype}`;
         if (rec.sig) { answer(res, 403, JSON.stringify({ __type: 'InvalidSignatureException', message: `stand-in: ${rec.sig}` }), { 'content-type': 'application/x-amz-json-1.0' }); return; }
         const f = state.failures.cloudwatch.shift();
-        if (f) { rec.failed = f.status; answer(res, f.status, JSON.stringify(f.json), { 'content-type': 'application/x-amz-json-1.0' }); return; }
+        if (f) { rec.failed = f.status; answer(res, f.status, f.raw ?? JSON.stringify(f.json), { 'content-type': 'application/x-amz-json-1.0' }); return; }
         let q;
         try { q = JSON.parse(text); } catch { answer(res, 400, JSON.stringify({ __type: 'SerializationException' })); return; }
         rec.queries = q.MetricDataQueries;

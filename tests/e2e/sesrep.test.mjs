@@ -403,3 +403,47 @@ test('bad options: one line, exit 2', { skip }, async () => {
     assert.match(e.message, /code 2/);
   }
 });
+
+test('answers that are not what AWS sends are refused as bad_response and change nothing', { skip }, async (t) => {
+  const stub = await startAwsStub();
+  t.after(() => stub.close());
+  stub.setRate('Reputation.BounceRate', 0.02);
+  const now = Math.floor(Date.now() / 60000) * 60000;
+  stub.fail('cloudwatch',
+    { status: 200, raw: 'not json at all' },
+    { status: 200, raw: '{"MetricDataResults":"no"}' },
+    // Mismatched arrays, a negative value, a string time, null: skipped points, the rest kept.
+    { status: 200, raw: JSON.stringify({ MetricDataResults: [
+      { Id: 'b0', Timestamps: [now / 1000, (now - 60000) / 1000], Values: [0.5] },
+      { Id: 'c0', Timestamps: [now / 1000, 'yesterday', null, new Date(now - 60000).toISOString()], Values: [-1, 0.1, 0.1, 0.0004] },
+      { Id: 'x9', Timestamps: [now / 1000], Values: [1] },
+      { Id: 'b77', Timestamps: [now / 1000], Values: [1] },
+    ] }) });
+  stub.fail('sesv2', { status: 200, raw: '{}' }, { status: 200, raw: '[1,2' });
+  const srv = await startWatching(stub, { t, args: ['--ses-reputation-interval', '1h'] });
+  const first = await waitFor(async () => {
+    const j = await stats(srv);
+    return j.aws.errors.length === 2 ? j : null;
+  }, { what: () => tail(srv.stderr, 20) });
+  assert.deepEqual(first.aws.errors.map((e) => e.error), ['bad_response', 'bad_response']);
+  assert.equal(first.aws.bounceRate, null, 'nothing taken from an unreadable answer');
+  assert.equal(first.aws.enforcementStatus, null);
+  // The third CloudWatch answer is readable in part: its good point counts, the bad ones do not.
+  const third = await waitFor(async () => {
+    const j = await stats(srv);
+    return j.aws.complaintRate !== null ? j : null;
+  }, { timeout: 20000, what: () => tail(srv.stderr, 20) });
+  assert.equal(third.aws.complaintRate, 0.0004);
+  assert.equal(third.aws.bounceRate, 0, 'no readable bounce point in the window reads as zero');
+  assert.match(srv.stderr, /some data points were unreadable; skipped/);
+  const rows = await sqlite(srv.db, 'SELECT metric, value FROM ses_reputation_samples ORDER BY metric');
+  assert.deepEqual(rows, [{ metric: 'complaintRate', value: 0.0004 }]);
+  // That round read both APIs: no error left, and the next round waits for the interval.
+  const ok = await waitFor(async () => {
+    const j = await stats(srv);
+    return j.aws.errors.length === 0 && j.aws.enforcementStatus ? j : null;
+  }, { timeout: 10000, what: () => tail(srv.stderr, 20) });
+  assert.equal(ok.aws.enforcementStatus, 'HEALTHY');
+  assert.equal(stub.requests.filter((r) => r.api === 'cloudwatch').length, 3);
+  await srv.stop();
+});
