@@ -14,6 +14,9 @@
 #   queue        bench/queue.sh: throughput and latency against the write
 #                queue's depth, behind the --queue-max default (issue 9);
 #                opt-in (BENCH_ONLY=queue)
+#   sqs          bench/sqs.sh: draining a 100,000-message SQS backlog from a
+#                local SQS-compatible server, beside a plain receive-and-delete
+#                loop on the same server (issue 15)
 # BENCH_ONLY="verify ingest" runs a subset, BENCH_ONLY=scale the scale
 # benchmark. Generated data is cached under $BENCH_DIR, so the first run is
 # the slow one. Exits 1 when a benchmark crashed, 0 otherwise (figures are
@@ -22,7 +25,7 @@ set -u
 cd "$(dirname "$0")/.."
 export SESLOG_BIN="${SESLOG_BIN:-build/seslog}"
 export BENCH_DIR="${BENCH_DIR:-build/bench}"
-only="${BENCH_ONLY:-verify ingest query suppression dynamodb}"
+only="${BENCH_ONLY:-verify ingest query suppression dynamodb sqs}"
 status=0
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
 for b in $only; do
@@ -36,6 +39,7 @@ for b in $only; do
     dynamodb) bench/dynamodb.sh || status=1 ;;
     scale) bench/scale.sh || status=1 ;;
     queue) bench/queue.sh || status=1 ;;
+    sqs) bench/sqs.sh || status=1 ;;
     *) echo "bench: unknown benchmark $b" >&2; status=1 ;;
   esac
 done

@@ -40,6 +40,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "awscreds.h"
 #include "outbound.h"
 #include "outbox.h"
 #include "ses.h"
@@ -56,6 +57,8 @@ struct dynamodb_opts {
   const char *access_key_id;     /* required */
   const char *secret_access_key; /* required */
   const char *session_token;     /* or NULL */
+  awscreds *creds;               /* or NULL; when set, the three above are not used: the provider's
+                                    credentials at each request (borrowed; outlives the client) */
   unsigned types;                /* bits from dynamodb_parse_types; 0: the default */
   int extra_attributes;          /* 1: items also carry seslog's own attributes */
   int parallel;                  /* BatchWriteItem requests in flight at once; 0: 8 */
@@ -65,7 +68,8 @@ typedef struct dynamodb dynamodb;
 
 /* Fills region and credentials of o from AWS_REGION (or
  * AWS_DEFAULT_REGION), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
- * AWS_SESSION_TOKEN (the pointers are the environment's). Returns 0, or
+ * AWS_SESSION_TOKEN (the pointers are the environment's); only the region
+ * when o->creds is set. Returns 0, or
  * SL_EINVAL with one sentence in err naming what is missing. */
 int dynamodb_env(struct dynamodb_opts *o, char *err, size_t errlen);
 

@@ -31,7 +31,7 @@ typedef struct outbound_result {
 typedef void (*outbound_cb)(void *ud, const outbound_result *res);
 
 struct outbound_req {
-  const char *method; /* "GET" (default) or "POST" */
+  const char *method; /* "GET" (default), "POST", or another without a body */
   const char *url;
   const char *const *headers; /* "Name: value", NULL-terminated, or NULL */
   const char *body;           /* POST body, copied */

@@ -15,7 +15,8 @@
  * enforcement status is stored (ses_account_changes) and announced at once.
  * A failure (no credentials, access denied, throttling, network) is kept
  * for the API and retried with backoff; it never stops the server.
- * Credentials never appear in a log line, an error text or the database. */
+ * Credentials come from the shared provider (awscreds.h) and never appear
+ * in a log line, an error text or the database. */
 #ifndef SESLOG_SESREP_H
 #define SESLOG_SESREP_H
 
@@ -23,22 +24,13 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "awscreds.h"
 #include "outbound.h"
 #include "outbox.h"
 #include "store.h"
 #include "util.h"
 
 struct sqlite3;
-
-/* The credentials the watcher signs with. Filled from the environment for
- * now (sesrep_creds_env); any field may be NULL, which the watcher reports
- * as a failure instead of asking AWS. */
-struct sesrep_creds {
-  const char *access_key_id;
-  const char *secret_access_key;
-  const char *session_token; /* or NULL */
-  const char *region;
-};
 
 struct sesrep_opts {
   int enabled;         /* --ses-reputation */
@@ -49,8 +41,10 @@ struct sesrep_opts {
   double bounce_alert; /* ... */
   double complaint_warn;
   double complaint_alert;
-  int64_t window_ms;               /* the monitors average over this; 10 minutes */
-  struct sesrep_creds creds;       /* borrowed: must outlive the watcher */
+  int64_t window_ms;       /* the monitors average over this; 10 minutes */
+  const char *region;      /* AWS_REGION (or AWS_DEFAULT_REGION); NULL: shown as a failure */
+  awscreds *creds;         /* the credentials provider, borrowed; NULL: none could be set up */
+  const char *creds_error; /* ... and why (awscreds_new's sentence) */
   const char *cloudwatch_endpoint; /* base URL, or NULL: from the environment or region */
   const char *sesv2_endpoint;      /* ... */
   int64_t retry_base_ms;           /* first retry after a failure; 0: 2 s */
@@ -60,9 +54,8 @@ struct sesrep_opts {
 
 typedef struct sesrep sesrep;
 
-/* Reads AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and
- * AWS_REGION (or AWS_DEFAULT_REGION); absent or empty ones stay NULL. */
-void sesrep_creds_env(struct sesrep_creds *c);
+/* AWS_REGION, else AWS_DEFAULT_REGION, else NULL (empty counts as unset). */
+const char *sesrep_region_env(void);
 
 /* The endpoint of a service as AWS tools find it: AWS_ENDPOINT_URL_<SVC>,
  * then AWS_ENDPOINT_URL (both ignored when

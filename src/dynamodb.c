@@ -60,6 +60,7 @@ struct dynamodb {
   char *sigv4;        /* "aws:amz:REGION:dynamodb" */
   char *userpwd;      /* "KEY:SECRET": a secret, never logged */
   char *token_header; /* "x-amz-security-token: ...": a secret, or NULL */
+  awscreds *creds;    /* where userpwd and token_header come from, or NULL */
   unsigned types;
   int extra;
   int parallel;
@@ -96,6 +97,10 @@ int dynamodb_env(struct dynamodb_opts *o, char *err, size_t errlen) {
       snprintf(err, errlen, "AWS_REGION must look like us-east-1");
       return SL_EINVAL;
     }
+  if (o->creds) {
+    o->region = region; /* credentials come from the provider */
+    return 0;
+  }
   if (!key || !*key || !secret || !*secret) {
     snprintf(err, errlen,
              "DynamoDB needs credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
@@ -180,7 +185,7 @@ int dynamodb_new(uv_loop_t *loop, outbound *ob, const struct dynamodb_opts *o, d
     snprintf(err, errlen, "the table name must have 1 to 255 characters");
     return SL_EINVAL;
   }
-  if (!o->region || !o->access_key_id || !o->secret_access_key) {
+  if (!o->region || (!o->creds && (!o->access_key_id || !o->secret_access_key))) {
     snprintf(err, errlen, "DynamoDB needs a region and credentials");
     return SL_EINVAL;
   }
@@ -218,11 +223,12 @@ int dynamodb_new(uv_loop_t *loop, outbound *ob, const struct dynamodb_opts *o, d
                                                           : "https://dynamodb.%s.amazonaws.com%s",
                         o->region, NULL);
   d->sigv4 = dup_printf("aws:amz:%s:dynamodb%s", o->region, NULL);
-  d->userpwd = dup_printf("%s:%s", o->access_key_id, o->secret_access_key);
-  if (o->session_token)
+  d->creds = o->creds;
+  if (!d->creds) d->userpwd = dup_printf("%s:%s", o->access_key_id, o->secret_access_key);
+  if (!d->creds && o->session_token)
     d->token_header = dup_printf("x-amz-security-token: %s%s", o->session_token, NULL);
-  if (!d->table_json || !d->table || !d->url || !d->sigv4 || !d->userpwd ||
-      (o->session_token && !d->token_header)) {
+  if (!d->table_json || !d->table || !d->url || !d->sigv4 || (!d->creds && !d->userpwd) ||
+      (!d->creds && o->session_token && !d->token_header)) {
     dynamodb_free(d);
     return SL_ENOMEM;
   }
@@ -677,6 +683,15 @@ static void on_chunk_answer(void *ud, const outbound_result *res) {
 /* Sends one BatchWriteItem; its answer comes to on_chunk_answer. The
  * caller counted it in dl->pending; a request that cannot start is
  * answered at once (rows wait for a later delivery). */
+/* The credentials for the request about to start: the provider's, or the
+ * static keys. Returns 0 or SL_EBUSY while the provider has none. */
+static int credentials(dynamodb *d, const char **userpwd, const char **token_header) {
+  if (d->creds) return awscreds_current(d->creds, userpwd, token_header);
+  *userpwd = d->userpwd;
+  *token_header = d->token_header;
+  return 0;
+}
+
 static void chunk_send(chunk *c) {
   delivery *dl = c->dl;
   dynamodb *d = dl->d;
@@ -691,8 +706,10 @@ static void chunk_send(chunk *c) {
     buf_appends(&b, "}}");
   }
   int rc = buf_appends(&b, "]}}");
+  const char *userpwd = NULL, *token = NULL;
+  if (!rc) rc = credentials(d, &userpwd, &token);
   const char *headers[] = {"Content-Type: application/x-amz-json-1.0",
-                           "X-Amz-Target: DynamoDB_20120810.BatchWriteItem", d->token_header, NULL};
+                           "X-Amz-Target: DynamoDB_20120810.BatchWriteItem", token, NULL};
   struct outbound_req req = {.method = "POST",
                              .url = d->url,
                              .headers = headers,
@@ -701,7 +718,7 @@ static void chunk_send(chunk *c) {
                              .timeout_ms = REQUEST_TIMEOUT_MS,
                              .max_body = ANSWER_MAX,
                              .aws_sigv4 = d->sigv4,
-                             .userpwd = d->userpwd};
+                             .userpwd = userpwd};
   if (!rc) rc = outbound_request(d->ob, &req, on_chunk_answer, c);
   buf_free(&b);
   if (rc) {
@@ -976,8 +993,11 @@ static void on_scan_answer(void *ud, const outbound_result *res) {
 static int scan_start(scan_req *s) {
   dynamodb *d = s->d;
   s->attempts++;
+  const char *userpwd, *token;
+  int rc = credentials(d, &userpwd, &token);
+  if (rc) return rc;
   const char *headers[] = {"Content-Type: application/x-amz-json-1.0",
-                           "X-Amz-Target: DynamoDB_20120810.Scan", d->token_header, NULL};
+                           "X-Amz-Target: DynamoDB_20120810.Scan", token, NULL};
   struct outbound_req req = {.method = "POST",
                              .url = d->url,
                              .headers = headers,
@@ -986,7 +1006,7 @@ static int scan_start(scan_req *s) {
                              .timeout_ms = SCAN_TIMEOUT_MS,
                              .max_body = ANSWER_MAX,
                              .aws_sigv4 = d->sigv4,
-                             .userpwd = d->userpwd};
+                             .userpwd = userpwd};
   return outbound_request(d->ob, &req, on_scan_answer, s);
 }
 

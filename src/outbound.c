@@ -285,6 +285,8 @@ int outbound_request(outbound *o, const struct outbound_req *req, outbound_cb cb
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)req->body_len);
     /* No "Expect: 100-continue" round trip. */
     t->headers = curl_slist_append(t->headers, "Expect:");
+  } else if (req->method && strcmp(req->method, "GET") != 0) {
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method); /* PUT without a body (IMDSv2) */
   }
   if (t->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
   if (req->aws_sigv4) curl_easy_setopt(e, CURLOPT_AWS_SIGV4, req->aws_sigv4);

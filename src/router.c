@@ -92,6 +92,7 @@ static void diagnostics(struct router *r, http_request *req) {
   outbox_json(r->metrics.box, &b);
   buf_appends(&b, ",\"sesReputation\":");
   sesrep_diagnostics_json(r->sesrep, &b);
+  sqs_diagnostics_json(r->sqs, &b);
   buf_appends(&b, ",\"recentRejections\":[");
   for (size_t i = 0; i < n; i++) {
     char at[25];
@@ -124,6 +125,15 @@ static void subscriptions(struct router *r, http_request *req) {
   buf_free(&b);
 }
 
+/* GET /api/sources: the SQS queues (topics are /api/subscriptions). */
+static void sources(struct router *r, http_request *req) {
+  buf b;
+  buf_init(&b, 1 << 20);
+  sqs_json(r->sqs, &b);
+  http_respond_json(req, 200, b.data ? b.data : "{\"queues\":[]}");
+  buf_free(&b);
+}
+
 static void serve_metrics(struct router *r, http_request *req) {
   buf b;
   buf_init(&b, 1 << 20);
@@ -131,6 +141,7 @@ static void serve_metrics(struct router *r, http_request *req) {
   dynamodb_metrics(r->metrics.box, &b);
   dnsbl_metrics(r->dnsbl, &b);
   sesrep_metrics(r->sesrep, &b);
+  sqs_metrics(r->sqs, &b);
   http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.data ? b.data : "",
                b.len);
   buf_free(&b);
@@ -185,6 +196,8 @@ void router_handle(http_request *req, void *ud) {
       diagnostics(r, req);
     else if (strcmp(p, "/api/subscriptions") == 0)
       subscriptions(r, req);
+    else if (strcmp(p, "/api/sources") == 0)
+      sources(r, req);
     else if (!r->api || api_handle(r->api, req) != 0)
       http_respond_error(req, 404, "not_found", "There is no such API endpoint.");
     return;

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "api.h"
+#include "awscreds.h"
 #include "certcache.h"
 #include "cmd.h"
 #include "config.h"
@@ -29,6 +30,7 @@
 #include "server.h"
 #include "sesrep.h"
 #include "slack.h"
+#include "sqs.h"
 #include "static.h"
 #include "store.h"
 #include "subs.h"
@@ -78,6 +80,9 @@ struct serve_opts {
   int ses_reputation;
   int64_t ses_reputation_interval;
   struct opt_list ses_configuration_set;
+  struct opt_list sqs_queue_url, sqs_raw_queue_url;
+  char *sqs_endpoint;
+  long sqs_pollers;
 };
 
 #define O(f) offsetof(struct serve_opts, f)
@@ -174,6 +179,15 @@ static const struct opt serve_table[] = {
      "how often AWS is asked"},
     {"ses-configuration-set", OPT_LIST, O(ses_configuration_set), NULL, "NAME",
      "also watch this configuration set's reputation metrics (repeatable)"},
+    {"sqs-queue-url", OPT_LIST, O(sqs_queue_url), NULL, "URL",
+     "pull SNS envelopes from this SQS queue (repeatable; env comma-separated)"},
+    {"sqs-raw-queue-url", OPT_LIST, O(sqs_raw_queue_url), NULL, "URL",
+     "an SQS queue that may also carry bare SES JSON (SNS raw delivery) or EventBridge events; "
+     "its access policy is the trust boundary (repeatable)"},
+    {"sqs-endpoint", OPT_STR, O(sqs_endpoint), NULL, "URL",
+     "SQS endpoint, e.g. a local SQS-compatible server [AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL, "
+     "else the queue URL's host]"},
+    {"sqs-pollers", OPT_INT, O(sqs_pollers), "2", "N", "receives in flight per SQS queue"},
     {"query-timeout", OPT_INT, O(query_timeout), "2000", "MS",
      "time limit of one API query; past it the query stops and the API answers 503"},
     {0},
@@ -197,7 +211,9 @@ typedef struct app {
   subs *sb;
   outbox *box;
   slack *sl;
-  dynamodb *ddb; /* replication to DynamoDB, or NULL */
+  dynamodb *ddb;   /* replication to DynamoDB, or NULL */
+  awscreds *creds; /* AWS credentials for SQS, or NULL */
+  sqs *sqs;        /* the SQS pollers, or NULL */
   monitor *mon;
   metrics *mx;
   retention *ret;
@@ -264,6 +280,16 @@ static void on_outbox_closed(void *ud) {
   (void)ud;
 }
 
+/* The first of AWS_ENDPOINT_URL_<SERVICE> and AWS_ENDPOINT_URL that is
+ * set, for a service whose flag was not given; else NULL. */
+static const char *aws_endpoint_env(const char *service) {
+  char name[64];
+  snprintf(name, sizeof name, "AWS_ENDPOINT_URL_%s", service);
+  const char *v = getenv(name);
+  if (!v || !*v) v = getenv("AWS_ENDPOINT_URL");
+  return v && *v ? v : NULL;
+}
+
 static void on_outbound_closed(void *ud) {
   app *ap = ud;
   if (ap->box) outbox_close(ap->box, on_outbox_closed, ap);
@@ -272,12 +298,23 @@ static void on_outbound_closed(void *ud) {
   uv_close((uv_handle_t *)&ap->sigterm, NULL);
 }
 
+/* The last SQS deletes were sent: close outbound (which aborts the
+ * receives still waiting). */
+static void on_sqs_closed(void *ud) {
+  app *ap = ud;
+  awscreds_close(ap->creds);
+  outbound_close(ap->ob, on_outbound_closed, ap);
+}
+
 static void on_server_closed(void *ud) {
   app *ap = ud;
   /* Every request was answered; nothing is queued any more. */
   store_stop(ap->st);
   store_complete(ap->st);
-  outbound_close(ap->ob, on_outbound_closed, ap);
+  if (ap->sqs)
+    sqs_close(ap->sqs, on_sqs_closed, ap); /* deletes what was committed */
+  else
+    on_sqs_closed(ap);
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -293,6 +330,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   if (ap->ret) retention_close(ap->ret);
   dnsbl_close(ap->dnsbl);
   sesrep_close(ap->sesrep);
+  sqs_stop(ap->sqs);
   server_shutdown(ap->srv, on_server_closed, ap);
 }
 
@@ -405,9 +443,24 @@ int cmd_serve(int argc, char **argv, int argi) {
       goto early_fail;
     }
   }
-  struct dynamodb_opts ddo = {.table = o.dynamodb_table,
-                              .endpoint = o.dynamodb_endpoint,
-                              .extra_attributes = o.dynamodb_extra_attributes};
+  /* One credentials provider for every AWS service (SQS, DynamoDB, the
+   * reputation watch). The watch alone never stops the start: it shows why
+   * it has none. */
+  int need_creds = o.dynamodb_table || o.sqs_queue_url.n || o.sqs_raw_queue_url.n;
+  char creds_err[512] = "";
+  if ((need_creds || o.ses_reputation) &&
+      awscreds_new(&ap.loop, ap.ob, &ap.creds, creds_err, sizeof creds_err)) {
+    if (need_creds) {
+      fprintf(stderr, "seslog serve: AWS credentials: %s\n", creds_err);
+      goto early_fail;
+    }
+    ap.creds = NULL;
+  }
+  struct dynamodb_opts ddo = {
+      .table = o.dynamodb_table,
+      .endpoint = o.dynamodb_endpoint ? o.dynamodb_endpoint : aws_endpoint_env("DYNAMODB"),
+      .extra_attributes = o.dynamodb_extra_attributes,
+      .creds = ap.creds};
   if (o.dynamodb_table) {
     struct outbox_sink sink = {0};
     if (dynamodb_parse_types(o.dynamodb_types, &ddo.types, err, sizeof err)) {
@@ -438,8 +491,6 @@ int cmd_serve(int argc, char **argv, int argi) {
     fprintf(stderr, "seslog serve: %s\n", err);
     goto early_fail;
   }
-  struct sesrep_creds aws_creds; /* pointers into the environment */
-  sesrep_creds_env(&aws_creds);
   struct sesrep_opts sro = {.enabled = o.ses_reputation,
                             .interval_ms = o.ses_reputation_interval,
                             .config_sets = o.ses_configuration_set.items,
@@ -449,7 +500,9 @@ int cmd_serve(int argc, char **argv, int argi) {
                             .complaint_warn = o.complaint_warn / 100,
                             .complaint_alert = o.complaint_alert / 100,
                             .window_ms = o.rate_window,
-                            .creds = aws_creds};
+                            .region = sesrep_region_env(),
+                            .creds = ap.creds,
+                            .creds_error = creds_err};
   if (sesrep_new(&ap.loop, ap.ob, ap.box, slack_idx, &sro, &ap.sesrep, err, sizeof err)) {
     fprintf(stderr, "seslog serve: %s\n", err);
     goto early_fail;
@@ -521,6 +574,23 @@ int cmd_serve(int argc, char **argv, int argi) {
     fprintf(stderr, "seslog serve: out of memory at start\n");
     goto early_fail;
   }
+  if (o.sqs_queue_url.n || o.sqs_raw_queue_url.n) {
+    if (o.sqs_pollers < 1 || o.sqs_pollers > 100) {
+      fprintf(stderr, "seslog serve: --sqs-pollers must be from 1 to 100\n");
+      goto early_fail;
+    }
+    struct sqs_opts qo = {.queue_urls = o.sqs_queue_url.items,
+                          .n_queue_urls = o.sqs_queue_url.n,
+                          .raw_queue_urls = o.sqs_raw_queue_url.items,
+                          .n_raw_queue_urls = o.sqs_raw_queue_url.n,
+                          .endpoint = o.sqs_endpoint ? o.sqs_endpoint : aws_endpoint_env("SQS"),
+                          .pollers = (int)o.sqs_pollers,
+                          .basic_auth = o.sns_basic_auth};
+    if (sqs_new(&ap.loop, ap.ob, ap.creds, ap.in, ap.st, &qo, &ap.sqs, err, sizeof err)) {
+      fprintf(stderr, "seslog serve: --sqs-queue-url: %s\n", err);
+      goto early_fail;
+    }
+  }
   if (subs_load(ap.sb, ap.st)) log_kv(LOG_WARN, "cannot read the subscriptions table", NULL);
   suppression_attach(ap.sup, ap.st, ap.rp);
   dnsbl_attach(ap.dnsbl, ap.st);
@@ -535,6 +605,7 @@ int cmd_serve(int argc, char **argv, int argi) {
       .sup = ap.sup,
       .dnsbl = ap.dnsbl,
       .sesrep = ap.sesrep,
+      .sqs = ap.sqs,
       .metrics = {
           .m = ap.mx, .in = ap.in, .mon = ap.mon, .box = ap.box, .st = ap.st, .db_path = o.db}};
   struct server_opts svo = {.max_conns = (int)o.max_connections,
@@ -570,13 +641,15 @@ int cmd_serve(int argc, char **argv, int argi) {
   retention_start(ap.ret);
   dnsbl_start(ap.dnsbl);
   sesrep_start(ap.sesrep);
+  if (ap.sqs) sqs_start(ap.sqs);
   if (!o.slack_webhook_url)
     log_kv(LOG_INFO, "no --slack-webhook-url: alerts are logged and kept, not sent", NULL);
   if (ap.ddb) {
     char types[200];
     dynamodb_types_str(ddo.types ? ddo.types : DYNAMODB_TYPES_DEFAULT, types, sizeof types);
     log_kv(LOG_INFO, "replicating to DynamoDB", "table", o.dynamodb_table, "endpoint",
-           dynamodb_endpoint(ap.ddb), "region", ddo.region, "types", types, NULL);
+           dynamodb_endpoint(ap.ddb), "region", ddo.region, "types", types, "credentials",
+           awscreds_source(ap.creds), NULL);
   }
   if (!o.sns_topic_arn.n)
     log_kv(LOG_WARN,
@@ -596,6 +669,8 @@ early_fail:
   if (ap.ret) retention_close(ap.ret);
   dnsbl_close(ap.dnsbl);
   sesrep_close(ap.sesrep);
+  if (ap.sqs) sqs_close(ap.sqs, NULL, NULL);
+  awscreds_close(ap.creds);
   uv_close((uv_handle_t *)&ap.store_async, NULL);
   uv_close((uv_handle_t *)&ap.sigint, NULL);
   uv_close((uv_handle_t *)&ap.sigterm, NULL);
@@ -616,6 +691,8 @@ done:
   outbound_free(ap.ob);
   static_free(ap.web);
   store_close(ap.st);
+  sqs_free(ap.sqs);
+  awscreds_free(ap.creds);
   dynamodb_free(ap.ddb); /* after store_close: its hook's statement lived on that connection */
   suppression_free(ap.sup);
   outbox_free(ap.box);

@@ -79,13 +79,11 @@ struct sesrep {
   int slack_sink;
   store *st;
   struct sesrep_opts o;
-  char *cw_url;    /* ".../" */
-  char *ses_url;   /* ".../v2/email/account" */
-  char *cw_sigv4;  /* "aws:amz:REGION:monitoring" */
-  char *ses_sigv4; /* "aws:amz:REGION:ses" */
-  char *userpwd;   /* "KEY:SECRET": a secret, never logged */
-  char *token_header;
-  char setup_error[256]; /* why no request can be made (no credentials), or "" */
+  char *cw_url;          /* ".../" */
+  char *ses_url;         /* ".../v2/email/account" */
+  char *cw_sigv4;        /* "aws:amz:REGION:monitoring" */
+  char *ses_sigv4;       /* "aws:amz:REGION:ses" */
+  char setup_error[512]; /* why no request can be made (no region, no provider), or "" */
   uv_timer_t timer;
   int timer_init;
   int in_flight; /* requests out */
@@ -115,12 +113,9 @@ static const char *env_nonempty(const char *name) {
   return v && *v ? v : NULL;
 }
 
-void sesrep_creds_env(struct sesrep_creds *c) {
-  c->access_key_id = env_nonempty("AWS_ACCESS_KEY_ID");
-  c->secret_access_key = env_nonempty("AWS_SECRET_ACCESS_KEY");
-  c->session_token = env_nonempty("AWS_SESSION_TOKEN");
-  c->region = env_nonempty("AWS_REGION");
-  if (!c->region) c->region = env_nonempty("AWS_DEFAULT_REGION");
+const char *sesrep_region_env(void) {
+  const char *r = env_nonempty("AWS_REGION");
+  return r ? r : env_nonempty("AWS_DEFAULT_REGION");
 }
 
 static int region_ok(const char *r) {
@@ -192,14 +187,6 @@ static int set_name_ok(const char *s) {
   return 1;
 }
 
-/* Overwrites a secret before freeing it. */
-static void free_secret(char *s) {
-  if (!s) return;
-  volatile char *p = s;
-  while (*p) *p++ = 0;
-  free(s);
-}
-
 /* One endpoint into out: the option, else sesrep_endpoint. Without a
  * usable region the reason goes to setup (out empty) and 0 is returned;
  * any other problem returns SL_EINVAL with the reason in why. */
@@ -260,13 +247,13 @@ int sesrep_new(uv_loop_t *loop, outbound *ob, outbox *box, int slack_sink,
   if (!s->scopes) goto nomem;
   for (int i = 1; i < s->n_scopes; i++)
     snprintf(s->scopes[i].name, sizeof s->scopes[i].name, "%s", opts->config_sets[i - 1]);
-  const struct sesrep_creds *c = &opts->creds;
+  const char *region = opts->region;
   char cw[1024], ses[1024], why[256];
   /* A bad endpoint variable is a mistake to fix now; a missing region is
    * a failure to show (and that endpoint stays unknown). */
-  if (resolve(opts->cloudwatch_endpoint, "CLOUDWATCH", "monitoring", c->region, cw, sizeof cw,
+  if (resolve(opts->cloudwatch_endpoint, "CLOUDWATCH", "monitoring", region, cw, sizeof cw,
               s->setup_error, sizeof s->setup_error, why, sizeof why) ||
-      resolve(opts->sesv2_endpoint, "SESV2", "email", c->region, ses, sizeof ses, s->setup_error,
+      resolve(opts->sesv2_endpoint, "SESV2", "email", region, ses, sizeof ses, s->setup_error,
               sizeof s->setup_error, why, sizeof why)) {
     snprintf(err, errlen, "--ses-reputation: %s", why);
     sesrep_free(s);
@@ -275,26 +262,17 @@ int sesrep_new(uv_loop_t *loop, outbound *ob, outbox *box, int slack_sink,
   s->cw_url = dup_printf2("%s/%s", cw, "");
   s->ses_url = dup_printf2("%s%s", ses, "/v2/email/account");
   if (!s->cw_url || !s->ses_url) goto nomem;
-  if (!s->setup_error[0] && !region_ok(c->region))
+  if (!s->setup_error[0] && !region_ok(region))
     snprintf(s->setup_error, sizeof s->setup_error,
              "no region: set AWS_REGION (or AWS_DEFAULT_REGION) to one like us-east-1 (it signs "
              "every request)");
-  if (!s->setup_error[0] && (!c->access_key_id || !c->secret_access_key))
-    snprintf(s->setup_error, sizeof s->setup_error,
-             "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and "
-             "AWS_SESSION_TOKEN for temporary ones)");
-  if (!s->setup_error[0] &&
-      (strchr(c->access_key_id, ':') || (c->session_token && strpbrk(c->session_token, "\r\n"))))
-    snprintf(s->setup_error, sizeof s->setup_error,
-             "unusable credentials: AWS_ACCESS_KEY_ID holds ':' or AWS_SESSION_TOKEN a line break");
-  if (!s->setup_error[0]) {
-    s->cw_sigv4 = dup_printf2("aws:amz:%s:%s", c->region, "monitoring");
-    s->ses_sigv4 = dup_printf2("aws:amz:%s:%s", c->region, "ses");
-    s->userpwd = dup_printf2("%s:%s", c->access_key_id, c->secret_access_key);
-    if (c->session_token)
-      s->token_header = dup_printf2("x-amz-security-token: %s%s", c->session_token, "");
-    if (!s->cw_sigv4 || !s->ses_sigv4 || !s->userpwd || (c->session_token && !s->token_header))
-      goto nomem;
+  if (!s->setup_error[0] && !opts->creds)
+    snprintf(s->setup_error, sizeof s->setup_error, "no credentials: %s",
+             opts->creds_error ? opts->creds_error : "no provider");
+  if (region_ok(region)) {
+    s->cw_sigv4 = dup_printf2("aws:amz:%s:%s", region, "monitoring");
+    s->ses_sigv4 = dup_printf2("aws:amz:%s:%s", region, "ses");
+    if (!s->cw_sigv4 || !s->ses_sigv4) goto nomem;
   }
   uv_timer_init(loop, &s->timer);
   s->timer.data = s;
@@ -321,8 +299,6 @@ void sesrep_free(sesrep *s) {
   free(s->ses_url);
   free(s->cw_sigv4);
   free(s->ses_sigv4);
-  free_secret(s->userpwd);
-  free_secret(s->token_header);
   free(s);
 }
 
@@ -794,6 +770,15 @@ static void start_round(sesrep *s) {
     schedule(s);
     return;
   }
+  const char *userpwd = NULL, *token_header = NULL;
+  if (awscreds_current(s->o.creds, &userpwd, &token_header)) {
+    char why[400], m[512];
+    awscreds_status(s->o.creds, why, sizeof why);
+    snprintf(m, sizeof m, "no credentials (%s): %s", awscreds_source(s->o.creds), why);
+    for (int a = 0; a < 2; a++) note_failure(s, (enum api_id)a, O_NO_CREDS, m);
+    schedule(s);
+    return;
+  }
   int64_t now = s->round_start_ms;
   int64_t span = s->o.window_ms;
   if (2 * s->o.interval_ms > span) span = 2 * s->o.interval_ms;
@@ -802,8 +787,8 @@ static void start_round(sesrep *s) {
                                      s->o.config_sets, s->o.n_config_sets);
   const char *const cw_headers[] = {"Content-Type: application/x-amz-json-1.0",
                                     "X-Amz-Target: GraniteServiceVersion20100801.GetMetricData",
-                                    s->token_header, NULL};
-  const char *const ses_headers[] = {"Accept: application/json", s->token_header, NULL};
+                                    token_header, NULL};
+  const char *const ses_headers[] = {"Accept: application/json", token_header, NULL};
   s->in_flight = 2; /* both callbacks come later, or are counted off here */
   struct outbound_req cw = {.method = "POST",
                             .url = s->cw_url,
@@ -813,7 +798,7 @@ static void start_round(sesrep *s) {
                             .timeout_ms = 20000,
                             .max_body = ANSWER_MAX,
                             .aws_sigv4 = s->cw_sigv4,
-                            .userpwd = s->userpwd};
+                            .userpwd = userpwd};
   if (!body || outbound_request(s->ob, &cw, on_metrics, s)) {
     note_failure(s, API_CW, O_NETWORK, "the request could not be started (out of memory)");
     s->in_flight--;
@@ -825,7 +810,7 @@ static void start_round(sesrep *s) {
                              .timeout_ms = 20000,
                              .max_body = ANSWER_MAX,
                              .aws_sigv4 = s->ses_sigv4,
-                             .userpwd = s->userpwd};
+                             .userpwd = userpwd};
   if (outbound_request(s->ob, &ses, on_account, s)) {
     note_failure(s, API_SES, O_NETWORK, "the request could not be started (out of memory)");
     s->in_flight--;
@@ -866,7 +851,8 @@ void sesrep_start(sesrep *s) {
   snprintf(iv, sizeof iv, "%llds", (long long)(s->o.interval_ms / 1000));
   snprintf(sets, sizeof sets, "%d", s->o.n_config_sets);
   log_kv(LOG_INFO, "AWS reputation watch started", "cloudwatch", s->cw_url, "sesv2", s->ses_url,
-         "region", s->o.creds.region ? s->o.creds.region : "", "interval", iv, "configuration_sets",
+         "region", s->o.region ? s->o.region : "", "credentials",
+         s->o.creds ? awscreds_source(s->o.creds) : "none", "interval", iv, "configuration_sets",
          sets, NULL);
   if (s->setup_error[0])
     log_kv(LOG_WARN, "AWS reputation: cannot ask AWS", "reason", s->setup_error, NULL);
@@ -1095,10 +1081,19 @@ void sesrep_diagnostics_json(const sesrep *s, buf *b) {
   buf_appends(b, ",\"sesv2\":");
   buf_json_string(b, s->ses_url);
   buf_printf(b, "},\"region\":");
-  if (s->o.creds.region)
-    buf_json_string(b, s->o.creds.region);
+  if (s->o.region)
+    buf_json_string(b, s->o.region);
   else
     buf_appends(b, "null");
+  buf_appends(b, ",\"credentials\":{\"source\":");
+  buf_json_string(b, s->o.creds ? awscreds_source(s->o.creds) : "none");
+  buf_appends(b, ",\"accessKeyId\":");
+  const char *akid = s->o.creds ? awscreds_access_key_id(s->o.creds) : "";
+  if (akid && *akid)
+    buf_json_string(b, akid);
+  else
+    buf_appends(b, "null");
+  buf_appends(b, "}");
   buf_printf(b, ",\"intervalSeconds\":%lld,\"nextRunAt\":", (long long)(s->o.interval_ms / 1000));
   buf_json_time(b, s->closing ? 0 : s->next_round_ms);
   for (int a = 0; a < 2; a++) {

@@ -76,10 +76,12 @@ function xmlEscape(s) {
 
 /**
  * Starts the stand-in. opts.region (default AWS_ENV's) is what signatures
- * must name. Returns {port, url, requests, series, account, setRate(),
+ * must name; opts.key and opts.secret (AWS_ENV's) what they are made with. Returns {port, url, requests, series, account, setRate(),
  * setPoints(), fail(), close()}.
  */
-export async function startAwsStub({ region = AWS_ENV.AWS_REGION, name = 'aws' } = {}) {
+export async function startAwsStub({
+  region = AWS_ENV.AWS_REGION, name = 'aws', key = AWS_ENV.AWS_ACCESS_KEY_ID, secret = AWS_ENV.AWS_SECRET_ACCESS_KEY,
+} = {}) {
   const state = {
     name,
     region,
@@ -122,7 +124,7 @@ export async function startAwsStub({ region = AWS_ENV.AWS_REGION, name = 'aws' }
       if (req.method === 'GET' && u.pathname.endsWith('/v2/email/account')) {
         rec.api = 'sesv2';
         rec.protocol = 'rest-json';
-        rec.sig = sigv4Problem(req, body, { region: state.region, service: 'ses', need: ['host', 'x-amz-date'] });
+        rec.sig = sigv4Problem(req, body, { key, secret, region: state.region, service: 'ses', need: ['host', 'x-amz-date'] });
         if (rec.sig) { answer(res, 403, JSON.stringify({ message: `stand-in: ${rec.sig}` }), { 'x-amzn-ErrorType': 'InvalidSignatureException:' }); return; }
         const f = state.failures.sesv2.shift();
         if (f) { rec.failed = f.status; answer(res, f.status, f.raw ?? JSON.stringify(f.json), { 'content-type': 'application/json', ...(f.headers ?? {}) }); return; }
@@ -132,7 +134,7 @@ export async function startAwsStub({ region = AWS_ENV.AWS_REGION, name = 'aws' }
       if (req.method === 'POST' && req.headers['x-amz-target'] === CW_TARGET) {
         rec.api = 'cloudwatch';
         rec.protocol = 'json';
-        rec.sig = sigv4Problem(req, body, { region: state.region, service: 'monitoring', need: ['host', 'x-amz-date', 'x-amz-target', 'content-type'] });
+        rec.sig = sigv4Problem(req, body, { key, secret, region: state.region, service: 'monitoring', need: ['host', 'x-amz-date', 'x-amz-target', 'content-type'] });
         if (!ctype.startsWith('application/x-amz-json-1.0')) rec.sig ??= `content-type ${ctype}`;
         if (rec.sig) { answer(res, 403, JSON.stringify({ __type: 'InvalidSignatureException', message: `stand-in: ${rec.sig}` }), { 'content-type': 'application/x-amz-json-1.0' }); return; }
         const f = state.failures.cloudwatch.shift();
@@ -160,7 +162,7 @@ export async function startAwsStub({ region = AWS_ENV.AWS_REGION, name = 'aws' }
         if (params.get('Action') !== 'GetMetricData') { answer(res, 400, '<ErrorResponse/>'); return; }
         rec.api = 'cloudwatch';
         rec.protocol = 'query';
-        rec.sig = sigv4Problem(req, body, { region: state.region, service: 'monitoring', need: ['host', 'x-amz-date'] });
+        rec.sig = sigv4Problem(req, body, { key, secret, region: state.region, service: 'monitoring', need: ['host', 'x-amz-date'] });
         const xmlError = (status, code, message) => answer(res, status,
           `<ErrorResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/"><Error><Type>Sender</Type><Code>${xmlEscape(code)}</Code><Message>${xmlEscape(message)}</Message></Error><RequestId>7d1c2b1e</RequestId></ErrorResponse>`,
           { 'content-type': 'text/xml' });

@@ -12,6 +12,7 @@ import { startServer, get } from './lib.mjs';
 import { WEB, launch, watch, load, horizontalOverflow, screenshotPath } from './browser-lib.mjs';
 import { AWS_ENV, waitFor } from './dynamodb-lib.mjs';
 import { startAwsStub, errors } from './awsstub.mjs';
+import { awsEnv as sqsAwsEnv } from './sqs-lib.mjs';
 
 const T = { timeout: 60000 };
 let browser;
@@ -23,7 +24,7 @@ let idle;
 
 function awsEnv(url) {
   return {
-    ...AWS_ENV, AWS_SESSION_TOKEN: '', AWS_ENDPOINT_URL: url, AWS_ENDPOINT_URL_CLOUDWATCH: '',
+    ...sqsAwsEnv(), ...AWS_ENV, AWS_ENDPOINT_URL: url, AWS_ENDPOINT_URL_CLOUDWATCH: '',
     AWS_ENDPOINT_URL_SESV2: '', AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: '',
   };
 }

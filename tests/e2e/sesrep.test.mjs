@@ -6,9 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { startServer, get, sqlite, sleep, tail } from './lib.mjs';
+import http from 'node:http';
+import { startServer, get, sqlite, tail, tempDir } from './lib.mjs';
 import { AWS_CLI, AWS_ENV, waitFor, freePort } from './dynamodb-lib.mjs';
 import { startAwsStub, errors } from './awsstub.mjs';
+import { awsEnv as sqsAwsEnv, writeFile } from './sqs-lib.mjs';
 import { startSlackStub, fetchMetrics, monitorChange } from './slackstub.mjs';
 
 const skip = (await import('node:fs')).existsSync(AWS_CLI) ? false : `${AWS_CLI} is missing`;
@@ -27,11 +29,13 @@ function awsCli(url, args, env = {}) {
   });
 }
 
-/** The environment seslog gets: the test credentials and nothing inherited. */
+/**
+ * The environment seslog gets: the test credentials and nothing of the
+ * runner's AWS set-up (no files, no profile, no instance metadata).
+ */
 function awsEnv(extra = {}) {
   return {
-    ...AWS_ENV, AWS_SESSION_TOKEN: '', AWS_DEFAULT_REGION: '', AWS_ENDPOINT_URL: '',
-    AWS_ENDPOINT_URL_CLOUDWATCH: '', AWS_ENDPOINT_URL_SESV2: '',
+    ...sqsAwsEnv(), ...AWS_ENV, AWS_ENDPOINT_URL_CLOUDWATCH: '', AWS_ENDPOINT_URL_SESV2: '',
     AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: '', ...extra,
   };
 }
@@ -370,7 +374,8 @@ test('without credentials or region the server runs and says why', { skip }, asy
     return j.aws.errors.length === 2 ? j : null;
   });
   assert.deepEqual(s.aws.errors.map((e) => e.error), ['no_credentials', 'no_credentials']);
-  assert.match(s.aws.errors[0].message, /set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/);
+  assert.match(s.aws.errors[0].message, /^no credentials: none found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/);
+  assert.equal((await get(srv.url, '/api/diagnostics')).json.sesReputation.credentials.source, 'none');
   assert.equal(s.aws.bounceRate, null);
   assert.equal(s.aws.enforcementStatus, null);
   const m = await fetchMetrics(get, srv);
@@ -446,4 +451,45 @@ test('answers that are not what AWS sends are refused as bad_response and change
   assert.equal(ok.aws.enforcementStatus, 'HEALTHY');
   assert.equal(stub.requests.filter((r) => r.api === 'cloudwatch').length, 3);
   await srv.stop();
+});
+
+test('credentials come from the shared chain: a profile\'s file, and IMDSv2\'s temporary ones with their token', { skip }, async (t) => {
+  const dir = tempDir('seslog-sesrep-creds-');
+  const file = writeFile(dir, 'credentials', `[reports]\naws_access_key_id = AKIDFROMFILE\naws_secret_access_key = file-secret-value\n`);
+  const stub = await startAwsStub({ key: 'AKIDFROMFILE', secret: 'file-secret-value' });
+  t.after(() => stub.close());
+  const srv = await startWatching(stub, {
+    t, env: { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_SHARED_CREDENTIALS_FILE: file, AWS_PROFILE: 'reports' },
+  });
+  await waitFor(async () => (await stats(srv)).aws.enforcementStatus === 'HEALTHY', { what: () => tail(srv.stderr, 20) });
+  assert.ok(stub.requests.every((r) => r.sig === null), JSON.stringify(stub.requests.map((r) => r.sig)));
+  const d = (await get(srv.url, '/api/diagnostics')).json.sesReputation;
+  assert.deepEqual(d.credentials, { source: 'shared-credentials-file', accessKeyId: 'AKIDFROMFILE' });
+  await srv.stop();
+
+  // IMDSv2: a session token, then the role's temporary credentials.
+  const imds = http.createServer((req, res) => {
+    if (req.method === 'PUT' && req.url === '/latest/api/token') { res.end('imds-session-token'); return; }
+    if (req.headers['x-aws-ec2-metadata-token'] !== 'imds-session-token') { res.writeHead(401); res.end(); return; }
+    if (req.url === '/latest/meta-data/iam/security-credentials/') { res.end('seslog-role'); return; }
+    res.end(JSON.stringify({ Code: 'Success', AccessKeyId: 'AKIDFROMIMDS', SecretAccessKey: 'imds-secret-value',
+      Token: 'imds-role-session', Expiration: new Date(Date.now() + 3600e3).toISOString() }));
+  });
+  await new Promise((r) => imds.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise((r) => { imds.closeAllConnections?.(); imds.close(r); }));
+  const stub2 = await startAwsStub({ key: 'AKIDFROMIMDS', secret: 'imds-secret-value' });
+  t.after(() => stub2.close());
+  const srv2 = await startWatching(stub2, {
+    t, env: { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_EC2_METADATA_DISABLED: '',
+      AWS_EC2_METADATA_SERVICE_ENDPOINT: `http://127.0.0.1:${imds.address().port}` },
+  });
+  await waitFor(async () => (await stats(srv2)).aws.enforcementStatus === 'HEALTHY', { what: () => tail(srv2.stderr, 20) });
+  const signed = stub2.requests.filter((r) => r.api === 'sesv2' || r.api === 'cloudwatch');
+  assert.ok(signed.length >= 2);
+  for (const r of signed) {
+    assert.equal(r.sig, null, `${r.api}: ${r.sig}`);
+    assert.equal(r.headers['x-amz-security-token'], 'imds-role-session');
+  }
+  assert.doesNotMatch(srv2.stderr, /imds-secret-value|imds-role-session/, 'no secret in the log');
+  await srv2.stop();
 });

@@ -1,6 +1,6 @@
 // subscriptions.js - /#/subscriptions: each SNS topic seen (state, last
-// message, counts) and the notifications refused recently, with reasons
-// (GET /api/diagnostics).
+// message, counts), each SQS queue polled (GET /api/sources), and the
+// notifications refused recently, with reasons (GET /api/diagnostics).
 
 import {
   h, fill, card, num, timeEl, fmtAgo, stateBadge, errorBox, emptyState, reasonText, splitArn,
@@ -16,8 +16,10 @@ export default async function subscriptionsView({ root, ready, signal }) {
     h('p', { class: 'sub' }, 'The SNS topics that post to this server, and every notification it refused.'))));
   let subs;
   let diag;
+  let sources;
   try {
-    [subs, diag] = await Promise.all([api('/api/subscriptions', { signal }), api('/api/diagnostics', { signal })]);
+    [subs, diag, sources] = await Promise.all([api('/api/subscriptions', { signal }), api('/api/diagnostics', { signal }),
+      api('/api/sources', { signal })]);
   } catch (e) {
     if (e.name === 'AbortError') throw e;
     root.appendChild(errorBox(e));
@@ -68,9 +70,47 @@ export default async function subscriptionsView({ root, ready, signal }) {
           h('td', { class: 'mono small wrap' }, r.snsMessageId || ''))))))
       : null);
 
-  root.append(topics, rejCard, outboxCard(diag.outbox, now));
+  const queues = (sources && sources.queues) || [];
+  root.append(topics, ...(queues.length ? [queuesCard(queues, sources.credentials, diag.sqs, now)] : []), rejCard,
+    outboxCard(diag.outbox, now));
   ready();
   return null;
+}
+
+const QUEUE_STATE = { polling: 'ok', retrying: 'alert', 'waiting for credentials': 'warn', starting: 'pending', stopped: 'pending' };
+
+/** The SQS queues polled (SNS -> SQS -> seslog): state, counts, last error, refusals. */
+function queuesCard(queues, creds, sqsDiag, now) {
+  const refusals = (sqsDiag && sqsDiag.recentRefusals) || [];
+  const name = (url) => (queues.find((q) => q.url === url) || { name: url }).name;
+  return card('Queues', { id: 'queues', class: 'flush' },
+    h('div', { class: 'table-wrap' }, h('table', { class: 'table', id: 'queue-table' },
+      h('thead', {}, h('tr', {}, ['Queue', 'State', 'Last receive', 'Received', 'Stored', 'Duplicates', 'Refused', 'Last error']
+        .map((x, i) => h('th', { scope: 'col', class: i >= 3 && i <= 6 ? 'num' : undefined }, x)))),
+      h('tbody', {}, queues.map((q) => h('tr', { 'data-queue': q.name },
+        h('td', {}, h('div', { class: 'topic-name', title: q.url }, q.name, q.raw ? [' ', h('span', { class: 'badge', title: 'bare SES JSON and EventBridge events accepted: the queue policy is the trust boundary' }, 'raw')] : null),
+          h('div', { class: 'muted small mono wrap' }, q.url)),
+        h('td', {}, stateBadge(QUEUE_STATE[q.state] || q.state, q.state)),
+        h('td', { class: 'c-time' }, q.lastReceiveAt ? [h('div', {}, fmtAgo(q.lastReceiveAt, now)), h('div', { class: 'muted small' }, timeEl(q.lastReceiveAt))] : h('span', { class: 'muted' }, 'never')),
+        h('td', { class: 'num' }, num(q.received)),
+        h('td', { class: 'num' }, num(q.stored)),
+        h('td', { class: 'num' }, num(q.duplicates)),
+        h('td', { class: ['num', q.refused ? 'bad-text' : ''] }, num(q.refused)),
+        h('td', { class: 'c-detail' }, q.lastError
+          ? [h('div', {}, timeEl(q.lastErrorAt)), h('div', { class: 'mono small wrap' }, q.lastError)]
+          : h('span', { class: 'muted' }, 'none'))))))),
+    creds ? h('p', { class: 'pad muted small' }, `AWS credentials: ${creds.source}${creds.accessKeyId ? ` (${creds.accessKeyId})` : ''}${creds.error ? ` — ${creds.error}` : ''}.`) : null,
+    refusals.length
+      ? h('div', { class: 'table-wrap' }, h('table', { class: 'table', id: 'queue-refusals' },
+        h('thead', {}, h('tr', {}, ['Time', 'Queue', 'Reason', 'Detail', 'Receives', 'SQS MessageId'].map((x) => h('th', { scope: 'col' }, x)))),
+        h('tbody', {}, refusals.map((r) => h('tr', {},
+          h('td', { class: 'c-time' }, timeEl(r.at)),
+          h('td', { class: 'small' }, name(r.queue)),
+          h('td', {}, h('span', { class: 'badge reason-badge', title: r.code }, reasonText(r.code))),
+          h('td', { class: 'c-detail' }, h('span', { class: 'mono wrap' }, r.detail || '')),
+          h('td', { class: 'num' }, num(r.receiveCount)),
+          h('td', { class: 'mono small wrap' }, r.messageId || ''))))))
+      : null);
 }
 
 export const SINK_NAMES = { slack: 'Slack alerts', dynamodb: 'DynamoDB replication' };
