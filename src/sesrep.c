@@ -695,28 +695,39 @@ static void status_seen(sesrep *s, int64_t now) {
   w->production = s->acct.production;
   int healthy = strcmp(to, "HEALTHY") == 0;
   int news = s->told[0] || !healthy;
+  int sending = w->sending;
+  /* The row first: a change that cannot be queued is news again at the
+   * next answer, so nothing is told without being kept. */
+  int rc = 1;
+  if (news && s->box && s->slack_sink >= 0) {
+    char *payload = slack_enforcement_payload(w->from, w->to, w->sending);
+    if (payload) {
+      rc = outbox_enqueue(s->box, s->slack_sink, payload, write_enf, w, free); /* owns w now */
+      free(payload);
+    }
+  }
+  if (rc == 1) {
+    w->req.apply = apply_enf;
+    w->req.cb = on_enf_done;
+    rc = store_submit(s->st, &w->req);
+    if (rc) free(w);
+  }
+  if (rc) {
+    log_kv(LOG_ERROR,
+           "an SES account status change could not be queued; the next answer tries again", "to",
+           to, NULL);
+    return;
+  }
   if (news)
     log_kv(healthy ? LOG_INFO : LOG_WARN, "SES account enforcement status changed", "from",
            s->told[0] ? s->told : "unknown", "to", to, "sending",
-           w->sending == 1   ? "enabled"
-           : w->sending == 0 ? "disabled"
-                             : "unknown",
+           sending == 1   ? "enabled"
+           : sending == 0 ? "disabled"
+                          : "unknown",
            NULL);
   remember_change(s, now, s->told, to);
   snprintf(s->told, sizeof s->told, "%s", to);
   s->told_at = now;
-  if (news && s->box && s->slack_sink >= 0) {
-    char *payload = slack_enforcement_payload(w->from, w->to, w->sending);
-    if (payload) {
-      if (outbox_enqueue(s->box, s->slack_sink, payload, write_enf, w, free))
-        log_kv(LOG_ERROR, "an SES account status change could not be queued", NULL);
-      free(payload);
-      return;
-    }
-  }
-  w->req.apply = apply_enf;
-  w->req.cb = on_enf_done;
-  if (store_submit(s->st, &w->req)) free(w);
 }
 
 static void round_step_done(sesrep *s) {
