@@ -192,7 +192,8 @@ test('GET /api/stats from the rollups: counts, rates, monitors; an empty window 
   assert.deepEqual(s.monitors.bounceRate, { state: state(s.bounceRate, 0.025, 0.05), value: s.bounceRate, warn: 0.025, alert: 0.05 });
   assert.deepEqual(s.monitors.complaintRate, { state: state(s.complaintRate, 0.0005, 0.001), value: s.complaintRate, warn: 0.0005, alert: 0.001 });
   assert.deepEqual(Object.keys(s), ['window', 'since', 'until', 'sends', 'deliveries', 'bounces',
-    'permanentBounces', 'complaints', 'bounceRate', 'complaintRate', 'monitors']);
+    'permanentBounces', 'complaints', 'bounceRate', 'complaintRate', 'monitors', 'aws']);
+  assert.deepEqual(s.aws, { enabled: false }, 'AWS\'s verdict only with --ses-reputation (sesrep.test.mjs)');
 
   for (const p of ['/api/stats', '/api/stats?window=10m', '/api/stats?window=30s']) {
     const e = await getJson(p);
