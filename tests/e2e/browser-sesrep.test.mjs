@@ -40,6 +40,7 @@ before(async () => {
   stub = await startAwsStub();
   stub.setRate('Reputation.BounceRate', 0.031);
   stub.setRate('Reputation.ComplaintRate', 0.0002);
+  stub.setRate('Reputation.BounceRate', 0.0123, { scope: 'configuration-set:marketing' });
   stub.account.EnforcementStatus = 'PROBATION';
   stub.account.SendQuota = { Max24HourSend: 50000, MaxSendRate: 14, SentLast24Hours: 1234 };
   denied = await startAwsStub();
@@ -50,7 +51,7 @@ before(async () => {
   };
   denied.fail('cloudwatch', ...Array.from({ length: 200 }, refusal));
   [watching, failing, idle] = await Promise.all([
-    startServer({ args: ['--web', WEB, '--ses-reputation', '--ses-reputation-interval', '1s'], env: awsEnv(stub.url) }),
+    startServer({ args: ['--web', WEB, '--ses-reputation', '--ses-reputation-interval', '1s', '--ses-configuration-set', 'marketing'], env: awsEnv(stub.url) }),
     startServer({ args: ['--web', WEB, '--ses-reputation', '--ses-reputation-interval', '1h'], env: awsEnv(denied.url) }),
     startServer({ args: ['--web', WEB] }),
   ]);
@@ -114,6 +115,7 @@ test('the account status at the top, AWS\'s rate beside each gauge, the divergen
   const note = bar.locator('.aws-note[data-metric="bounceRate"]');
   assert.match(await note.innerText(), /seslog 0 %, AWS 3\.10 %\. AWS counts a higher rate than seslog sees: some events may not reach seslog/);
   assert.equal(await bar.locator('.aws-note[data-metric="complaintRate"]').count(), 0, 'the complaint rates are both far below the threshold');
+  assert.equal(await line(bar.locator('.aws-set[data-set="marketing"]')), 'marketing bounce 1.23 % · complaint 0 %');
 
   const bounce = page.locator('#bounce-rate .aws-figure');
   assert.match(await line(bounce), /^AWS: 3\.10 % WARN CloudWatch, last 10 min/);
@@ -129,6 +131,7 @@ test('the account status at the top, AWS\'s rate beside each gauge, the divergen
   assert.match(await page.locator('#chart-card .card-note').innerText(), /AWS's own rate/);
   await page.locator('#aws-status').screenshot({ path: screenshotPath('overview-aws-status') });
   await page.locator('#rates').screenshot({ path: screenshotPath('overview-aws-gauges') });
+  await page.locator('#chart-card').screenshot({ path: screenshotPath('overview-aws-chart') });
   page.check();
 });
 

@@ -182,7 +182,12 @@ function render(data, W, tip, holder) {
       ad += `${k++ ? 'L' : 'M'}${(xAt(i) + bw / 2).toFixed(1)},${ry(v).toFixed(1)}`;
       if (k === 1) ad += `h0.1`; // a lone point still shows
     });
-    if (ad) pg.appendChild(s('path', { class: 'line aws', d: ad }));
+    if (ad) {
+      pg.appendChild(s('path', { class: 'line aws', d: ad }));
+      // Marked at its first point: the threshold labels sit at the right end.
+      const first = awsVals.findIndex((v) => v !== null);
+      pg.appendChild(s('text', { class: 'aws-lab', x: xAt(first) + bw / 2, y: ry(awsVals[first]) - 5, 'text-anchor': 'start' }, 'AWS'));
+    }
     return pg;
   };
   svg.appendChild(ratePanel(y1, 'bounceRate', 'Bounce rate (permanent)', data.thresholds.bounce, 'r-bounce'));

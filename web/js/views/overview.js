@@ -74,12 +74,16 @@ function awsStatusBar(aws, now) {
     e.retryAt ? h('span', { class: 'muted' }, ` · retrying ${fmtAgo(e.retryAt, now)}`) : null));
   const notes = (aws.divergence || []).map((d) => h('p', { class: 'aws-note', dataset: { metric: d.metric } },
     h('strong', {}, `${d.metric === 'bounceRate' ? 'Bounce' : 'Complaint'} rate: seslog ${pct(d.seslog)}, AWS ${pct(d.aws)}. `), d.note));
+  const sets = (aws.configurationSets || []).map((c) => h('span', { class: 'aws-set', dataset: { set: c.name } },
+    h('span', { class: 'mono' }, c.name), ` bounce ${pct(c.bounceRate)} · complaint ${pct(c.complaintRate)}`));
   const state = st ? (AWS_STATUS[st] || 'alert') : 'pending';
   return h('section', { class: ['card', 'aws-status', `state-${state}`], id: 'aws-status', 'aria-label': 'SES account status' },
     h('div', { class: 'aws-status-row' },
       h('span', { class: 'aws-status-label' }, 'SES account (AWS)'),
       stateBadge(state, st || 'not known yet'),
       h('span', { class: 'aws-status-parts' }, parts.flatMap((x, i) => (i ? [' · ', x] : [x])))),
+    sets.length ? h('p', { class: 'aws-sets' }, h('span', { class: 'muted' }, 'Configuration sets (AWS): '),
+      sets.flatMap((x, i) => (i ? [' · ', x] : [x]))) : null,
     errors, notes);
 }
 
@@ -417,7 +421,7 @@ export default async function overviewView({ root, route, ready, signal }) {
       fill(chartBody, chart, table);
       fill(chartNote, `${num(points.reduce((a, p) => a + p.sends, 0))} sends in the ${r.long}, per ${r.bucketLabel}. ` +
         'Rates are drawn only where there were sends; dashed lines are the warn and alert thresholds.' +
-        (awsTs ? ' The finely dashed line is AWS\'s own rate (CloudWatch Reputation metrics), where AWS gave a figure.' : ''));
+        (awsTs ? ' The dotted line marked AWS is AWS\'s own rate (CloudWatch Reputation metrics), where AWS gave a figure.' : ''));
       fill(row3, typeCounts(rs, range), domainsCard(bounces, range), subsCard(subs, t));
       showDnsbl(bl);
       fill(row4, recentCard(bounces, complaints), rejectionsCard(diag, t));
