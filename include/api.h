@@ -41,7 +41,8 @@ struct api_opts {
   void *monitor_ud;
   int64_t monitor_window_ms; /* also /api/stats' default window; <= 0: 10m */
   /* AWS's verdict (sesrep.h), or NULL: appends the "aws" object of
-   * /api/stats to b. Called on the loop thread when the request arrives. */
+   * /api/stats to b, called with monitor_ud on the loop thread when the
+   * request arrives (the answer shows AWS as it stood then). */
   void (*aws_json)(void *ud, buf *b);
   /* 1: /api/timeseries?source=aws reads the stored AWS samples. */
   int aws_series;
