@@ -512,6 +512,8 @@ static void scope_key(const struct scope *sc, char *out, size_t n) {
 /* A CloudWatch timestamp: epoch seconds (the JSON protocol's) or ISO-8601. */
 static int point_time(const cJSON *v, int64_t *ms) {
   if (cJSON_IsNumber(v)) {
+    /* Between 1970 and about the year 33658: anything else is not a time. */
+    if (!isfinite(v->valuedouble) || v->valuedouble < 0 || v->valuedouble > 1e12) return SL_EJSON;
     *ms = (int64_t)llround(v->valuedouble * 1000);
     return 0;
   }
@@ -551,7 +553,7 @@ static int read_metrics(sesrep *s, const char *body, int64_t now) {
     if (!id || (id[0] != 'b' && id[0] != 'c')) continue;
     char *end;
     long sc = strtol(id + 1, &end, 10);
-    if (*end || sc < 0 || sc >= s->n_scopes) continue;
+    if (end == id + 1 || *end || sc < 0 || sc >= s->n_scopes) continue;
     int m = id[0] == 'c' ? M_COMPLAINT : M_BOUNCE;
     const cJSON *ts = cJSON_GetObjectItemCaseSensitive(r, "Timestamps");
     const cJSON *vs = cJSON_GetObjectItemCaseSensitive(r, "Values");

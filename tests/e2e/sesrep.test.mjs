@@ -420,7 +420,8 @@ test('answers that are not what AWS sends are refused as bad_response and change
     // Mismatched arrays, a negative value, a string time, null: skipped points, the rest kept.
     { status: 200, raw: JSON.stringify({ MetricDataResults: [
       { Id: 'b0', Timestamps: [now / 1000, (now - 60000) / 1000], Values: [0.5] },
-      { Id: 'c0', Timestamps: [now / 1000, 'yesterday', null, new Date(now - 60000).toISOString()], Values: [-1, 0.1, 0.1, 0.0004] },
+      { Id: 'c0', Timestamps: [now / 1000, 'yesterday', null, 1e300, new Date(now - 60000).toISOString()], Values: [-1, 0.1, 0.1, 0.1, 0.0004] },
+      { Id: 'c', Timestamps: [now / 1000], Values: [0.9] },
       { Id: 'x9', Timestamps: [now / 1000], Values: [1] },
       { Id: 'b77', Timestamps: [now / 1000], Values: [1] },
     ] }) });
