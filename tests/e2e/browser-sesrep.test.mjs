@@ -121,6 +121,10 @@ test('the account status at the top, AWS\'s rate beside each gauge, the divergen
   assert.match(await line(bounce), /^AWS: 3\.10 % WARN CloudWatch, last 10 min/);
   assert.equal(await bounce.locator('.pill').evaluate((e) => getComputedStyle(e).color), await cssVarColour(page, '--warn'));
   assert.match(await line(page.locator('#complaint-rate .aws-figure')), /^AWS: 0\.020 % OK/);
+  // AWS's figure marked on the gauge's own scale (0 to twice the alert threshold: 3.1 % of 10 %).
+  const mark = page.locator('#bounce-rate .gauge-track .mark.other');
+  assert.equal(await mark.getAttribute('title'), 'AWS 3.10 %');
+  assert.match(await mark.getAttribute('style'), /left: 31(\.0+\d*)?%/);
 
   const path = page.locator('#chart-card .r-bounce path.line.aws');
   await path.waitFor({ state: 'attached' });

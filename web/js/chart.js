@@ -10,13 +10,9 @@ import { h, s, num, pct, fmtTime, fmtAxis } from './dom.js';
  * m: {state, value, warn, alert}. Returns an element.
  */
 export function gauge(m, label) {
-  // A fixed scale (0 to twice the alert threshold) keeps the marks in
-  // place from one look to the next; a rate beyond it fills the bar and
-  // gets an arrow.
-  const max = m.alert > 0 ? m.alert * 2 : Math.max(m.warn * 2, m.value, 1e-9);
   const W = 100;
-  const x = (v) => Math.min(W, (v / max) * W);
-  const over = m.value > max;
+  const x = gaugeX(m);
+  const over = m.value > gaugeMax(m);
   const svg = s('svg', {
     class: 'gauge-svg', viewBox: `0 0 ${W} 12`, preserveAspectRatio: 'none',
     role: 'img', 'aria-label': `${label}: ${pct(m.value)}, warn at ${pct(m.warn)}, alert at ${pct(m.alert)}`,
@@ -33,6 +29,33 @@ export function gauge(m, label) {
     h('span', { class: 'mark alert', style: { left: `${x(m.alert)}%` } }));
   return h('div', { class: ['gauge', over ? 'over' : ''] },
     h('div', { class: 'gauge-track' }, svg, marks, over ? h('span', { class: 'gauge-over', title: 'beyond the scale' }, '▶') : null), ticks);
+}
+
+/**
+ * The gauge's scale: a rate to its position in percent of the width. A
+ * fixed scale (0 to twice the alert threshold) keeps the marks in place
+ * from one look to the next; a rate beyond it fills the bar and gets an
+ * arrow.
+ */
+function gaugeMax(m) {
+  return m.alert > 0 ? m.alert * 2 : Math.max(m.warn * 2, m.value, 1e-9);
+}
+
+function gaugeX(m) {
+  const max = gaugeMax(m);
+  return (v) => Math.min(100, (v / max) * 100);
+}
+
+/**
+ * Marks another figure of the same rate on a gauge made for m (AWS's own,
+ * beside seslog's): a dotted line across the track with its label.
+ */
+export function gaugeMark(gaugeEl, m, value, label) {
+  const track = gaugeEl && gaugeEl.querySelector('.gauge-track');
+  if (!track || typeof value !== 'number') return;
+  track.append(h('span', {
+    class: 'mark other', style: { left: `${gaugeX(m)(value)}%` }, title: `${label} ${pct(value)}`,
+  }, h('span', { class: 'mark-label' }, label)));
 }
 
 function niceMax(v) {

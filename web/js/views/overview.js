@@ -12,7 +12,7 @@ import {
   domainOf, errorBox, emptyState, reasonText, splitArn, toast,
 } from '../dom.js';
 import { api, qs } from '../api.js';
-import { gauge, sendingChart, barList } from '../chart.js';
+import { gauge, gaugeMark, sendingChart, barList } from '../chart.js';
 
 const RANGES = {
   '1h': { label: '1 h', long: 'last hour', bucket: '1m', bucketMs: 60e3, bucketLabel: 'minute' },
@@ -404,6 +404,10 @@ export default async function overviewView({ root, route, ready, signal }) {
       const complaintCard = rateCard('complaint-rate', 'Complaint rate', now.monitors.complaintRate, now, ['complaint', 'complaints'], now.complaints, rs, 'complaintRate', RANGES[range].long);
       bounceCard.append(awsFigure(now.aws, 'bounceRate', t) || '');
       complaintCard.append(awsFigure(now.aws, 'complaintRate', t) || '');
+      if (now.aws && now.aws.enabled) {
+        gaugeMark(bounceCard.querySelector('.gauge'), now.monitors.bounceRate, now.aws.bounceRate, 'AWS');
+        gaugeMark(complaintCard.querySelector('.gauge'), now.monitors.complaintRate, now.aws.complaintRate, 'AWS');
+      }
       fill(rateRow, bounceCard, complaintCard, volumeCard(rs, range));
       if (chart && chart.dispose) chart.dispose();
       const points = ts.points || [];
