@@ -1219,7 +1219,7 @@ int sesrep_series(sqlite3 *db, int64_t start_ms, int64_t until_ms, int64_t bucke
   sqlite3_bind_int64(st, 2, until_ms);
   sqlite3_bind_int64(st, 3, bucket_ms);
   int rc = buf_appends(b, "\"points\":[");
-  int64_t n = (until_ms - start_ms) / bucket_ms + 1;
+  int64_t n = (until_ms - start_ms + bucket_ms - 1) / bucket_ms; /* as /api/timeseries */
   int step = sqlite3_step(st);
   for (int64_t i = 0; i < n && !rc; i++) {
     double v[2] = {0, 0};
