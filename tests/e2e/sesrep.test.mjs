@@ -162,6 +162,11 @@ test('AWS\'s rates and the account status reach /api/stats and /metrics; request
   const withData = ts.json.points.filter((p) => p.bounceRate !== null);
   assert.ok(withData.length >= 10, ts.text);
   assert.ok(withData.every((p) => p.bounceRate === 0.012 && p.complaintRate === 0.0002 && p.samples === 2));
+  for (const q of ['bucket=1m&since=15m', 'bucket=1h', `bucket=1h&since=2026-01-01T00:00:00Z&until=2026-01-01T03:00:00Z`]) {
+    const own = await get(srv.url, `/api/timeseries?${q}`);
+    const aws = await get(srv.url, `/api/timeseries?${q}&source=aws`);
+    assert.deepEqual(aws.json.points.map((p) => p.t), own.json.points.map((p) => p.t), `the same buckets for ${q}`);
+  }
   const bad = await get(srv.url, '/api/timeseries?source=elsewhere');
   assert.equal(bad.status, 400);
   // The health of both APIs in /api/diagnostics.
