@@ -16,12 +16,13 @@
 #include "readpool.h"
 #include "slack.h"
 
-#define PERIOD_S 60                  /* GetMetricData's period */
-#define FETCH_MAX_MS (3LL * 3600000) /* samples asked for at most this far back */
-#define MAX_POINTS 512               /* kept per series and round */
-#define MAX_CHANGES 20               /* enforcement changes kept for the API */
-#define DIVERGENCE_FACTOR 2.0        /* seslog's and AWS's rates differ by more */
-#define ANSWER_MAX (4u << 20)        /* the largest answer read */
+#define PERIOD_S 60                        /* GetMetricData's period */
+#define FETCH_MAX_MS (3LL * 3600000)       /* samples asked for at most this far back */
+#define MAX_POINTS 512                     /* kept per series and round */
+#define MAX_CHANGES 20                     /* enforcement changes kept for the API */
+#define DIVERGENCE_FACTOR 2.0              /* seslog's and AWS's rates differ by more */
+#define ANSWER_MAX (4u << 20)              /* the largest answer read */
+#define SAMPLES_KEEP_MS (400LL * 86400000) /* samples older than this are deleted */
 
 enum api_id { API_CW = 0, API_SES = 1 };
 static const char *const api_names[] = {"cloudwatch", "sesv2"};
@@ -470,6 +471,9 @@ struct sample {
 };
 typedef struct samples_write {
   store_req req;
+  int64_t cutoff;                       /* older samples of these scopes go */
+  char scopes[SESREP_MAX_SETS + 1][80]; /* the scope keys watched */
+  int n_scopes;
   size_t n;
   struct sample v[];
 } samples_write;
@@ -490,6 +494,18 @@ static int apply_samples(store_req *r, sqlite3 *db) {
     sqlite3_bind_text(st, 2, metric_names[w->v[i].metric], -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, w->v[i].scope, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 4, w->v[i].value);
+    if (sqlite3_step(st) != SQLITE_DONE) rc = SL_EDB;
+  }
+  sqlite3_finalize(st);
+  /* Keep the table bounded: the rows past the cutoff, found through the
+   * (scope, t) index, a few per round. */
+  if (rc || sqlite3_prepare_v2(db, "DELETE FROM ses_reputation_samples WHERE scope = ? AND t < ?",
+                               -1, &st, NULL) != SQLITE_OK)
+    return rc ? rc : SL_EDB;
+  for (int i = 0; !rc && i < w->n_scopes; i++) {
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, w->scopes[i], -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, w->cutoff);
     if (sqlite3_step(st) != SQLITE_DONE) rc = SL_EDB;
   }
   sqlite3_finalize(st);
@@ -599,6 +615,9 @@ static int read_metrics(sesrep *s, const char *body, int64_t now) {
     p->have = 1;
   }
   s->metrics_at = now;
+  w->cutoff = now - SAMPLES_KEEP_MS;
+  w->n_scopes = s->n_scopes;
+  for (int i = 0; i < s->n_scopes; i++) scope_key(&s->scopes[i], w->scopes[i], sizeof w->scopes[i]);
   if (w->n && s->st) {
     w->req.apply = apply_samples;
     w->req.cb = on_samples_done;

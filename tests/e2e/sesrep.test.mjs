@@ -167,6 +167,16 @@ test('AWS\'s rates and the account status reach /api/stats and /metrics; request
     const aws = await get(srv.url, `/api/timeseries?${q}&source=aws`);
     assert.deepEqual(aws.json.points.map((p) => p.t), own.json.points.map((p) => p.t), `the same buckets for ${q}`);
   }
+  // Samples are kept 400 days: an older one goes at the next round, a younger one stays.
+  const day = 86400e3;
+  await sqlite(srv.db, `INSERT INTO ses_reputation_samples (t, metric, scope, value) VALUES
+    (${Date.now() - 401 * day}, 'bounceRate', 'account', 0.5), (${Date.now() - 399 * day}, 'bounceRate', 'account', 0.25),
+    (${Date.now() - 401 * day}, 'bounceRate', 'configuration-set:marketing', 0.5)`);
+  const asks = stub.requests.length;
+  await waitFor(() => stub.requests.length >= asks + 4);
+  await waitFor(async () => (await sqlite(srv.db, 'SELECT count(*) AS n FROM ses_reputation_samples WHERE value = 0.5'))[0].n === 0,
+    { what: () => 'the 401-day-old samples are still there' });
+  assert.equal((await sqlite(srv.db, 'SELECT count(*) AS n FROM ses_reputation_samples WHERE value = 0.25'))[0].n, 1);
   const bad = await get(srv.url, '/api/timeseries?source=elsewhere');
   assert.equal(bad.status, 400);
   // The health of both APIs in /api/diagnostics.
