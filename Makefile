@@ -5,6 +5,8 @@
 #   make asan     the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench    the benchmarks; prints their figures
 #   make check    format check (clang-format)
+#   make install  the binary, web files, schema docs, man page, systemd unit (PREFIX, DESTDIR)
+#   make uninstall
 #   V=1           show the commands
 
 PKGS     := libuv libcurl libcjson sqlite3 openssl libcares libzstd zlib
@@ -45,7 +47,7 @@ ifeq ($(V),1)
 Q :=
 endif
 
-.PHONY: all run test unit e2e asan bench check format clean deps pkgcheck
+.PHONY: all run test unit e2e asan bench check format clean deps pkgcheck install uninstall
 
 all: $(BUILD)/seslog
 
@@ -131,13 +133,41 @@ format:
 clean:
 	rm -rf build
 
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary finds its web files
+# in $(PREFIX)/share/seslog/web; the unit's ExecStart names $(PREFIX)/bin.
+PREFIX   ?= /usr/local
+BINDIR   := $(PREFIX)/bin
+WEBDIR   := $(PREFIX)/share/seslog/web
+DOCDIR   := $(PREFIX)/share/doc/seslog
+MAN1DIR  := $(PREFIX)/share/man/man1
+UNITDIR  := $(PREFIX)/lib/systemd/system
+
+$(BUILD)/seslog.1: $(BUILD)/seslog scripts/manpage.sh
+	$(Q)scripts/manpage.sh $(BUILD)/seslog > $@.tmp && mv $@.tmp $@
+
+install: $(BUILD)/seslog $(BUILD)/seslog.1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(WEBDIR) $(DESTDIR)$(DOCDIR)/schema $(DESTDIR)$(MAN1DIR) \
+	  $(DESTDIR)$(UNITDIR)
+	install -m 755 $(BUILD)/seslog $(DESTDIR)$(BINDIR)/seslog
+	cd web && find . -type d -exec install -d $(abspath $(DESTDIR)$(WEBDIR))/{} \; && \
+	  find . -type f -exec install -m 644 {} $(abspath $(DESTDIR)$(WEBDIR))/{} \;
+	install -m 644 schema/* $(DESTDIR)$(DOCDIR)/schema/
+	install -m 644 README.md scripts/seslog.env.example $(DESTDIR)$(DOCDIR)/
+	install -m 644 $(BUILD)/seslog.1 $(DESTDIR)$(MAN1DIR)/seslog.1
+	sed 's|/usr/local/bin/seslog|$(BINDIR)/seslog|' scripts/seslog.service > $(DESTDIR)$(UNITDIR)/seslog.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/seslog.service
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/seslog $(DESTDIR)$(MAN1DIR)/seslog.1 $(DESTDIR)$(UNITDIR)/seslog.service
+	rm -rf $(DESTDIR)$(PREFIX)/share/seslog $(DESTDIR)$(DOCDIR)
+
 -include $(OBJS:.o=.d) $(TOBJS:.o=.d)
 
 # Fuzzing (tests/fuzz/README.md): libFuzzer targets built with clang against src/ (all but
 # main.c) under ASan + UBSan. `make fuzz` replays tests/fuzz/regressions, then runs each target
 # FUZZ_SECONDS on a copy of its seed corpus in $(BUILD)/fuzz/corpus; it fails when one crashes.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= http sns ses import
+FUZZ_TARGETS ?= http sns ses import text
 FUZZ_CC      ?= clang
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer $(WARN) -Wno-unknown-warning-option \
                 -Iinclude $(PKG_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=undefined

@@ -524,6 +524,25 @@ static void mk_series(int i, char *p, size_t n) {
   snprintf(p, n, "/api/timeseries?since=30d&bucket=1h");
 }
 
+/* GET /api/events/counts: the investigator's first questions over a day,
+ * a week and the whole month. */
+static void mk_counts(int i, char *p, size_t n) {
+  static const char *q[] = {
+      "groupBy=day&type=Bounce&since=30d",
+      "groupBy=domain&type=Bounce&since=7d",
+      "groupBy=bounceType,bounceSubType&type=Bounce&since=30d",
+      "groupBy=diagnostic&type=Bounce&since=30d",
+      "groupBy=type&since=24h",
+      "groupBy=hour&type=Complaint&since=7d",
+  };
+  snprintf(p, n, "/api/events/counts?%s", q[i % 6]);
+}
+static void mk_counts_all(int i, char *p, size_t n) {
+  static const char *q[] = {"groupBy=day,type&since=30d", "groupBy=domain&since=30d",
+                            "groupBy=source&since=30d"};
+  snprintf(p, n, "/api/events/counts?%s", q[i % 3]);
+}
+
 /* Pages 1..100 of chains, each page timed. */
 static void cursor_chains(client *c, int chains) {
   static const char *starts[] = {"/api/events?limit=50", "/api/events?limit=50&type=Delivery",
@@ -690,6 +709,8 @@ static void cmd_run(int port, const char *db, int n, double rate) {
   scenario(&c, "stats: window=24h", 5, n, mk_stats24);
   scenario(&c, "stats: window=30d", 5, n, mk_stats30);
   scenario(&c, "timeseries: 30 days in hours", 20, n / 2, mk_series);
+  scenario(&c, "counts: bounces/complaints grouped", 50, n / 2, mk_counts);
+  scenario(&c, "counts: every event of 30 d grouped", 50, n / 10 > 10 ? n / 10 : 10, mk_counts_all);
   if (rate > 0) ingest_finish();
   int fails = 0;
   for (int i = 0; i < n_figures; i++) {

@@ -25,6 +25,14 @@
 #define API_COMPLAINT_ALERT 0.001
 #define API_QUERY_TIMEOUT_MS 2000 /* default time limit of one query */
 
+/* What a live monitor judged, for /api/stats. */
+struct api_monitor_live {
+  char state[8];     /* the verdict: "ok", "warn", "alert"; "" = none */
+  double value;      /* the rate judged */
+  int64_t window_ms; /* over this window (widened or not) */
+  int present;       /* 0: judged on old events only, not announced */
+};
+
 struct api_opts {
   int64_t query_timeout_ms;               /* the readpool's limit, for messages; <= 0: default */
   int max_pending;                        /* queries queued or running before 503; <= 0: 256 */
@@ -35,9 +43,9 @@ struct api_opts {
    * monitor's own state, with hysteresis, and the rate it judged, perhaps
    * over a window widened to a representative volume) instead of the
    * window's rate compared with the thresholds. It returns 1 and fills
-   * state ("ok", "warn", "alert") and value, or 0 (not evaluated yet: the
-   * comparison stays). Called on the loop thread. */
-  int (*monitor_reading)(void *ud, int complaint, char state[8], double *value);
+   * live, or 0 (not evaluated yet: the comparison stays). Called on the
+   * loop thread. */
+  int (*monitor_reading)(void *ud, int complaint, struct api_monitor_live *live);
   void *monitor_ud;
   int64_t monitor_window_ms; /* also /api/stats' default window; <= 0: 10m */
   /* AWS's verdict (sesrep.h), or NULL: appends the "aws" object of

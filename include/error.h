@@ -24,6 +24,8 @@ enum sl_err {
   SL_ETOOBIG = -15,  /* over a size cap */
   SL_EDB = -16,      /* the database refused (disk full, corrupt, locked) */
   SL_ESIGVER = -17,  /* unknown SignatureVersion */
+  SL_EDUPKEY = -19,  /* a JSON object has a key twice */
+  SL_ENUL = -20,     /* a JSON string holds U+0000 */
   SL_ESHUTDOWN = -18 /* the component is stopping */
 };
 

@@ -76,6 +76,10 @@ void http_request_free(http_request *req);
  * when present, 0 when absent, -1 when too long or badly encoded. */
 int http_query_param(const http_request *req, const char *name, char *out, size_t outlen);
 
+/* Percent-decodes the n bytes of one query value at v ('+' is a space)
+ * into out (capped); returns 0, or -1 when too long or badly encoded. */
+int http_query_decode(const char *v, size_t n, char *out, size_t outlen);
+
 /* One connection's parser state. */
 typedef struct http_reader http_reader;
 

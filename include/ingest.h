@@ -34,6 +34,9 @@ enum ingest_reason {
   REJ_RAW_DELIVERY, /* raw delivery refused */
   REJ_BASIC_AUTH,   /* basic auth failed */
   REJ_STORAGE,      /* could not be committed */
+  /* the SES JSON has an object with a key twice; a string with U+0000 */
+  REJ_DUPLICATE_KEY,
+  REJ_NUL_IN_STRING,
   REJ_N
 };
 
@@ -77,6 +80,9 @@ size_t ingest_recent_rejections(const ingest *in, struct ingest_rejection *out, 
 /* Notifications accepted: stored, duplicate, ignored. */
 struct ingest_counts {
   uint64_t stored, duplicate, ignored, confirmations;
+  uint64_t recipients_over; /* recipients past SES_RECIPIENTS_MAX, not taken */
+  long cert_fetches;        /* signing certificates fetched */
+  long cert_refused;        /* fetches refused by the certificate cache's limits */
 };
 struct ingest_counts ingest_counts(const ingest *in);
 

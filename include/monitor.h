@@ -8,7 +8,13 @@
  * below 90 % of its current state's threshold, so a rate on the line does
  * not flap. Every change is stored (table monitor_changes), logged, and
  * sent to Slack through the outbox when Slack is configured; topics silent
- * for longer than silence_ms are announced once. */
+ * for longer than silence_ms are announced once.
+ *
+ * Alerts are about the present: when the window had to widen and the
+ * newest traffic it found is older than an hour (or the window, when that
+ * is longer), as in an imported archive, the verdict is shown (state,
+ * value and the widened window in monitor_get) but nothing is stored or
+ * announced, and the announced state stays as it was. */
 #ifndef SESLOG_MONITOR_H
 #define SESLOG_MONITOR_H
 
@@ -46,13 +52,19 @@ void monitor_start(monitor *m);
 void monitor_close(monitor *m);
 
 struct monitor_reading {
-  const char *state;    /* "ok", "warn", "alert" */
+  const char *state;    /* the verdict: "ok", "warn", "alert" */
   double value;         /* the rate, a fraction */
   double warn, alert;   /* thresholds */
   int64_t sends;        /* the denominator */
   int64_t window_ms;    /* the window used (widened or not) */
   int64_t evaluated_ms; /* when; 0 before the first evaluation */
   int64_t since_ms;     /* when the state began, 0 if unknown */
+  /* 1: the verdict rests on present traffic (the window was not widened,
+   * or its newest traffic is recent); 0: on old events only, so state is
+   * shown but not stored or announced. */
+  int present;
+  /* The last state stored and announced. */
+  const char *announced;
 };
 void monitor_get(const monitor *m, enum monitor_kind k, struct monitor_reading *out);
 const char *monitor_name(enum monitor_kind k); /* "bounceRate", "complaintRate" */

@@ -21,34 +21,60 @@
 
 /* The filters of GET /api/events. Empty strings mean "any". */
 typedef struct query_filter {
-  char type[24];                 /* notificationType, canonical spelling */
-  char bounce_type[16];          /* Permanent, Transient or Undetermined */
-  char feedback_type[64];        /* complaintFeedbackType, verbatim */
-  char address[QUERY_VALUE_MAX]; /* a recipient, lower case */
-  char domain[256];              /* a recipient's domain, lower case */
-  char source[QUERY_VALUE_MAX];  /* mail.source, compared without case */
-  char message_id[256];          /* mail.messageId, verbatim */
-  char since[25];                /* ISO-8601 ms; timeStamp >= since; "" = open */
-  char until[25];                /* ISO-8601 ms; timeStamp < until; "" = open */
-  long limit;                    /* events per page, > 0 */
-  int asc;                       /* 1: oldest first; 0: newest first */
-  char cursor_ts[25];            /* the last event seen: timeStamp ... */
-  int64_t cursor_id;             /* ... and SesEventMessages.id; 0 = no cursor */
+  char type[24];                     /* notificationType, canonical spelling */
+  unsigned type_mask;                /* every type given (bit i: the i-th of
+                                        query_type_name); several match any */
+  char bounce_type[16];              /* Permanent, Transient or Undetermined */
+  char feedback_type[64];            /* complaintFeedbackType, verbatim */
+  char address[QUERY_VALUE_MAX];     /* a recipient, lower case */
+  char domain[256];                  /* a recipient's domain, lower case */
+  char source[QUERY_VALUE_MAX];      /* mail.source as given */
+  char source_addr[QUERY_VALUE_MAX]; /* ... its address (the part in <> of
+                                        "Name <addr>"), lower case: what is
+                                        compared */
+  char message_id[256];              /* mail.messageId, verbatim */
+  char since[25];                    /* ISO-8601 ms; timeStamp >= since; "" = open */
+  char until[25];                    /* ISO-8601 ms; timeStamp < until; "" = open */
+  /* Checked on the rows the driving index yields (never driving): */
+  char bounce_sub_type[64];         /* bounceSubType, verbatim */
+  char diagnostic[QUERY_VALUE_MAX]; /* in the diagnostic, any case (text
+                                       or a status code like 5.1.1) */
+  char configuration_set[256];      /* mail.tags "ses:configuration-set" */
+  char tag[QUERY_VALUE_MAX];        /* NAME:VALUE, or NAME (has the tag) */
+  char sender_domain[256];          /* the domain of mail.source's address */
+  char tag_path[160];               /* tag: the JSON path of NAME in raw */
+  char tag_value[QUERY_VALUE_MAX];  /* ... and VALUE; "" = any value */
+  long limit;                       /* events per page, > 0 */
+  int asc;                          /* 1: oldest first; 0: newest first */
+  char cursor_ts[25];               /* the last event seen: timeStamp ... */
+  int64_t cursor_id;                /* ... and SesEventMessages.id; 0 = no cursor */
 } query_filter;
 
 /* Empty filter: every event, newest first, QUERY_LIMIT_DEFAULT a page. */
 void query_filter_init(query_filter *f);
 
 /* Sets the parameter called name (the API's names: type, bounceType,
- * feedbackType, address, domain, source, messageId, since, until, limit,
- * cursor, order) from text. An empty value leaves the filter unchanged.
- * since and until take ISO-8601 times (a bare date means its midnight UTC)
- * or durations back from now_ms ("15m", "24h", "7d"). limit must lie in
+ * bounceSubType, feedbackType, address, domain, source, senderDomain,
+ * messageId, diagnostic, configurationSet, tag, since, until, limit,
+ * cursor, order) from text. source matches the sender's address, also in
+ * the "Name <addr>" form. An empty value leaves the filter unchanged.
+ * type may be set several times: an event of any of the types matches
+ * (type then names the first). since and until take ISO-8601 times (a
+ * bare date means its midnight UTC; a day the month does not have is
+ * refused) or durations back from now_ms with a unit ("15m", "24h", "7d";
+ * a bare number is refused: seconds or an epoch?). limit must lie in
  * 1..max_limit. Returns 0; SL_EINVAL with a sentence for a person in err
  * (it does not repeat the parameter's name); SL_EFIELD when name is not a
  * filter parameter (err untouched). */
 int query_filter_set(query_filter *f, const char *name, const char *value, int64_t now_ms,
                      long max_limit, char *err, size_t errlen);
+
+/* The sender's address in a mail.source ("Name <addr>" or addr), lower
+ * case, as the source filter compares it. Writes into out (size outlen). */
+void query_source_address(const char *source, char *out, size_t outlen);
+
+/* The canonical name of the i-th notificationType (0 <= i < 10), or NULL. */
+const char *query_type_name(int i);
 
 /* Turns a time parameter (as for since/until) into ms since the epoch.
  * Returns 0 or SL_EINVAL with err set. */
@@ -70,7 +96,7 @@ enum query_driver {
   QD_DOMAIN,   /* "recipients-domain" (domain, timeStamp), with a type
                   "recipients-domain-type" (schema version 5) */
   QD_TYPE,     /* "notificationType-timeStamp-Index" */
-  QD_SOURCE    /* "source-timeStamp-Index" (schema version 2) */
+  QD_SOURCE    /* "sourceAddress-timeStamp-Index" (schema version 11) */
 };
 
 /* One value bound to the SQL of a plan. */
@@ -79,7 +105,7 @@ struct query_bind {
   int64_t num;      /* else bound as an integer */
 };
 
-#define QUERY_MAX_BINDS 20
+#define QUERY_MAX_BINDS 32
 
 /* A page's SQL: the columns of enum query_col, in order, for one page of
  * f. The last bind is the LIMIT; the cursor binds are cursor_bind and the
@@ -165,7 +191,8 @@ int query_json_double(buf *b, double v);
 
 /* Recipient counts from rollup_minute. */
 struct query_counts {
-  int64_t sends; /* recipients of Send events */
+  int64_t events; /* events of any type (not recipients) */
+  int64_t sends;  /* recipients of Send events */
   int64_t deliveries;
   int64_t bounces;           /* every bounced recipient */
   int64_t permanent_bounces; /* Permanent, not OnAccountSuppressionList */
@@ -176,6 +203,11 @@ struct query_counts {
  * epoch), summed. Returns 0, SL_EBUSY or SL_EDB. */
 int query_rollup_sum(struct sqlite3 *db, int64_t from_minute, int64_t to_minute,
                      struct query_counts *out);
+
+/* The minutes (since the epoch) of the oldest and newest rollup rows:
+ * the range of the stored data. Returns 0 with *found 1 and both set, or
+ * *found 0 on an empty database; SL_EBUSY or SL_EDB. */
+int query_data_range(struct sqlite3 *db, int64_t *first_minute, int64_t *last_minute, int *found);
 
 /* The rate definitions of CONTRACT section 5: the sends a rate divides by
  * (recipients of Send events, or when there are none, of Delivery and
@@ -195,5 +227,68 @@ double query_complaint_rate(const struct query_counts *k);
  * QUERY_MAX_POINTS; SL_EBUSY, SL_EDB, SL_ENOMEM. */
 int query_timeseries(struct sqlite3 *db, int64_t since_ms, int64_t until_ms, int64_t bucket_ms,
                      int64_t *start_ms, struct query_counts **points, size_t *n);
+
+/* ---- counts grouped by fields ---------------------------------------- */
+
+#define QUERY_GROUP_MAX 3      /* fields of one grouping at most */
+#define QUERY_GROUPS_MAX 10000 /* groups of one answer at most */
+
+enum query_group_field {
+  QG_DAY,         /* "day": YYYY-MM-DD of timeStamp */
+  QG_HOUR,        /* "hour": YYYY-MM-DDTHH:00 */
+  QG_TYPE,        /* "type": notificationType */
+  QG_DOMAIN,      /* "domain": an affected recipient's domain (counts
+                     recipients, not events) */
+  QG_BOUNCE_TYPE, /* "bounceType" */
+  QG_BOUNCE_SUB,  /* "bounceSubType" */
+  QG_DIAGNOSTIC,  /* "diagnostic": query_diagnostic_key of it */
+  QG_SOURCE,      /* "source": mail.source */
+  QG_CONFIG_SET,  /* "configurationSet": mail.tags ses:configuration-set */
+  QG_TAG          /* "tag:NAME": the first value of mail.tags NAME */
+};
+
+typedef struct query_grouping {
+  int n; /* fields, 1..QUERY_GROUP_MAX */
+  enum query_group_field field[QUERY_GROUP_MAX];
+  char name[QUERY_GROUP_MAX][140]; /* each field as asked ("tag:x") */
+  char path[QUERY_GROUP_MAX][160]; /* tags: the JSON path in raw */
+} query_grouping;
+
+/* Reads "FIELD[,FIELD]" (day, hour, type, domain, bounceType,
+ * bounceSubType, diagnostic, source, configurationSet, tag:NAME).
+ * Returns 0, or SL_EINVAL with a sentence in err. */
+int query_grouping_parse(const char *spec, query_grouping *g, char *err, size_t errlen);
+
+/* Called for each group, in order: keys[i] is the value of field i (NULL
+ * when the events have none), count the events (recipients when grouped
+ * by domain). Return nonzero to stop. */
+typedef int (*query_group_fn)(void *ud, const char *const *keys, int64_t count);
+
+/* Counts the events matching f (its limit, cursor and order ignored) in
+ * the groups of g, from the rollups where they can (query_group_source): ordered by the keys when
+ * the first field is day or hour, else by count, largest first. At most max_groups groups (and
+ * *more set to 1 when there were more). Returns 0, SL_EBUSY, SL_EDB or
+ * SL_ENOMEM, as query_events. */
+int query_group_counts(struct sqlite3 *db, const query_filter *f, const query_grouping *g,
+                       long max_groups, query_group_fn fn, void *ud, int *more);
+
+/* What answers f grouped by g: "rollup_type_hour" (fields among day,
+ * hour, type, bounceType, bounceSubType, source; filters among type,
+ * bounceType, bounceSubType, since, until), "rollup_domain_day" (grouped
+ * by domain, with day, type, bounceType; filters among type, bounceType,
+ * since, until) or "events" (the indexes of the events, as a page is
+ * found). From a rollup, the whole UTC hours (days) of the range are read
+ * there and its ends, if any, from the events. Schema version 11. */
+const char *query_group_source(const query_filter *f, const query_grouping *g);
+
+/* The normalized diagnostic that groups alike bounces: the SMTP reply code
+ * and enhanced status code it holds, then its words without addresses,
+ * numbers, ids and punctuation runs, lower case, at most 120 bytes
+ * ("550 5.1.1 user unknown"). Writes into out (size outlen). */
+void query_diagnostic_key(const char *diag, char *out, size_t outlen);
+
+/* Registers seslog_diag(text) (query_diagnostic_key) on db, for grouping
+ * (query_group_counts does it itself). Returns 0 or SL_EDB. */
+int query_register_functions(struct sqlite3 *db);
 
 #endif

@@ -31,7 +31,17 @@ int readpool_run(readpool *p, readpool_fn fn, readpool_done done, void *arg);
 int readpool_active(const readpool *p);
 
 /* For command-line tools: opens one read-only connection with the same
- * settings. Returns 0 or SL_EDB with a sentence in err. */
+ * settings. db_path may be a "file:" URI (readpool_archive_uri). Returns
+ * 0 or SL_EDB with a sentence in err. */
 int readpool_open_conn(const char *db_path, sqlite3 **out, char *err, size_t errlen);
+
+/* The name to open path by for reading without writing anything at all
+ * (`serve --read-only`): without a WAL file (or with an empty one) a
+ * "file:" URI with immutable=1, so SQLite takes no lock and creates no
+ * -wal or -shm file; with a WAL file holding commits, path itself (read
+ * only: the WAL is read, never checkpointed, so the database and WAL
+ * files stay as they are; SQLite may create or update the -shm index).
+ * Writes at most outlen bytes. Returns 0, or SL_ETOOBIG. */
+int readpool_archive_uri(const char *path, char *out, size_t outlen);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include "api.h"
 #include "dnsbl.h"
+#include "hostcheck.h"
 #include "http.h"
 #include "ingest.h"
 #include "metrics.h"
@@ -26,6 +27,8 @@ struct router {
   sesrep *sesrep;                 /* AWS's reputation in diagnostics and metrics; NULL: none */
   sqs *sqs;                       /* /api/sources, SQS diagnostics; NULL: none */
   const char *api_token;          /* NULL: /api and /metrics are open */
+  struct hostcheck hosts;         /* names the main listener answers to */
+  int read_only;                  /* serve --read-only: every write is refused */
 };
 
 /* The server's handler: ud is a struct router. */

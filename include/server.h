@@ -20,7 +20,8 @@
 typedef void (*server_handler)(http_request *req, void *ud);
 
 struct server_opts {
-  int max_conns;      /* accepted connections at once; more are closed */
+  int max_conns;      /* connections at once on the main listener; more are closed */
+  int sns_max_conns;  /* the same for a LISTEN_SNS_ONLY listener (its own count) */
   int max_inflight;   /* requests in flight per connection before reading pauses */
   int64_t idle_ms;    /* keep-alive idle time */
   int64_t request_ms; /* time to receive one whole request */

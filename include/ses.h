@@ -36,13 +36,20 @@ typedef struct ses_event {
                                delivered, delayed recipients; for Send,
                                Reject, Open, Click, Rendering Failure,
                                Subscription the mail's destination */
-  size_t n_recipients;
-  char *raw; /* the SES JSON, compact (cJSON unformatted) */
+  size_t n_recipients;      /* at most SES_RECIPIENTS_MAX */
+  size_t recipients_over;   /* entries past SES_RECIPIENTS_MAX, not taken
+                               (raw keeps them all) */
+  char *raw;                /* the SES JSON, compact (cJSON unformatted) */
   size_t raw_len;
   /* envelope fields, filled by the caller when known */
   char *sns_message_id;
   char *topic_arn;
 } ses_event;
+
+/* SES sends one mail to at most 50 recipients; a signed document listing
+ * more is taken up to this many (one row each in three tables) and the
+ * rest counted, so one 1 MiB message cannot make ~30,000 rows. */
+#define SES_RECIPIENTS_MAX 1000
 
 /* Normalizes one SES JSON document. sns_timestamp (may be NULL) is the
  * envelope's Timestamp, used as time_stamp when given. Returns 0 and a new
@@ -50,8 +57,9 @@ typedef struct ses_event {
  * neither notificationType nor eventType (or is not an object); SL_EJSON
  * when it is not JSON; SL_EFIELD when it is SES-shaped but lacks what every
  * event needs (mail.messageId, a usable time) or a type-specific object
- * (bounce, complaint, ...); SL_ETYPE for an unknown type. *why, when not
- * NULL, gets a static sentence for a person. */
+ * (bounce, complaint, ...); SL_ETYPE for an unknown type; SL_EDUPKEY or
+ * SL_ENUL when an object has a key twice or a string holds U+0000
+ * (jsoncheck.h). *why, when not NULL, gets a static sentence for a person. */
 int ses_parse(const char *json, size_t len, const char *sns_timestamp, ses_event **out,
               const char **why);
 
@@ -86,9 +94,10 @@ int ses_is_complaint(const ses_event *e);
  * unless "recipients" is given. raw is a synthesized SES-like JSON that
  * ses_parse reads back to the same columns. Returns 0 and a new *out;
  * SL_EFIELD when messageId, timeStamp or notificationType is missing or
- * unusable, or bouncedRecipients is not a JSON array; SL_EJSON when item is
- * not an object; SL_ETYPE for an unknown type; SL_ENOMEM. *why as for
- * ses_parse. */
+ * unusable, or bouncedRecipients is not a JSON array; SL_EDUPKEY or
+ * SL_ENUL when bouncedRecipients' JSON text has a key twice or U+0000;
+ * SL_EJSON when item is not an object; SL_ETYPE for an unknown type;
+ * SL_ENOMEM. *why as for ses_parse. */
 int ses_from_dynamodb_item(const struct cJSON *item, ses_event **out, const char **why);
 
 /* The API JSON of an event (CONTRACT section 5): messageId, timeStamp,

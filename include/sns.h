@@ -81,6 +81,11 @@ int sns_verify(const sns_msg *m, const sns_cert *cert);
  * negative code. */
 int sns_sign(sns_msg *m, const char *key_pem, size_t key_len);
 
+/* sns_sign with a key already read (an OpenSSL EVP_PKEY, RSA), for callers
+ * that sign many messages: reading a PEM key costs more than signing. */
+struct evp_pkey_st;
+int sns_sign_key(sns_msg *m, struct evp_pkey_st *key);
+
 /* Serializes m as the JSON body SNS would post (keys in SNS's order).
  * Returns a malloc'ed string or NULL. */
 char *sns_to_json(const sns_msg *m);

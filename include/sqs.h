@@ -52,13 +52,15 @@ typedef struct sqs sqs;
 
 /* Checks the queue URLs (http(s), a path /ACCOUNT/NAME, a region from the
  * host such as sqs.us-east-1.amazonaws.com, else AWS_REGION) and prepares
- * the pollers. Every module is borrowed and must outlive the poller.
- * Returns 0, SL_EINVAL with one sentence in err, or SL_ENOMEM. */
-int sqs_new(uv_loop_t *loop, outbound *ob, awscreds *creds, ingest *in, store *st,
-            const struct sqs_opts *opts, sqs **out, char *err, size_t errlen);
+ * the pollers, touching nothing else (call it before opening the database,
+ * so a bad URL changes nothing). Every module is borrowed and must outlive
+ * the poller. Returns 0, SL_EINVAL with one sentence in err, or SL_ENOMEM. */
+int sqs_new(uv_loop_t *loop, outbound *ob, awscreds *creds, const struct sqs_opts *opts, sqs **out,
+            char *err, size_t errlen);
 
-/* Starts the receives. */
-void sqs_start(sqs *s);
+/* Starts the receives, handing envelopes to in and raw events to st (both
+ * borrowed, outliving the poller). */
+void sqs_start(sqs *s, ingest *in, store *st);
 
 /* No more receives: messages that arrive now are left in the queue. */
 void sqs_stop(sqs *s);

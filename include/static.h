@@ -10,6 +10,12 @@ typedef struct static_files static_files;
 /* Loads every regular file under dir (a few levels deep, capped in size).
  * A missing dir gives an empty set and a warning. */
 int static_load(const char *dir, static_files **out);
+
+/* The default --web folder, the first that holds index.html of: <folder of
+ * the binary>/../web (the repo: build/seslog), <folder of the
+ * binary>/../share/seslog/web (installed), ./web; written absolute into
+ * out. Returns 0, or SL_EIO with a warning logged and out set to "web". */
+int static_default_dir(char *out, size_t n);
 void static_free(static_files *s);
 
 /* Answers GET/HEAD of req->path ("/" is "/index.html"); returns 0 when it

@@ -49,6 +49,7 @@ typedef struct store_req {
   void (*cb)(struct store_req *); /* called by store_complete */
   void *ud;                       /* the caller's */
   struct store_req *next;         /* queue link, the store's */
+  char why[160];                  /* a refused event's reason (SQLite's), or "" */
 } store_req;
 
 /* Work that every stored event implies (suppression rules, outbox rows),

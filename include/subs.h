@@ -22,6 +22,10 @@ void subs_free(subs *s);
 
 /* Loads the rows of the subscriptions table. */
 int subs_load(subs *s, store *st);
+/* The same over a read-only connection (serve --read-only has no store).
+ * Returns 0 or SL_EDB. */
+struct sqlite3;
+int subs_load_db(subs *s, struct sqlite3 *db);
 
 /* A message of topic was accepted (committed or ignored) at at_ms. */
 void subs_note_accepted(subs *s, const char *topic, int64_t at_ms);

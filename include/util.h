@@ -8,7 +8,9 @@
 
 /* Parses an ISO-8601 UTC time such as "2026-03-06T20:00:26.893Z" (also
  * without fraction, with up to 9 fraction digits, or with a +hh:mm offset)
- * into milliseconds since the epoch. Returns 0, or SL_EINVAL. */
+ * into milliseconds since the epoch. Strict: the day must exist in its
+ * month (leap years counted), seconds 00-59, offsets -23:59..+23:59.
+ * Returns 0, or SL_EINVAL. */
 int util_parse_iso8601(const char *s, int64_t *out_ms);
 
 /* Formats ms since the epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ" into out

@@ -308,6 +308,77 @@ CREATE TABLE dnsbl_changes (
 );
 CREATE INDEX "dnsbl_changes-pair" ON dnsbl_changes (target, zone, id);
 
+-- version 11
+-- The sender filter (source= and `seslog query --source`) finds a sender by
+-- its address, also in the "Name <addr>" form mail.source often has: an
+-- index on that address (built-in functions only, so the sqlite3 shell
+-- reads and writes the file as before). src/query.c writes the same
+-- expression so SQLite uses it.
+-- It replaces "source-timeStamp-Index" (whole values, no query uses it
+-- any more): one index a row either way.
+DROP INDEX IF EXISTS "source-timeStamp-Index";
+CREATE INDEX "sourceAddress-timeStamp-Index" ON SesEventMessages (
+  lower(CASE WHEN instr(source, '<') > 0 AND instr(source, '>') > instr(source, '<') THEN
+    substr(source, instr(source, '<') + 1, instr(source, '>') - instr(source, '<') - 1)
+    ELSE trim(source) END), timeStamp);
+
+-- Grouped counts (GET /api/events/counts, `seslog query --group-by`) over a
+-- month answer from these rollups, not from the events: events per UTC
+-- hour, type, bounce type and subtype and sender; affected recipients per
+-- UTC day, type, domain and bounce type.
+-- Triggers keep them in step inside the writer's own transaction (an
+-- event row, then its recipients rows, are inserted; retention deletes
+-- the recipients rows, then the event), as rollup_hour is kept. '' stands
+-- for none (the keys are NOT NULL).
+CREATE TABLE rollup_type_hour (
+  hour TEXT NOT NULL,                -- YYYY-MM-DDTHH of timeStamp
+  notificationType TEXT NOT NULL,
+  bounceType TEXT NOT NULL,
+  bounceSubType TEXT NOT NULL,
+  source TEXT NOT NULL,              -- mail.source as stored
+  events INTEGER NOT NULL,
+  PRIMARY KEY (hour, notificationType, bounceType, bounceSubType, source)
+) WITHOUT ROWID;
+INSERT INTO rollup_type_hour (hour, notificationType, bounceType, bounceSubType, source, events)
+  SELECT substr(timeStamp, 1, 13), notificationType, coalesce(bounceType, ''),
+      coalesce(bounceSubType, ''), coalesce(source, ''), count(*)
+  FROM SesEventMessages GROUP BY 1, 2, 3, 4, 5;
+CREATE TRIGGER "rollup_type_hour-insert" AFTER INSERT ON SesEventMessages BEGIN
+  INSERT INTO rollup_type_hour (hour, notificationType, bounceType, bounceSubType, source, events)
+  VALUES (substr(NEW.timeStamp, 1, 13), NEW.notificationType, coalesce(NEW.bounceType, ''),
+      coalesce(NEW.bounceSubType, ''), coalesce(NEW.source, ''), 1)
+  ON CONFLICT DO UPDATE SET events = events + 1;
+END;
+CREATE TRIGGER "rollup_type_hour-delete" AFTER DELETE ON SesEventMessages BEGIN
+  UPDATE rollup_type_hour SET events = events - 1
+  WHERE hour = substr(OLD.timeStamp, 1, 13) AND notificationType = OLD.notificationType
+    AND bounceType = coalesce(OLD.bounceType, '') AND bounceSubType = coalesce(OLD.bounceSubType, '')
+    AND source = coalesce(OLD.source, '');
+END;
+CREATE TABLE rollup_domain_day (
+  notificationType TEXT NOT NULL,
+  day TEXT NOT NULL,                 -- YYYY-MM-DD of the recipient's timeStamp
+  domain TEXT NOT NULL,
+  bounceType TEXT NOT NULL,
+  recipients INTEGER NOT NULL,
+  PRIMARY KEY (notificationType, day, domain, bounceType)
+) WITHOUT ROWID;
+INSERT INTO rollup_domain_day (notificationType, day, domain, bounceType, recipients)
+  SELECT r.notificationType, substr(r.timeStamp, 1, 10), r.domain, coalesce(e.bounceType, ''),
+      count(*)
+  FROM recipients r JOIN SesEventMessages e ON e.id = r.eventId GROUP BY 1, 2, 3, 4;
+CREATE TRIGGER "rollup_domain_day-insert" AFTER INSERT ON recipients BEGIN
+  INSERT INTO rollup_domain_day (notificationType, day, domain, bounceType, recipients)
+  VALUES (NEW.notificationType, substr(NEW.timeStamp, 1, 10), NEW.domain,
+      coalesce((SELECT bounceType FROM SesEventMessages WHERE id = NEW.eventId), ''), 1)
+  ON CONFLICT DO UPDATE SET recipients = recipients + 1;
+END;
+CREATE TRIGGER "rollup_domain_day-delete" AFTER DELETE ON recipients BEGIN
+  UPDATE rollup_domain_day SET recipients = recipients - 1
+  WHERE notificationType = OLD.notificationType AND day = substr(OLD.timeStamp, 1, 10)
+    AND domain = OLD.domain
+    AND bounceType = coalesce((SELECT bounceType FROM SesEventMessages WHERE id = OLD.eventId), '');
+END;
 -- version 15
 -- AWS's own verdict beside seslog's (src/sesrep.c): the data points of the
 -- CloudWatch metrics AWS/SES Reputation.BounceRate and

@@ -3,7 +3,8 @@
 # Idempotent and quiet when everything is there already.
 #   C libraries: libuv, http-parser, SQLite, libcurl, cJSON, OpenSSL, c-ares
 #   tools: pkg-config, sqlite3 (tests inspect the database), clang (make asan,
-#   fuzzing), nodejs + npm (end-to-end tests), chromium (browser tests)
+#   fuzzing), nodejs + npm (end-to-end tests), chromium (browser tests),
+#   systemd (systemd-analyze checks the unit)
 #   npm packages (test only): see tests/package.json
 set -e
 cd "$(dirname "$0")/.."
@@ -13,6 +14,11 @@ libcjson-dev libssl-dev libc-ares-dev libzstd-dev zlib1g-dev sqlite3 clang libcl
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 # The DynamoDB tests look at the table with Debian's aws CLI (/usr/bin/aws).
 PKGS="$PKGS awscli"
+# The install test checks scripts/seslog.service with systemd-analyze verify.
+PKGS="$PKGS systemd"
+# The import tests measure peak memory with GNU time (/usr/bin/time) and give
+# the command a terminal with script(1) (bsdutils).
+PKGS="$PKGS time bsdutils"
 
 missing=""
 for p in $PKGS; do

@@ -30,7 +30,9 @@ struct api {
   struct api_opts opts;
 };
 
-enum job_kind { J_EVENTS, J_MESSAGE, J_RECIPIENT, J_STATS, J_TIMESERIES };
+enum job_kind { J_EVENTS, J_MESSAGE, J_RECIPIENT, J_STATS, J_TIMESERIES, J_COUNTS };
+
+#define COUNTS_LIMIT_DEFAULT 1000 /* groups of /api/events/counts by default */
 
 /* One API request on its way through the pool. */
 typedef struct job {
@@ -42,12 +44,19 @@ typedef struct job {
   char window[32];            /* stats: the window as asked */
   int64_t now_ms;             /* when the request was parsed */
   int64_t span_ms;            /* stats: the window; timeseries: the bucket */
-  int64_t since_ms, until_ms; /* timeseries */
+  int64_t since_ms, until_ms; /* timeseries; stats with an explicit range */
   char bucket[32];            /* timeseries: the bucket as asked */
-  char mon_state[2][8];       /* stats: the live monitors' states, or "" */
-  double mon_value[2];        /* ... and the rates they judged */
-  char *aws;                  /* stats: the "aws" object, built on the loop, or NULL */
-  int aws_source;             /* timeseries: source=aws */
+  /* stats: the live monitors (state "" = none) */
+  struct api_monitor_live mon[2];
+  /* stats: what the range is: the window back from now, since/until as
+   * given, or (nothing asked, nothing recent) the stored data's range */
+  enum { R_WINDOW, R_EXPLICIT, R_DATA } range;
+  int window_given;        /* stats: window= was in the query */
+  query_grouping grouping; /* counts: the groupBy fields */
+  long max_groups;         /* counts: groups at most */
+  int full;                /* counts: the answer outgrew BODY_MAX */
+  char *aws;               /* stats: the "aws" object, built on the loop, or NULL */
+  int aws_source;          /* timeseries: source=aws */
   /* the answer, filled on the pool */
   int status;
   buf body;             /* JSON when status is 200 */
@@ -184,16 +193,22 @@ static int add_rates(buf *b, const struct query_counts *k) {
 }
 
 /* {"state":...,"value":x,"warn":x,"alert":x}: the live monitor's state
- * and value when given (live non-empty), else value compared with the
- * thresholds. */
-static int add_monitor(buf *b, const char *live, double live_value, double value, double warn,
+ * and value when given (live->state non-empty, with "windowMs" and
+ * "present": false when it judged old events only), else value compared
+ * with the thresholds. */
+static int add_monitor(buf *b, const struct api_monitor_live *live, double value, double warn,
                        double alert) {
   const char *state = value >= alert ? "alert" : value >= warn ? "warn" : "ok";
-  if (live && *live) {
-    state = live;
-    value = live_value;
+  int rc = 0;
+  if (live && live->state[0]) {
+    state = live->state;
+    value = live->value;
+    rc = buf_printf(b, "{\"windowMs\":%lld,\"present\":%s,", (long long)live->window_ms,
+                    live->present ? "true" : "false");
+  } else {
+    rc = buf_appends(b, "{");
   }
-  int rc = buf_printf(b, "{\"state\":\"%s\",\"value\":", state);
+  if (!rc) rc = buf_printf(b, "\"state\":\"%s\",\"value\":", state);
   if (!rc) rc = query_json_double(b, value);
   if (!rc) rc = buf_appends(b, ",\"warn\":");
   if (!rc) rc = query_json_double(b, warn);
@@ -207,32 +222,61 @@ static int64_t floor_minute(int64_t ms) {
   return ms >= 0 ? ms / 60000 : (ms - 59999) / 60000;
 }
 
-/* Builds the /api/stats answer from the rollups of the window. Returns 0
- * with j->status set, or the query's error. */
+/* Builds the /api/stats answer from the rollups of the range: the window
+ * back from now, since/until as given, or, when nothing was asked and the
+ * default window holds no event, the whole range of the stored data (an
+ * imported archive lives in the past; the monitors then still show the
+ * live verdict, with the window it used). Returns 0 with j->status set,
+ * or the query's error. */
 static int run_stats(job *j, sqlite3 *db) {
-  /* The minutes that overlap [now - window, now]. */
+  /* The minutes that overlap [now - window, now], or [since, until). */
   int64_t from = floor_minute(j->now_ms - j->span_ms), to = floor_minute(j->now_ms);
+  int64_t until_ms = j->now_ms;
+  if (j->range == R_EXPLICIT) {
+    from = floor_minute(j->since_ms);
+    to = floor_minute(j->until_ms - 1);
+    until_ms = j->until_ms;
+  }
   struct query_counts k;
   int rc = query_rollup_sum(db, from, to, &k);
+  int64_t first = 0, last = 0;
+  int found = 0;
+  if (!rc) rc = query_data_range(db, &first, &last, &found);
   if (rc) return rc;
+  if (j->range == R_WINDOW && !j->window_given && k.events == 0 && found) {
+    j->range = R_DATA;
+    from = first;
+    to = last;
+    until_ms = (last + 1) * 60000;
+    if ((rc = query_rollup_sum(db, from, to, &k))) return rc;
+  }
   char since[25], until[25];
   util_format_iso8601(from * 60000, since);
-  util_format_iso8601(j->now_ms, until);
+  util_format_iso8601(until_ms, until);
   const struct api_opts *o = &j->a->opts;
   buf *b = &j->body;
   rc = buf_appends(b, "{\"window\":");
-  if (!rc) rc = query_json_string(b, j->window);
+  if (!rc) rc = j->range == R_WINDOW ? query_json_string(b, j->window) : buf_appends(b, "null");
   if (!rc) rc = buf_printf(b, ",\"since\":\"%s\",\"until\":\"%s\",", since, until);
   if (!rc) rc = add_rates(b, &k);
   if (!rc) rc = buf_appends(b, ",\"monitors\":{\"bounceRate\":");
-  if (!rc)
-    rc = add_monitor(b, j->mon_state[0], j->mon_value[0], query_bounce_rate(&k), o->bounce_warn,
-                     o->bounce_alert);
+  if (!rc) rc = add_monitor(b, &j->mon[0], query_bounce_rate(&k), o->bounce_warn, o->bounce_alert);
   if (!rc) rc = buf_appends(b, ",\"complaintRate\":");
   if (!rc)
-    rc = add_monitor(b, j->mon_state[1], j->mon_value[1], query_complaint_rate(&k),
-                     o->complaint_warn, o->complaint_alert);
-  if (!rc) rc = buf_appends(b, "}");
+    rc =
+        add_monitor(b, &j->mon[1], query_complaint_rate(&k), o->complaint_warn, o->complaint_alert);
+  static const char *const ranges[] = {"window", "explicit", "data"};
+  if (!rc)
+    rc =
+        buf_printf(b, "},\"events\":%lld,\"range\":\"%s\",", (long long)k.events, ranges[j->range]);
+  if (!rc && found) {
+    char d0[25], d1[25];
+    util_format_iso8601(first * 60000, d0);
+    util_format_iso8601((last + 1) * 60000, d1);
+    rc = buf_printf(b, "\"dataSince\":\"%s\",\"dataUntil\":\"%s\"", d0, d1);
+  } else if (!rc) {
+    rc = buf_appends(b, "\"dataSince\":null,\"dataUntil\":null");
+  }
   if (!rc && j->aws) rc = buf_printf(b, ",\"aws\":%s", j->aws);
   if (!rc) rc = buf_appends(b, "}");
   if (!rc) j->status = 200;
@@ -287,6 +331,42 @@ static int run_timeseries(job *j, sqlite3 *db) {
   return rc;
 }
 
+/* Appends one group: {"key":{FIELD:value,...},"count":N}. */
+static int add_group(void *ud, const char *const *keys, int64_t count) {
+  job *j = ud;
+  buf *b = &j->body;
+  int rc = buf_appends(b, j->items++ ? ",{\"key\":{" : "{\"key\":{");
+  for (int i = 0; i < j->grouping.n && !rc; i++) {
+    rc = i ? buf_appends(b, ",") : 0;
+    if (!rc) rc = query_json_string(b, j->grouping.name[i]);
+    if (!rc) rc = buf_appends(b, ":");
+    if (!rc) rc = query_json_string(b, keys[i]);
+  }
+  if (!rc) rc = buf_printf(b, "},\"count\":%lld}", (long long)count);
+  if (rc) j->full = 1;
+  return rc ? 1 : 0;
+}
+
+/* Builds the /api/events/counts answer. Returns 0 with j->status set, or
+ * the query's error. */
+static int run_counts(job *j, sqlite3 *db) {
+  buf *b = &j->body;
+  int rc = buf_appends(b, "{\"groupBy\":[");
+  for (int i = 0; i < j->grouping.n && !rc; i++) {
+    rc = i ? buf_appends(b, ",") : 0;
+    if (!rc) rc = query_json_string(b, j->grouping.name[i]);
+  }
+  if (!rc) rc = buf_appends(b, "],\"groups\":[");
+  if (rc) return rc;
+  int more = 0;
+  rc = query_group_counts(db, &j->f, &j->grouping, j->max_groups, add_group, j, &more);
+  if (rc) return rc;
+  if (j->full) return SL_ETOOBIG; /* add_group stopped: the body is full */
+  rc = buf_printf(b, "],\"more\":%s}", more ? "true" : "false");
+  if (!rc) j->status = 200;
+  return rc;
+}
+
 /* The pool thread: runs the job's query; touches only j and db. */
 static int work_fn(sqlite3 *db, void *arg) {
   job *j = arg;
@@ -294,6 +374,7 @@ static int work_fn(sqlite3 *db, void *arg) {
   switch (j->kind) {
     case J_STATS: rc = run_stats(j, db); break;
     case J_TIMESERIES: rc = run_timeseries(j, db); break;
+    case J_COUNTS: rc = run_counts(j, db); break;
     default: rc = run_events(j, db);
   }
   if (rc == SL_EDB) log_kv(LOG_ERROR, "query failed", "error", sqlite3_errmsg(db), NULL);
@@ -351,7 +432,8 @@ static int each_param(job *j, const char *allowed,
       size_t n2 = a2 ? (size_t)(a2 - p) : strlen(p);
       const char *e2 = memchr(p, '=', n2);
       size_t k2 = e2 ? (size_t)(e2 - p) : n2;
-      if (k2 == kl && memcmp(p, s, kl) == 0) {
+      /* type may repeat: any of the types given matches. */
+      if (k2 == kl && memcmp(p, s, kl) == 0 && strcmp(name, "type") != 0) {
         snprintf(msg, sizeof msg, "Parameter \"%s\" is given more than once.", name);
         http_respond_error(j->req, 400, "invalid_parameter", msg);
         return SL_EINVAL;
@@ -359,7 +441,8 @@ static int each_param(job *j, const char *allowed,
       p += n2 + (a2 ? 1 : 0);
     }
     char v[QUERY_VALUE_MAX + 1];
-    if (http_query_param(j->req, name, v, sizeof v) < 0) {
+    /* This occurrence's value (type may come several times). */
+    if (http_query_decode(eq ? eq + 1 : s + n, eq ? n - kl - 1 : 0, v, sizeof v) < 0) {
       snprintf(msg, sizeof msg, "Parameter \"%s\" is too long or badly percent-encoded.", name);
       http_respond_error(j->req, 400, "invalid_parameter", msg);
       return SL_EINVAL;
@@ -393,8 +476,18 @@ static int set_filter(job *j, const char *name, const char *v, char *err, size_t
 }
 
 static int set_stats(job *j, const char *name, const char *v, char *err, size_t n) {
-  /* name is "window" */
   if (!*v) return 0;
+  if (strcmp(name, "window") != 0) { /* since or until: an explicit range */
+    int64_t ms;
+    if (query_parse_time(v, j->now_ms, &ms, err, n)) return SL_EINVAL;
+    if (name[0] == 's')
+      j->since_ms = ms;
+    else
+      j->until_ms = ms;
+    j->range = R_EXPLICIT;
+    return 0;
+  }
+  j->window_given = 1;
   int64_t ms;
   if (util_parse_duration(v, &ms) || ms <= 0 || ms > 400LL * 86400000) {
     snprintf(err, n, "must be a duration like 10m, 24h or 30d (at most 400d)");
@@ -445,7 +538,24 @@ static int set_timeseries(job *j, const char *name, const char *v, char *err, si
 }
 
 static const char events_params[] =
-    "type bounceType feedbackType address domain source messageId since until limit cursor order";
+    "type bounceType feedbackType address domain source messageId since until limit cursor order "
+    "bounceSubType diagnostic configurationSet tag senderDomain";
+
+/* counts: groupBy and limit (groups at most) are its own; the rest filter. */
+static int set_counts(job *j, const char *name, const char *v, char *err, size_t n) {
+  if (strcmp(name, "groupBy") == 0) return query_grouping_parse(v, &j->grouping, err, n);
+  if (strcmp(name, "limit") == 0) {
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || x < 1 || x > QUERY_GROUPS_MAX) {
+      snprintf(err, n, "must be a whole number from 1 to %d (groups at most)", QUERY_GROUPS_MAX);
+      return SL_EINVAL;
+    }
+    j->max_groups = x;
+    return 0;
+  }
+  return set_filter(j, name, v, err, n);
+}
 
 /* Parses the request into j; answers 400 itself and returns SL_EINVAL on a
  * bad parameter. */
@@ -453,6 +563,21 @@ static int parse(job *j) {
   char msg[256];
   switch (j->kind) {
     case J_EVENTS: return each_param(j, events_params, set_filter);
+    case J_COUNTS:
+      j->max_groups = COUNTS_LIMIT_DEFAULT;
+      if (each_param(j,
+                     "groupBy limit type bounceType feedbackType address domain source messageId "
+                     "since until bounceSubType diagnostic configurationSet tag senderDomain",
+                     set_counts))
+        return SL_EINVAL;
+      if (!j->grouping.n) {
+        http_respond_error(j->req, 400, "invalid_parameter",
+                           "Parameter \"groupBy\" is needed: one to three of day, hour, type, "
+                           "domain, bounceType, bounceSubType, diagnostic, source, "
+                           "configurationSet, tag:NAME, comma-separated.");
+        return SL_EINVAL;
+      }
+      return 0;
     case J_MESSAGE:
       j->f.asc = 1;
       j->f.limit = QUERY_LIMIT_MAX;
@@ -461,9 +586,10 @@ static int parse(job *j) {
     case J_RECIPIENT:
       j->f.limit = QUERY_LIMIT_MAX;
       snprintf(j->f.address, sizeof j->f.address, "%s", j->key);
-      return each_param(
-          j, "type bounceType feedbackType source messageId since until limit cursor order",
-          set_filter);
+      return each_param(j,
+                        "type bounceType feedbackType source messageId since until limit cursor "
+                        "order bounceSubType diagnostic configurationSet tag senderDomain",
+                        set_filter);
     case J_STATS: {
       /* The monitors' window by default (10 minutes unless configured). */
       int64_t w = j->a->opts.monitor_window_ms > 0 ? j->a->opts.monitor_window_ms : 600000;
@@ -475,7 +601,23 @@ static int parse(job *j) {
       while (w % units[u].ms) u++;
       snprintf(j->window, sizeof j->window, "%lld%s", (long long)(w / units[u].ms), units[u].unit);
       j->span_ms = w;
-      return each_param(j, "window", set_stats);
+      j->since_ms = INT64_MIN;
+      j->until_ms = INT64_MIN;
+      if (each_param(j, "window since until", set_stats)) return SL_EINVAL;
+      if (j->range != R_EXPLICIT) return 0;
+      if (j->window_given) {
+        http_respond_error(j->req, 400, "invalid_parameter",
+                           "Parameter \"window\" and since/until both give the range: use one.");
+        return SL_EINVAL;
+      }
+      if (j->until_ms == INT64_MIN) j->until_ms = j->now_ms;
+      if (j->since_ms == INT64_MIN) j->since_ms = j->until_ms - w;
+      if (j->since_ms >= j->until_ms) {
+        http_respond_error(j->req, 400, "invalid_parameter",
+                           "Parameter \"since\" is not before \"until\": the range is empty.");
+        return SL_EINVAL;
+      }
+      return 0;
     }
     case J_TIMESERIES: {
       snprintf(j->bucket, sizeof j->bucket, "1h");
@@ -524,6 +666,8 @@ int api_handle(api *a, http_request *req) {
   const char *p = req->path;
   if (strcmp(p, "/api/events") == 0)
     kind = J_EVENTS;
+  else if (strcmp(p, "/api/events/counts") == 0)
+    kind = J_COUNTS;
   else if (strncmp(p, "/api/events/", 12) == 0)
     kind = J_MESSAGE;
   else if (strncmp(p, "/api/recipients/", 16) == 0)
@@ -566,10 +710,10 @@ int api_handle(api *a, http_request *req) {
     free(j);
     return 0;
   }
-  if (kind == J_STATS && a->opts.monitor_reading && j->span_ms == a->opts.monitor_window_ms) {
+  if (kind == J_STATS && j->range == R_WINDOW && a->opts.monitor_reading &&
+      j->span_ms == a->opts.monitor_window_ms) {
     for (int k = 0; k < 2; k++)
-      if (!a->opts.monitor_reading(a->opts.monitor_ud, k, j->mon_state[k], &j->mon_value[k]))
-        j->mon_state[k][0] = 0;
+      if (!a->opts.monitor_reading(a->opts.monitor_ud, k, &j->mon[k])) j->mon[k].state[0] = 0;
   }
   if (kind == J_STATS && a->opts.aws_json) {
     buf aws;

@@ -13,6 +13,21 @@
 #include "util.h"
 
 #define CERT_MAX_BYTES (64 * 1024)
+/* Fetches happen on demand, for unauthenticated requests: bounded so that
+ * naming many unknown certificates cannot turn seslog into a fetch pump.
+ * SNS signs with a handful of certificates, rotated rarely. */
+#define FETCH_INFLIGHT_MAX 4  /* different URLs being fetched at once */
+#define FETCH_PER_MINUTE 10   /* fetches started in one minute */
+#define FAILED_MAX 256        /* failed URLs remembered */
+#define FAILED_FIRST_MS 5000  /* a failed URL is not fetched again for this long, */
+#define FAILED_LAST_MS 300000 /* doubling on each failure up to this */
+
+/* A URL whose fetch failed, and until when it is not tried again. */
+typedef struct failed {
+  char *url;
+  int64_t until_ms;
+  int failures; /* in a row */
+} failed;
 
 typedef struct waiter {
   certcache_cb cb;
@@ -36,6 +51,11 @@ struct certcache {
   entry *entries;
   uint64_t clock;
   long fetches;
+  long refused;              /* fetches not made: failed recently, or over a limit */
+  int inflight;              /* fetches under way */
+  int64_t minute_start;      /* the minute counted by started_in_minute */
+  int started_in_minute;     /* fetches started since minute_start */
+  failed failed[FAILED_MAX]; /* recent failures; url NULL when free */
 };
 
 int certcache_new(outbound *ob, const char *dir, int max_entries, certcache **out) {
@@ -65,12 +85,63 @@ void certcache_free(certcache *c) {
     c->entries = e->next;
     entry_free(e);
   }
+  for (int i = 0; i < FAILED_MAX; i++) free(c->failed[i].url);
   free(c->dir);
   free(c);
 }
 
 long certcache_fetches(const certcache *c) {
   return c->fetches;
+}
+
+long certcache_refused(const certcache *c) {
+  return c->refused;
+}
+
+static failed *failed_find(certcache *c, const char *url) {
+  for (int i = 0; i < FAILED_MAX; i++)
+    if (c->failed[i].url && strcmp(c->failed[i].url, url) == 0) return &c->failed[i];
+  return NULL;
+}
+
+/* Remembers that url failed: not tried again for a while, longer after
+ * each failure in a row. Takes the slot expiring first when all are used. */
+static void failed_note(certcache *c, const char *url) {
+  int64_t now = util_now_ms();
+  failed *f = failed_find(c, url);
+  if (!f) {
+    f = &c->failed[0];
+    for (int i = 0; i < FAILED_MAX; i++) {
+      if (!c->failed[i].url) {
+        f = &c->failed[i];
+        break;
+      }
+      if (c->failed[i].until_ms < f->until_ms) f = &c->failed[i];
+    }
+    free(f->url);
+    f->url = strdup(url);
+    f->failures = 0;
+    if (!f->url) return;
+  }
+  int64_t wait = FAILED_FIRST_MS;
+  for (int i = 0; i < f->failures && wait < FAILED_LAST_MS; i++) wait *= 2;
+  f->failures++;
+  f->until_ms = now + (wait < FAILED_LAST_MS ? wait : FAILED_LAST_MS);
+}
+
+/* 0 when a new fetch of url may start now, else SL_ECERT (it failed a
+ * moment ago) or SL_EBUSY (too many fetches under way or this minute). */
+static int fetch_allowed(certcache *c, const char *url) {
+  int64_t now = util_now_ms();
+  failed *f = failed_find(c, url);
+  if (f && now < f->until_ms) return SL_ECERT;
+  if (c->inflight >= FETCH_INFLIGHT_MAX) return SL_EBUSY;
+  if (now - c->minute_start >= 60000) {
+    c->minute_start = now;
+    c->started_in_minute = 0;
+  }
+  if (c->started_in_minute >= FETCH_PER_MINUTE) return SL_EBUSY;
+  return 0;
 }
 
 static entry *find(certcache *c, const char *url) {
@@ -185,6 +256,7 @@ static void on_fetched(void *ud, const outbound_result *res) {
   certcache *c = f->c;
   entry *e = f->e;
   free(f);
+  c->inflight--;
   sns_cert *cert = NULL;
   char why[256] = "";
   int rc = 0;
@@ -204,10 +276,16 @@ static void on_fetched(void *ud, const outbound_result *res) {
   e->waiters = NULL;
   if (rc) {
     log_kv(LOG_WARN, "certificate fetch failed", "url", e->url, "error", why, NULL);
+    failed_note(c, e->url);
     unlink_entry(c, e);
     entry_free(e);
   } else {
     log_kv(LOG_INFO, "certificate fetched", "url", e->url, NULL);
+    failed *fl = failed_find(c, e->url);
+    if (fl) {
+      free(fl->url);
+      memset(fl, 0, sizeof *fl);
+    }
     save(c, e->url, res->body, res->body_len);
     e->cert = cert;
     e->used = ++c->clock;
@@ -232,6 +310,12 @@ int certcache_fetch(certcache *c, const char *url, certcache_cb cb, void *ud) {
     w->next = e->waiters;
     e->waiters = w;
     return 0;
+  }
+  int allowed = fetch_allowed(c, url);
+  if (allowed) {
+    c->refused++;
+    free(w);
+    return allowed;
   }
   if (e) {
     /* Loaded meanwhile: callers use certcache_lookup first; treat as a
@@ -264,5 +348,7 @@ int certcache_fetch(certcache *c, const char *url, certcache_cb cb, void *ud) {
     return rc;
   }
   c->fetches++;
+  c->inflight++;
+  c->started_in_minute++;
   return 0;
 }

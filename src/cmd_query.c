@@ -15,6 +15,7 @@
 
 #include "cmd.h"
 #include "config.h"
+#include "csv.h"
 #include "error.h"
 #include "query.h"
 #include "util.h"
@@ -23,23 +24,42 @@
 
 struct query_opts {
   char *db;
-  char *type, *bounce_type, *feedback_type, *address, *domain, *source, *message_id;
+  struct opt_list type;
+  char *bounce_type, *feedback_type, *address, *domain, *source, *message_id;
   char *since, *until, *limit, *order;
   char *format;
+  char *bounce_sub_type, *diagnostic, *configuration_set, *tag, *sender_domain;
+  char *group_by;
 };
 
 #define O(f) offsetof(struct query_opts, f)
 static const struct opt query_table[] = {
     {"db", OPT_STR, O(db), SESLOG_DEFAULT_DB, "PATH", "the SQLite database"},
-    {"type", OPT_STR, O(type), NULL, "TYPE",
-     "Bounce, Complaint, Delivery, Send, Reject, Open, Click, DeliveryDelay, ...", 1},
+    {"type", OPT_LIST, O(type), NULL, "TYPE",
+     "Bounce, Complaint, Delivery, Send, Reject, Open, Click, DeliveryDelay, ... (repeatable: "
+     "events of any of them)",
+     1},
     {"bounce-type", OPT_STR, O(bounce_type), NULL, "TYPE", "Permanent, Transient or Undetermined",
      1},
     {"feedback-type", OPT_STR, O(feedback_type), NULL, "TYPE",
      "complaint feedback type: abuse, fraud, not-spam, virus, other, ...", 1},
     {"address", OPT_STR, O(address), NULL, "ADDRESS", "a recipient (any case)", 1},
     {"domain", OPT_STR, O(domain), NULL, "DOMAIN", "a recipient's domain", 1},
-    {"source", OPT_STR, O(source), NULL, "ADDRESS", "the sender (mail.source, any case)", 1},
+    {"source", OPT_STR, O(source), NULL, "ADDRESS",
+     "the sender's address (mail.source, any case; also in the \"Name <addr>\" form)", 1},
+    {"sender-domain", OPT_STR, O(sender_domain), NULL, "DOMAIN", "the sender address's domain", 1},
+    {"bounce-sub-type", OPT_STR, O(bounce_sub_type), NULL, "SUBTYPE",
+     "bounceSubType: General, NoEmail, Suppressed, OnAccountSuppressionList, MailboxFull, ...", 1},
+    {"diagnostic", OPT_STR, O(diagnostic), NULL, "TEXT",
+     "the diagnostic contains this (any case): words, or a status code like 5.1.1 or 550", 1},
+    {"configuration-set", OPT_STR, O(configuration_set), NULL, "NAME",
+     "the SES configuration set (mail.tags ses:configuration-set)", 1},
+    {"tag", OPT_STR, O(tag), NULL, "NAME[:VALUE]", "has the mail tag NAME (with this VALUE)", 1},
+    {"group-by", OPT_STR, O(group_by), NULL, "FIELD[,FIELD]",
+     "print counts of the matching events by day, hour, type, domain (counts recipients), "
+     "bounceType, bounceSubType, diagnostic (normalized), source, configurationSet or tag:NAME, "
+     "instead of the events",
+     1},
     {"message-id", OPT_STR, O(message_id), NULL, "ID", "one mail's SES messageId", 1},
     {"since", OPT_STR, O(since), NULL, "TIME",
      "from this time on: ISO-8601 (2026-03-06T20:00:00Z or 2026-03-06) or back from now (15m, "
@@ -50,7 +70,8 @@ static const struct opt query_table[] = {
     {"order", OPT_STR, O(order), "desc", "desc|asc", "newest first or oldest first", 1},
     {"format", OPT_STR, O(format), "table", "FORMAT",
      "table (fits the terminal), json, jsonl (with the original JSON as \"raw\"; `seslog "
-     "import` reads it back) or csv",
+     "import` reads it back), csv or tsv (tabs, newlines and backslashes in a value written "
+     "\\t, \\n, \\\\: one event a line)",
      1},
     {0},
 };
@@ -61,13 +82,17 @@ static const struct {
   const char *opt, *param;
   size_t offset;
 } filter_opts[] = {
-    {"type", "type", offsetof(struct query_opts, type)},
     {"bounce-type", "bounceType", offsetof(struct query_opts, bounce_type)},
     {"feedback-type", "feedbackType", offsetof(struct query_opts, feedback_type)},
     {"address", "address", offsetof(struct query_opts, address)},
     {"domain", "domain", offsetof(struct query_opts, domain)},
     {"source", "source", offsetof(struct query_opts, source)},
     {"message-id", "messageId", offsetof(struct query_opts, message_id)},
+    {"sender-domain", "senderDomain", offsetof(struct query_opts, sender_domain)},
+    {"bounce-sub-type", "bounceSubType", offsetof(struct query_opts, bounce_sub_type)},
+    {"diagnostic", "diagnostic", offsetof(struct query_opts, diagnostic)},
+    {"configuration-set", "configurationSet", offsetof(struct query_opts, configuration_set)},
+    {"tag", "tag", offsetof(struct query_opts, tag)},
     {"since", "since", offsetof(struct query_opts, since)},
     {"until", "until", offsetof(struct query_opts, until)},
     {"order", "order", offsetof(struct query_opts, order)},
@@ -79,9 +104,12 @@ static const char query_usage[] =
     "Prints the stored events that match every filter given, newest first, as GET /api/events\n"
     "finds them. Without --limit it prints every match. It reads the database directly and\n"
     "works while a server writes to it. `seslog query --format jsonl > events.jsonl` exports\n"
-    "events without loss: `seslog import events.jsonl` loads them into another database.";
+    "events without loss: `seslog import events.jsonl` loads them into another database.\n"
+    "With --group-by it prints counts instead, as GET /api/events/counts does:\n"
+    "  seslog query --type Bounce --group-by day,bounceSubType\n"
+    "  seslog query --type Bounce --since 2026-11-01 --group-by domain --limit 20";
 
-enum format { F_TABLE, F_JSON, F_JSONL, F_CSV };
+enum format { F_TABLE, F_JSON, F_JSONL, F_CSV, F_TSV };
 enum { F_WRITE = 1, F_OTHER = 2 }; /* printer.failed */
 
 /* Table columns. */
@@ -317,17 +345,7 @@ static int table_row_add(printer *p, const query_row *r) {
 /* ---- csv -------------------------------------------------------------- */
 
 static void csv_field(buf *b, const char *s) {
-  if (!s) return;
-  if (!strpbrk(s, ",\"\r\n") && s[0] != ' ' && (!*s || s[strlen(s) - 1] != ' ')) {
-    buf_appends(b, s);
-    return;
-  }
-  buf_append(b, "\"", 1);
-  for (const char *q = s; *q; q++) {
-    if (*q == '"') buf_append(b, "\"", 1);
-    buf_append(b, q, 1);
-  }
-  buf_append(b, "\"", 1);
+  csv_cell(b, s); /* a value too large shows as an error when the line ends */
 }
 
 static const char csv_header[] =
@@ -369,6 +387,65 @@ static int csv_row(printer *p, const query_row *r) {
   return emit(p, p->line.data, p->line.len);
 }
 
+/* ---- tsv -------------------------------------------------------------- */
+
+/* A TSV cell: tab, newline, carriage return and backslash written as
+ * \t, \n, \r and \\ (as PostgreSQL's COPY and MySQL write them), so a
+ * multi-line diagnostic stays on its event's line. */
+static void tsv_field(buf *b, const char *s) {
+  for (const char *q = s ? s : ""; *q; q++) {
+    const char *esc = *q == '\t'   ? "\\t"
+                      : *q == '\n' ? "\\n"
+                      : *q == '\r' ? "\\r"
+                      : *q == '\\' ? "\\\\"
+                                   : NULL;
+    if (esc)
+      buf_append(b, esc, 2);
+    else
+      buf_append(b, q, 1);
+  }
+}
+
+static const char tsv_header[] =
+    "timeStamp\tnotificationType\tmessageId\trecipients\tsource\tbounceType\tbounceSubType\t"
+    "complaintFeedbackType\tcomplaintSubType\tdiagnostic\treportingMTA\tdestinationAddress\t"
+    "feedbackId\tsnsMessageId\ttopicArn\n";
+
+/* Prints one event as a TSV line, in the CSV's columns (-1: the recipients). */
+static int tsv_row(printer *p, const query_row *r) {
+  static const int cols[] = {QC_TIME_STAMP,
+                             QC_TYPE,
+                             QC_MESSAGE_ID,
+                             -1,
+                             QC_SOURCE,
+                             QC_BOUNCE_TYPE,
+                             QC_BOUNCE_SUB_TYPE,
+                             QC_FEEDBACK_TYPE,
+                             QC_COMPLAINT_SUB_TYPE,
+                             QC_DIAGNOSTIC,
+                             QC_REPORTING_MTA,
+                             QC_DESTINATION,
+                             QC_FEEDBACK_ID,
+                             QC_SNS_MESSAGE_ID,
+                             QC_TOPIC_ARN};
+  buf_reset(&p->line);
+  for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
+    if (i) buf_append(&p->line, "\t", 1);
+    if (cols[i] < 0) {
+      char *rcpt = join_recipients(r, ",");
+      tsv_field(&p->line, rcpt);
+      free(rcpt);
+    } else {
+      tsv_field(&p->line, r->col[cols[i]]);
+    }
+  }
+  if (buf_append(&p->line, "\n", 1)) {
+    fprintf(stderr, "seslog query: an event is too large to print\n");
+    return p->failed = F_OTHER;
+  }
+  return emit(p, p->line.data, p->line.len);
+}
+
 /* ---- the row callback ------------------------------------------------- */
 
 static int on_row(void *ud, const query_row *r) {
@@ -377,6 +454,7 @@ static int on_row(void *ud, const query_row *r) {
   switch (p->format) {
     case F_TABLE: table_row_add(p, r); break;
     case F_CSV: csv_row(p, r); break;
+    case F_TSV: tsv_row(p, r); break;
     case F_JSON:
     case F_JSONL:
       buf_reset(&p->line);
@@ -392,6 +470,118 @@ static int on_row(void *ud, const query_row *r) {
   }
   if (!p->failed) p->printed++;
   return p->failed;
+}
+
+/* ---- --group-by --------------------------------------------------------- */
+
+struct group_printer {
+  printer *p;
+  const query_grouping *g;
+  int widths[QUERY_GROUP_MAX];
+  long n;
+};
+
+/* Prints one group in the chosen format (the table's columns are as wide
+ * as the field names, or 24, and longer keys run on). */
+static int on_group(void *ud, const char *const *keys, int64_t count) {
+  struct group_printer *gp = ud;
+  printer *p = gp->p;
+  buf *b = &p->line;
+  buf_reset(b);
+  char num[32];
+  snprintf(num, sizeof num, "%lld", (long long)count);
+  switch (p->format) {
+    case F_TABLE:
+      for (int i = 0; i < gp->g->n; i++) {
+        char *c = clean_cell(keys[i] ? keys[i] : "-");
+        if (!c) return p->failed = F_OTHER;
+        put_cell(b, c, text_width(c) > gp->widths[i] ? text_width(c) : gp->widths[i], 0);
+        buf_append(b, "  ", 2);
+        free(c);
+      }
+      buf_appends(b, num);
+      buf_append(b, "\n", 1);
+      break;
+    case F_CSV:
+    case F_TSV:
+      for (int i = 0; i < gp->g->n; i++) {
+        if (p->format == F_CSV)
+          csv_field(b, keys[i]);
+        else
+          tsv_field(b, keys[i]);
+        buf_append(b, p->format == F_CSV ? "," : "\t", 1);
+      }
+      buf_appends(b, num);
+      buf_appends(b, p->format == F_CSV ? "\r\n" : "\n");
+      break;
+    case F_JSON:
+    case F_JSONL:
+      if (p->format == F_JSON) buf_appends(b, gp->n ? ",\n" : "\n");
+      buf_appends(b, "{\"key\":{");
+      for (int i = 0; i < gp->g->n; i++) {
+        if (i) buf_append(b, ",", 1);
+        query_json_string(b, gp->g->name[i]);
+        buf_append(b, ":", 1);
+        query_json_string(b, keys[i]);
+      }
+      buf_printf(b, "},\"count\":%s}", num);
+      if (p->format == F_JSONL) buf_append(b, "\n", 1);
+      break;
+  }
+  gp->n++;
+  return emit(p, b->data, b->len);
+}
+
+/* Prints the counts of f's events grouped by g: a header (table, csv,
+ * tsv), the groups, the closing of json. Returns 0, or the exit status. */
+static int print_groups(printer *p, sqlite3 *db, const query_filter *f, const query_grouping *g,
+                        long limit) {
+  struct group_printer gp = {.p = p, .g = g};
+  buf *b = &p->line;
+  buf_reset(b);
+  for (int i = 0; i < g->n; i++)
+    gp.widths[i] = text_width(g->name[i]) > 24 ? text_width(g->name[i]) : 24;
+  if (p->format == F_JSON) {
+    buf_appends(b, "{\"groupBy\":[");
+    for (int i = 0; i < g->n; i++) {
+      if (i) buf_append(b, ",", 1);
+      query_json_string(b, g->name[i]);
+    }
+    buf_appends(b, "],\"groups\":[");
+  } else if (p->format != F_JSONL) {
+    for (int i = 0; i < g->n; i++) {
+      if (p->format == F_TABLE) {
+        char *up = strdup(g->name[i]);
+        if (!up) return 1;
+        for (char *c = up; *c; c++)
+          if (*c >= 'a' && *c <= 'z') *c = (char)(*c - 32);
+        put_cell(b, up, gp.widths[i], 0);
+        buf_append(b, "  ", 2);
+        free(up);
+      } else {
+        buf_appends(b, g->name[i]);
+        buf_append(b, p->format == F_CSV ? "," : "\t", 1);
+      }
+    }
+    buf_appends(b, p->format == F_TABLE ? "COUNT\n" : p->format == F_CSV ? "count\r\n" : "count\n");
+  }
+  emit(p, b->data, b->len);
+  int more = 0;
+  int rc = query_group_counts(db, f, g, limit > 0 ? limit : 1000000000L, on_group, &gp, &more);
+  if (rc) {
+    fprintf(stderr, "seslog query: the database could not answer: %s\n",
+            rc == SL_EDB ? sqlite3_errmsg(db) : sl_strerror(rc));
+    return 1;
+  }
+  if (p->format == F_JSON) {
+    buf_reset(b);
+    buf_printf(b, "%s],\"more\":%s}\n", gp.n ? "\n" : "", more ? "true" : "false");
+    emit(p, b->data, b->len);
+  }
+  if (p->format == F_TABLE && gp.n == 0 && !p->failed)
+    fprintf(stderr, "seslog query: no event matches\n");
+  p->printed = gp.n;
+  return 0;
 }
 
 static int terminal_width(void) {
@@ -430,14 +620,22 @@ int cmd_query(int argc, char **argv, int argi) {
     p.format = F_JSONL;
   else if (strcmp(o.format, "csv") == 0)
     p.format = F_CSV;
+  else if (strcmp(o.format, "tsv") == 0)
+    p.format = F_TSV;
   else {
-    fprintf(stderr, "seslog query: --format must be table, json, jsonl or csv\n");
+    fprintf(stderr, "seslog query: --format must be table, json, jsonl, csv or tsv\n");
     goto out;
   }
   query_filter f;
   query_filter_init(&f);
   int64_t now = util_now_ms();
   char err[400];
+  for (size_t i = 0; i < o.type.n; i++) {
+    if (query_filter_set(&f, "type", o.type.items[i], now, LONG_MAX, err, sizeof err)) {
+      fprintf(stderr, "seslog query: --type \"%s\" %s\n", o.type.items[i], err);
+      goto out;
+    }
+  }
   for (size_t i = 0; i < sizeof filter_opts / sizeof filter_opts[0]; i++) {
     const char *v = *(char **)((char *)&o + filter_opts[i].offset);
     if (!v) continue;
@@ -457,6 +655,11 @@ int cmd_query(int argc, char **argv, int argi) {
       goto out;
     }
   }
+  query_grouping grouping = {0};
+  if (o.group_by && query_grouping_parse(o.group_by, &grouping, err, sizeof err)) {
+    fprintf(stderr, "seslog query: --group-by \"%s\" %s\n", o.group_by, err);
+    goto out;
+  }
   if (access(o.db, F_OK) != 0) {
     fprintf(stderr, "seslog query: no database at %s (give --db, or import or serve first)\n",
             o.db);
@@ -469,8 +672,13 @@ int cmd_query(int argc, char **argv, int argi) {
   static char obuf[1 << 16];
   setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
   p.width = terminal_width();
+  if (o.group_by) {
+    status = print_groups(&p, db, &f, &grouping, remaining);
+    goto flush;
+  }
   if (p.format == F_JSON) emit(&p, "{\"items\":[", 10);
   if (p.format == F_CSV) emit(&p, csv_header, sizeof csv_header - 1);
+  if (p.format == F_TSV) emit(&p, tsv_header, sizeof tsv_header - 1);
   status = 0;
   for (;;) {
     f.limit = remaining < 0 || remaining > PAGE ? PAGE : remaining;
@@ -491,6 +699,7 @@ int cmd_query(int argc, char **argv, int argi) {
   }
   if (p.format == F_TABLE && !p.failed) flush_table(&p);
   if (p.format == F_JSON) emit(&p, p.printed ? "\n]}\n" : "]}\n", p.printed ? 4 : 3);
+flush:
   if (!p.failed && fflush(stdout) != 0) {
     p.failed = F_WRITE;
     p.write_errno = errno;
@@ -501,7 +710,7 @@ int cmd_query(int argc, char **argv, int argi) {
     fprintf(stderr, "seslog query: cannot write the output: %s\n", strerror(p.write_errno));
     status = 1;
   }
-  if (status == 0 && p.format == F_TABLE && p.printed == 0)
+  if (status == 0 && p.format == F_TABLE && p.printed == 0 && !o.group_by)
     fprintf(stderr, "seslog query: no event matches\n");
 out:
   free_held(&p);

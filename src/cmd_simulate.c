@@ -6,7 +6,13 @@
  * signed with a development key whose certificate simulate writes into the
  * server's certificate folder under a SigningCertURL name, so the server
  * verifies them exactly as it verifies AWS's, without fetching. That
- * certificate is for development: remove it from a production cert dir. */
+ * certificate is for development: remove it from a production cert dir.
+ *
+ * --history DURATION first fills the past: mails spread over working hours
+ * and quieter weekends, with a bad bounce day and a bad complaint day, each
+ * event stamped with its own past time and posted through the same /sns
+ * path. A second development certificate, valid from ten years back, signs
+ * them, since SNS timestamps must lie inside the certificate's validity. */
 #include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -18,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "cmd.h"
@@ -33,6 +40,15 @@
 #define DEV_CERT_HEX "5e5109dede7e1000000000000000dead"
 #define DEV_CERT_NAME "SimpleNotificationService-" DEV_CERT_HEX ".pem"
 #define DEV_KEY_NAME "seslog-simulate.key"
+/* The history certificate: valid from DEV_HISTORY_DAYS back, so that past
+ * timestamps verify; a name of its own, because a running server keeps the
+ * first certificate it read under a name in memory. */
+#define DEV_HISTORY_HEX "5e5109dede7e10000000000000005157"
+#define DEV_HISTORY_CERT_NAME "SimpleNotificationService-" DEV_HISTORY_HEX ".pem"
+#define DEV_HISTORY_KEY_NAME "seslog-simulate-history.key"
+#define DEV_HISTORY_DAYS 3650L
+/* The longest --history; the history certificate covers it with margin. */
+#define MAX_HISTORY_MS (366LL * 86400000)
 
 struct sim_opts {
   char *db;
@@ -41,6 +57,8 @@ struct sim_opts {
   int64_t duration;
   double bounce;
   double complaint;
+  int64_t history;
+  long per_day;
   char *topic_arn;
   char *sns_cert_dir;
   long concurrency;
@@ -51,9 +69,17 @@ struct sim_opts {
 static const struct opt sim_table[] = {
     {"url", OPT_STR, O(url), "http://127.0.0.1:8490", "URL", "the server (its /sns is posted to)"},
     {"rate", OPT_DOUBLE, O(rate), "10", "N", "mails sent per second (each gives 2-3 events)"},
-    {"duration", OPT_DURATION, O(duration), "30s", "DURATION", "how long; 0 runs until Ctrl-C"},
-    {"bounce", OPT_DOUBLE, O(bounce), "3", "PCT", "percent of mails that hard-bounce"},
-    {"complaint", OPT_DOUBLE, O(complaint), "0.2", "PCT", "percent of mails that draw a complaint"},
+    {"duration", OPT_DURATION, O(duration), NULL, "DURATION",
+     "how long live traffic runs; 0 runs until Ctrl-C [30s; with --history: none]"},
+    {"bounce", OPT_DOUBLE, O(bounce), NULL, "PCT",
+     "percent of mails that hard-bounce [3; on ordinary --history days: 1]"},
+    {"complaint", OPT_DOUBLE, O(complaint), NULL, "PCT",
+     "percent of mails that draw a complaint [0.2; on ordinary --history days: 0.01]"},
+    {"history", OPT_DURATION, O(history), NULL, "DURATION",
+     "first fill this much of the past (e.g. 30d, at most 366d) with daily and weekly rhythms "
+     "and a bad day or two, then end unless --duration is given"},
+    {"per-day", OPT_INT, O(per_day), "1000", "N",
+     "mails on an ordinary weekday of --history (weekends and nights are quieter)"},
     {"topic-arn", OPT_STR, O(topic_arn), "arn:aws:sns:us-east-1:000000000000:seslog-simulate",
      "ARN",
      "TopicArn of the notifications (allow it with serve --sns-topic-arn if you use an allowlist)"},
@@ -75,7 +101,11 @@ static const char sim_usage[] =
     "gives a Send event and its outcome (Delivery; Bounce, permanent or on the suppression\n"
     "list; Delivery then Complaint), like SES's mailbox simulator. The signing certificate is a\n"
     "development one that simulate writes into the server's certificate folder.\n"
-    "Example: make run, then in another terminal: build/seslog simulate --rate 20 --duration 1m";
+    "With --history, it first writes that much of the past (working hours busier than nights,\n"
+    "weekdays than weekends, one day of heavy bounces and one of complaints), then ends unless\n"
+    "--duration asks for live traffic after it.\n"
+    "Example: make run, then in another terminal: build/seslog simulate --rate 20 --duration 1m\n"
+    "         build/seslog simulate --history 30d   (a month of history in seconds)";
 
 typedef struct sim {
   uv_loop_t loop;
@@ -83,22 +113,30 @@ typedef struct sim {
   uv_signal_t sigint;
   outbound *ob;
   struct sim_opts *o;
-  char *key_pem;
+  char *key_pem;      /* the live certificate's key */
+  char *hist_key_pem; /* the history certificate's key, with --history */
+  EVP_PKEY *key;      /* key_pem read once: reading costs more than signing */
+  EVP_PKEY *hist_key; /* hist_key_pem read once */
   char *sns_url;
   int64_t start_ms, end_ms;
-  double due; /* mails due so far */
+  double due;     /* live mails due so far */
+  long live_from; /* mails made before live traffic began (the history's) */
   long mails, sent, ok, failed, in_flight;
   long by_type[4]; /* Send, Delivery, Bounce, Complaint */
   long status[6];  /* 2xx 3xx 4xx 5xx other errors */
   int stopping;
   char last_error[200];
+  struct history *h; /* --history in progress, or NULL */
 } sim;
 
-/* The development key and certificate: made once, reused after. */
-static int dev_identity(const char *dir, char **key_pem) {
+/* A development key and certificate, files key_name and cert_name in dir,
+ * valid from days_back days ago: made once, reused after. On success
+ * *key_pem is the key (malloc'ed); on failure one line is printed. */
+static int dev_identity(const char *dir, const char *key_name, const char *cert_name,
+                        long days_back, char **key_pem) {
   char key_path[4200], cert_path[4200];
-  snprintf(key_path, sizeof key_path, "%s/%s", dir, DEV_KEY_NAME);
-  snprintf(cert_path, sizeof cert_path, "%s/%s", dir, DEV_CERT_NAME);
+  snprintf(key_path, sizeof key_path, "%s/%s", dir, key_name);
+  snprintf(cert_path, sizeof cert_path, "%s/%s", dir, cert_name);
   FILE *kf = fopen(key_path, "rb");
   FILE *cf = fopen(cert_path, "rb");
   if (kf && cf) {
@@ -121,7 +159,7 @@ static int dev_identity(const char *dir, char **key_pem) {
   if (!pkey || !x) goto out;
   X509_set_version(x, 2);
   ASN1_INTEGER_set(X509_get_serialNumber(x), (long)(util_now_ms() / 1000));
-  X509_gmtime_adj(X509_getm_notBefore(x), -86400);
+  X509_gmtime_adj(X509_getm_notBefore(x), -86400L * days_back);
   X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 3650);
   X509_set_pubkey(x, pkey);
   X509_NAME *name = X509_get_subject_name(x);
@@ -161,6 +199,19 @@ out:
   return rc;
 }
 
+/* Reads a PEM private key once; on failure prints one line naming dir. */
+static int read_key(const char *pem, const char *dir, EVP_PKEY **out) {
+  BIO *b = BIO_new_mem_buf(pem, -1);
+  EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+  BIO_free(b);
+  if (!k) {
+    fprintf(stderr, "seslog simulate: the development key in %s cannot be read; delete it\n", dir);
+    return SL_EINVAL;
+  }
+  *out = k;
+  return 0;
+}
+
 static void uuid(char out[37]) {
   unsigned char r[16];
   RAND_bytes(r, sizeof r);
@@ -191,13 +242,25 @@ static void on_posted(void *ud, const outbound_result *res) {
   if (s->stopping && !s->in_flight) uv_stop(&s->loop);
 }
 
-/* Posts one SES event (eventType JSON) wrapped in a signed envelope. */
-static void post_event(sim *s, const char *type, const char *mail_id, const char *recipient,
-                       const char *detail) {
+/* When and how one mail's events are stamped and signed. */
+struct mail_time {
+  int64_t mail_ms;  /* mail.timestamp */
+  int64_t at_ms[4]; /* each event's time, by enum ev_type */
+  EVP_PKEY *key;    /* the signing key */
+  char *cert_url;   /* the SigningCertURL (a literal) */
+};
+
+enum ev_type { EV_SEND, EV_DELIVERY, EV_BOUNCE, EV_COMPLAINT };
+
+/* Posts one SES event (eventType JSON) wrapped in a signed envelope, stamped
+ * with the times of mt. */
+static void post_event(sim *s, const struct mail_time *mt, enum ev_type ev, const char *mail_id,
+                       const char *recipient, const char *detail) {
+  static const char *const types[] = {"Send", "Delivery", "Bounce", "Complaint"};
+  const char *type = types[ev];
   char ts[25], now_iso[25], sns_id[37];
-  int64_t now = util_now_ms();
-  util_format_iso8601(now, now_iso);
-  util_format_iso8601(now - 1500, ts);
+  util_format_iso8601(mt->at_ms[ev], now_iso);
+  util_format_iso8601(mt->mail_ms, ts);
   uuid(sns_id);
   buf m;
   buf_init(&m, 1 << 16);
@@ -262,10 +325,10 @@ static void post_event(sim *s, const char *type, const char *mail_id, const char
                  .message_len = m.len,
                  .timestamp = now_iso,
                  .signature_version = "2",
-                 .signing_cert_url = "https://sns.us-east-1.amazonaws.com/" DEV_CERT_NAME,
+                 .signing_cert_url = mt->cert_url,
                  .unsubscribe_url = "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe"};
   char *body = NULL;
-  if (sns_sign(&msg, s->key_pem, strlen(s->key_pem)) == 0) body = sns_to_json(&msg);
+  if (sns_sign_key(&msg, mt->key) == 0) body = sns_to_json(&msg);
   free(msg.signature);
   buf_free(&m);
   if (!body) {
@@ -283,40 +346,57 @@ static void post_event(sim *s, const char *type, const char *mail_id, const char
   if (outbound_request(s->ob, &req, on_posted, s) == 0) {
     s->in_flight++;
     s->sent++;
-    s->by_type[strcmp(type, "Send") == 0       ? 0
-               : strcmp(type, "Delivery") == 0 ? 1
-               : strcmp(type, "Bounce") == 0   ? 2
-                                               : 3]++;
+    s->by_type[ev]++;
   } else {
     s->failed++;
   }
   free(body);
 }
 
-/* One simulated mail: its Send event and its outcome. */
-static void one_mail(sim *s) {
+enum outcome { OUT_DELIVERED, OUT_BOUNCE, OUT_SUPPRESSED, OUT_COMPLAINT };
+
+/* A random outcome for bounce and complaint percentages. */
+static enum outcome draw_outcome(double bounce, double complaint) {
+  double roll = (double)(random() % 1000000) / 10000.0; /* percent */
+  if (roll < bounce) return random() % 5 == 0 ? OUT_SUPPRESSED : OUT_BOUNCE;
+  if (roll < bounce + complaint) return OUT_COMPLAINT;
+  return OUT_DELIVERED;
+}
+
+/* One simulated mail: its Send event and its outcome's events. */
+static void one_mail(sim *s, const struct mail_time *mt, enum outcome out) {
   static const char *const outcomes[] = {"success", "ooto"};
   char mail_id[80], id[37], rcpt[128];
   uuid(id);
   snprintf(mail_id, sizeof mail_id, "0100%s-000000", id);
-  double roll = (double)(random() % 1000000) / 10000.0; /* percent */
   long n = s->mails++;
-  if (roll < s->o->bounce) {
-    int suppressed = random() % 5 == 0;
+  if (out == OUT_BOUNCE || out == OUT_SUPPRESSED) {
+    int suppressed = out == OUT_SUPPRESSED;
     snprintf(rcpt, sizeof rcpt, "%s+%ld@simulator.amazonses.com",
              suppressed ? "suppressionlist" : "bounce", n);
-    post_event(s, "Send", mail_id, rcpt, NULL);
-    post_event(s, "Bounce", mail_id, rcpt, suppressed ? "OnAccountSuppressionList" : "General");
-  } else if (roll < s->o->bounce + s->o->complaint) {
+    post_event(s, mt, EV_SEND, mail_id, rcpt, NULL);
+    post_event(s, mt, EV_BOUNCE, mail_id, rcpt,
+               suppressed ? "OnAccountSuppressionList" : "General");
+  } else if (out == OUT_COMPLAINT) {
     snprintf(rcpt, sizeof rcpt, "complaint+%ld@simulator.amazonses.com", n);
-    post_event(s, "Send", mail_id, rcpt, NULL);
-    post_event(s, "Delivery", mail_id, rcpt, NULL);
-    post_event(s, "Complaint", mail_id, rcpt, NULL);
+    post_event(s, mt, EV_SEND, mail_id, rcpt, NULL);
+    post_event(s, mt, EV_DELIVERY, mail_id, rcpt, NULL);
+    post_event(s, mt, EV_COMPLAINT, mail_id, rcpt, NULL);
   } else {
     snprintf(rcpt, sizeof rcpt, "%s+%ld@simulator.amazonses.com", outcomes[random() % 2], n);
-    post_event(s, "Send", mail_id, rcpt, NULL);
-    post_event(s, "Delivery", mail_id, rcpt, NULL);
+    post_event(s, mt, EV_SEND, mail_id, rcpt, NULL);
+    post_event(s, mt, EV_DELIVERY, mail_id, rcpt, NULL);
   }
+}
+
+/* One live mail: every event stamped now, the mail 1.5 s before. */
+static void live_mail(sim *s) {
+  int64_t now = util_now_ms();
+  struct mail_time mt = {.mail_ms = now - 1500,
+                         .at_ms = {now, now, now, now},
+                         .key = s->key,
+                         .cert_url = "https://sns.us-east-1.amazonaws.com/" DEV_CERT_NAME};
+  one_mail(s, &mt, draw_outcome(s->o->bounce, s->o->complaint));
 }
 
 static void on_tick(uv_timer_t *t) {
@@ -329,7 +409,226 @@ static void on_tick(uv_timer_t *t) {
     return;
   }
   s->due = (double)(now - s->start_ms) / 1000.0 * s->o->rate;
-  while ((double)s->mails < s->due && s->in_flight < s->o->concurrency * 3) one_mail(s);
+  while ((double)s->mails - (double)s->live_from < s->due && s->in_flight < s->o->concurrency * 3)
+    live_mail(s);
+}
+
+/* --history: the past written hour by hour, as fast as the server takes it. */
+struct history {
+  int64_t start_ms, end_ms; /* the range filled: [now - --history, now) */
+  int64_t first_hour_ms;    /* start_ms rounded down to the hour */
+  long n_hours;
+  long *per_hour;           /* mails of each hour, drawn up front */
+  long total;               /* their sum */
+  long hour;                /* the hour being written */
+  long left;                /* its mails still to make */
+  long made;                /* mails made so far */
+  int64_t day;              /* the UTC day (days since the epoch) of the last mail */
+  long day_mails;           /* mails made on that day, for the bad days' patterns */
+  int64_t bad_bounce;       /* UTC day on which every 10th mail bounces, or -1 */
+  int64_t bad_complaint;    /* UTC day on which every 100th mail draws a complaint, or -1 */
+  double bounce, complaint; /* percentages of the ordinary days */
+  EVP_PKEY *key;            /* the history certificate's key (owned by sim) */
+  uv_timer_t pump;
+  int64_t began_ms, progress_ms; /* wall clock: start, last progress line */
+  int tty;                       /* stderr is a terminal: a bar, else a line every few s */
+  int made_all;                  /* every mail made (some may still be in flight) */
+};
+
+#define HOUR_MS 3600000LL
+#define DAY_MS 86400000LL
+
+/* Relative mail volume by UTC hour: quiet nights, busy working hours. */
+static const double hour_weight[24] = {0.15, 0.12, 0.1, 0.1, 0.12, 0.2, 0.4, 0.8,
+                                       1.5,  1.7,  1.7, 1.6, 1.2,  1.5, 1.6, 1.5,
+                                       1.3,  1.0,  0.7, 0.6, 0.5,  0.4, 0.3, 0.2};
+
+/* Saturday or Sunday, for a UTC day number (day 0 was a Thursday). */
+static int is_weekend(int64_t day) {
+  int wd = (int)((day + 4) % 7); /* 0 Sunday */
+  return wd == 0 || wd == 6;
+}
+
+static double uniform01(void) {
+  return (double)random() / ((double)RAND_MAX + 1.0);
+}
+
+/* The first weekday at or after day within [first, last], else the last one
+ * before it, else day itself. */
+static int64_t weekday_near(int64_t day, int64_t first, int64_t last) {
+  for (int64_t d = day; d <= last; d++)
+    if (!is_weekend(d)) return d;
+  for (int64_t d = day - 1; d >= first; d--)
+    if (!is_weekend(d)) return d;
+  return day;
+}
+
+/* Draws the mails of every hour of [start_ms, end_ms): per_day on an ordinary
+ * weekday spread by hour_weight, a third of that on weekends, each day
+ * 15 % up or down. Picks the bad days (a weekday about 40 % and one about
+ * 70 % into the range). Returns 0 or SL_ENOMEM. */
+static int history_plan(struct history *h, long per_day) {
+  double wsum = 0;
+  for (int i = 0; i < 24; i++) wsum += hour_weight[i];
+  h->first_hour_ms = h->start_ms - h->start_ms % HOUR_MS;
+  h->n_hours = (long)((h->end_ms - h->first_hour_ms + HOUR_MS - 1) / HOUR_MS);
+  h->per_hour = calloc((size_t)h->n_hours, sizeof *h->per_hour);
+  if (!h->per_hour) return SL_ENOMEM;
+  int64_t day = -1;
+  double day_factor = 1;
+  for (long i = 0; i < h->n_hours; i++) {
+    int64_t from = h->first_hour_ms + i * HOUR_MS, to = from + HOUR_MS;
+    if (from / DAY_MS != day) {
+      day = from / DAY_MS;
+      day_factor = (is_weekend(day) ? 0.35 : 1.0) * (0.85 + 0.3 * uniform01());
+    }
+    if (from < h->start_ms) from = h->start_ms;
+    if (to > h->end_ms) to = h->end_ms;
+    double share = (double)(to - from) / (double)HOUR_MS;
+    int hour_of_day = (int)((h->first_hour_ms / HOUR_MS + i) % 24);
+    double expect = (double)per_day * hour_weight[hour_of_day] / wsum * day_factor * share;
+    h->per_hour[i] = (long)(expect + uniform01());
+    h->total += h->per_hour[i];
+  }
+  int64_t first = h->start_ms / DAY_MS, last = (h->end_ms - 1) / DAY_MS, n = last - first + 1;
+  h->bad_bounce = weekday_near(first + n * 2 / 5, first, last);
+  h->bad_complaint = n >= 2 ? weekday_near(first + n * 7 / 10, first, last) : -1;
+  if (h->bad_complaint == h->bad_bounce) h->bad_complaint = -1;
+  h->day = -1;
+  h->hour = -1;
+  return 0;
+}
+
+/* A bad day's outcome by the mail's place in its day, else a random one. */
+static enum outcome history_outcome(struct history *h, int64_t day) {
+  if (day != h->day) {
+    h->day = day;
+    h->day_mails = 0;
+  }
+  long i = h->day_mails++;
+  if (day == h->bad_bounce && i % 10 == 0) return OUT_BOUNCE;
+  if (day == h->bad_complaint && i % 100 == 0) return OUT_COMPLAINT;
+  return draw_outcome(h->bounce, h->complaint);
+}
+
+/* Makes the next mail of the history; returns 0 when every mail is made. */
+static int history_next(sim *s) {
+  struct history *h = s->h;
+  while (h->left == 0) {
+    if (++h->hour >= h->n_hours) return 0;
+    h->left = h->per_hour[h->hour];
+  }
+  h->left--;
+  h->made++;
+  int64_t from = h->first_hour_ms + h->hour * HOUR_MS, to = from + HOUR_MS;
+  if (from < h->start_ms) from = h->start_ms;
+  if (to > h->end_ms) to = h->end_ms;
+  int64_t t = from + (int64_t)(uniform01() * (double)(to - from));
+  struct mail_time mt = {.mail_ms = t,
+                         .at_ms = {t, t + 1000 + random() % 3000, t + 500 + random() % 2500,
+                                   t + 300000 + random() % (3 * HOUR_MS)},
+                         .key = h->key,
+                         .cert_url = "https://sns.us-east-1.amazonaws.com/" DEV_HISTORY_CERT_NAME};
+  for (int i = 1; i < 4; i++)
+    if (mt.at_ms[i] > h->end_ms) mt.at_ms[i] = h->end_ms;
+  one_mail(s, &mt, history_outcome(h, t / DAY_MS));
+  return 1;
+}
+
+/* The progress: a bar on a terminal (redrawn at most 5 times a second),
+ * else one line every 2 s; final ends the bar's line. */
+static void history_progress(sim *s, int final) {
+  struct history *h = s->h;
+  int64_t now = util_now_ms();
+  if (!final && now - h->progress_ms < (h->tty ? 200 : 2000)) return;
+  h->progress_ms = now;
+  double secs = (double)(now - h->began_ms) / 1000.0;
+  double frac = h->total ? (double)h->made / (double)h->total : 1;
+  double rate = secs > 0 ? (double)s->sent / secs : 0;
+  double mail_rate = secs > 0 ? (double)h->made / secs : 0;
+  long eta = mail_rate > 0 ? (long)((double)(h->total - h->made) / mail_rate + 0.5) : 0;
+  if (h->tty) {
+    char bar[31];
+    int full = (int)(frac * 30);
+    for (int i = 0; i < 30; i++) bar[i] = i < full ? '#' : '-';
+    bar[30] = 0;
+    fprintf(stderr, "\rhistory [%s] %3d%%  %ld events  %.0f/s  ETA %lds   %s", bar,
+            (int)(frac * 100), s->sent, rate, final ? 0 : eta, final ? "\n" : "");
+  } else {
+    fprintf(stderr,
+            "seslog simulate: history %d%%: %ld of %ld mails, %ld events posted, %.0f events/s, "
+            "ETA %lds\n",
+            (int)(frac * 100), h->made, h->total, s->sent, rate, final ? 0 : eta);
+  }
+}
+
+static void on_tick(uv_timer_t *t);
+
+/* Every mail of the history answered: live traffic when --duration asked
+ * for it, else the end. */
+static void history_finished(sim *s) {
+  uv_timer_stop(&s->h->pump);
+  history_progress(s, 1);
+  if (s->o->duration < 0 || s->stopping) {
+    s->stopping = 1;
+    uv_stop(&s->loop);
+    return;
+  }
+  s->live_from = s->mails;
+  s->start_ms = util_now_ms();
+  s->end_ms = s->o->duration ? s->start_ms + s->o->duration : 0;
+  fprintf(stderr, "seslog simulate: posting %.0f mails/s to %s%s\n", s->o->rate, s->sns_url,
+          s->o->duration ? "" : " until Ctrl-C");
+  uv_timer_start(&s->timer, on_tick, 0, 20);
+}
+
+/* Keeps up to 8 x --concurrency requests in flight while mails remain. */
+static void on_pump(uv_timer_t *t) {
+  sim *s = t->data;
+  struct history *h = s->h;
+  while (!h->made_all && !s->stopping && s->in_flight < s->o->concurrency * 8)
+    if (!history_next(s)) h->made_all = 1;
+  history_progress(s, 0);
+  if ((h->made_all || s->stopping) && !s->in_flight) history_finished(s);
+}
+
+/* Plans the history of the last span_ms and starts posting it. Returns 0,
+ * or SL_ENOMEM with one line printed. */
+static int history_start(sim *s, int64_t span_ms, double bounce, double complaint) {
+  struct history *h = s->h;
+  h->end_ms = util_now_ms();
+  h->start_ms = h->end_ms - span_ms;
+  h->bounce = bounce;
+  h->complaint = complaint;
+  h->key = s->hist_key;
+  h->tty = isatty(2);
+  if (history_plan(h, s->o->per_day)) {
+    fprintf(stderr, "seslog simulate: out of memory\n");
+    return SL_ENOMEM;
+  }
+  char from[25], to[25];
+  util_format_iso8601(h->start_ms, from);
+  util_format_iso8601(h->end_ms, to);
+  fprintf(stderr, "seslog simulate: writing the history from %s to %s (%ld mails) to %s\n", from,
+          to, h->total, s->sns_url);
+  h->began_ms = h->progress_ms = util_now_ms();
+  uv_timer_init(&s->loop, &h->pump);
+  h->pump.data = s;
+  uv_timer_start(&h->pump, on_pump, 0, 1);
+  return 0;
+}
+
+/* One line on stdout: the range written and its bad days. */
+static void history_summary(sim *s) {
+  struct history *h = s->h;
+  char from[25], to[25], b[25], c[25];
+  util_format_iso8601(h->start_ms, from);
+  util_format_iso8601(h->end_ms, to);
+  util_format_iso8601(h->bad_bounce * DAY_MS, b);
+  util_format_iso8601(h->bad_complaint * DAY_MS, c);
+  printf("history from %s to %s: %ld of %ld mails; bad days: bounces %.10s%s%.10s\n", from, to,
+         h->made, h->total, b, h->bad_complaint >= 0 ? ", complaints " : "",
+         h->bad_complaint >= 0 ? c : "");
 }
 
 static void on_sigint(uv_signal_t *h, int signum) {
@@ -337,6 +636,10 @@ static void on_sigint(uv_signal_t *h, int signum) {
   (void)signum;
   s->stopping = 1;
   uv_timer_stop(&s->timer);
+  if (s->h) {
+    uv_timer_stop(&s->h->pump);
+    if (s->h->tty && !s->h->made_all) fputc('\n', stderr); /* end the bar's line */
+  }
   if (!s->in_flight) uv_stop(&s->loop);
 }
 
@@ -345,7 +648,8 @@ static void on_closed(void *ud) {
 }
 
 int cmd_simulate(int argc, char **argv, int argi) {
-  struct sim_opts o = {0};
+  /* -1: not given, so that each mode takes its own default */
+  struct sim_opts o = {.duration = -1, .bounce = -1, .complaint = -1};
   int rc = config_parse("simulate", sim_usage, sim_table, &o, argc, argv, &argi);
   if (rc) {
     config_free(sim_table, &o);
@@ -358,6 +662,15 @@ int cmd_simulate(int argc, char **argv, int argi) {
     fprintf(stderr, "seslog simulate: unexpected argument \"%s\"\n", argv[argi]);
     goto out;
   }
+  if (o.history < 0 || o.history > MAX_HISTORY_MS || o.per_day < 1 || o.per_day > 100000) {
+    fprintf(stderr, "seslog simulate: --history must be at most 366d, --per-day in [1, 100000]\n");
+    goto out;
+  }
+  double hist_bounce = o.bounce >= 0 ? o.bounce : 1,
+         hist_complaint = o.complaint >= 0 ? o.complaint : 0.01;
+  if (o.bounce < 0) o.bounce = 3;
+  if (o.complaint < 0) o.complaint = 0.2;
+  if (o.duration < 0 && !o.history) o.duration = 30000;
   if (log_set_level(o.log_level) || o.rate <= 0 || o.rate > 5000 || o.bounce + o.complaint > 100 ||
       o.concurrency < 1) {
     fprintf(stderr,
@@ -374,7 +687,17 @@ int cmd_simulate(int argc, char **argv, int argi) {
     snprintf(dir, sizeof dir, "%s", o.sns_cert_dir);
   else
     config_default_cert_dir(o.db, dir, sizeof dir);
-  if (dev_identity(dir, &s->key_pem)) goto out;
+  if (dev_identity(dir, DEV_KEY_NAME, DEV_CERT_NAME, 1, &s->key_pem) ||
+      read_key(s->key_pem, dir, &s->key))
+    goto out;
+  if (o.history) {
+    s->h = calloc(1, sizeof *s->h);
+    if (!s->h ||
+        dev_identity(dir, DEV_HISTORY_KEY_NAME, DEV_HISTORY_CERT_NAME, DEV_HISTORY_DAYS,
+                     &s->hist_key_pem) ||
+        read_key(s->hist_key_pem, dir, &s->hist_key))
+      goto out;
+  }
   buf u;
   buf_init(&u, 4096);
   buf_appends(&u, o.url);
@@ -392,11 +715,16 @@ int cmd_simulate(int argc, char **argv, int argi) {
   s->sigint.data = s;
   uv_signal_start(&s->sigint, on_sigint, SIGINT);
   s->start_ms = util_now_ms();
-  s->end_ms = o.duration ? s->start_ms + o.duration : 0;
-  fprintf(stderr, "seslog simulate: posting %.0f mails/s to %s%s\n", o.rate, s->sns_url,
-          o.duration ? "" : " until Ctrl-C");
-  uv_timer_start(&s->timer, on_tick, 0, 20);
+  if (s->h) {
+    if (history_start(s, o.history, hist_bounce, hist_complaint)) goto out_loop;
+  } else {
+    s->end_ms = o.duration ? s->start_ms + o.duration : 0;
+    fprintf(stderr, "seslog simulate: posting %.0f mails/s to %s%s\n", o.rate, s->sns_url,
+            o.duration ? "" : " until Ctrl-C");
+    uv_timer_start(&s->timer, on_tick, 0, 20);
+  }
   uv_run(&s->loop, UV_RUN_DEFAULT);
+  if (s->h) history_summary(s);
   printf(
       "simulated %ld mails: %ld notifications posted (Send %ld, Delivery %ld, Bounce %ld, "
       "Complaint %ld), %ld accepted, %ld failed\n",
@@ -404,14 +732,21 @@ int cmd_simulate(int argc, char **argv, int argi) {
       s->failed);
   if (s->failed) fprintf(stderr, "seslog simulate: last error: %s\n", s->last_error);
   status = s->failed ? 1 : 0;
+out_loop:
   outbound_close(s->ob, on_closed, NULL);
   uv_close((uv_handle_t *)&s->timer, NULL);
   uv_close((uv_handle_t *)&s->sigint, NULL);
+  if (s->h && s->h->pump.loop) uv_close((uv_handle_t *)&s->h->pump, NULL);
   uv_run(&s->loop, UV_RUN_DEFAULT);
   uv_loop_close(&s->loop);
 out:
   if (s) {
     outbound_free(s->ob);
+    if (s->h) free(s->h->per_hour);
+    free(s->h);
+    free(s->hist_key_pem);
+    EVP_PKEY_free(s->key);
+    EVP_PKEY_free(s->hist_key);
     free(s->key_pem);
     free(s->sns_url);
     free(s);

@@ -7,16 +7,20 @@
  * in the history with actor "cli". The store is opened first in every case
  * so a new or older database gets the schema. */
 #include <errno.h>
+#include <poll.h>
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "config.h"
+#include "csv.h"
 #include "error.h"
 #include "log.h"
+#include "query.h"
 #include "readpool.h"
 #include "store.h"
 #include "suppression.h"
@@ -39,7 +43,9 @@ static const struct opt list_table[] = {
     {"domain", OPT_STR, O(domain), NULL, "DOMAIN", "only addresses of this domain", 1},
     {"search", OPT_STR, O(search), NULL, "TEXT", "only addresses containing TEXT (any case)", 1},
     {"since", OPT_STR, O(since), NULL, "TIME",
-     "only entries created since: ISO-8601 or back from now (15m, 24h, 7d)", 1},
+     "only entries created since: ISO-8601 (2026-03-06T20:00:00Z or 2026-03-06) or back from "
+     "now (15m, 24h, 7d), as seslog query --since",
+     1},
     {"limit", OPT_STR, O(limit), NULL, "N", "print at most N entries [all]", 1},
     {"format", OPT_STR, O(format), "table", "FORMAT", "table, csv or json", 1},
     {0},
@@ -82,8 +88,9 @@ static const char usage[] =
     "\n"
     "Commands:\n"
     "  list                 print the entries, newest first\n"
-    "  check ADDRESS...     which of these are suppressed; exit status 0 when none is, 1 when\n"
-    "                       some are\n"
+    "  check ADDRESS|FILE|-...\n"
+    "                       which of these are suppressed (addresses, or files of them, one a\n"
+    "                       line); exit status 0 when none is, 1 when some are\n"
     "  add ADDRESS...       add by hand (or change the reason and note of an entry)\n"
     "  remove ADDRESS...    remove (the history is kept)\n"
     "  export [FILE|-]      write SES's bulk CSV: address,reason lines (MANUAL as BOUNCE)\n"
@@ -97,8 +104,12 @@ static const char list_usage[] =
     "Usage: seslog suppression list [OPTIONS]\n\nPrints the entries that match every filter, "
     "newest first.";
 static const char check_usage[] =
-    "Usage: seslog suppression check [OPTIONS] ADDRESS...\n\nSays for each address whether it is "
-    "suppressed and why. Exit status 0 when none is,\n1 when at least one is, 2 for bad input.";
+    "Usage: seslog suppression check [OPTIONS] [ADDRESS|FILE|-]...\n\nSays for each address "
+    "whether "
+    "it is suppressed and why, in the order given. An argument\nwithout @ is a FILE of addresses, "
+    "one a line (the first field of a CSV line, so an export\nor an SES bulk file works; empty "
+    "lines, # comments and a header are skipped); - or no\nargument reads them from standard "
+    "input. Exit status 0 when none is suppressed, 1 when\nat least one is, 2 for bad input.";
 static const char add_usage[] =
     "Usage: seslog suppression add [OPTIONS] ADDRESS...\n\nAdds the addresses by hand; an address "
     "already listed gets the reason (and note) given.";
@@ -162,11 +173,17 @@ static char **options_first(const char *cmd, const struct opt *table, int argc, 
   return v;
 }
 
-/* Opens (creating and migrating when needed) and closes the store, then
- * opens a read-only connection. Returns 0 or 2 with a line printed. */
+/* Opens (migrating when needed) and closes the store, then opens a
+ * read-only connection. A read never creates a database: a missing file is
+ * one line and 2. Returns 0 or 2 with a line printed. */
 static int open_read(const char *cmd, const char *db, sqlite3 **out) {
   char err[512];
   store *st;
+  if (access(db, F_OK) != 0) {
+    fprintf(stderr, "seslog suppression %s: no database at %s (give --db, or serve first)\n", cmd,
+            db);
+    return 2;
+  }
   struct store_opts so = {.busy_timeout_ms = 10000};
   if (store_open(db, &so, &st, err, sizeof err)) {
     fprintf(stderr, "seslog suppression %s: %s\n", cmd, err);
@@ -188,21 +205,10 @@ static void cell(char *out, size_t n, const char *s) {
     if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
 }
 
-/* Appends s as a CSV field (quoted when it needs to be). */
+/* Appends s as a CSV field (csv.h: quoted when it needs to be, guarded
+ * against formulas). */
 static void csv_out(buf *b, const char *s) {
-  if (!s) return;
-  if (!strpbrk(s, ",\"\r\n")) {
-    buf_appends(b, s);
-    return;
-  }
-  buf_appends(b, "\"");
-  for (const char *p = s; *p; p++) {
-    if (*p == '"')
-      buf_appends(b, "\"\"");
-    else
-      buf_append(b, p, 1);
-  }
-  buf_appends(b, "\"");
+  csv_cell(b, s);
 }
 
 static void iso(int64_t ms, char out[25]) {
@@ -213,6 +219,13 @@ static void iso(int64_t ms, char out[25]) {
 }
 
 /* ---- list and export ----------------------------------------------------- */
+
+/* Whether out is a pipe or socket whose reader has gone (`| head`): after a
+ * failed write, that is the end of the output, not an error. */
+static int reader_gone(FILE *out) {
+  struct pollfd pfd = {.fd = fileno(out), .events = POLLOUT};
+  return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR);
+}
 
 enum fmt { F_TABLE, F_CSV, F_JSON, F_SES };
 
@@ -252,8 +265,8 @@ static int print_row(void *ud, const struct suppression_row *r) {
       suppression_row_json(r, &p->line);
       break;
     case F_SES:
-      buf_printf(&p->line, "%s,%s\n", r->display,
-                 strcmp(r->reason, "COMPLAINT") == 0 ? "COMPLAINT" : "BOUNCE");
+      csv_out(&p->line, r->display);
+      buf_printf(&p->line, ",%s\n", strcmp(r->reason, "COMPLAINT") == 0 ? "COMPLAINT" : "BOUNCE");
       break;
   }
   p->n++;
@@ -293,18 +306,14 @@ static int cmd_list(struct sup_opts *o, int npos, char **pos, int export) {
     util_ascii_lower(search);
     f.search = search;
   }
-  if (o->since) {
-    int64_t ms, d;
-    if (util_parse_iso8601(o->since, &ms) == 0)
-      f.since = ms ? ms : 1;
-    else if (util_parse_duration(o->since, &d) == 0)
-      f.since = util_now_ms() - d;
-    else {
-      fprintf(stderr,
-              "seslog suppression %s: --since must be an ISO-8601 time or a duration like 24h\n",
-              cmd);
+  if (o->since && *o->since) { /* the forms seslog query --since takes, by its parser */
+    int64_t ms;
+    char err[200];
+    if (query_parse_time(o->since, util_now_ms(), &ms, err, sizeof err)) {
+      fprintf(stderr, "seslog suppression %s: --since \"%s\" %s\n", cmd, o->since, err);
       return 2;
     }
+    f.since = ms ? ms : 1;
   }
   if (o->limit) {
     char *end;
@@ -348,6 +357,8 @@ static int cmd_list(struct sup_opts *o, int npos, char **pos, int export) {
   sqlite3_close(db);
   int werr = fflush(p.out) != 0 || ferror(p.out);
   if (file) werr |= fclose(p.out) != 0;
+  /* A reader that went away (`| head`) is not an error. */
+  if (!file && (werr || rc == SL_EIO) && reader_gone(p.out)) return 0;
   if (rc || werr) {
     fprintf(stderr, "seslog suppression %s: %s\n", cmd,
             rc == SL_EIO || werr ? "cannot write the output" : "cannot read the database");
@@ -382,6 +393,103 @@ static void check_found(void *ud, const struct suppression_row *r) {
              r->ambiguous ? ", ambiguous" : "", r->note ? "; " : "", r->note ? note : "");
 }
 
+/* The addresses one check reads at most (from arguments and files). */
+#define CHECK_MAX 1000000
+/* The longest line of an address file. */
+#define CHECK_LINE_MAX 4096
+
+/* The addresses to check, in the order given. */
+struct addr_list {
+  char **items; /* each owned */
+  size_t n, cap;
+};
+
+static void addr_list_free(struct addr_list *l) {
+  for (size_t i = 0; i < l->n; i++) free(l->items[i]);
+  free(l->items);
+}
+
+/* Appends a copy of a (len bytes) after checking it is an address; where
+ * names its origin in the error line. Returns 0 or 2 with a line printed. */
+static int addr_add(struct addr_list *l, const char *a, size_t len, const char *where) {
+  char *copy = util_strndup(a, len);
+  const char *why;
+  if (!copy) {
+    fprintf(stderr, "seslog suppression check: out of memory\n");
+    return 2;
+  }
+  if (suppression_address_check(copy, &why)) {
+    fprintf(stderr, "seslog suppression check: %s\"%s\" is not an email address: %s\n", where, copy,
+            why);
+    free(copy);
+    return 2;
+  }
+  if (l->n == CHECK_MAX) {
+    fprintf(stderr, "seslog suppression check: more than %d addresses; split the list\n",
+            CHECK_MAX);
+    free(copy);
+    return 2;
+  }
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 64;
+    char **items = realloc(l->items, cap * sizeof *items);
+    if (!items) {
+      free(copy);
+      fprintf(stderr, "seslog suppression check: out of memory\n");
+      return 2;
+    }
+    l->items = items;
+    l->cap = cap;
+  }
+  l->items[l->n++] = copy;
+  return 0;
+}
+
+/* Reads the addresses of a file (standard input for "-"), one a line: the
+ * first CSV field, trimmed and unquoted; empty lines, # comments and a
+ * header (a first line without @) are skipped. Returns 0 or 2 with one line
+ * printed (FILE:LINE for a bad address). */
+static int read_addresses(const char *name, struct addr_list *l) {
+  int is_stdin = strcmp(name, "-") == 0;
+  const char *shown = is_stdin ? "stdin" : name;
+  FILE *in = is_stdin ? stdin : fopen(name, "r");
+  if (!in) {
+    fprintf(stderr, "seslog suppression check: cannot read %s: %s\n", name, strerror(errno));
+    return 2;
+  }
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t len;
+  long lineno = 0, content = 0;
+  int rc = 0;
+  while (!rc && (len = getline(&line, &cap, in)) >= 0) {
+    lineno++;
+    if (len > CHECK_LINE_MAX) {
+      fprintf(stderr, "seslog suppression check: %s:%ld: the line is longer than %d bytes\n", shown,
+              lineno, CHECK_LINE_MAX);
+      rc = 2;
+      break;
+    }
+    char *a = line, *end;
+    while (*a == ' ' || *a == '\t') a++;
+    end = a + strcspn(a, ",\r\n");
+    while (end > a && (end[-1] == ' ' || end[-1] == '\t')) end--;
+    if (end - a >= 2 && *a == '"' && end[-1] == '"') a++, end--;
+    if (end == a || *a == '#') continue;
+    if (content++ == 0 && !memchr(a, '@', (size_t)(end - a))) continue; /* a header */
+    char where[4200];
+    snprintf(where, sizeof where, "%s:%ld: ", shown, lineno);
+    rc = addr_add(l, a, (size_t)(end - a), where);
+  }
+  if (!rc && ferror(in)) {
+    fprintf(stderr, "seslog suppression check: cannot read %s: %s\n", name, strerror(errno));
+    rc = 2;
+  }
+  free(line);
+  if (!is_stdin) fclose(in);
+  return rc;
+}
+
 static int cmd_check(struct sup_opts *o, int npos, char **pos) {
   int json = 0;
   if (strcmp(o->format, "json") == 0)
@@ -390,32 +498,34 @@ static int cmd_check(struct sup_opts *o, int npos, char **pos) {
     fprintf(stderr, "seslog suppression check: --format must be text or json\n");
     return 2;
   }
-  if (!npos) {
-    fprintf(stderr, "seslog suppression check: name at least one ADDRESS\n");
+  struct addr_list l = {0};
+  int status = 2;
+  if (!npos && isatty(0)) {
+    fprintf(stderr,
+            "seslog suppression check: name at least one ADDRESS, a FILE of addresses, or - for "
+            "standard input\n");
     return 2;
   }
-  char folded[SUPPRESSION_ADDRESS_MAX + 1];
+  if (!npos && read_addresses("-", &l)) goto done;
   for (int i = 0; i < npos; i++) {
-    const char *why;
-    if (suppression_address_check(pos[i], &why)) {
-      fprintf(stderr, "seslog suppression check: \"%s\" is not an email address: %s\n", pos[i],
-              why);
-      return 2;
-    }
+    int rc =
+        strchr(pos[i], '@') ? addr_add(&l, pos[i], strlen(pos[i]), "") : read_addresses(pos[i], &l);
+    if (rc) goto done;
   }
+  char folded[SUPPRESSION_ADDRESS_MAX + 1];
   sqlite3 *db;
-  if (open_read("check", o->db, &db)) return 2;
+  if (open_read("check", o->db, &db)) goto done;
   buf out;
   buf_init(&out, (size_t)1 << 30);
   int suppressed = 0, rc = 0;
   if (json) buf_appends(&out, "{\"results\":[");
   sqlite3_exec(db, "BEGIN", NULL, NULL, NULL); /* one snapshot, one lock */
-  for (int i = 0; i < npos && !rc; i++) {
-    suppression_address_fold(pos[i], folded, sizeof folded, NULL);
-    struct check_state c = {pos[i], json, &out};
+  for (size_t i = 0; i < l.n && !rc; i++) {
+    suppression_address_fold(l.items[i], folded, sizeof folded, NULL);
+    struct check_state c = {l.items[i], json, &out};
     if (json) {
       buf_appends(&out, i ? ",{\"address\":" : "{\"address\":");
-      buf_json_string(&out, pos[i]);
+      buf_json_string(&out, l.items[i]);
       buf_appends(&out, ",\"suppressed\":");
     }
     int found = 0;
@@ -423,21 +533,29 @@ static int cmd_check(struct sup_opts *o, int npos, char **pos) {
     if (!found && json)
       buf_appends(&out, "false,\"reason\":null");
     else if (!found)
-      buf_printf(&out, "%s: not suppressed\n", pos[i]);
+      buf_printf(&out, "%s: not suppressed\n", l.items[i]);
     if (json) buf_appends(&out, "}");
     suppressed += found;
   }
-  if (json) buf_printf(&out, "],\"checked\":%d,\"suppressed\":%d}\n", npos, suppressed);
+  if (json) buf_printf(&out, "],\"checked\":%zu,\"suppressed\":%d}\n", l.n, suppressed);
   sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
   sqlite3_close(db);
   if (rc) {
     fprintf(stderr, "seslog suppression check: cannot read the database\n");
     buf_free(&out);
-    return 2;
+    goto done;
   }
-  if (out.len) fwrite(out.data, 1, out.len, stdout);
+  int werr = out.len && fwrite(out.data, 1, out.len, stdout) != out.len;
+  werr |= fflush(stdout) != 0;
   buf_free(&out);
-  return suppressed ? 1 : 0;
+  if (werr && !reader_gone(stdout)) {
+    fprintf(stderr, "seslog suppression check: cannot write the output: %s\n", strerror(errno));
+    goto done;
+  }
+  status = suppressed ? 1 : 0;
+done:
+  addr_list_free(&l);
+  return status;
 }
 
 /* ---- add, remove, import: writes ---------------------------------------- */

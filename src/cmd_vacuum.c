@@ -2,11 +2,24 @@
  *
  * Retention deletes rows but SQLite keeps the freed pages for reuse; VACUUM
  * rewrites the file without them. It needs the database to itself: stop
- * the server first (a running server makes it wait, then fail clearly). */
+ * the server first (a running server makes it wait, then fail clearly).
+ *
+ * VACUUM says nothing while it works, which on an archive of gigabytes is
+ * minutes: its progress is measured from what it writes. It copies the
+ * live pages into a temporary database (SQLite's "etilqs_" file, unlinked
+ * but open: found through /proc/self/fd), then writes each page back
+ * through the WAL, so the work is about twice the live pages' bytes. A
+ * ticker thread looks at those sizes while VACUUM runs (the copy back
+ * runs no VM step a progress handler would see). */
+#include <dirent.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "config.h"
@@ -15,6 +28,7 @@
 struct vacuum_opts {
   char *db;
   long busy_timeout;
+  int64_t progress_every;
 };
 
 #define O(f) offsetof(struct vacuum_opts, f)
@@ -22,21 +36,136 @@ static const struct opt vacuum_table[] = {
     {"db", OPT_STR, O(db), SESLOG_DEFAULT_DB, "PATH", "the SQLite database"},
     {"busy-timeout", OPT_INT, O(busy_timeout), "5000", "MS",
      "how long to wait for another process to release the database"},
+    {"progress-every", OPT_DURATION, O(progress_every), "5s", "DURATION",
+     "when stderr is not a terminal, a progress line this often (a terminal gets a bar)"},
     {0},
 };
 #undef O
 
 static const char vacuum_usage[] =
-    "Usage: seslog vacuum [--db PATH]\n"
+    "Usage: seslog vacuum [--db PATH] [--progress-every DURATION]\n"
     "\n"
     "Rewrites the database without the space that deleted events left (after --retention),\n"
-    "and empties the WAL. Stop the server first: VACUUM needs the database to itself.";
+    "and empties the WAL. Stop the server first: VACUUM needs the database to itself.\n"
+    "Its progress goes to stderr: a bar with the time left on a terminal, else a line every\n"
+    "--progress-every.";
 
 static long long size_of(const char *path, const char *suffix) {
   char p[4200];
   snprintf(p, sizeof p, "%s%s", path, suffix);
   struct stat st;
   return stat(p, &st) == 0 ? (long long)st.st_size : 0;
+}
+
+/* ---- progress ---------------------------------------------------------- */
+
+typedef struct vac_progress {
+  const char *db;
+  long long total;   /* bytes VACUUM writes, about: twice the live pages */
+  long long wal0;    /* the WAL's bytes before */
+  long long temp;    /* the largest temporary file seen: the first half */
+  int tty;           /* stderr is a terminal: a bar redrawn in place */
+  int64_t every_ms;  /* else a line this often */
+  int64_t t0, shown; /* start; last output */
+  int drawn;         /* a bar is on the screen (end it with a newline) */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int stop; /* under mu: VACUUM returned */
+} vac_progress;
+
+/* The bytes of SQLite's open temporary files ("etilqs_*", unlinked), the
+ * largest one: VACUUM's copy of the database. */
+static long long temp_bytes(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return 0;
+  long long best = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    char link[64], target[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n <= 0) continue;
+    target[n] = 0;
+    struct stat st;
+    if (strstr(target, "etilqs_") && stat(link, &st) == 0 && st.st_size > best) best = st.st_size;
+  }
+  closedir(d);
+  return best;
+}
+
+static void fmt_secs(double s, char *out, size_t n) {
+  long t = (long)(s + 0.5);
+  if (t >= 3600)
+    snprintf(out, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+  else
+    snprintf(out, n, "%ld:%02ld", t / 60, t % 60);
+}
+
+/* Prints where VACUUM is: a bar with the bytes and an ETA on a terminal,
+ * redrawn at most 5 times a second; else one line every every_ms. */
+static void vac_show(vac_progress *p, int final) {
+  int64_t now = util_now_ms();
+  if (!final && now - p->shown < (p->tty ? 200 : p->every_ms)) return;
+  p->shown = now;
+  long long t = temp_bytes();
+  if (t > p->temp) p->temp = t;
+  long long wal = size_of(p->db, "-wal") - p->wal0;
+  long long done = p->temp + (wal > 0 ? wal : 0);
+  if (done > p->total) done = p->total;
+  double frac = final ? 1.0 : p->total > 0 ? (double)done / (double)p->total : 0;
+  if (!final && frac > 0.99) frac = 0.99; /* the end is the commit, not a byte count */
+  double el = (double)(now - p->t0) / 1000.0;
+  char eta[32] = "", elapsed[32];
+  fmt_secs(el, elapsed, sizeof elapsed);
+  if (!final && frac > 0.02) fmt_secs(el * (1 - frac) / frac, eta, sizeof eta);
+  double mib = (double)p->total / 2 / 1048576.0;
+  if (p->tty) {
+    char bar[31];
+    int fill = (int)(frac * 30);
+    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '-';
+    bar[30] = 0;
+    fprintf(stderr, "\rvacuum [%s] %3d%%  %.1f MiB live  %s elapsed%s%s  ", bar, (int)(frac * 100),
+            mib, elapsed, eta[0] ? ", about " : "", eta[0] ? eta : "");
+    if (eta[0]) fputs("left", stderr);
+    fputs(final ? "\n" : "\033[K", stderr);
+    p->drawn = !final;
+  } else {
+    fprintf(stderr, "vacuum: %d%% of %.1f MiB live after %s%s%s%s\n", (int)(frac * 100), mib,
+            elapsed, eta[0] ? ", about " : "", eta[0] ? eta : "", eta[0] ? " left" : "");
+  }
+  fflush(stderr);
+}
+
+/* The ticker thread: shows the progress until stop is set. */
+static void *vac_ticker(void *arg) {
+  vac_progress *p = arg;
+  pthread_mutex_lock(&p->mu);
+  while (!p->stop) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 100 * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    if (!p->stop) vac_show(p, 0);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+/* The bytes of the pages in use (page_count - freelist_count). */
+static long long live_bytes(sqlite3 *db) {
+  long long v[3] = {0, 0, 0};
+  const char *sql[3] = {"PRAGMA page_count", "PRAGMA freelist_count", "PRAGMA page_size"};
+  for (int i = 0; i < 3; i++) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql[i], -1, &st, NULL) != SQLITE_OK) return 0;
+    if (sqlite3_step(st) == SQLITE_ROW) v[i] = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+  }
+  return (v[0] - v[1]) * v[2];
 }
 
 int cmd_vacuum(int argc, char **argv, int argi) {
@@ -65,7 +194,33 @@ int cmd_vacuum(int argc, char **argv, int argi) {
   sqlite3_busy_timeout(db, (int)o.busy_timeout);
   char *msg = NULL;
   int64_t t0 = util_now_ms();
-  if (sqlite3_exec(db, "VACUUM; PRAGMA wal_checkpoint(TRUNCATE);", NULL, NULL, &msg) != SQLITE_OK) {
+  vac_progress prog = {.db = o.db,
+                       .total = 2 * live_bytes(db),
+                       .wal0 = size_of(o.db, "-wal"),
+                       .tty = isatty(STDERR_FILENO),
+                       .every_ms = o.progress_every > 0 ? o.progress_every : 5000,
+                       .t0 = t0,
+                       .shown = t0};
+  pthread_mutex_init(&prog.mu, NULL);
+  pthread_cond_init(&prog.cv, NULL);
+  pthread_t ticker;
+  int ticking = pthread_create(&ticker, NULL, vac_ticker, &prog) == 0;
+  int vrc = sqlite3_exec(db, "VACUUM", NULL, NULL, &msg);
+  if (ticking) {
+    pthread_mutex_lock(&prog.mu);
+    prog.stop = 1;
+    pthread_cond_signal(&prog.cv);
+    pthread_mutex_unlock(&prog.mu);
+    pthread_join(ticker, NULL);
+  }
+  pthread_mutex_destroy(&prog.mu);
+  pthread_cond_destroy(&prog.cv);
+  if (vrc == SQLITE_OK && (prog.tty || util_now_ms() - t0 >= prog.every_ms))
+    vac_show(&prog, 1); /* 100 %; a bar ends its line */
+  else if (prog.drawn)
+    fputc('\n', stderr); /* before the error */
+  if (vrc != SQLITE_OK ||
+      sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE);", NULL, NULL, &msg) != SQLITE_OK) {
     fprintf(
         stderr, "seslog vacuum: %s%s\n", msg ? msg : sqlite3_errmsg(db),
         sqlite3_errcode(db) == SQLITE_BUSY ? " (is a server running on it? stop it first)" : "");

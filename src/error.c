@@ -22,6 +22,8 @@ const char *sl_strerror(int err) {
     case SL_EDB: return "database error";
     case SL_ESIGVER: return "unsupported signature version";
     case SL_ESHUTDOWN: return "shutting down";
+    case SL_EDUPKEY: return "duplicate JSON key";
+    case SL_ENUL: return "NUL in a JSON string";
   }
   return "unknown error";
 }

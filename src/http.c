@@ -29,7 +29,75 @@ struct http_reader {
   int error_status;  /* a callback found a cap exceeded */
   int failed;        /* fatal: no more requests on this connection */
   int paused;
+  int in_head;    /* the bytes fed next belong to a request head */
+  int head_state; /* of the head scanner (enum head_state) */
+  int msg_end;    /* the parser paused at the end of a message */
 };
+
+/* The head scanner: the framing rules of RFC 9112 that Debian's lenient
+ * http-parser lets through. Every request line and header line must end
+ * in CRLF (no bare LF), no line may start with a space or tab (obs-fold),
+ * a field name is a token followed directly by ':', and no control byte
+ * but HTAB stands in a line. Only head bytes are scanned; bodies go to the
+ * parser alone. */
+enum head_state {
+  HS_START,    /* before the request line: empty lines (CRLF) are skipped */
+  HS_START_CR, /* an empty line's CR */
+  HS_LINE,     /* in the request line */
+  HS_LINE_CR,  /* the request line's CR */
+  HS_FIELD,    /* at the start of a header line, or of the empty line */
+  HS_NAME,     /* in a field name */
+  HS_VALUE,    /* in a field value */
+  HS_VALUE_CR, /* a header line's CR */
+  HS_END_CR,   /* the empty line's CR */
+  HS_DONE,     /* the head is complete */
+  HS_BAD       /* a rule is broken */
+};
+
+static int is_tchar(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static int is_ctl(unsigned char c) {
+  return (c < 0x20 && c != '\t') || c == 0x7f;
+}
+
+static enum head_state head_step(enum head_state st, unsigned char c) {
+  switch (st) {
+    case HS_START:
+      if (c == '\r') return HS_START_CR;
+      return c == '\n' || is_ctl(c) || c == ' ' || c == '\t' ? HS_BAD : HS_LINE;
+    case HS_START_CR: return c == '\n' ? HS_START : HS_BAD;
+    case HS_LINE:
+      if (c == '\r') return HS_LINE_CR;
+      return c == '\n' || is_ctl(c) || c == '\t' ? HS_BAD : HS_LINE;
+    case HS_LINE_CR: return c == '\n' ? HS_FIELD : HS_BAD;
+    case HS_FIELD:
+      if (c == '\r') return HS_END_CR;
+      return is_tchar(c) ? HS_NAME : HS_BAD; /* also SP/HTAB: obs-fold */
+    case HS_NAME:
+      if (c == ':') return HS_VALUE;
+      return is_tchar(c) ? HS_NAME : HS_BAD; /* also "X Y:" and "X :" */
+    case HS_VALUE:
+      if (c == '\r') return HS_VALUE_CR;
+      return c == '\n' || is_ctl(c) ? HS_BAD : HS_VALUE;
+    case HS_VALUE_CR: return c == '\n' ? HS_FIELD : HS_BAD;
+    case HS_END_CR: return c == '\n' ? HS_DONE : HS_BAD;
+    default: return HS_BAD;
+  }
+}
+
+/* Scans head bytes of data[0..len): returns how many belong to the head
+ * (through its final LF once r->head_state is HS_DONE), or stops at the
+ * byte that breaks a rule with r->head_state HS_BAD. */
+static size_t scan_head(http_reader *r, const char *data, size_t len) {
+  enum head_state st = (enum head_state)r->head_state;
+  size_t i = 0;
+  while (i < len && st != HS_DONE && st != HS_BAD) st = head_step(st, (unsigned char)data[i++]);
+  r->head_state = st;
+  return i;
+}
 
 static int64_t now_ms(void) {
   return util_now_ms();
@@ -181,6 +249,20 @@ static int on_headers_complete(http_parser *p) {
   r->in_value = 0;
   snprintf(req->method, sizeof req->method, "%s", http_method_str((enum http_method)p->method));
   req->http_minor = p->http_minor;
+  /* HTTP/1.0 and 1.1 only: other versions get 505 (RFC 9110 15.6.6). */
+  if (p->http_major != 1 || p->http_minor > 1) {
+    r->error_status = 505;
+    return -1;
+  }
+  /* RFC 9112 3.2: an HTTP/1.1 request without Host, or with more than
+   * one, is answered 400. */
+  int hosts = 0;
+  for (int i = 0; i < req->n_headers; i++)
+    if (strcasecmp(req->headers[i].name, "Host") == 0) hosts++;
+  if (hosts > 1 || (hosts == 0 && p->http_minor == 1)) {
+    r->error_status = 400;
+    return -1;
+  }
   /* No protocol switch (WebSocket, h2c, CONNECT) is served. http-parser
    * sets `upgrade` before this callback; refusing here, before any body,
    * answers the same 400 however the bytes arrive. */
@@ -219,8 +301,11 @@ static int on_headers_complete(http_parser *p) {
     r->error_status = 413;
     return -1;
   }
+  /* 100 Continue only for an HTTP/1.1 request announcing a body: a GET
+   * without one has nothing to continue with (RFC 9110 10.1.1). */
   const char *expect = http_header_get(req, "Expect");
-  if (expect && strcasecmp(expect, "100-continue") == 0 && r->cbs.on_continue)
+  if (expect && strcasecmp(expect, "100-continue") == 0 && r->cbs.on_continue &&
+      p->http_minor == 1 && p->content_length != ULLONG_MAX && p->content_length > 0)
     r->cbs.on_continue(r->ud);
   return 0;
 }
@@ -238,10 +323,11 @@ static int on_message_complete(http_parser *p) {
   r->cur = NULL;
   req->keep_alive = http_should_keep_alive(p);
   req->started_ms = now_ms();
-  if (r->cbs.on_request(r->ud, req)) {
-    http_parser_pause(p, 1);
-    r->paused = 1;
-  }
+  /* Stop at the end of every message: the head scanner takes the bytes
+   * of the next one (http_reader_feed resumes at once unless paused). */
+  http_parser_pause(p, 1);
+  r->msg_end = 1;
+  if (r->cbs.on_request(r->ud, req)) r->paused = 1;
   return 0;
 }
 
@@ -263,6 +349,8 @@ http_reader *http_reader_new(const http_reader_cbs *cbs, void *ud, const char *r
   r->ud = ud;
   snprintf(r->remote, sizeof r->remote, "%s", remote ? remote : "");
   r->listener_flags = listener_flags;
+  r->in_head = 1;
+  r->head_state = HS_START;
   buf_init(&r->head, HTTP_MAX_HEADER_BYTES);
   buf_init(&r->field, HTTP_MAX_HEADER_BYTES);
   buf_init(&r->value, HTTP_MAX_HEADER_BYTES);
@@ -313,6 +401,7 @@ static void fail(http_reader *r, int status) {
       {413, "body_too_large", "The request body is larger than 1 MiB."},
       {431, "headers_too_large", "The request line and headers are larger than 16 KiB."},
       {503, "overloaded", "The server is out of memory for this request; try again."},
+      {505, "http_version_not_supported", "Only HTTP/1.0 and HTTP/1.1 are served."},
   };
   size_t i = 0;
   while (i < sizeof errs / sizeof errs[0] - 1 && errs[i].status != status) i++;
@@ -326,20 +415,46 @@ static void fail(http_reader *r, int status) {
 
 size_t http_reader_feed(http_reader *r, const char *data, size_t len) {
   if (r->failed) return len;
-  size_t n = http_parser_execute(&r->parser, &r->settings, data, len);
-  enum http_errno e = HTTP_PARSER_ERRNO(&r->parser);
-  /* An upgrade is refused in on_headers_complete; this check stays as a
-   * backstop, whether or not the parser also paused. */
-  if (e == HPE_PAUSED && !r->parser.upgrade) return n;
-  if (e != HPE_OK && e != HPE_PAUSED) {
-    fail(r, r->error_status ? r->error_status : 400);
-    return len;
+  size_t off = 0;
+  while (off < len) {
+    /* A head goes to the parser only as far as the scanner passed it; a
+     * body (the parser knows its length) goes whole. */
+    size_t chunk = len - off;
+    if (r->in_head) {
+      chunk = scan_head(r, data + off, len - off);
+      if (r->head_state == HS_BAD) {
+        fail(r, 400);
+        return len;
+      }
+      if (r->head_state == HS_DONE) r->in_head = 0;
+    }
+    size_t n = http_parser_execute(&r->parser, &r->settings, data + off, chunk);
+    off += n;
+    enum http_errno e = HTTP_PARSER_ERRNO(&r->parser);
+    /* An upgrade is refused in on_headers_complete; this check stays as a
+     * backstop, whether or not the parser also paused. */
+    if (r->parser.upgrade) {
+      fail(r, 400);
+      return len;
+    }
+    if (e == HPE_PAUSED && r->msg_end) {
+      r->msg_end = 0;
+      r->in_head = 1;
+      r->head_state = HS_START;
+      if (r->paused) return off; /* too many in flight: resumed later */
+      http_parser_pause(&r->parser, 0);
+      continue;
+    }
+    if (e != HPE_OK) {
+      fail(r, r->error_status ? r->error_status : 400);
+      return len;
+    }
+    if (n < chunk) { /* not expected without an error; never loop on it */
+      fail(r, 400);
+      return len;
+    }
   }
-  if (r->parser.upgrade) {
-    fail(r, 400);
-    return len;
-  }
-  return n;
+  return off;
 }
 
 const char *http_header_get(const http_request *req, const char *name) {
@@ -364,11 +479,13 @@ const char *http_status_text(int status) {
     case 411: return "Length Required";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
+    case 421: return "Misdirected Request";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
   }
   return "Unknown";
 }
@@ -440,4 +557,8 @@ int http_query_param(const http_request *req, const char *name, char *out, size_
     s += n + (amp ? 1 : 0);
   }
   return 0;
+}
+
+int http_query_decode(const char *v, size_t n, char *out, size_t outlen) {
+  return pct_decode(v, n, out, outlen, 1) < 0 ? -1 : 0;
 }

@@ -2,21 +2,24 @@
  * with the same normalization and duplicate rules as the server, written
  * in large transactions so a million events import at storage speed. */
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
+#include <zlib.h>
 
 #include "cmd.h"
 #include "config.h"
 #include "dynamodb.h"
 #include "error.h"
+#include "jsoncheck.h"
 #include "log.h"
 #include "outbound.h"
 #include "ses.h"
@@ -63,22 +66,47 @@ static const struct opt import_table[] = {
 #undef O
 
 static const char import_usage[] =
-    "Usage: seslog import [OPTIONS] FILE...   ('-' reads standard input)\n"
+    "Usage: seslog import [OPTIONS] PATH...   (a file, a folder, or '-' for standard input)\n"
     "\n"
-    "Loads SES events into the database. Each file holds JSON documents, one after another or\n"
-    "one per line (JSON lines). A document may be an SNS envelope, a bare SES notification\n"
-    "(notificationType) or event (eventType), a Lambda SNS event ({\"Records\":[...]}), a "
-    "DynamoDB\n"
-    "item ({\"Item\":{...}} or the bare item, DynamoDB JSON or plain), a line of\n"
-    "`seslog query --format jsonl`, or an array of these. Duplicates are recognized as the server\n"
-    "does. Ends with `imported N, duplicates N, rejected N`; each rejected document is reported\n"
-    "as FILE:LINE: reason. Exit status 0 when nothing was rejected, 1 when something was.\n"
+    "Loads SES events into the database. A folder is read whole, recursively, in name order\n"
+    "(names starting with '.' and DynamoDB export manifests skipped). A file may be plain or\n"
+    "gzip (told by its first bytes) and hold JSON lines, one JSON document (a top-level array\n"
+    "is read element by element), documents concatenated without separators (as Kinesis Data\n"
+    "Firehose writes them to S3), or a Lambda's CloudWatch log. Each document may be:\n"
+    "  an SNS envelope               {\"Type\":\"Notification\",\"Message\":\"{...}\",...}\n"
+    "  a bare SES notification/event {\"notificationType\":...} or {\"eventType\":...}\n"
+    "  a Lambda SNS event            {\"Records\":[{\"Sns\":{...}}]} (signature fields optional)\n"
+    "  an EventBridge event          "
+    "{\"source\":\"aws.ses\",\"detail-type\":...,\"detail\":{...}}\n"
+    "  a DynamoDB item               {\"Item\":{...}} (an export) or the bare item\n"
+    "  a line of `seslog query --format jsonl`\n"
+    "  a CloudWatch log line         TIMESTAMP<TAB>REQUEST_ID<TAB>INFO<TAB>{one of the above}\n"
+    "  an array of these.\n"
+    "The same event in two shapes is stored once. Signatures are checked only with --verify.\n"
+    "\n"
+    "Each rejected document is reported as FILE:LINE: at byte N: reason, and reading resumes at\n"
+    "the next document. Output ends with `read N files: N records` and\n"
+    "`imported N, duplicates N, rejected N` (they add up). Exit status 0 when nothing was\n"
+    "rejected, 1 when something was, 2 when a path is unreadable, a file is not text or its\n"
+    "gzip data is damaged, or the database takes no writes. Progress on standard error.\n"
     "\n"
     "       seslog import [OPTIONS] --from-dynamodb TABLE\n"
     "\n"
     "Reads a whole DynamoDB table (Scan, paginated; --segments N in parallel) with the region and\n"
     "credentials of AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN;\n"
     "rejected items are reported as TABLE:N: reason (N counts the items read).";
+
+/* One document at most (an SNS message is at most 256 KB, a DynamoDB item
+ * 400 KB); a top-level array is read element by element, so its size is
+ * not bounded. */
+#define MAX_DOC ((size_t)4 << 20)
+#define CHUNK ((size_t)256 << 10)            /* one read */
+#define WINDOW_MAX (2 * MAX_DOC + 4 * CHUNK) /* a document and a resync's look-ahead */
+#define MAX_REPORTS 100                      /* rejection lines per file; the rest counted */
+#define RESYNC_TRIES 256                     /* candidates parsed after a bad document */
+#define SNIFF 4096                           /* bytes that tell text from binary */
+#define PROGRESS_TTY_MS 200
+#define PROGRESS_LOG_MS 5000
 
 /* A certificate loaded for --verify. */
 typedef struct cert_slot {
@@ -87,42 +115,132 @@ typedef struct cert_slot {
   struct cert_slot *next;
 } cert_slot;
 
+/* Where a document was read: for its report when it is rejected, maybe
+ * later, when its batch is written. file outlives the import. */
+struct where {
+  const char *file;
+  long line;
+  uint64_t offset; /* byte of the document in the (decompressed) input */
+  int has_offset;  /* 0 for --from-dynamodb, whose "line" counts items */
+};
+
 typedef struct importer {
   store *st;
   int verify;
   char cert_dir[4096];
   cert_slot *certs;
   store_req *batch[BATCH];
+  struct where batch_at[BATCH]; /* where each batched event was read */
   size_t n;
   long imported, duplicates, rejected;
-  const char *file; /* for reports */
-  long line;
+  long records;            /* events and rejected documents handed to an outcome */
+  long log_lines;          /* Lambda log lines that carry no event */
+  long files;              /* files read */
+  int files_failed;        /* a file that could not be read whole */
+  struct where at;         /* the document being read */
+  const char *report_file; /* reports are capped per file */
+  long reports, unlisted;
   int db_failed;
   int source_failed; /* --from-dynamodb: the table could not be read whole */
+  /* progress */
+  int tty;
+  int64_t started_ms, shown_ms;
+  uint64_t bytes_total, bytes_done; /* of the files, as stored (compressed) */
+  gzFile current;                   /* the file being read, for its offset */
+  int line_open;                    /* a progress bar is on the terminal */
 } importer;
 
-static void reject(importer *im, const char *why) {
-  im->rejected++;
-  fprintf(stderr, "%s:%ld: %s\n", im->file, im->line, why);
+static void clear_progress(importer *im) {
+  if (!im->line_open) return;
+  fprintf(stderr, "\r%*s\r", 79, "");
+  im->line_open = 0;
 }
 
+static void report_unlisted(importer *im) {
+  if (im->unlisted)
+    fprintf(stderr, "%s: %ld more rejected documents not listed\n", im->report_file, im->unlisted);
+  im->unlisted = 0;
+}
+
+/* Counts a rejected document and reports it as FILE:LINE: why, at most
+ * MAX_REPORTS lines a file. */
+static void reject_at(importer *im, const struct where *w, const char *why) {
+  im->rejected++;
+  im->records++;
+  if (w->file != im->report_file) {
+    report_unlisted(im);
+    im->report_file = w->file;
+    im->reports = 0;
+  }
+  if (im->reports++ >= MAX_REPORTS) {
+    im->unlisted++;
+    return;
+  }
+  clear_progress(im);
+  if (w->has_offset)
+    fprintf(stderr, "%s:%ld: at byte %llu: %s\n", w->file, w->line, (unsigned long long)w->offset,
+            why);
+  else
+    fprintf(stderr, "%s:%ld: %s\n", w->file, w->line, why);
+}
+
+static void reject(importer *im, const char *why) {
+  reject_at(im, &im->at, why);
+}
+
+/* Why the store refused one event. */
+static const char *refusal(importer *im, const store_req *req, char *msg, size_t len) {
+  if (req->result == SL_ETOOBIG) return "not stored: the event is larger than the database takes";
+  char why[256] = "the database did not store it";
+  if (req->why[0])
+    snprintf(why, sizeof why, "%s", req->why);
+  else
+    store_health(im->st, why, sizeof why);
+  snprintf(msg, len, "not stored: %s", why);
+  return msg;
+}
+
+/* Writes the pending batch. When the batch's transaction fails, each
+ * event is written alone, so one event the database refuses is one
+ * rejection and the others are stored; when every one fails the database
+ * takes no writes and the import stops. Every event of the batch ends
+ * counted: imported, duplicate or rejected. */
 static int flush(importer *im) {
   if (!im->n) return 0;
   int rc = store_write(im->st, im->batch, im->n);
+  size_t failed = 0;
+  char msg[512];
+  if (rc)
+    for (size_t i = 0; i < im->n; i++) {
+      im->batch[i]->why[0] = 0;
+      if (store_write(im->st, &im->batch[i], 1)) failed++;
+    }
   for (size_t i = 0; i < im->n; i++) {
-    if (im->batch[i]->result == STORE_STORED)
+    int result = im->batch[i]->result;
+    if (result == STORE_STORED) {
       im->imported++;
-    else if (im->batch[i]->result == STORE_DUPLICATE)
+      im->records++;
+    } else if (result == STORE_DUPLICATE) {
       im->duplicates++;
+      im->records++;
+    } else {
+      reject_at(im, &im->batch_at[i], refusal(im, im->batch[i], msg, sizeof msg));
+    }
     store_req_free(im->batch[i]);
   }
-  im->n = 0;
-  if (rc) {
-    fprintf(stderr, "seslog import: the database refused the write (%s); stopping\n",
-            sl_strerror(rc));
+  int stop = rc && failed == im->n;
+  if (stop) {
+    char why[256] = "";
+    store_health(im->st, why, sizeof why);
+    clear_progress(im);
+    fprintf(stderr,
+            "seslog import: the database refused the write (%s); stopping after %s:%ld, "
+            "nothing after it was read\n",
+            why[0] ? why : sl_strerror(rc), im->at.file, im->at.line);
     im->db_failed = 1;
   }
-  return rc;
+  im->n = 0;
+  return stop ? rc : 0;
 }
 
 static void add_event(importer *im, ses_event *ev) {
@@ -133,6 +251,7 @@ static void add_event(importer *im, ses_event *ev) {
     return;
   }
   r->ev = ev;
+  im->batch_at[im->n] = im->at;
   im->batch[im->n++] = r;
   if (im->n == BATCH) flush(im);
 }
@@ -210,9 +329,46 @@ out:
   sns_msg_free(m);
 }
 
+static const char *str_of(const cJSON *obj, const char *key);
+
+/* A Lambda record's Sns object read without --verify: only Type, Message,
+ * Timestamp, MessageId and TopicArn matter, so a record whose signature
+ * fields were dropped (as test events and some tools do) is accepted. */
+static void import_lambda_sns_unverified(importer *im, const cJSON *sns) {
+  const char *type = str_of(sns, "Type");
+  const char *message = str_of(sns, "Message");
+  char msg[512];
+  if (type && strcmp(type, "Notification") != 0) {
+    snprintf(msg, sizeof msg, "a %.100s carries no SES event", type);
+    reject(im, msg);
+    return;
+  }
+  if (!message) {
+    reject(im, "the Lambda record's Sns object has no Message");
+    return;
+  }
+  ses_event *ev;
+  const char *why = NULL;
+  int rc = ses_parse(message, strlen(message), str_of(sns, "Timestamp"), &ev, &why);
+  if (rc) {
+    snprintf(msg, sizeof msg, "the SNS Message is not an SES event: %s",
+             why ? why : sl_strerror(rc));
+    reject(im, msg);
+    return;
+  }
+  ev->sns_message_id = util_strdup(str_of(sns, "MessageId"));
+  ev->topic_arn = util_strdup(str_of(sns, "TopicArn"));
+  add_event(im, ev);
+}
+
 /* A Lambda record's Sns object uses SigningCertUrl/UnsubscribeUrl: rename
- * them to the HTTP delivery's names and parse it as an envelope. */
+ * them to the HTTP delivery's names and parse it as an envelope (with
+ * --verify; without, the fields that carry the event are enough). */
 static void import_lambda_sns(importer *im, const cJSON *sns) {
+  if (!im->verify) {
+    import_lambda_sns_unverified(im, sns);
+    return;
+  }
   cJSON *copy = cJSON_Duplicate(sns, 1);
   if (!copy) {
     reject(im, "out of memory");
@@ -283,6 +439,11 @@ static void import_doc(importer *im, const cJSON *doc, int depth) {
     }
     return;
   }
+  const cJSON *detail = ses_eventbridge_detail(doc);
+  if (detail) {
+    import_ses(im, detail, NULL, NULL, NULL);
+    return;
+  }
   if (str_of(doc, "Type") && cJSON_GetObjectItemCaseSensitive(doc, "Message")) {
     char *text = cJSON_PrintUnformatted(doc);
     if (!text) {
@@ -323,68 +484,643 @@ static void import_doc(importer *im, const cJSON *doc, int depth) {
     import_ses(im, doc, NULL, NULL, NULL);
     return;
   }
-  reject(im, "not an SNS envelope, SES notification or event, Lambda SNS event or DynamoDB item");
+  reject(im,
+         "not an SNS envelope, SES notification or event, Lambda SNS event, EventBridge event "
+         "or DynamoDB item");
 }
 
-/* Reads a whole stream into memory (standard input). */
-static char *slurp(FILE *f, size_t *len) {
-  buf b;
-  buf_init(&b, (size_t)1 << 40);
-  char chunk[65536];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-    if (buf_append(&b, chunk, n)) {
-      buf_free(&b);
-      return NULL;
-    }
-  *len = b.len;
-  return buf_take(&b);
-}
+/* ---- files: a window over a stream, split into documents --------------- */
 
-static void progress(const char *file, size_t done, size_t total, long events, int final) {
-  if (total < (4u << 20)) return;
-  fprintf(stderr, "\r%s: %3d%% %ld events%s", file, (int)(done * 100 / total), events,
-          final ? "\n" : "");
-}
+/* One input being read, a file or standard input, plain or gzip (zlib
+ * tells them apart by the gzip magic, not the name), through a window of
+ * at most WINDOW_MAX bytes: memory does not grow with the input. */
+typedef struct reader {
+  gzFile gz;
+  char *buf;       /* the window, buf[0..len) */
+  size_t len, cap; /* bytes held, bytes allocated */
+  size_t pos;      /* the next unread byte, in buf */
+  uint64_t base;   /* offset of buf[0] in the decompressed input */
+  long line;       /* the line of buf[pos] */
+  char last;       /* the byte before pos ('\n' at the start) */
+  int eof;         /* the input has no more bytes */
+  char err[256];   /* why the input could not be read to its end, or "" */
+} reader;
 
-/* Splits data into JSON documents: each parse starts at the next
- * non-blank byte; after a bad document the rest of its line is skipped. */
-static void import_data(importer *im, const char *data, size_t len, int show_progress) {
-  size_t pos = 0;
-  long line = 1;
-  int64_t last = 0;
-  while (pos < len && !im->db_failed) {
-    while (pos < len &&
-           (data[pos] == ' ' || data[pos] == '\t' || data[pos] == '\n' || data[pos] == '\r')) {
-      if (data[pos] == '\n') line++;
-      pos++;
+/* Makes n bytes from r->pos readable when the input has them and returns
+ * how many are (fewer at the end of the input, after a read error, or
+ * past the window's size). The window may move: keep offsets from pos,
+ * never pointers, across calls. */
+static size_t avail(reader *r, size_t n) {
+  while (r->len - r->pos < n && !r->eof && !r->err[0]) {
+    if (r->cap - r->len < CHUNK && r->pos) {
+      memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+      r->base += r->pos;
+      r->len -= r->pos;
+      r->pos = 0;
     }
-    if (pos >= len) break;
-    im->line = line;
-    const char *end = NULL;
-    cJSON *doc = cJSON_ParseWithLengthOpts(data + pos, len - pos, &end, 0);
-    size_t next;
-    if (!doc) {
-      reject(im, "not valid JSON");
-      const char *nl = memchr(data + pos, '\n', len - pos);
-      next = nl ? (size_t)(nl - data) : len;
-    } else {
-      import_doc(im, doc, 0);
-      cJSON_Delete(doc);
-      next = (size_t)(end - data);
-    }
-    for (size_t i = pos; i < next; i++)
-      if (data[i] == '\n') line++;
-    pos = next;
-    if (show_progress) {
-      int64_t now = util_now_ms();
-      if (now - last > 250) {
-        progress(im->file, pos, len, im->imported + im->duplicates + (long)im->n, 0);
-        last = now;
+    if (r->cap - r->len < CHUNK) {
+      if (r->cap >= WINDOW_MAX) break;
+      size_t cap = r->cap ? r->cap * 2 : 4 * CHUNK;
+      if (cap > WINDOW_MAX) cap = WINDOW_MAX;
+      char *b = realloc(r->buf, cap);
+      if (!b) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        break;
       }
+      r->buf = b;
+      r->cap = cap;
+    }
+    int got = gzread(r->gz, r->buf + r->len, (unsigned)CHUNK);
+    int zerr = Z_OK;
+    const char *zmsg = got <= 0 ? gzerror(r->gz, &zerr) : NULL;
+    if (got < 0 || (got == 0 && zerr != Z_OK)) {
+      /* zlib names the file "<fd:N>: "; the report names it already */
+      if (zmsg && zmsg[0] == '<' && strstr(zmsg, ">: ")) zmsg = strstr(zmsg, ">: ") + 3;
+      snprintf(r->err, sizeof r->err, "%s",
+               zerr == Z_ERRNO ? strerror(errno)
+               : zmsg          ? zmsg
+                               : "read error");
+    } else if (got == 0) {
+      r->eof = 1;
+    } else {
+      r->len += (size_t)got;
     }
   }
-  if (show_progress) progress(im->file, len, len, im->imported + im->duplicates + (long)im->n, 1);
+  return r->len - r->pos;
+}
+
+/* Moves pos k bytes on, counting the lines passed. */
+static void advance(reader *r, size_t k) {
+  const char *p = r->buf + r->pos, *end = p + k;
+  while ((p = memchr(p, '\n', (size_t)(end - p)))) {
+    r->line++;
+    p++;
+  }
+  if (k) r->last = r->buf[r->pos + k - 1];
+  r->pos += k;
+}
+
+/* The length of the JSON object or array at offset from (from pos),
+ * found by counting brackets outside strings, without parsing it. 0 when
+ * it does not end within MAX_DOC bytes or before the input ends. */
+static size_t value_len(reader *r, size_t from) {
+  int depth = 0, in_str = 0;
+  size_t k = from;
+  for (;;) {
+    size_t have = avail(r, k + 1);
+    if (have <= k) return 0;
+    if (have > from + MAX_DOC) have = from + MAX_DOC;
+    const char *p = r->buf + r->pos;
+    for (; k < have; k++) {
+      char c = p[k];
+      if (in_str) {
+        /* most bytes are inside strings: jump to the next quote, which
+         * ends the string unless an odd run of backslashes escapes it */
+        const char *q = memchr(p + k, '"', have - k);
+        if (!q) {
+          k = have - 1;
+          continue;
+        }
+        k = (size_t)(q - p);
+        size_t bs = 0;
+        while (k - bs > from && p[k - bs - 1] == '\\') bs++;
+        if (bs % 2 == 0) in_str = 0;
+      } else if (c == '"') {
+        in_str = 1;
+      } else if (c == '{' || c == '[') {
+        depth++;
+      } else if ((c == '}' || c == ']') && --depth == 0) {
+        return k + 1 - from;
+      }
+    }
+    if (k >= from + MAX_DOC) return 0;
+  }
+}
+
+/* Moves past a value too large to hold: to the end of its line in a file
+ * of lines (JSON lines hold no raw newline), else to its closing bracket,
+ * counted as value_len does but without keeping the bytes. */
+static void skip_value(reader *r, int lines) {
+  int depth = 0, in_str = 0, esc = 0;
+  size_t have;
+  while ((have = avail(r, CHUNK))) {
+    const char *p = r->buf + r->pos;
+    for (size_t k = 0; k < have; k++) {
+      char c = p[k];
+      if (lines) {
+        if (c == '\n') {
+          advance(r, k + 1);
+          return;
+        }
+      } else if (in_str) {
+        if (esc)
+          esc = 0;
+        else if (c == '\\')
+          esc = 1;
+        else if (c == '"')
+          in_str = 0;
+      } else if (c == '"') {
+        in_str = 1;
+      } else if (c == '{' || c == '[') {
+        depth++;
+      } else if ((c == '}' || c == ']') && --depth == 0) {
+        advance(r, k + 1);
+        return;
+      }
+    }
+    advance(r, have);
+  }
+}
+
+/* 1 when doc is one of the shapes import reads at the top of a file (not
+ * a part of one, such as an event's "mail" object). */
+static int top_level_shape(const cJSON *doc) {
+  static const char *const keys[] = {"notificationType", "eventType", "Records", "Item",
+                                     "Message",          "raw",       "detail"};
+  if (!cJSON_IsObject(doc)) return 0;
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+    if (cJSON_GetObjectItemCaseSensitive(doc, keys[i])) return 1;
+  return cJSON_GetObjectItemCaseSensitive(doc, "messageId") &&
+         cJSON_GetObjectItemCaseSensitive(doc, "timeStamp");
+}
+
+/* 1 when the value at offset k is a whole document of a shape import
+ * reads, followed by what follows a document (the end, a line break, the
+ * next document; in an array a comma or its end), not by what follows a
+ * part of one (',' or '}' after an event's "Sns" object): a place to
+ * resume after a bad one. */
+static int resumes_here(reader *r, size_t k, int in_array) {
+  size_t len = value_len(r, k);
+  if (!len) return 0;
+  size_t e = k + len, have;
+  while ((have = avail(r, e + 1)) > e &&
+         (r->buf[r->pos + e] == ' ' || r->buf[r->pos + e] == '\t' || r->buf[r->pos + e] == '\r'))
+    e++;
+  if (have > e && !strchr(in_array ? "\n{[,]" : "\n{[", r->buf[r->pos + e])) return 0;
+  cJSON *doc = cJSON_ParseWithLength(r->buf + r->pos + k, len);
+  int ok = doc && (cJSON_IsArray(doc) || top_level_shape(doc));
+  cJSON_Delete(doc);
+  return ok;
+}
+
+/* import_doc for a document parsed from text[0..len): SES JSON with a key
+ * twice or a NUL in a string is refused here as at POST /sns. */
+static void import_text_doc(importer *im, const cJSON *doc, const char *text, size_t len,
+                            int in_array) {
+  const char *why = NULL;
+  if (jsoncheck(text, len, &why))
+    reject(im, why ? why : "out of memory");
+  else
+    import_doc(im, doc, in_array);
+}
+
+static int is_blank(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* After a bad document at pos: how many bytes to skip to the next
+ * document. That is the next '{' (or '[' opening a line) where a whole
+ * document of a known shape starts, as in records concatenated without
+ * separators; or, in a file of lines, the next line that starts with text
+ * (a log line). Lines of a pretty-printed document's remains ("key": ...,
+ * closing brackets) are never taken for documents. */
+static size_t resync(reader *r, int in_array, int lines) {
+  int tries = 0;
+  for (size_t k = 1;; k++) {
+    if (k >= MAX_DOC || avail(r, k + 1) <= k) return k;
+    const char *p = r->buf + r->pos;
+    char c = p[k];
+    int line_start = p[k - 1] == '\n';
+    if (c == '{' || (c == '[' && line_start)) {
+      if (tries++ < RESYNC_TRIES && resumes_here(r, k, in_array)) return k;
+    } else if (line_start && lines && !in_array &&
+               ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
+      return k;
+    }
+  }
+}
+
+/* Lambda's own lines in its CloudWatch log: no event in them. */
+static int lambda_platform_line(const char *s, size_t n) {
+  static const char *const prefixes[] = {
+      "START RequestId:", "END RequestId:",     "REPORT RequestId:", "INIT_START",
+      "INIT_REPORT",      "INIT_RUNTIME_ERROR", "EXTENSION",         "TELEMETRY",
+      "RESTORE_START",    "RESTORE_REPORT",     "XRAY TraceId:"};
+  for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+    size_t len = strlen(prefixes[i]);
+    if (n >= len && memcmp(s, prefixes[i], len) == 0) return 1;
+  }
+  return 0;
+}
+
+/* A line that is not JSON: a line of a Lambda's CloudWatch log
+ * (TIMESTAMP<TAB>REQUEST_ID<TAB>LEVEL<TAB>message, or an export's
+ * "INGESTED TIMESTAMP..."), whose message may be the event it logged as
+ * JSON; Lambda's own lines and log messages without JSON are counted as
+ * log lines; anything else is rejected. */
+static void import_line(importer *im, const char *s, size_t n) {
+  while (n && is_blank(s[n - 1])) n--;
+  if (lambda_platform_line(s, n)) {
+    im->log_lines++;
+    return;
+  }
+  const char *tab = memchr(s, '\t', n);
+  if (!tab) {
+    reject(im, "not valid JSON");
+    return;
+  }
+  for (const char *p = tab; p < s + n; p++) {
+    if (*p != '{' || (p[-1] != '\t' && p[-1] != ' ')) continue;
+    const char *end = NULL;
+    cJSON *doc = cJSON_ParseWithLengthOpts(p, (size_t)(s + n - p), &end, 0);
+    if (doc && end == s + n) {
+      import_text_doc(im, doc, p, (size_t)(end - p), 0);
+      cJSON_Delete(doc);
+      return;
+    }
+    cJSON_Delete(doc);
+    reject(im, "a log line whose JSON is not valid");
+    return;
+  }
+  if ((s[0] >= '0' && s[0] <= '9') || s[0] == '[') {
+    im->log_lines++;
+    return;
+  }
+  reject(im, "not valid JSON");
+}
+
+/* The line at pos: passes it to import_line and moves past it. A line
+ * longer than MAX_DOC is rejected and skipped. */
+static void read_line(importer *im, reader *r) {
+  size_t have = avail(r, 1), scanned = 0;
+  for (;;) {
+    const char *nl = memchr(r->buf + r->pos + scanned, '\n', have - scanned);
+    if (nl || have < scanned + 1 || r->eof || r->err[0] || have >= MAX_DOC) {
+      size_t n = nl ? (size_t)(nl - (r->buf + r->pos)) : have;
+      if (nl || have < MAX_DOC) {
+        import_line(im, r->buf + r->pos, n);
+        advance(r, nl ? n + 1 : n);
+        return;
+      }
+      break;
+    }
+    scanned = have;
+    have = avail(r, have + CHUNK);
+    if (have == scanned) {
+      import_line(im, r->buf + r->pos, have);
+      advance(r, have);
+      return;
+    }
+  }
+  reject(im, "a line longer than 4 MiB that is not JSON");
+  for (;;) { /* skip to its end */
+    const char *nl = memchr(r->buf + r->pos, '\n', have);
+    if (nl) {
+      advance(r, (size_t)(nl - (r->buf + r->pos)) + 1);
+      return;
+    }
+    advance(r, have);
+    if (!(have = avail(r, CHUNK))) return;
+  }
+}
+
+/* A value inside a top-level array that is not an object or array: up to
+ * the next ',' or ']' outside a string, rejected. */
+static void read_scalar(importer *im, reader *r) {
+  int in_str = 0, esc = 0;
+  size_t k = 0;
+  for (;;) {
+    size_t have = avail(r, k + 1);
+    if (have <= k || k >= MAX_DOC) break;
+    char c = r->buf[r->pos + k];
+    if (in_str) {
+      if (esc)
+        esc = 0;
+      else if (c == '\\')
+        esc = 1;
+      else if (c == '"')
+        in_str = 0;
+    } else if (c == '"') {
+      in_str = 1;
+    } else if (c == ',' || c == ']' || c == '\n') {
+      break;
+    }
+    k++;
+  }
+  reject(im, "not a JSON object or array");
+  advance(r, k ? k : 1);
+}
+
+/* 1 when the first bytes are not text: a NUL or another control
+ * character that JSON text and log lines never hold unescaped. At offset
+ * *at. */
+static int looks_binary(const char *p, size_t n, size_t *at) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)p[i];
+    if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+      *at = i;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static void format_bytes(uint64_t n, char *out, size_t len) {
+  if (n >= (uint64_t)1 << 30)
+    snprintf(out, len, "%.1f GB", (double)n / (1 << 30));
+  else
+    snprintf(out, len, "%.0f MB", (double)n / (1 << 20));
+}
+
+/* Progress on standard error: on a terminal a bar with events/s and the
+ * time left, redrawn a few times a second; otherwise one line every few
+ * seconds (for logs). final ends a bar's line. */
+static void progress(importer *im, int final) {
+  int64_t now = util_now_ms();
+  if (!final && now - im->shown_ms < (im->tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS)) return;
+  if (final && !im->line_open) return;
+  im->shown_ms = now;
+  long events = im->records + (long)im->n;
+  double secs = (double)(now - im->started_ms) / 1000;
+  double rate = secs > 0 ? events / secs : 0;
+  uint64_t done = im->bytes_done + (im->current ? (uint64_t)gzoffset(im->current) : 0);
+  if (done > im->bytes_total) done = im->bytes_total;
+  double frac = im->bytes_total ? (double)done / (double)im->bytes_total : 0;
+  char eta[32] = "";
+  if (frac > 0.001 && secs > 1) {
+    long left = (long)(secs / frac - secs);
+    snprintf(eta, sizeof eta, "%ld:%02ld", left / 60, left % 60);
+  }
+  if (im->tty) {
+    char bar[31];
+    int fill = (int)(frac * 30);
+    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '-';
+    bar[30] = 0;
+    fprintf(stderr, "\r[%s] %3d%%  %ld events  %.0f/s%s%s   %s", bar, (int)(frac * 100), events,
+            rate, eta[0] ? "  ETA " : "", eta, final ? "\n" : "");
+    im->line_open = !final;
+  } else if (!final) {
+    char total[32];
+    format_bytes(im->bytes_total, total, sizeof total);
+    fprintf(stderr, "seslog import: %d%% of %s read, %ld events, %.0f/s%s%s\n", (int)(frac * 100),
+            total, events, rate, eta[0] ? ", time left " : "", eta);
+  }
+  fflush(stderr);
+}
+
+/* Reads every document of one input: JSON lines, one document, documents
+ * concatenated without separators, a top-level array (element by
+ * element), and log lines. A bad document is rejected with its line and
+ * byte, and reading resumes at the next document. Returns 0, or -1 when
+ * the input could not be read to its end (reported). */
+static int import_stream(importer *im, reader *r, const char *name) {
+  int in_array = 0;
+  int lines = 1; /* every document so far began a line: a file of lines */
+  r->line = 1;
+  size_t at = 0;
+  size_t have = avail(r, SNIFF);
+  if (have >= 3 && memcmp(r->buf + r->pos, "\xEF\xBB\xBF", 3) == 0) r->pos += 3; /* UTF-8 BOM */
+  if (looks_binary(r->buf + r->pos, have < SNIFF ? have : SNIFF, &at)) {
+    clear_progress(im);
+    fprintf(stderr,
+            "seslog import: %s is not JSON text (binary data at byte %zu); the file was not "
+            "read\n",
+            name, at);
+    return -1;
+  }
+  unsigned tick = 0;
+  while (!im->db_failed) {
+    /* blanks, and between an array's elements their commas */
+    for (;;) {
+      if (!avail(r, 1)) break;
+      char c = r->buf[r->pos];
+      if (c == '\n' || c == ' ' || c == '\t' || c == '\r' || (in_array && c == ','))
+        advance(r, 1);
+      else
+        break;
+    }
+    if (!avail(r, 1)) break;
+    char c = r->buf[r->pos];
+    im->at =
+        (struct where){.file = name, .line = r->line, .offset = r->base + r->pos, .has_offset = 1};
+    int line_start = r->last == '\n';
+    if (in_array && c == ']') {
+      in_array = 0;
+      advance(r, 1);
+      continue;
+    }
+    int text = 0; /* a line of text, such as "[INFO]..." */
+    if (!in_array && c == '[') {
+      /* a top-level array is read element by element */
+      size_t k = 1, n;
+      while ((n = avail(r, k + 1)) > k && is_blank(r->buf[r->pos + k])) k++;
+      char d = n > k ? r->buf[r->pos + k] : ']';
+      if (strchr("{[]\"-0123456789tfn", d)) {
+        in_array = 1;
+        advance(r, 1);
+        continue;
+      }
+      text = 1;
+    }
+    if (!text && (c == '{' || c == '[')) {
+      size_t len = value_len(r, 0);
+      cJSON *doc = len ? cJSON_ParseWithLength(r->buf + r->pos, len) : NULL;
+      if (doc) {
+        import_text_doc(im, doc, r->buf + r->pos, len, in_array);
+        cJSON_Delete(doc);
+        advance(r, len);
+      } else {
+        size_t skip = resync(r, in_array, lines && line_start);
+        int at_end = avail(r, skip + 1) <= skip;
+        if (!len && !at_end && skip >= MAX_DOC) {
+          /* no end within 4 MiB and no document after it: a document too
+           * large to hold, skipped whole */
+          uint64_t from = r->base + r->pos;
+          skip_value(r, lines && line_start);
+          char big[160];
+          snprintf(big, sizeof big, "a document larger than 4 MiB (%llu bytes, not read)",
+                   (unsigned long long)(r->base + r->pos - from));
+          reject(im, big);
+          continue;
+        }
+        char msg[160];
+        if (len)
+          snprintf(msg, sizeof msg, "not valid JSON");
+        else if (at_end)
+          snprintf(msg, sizeof msg, "not valid JSON (cut short by the end of the input)");
+        else
+          snprintf(msg, sizeof msg,
+                   "not valid JSON (cut short or damaged; the next document begins at byte %llu)",
+                   (unsigned long long)(r->base + r->pos + skip));
+        reject(im, msg);
+        advance(r, skip);
+      }
+      if (!line_start) lines = 0;
+    } else if (in_array) {
+      read_scalar(im, r);
+    } else {
+      read_line(im, r);
+    }
+    if (!(++tick & 63)) progress(im, 0);
+  }
+  if (r->err[0]) {
+    clear_progress(im);
+    fprintf(stderr,
+            "seslog import: %s could not be read past byte %llu (%s); what came before was "
+            "read\n",
+            name, (unsigned long long)(r->base + r->len), r->err);
+    return -1;
+  }
+  return 0;
+}
+
+/* Imports one file ("-": standard input). Returns 0 or -1 (reported). */
+static int import_file(importer *im, const char *path) {
+  int fd = strcmp(path, "-") == 0 ? dup(0) : open(path, O_RDONLY);
+  gzFile gz = fd >= 0 ? gzdopen(fd, "rb") : NULL;
+  if (!gz) {
+    clear_progress(im);
+    fprintf(stderr, "seslog import: cannot read %s: %s\n", path,
+            fd < 0 ? strerror(errno) : "out of memory");
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  gzbuffer(gz, 128 * 1024);
+  reader r = {.gz = gz, .last = '\n'};
+  im->current = gz;
+  im->files++;
+  int rc = import_stream(im, &r, path);
+  if (im->report_file == path) report_unlisted(im);
+  im->bytes_done += (uint64_t)gzoffset(gz);
+  im->current = NULL;
+  gzclose(gz);
+  free(r.buf);
+  return rc;
+}
+
+/* The files to read, in order. */
+typedef struct file_list {
+  char **v;
+  size_t n, cap;
+  long manifests; /* DynamoDB export manifests skipped in folders */
+  struct {        /* the database's own files (-wal, -shm, -journal) */
+    dev_t dev;
+    ino_t ino;
+  } own[4];
+  int n_own;
+  long own_skipped; /* of them, found in a folder and skipped */
+} file_list;
+
+/* Notes the database's files, which a folder walked may hold (`seslog
+ * import data/` with the default --db data/seslog.db): never read them. */
+static void note_own_files(file_list *l, const char *db) {
+  static const char *const ext[] = {"", "-wal", "-shm", "-journal"};
+  char path[4200];
+  struct stat st;
+  for (size_t i = 0; i < 4; i++) {
+    snprintf(path, sizeof path, "%s%s", db, ext[i]);
+    if (stat(path, &st) == 0) {
+      l->own[l->n_own].dev = st.st_dev;
+      l->own[l->n_own].ino = st.st_ino;
+      l->n_own++;
+    }
+  }
+}
+
+static int is_own_file(const file_list *l, const struct stat *st) {
+  for (int i = 0; i < l->n_own; i++)
+    if (l->own[i].dev == st->st_dev && l->own[i].ino == st->st_ino) return 1;
+  return 0;
+}
+
+static int list_add(file_list *l, const char *path) {
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 64;
+    char **v = realloc(l->v, cap * sizeof *v);
+    if (!v) return SL_ENOMEM;
+    l->v = v;
+    l->cap = cap;
+  }
+  if (!(l->v[l->n] = strdup(path))) return SL_ENOMEM;
+  l->n++;
+  return 0;
+}
+
+static void list_free(file_list *l) {
+  for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+  free(l->v);
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b) {
+  return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int not_hidden(const struct dirent *d) {
+  return d->d_name[0] != '.';
+}
+
+/* Adds path to l: a file, or every file under a directory, recursively,
+ * in name order (byte order, as `aws s3 sync` names sort by date);
+ * names starting with '.', DynamoDB export manifests and the database's
+ * own files are skipped. Adds to *bytes the files'
+ * sizes. Returns 0, or 2 after one line on stderr (unreadable, not a file). */
+static int collect(file_list *l, const char *path, int depth, uint64_t *bytes) {
+  struct stat st;
+  if (strcmp(path, "-") == 0) return list_add(l, path) ? 2 : 0;
+  if (stat(path, &st) != 0) {
+    fprintf(stderr, "seslog import: cannot read %s: %s\n", path, strerror(errno));
+    return 2;
+  }
+  if (S_ISREG(st.st_mode)) {
+    if (depth > 0 && is_own_file(l, &st)) {
+      l->own_skipped++;
+      return 0;
+    }
+    if (access(path, R_OK) != 0) {
+      fprintf(stderr, "seslog import: cannot read %s: %s\n", path, strerror(errno));
+      return 2;
+    }
+    *bytes += (uint64_t)st.st_size;
+    return list_add(l, path) ? 2 : 0;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "seslog import: cannot read %s: not a file or directory\n", path);
+    return 2;
+  }
+  if (depth > 32) {
+    fprintf(stderr, "seslog import: %s: folders nested deeper than 32 (a link loop?)\n", path);
+    return 2;
+  }
+  struct dirent **names;
+  int n = scandir(path, &names, not_hidden, by_name);
+  if (n < 0) {
+    fprintf(stderr, "seslog import: cannot read %s: %s\n", path, strerror(errno));
+    return 2;
+  }
+  int rc = 0;
+  for (int i = 0; i < n; i++) {
+    /* A DynamoDB export's manifest-summary.json, manifest-files.json and
+     * their .md5 describe the export, not events. */
+    if (strncmp(names[i]->d_name, "manifest-", 9) == 0) {
+      l->manifests++;
+    } else if (!rc) {
+      size_t len = strlen(path);
+      size_t size = len + strlen(names[i]->d_name) + 2;
+      char *child = malloc(size);
+      if (!child) {
+        fprintf(stderr, "seslog import: out of memory\n");
+        rc = 2;
+      } else {
+        snprintf(child, size, "%s%s%s", path, len && path[len - 1] == '/' ? "" : "/",
+                 names[i]->d_name);
+        rc = collect(l, child, depth + 1, bytes);
+        free(child);
+      }
+    }
+    free(names[i]);
+  }
+  free(names);
+  return rc;
 }
 
 /* ---- --from-dynamodb: a Scan of the table, page by page ---------------- */
@@ -430,7 +1166,7 @@ static void on_ddb_page(void *ud, const struct dynamodb_page *page) {
     const cJSON *item;
     cJSON_ArrayForEach(item, page->items) {
       if (im->db_failed) break;
-      im->line = ++di->items;
+      im->at.line = ++di->items;
       ses_event *ev;
       const char *why = NULL;
       int rc = ses_from_dynamodb_item(item, &ev, &why);
@@ -520,6 +1256,7 @@ int cmd_import(int argc, char **argv, int argi) {
     return rc == 1 ? 0 : 2;
   }
   int status = 2;
+  file_list files = {0};
   suppression *sup = NULL; /* the suppression rules, applied to imported events */
   importer *im = calloc(1, sizeof *im);
   if (!im) goto out;
@@ -546,13 +1283,9 @@ int cmd_import(int argc, char **argv, int argi) {
     fprintf(stderr, "seslog import: name at least one FILE, or - for standard input\n");
     goto out;
   }
-  for (int i = argi; i < argc; i++) {
-    if (strcmp(argv[i], "-") == 0) continue;
-    if (access(argv[i], R_OK) != 0) {
-      fprintf(stderr, "seslog import: cannot read %s: %s\n", argv[i], strerror(errno));
-      goto out;
-    }
-  }
+  note_own_files(&files, o.db);
+  for (int i = argi; i < argc; i++)
+    if (collect(&files, argv[i], 0, &im->bytes_total)) goto out;
   if (o.sns_cert_dir)
     snprintf(im->cert_dir, sizeof im->cert_dir, "%s", o.sns_cert_dir);
   else
@@ -573,53 +1306,35 @@ int cmd_import(int argc, char **argv, int argi) {
     fprintf(stderr, "seslog import: %s\n", err);
     goto out;
   }
-  int tty = isatty(2);
+  im->tty = isatty(2);
+  im->started_ms = im->shown_ms = util_now_ms();
   if (o.from_dynamodb) {
-    im->file = o.from_dynamodb;
+    im->at = (struct where){.file = o.from_dynamodb};
     import_dynamodb(im, &o, &ddo);
   }
-  for (int i = argi; i < argc && !im->db_failed; i++) {
-    im->file = strcmp(argv[i], "-") == 0 ? "-" : argv[i];
-    if (strcmp(argv[i], "-") == 0) {
-      size_t len;
-      char *data = slurp(stdin, &len);
-      if (!data) {
-        fprintf(stderr, "seslog import: cannot read standard input\n");
-        continue;
-      }
-      import_data(im, data, len, 0);
-      free(data);
-      continue;
-    }
-    int fd = open(argv[i], O_RDONLY);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-      fprintf(stderr, "seslog import: cannot read %s: not a regular file\n", argv[i]);
-      if (fd >= 0) close(fd);
-      status = 2;
-      im->db_failed = 1;
-      break;
-    }
-    if (st.st_size == 0) {
-      close(fd);
-      continue;
-    }
-    /* Mapped, not read: a file of millions of events costs no heap. */
-    char *data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (data == MAP_FAILED) {
-      fprintf(stderr, "seslog import: cannot map %s: %s\n", argv[i], strerror(errno));
-      im->db_failed = 1;
-      break;
-    }
-    madvise(data, (size_t)st.st_size, MADV_SEQUENTIAL);
-    import_data(im, data, (size_t)st.st_size, tty);
-    munmap(data, (size_t)st.st_size);
-  }
+  for (size_t i = 0; i < files.n && !im->db_failed; i++)
+    if (import_file(im, files.v[i])) im->files_failed = 1;
   if (!im->db_failed) flush(im);
+  progress(im, 1);
+  long pending = (long)im->n; /* events not written when the database stopped taking writes */
+  if (!o.from_dynamodb) {
+    char logs[96] = "", manifests[160] = "";
+    if (im->log_lines)
+      snprintf(logs, sizeof logs, ", %ld log line%s without an event", im->log_lines,
+               im->log_lines == 1 ? "" : "s");
+    if (files.manifests)
+      snprintf(manifests, sizeof manifests, " (%ld DynamoDB export manifest%s skipped)",
+               files.manifests, files.manifests == 1 ? "" : "s");
+    if (files.own_skipped)
+      snprintf(manifests + strlen(manifests), sizeof manifests - strlen(manifests),
+               " (%ld file%s of the database itself skipped)", files.own_skipped,
+               files.own_skipped == 1 ? "" : "s");
+    printf("read %ld file%s%s: %ld record%s%s\n", im->files, im->files == 1 ? "" : "s", manifests,
+           im->records + pending, im->records + pending == 1 ? "" : "s", logs);
+  }
   printf("imported %ld, duplicates %ld, rejected %ld\n", im->imported, im->duplicates,
-         im->rejected);
-  status = im->db_failed || im->source_failed ? 2 : im->rejected ? 1 : 0;
+         im->rejected + pending);
+  status = im->db_failed || im->source_failed || im->files_failed ? 2 : im->rejected ? 1 : 0;
 out:
   if (im) {
     for (size_t i = 0; i < im->n; i++) store_req_free(im->batch[i]);
@@ -634,6 +1349,7 @@ out:
     free(im);
   }
   suppression_free(sup); /* after store_close: its statements lived on that connection */
+  list_free(&files);
   config_free(import_table, &o);
   return status;
 }

@@ -51,6 +51,9 @@ typedef struct job {
   char why[256];      /* last confirmation error */
 } job;
 
+#define FUTURE_MAX_MS (24 * 3600 * 1000LL) /* a Timestamp ahead of the clock by more: 403 */
+
+/* clang-format off */
 static const char *const reason_names[REJ_N] = {"bad_json",
                                                 "missing_field",
                                                 "unknown_type",
@@ -66,7 +69,10 @@ static const char *const reason_names[REJ_N] = {"bad_json",
                                                 "topic_not_allowed",
                                                 "raw_delivery",
                                                 "basic_auth",
-                                                "storage"};
+                                                "storage",
+                                                "duplicate_key",
+                                                "nul_in_string"};
+/* clang-format on */
 
 const char *ingest_reason_name(enum ingest_reason r) {
   return r < REJ_N ? reason_names[r] : "unknown";
@@ -105,7 +111,10 @@ const uint64_t *ingest_rejected_counts(const ingest *in) {
 }
 
 struct ingest_counts ingest_counts(const ingest *in) {
-  return in->counts;
+  struct ingest_counts c = in->counts;
+  c.cert_fetches = certcache_fetches(in->cc);
+  c.cert_refused = certcache_refused(in->cc);
+  return c;
 }
 
 size_t ingest_recent_rejections(const ingest *in, struct ingest_rejection *out, size_t max) {
@@ -242,6 +251,15 @@ static void on_stored(store_req *sr) {
 /* Hands a normalized event (or, with ev NULL, the topic bookkeeping set
  * in j->sreq) to the store; answers on failure. */
 static void submit(job *j, ses_event *ev) {
+  if (ev && ev->recipients_over) {
+    char taken[24], over[24];
+    snprintf(taken, sizeof taken, "%zu", ev->n_recipients);
+    snprintf(over, sizeof over, "%zu", ev->recipients_over);
+    j->in->counts.recipients_over += ev->recipients_over;
+    log_kv(LOG_WARN,
+           "an event lists more recipients than seslog takes; the rest are only in its JSON",
+           "message_id", ev->message_id, "taken", taken, "not_taken", over, NULL);
+  }
   j->sreq.ev = ev;
   j->sreq.counts_as_message = j->sreq.counts_as_message || ev != NULL;
   if (!j->sreq.at_ms) j->sreq.at_ms = util_now_ms();
@@ -389,6 +407,12 @@ static void accept_verified(job *j) {
     record_topic(j, NULL, NULL, "ignored", "the Message is not an SES event");
     return;
   }
+  if (rc == SL_EDUPKEY || rc == SL_ENUL) {
+    reject(j->in, j->req, m, rc == SL_EDUPKEY ? REJ_DUPLICATE_KEY : REJ_NUL_IN_STRING, 400,
+           rc == SL_EDUPKEY ? "duplicate_key" : "nul_in_string", why);
+    job_free(j);
+    return;
+  }
   if (rc) {
     reject(j->in, j->req, m, REJ_BAD_SES_EVENT, 400, "invalid_ses_event",
            why ? why : "The Message is an SES event with missing fields.");
@@ -471,6 +495,11 @@ static void handle_raw(ingest *in, http_request *req) {
     respond_status(req, "ignored", NULL, NULL, NULL, why ? why : "the body is not an SES event");
     return;
   }
+  if (rc == SL_EDUPKEY || rc == SL_ENUL) {
+    reject(in, req, NULL, rc == SL_EDUPKEY ? REJ_DUPLICATE_KEY : REJ_NUL_IN_STRING, 400,
+           rc == SL_EDUPKEY ? "duplicate_key" : "nul_in_string", why);
+    return;
+  }
   if (rc) {
     reject(in, req, NULL, rc == SL_EJSON ? REJ_BAD_JSON : REJ_BAD_SES_EVENT, 400,
            rc == SL_EJSON ? "invalid_json" : "invalid_ses_event",
@@ -521,6 +550,14 @@ void ingest_handle(ingest *in, http_request *req) {
            400, code, msg);
     return;
   }
+  /* SNS stamps a message when it is published: a Timestamp a day ahead of
+   * this clock is not one SNS sent now (and would count in future minutes). */
+  if (m->timestamp_ms > util_now_ms() + FUTURE_MAX_MS) {
+    reject(in, req, m, REJ_TIMESTAMP, 403, "timestamp_in_future",
+           "The Timestamp is more than a day ahead of this server's clock.");
+    sns_msg_free(m);
+    return;
+  }
   if (!topic_allowed(in, m->topic_arn)) {
     reject(in, req, m, REJ_TOPIC, 403, "topic_not_allowed",
            "The TopicArn is not on the --sns-topic-arn allowlist.");
@@ -551,7 +588,10 @@ void ingest_handle(ingest *in, http_request *req) {
   rc = certcache_fetch(in->cc, m->signing_cert_url, on_cert, j);
   if (rc) {
     reject(in, req, m, REJ_CERT_FETCH, 503, "certificate_unavailable",
-           "The signing certificate could not be fetched; SNS will retry.");
+           rc == SL_ECERT   ? "The signing certificate could not be fetched a moment ago; SNS "
+                              "will retry."
+           : rc == SL_EBUSY ? "Too many signing certificates are being fetched; SNS will retry."
+                            : "The signing certificate could not be fetched; SNS will retry.");
     job_free(j);
   }
 }

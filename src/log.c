@@ -22,35 +22,54 @@ int log_set_level(const char *name) {
   return SL_EINVAL;
 }
 
+#define LOG_LINE_MAX 8192 /* a line, newline included, is never longer */
+#define LOG_ROOM 32       /* kept free for a marker, a closing quote and the newline */
+#define LOG_CUT "...[truncated]"
+
 /* Appends v, quoted and escaped when it holds spaces, quotes, '=' or
- * control characters; CR and LF never reach the output raw. */
-static void put_value(buf *b, const char *v) {
+ * control characters; CR and LF never reach the output raw. A value that
+ * would take the line past LOG_LINE_MAX - LOG_ROOM is cut at a character
+ * boundary inside its quotes and ends with LOG_CUT; returns 1 then, else 0. */
+static int put_value(buf *b, const char *v) {
+  const size_t limit = LOG_LINE_MAX - LOG_ROOM;
   if (!v) v = "";
-  int plain = *v != 0;
-  for (const char *p = v; *p; p++) {
+  size_t vl = strlen(v);
+  int plain = *v != 0 && b->len + vl <= limit;
+  for (const char *p = v; plain && *p; p++) {
     unsigned char c = (unsigned char)*p;
-    if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c >= 0x7f) {
-      plain = 0;
-      break;
-    }
+    if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c >= 0x7f) plain = 0;
   }
   if (plain) {
-    buf_appends(b, v);
-    return;
+    buf_append(b, v, vl);
+    return 0;
   }
   buf_append(b, "\"", 1);
+  size_t start = b->len;
   for (const char *p = v; *p; p++) {
     unsigned char c = (unsigned char)*p;
+    char esc[8];
+    size_t n = 1;
     if (c == '"' || c == '\\') {
-      buf_append(b, "\\", 1);
-      buf_append(b, p, 1);
+      esc[0] = '\\', esc[1] = (char)c, n = 2;
     } else if (c < 0x20 || c == 0x7f) {
-      buf_printf(b, "\\x%02x", c);
+      snprintf(esc, sizeof esc, "\\x%02x", c);
+      n = 4;
     } else {
-      buf_append(b, p, 1);
+      esc[0] = (char)c;
     }
+    if (b->len + n > limit) {
+      /* Do not leave half of a UTF-8 sequence before the marker. */
+      while (b->len > start && ((unsigned char)*p & 0xc0) == 0x80) {
+        b->len--;
+        p--;
+      }
+      buf_appends(b, LOG_CUT "\"");
+      return 1;
+    }
+    buf_append(b, esc, n);
   }
   buf_append(b, "\"", 1);
+  return 0;
 }
 
 void log_kv(enum log_level level, const char *msg, ...) {
@@ -59,17 +78,22 @@ void log_kv(enum log_level level, const char *msg, ...) {
   char ts[25];
   util_format_iso8601(util_now_ms(), ts);
   buf b;
-  buf_init(&b, 8192);
+  buf_init(&b, LOG_LINE_MAX);
   buf_printf(&b, "time=%s level=%s msg=", ts, names[level]);
-  put_value(&b, msg);
+  int cut = put_value(&b, msg);
   va_list ap;
   va_start(ap, msg);
-  for (;;) {
+  while (!cut) {
     const char *k = va_arg(ap, const char *);
     if (!k) break;
     const char *v = va_arg(ap, const char *);
+    /* A key that does not fit ends the line (the pairs after it too). */
+    if (b.len + strlen(k) + 2 > LOG_LINE_MAX - LOG_ROOM) {
+      buf_appends(&b, " " LOG_CUT);
+      break;
+    }
     buf_printf(&b, " %s=", k);
-    put_value(&b, v);
+    cut = put_value(&b, v);
   }
   va_end(ap);
   buf_append(&b, "\n", 1);

@@ -161,6 +161,19 @@ int metrics_render(const struct metrics_sources *src, buf *b) {
                "seslog_sns_messages_total{outcome=\"confirmation\"} %llu\n",
                (unsigned long long)c.stored, (unsigned long long)c.duplicate,
                (unsigned long long)c.ignored, (unsigned long long)c.confirmations);
+    buf_printf(b,
+               "# HELP seslog_recipients_not_taken_total Recipients past the 1,000 taken from one "
+               "event (kept only in its raw JSON).\n"
+               "# TYPE seslog_recipients_not_taken_total counter\n"
+               "seslog_recipients_not_taken_total %llu\n"
+               "# HELP seslog_cert_fetches_total Signing certificates fetched.\n"
+               "# TYPE seslog_cert_fetches_total counter\n"
+               "seslog_cert_fetches_total %ld\n"
+               "# HELP seslog_cert_fetch_refused_total Certificate fetches not made: the URL "
+               "failed a moment ago, or too many fetches in flight or this minute.\n"
+               "# TYPE seslog_cert_fetch_refused_total counter\n"
+               "seslog_cert_fetch_refused_total %ld\n",
+               (unsigned long long)c.recipients_over, c.cert_fetches, c.cert_refused);
     buf_appends(b,
                 "# HELP seslog_sns_rejected_total Requests to /sns refused, by reason.\n"
                 "# TYPE seslog_sns_rejected_total counter\n");

@@ -13,12 +13,13 @@
 
 #define WIDEN_MAX_MS (7LL * 86400 * 1000) /* SES's representative volume: up to 7 days */
 #define HYSTERESIS 0.9
+#define PRESENT_MIN_MS (3600LL * 1000) /* traffic this recent is "now" */
 #define MAX_SILENT 64
 
 static const char *const state_names[] = {"ok", "warn", "alert"};
 
 struct mon {
-  int state; /* 0 ok, 1 warn, 2 alert */
+  int state; /* the announced state: 0 ok, 1 warn, 2 alert */
   struct monitor_reading r;
 };
 
@@ -45,6 +46,7 @@ typedef struct eval {
   int64_t window_ms, min_volume;
   /* results */
   int64_t sends, perm, complaints, used_ms;
+  int present; /* the verdict rests on present traffic */
 } eval;
 
 const char *monitor_state_name(int s) {
@@ -70,6 +72,8 @@ int monitor_new(uv_loop_t *loop, readpool *rp, store *st, outbox *ob, int slack_
   if (m->o.window_ms <= 0) m->o.window_ms = 600000;
   for (int k = 0; k < 2; k++) {
     m->m[k].r.state = "ok";
+    m->m[k].r.announced = "ok";
+    m->m[k].r.present = 1;
     m->m[k].r.warn = k == MON_BOUNCE ? m->o.bounce_warn : m->o.complaint_warn;
     m->m[k].r.alert = k == MON_BOUNCE ? m->o.bounce_alert : m->o.complaint_alert;
     m->m[k].r.window_ms = m->o.window_ms;
@@ -98,6 +102,7 @@ int monitor_load(monitor *m, const char *db_path) {
         if (to && strcmp(to, state_names[s]) == 0) {
           m->m[k].state = s;
           m->m[k].r.state = state_names[s];
+          m->m[k].r.announced = state_names[s];
         }
       m->m[k].r.since_ms = sqlite3_column_int64(st, 2);
     }
@@ -112,7 +117,9 @@ void monitor_get(const monitor *m, enum monitor_kind k, struct monitor_reading *
 }
 
 /* Pool thread: sums the rollups from now back over the window, widening
- * until the sends reach min_volume (or 7 days). */
+ * until the sends reach min_volume (or 7 days). The verdict is present
+ * unless the window widened and its newest traffic is older than
+ * max(window, PRESENT_MIN_MS): then it judges only old (imported) mail. */
 static int eval_work(sqlite3 *db, void *arg) {
   eval *e = arg;
   int64_t now_min = e->now / 60000;
@@ -128,9 +135,13 @@ static int eval_work(sqlite3 *db, void *arg) {
   sqlite3_bind_int64(st, 1, oldest);
   sqlite3_bind_int64(st, 2, now_min);
   int64_t send = 0, deliv_bounce = 0, perm = 0, compl = 0, used_min = window_min;
+  int64_t newest = -1; /* the newest minute with traffic */
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     int64_t minute = sqlite3_column_int64(st, 0);
+    if (newest < 0 &&
+        (sqlite3_column_int64(st, 1) || sqlite3_column_int64(st, 2) || sqlite3_column_int64(st, 3)))
+      newest = minute;
     int64_t age_min = now_min - minute + 1; /* window length that includes this minute */
     if (age_min > window_min) {
       int64_t eff = send > 0 ? send : deliv_bounce;
@@ -148,6 +159,8 @@ static int eval_work(sqlite3 *db, void *arg) {
   e->perm = perm;
   e->complaints = compl ;
   e->used_ms = used_min * 60000;
+  int64_t present_min = window_min > PRESENT_MIN_MS / 60000 ? window_min : PRESENT_MIN_MS / 60000;
+  e->present = used_min == window_min || (newest >= 0 && now_min - newest < present_min);
   return 0;
 }
 
@@ -255,11 +268,20 @@ static void eval_done(void *arg, int rc) {
     mo->r.sends = e->sends;
     mo->r.window_ms = e->used_ms;
     mo->r.evaluated_ms = e->now;
+    mo->r.present = e->present;
     int to = monitor_next_state(mo->state, rates[k], mo->r.warn, mo->r.alert);
+    mo->r.state = state_names[to];
+    if (!e->present) {
+      /* Old mail only: show the verdict, announce nothing. */
+      if (to != mo->state)
+        log_kv(LOG_DEBUG, "monitor verdict on old events only: not announced", "monitor",
+               monitor_name((enum monitor_kind)k), "state", state_names[to], NULL);
+      continue;
+    }
     if (to != mo->state) {
       int from = mo->state;
       mo->state = to;
-      mo->r.state = state_names[to];
+      mo->r.announced = state_names[to];
       mo->r.since_ms = e->now;
       if (!m->closing)
         monitor_announce(m->st, m->ob, m->slack_sink, monitor_name((enum monitor_kind)k), from, to,

@@ -49,6 +49,50 @@ static const char *canonical(const char *const *names, size_t n, const char *v) 
   return NULL;
 }
 
+const char *query_type_name(int i) {
+  return i >= 0 && i < (int)(sizeof types / sizeof types[0]) ? types[i] : NULL;
+}
+
+/* The number of types in f's type_mask. */
+static int type_count(const query_filter *f) {
+  int n = 0;
+  for (unsigned m = f->type_mask; m; m &= m - 1) n++;
+  return n;
+}
+
+/* 0 when the date part of an ISO-8601 text (YYYY-MM-DD...) names a day
+ * its month does not have (util_parse_iso8601 takes any day up to 31);
+ * 1 otherwise, also for text that is no date (the parser refuses it). */
+static int real_day(const char *v) {
+  static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  static const int pos[] = {0, 1, 2, 3, 5, 6, 8, 9};
+  for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
+    if (!isdigit((unsigned char)v[pos[i]])) return 1;
+  int y = (v[0] - '0') * 1000 + (v[1] - '0') * 100 + (v[2] - '0') * 10 + (v[3] - '0');
+  int m = (v[5] - '0') * 10 + (v[6] - '0'), d = (v[8] - '0') * 10 + (v[9] - '0');
+  if (m < 1 || m > 12 || d < 1) return 1;
+  int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return d <= days[m - 1] + (m == 2 && leap);
+}
+
+void query_source_address(const char *source, char *out, size_t outlen) {
+  /* As SOURCE_ADDR below computes it in SQL: the part between the first
+   * '<' and the first '>' after it, else the text without spaces around. */
+  const char *lt = strchr(source, '<'), *gt = strchr(source, '>');
+  const char *b = source, *e = source + strlen(source);
+  if (lt && gt && gt > lt) {
+    b = lt + 1;
+    e = gt;
+  } else {
+    while (b < e && *b == ' ') b++;
+    while (e > b && e[-1] == ' ') e--;
+  }
+  size_t n = (size_t)(e - b) < outlen ? (size_t)(e - b) : outlen - 1;
+  memcpy(out, b, n);
+  out[n] = 0;
+  util_ascii_lower(out);
+}
+
 void query_filter_init(query_filter *f) {
   memset(f, 0, sizeof *f);
   f->limit = QUERY_LIMIT_DEFAULT;
@@ -59,6 +103,10 @@ int query_parse_time(const char *v, int64_t now_ms, int64_t *out_ms, char *err, 
   size_t n = strlen(v);
   if (n >= 10 && isdigit((unsigned char)v[0]) && v[4] == '-') {
     char full[64];
+    if (!real_day(v)) {
+      snprintf(err, errlen, "is not a day of the calendar (a month has 28 to 31 days)");
+      return SL_EINVAL;
+    }
     if (n == 10) { /* a bare date: its midnight UTC */
       snprintf(full, sizeof full, "%sT00:00:00Z", v);
       v = full;
@@ -71,6 +119,13 @@ int query_parse_time(const char *v, int64_t now_ms, int64_t *out_ms, char *err, 
     }
   } else {
     int64_t d;
+    size_t digits = strspn(v, "0123456789");
+    if (digits == n && n > 0) {
+      snprintf(err, errlen,
+               "is a bare number: give an ISO-8601 time like 2026-03-06T20:00:00Z or a "
+               "duration with its unit like 15m, 24h or 7d");
+      return SL_EINVAL;
+    }
     if (util_parse_duration(v, &d)) {
       snprintf(err, errlen,
                "is neither an ISO-8601 time like 2026-03-06T20:00:00Z nor a duration back from "
@@ -108,9 +163,11 @@ static void list_names(const char *const *names, size_t n, char *out, size_t out
 
 int query_filter_set(query_filter *f, const char *name, const char *v, int64_t now_ms,
                      long max_limit, char *err, size_t errlen) {
-  static const char *const known[] = {"type",   "bounceType", "feedbackType", "address",
-                                      "domain", "source",     "messageId",    "since",
-                                      "until",  "limit",      "cursor",       "order"};
+  static const char *const known[] = {"type",          "bounceType", "feedbackType",     "address",
+                                      "domain",        "source",     "messageId",        "since",
+                                      "until",         "limit",      "cursor",           "order",
+                                      "bounceSubType", "diagnostic", "configurationSet", "tag",
+                                      "senderDomain"};
   size_t k = 0;
   while (k < sizeof known / sizeof known[0] && strcmp(known[k], name) != 0) k++;
   if (k == sizeof known / sizeof known[0]) return SL_EFIELD;
@@ -123,7 +180,9 @@ int query_filter_set(query_filter *f, const char *name, const char *v, int64_t n
       snprintf(err, errlen, "must be one of %s", names);
       return SL_EINVAL;
     }
-    snprintf(f->type, sizeof f->type, "%s", c);
+    if (!f->type_mask) snprintf(f->type, sizeof f->type, "%s", c);
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+      if (types[i] == c) f->type_mask |= 1u << i;
     return 0;
   }
   if (strcmp(name, "bounceType") == 0) {
@@ -153,7 +212,42 @@ int query_filter_set(query_filter *f, const char *name, const char *v, int64_t n
     util_ascii_lower(f->domain);
     return rc;
   }
-  if (strcmp(name, "source") == 0) return set_str(f->source, sizeof f->source, v, err, errlen);
+  if (strcmp(name, "source") == 0) {
+    int rc = set_str(f->source, sizeof f->source, v, err, errlen);
+    if (!rc) query_source_address(v, f->source_addr, sizeof f->source_addr);
+    return rc;
+  }
+  if (strcmp(name, "bounceSubType") == 0)
+    return set_str(f->bounce_sub_type, sizeof f->bounce_sub_type, v, err, errlen);
+  if (strcmp(name, "diagnostic") == 0)
+    return set_str(f->diagnostic, sizeof f->diagnostic, v, err, errlen);
+  if (strcmp(name, "configurationSet") == 0)
+    return set_str(f->configuration_set, sizeof f->configuration_set, v, err, errlen);
+  if (strcmp(name, "senderDomain") == 0) {
+    if (*v == '@') v++;
+    int rc = set_str(f->sender_domain, sizeof f->sender_domain, v, err, errlen);
+    util_ascii_lower(f->sender_domain);
+    return rc;
+  }
+  if (strcmp(name, "tag") == 0) {
+    const char *colon = strchr(v, ':');
+    size_t nl = colon ? (size_t)(colon - v) : strlen(v);
+    char tname[128];
+    if (nl == 0 || nl >= sizeof tname || memchr(v, '"', nl) || memchr(v, '\\', nl)) {
+      snprintf(err, errlen,
+               "must be NAME:VALUE or NAME (a tag name of 1 to %zu characters "
+               "without quotes or backslashes)",
+               sizeof tname - 1);
+      return SL_EINVAL;
+    }
+    memcpy(tname, v, nl);
+    tname[nl] = 0;
+    if (set_str(f->tag_value, sizeof f->tag_value, colon ? colon + 1 : "", err, errlen))
+      return SL_EINVAL;
+    snprintf(f->tag_path, sizeof f->tag_path, "$.mail.tags.\"%s\"", tname);
+    snprintf(f->tag, sizeof f->tag, "%s", v);
+    return 0;
+  }
   if (strcmp(name, "messageId") == 0)
     return set_str(f->message_id, sizeof f->message_id, v, err, errlen);
   if (strcmp(name, "since") == 0 || strcmp(name, "until") == 0) {
@@ -262,6 +356,14 @@ int query_cursor_decode(const char *cursor, char ts[25], int64_t *id) {
 
 /* ---- SQL -------------------------------------------------------------- */
 
+/* The sender's address in mail.source, lower case: the expression of
+ * "sourceAddress-timeStamp-Index" (schema version 11), written the same so
+ * SQLite uses that index; query_source_address computes it in C. */
+#define SOURCE_ADDR                                                                           \
+  "lower(CASE WHEN instr(source, '<') > 0 AND instr(source, '>') > instr(source, '<') THEN "  \
+  "substr(source, instr(source, '<') + 1, instr(source, '>') - instr(source, '<') - 1) ELSE " \
+  "trim(source) END)"
+
 static const char columns[] =
     "e.id, e.messageId, e.timeStamp, e.notificationType, e.reportingMTA, e.destinationAddress, "
     "e.bouncedRecipients, e.complaintFeedbackType, e.feedbackId, e.bounceType, e.bounceSubType, "
@@ -279,8 +381,8 @@ static enum query_driver pick_driver(const query_filter *f) {
   if (f->address[0]) return QD_ADDRESS;
   if (f->feedback_type[0]) return QD_FEEDBACK;
   if (f->domain[0]) return QD_DOMAIN;
-  if (f->type[0] || f->bounce_type[0]) return QD_TYPE;
-  if (f->source[0]) return QD_SOURCE;
+  if (type_count(f) == 1 || (!f->type_mask && f->bounce_type[0])) return QD_TYPE;
+  if (f->source_addr[0]) return QD_SOURCE;
   return QD_TIME;
 }
 
@@ -296,15 +398,79 @@ static void bind_num(query_plan *p, int64_t v) {
   p->n_binds++;
 }
 
+/* Several types: " AND <col> IN (?,...)", one bind a type. */
+static int append_types_in(query_plan *p, buf *b, const query_filter *f, const char *col) {
+  int rc = buf_printf(b, " AND %s IN (", col);
+  int n = 0;
+  for (size_t i = 0; i < sizeof types / sizeof types[0] && !rc; i++) {
+    if (!(f->type_mask & (1u << i))) continue;
+    rc = buf_appends(b, n++ ? ",?" : "?");
+    bind_text(p, types[i]);
+  }
+  return rc ? rc : buf_appends(b, ")");
+}
+
+/* The filters checked on every row, never driving: bounce subtype,
+ * diagnostic text, configuration set, tag, sender domain. */
+static int append_checks(query_plan *p, buf *b, const query_filter *f) {
+  int rc = 0;
+  if (f->bounce_sub_type[0]) {
+    rc = rc ? rc : buf_appends(b, " AND e.bounceSubType = ?");
+    bind_text(p, f->bounce_sub_type);
+  }
+  if (f->diagnostic[0]) {
+    rc = rc ? rc : buf_appends(b, " AND instr(lower(e.diagnostic), lower(?)) > 0");
+    bind_text(p, f->diagnostic);
+  }
+  /* A tag's values are a list; SES sets one (the first is compared). The
+   * raw JSON is checked first: a row edited by hand must not fail the
+   * query. */
+  if (f->configuration_set[0]) {
+    rc = rc ? rc
+            : buf_appends(b,
+                          " AND json_valid(e.raw) AND json_extract(e.raw, "
+                          "'$.mail.tags.\"ses:configuration-set\"[0]') = ?");
+    bind_text(p, f->configuration_set);
+  }
+  if (f->tag_path[0] && f->tag_value[0]) {
+    rc = rc ? rc : buf_appends(b, " AND json_valid(e.raw) AND json_extract(e.raw, ? || '[0]') = ?");
+    bind_text(p, f->tag_path);
+    bind_text(p, f->tag_value);
+  } else if (f->tag_path[0]) {
+    rc = rc ? rc : buf_appends(b, " AND json_valid(e.raw) AND json_type(e.raw, ?) IS NOT NULL");
+    bind_text(p, f->tag_path);
+  }
+  if (f->sender_domain[0]) {
+    rc = rc ? rc
+            : buf_printf(b, " AND substr(%s, instr(%s, '@') + 1) = ?", SOURCE_ADDR, SOURCE_ADDR);
+    bind_text(p, f->sender_domain);
+  }
+  return rc;
+}
+
+/* The SQL of f: "SELECT select FROM <driving> from_extra WHERE <filters>",
+ * then for a page the cursor, ORDER BY and LIMIT. by_recipient tells
+ * whether the rows are recipients (r) joined to their events (e). */
+static int build_sql(const query_filter *f, const char *select, const char *from_extra, int paged,
+                     query_plan *p);
+
 int query_plan_build(const query_filter *f, int with_raw, query_plan *p) {
+  char select[sizeof columns + 16];
+  snprintf(select, sizeof select, "%s, %s", columns, with_raw ? "e.raw" : "NULL");
+  return build_sql(f, select, "", 1, p);
+}
+
+static int build_sql(const query_filter *f, const char *select, const char *from_extra, int paged,
+                     query_plan *p) {
   memset(p, 0, sizeof *p);
-  buf_init(&p->sql, 8192);
+  buf_init(&p->sql, 16384);
   p->cursor_bind = -1;
   p->driver = pick_driver(f);
   buf *b = &p->sql;
-  int rc = buf_printf(b, "SELECT %s, %s FROM ", columns, with_raw ? "e.raw" : "NULL");
+  int rc = buf_printf(b, "SELECT %s FROM ", select);
   const char *dir = f->asc ? "ASC" : "DESC";
-  const char *type = f->type[0] ? f->type : f->bounce_type[0] ? "Bounce" : NULL;
+  int several = type_count(f) > 1; /* any of them: checked, never driving */
+  const char *type = several ? NULL : f->type[0] ? f->type : f->bounce_type[0] ? "Bounce" : NULL;
   int by_recipient = p->driver == QD_ADDRESS || p->driver == QD_DOMAIN;
   /* k is the key of the driving index: timeStamp then the event's id. */
   const char *kts = by_recipient ? "r.timeStamp" : "e.timeStamp";
@@ -312,6 +478,7 @@ int query_plan_build(const query_filter *f, int with_raw, query_plan *p) {
   if (by_recipient) {
     /* CROSS JOIN keeps recipients the outer loop. */
     rc = rc ? rc : buf_appends(b, "recipients r CROSS JOIN SesEventMessages e ON e.id = r.eventId");
+    rc = rc ? rc : buf_appends(b, from_extra);
     if (p->driver == QD_ADDRESS) {
       rc = rc ? rc : buf_appends(b, " WHERE r.address = ?");
       bind_text(p, f->address);
@@ -323,6 +490,7 @@ int query_plan_build(const query_filter *f, int with_raw, query_plan *p) {
         rc = rc ? rc : buf_appends(b, " AND r.notificationType = ?");
         bind_text(p, type);
       }
+      if (several) rc = rc ? rc : append_types_in(p, b, f, "r.notificationType");
     } else {
       p->dedupe = 1; /* two recipients of one event at the same domain */
       rc = rc ? rc : buf_appends(b, " WHERE r.domain = ?");
@@ -331,9 +499,11 @@ int query_plan_build(const query_filter *f, int with_raw, query_plan *p) {
         rc = rc ? rc : buf_appends(b, " AND r.notificationType = ?");
         bind_text(p, type);
       }
+      /* Not "recipients-domain-type": an IN list there would need a sort. */
+      if (several) rc = rc ? rc : append_types_in(p, b, f, "+r.notificationType");
     }
   } else {
-    rc = rc ? rc : buf_appends(b, "SesEventMessages e WHERE 1");
+    rc = rc ? rc : buf_printf(b, "SesEventMessages e%s WHERE 1", from_extra);
     /* The driving column bare, every other one behind a unary + so
      * SQLite cannot pick its index instead. */
     if (f->message_id[0]) {
@@ -351,11 +521,13 @@ int query_plan_build(const query_filter *f, int with_raw, query_plan *p) {
           rc ? rc : buf_printf(b, " AND %se.notificationType = ?", p->driver == QD_TYPE ? "" : "+");
       bind_text(p, type);
     }
-    if (f->source[0]) {
+    if (several) rc = rc ? rc : append_types_in(p, b, f, "+e.notificationType");
+    if (f->source_addr[0]) {
+      /* "+(...)" is another expression than the index's: it cannot drive. */
       rc = rc ? rc
-              : buf_printf(b, " AND %se.source = ? COLLATE NOCASE",
-                           p->driver == QD_SOURCE ? "" : "+");
-      bind_text(p, f->source);
+              : buf_printf(b, p->driver == QD_SOURCE ? " AND %s = ?" : " AND +(%s) = ?",
+                           SOURCE_ADDR);
+      bind_text(p, f->source_addr);
     }
     /* A recipient filter that does not drive: one probe of the recipients
      * index at the event's own (timeStamp, id). */
@@ -383,11 +555,12 @@ int query_plan_build(const query_filter *f, int with_raw, query_plan *p) {
       rc = rc ? rc : buf_appends(b, " AND e.complaintFeedbackType = ?");
       bind_text(p, f->feedback_type);
     }
-    if (f->source[0]) {
-      rc = rc ? rc : buf_appends(b, " AND e.source = ? COLLATE NOCASE");
-      bind_text(p, f->source);
+    if (f->source_addr[0]) {
+      rc = rc ? rc : buf_printf(b, " AND +(%s) = ?", SOURCE_ADDR);
+      bind_text(p, f->source_addr);
     }
   }
+  rc = rc ? rc : append_checks(p, b, f);
   if (f->bounce_type[0]) {
     rc = rc ? rc : buf_appends(b, " AND e.bounceType = ?");
     bind_text(p, f->bounce_type);
@@ -399,6 +572,10 @@ int query_plan_build(const query_filter *f, int with_raw, query_plan *p) {
   if (f->until[0]) {
     rc = rc ? rc : buf_printf(b, " AND %s < ?", kts);
     bind_text(p, f->until);
+  }
+  if (!paged) {
+    if (rc) query_plan_free(p);
+    return rc == SL_ETOOBIG ? SL_ENOMEM : rc;
   }
   if (f->cursor_id > 0) {
     /* Strictly after the cursor in page order. The first comparison is a
@@ -771,12 +948,12 @@ int query_rollup_sum(sqlite3 *db, int64_t from_minute, int64_t to_minute,
   if (h1 < h0) h1 = h0;
   sqlite3_stmt *st;
   int rc = prepare(db,
-                   "SELECT total(s), total(d), total(b), total(p), total(c) FROM ("
-                   "SELECT sends s, deliveries d, bounces b, permanentBounces p, complaints c "
-                   "FROM rollup_minute WHERE minute >= ?1 AND minute < ?2 UNION ALL "
-                   "SELECT sends, deliveries, bounces, permanentBounces, complaints "
+                   "SELECT total(s), total(d), total(b), total(p), total(c), total(e) FROM ("
+                   "SELECT sends s, deliveries d, bounces b, permanentBounces p, complaints c, "
+                   "events e FROM rollup_minute WHERE minute >= ?1 AND minute < ?2 UNION ALL "
+                   "SELECT sends, deliveries, bounces, permanentBounces, complaints, events "
                    "FROM rollup_hour WHERE hour >= ?3 AND hour < ?4 UNION ALL "
-                   "SELECT sends, deliveries, bounces, permanentBounces, complaints "
+                   "SELECT sends, deliveries, bounces, permanentBounces, complaints, events "
                    "FROM rollup_minute WHERE minute >= ?5 AND minute <= ?6)",
                    &st);
   if (rc) return rc;
@@ -796,10 +973,29 @@ int query_rollup_sum(sqlite3 *db, int64_t from_minute, int64_t to_minute,
         .bounces = (int64_t)sqlite3_column_double(st, 2),
         .permanent_bounces = (int64_t)sqlite3_column_double(st, 3),
         .complaints = (int64_t)sqlite3_column_double(st, 4),
+        .events = (int64_t)sqlite3_column_double(st, 5),
     };
     *out = k;
   } else {
     err = sql_error(rc);
+  }
+  sqlite3_finalize(st);
+  return err;
+}
+
+int query_data_range(sqlite3 *db, int64_t *first_minute, int64_t *last_minute, int *found) {
+  sqlite3_stmt *st;
+  /* min() and max() of the primary key: two index probes. */
+  int rc = prepare(db, "SELECT min(minute), max(minute) FROM rollup_minute", &st);
+  if (rc) return rc;
+  rc = sqlite3_step(st);
+  int err = rc == SQLITE_ROW ? 0 : sql_error(rc);
+  if (!err) {
+    *found = sqlite3_column_type(st, 0) != SQLITE_NULL;
+    if (*found) {
+      *first_minute = sqlite3_column_int64(st, 0);
+      *last_minute = sqlite3_column_int64(st, 1);
+    }
   }
   sqlite3_finalize(st);
   return err;
@@ -849,4 +1045,433 @@ int query_timeseries(sqlite3 *db, int64_t since_ms, int64_t until_ms, int64_t bu
   *points = pts;
   *n = (size_t)count;
   return 0;
+}
+
+/* ---- counts grouped by fields ----------------------------------------- */
+
+int query_grouping_parse(const char *spec, query_grouping *g, char *err, size_t errlen) {
+  static const struct {
+    const char *name;
+    enum query_group_field field;
+  } names[] = {{"day", QG_DAY},
+               {"hour", QG_HOUR},
+               {"type", QG_TYPE},
+               {"domain", QG_DOMAIN},
+               {"bounceType", QG_BOUNCE_TYPE},
+               {"bounceSubType", QG_BOUNCE_SUB},
+               {"diagnostic", QG_DIAGNOSTIC},
+               {"source", QG_SOURCE},
+               {"configurationSet", QG_CONFIG_SET}};
+  query_grouping out;
+  memset(&out, 0, sizeof out);
+  const char *s = spec;
+  if (!*s) {
+    snprintf(err, errlen, "must name one to %d fields, comma-separated", QUERY_GROUP_MAX);
+    return SL_EINVAL;
+  }
+  for (;;) {
+    const char *comma = strchr(s, ',');
+    size_t n = comma ? (size_t)(comma - s) : strlen(s);
+    if (out.n == QUERY_GROUP_MAX) {
+      snprintf(err, errlen, "names more than %d fields", QUERY_GROUP_MAX);
+      return SL_EINVAL;
+    }
+    char name[140];
+    if (n == 0 || n >= sizeof name) {
+      snprintf(err, errlen, "has an empty or too long field");
+      return SL_EINVAL;
+    }
+    memcpy(name, s, n);
+    name[n] = 0;
+    int i = out.n, known = 0;
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+      if (strcmp(names[k].name, name) == 0) {
+        out.field[i] = names[k].field;
+        known = 1;
+      }
+    if (!known && strncmp(name, "tag:", 4) == 0 && name[4] && !strpbrk(name + 4, "\"\\'")) {
+      out.field[i] = QG_TAG;
+      snprintf(out.path[i], sizeof out.path[i], "$.mail.tags.\"%s\"[0]", name + 4);
+      known = 1;
+    }
+    if (!known) {
+      snprintf(err, errlen,
+               "has an unknown field \"%.60s\" (day, hour, type, domain, bounceType, "
+               "bounceSubType, diagnostic, source, configurationSet or tag:NAME)",
+               name);
+      return SL_EINVAL;
+    }
+    if (out.field[i] == QG_CONFIG_SET)
+      snprintf(out.path[i], sizeof out.path[i], "$.mail.tags.\"ses:configuration-set\"[0]");
+    for (int j = 0; j < i; j++)
+      if (strcmp(out.name[j], name) == 0) {
+        snprintf(err, errlen, "names \"%.60s\" twice", name);
+        return SL_EINVAL;
+      }
+    memcpy(out.name[i], name, n + 1);
+    out.n++;
+    if (!comma) break;
+    s = comma + 1;
+  }
+  *g = out;
+  return 0;
+}
+
+/* The SQL of one field's key; by_recipient: the rows are recipients (r). */
+static int group_key_sql(buf *b, const query_grouping *g, int i, int by_recipient) {
+  const char *ts = by_recipient ? "r.timeStamp" : "e.timeStamp";
+  switch (g->field[i]) {
+    case QG_DAY: return buf_printf(b, "substr(%s, 1, 10)", ts);
+    case QG_HOUR: return buf_printf(b, "substr(%s, 1, 13) || ':00'", ts);
+    case QG_TYPE: return buf_appends(b, "e.notificationType");
+    case QG_DOMAIN:
+      return buf_appends(
+          b, by_recipient ? "r.domain" : "lower(substr(j.value, instr(j.value, '@') + 1))");
+    case QG_BOUNCE_TYPE: return buf_appends(b, "e.bounceType");
+    case QG_BOUNCE_SUB: return buf_appends(b, "e.bounceSubType");
+    case QG_DIAGNOSTIC: return buf_appends(b, "seslog_diag(e.diagnostic)");
+    case QG_SOURCE: return buf_appends(b, "e.source");
+    case QG_CONFIG_SET:
+    case QG_TAG:
+      /* The path holds no quote (query_grouping_parse). */
+      return buf_printf(b, "CASE WHEN json_valid(e.raw) THEN json_extract(e.raw, '%s') END",
+                        g->path[i]);
+  }
+  return SL_EINVAL;
+}
+
+/* 1 when every field of g is one of the bits of allowed. */
+static int fields_in(const query_grouping *g, unsigned allowed) {
+  for (int i = 0; i < g->n; i++)
+    if (!(allowed & (1u << g->field[i]))) return 0;
+  return 1;
+}
+
+const char *query_group_source(const query_filter *f, const query_grouping *g) {
+  /* The rollups know types, bounce types and subtypes, senders, hours and
+   * days, and the recipients' domains: any other filter needs the events. */
+  if (f->message_id[0] || f->address[0] || f->feedback_type[0] || f->domain[0] ||
+      f->source_addr[0] || f->diagnostic[0] || f->configuration_set[0] || f->tag_path[0] ||
+      f->sender_domain[0])
+    return "events";
+  int by_domain = 0;
+  for (int i = 0; i < g->n; i++) by_domain |= g->field[i] == QG_DOMAIN;
+  if (by_domain)
+    return fields_in(g, 1u << QG_DAY | 1u << QG_TYPE | 1u << QG_DOMAIN | 1u << QG_BOUNCE_TYPE) &&
+                   !f->bounce_sub_type[0]
+               ? "rollup_domain_day"
+               : "events";
+  return fields_in(g, 1u << QG_DAY | 1u << QG_HOUR | 1u << QG_TYPE | 1u << QG_BOUNCE_TYPE |
+                          1u << QG_BOUNCE_SUB | 1u << QG_SOURCE)
+             ? "rollup_type_hour"
+             : "events";
+}
+
+/* The SQL of f grouped by g over the rollup table query_group_source
+ * named: the keys, the summed count, the filters.
+ * GROUP BY and the rest follow (run_groups). Returns 0 or SL_ENOMEM. */
+static int rollup_sql(const query_filter *f, const query_grouping *g, const char *table,
+                      query_plan *p) {
+  int domains = strcmp(table, "rollup_domain_day") == 0;
+  int days = domains;
+  memset(p, 0, sizeof *p);
+  buf_init(&p->sql, 8192);
+  p->cursor_bind = -1;
+  buf *b = &p->sql;
+  int rc = buf_appends(b, "SELECT ");
+  for (int i = 0; i < g->n && !rc; i++) {
+    const char *k = "NULL";
+    switch (g->field[i]) {
+      case QG_DAY: k = days ? "day" : "substr(hour, 1, 10)"; break;
+      case QG_HOUR: k = "hour || ':00'"; break;
+      case QG_TYPE: k = "notificationType"; break;
+      case QG_DOMAIN: k = "domain"; break;
+      case QG_SOURCE: k = "nullif(source, '')"; break;
+      case QG_BOUNCE_TYPE: k = "nullif(bounceType, '')"; break;
+      case QG_BOUNCE_SUB: k = "nullif(bounceSubType, '')"; break;
+      default: break;
+    }
+    rc = buf_printf(b, "%s%s AS k%d", i ? ", " : "", k, i);
+  }
+  if (!rc)
+    rc = buf_printf(b, ", sum(%s) AS n FROM %s WHERE 1", domains ? "recipients" : "events", table);
+  int several = type_count(f) > 1;
+  const char *type = several ? NULL : f->type[0] ? f->type : f->bounce_type[0] ? "Bounce" : NULL;
+  if (type) {
+    rc = rc ? rc : buf_appends(b, " AND notificationType = ?");
+    bind_text(p, type);
+  }
+  if (several) rc = rc ? rc : append_types_in(p, b, f, "notificationType");
+  if (f->bounce_type[0]) {
+    rc = rc ? rc : buf_appends(b, " AND bounceType = ?");
+    bind_text(p, f->bounce_type);
+  }
+  if (f->bounce_sub_type[0]) {
+    rc = rc ? rc : buf_appends(b, " AND bounceSubType = ?");
+    bind_text(p, f->bounce_sub_type);
+  }
+  const char *col = days ? "day" : "hour";
+  int unit = days ? 10 : 13;
+  if (f->since[0]) {
+    rc = rc ? rc : buf_printf(b, " AND %s >= substr(?, 1, %d)", col, unit);
+    bind_text(p, f->since);
+  }
+  if (f->until[0]) {
+    rc = rc ? rc : buf_printf(b, " AND %s < substr(?, 1, %d)", col, unit);
+    bind_text(p, f->until);
+  }
+  if (rc) query_plan_free(p);
+  return rc == SL_ETOOBIG ? SL_ENOMEM : rc;
+}
+
+/* The SQL of f's events grouped by g (the indexes of a page drive it):
+ * "SELECT k0.., n FROM ... WHERE ..." without GROUP BY. Returns 0 or an
+ * sl_err. */
+static int events_sql(const query_filter *f, const query_grouping *g, query_plan *p) {
+  int by_domain = 0;
+  for (int i = 0; i < g->n; i++) by_domain |= g->field[i] == QG_DOMAIN;
+  enum query_driver d = pick_driver(f);
+  int by_recipient = d == QD_ADDRESS || d == QD_DOMAIN;
+  buf sel;
+  buf_init(&sel, 4096);
+  int rc = 0;
+  for (int i = 0; i < g->n && !rc; i++) {
+    if (i) rc = buf_appends(&sel, ", ");
+    if (!rc) rc = group_key_sql(&sel, g, i, by_recipient);
+    if (!rc) rc = buf_printf(&sel, " AS k%d", i);
+  }
+  /* Events are counted once each; grouped by domain, recipients are. A
+   * domain-driven query has a row per recipient of that domain. */
+  if (!rc)
+    rc = buf_appends(&sel, by_domain || d == QD_TIME || !by_recipient
+                               ? ", count(*) AS n"
+                               : ", count(DISTINCT e.id) AS n");
+  const char *extra = by_domain && !by_recipient
+                          ? ", json_each(CASE WHEN json_valid(e.recipients) THEN e.recipients "
+                            "ELSE '[]' END) j"
+                          : "";
+  if (!rc) rc = build_sql(f, sel.data, extra, 0, p);
+  buf_free(&sel);
+  return rc;
+}
+
+/* Appends part's SQL, grouped, to whole as one branch of a UNION ALL, and
+ * its binds; frees part. Returns 0 or SL_ENOMEM. */
+static int add_part(query_plan *whole, query_plan *part, const query_grouping *g) {
+  int rc = buf_appends(&whole->sql, whole->sql.len ? " UNION ALL " : "");
+  if (!rc) rc = buf_append(&whole->sql, part->sql.data, part->sql.len);
+  if (!rc) rc = buf_appends(&whole->sql, " GROUP BY ");
+  for (int i = 0; i < g->n && !rc; i++) rc = buf_printf(&whole->sql, "%s%d", i ? ", " : "", i + 1);
+  for (int i = 0; i < part->n_binds && !rc; i++) {
+    if (whole->n_binds == QUERY_MAX_BINDS) {
+      rc = SL_ENOMEM;
+      break;
+    }
+    whole->binds[whole->n_binds++] = part->binds[i];
+  }
+  query_plan_free(part);
+  return rc == SL_ETOOBIG ? SL_ENOMEM : rc;
+}
+
+/* Runs the grouped SQL of p (branches of a UNION ALL, each giving k0..,
+ * n), summing the branches: the order (time keys ascending, else count
+ * descending, then keys) and the LIMIT; calls fn per group; frees p.
+ * A group whose rows sum to 0 (rollup rows left by deletions) is none. */
+static int run_groups(sqlite3 *db, query_plan *p, const query_grouping *g, long max_groups,
+                      query_group_fn fn, void *ud, int *more) {
+  buf outer;
+  buf_init(&outer, 65536);
+  int rc = buf_appends(&outer, "SELECT ");
+  for (int i = 0; i < g->n && !rc; i++) rc = buf_printf(&outer, "k%d, ", i);
+  if (!rc) rc = buf_printf(&outer, "sum(n) FROM (%s) GROUP BY ", p->sql.data);
+  for (int i = 0; i < g->n && !rc; i++) rc = buf_printf(&outer, "%s%d", i ? ", " : "", i + 1);
+  if (!rc) rc = buf_printf(&outer, " HAVING sum(n) > 0");
+  int by_time = g->field[0] == QG_DAY || g->field[0] == QG_HOUR;
+  if (!rc)
+    rc = by_time ? buf_appends(&outer, " ORDER BY ")
+                 : buf_printf(&outer, " ORDER BY %d DESC, ", g->n + 1);
+  for (int i = 0; i < g->n && !rc; i++) rc = buf_printf(&outer, "%s%d", i ? ", " : "", i + 1);
+  if (!rc) rc = buf_appends(&outer, " LIMIT ?");
+  if (!rc && p->n_binds == QUERY_MAX_BINDS) rc = SL_ENOMEM;
+  if (!rc) bind_num(p, max_groups + 1);
+  sqlite3_stmt *st = NULL;
+  if (!rc) rc = query_register_functions(db); /* seslog_diag, on any connection */
+  if (!rc) rc = prepare(db, outer.data, &st);
+  buf_free(&outer);
+  if (rc) {
+    query_plan_free(p);
+    return rc == SL_ETOOBIG ? SL_ENOMEM : rc;
+  }
+  for (int i = 0; i < p->n_binds; i++) {
+    if (p->binds[i].text)
+      sqlite3_bind_text(st, i + 1, p->binds[i].text, -1, SQLITE_STATIC);
+    else
+      sqlite3_bind_int64(st, i + 1, p->binds[i].num);
+  }
+  long n = 0;
+  int src;
+  *more = 0;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    if (n++ == max_groups) {
+      *more = 1;
+      break;
+    }
+    const char *keys[QUERY_GROUP_MAX];
+    for (int i = 0; i < g->n; i++) keys[i] = (const char *)sqlite3_column_text(st, i);
+    if (fn(ud, keys, sqlite3_column_int64(st, g->n))) break;
+  }
+  int err = src == SQLITE_ROW || src == SQLITE_DONE ? 0 : sql_error(src);
+  sqlite3_finalize(st);
+  query_plan_free(p);
+  return err;
+}
+
+int query_group_counts(sqlite3 *db, const query_filter *f, const query_grouping *g, long max_groups,
+                       query_group_fn fn, void *ud, int *more) {
+  /* The rollups answer the whole hours (days) of the range, the events
+   * its ends: [since, first boundary) and [last boundary, until). The
+   * filters below must outlive the plan: its binds point into them. */
+  query_filter mid = *f, head = *f, tail = *f;
+  int use_rollup = 0, want_head = 0, want_tail = 0;
+  const char *table = NULL;
+  {
+    const char *src = query_group_source(f, g);
+    if (strcmp(src, "events") != 0) {
+      table = src;
+      int64_t unit = strcmp(src, "rollup_type_hour") == 0 ? 3600000 : 86400000, s = 0, u = 0;
+      int has_s = f->since[0] && !util_parse_iso8601(f->since, &s);
+      int has_u = f->until[0] && !util_parse_iso8601(f->until, &u);
+      int64_t lo = has_s ? floor_div(s + unit - 1, unit) * unit : 0;
+      int64_t hi = has_u ? floor_div(u, unit) * unit : 0;
+      if (!(has_s && has_u && hi <= lo)) { /* at least one whole unit */
+        use_rollup = 1;
+        if (has_s) util_format_iso8601(lo, mid.since);
+        if (has_u) util_format_iso8601(hi, mid.until);
+        if (has_s && lo != s) {
+          want_head = 1;
+          memcpy(head.until, mid.since, sizeof head.until);
+        }
+        if (has_u && hi != u) {
+          want_tail = 1;
+          memcpy(tail.since, mid.until, sizeof tail.since);
+        }
+      }
+    }
+  }
+  query_plan whole, part;
+  memset(&whole, 0, sizeof whole);
+  buf_init(&whole.sql, 1 << 20);
+  whole.cursor_bind = -1;
+  int rc = 0;
+  if (!use_rollup) {
+    rc = events_sql(f, g, &part);
+    if (!rc) rc = add_part(&whole, &part, g);
+  } else {
+    rc = rollup_sql(&mid, g, table, &part);
+    if (!rc) rc = add_part(&whole, &part, g);
+    if (!rc && want_head && !(rc = events_sql(&head, g, &part))) rc = add_part(&whole, &part, g);
+    if (!rc && want_tail && !(rc = events_sql(&tail, g, &part))) rc = add_part(&whole, &part, g);
+  }
+  if (rc) {
+    query_plan_free(&whole);
+    return rc == SL_ETOOBIG ? SL_ENOMEM : rc;
+  }
+  return run_groups(db, &whole, g, max_groups, fn, ud, more);
+}
+
+/* ---- normalized diagnostics ------------------------------------------- */
+
+/* 1 when the word w (n bytes) is an address, a number or an id: anything
+ * with '@', a digit, or '=' / '<' / '>' in it, or a run of hex of 8 or
+ * more. Those differ between alike bounces. */
+static int noise_word(const char *w, size_t n) {
+  size_t hexrun = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)w[i];
+    if (c == '@' || c == '=' || c == '<' || c == '>' || isdigit(c)) return 1;
+    hexrun = isxdigit(c) ? hexrun + 1 : 0;
+    if (hexrun >= 8) return 1;
+  }
+  return 0;
+}
+
+/* Finds the SMTP reply code (3 digits, 2xx-5xx) and the enhanced status
+ * code (N.N.N) in s. */
+static void status_codes(const char *s, char reply[4], char enhanced[16]) {
+  reply[0] = enhanced[0] = 0;
+  for (const char *p = s; *p; p++) {
+    if (p > s && (isalnum((unsigned char)p[-1]) || p[-1] == '.')) continue;
+    if (!enhanced[0] && strchr("245", *p) && p[1] == '.' && isdigit((unsigned char)p[2])) {
+      const char *q = p + 2;
+      while (isdigit((unsigned char)*q) && q - p < 6) q++;
+      if (*q == '.' && isdigit((unsigned char)q[1])) {
+        const char *r = q + 1;
+        while (isdigit((unsigned char)*r) && r - p < 12) r++;
+        if (!isalnum((unsigned char)*r)) {
+          snprintf(enhanced, 16, "%.*s", (int)(r - p), p);
+          continue;
+        }
+      }
+    }
+    if (!reply[0] && strchr("245", *p) && isdigit((unsigned char)p[1]) &&
+        isdigit((unsigned char)p[2]) && !isalnum((unsigned char)p[3]) && p[3] != '.')
+      snprintf(reply, 4, "%.3s", p);
+  }
+}
+
+void query_diagnostic_key(const char *diag, char *out, size_t outlen) {
+  char reply[4], enhanced[16];
+  size_t used = 0, cap = outlen < 121 ? outlen : 121;
+  out[0] = 0;
+  if (!diag || cap == 0) return;
+  status_codes(diag, reply, enhanced);
+  if (reply[0]) used += (size_t)snprintf(out + used, cap - used, "%s", reply);
+  if (enhanced[0] && used < cap)
+    used += (size_t)snprintf(out + used, cap - used, "%s%s", used ? " " : "", enhanced);
+  if (used >= cap) used = cap - 1;
+  /* The words: runs of letters and the few signs words carry. */
+  const char *p = diag;
+  /* "smtp;" and the like name the diagnostic's type, not the cause. */
+  if (strncasecmp(p, "smtp;", 5) == 0) p += 5;
+  while (*p && used + 1 < cap) {
+    while (*p && isspace((unsigned char)*p)) p++;
+    const char *w = p;
+    while (*p && !isspace((unsigned char)*p)) p++;
+    size_t n = (size_t)(p - w);
+    if (!n || noise_word(w, n)) continue;
+    /* Keep letters, '-', '\'' and '.' inside a word; drop the rest. */
+    char word[64];
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 1 < sizeof word; i++) {
+      unsigned char c = (unsigned char)w[i];
+      if (isalpha(c) || c >= 0x80 || ((c == '-' || c == '\'' || c == '.') && k))
+        word[k++] = (char)tolower(c);
+    }
+    while (k && (word[k - 1] == '.' || word[k - 1] == '-')) k--;
+    if (!k) continue;
+    if (used + 1 + k >= cap) break;
+    if (used) out[used++] = ' ';
+    memcpy(out + used, word, k);
+    used += k;
+    out[used] = 0;
+  }
+}
+
+static void sql_diag(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  const char *d = (const char *)sqlite3_value_text(argv[0]);
+  if (!d) {
+    sqlite3_result_null(ctx);
+    return;
+  }
+  char key[128];
+  query_diagnostic_key(d, key, sizeof key);
+  sqlite3_result_text(ctx, key, -1, SQLITE_TRANSIENT);
+}
+
+int query_register_functions(sqlite3 *db) {
+  return sqlite3_create_function(db, "seslog_diag", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                                 sql_diag, NULL, NULL) == SQLITE_OK
+             ? 0
+             : SL_EDB;
 }

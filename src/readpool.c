@@ -1,10 +1,12 @@
 /* readpool.c - read-only connections on the libuv thread pool. */
 #include "readpool.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "error.h"
 #include "util.h"
@@ -34,8 +36,8 @@ typedef struct run {
 
 int readpool_open_conn(const char *db_path, sqlite3 **out, char *err, size_t errlen) {
   sqlite3 *db = NULL;
-  if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
-      SQLITE_OK) {
+  if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
+                      NULL) != SQLITE_OK) {
     if (err)
       snprintf(err, errlen, "cannot open %s: %s", db_path, db ? sqlite3_errmsg(db) : "no memory");
     sqlite3_close(db);
@@ -131,5 +133,40 @@ int readpool_run(readpool *p, readpool_fn fn, readpool_done done, void *arg) {
     return SL_ENOMEM;
   }
   p->active++;
+  return 0;
+}
+
+int readpool_archive_uri(const char *path, char *out, size_t outlen) {
+  char wal[4096];
+  struct stat sb;
+  if (snprintf(wal, sizeof wal, "%s-wal", path) >= (int)sizeof wal) return SL_ETOOBIG;
+  if (stat(wal, &sb) == 0 && sb.st_size > 0) {
+    if (strlen(path) >= outlen) return SL_ETOOBIG;
+    memcpy(out, path, strlen(path) + 1);
+    return 0;
+  }
+  /* file:PATH?immutable=1 with the characters a URI gives meaning to
+   * percent-encoded. */
+  static const char hex[] = "0123456789ABCDEF";
+  size_t j = 0;
+  const char *head = "file:";
+  for (const char *h = head; *h; h++) {
+    if (j + 1 >= outlen) return SL_ETOOBIG;
+    out[j++] = *h;
+  }
+  for (const unsigned char *c = (const unsigned char *)path; *c; c++) {
+    int plain = isalnum(*c) || strchr("/._-~", *c);
+    if (j + (plain ? 1 : 3) >= outlen) return SL_ETOOBIG;
+    if (plain) {
+      out[j++] = (char)*c;
+    } else {
+      out[j++] = '%';
+      out[j++] = hex[*c >> 4];
+      out[j++] = hex[*c & 15];
+    }
+  }
+  const char *tail = "?immutable=1";
+  if (j + strlen(tail) >= outlen) return SL_ETOOBIG;
+  memcpy(out + j, tail, strlen(tail) + 1);
   return 0;
 }

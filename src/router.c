@@ -28,9 +28,23 @@ static int token_ok(const struct router *r, const http_request *req) {
   return util_ct_equal(t, strlen(t), r->api_token, strlen(r->api_token));
 }
 
+/* serve --read-only: 1 when req would write (and has been answered so). */
+static int refuse_write(struct router *r, http_request *req) {
+  if (!r->read_only || is(req, "GET") || is(req, "HEAD")) return 0;
+  if (is(req, "POST") && strcmp(req->path, "/api/suppression/check") == 0) return 0; /* a read */
+  if (strcmp(req->path, "/sns") == 0) /* 503: SNS retries, nothing is lost */
+    http_respond_error(req, 503, "read_only",
+                       "This server runs with --read-only and stores nothing; send SNS to a "
+                       "server without it.");
+  else
+    http_respond_error(req, 403, "read_only",
+                       "This server runs with --read-only: it changes nothing in the database.");
+  return 1;
+}
+
 static void healthz(struct router *r, http_request *req) {
   char why[256];
-  if (store_health(r->st, why, sizeof why)) {
+  if (r->st && store_health(r->st, why, sizeof why)) { /* no store: --read-only */
     buf b;
     buf_init(&b, 1024);
     buf_appends(&b, "{\"status\":\"error\",\"reason\":");
@@ -88,7 +102,7 @@ static void diagnostics(struct router *r, http_request *req) {
   for (int i = 0; i < REJ_N; i++)
     buf_printf(&b, "%s\"%s\":%llu", i ? "," : "", ingest_reason_name((enum ingest_reason)i),
                (unsigned long long)counts[i]);
-  buf_printf(&b, "},\"writeQueue\":%d,", store_queue_depth(r->st));
+  buf_printf(&b, "},\"writeQueue\":%d,", r->st ? store_queue_depth(r->st) : 0);
   outbox_json(r->metrics.box, &b);
   buf_appends(&b, ",\"sesReputation\":");
   sesrep_diagnostics_json(r->sesrep, &b);
@@ -147,14 +161,39 @@ static void serve_metrics(struct router *r, http_request *req) {
   buf_free(&b);
 }
 
+/* Against DNS rebinding (hostcheck.h), on the main listener: a request
+ * must name this server in Host (except /healthz and /sns, which the public
+ * --sns-listen serves to anyone too), and a state-changing one must not come
+ * from a page of another site. Answers and returns 0 when refused. */
+static int from_this_site(struct router *r, http_request *req) {
+  const char *p = req->path;
+  if (req->listener_flags & LISTEN_SNS_ONLY) return 1;
+  int open = strcmp(p, "/healthz") == 0 || strcmp(p, "/sns") == 0;
+  if (!open && !hostcheck_host_ok(&r->hosts, http_header_get(req, "Host"))) {
+    http_respond_error(req, 421, "unknown_host",
+                       "The Host header does not name this server; give the name with "
+                       "--allowed-host NAME.");
+    return 0;
+  }
+  if (!is(req, "GET") && !is(req, "HEAD") && !is(req, "OPTIONS") &&
+      !hostcheck_origin_ok(&r->hosts, http_header_get(req, "Origin"))) {
+    http_respond_error(req, 403, "foreign_origin",
+                       "A page of another site may not change anything here.");
+    return 0;
+  }
+  return 1;
+}
+
 void router_handle(http_request *req, void *ud) {
   struct router *r = ud;
   const char *p = req->path;
+  if (!from_this_site(r, req)) return;
   if (strcmp(p, "/sns") == 0) {
     if (!is(req, "POST")) {
       http_respond_error(req, 405, "method_not_allowed", "SNS posts to /sns with POST.");
       return;
     }
+    if (refuse_write(r, req)) return;
     ingest_handle(r->in, req);
     return;
   }
@@ -178,6 +217,7 @@ void router_handle(http_request *req, void *ud) {
                             "WWW-Authenticate: Bearer realm=\"seslog\"\r\n");
       return;
     }
+    if (refuse_write(r, req)) return;
     if (r->sup && starts(p, "/api/suppression") && (p[16] == 0 || p[16] == '/')) {
       suppression_http(r->sup, req); /* GET, PUT, DELETE, POST .../check */
       return;

@@ -4,10 +4,13 @@
  * the certificate cache, ingest, the web files, the router, the listeners.
  * Stop (SIGINT/SIGTERM): stop accepting, let the writer commit what is in
  * flight, answer those requests, close every handle, close the database. */
+#include <sqlite3.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "api.h"
@@ -18,6 +21,7 @@
 #include "dnsbl.h"
 #include "dynamodb.h"
 #include "error.h"
+#include "hostcheck.h"
 #include "ingest.h"
 #include "log.h"
 #include "metrics.h"
@@ -52,11 +56,13 @@ struct serve_opts {
   char *log_level;
   long busy_timeout;
   long max_connections;
+  long sns_max_connections;
   long queue_max;
   long soft_bounce_limit, soft_bounce_days;
   long query_timeout;
   char *slack_webhook_url;
   char *public_url;
+  struct opt_list allowed_host;
   char *slack_mention;
   long slack_max_per_minute;
   char *dynamodb_table;
@@ -80,6 +86,7 @@ struct serve_opts {
   int ses_reputation;
   int64_t ses_reputation_interval;
   struct opt_list ses_configuration_set;
+  int read_only;
   struct opt_list sqs_queue_url, sqs_raw_queue_url;
   char *sqs_endpoint;
   long sqs_pollers;
@@ -92,7 +99,9 @@ static const struct opt serve_table[] = {
     {"listen", OPT_STR, O(listen), "127.0.0.1:8490", "HOST:PORT", "API, web UI, /metrics and /sns"},
     {"sns-listen", OPT_STR, O(sns_listen), NULL, "HOST:PORT",
      "a second listener serving only POST /sns and GET /healthz, to expose publicly"},
-    {"web", OPT_STR, O(web), "web", "DIR", "static files of the log browser"},
+    {"web", OPT_STR, O(web), NULL, "DIR",
+     "static files of the log browser [<binary's folder>/../web, else "
+     "<binary's folder>/../share/seslog/web, else ./web]"},
     {"api-token", OPT_STR, O(api_token), NULL, "TOKEN",
      "require Authorization: Bearer TOKEN on /api/* and /metrics"},
     {"sns-topic-arn", OPT_LIST, O(sns_topic_arn), NULL, "ARN",
@@ -108,7 +117,9 @@ static const struct opt serve_table[] = {
     {"busy-timeout", OPT_INT, O(busy_timeout), "5000", "MS",
      "how long a commit waits for a database locked by another process before answering 503"},
     {"max-connections", OPT_INT, O(max_connections), "4096", "N",
-     "open connections at once; more are refused"},
+     "open connections at once on --listen; more are refused (loopback clients get a few more)"},
+    {"sns-max-connections", OPT_INT, O(sns_max_connections), "4096", "N",
+     "the same for --sns-listen, counted apart, so a flood there cannot lock out --listen"},
     {"queue-max", OPT_INT, O(queue_max), "2048", "N",
      "events waiting for the disk before /sns answers 503 (SNS retries); past about 1,000 "
      "more waiting adds latency, not throughput (bench/queue.sh)"},
@@ -123,7 +134,10 @@ static const struct opt serve_table[] = {
     {"slack-webhook-url", OPT_STR, O(slack_webhook_url), NULL, "URL",
      "Slack incoming webhook for bounce, complaint and monitor alerts (a secret: never logged)"},
     {"public-url", OPT_STR, O(public_url), NULL, "URL",
-     "base URL of the web UI, for links in alerts"},
+     "base URL of the web UI, for links in alerts (its host is an allowed Host)"},
+    {"allowed-host", OPT_LIST, O(allowed_host), NULL, "NAME",
+     "a name --listen answers to besides localhost and IP addresses, e.g. behind a proxy "
+     "(repeatable; env comma-separated); other Host headers get 421 (DNS rebinding)"},
     {"slack-mention", OPT_STR, O(slack_mention), "here", "here|channel|none",
      "who an alert notifies"},
     {"slack-max-per-minute", OPT_INT, O(slack_max_per_minute), "10", "N",
@@ -190,6 +204,9 @@ static const struct opt serve_table[] = {
     {"sqs-pollers", OPT_INT, O(sqs_pollers), "2", "N", "receives in flight per SQS queue"},
     {"query-timeout", OPT_INT, O(query_timeout), "2000", "MS",
      "time limit of one API query; past it the query stops and the API answers 503"},
+    {"read-only", OPT_FLAG, O(read_only), NULL, NULL,
+     "browse a database (an imported archive) without writing to it: no monitors, alerts, "
+     "outbox, replication, retention or DNSBL; writes answer 403 read_only (POST /sns 503)"},
     {0},
 };
 #undef O
@@ -242,14 +259,16 @@ static void announce_unsubscribe(void *ud, const char *topic) {
 }
 
 /* /api/stats over the monitors' window shows their state (hysteresis). */
-static int api_monitor_reading(void *ud, int complaint, char state[8], double *value) {
+static int api_monitor_reading(void *ud, int complaint, struct api_monitor_live *live) {
   app *ap = ud;
   if (!ap->mon) return 0;
   struct monitor_reading r;
   monitor_get(ap->mon, complaint ? MON_COMPLAINT : MON_BOUNCE, &r);
   if (!r.evaluated_ms) return 0;
-  snprintf(state, 8, "%s", r.state);
-  *value = r.value;
+  snprintf(live->state, sizeof live->state, "%s", r.state);
+  live->value = r.value;
+  live->window_ms = r.window_ms;
+  live->present = r.present;
   return 1;
 }
 
@@ -264,6 +283,41 @@ static void api_aws_json(void *ud, buf *b) {
     have = r[0].evaluated_ms != 0;
   }
   sesrep_stats_json(ap->sesrep, b, have, have ? r[0].value : 0, have ? r[1].value : 0);
+}
+
+/* Descriptors kept for everything but client connections: the database
+ * and its read pool, outbound HTTPS, certificates, DNS, the log. */
+#define FD_SPARE 256
+
+/* Every connection is a descriptor. Raises the soft RLIMIT_NOFILE to the
+ * hard one; when both caps would not fit under it, lowers the SNS
+ * listener's cap (the public one) first, so the loopback listener always
+ * has room for its own connections. Says so in the log. */
+static void fit_connection_caps(long *main_cap, long *sns_cap, int has_sns) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 100000000) return;
+  long budget = (long)rl.rlim_cur - FD_SPARE;
+  if (budget < 32) budget = 32;
+  long want_main = *main_cap, want_sns = has_sns ? *sns_cap : 0;
+  if (want_main + want_sns <= budget) return;
+  if (has_sns) {
+    long main_share = want_main < budget / 2 ? want_main : budget / 2;
+    *sns_cap = budget - main_share < want_sns ? budget - main_share : want_sns;
+    *main_cap = budget - *sns_cap < want_main ? budget - *sns_cap : want_main;
+  } else {
+    *main_cap = budget;
+  }
+  char lim[24], m[24], sn[24];
+  snprintf(lim, sizeof lim, "%llu", (unsigned long long)rl.rlim_cur);
+  snprintf(m, sizeof m, "%ld", *main_cap);
+  snprintf(sn, sizeof sn, "%ld", has_sns ? *sns_cap : 0);
+  log_kv(LOG_WARN, "connection caps lowered to fit the open-file limit (ulimit -n)", "limit", lim,
+         "max_connections", m, "sns_max_connections", sn, NULL);
 }
 
 static void on_store_ready(uv_async_t *a) {
@@ -309,8 +363,10 @@ static void on_sqs_closed(void *ud) {
 static void on_server_closed(void *ud) {
   app *ap = ud;
   /* Every request was answered; nothing is queued any more. */
-  store_stop(ap->st);
-  store_complete(ap->st);
+  if (ap->st) { /* NULL with --read-only */
+    store_stop(ap->st);
+    store_complete(ap->st);
+  }
   if (ap->sqs)
     sqs_close(ap->sqs, on_sqs_closed, ap); /* deletes what was committed */
   else
@@ -332,6 +388,41 @@ static void on_signal(uv_signal_t *s, int signum) {
   sesrep_close(ap->sesrep);
   sqs_stop(ap->sqs);
   server_shutdown(ap->srv, on_server_closed, ap);
+}
+
+extern const char schema_sql[]; /* schema/seslog.sql, embedded at build */
+
+/* --read-only: checks that path is a seslog database at the schema
+ * version this seslog writes (an older one needs the migration a normal
+ * start does), opened by name (readpool_archive_uri). Returns 0, or
+ * SL_EDB with a sentence in err. */
+static int check_archive(const char *path, const char *name, char *err, size_t errlen) {
+  int latest = 0;
+  for (const char *p = strstr(schema_sql, "-- version "); p; p = strstr(p + 1, "-- version ")) {
+    int v = (int)strtol(p + 11, NULL, 10);
+    if (v > latest) latest = v;
+  }
+  sqlite3 *db;
+  if (readpool_open_conn(name, &db, err, errlen)) return SL_EDB;
+  sqlite3_stmt *st = NULL;
+  int version = -1;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    version = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  st = NULL;
+  int ok = version >= 0 && sqlite3_prepare_v2(db, "SELECT 1 FROM SesEventMessages, rollup_minute",
+                                              -1, &st, NULL) == SQLITE_OK;
+  sqlite3_finalize(st);
+  if (!ok)
+    snprintf(err, errlen, "%s is not a seslog database (%s)", path, sqlite3_errmsg(db));
+  else if (version != latest)
+    snprintf(err, errlen,
+             "%s has schema version %d and this seslog reads version %d: start it once without "
+             "--read-only to migrate it (or use the seslog that wrote it)",
+             path, version, latest);
+  sqlite3_close(db);
+  return ok && version == latest ? 0 : SL_EDB;
 }
 
 int cmd_serve(int argc, char **argv, int argi) {
@@ -379,6 +470,27 @@ int cmd_serve(int argc, char **argv, int argi) {
     config_free(serve_table, &o);
     return 2;
   }
+  /* The names the main listener answers to (hostcheck.h). */
+  char *host_names[3 + 64];
+  char public_host[256], listen_host[256];
+  struct hostcheck hosts = {host_names, 0};
+  for (size_t i = 0; i < o.allowed_host.n; i++) {
+    const char *h = o.allowed_host.items[i];
+    if (hosts.n == 64 || !*h || strcspn(h, ":/[]@ ") != strlen(h)) {
+      fprintf(stderr,
+              "seslog serve: --allowed-host %s: expected a host name without port, like "
+              "seslog.example.com (at most 64)\n",
+              h);
+      config_free(serve_table, &o);
+      return 2;
+    }
+    host_names[hosts.n++] = o.allowed_host.items[i];
+  }
+  if (o.public_url && hostcheck_url_host(o.public_url, public_host, sizeof public_host) == 0)
+    host_names[hosts.n++] = public_host;
+  int listen_port;
+  if (config_split_hostport(o.listen, listen_host, sizeof listen_host, &listen_port) == 0)
+    host_names[hosts.n++] = listen_host;
   /* The API serves every stored address: never to the network unguarded.
    * (--sns-listen serves only /sns and /healthz, so it may be public.) */
   char lhost[256];
@@ -410,6 +522,20 @@ int cmd_serve(int argc, char **argv, int argi) {
   ap.sigint.data = ap.sigterm.data = &ap;
 
   char err[512];
+  int ro = o.read_only;
+  char ro_name[8192]; /* --read-only: the name the read connections open */
+  if (ro) {
+    if (access(o.db, F_OK) != 0) {
+      fprintf(stderr, "seslog serve: --read-only: no database at %s\n", o.db);
+      goto early_fail;
+    }
+    if (readpool_archive_uri(o.db, ro_name, sizeof ro_name) ||
+        check_archive(o.db, ro_name, err, sizeof err)) {
+      fprintf(stderr, "seslog serve: --read-only: %s\n",
+              ro_name[0] ? err : "the database path is too long");
+      goto early_fail;
+    }
+  }
   if (o.bounce_warn > o.bounce_alert || o.complaint_warn > o.complaint_alert) {
     fprintf(stderr, "seslog serve: a warn threshold is above its alert threshold\n");
     goto early_fail;
@@ -431,7 +557,7 @@ int cmd_serve(int argc, char **argv, int argi) {
     goto early_fail;
   }
   int slack_idx = -1;
-  if (o.slack_webhook_url) {
+  if (o.slack_webhook_url && !ro) {
     struct slack_opts slo = {.webhook_url = o.slack_webhook_url,
                              .public_url = o.public_url,
                              .mention = o.slack_mention,
@@ -443,10 +569,19 @@ int cmd_serve(int argc, char **argv, int argi) {
       goto early_fail;
     }
   }
+  if (ro && (o.sqs_queue_url.n || o.sqs_raw_queue_url.n)) {
+    fprintf(stderr, "seslog serve: --read-only takes no --sqs-queue-url: it stores nothing\n");
+    goto early_fail;
+  }
+  if (ro && o.ses_reputation) {
+    fprintf(stderr,
+            "seslog serve: --read-only takes no --ses-reputation: it stores AWS's figures\n");
+    goto early_fail;
+  }
   /* One credentials provider for every AWS service (SQS, DynamoDB, the
    * reputation watch). The watch alone never stops the start: it shows why
    * it has none. */
-  int need_creds = o.dynamodb_table || o.sqs_queue_url.n || o.sqs_raw_queue_url.n;
+  int need_creds = !ro && (o.dynamodb_table || o.sqs_queue_url.n || o.sqs_raw_queue_url.n);
   char creds_err[512] = "";
   if ((need_creds || o.ses_reputation) &&
       awscreds_new(&ap.loop, ap.ob, &ap.creds, creds_err, sizeof creds_err)) {
@@ -456,12 +591,30 @@ int cmd_serve(int argc, char **argv, int argi) {
     }
     ap.creds = NULL;
   }
+  /* Checked before the database is opened: a bad queue changes nothing. */
+  if (o.sqs_queue_url.n || o.sqs_raw_queue_url.n) {
+    if (o.sqs_pollers < 1 || o.sqs_pollers > 100) {
+      fprintf(stderr, "seslog serve: --sqs-pollers must be from 1 to 100\n");
+      goto early_fail;
+    }
+    struct sqs_opts qo = {.queue_urls = o.sqs_queue_url.items,
+                          .n_queue_urls = o.sqs_queue_url.n,
+                          .raw_queue_urls = o.sqs_raw_queue_url.items,
+                          .n_raw_queue_urls = o.sqs_raw_queue_url.n,
+                          .endpoint = o.sqs_endpoint ? o.sqs_endpoint : aws_endpoint_env("SQS"),
+                          .pollers = (int)o.sqs_pollers,
+                          .basic_auth = o.sns_basic_auth};
+    if (sqs_new(&ap.loop, ap.ob, ap.creds, &qo, &ap.sqs, err, sizeof err)) {
+      fprintf(stderr, "seslog serve: --sqs-queue-url: %s\n", err);
+      goto early_fail;
+    }
+  }
   struct dynamodb_opts ddo = {
       .table = o.dynamodb_table,
       .endpoint = o.dynamodb_endpoint ? o.dynamodb_endpoint : aws_endpoint_env("DYNAMODB"),
       .extra_attributes = o.dynamodb_extra_attributes,
       .creds = ap.creds};
-  if (o.dynamodb_table) {
+  if (o.dynamodb_table && !ro) {
     struct outbox_sink sink = {0};
     if (dynamodb_parse_types(o.dynamodb_types, &ddo.types, err, sizeof err)) {
       fprintf(stderr, "seslog serve: --dynamodb-types: %s\n", err);
@@ -479,9 +632,9 @@ int cmd_serve(int argc, char **argv, int argi) {
     }
   }
   struct dnsbl_opts dno = {.ips = o.dnsbl_ip.items,
-                           .n_ips = (int)o.dnsbl_ip.n,
+                           .n_ips = ro ? 0 : (int)o.dnsbl_ip.n,
                            .domains = o.dnsbl_domain.items,
-                           .n_domains = (int)o.dnsbl_domain.n,
+                           .n_domains = ro ? 0 : (int)o.dnsbl_domain.n,
                            .zones = o.dnsbl_zone.items,
                            .n_zones = (int)o.dnsbl_zone.n,
                            .servers = o.dns_server,
@@ -531,11 +684,11 @@ int cmd_serve(int argc, char **argv, int argi) {
   if (suppression_new(&spo, &ap.sup)) goto early_fail;
   suppression_hook(ap.sup, &so.hooks[so.n_hooks++]);
   if (ap.ddb) so.hooks[so.n_hooks++] = dynamodb_hook(ap.ddb);
-  if (store_open(o.db, &so, &ap.st, err, sizeof err)) {
+  if (!ro && store_open(o.db, &so, &ap.st, err, sizeof err)) {
     fprintf(stderr, "seslog serve: %s\n", err);
     goto early_fail;
   }
-  if (outbox_attach(ap.box, ap.st)) {
+  if (!ro && outbox_attach(ap.box, ap.st)) {
     fprintf(stderr, "seslog serve: cannot read the outbox of %s\n", o.db);
     goto early_fail;
   }
@@ -554,9 +707,12 @@ int cmd_serve(int argc, char **argv, int argi) {
                             .min_volume = o.rate_min_volume,
                             .interval_ms = o.monitor_interval,
                             .silence_ms = o.silence_alert};
+  char web_dir[4096];
+  if (!o.web) static_default_dir(web_dir, sizeof web_dir);
   if (certcache_new(ap.ob, cert_dir, 64, &ap.cc) || subs_new(1000, &ap.sb) ||
       ingest_new(&ap.loop, ap.st, ap.cc, ap.ob, ap.sb, &io, &ap.in) ||
-      static_load(o.web, &ap.web) || readpool_new(&ap.loop, o.db, (int)o.query_timeout, &ap.rp) ||
+      static_load(o.web ? o.web : web_dir, &ap.web) ||
+      readpool_new(&ap.loop, ro ? ro_name : o.db, (int)o.query_timeout, &ap.rp) ||
       api_new(ap.rp,
               &(struct api_opts){.query_timeout_ms = o.query_timeout,
                                  .bounce_warn = o.bounce_warn / 100,
@@ -569,31 +725,20 @@ int cmd_serve(int argc, char **argv, int argi) {
                                  .aws_json = api_aws_json,
                                  .aws_series = sesrep_enabled(ap.sesrep)},
               &ap.api) ||
-      monitor_new(&ap.loop, ap.rp, ap.st, ap.box, slack_idx, ap.sb, &mo, &ap.mon) ||
-      retention_new(&ap.loop, ap.st, &rr, o.retention_interval, &ap.ret)) {
+      (!ro && (monitor_new(&ap.loop, ap.rp, ap.st, ap.box, slack_idx, ap.sb, &mo, &ap.mon) ||
+               retention_new(&ap.loop, ap.st, &rr, o.retention_interval, &ap.ret)))) {
     fprintf(stderr, "seslog serve: out of memory at start\n");
     goto early_fail;
   }
-  if (o.sqs_queue_url.n || o.sqs_raw_queue_url.n) {
-    if (o.sqs_pollers < 1 || o.sqs_pollers > 100) {
-      fprintf(stderr, "seslog serve: --sqs-pollers must be from 1 to 100\n");
-      goto early_fail;
-    }
-    struct sqs_opts qo = {.queue_urls = o.sqs_queue_url.items,
-                          .n_queue_urls = o.sqs_queue_url.n,
-                          .raw_queue_urls = o.sqs_raw_queue_url.items,
-                          .n_raw_queue_urls = o.sqs_raw_queue_url.n,
-                          .endpoint = o.sqs_endpoint ? o.sqs_endpoint : aws_endpoint_env("SQS"),
-                          .pollers = (int)o.sqs_pollers,
-                          .basic_auth = o.sns_basic_auth};
-    if (sqs_new(&ap.loop, ap.ob, ap.creds, ap.in, ap.st, &qo, &ap.sqs, err, sizeof err)) {
-      fprintf(stderr, "seslog serve: --sqs-queue-url: %s\n", err);
-      goto early_fail;
-    }
+  if (!ro && subs_load(ap.sb, ap.st)) log_kv(LOG_WARN, "cannot read the subscriptions table", NULL);
+  if (ro) { /* the topics of the archive, for /api/subscriptions */
+    sqlite3 *rdb = NULL;
+    if (readpool_open_conn(ro_name, &rdb, NULL, 0) || subs_load_db(ap.sb, rdb))
+      log_kv(LOG_WARN, "cannot read the subscriptions table", NULL);
+    sqlite3_close(rdb);
   }
-  if (subs_load(ap.sb, ap.st)) log_kv(LOG_WARN, "cannot read the subscriptions table", NULL);
   suppression_attach(ap.sup, ap.st, ap.rp);
-  dnsbl_attach(ap.dnsbl, ap.st);
+  if (!ro) dnsbl_attach(ap.dnsbl, ap.st);
   sesrep_attach(ap.sesrep, ap.st);
   ap.router = (struct router){
       .in = ap.in,
@@ -602,13 +747,17 @@ int cmd_serve(int argc, char **argv, int argi) {
       .web = ap.web,
       .api = ap.api,
       .api_token = o.api_token,
+      .hosts = hosts,
+      .read_only = ro,
       .sup = ap.sup,
       .dnsbl = ap.dnsbl,
       .sesrep = ap.sesrep,
       .sqs = ap.sqs,
       .metrics = {
           .m = ap.mx, .in = ap.in, .mon = ap.mon, .box = ap.box, .st = ap.st, .db_path = o.db}};
+  fit_connection_caps(&o.max_connections, &o.sns_max_connections, o.sns_listen != NULL);
   struct server_opts svo = {.max_conns = (int)o.max_connections,
+                            .sns_max_conns = (int)o.sns_max_connections,
                             .max_inflight = 64,
                             .idle_ms = o.idle_timeout > 0 ? o.idle_timeout : 60000,
                             .request_ms = o.request_timeout > 0 ? o.request_timeout : 30000};
@@ -631,18 +780,25 @@ int cmd_serve(int argc, char **argv, int argi) {
     log_kv(LOG_INFO, "listening", "addr", bound, "serves", i ? "POST /sns, GET /healthz" : "all",
            NULL);
   }
-  if (monitor_load(ap.mon, o.db)) log_kv(LOG_WARN, "cannot read the monitor states", NULL);
-  if (dnsbl_load(ap.dnsbl, o.db)) log_kv(LOG_WARN, "cannot read the DNSBL states", NULL);
-  if (sesrep_load(ap.sesrep, o.db))
-    log_kv(LOG_WARN, "cannot read the SES account status and AWS monitor states", NULL);
-  if (store_start(ap.st)) goto early_fail;
-  monitor_start(ap.mon);
+  if (!ro) {
+    if (monitor_load(ap.mon, o.db)) log_kv(LOG_WARN, "cannot read the monitor states", NULL);
+    if (dnsbl_load(ap.dnsbl, o.db)) log_kv(LOG_WARN, "cannot read the DNSBL states", NULL);
+    if (sesrep_load(ap.sesrep, o.db))
+      log_kv(LOG_WARN, "cannot read the SES account status and AWS monitor states", NULL);
+    if (store_start(ap.st)) goto early_fail;
+    monitor_start(ap.mon);
+    retention_start(ap.ret);
+    dnsbl_start(ap.dnsbl);
+    sesrep_start(ap.sesrep);
+  } else {
+    log_kv(LOG_INFO,
+           "read-only: browsing without writing; no monitors, alerts, outbox, replication, "
+           "retention or DNSBL",
+           "db", o.db, NULL);
+  }
   metrics_load(ap.mx, ap.rp);
-  retention_start(ap.ret);
-  dnsbl_start(ap.dnsbl);
-  sesrep_start(ap.sesrep);
-  if (ap.sqs) sqs_start(ap.sqs);
-  if (!o.slack_webhook_url)
+  if (ap.sqs) sqs_start(ap.sqs, ap.in, ap.st);
+  if (!o.slack_webhook_url && !ro)
     log_kv(LOG_INFO, "no --slack-webhook-url: alerts are logged and kept, not sent", NULL);
   if (ap.ddb) {
     char types[200];
@@ -651,7 +807,7 @@ int cmd_serve(int argc, char **argv, int argi) {
            dynamodb_endpoint(ap.ddb), "region", ddo.region, "types", types, "credentials",
            awscreds_source(ap.creds), NULL);
   }
-  if (!o.sns_topic_arn.n)
+  if (!o.sns_topic_arn.n && !ro)
     log_kv(LOG_WARN,
            "no --sns-topic-arn allowlist: signed messages from any SNS topic are accepted", NULL);
   log_kv(LOG_INFO, "seslog started", "version", SESLOG_VERSION, "db", o.db, "cert_dir", cert_dir,

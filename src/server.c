@@ -18,6 +18,8 @@ typedef struct listener {
   uv_tcp_t tcp;
   server *srv;
   int flags;
+  int max_conns; /* its cap */
+  int n_conns;   /* its connections open now */
   struct listener *next;
 } listener;
 
@@ -44,6 +46,7 @@ typedef struct conn {
   uv_shutdown_t shutdown_req;
   char remote[64]; /* peer address */
   int flags;       /* listener flags */
+  listener *from;  /* the listener that accepted it (counts it) */
   struct conn *prev, *next;
 } conn;
 
@@ -97,6 +100,7 @@ static void conn_maybe_free(conn *c) {
     s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   s->n_conns--;
+  c->from->n_conns--;
   http_reader_free(c->reader);
   buf_free(&c->kept);
   free(c);
@@ -396,6 +400,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   if (!c) return;
   c->srv = s;
   c->flags = l->flags;
+  c->from = l;
   c->idle_since = (int64_t)uv_now(s->loop);
   buf_init(&c->kept, 2 * HTTP_MAX_BODY);
   uv_tcp_init(s->loop, &c->tcp);
@@ -406,6 +411,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   if (s->conns) s->conns->prev = c;
   s->conns = c;
   s->n_conns++;
+  l->n_conns++;
   if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
     conn_close(c);
     return;
@@ -424,7 +430,9 @@ static void on_connection(uv_stream_t *ls, int status) {
     }
   }
   snprintf(c->remote, sizeof c->remote, "%s:%d", host, port);
-  if (s->n_conns > s->opts.max_conns || s->shutting_down) {
+  /* Each listener counts its own: a flood of the public one cannot lock
+   * out the API, the web UI and /healthz. */
+  if (l->n_conns > l->max_conns || s->shutting_down) {
     log_kv(LOG_WARN, "connection refused: too many connections", "remote", c->remote, NULL);
     static const char msg[] =
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
@@ -460,6 +468,7 @@ int server_listen(server *s, const char *hostport, int flags, char *bound, size_
   if (!l) return UV_ENOMEM;
   l->srv = s;
   l->flags = flags;
+  l->max_conns = flags & LISTEN_SNS_ONLY ? s->opts.sns_max_conns : s->opts.max_conns;
   uv_tcp_init(s->loop, &l->tcp);
   l->tcp.data = l;
   s->listeners_open++;

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "jsoncheck.h"
 #include "util.h"
 
 /* What differs between SES types. */
@@ -130,17 +131,23 @@ static void rcpt_add_take(ses_event *e, char *addr, int dedup) {
 /* Fills e->recipients from a JSON array of address strings (objects == 0)
  * or of {"emailAddress":...} objects (objects == 1); entries of another
  * shape and empty addresses are skipped, exact duplicates listed once
- * (up to SES_DEDUP_MAX entries). Returns 0 or SL_ENOMEM. */
+ * (up to SES_DEDUP_MAX entries); entries past SES_RECIPIENTS_MAX are
+ * counted in e->recipients_over. Returns 0 or SL_ENOMEM. */
 static int rcpt_fill(ses_event *e, const cJSON *arr, int objects) {
   int n = cJSON_GetArraySize(arr);
   if (!cJSON_IsArray(arr) || n <= 0) return 0;
-  e->recipients = calloc((size_t)n, sizeof *e->recipients);
+  e->recipients =
+      calloc((size_t)(n < SES_RECIPIENTS_MAX ? n : SES_RECIPIENTS_MAX), sizeof *e->recipients);
   if (!e->recipients) return SL_ENOMEM;
   const cJSON *it;
   cJSON_ArrayForEach(it, arr) {
     const char *s =
         objects ? obj_str(it, "emailAddress") : (cJSON_IsString(it) ? it->valuestring : NULL);
     if (!s) continue;
+    if (e->n_recipients == SES_RECIPIENTS_MAX) {
+      e->recipients_over++;
+      continue;
+    }
     char *addr;
     if (addr_dup(s, strlen(s), &addr)) return SL_ENOMEM;
     if (addr) rcpt_add_take(e, addr, n <= SES_DEDUP_MAX);
@@ -339,7 +346,13 @@ int ses_parse(const char *json, size_t len, const char *sns_timestamp, ses_event
     cJSON_Delete(root);
     return fail_why(why, "the SES message has text after its JSON", SL_EJSON);
   }
-  int rc = ses_parse_json(root, sns_timestamp, out, why);
+  /* What cJSON lets through but would be stored ambiguously. */
+  int rc = jsoncheck(json, len, why);
+  if (rc) {
+    cJSON_Delete(root);
+    return rc;
+  }
+  rc = ses_parse_json(root, sns_timestamp, out, why);
   cJSON_Delete(root);
   return rc;
 }
@@ -532,6 +545,12 @@ static int ddb_bounced(const cJSON *plain, cJSON **out) {
       cJSON_Delete(arr);
       return SL_EFIELD;
     }
+    /* JSON inside a string: the rule of ses_parse holds for it too. */
+    int rc = jsoncheck(v->valuestring, strlen(v->valuestring), NULL);
+    if (rc) {
+      cJSON_Delete(arr);
+      return rc;
+    }
   } else if (cJSON_IsArray(v)) {
     arr = cJSON_Duplicate(v, 1);
     if (!arr) return SL_ENOMEM;
@@ -555,6 +574,8 @@ static int ddb_synthesize(const cJSON *plain, const char *type, const struct ses
   cJSON *bounced = NULL;
   int rc = ddb_bounced(plain, &bounced);
   if (rc == SL_EFIELD) return fail_why(why, "bouncedRecipients is not a JSON array", rc);
+  if (rc == SL_EDUPKEY || rc == SL_ENUL)
+    return fail_why(why, "bouncedRecipients has an object with a key twice, or U+0000", rc);
   if (rc) return fail_why(why, "out of memory", rc);
   cJSON *doc = cJSON_CreateObject();
   cJSON *mail = NULL, *tobj = NULL, *arr = NULL;

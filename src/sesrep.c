@@ -234,7 +234,8 @@ int sesrep_new(uv_loop_t *loop, outbound *ob, outbox *box, int slack_sink,
   if (s->o.window_ms <= 0) s->o.window_ms = 600000;
   if (s->o.retry_base_ms <= 0) s->o.retry_base_ms = 2000;
   for (int k = 0; k < 2; k++) {
-    s->mon[k].r.state = "ok";
+    s->mon[k].r.state = s->mon[k].r.announced = "ok";
+    s->mon[k].r.present = 1; /* AWS's figures are always about now */
     s->mon[k].r.warn = k == M_BOUNCE ? s->o.bounce_warn : s->o.complaint_warn;
     s->mon[k].r.alert = k == M_BOUNCE ? s->o.bounce_alert : s->o.complaint_alert;
     s->mon[k].r.window_ms = s->o.window_ms;
@@ -645,7 +646,7 @@ static void judge(sesrep *s, int64_t now) {
     if (to == s->mon[k].state) continue;
     int from = s->mon[k].state;
     s->mon[k].state = to;
-    r->state = monitor_state_name(to);
+    r->state = r->announced = monitor_state_name(to);
     r->since_ms = now;
     if (s->st) monitor_announce(s->st, s->box, s->slack_sink, mon_names[k], from, to, r);
   }
@@ -944,7 +945,7 @@ int sesrep_load(sesrep *s, const char *db_path) {
       for (int v = 0; v < 3; v++)
         if (to && strcmp(to, monitor_state_name(v)) == 0) {
           s->mon[k].state = v;
-          s->mon[k].r.state = monitor_state_name(v);
+          s->mon[k].r.state = s->mon[k].r.announced = monitor_state_name(v);
         }
       s->mon[k].r.since_ms = sqlite3_column_int64(st, 2);
     }

@@ -208,7 +208,8 @@ static char *message(const char *fallback, const char *body, const char *context
   return out;
 }
 
-static void join_recipients(buf *b, const cJSON *ev, int mrkdwn) {
+/* Appends up to ten recipients, escaped. */
+static void join_recipients(buf *b, const cJSON *ev) {
   const cJSON *r = cJSON_GetObjectItemCaseSensitive(ev, "recipients");
   const cJSON *x;
   int i = 0;
@@ -219,10 +220,7 @@ static void join_recipients(buf *b, const cJSON *ev, int mrkdwn) {
       break;
     }
     if (i++) buf_appends(b, ", ");
-    if (mrkdwn)
-      put_mrkdwn(b, x->valuestring);
-    else
-      buf_appends(b, x->valuestring);
+    put_mrkdwn(b, x->valuestring);
   }
 }
 
@@ -239,11 +237,26 @@ static char *event_message(const slack *s, const cJSON *ev) {
   buf_init(&body, 16384);
   buf_init(&ctx, 4096);
   /* plain fallback (notifications, screen readers) */
-  buf_printf(&fb, "%s%s", s->mention, type ? type : "Event");
-  if (kind1) buf_printf(&fb, " (%s%s%s)", kind1, kind2 ? "/" : "", kind2 ? kind2 : "");
+  /* Slack reads <...> in the top-level text too (what a phone shows): every
+   * value from the event is escaped there as in the blocks, so the only
+   * mention is the one --slack-mention asked for. */
+  buf_appends(&fb, s->mention);
+  put_mrkdwn(&fb, type ? type : "Event");
+  if (kind1) {
+    buf_appends(&fb, " (");
+    put_mrkdwn(&fb, kind1);
+    if (kind2) {
+      buf_appends(&fb, "/");
+      put_mrkdwn(&fb, kind2);
+    }
+    buf_appends(&fb, ")");
+  }
   buf_appends(&fb, " for ");
-  join_recipients(&fb, ev, 0);
-  if (source) buf_printf(&fb, " from %s", source);
+  join_recipients(&fb, ev);
+  if (source) {
+    buf_appends(&fb, " from ");
+    put_mrkdwn(&fb, source);
+  }
   /* Block Kit body */
   buf_printf(&body, "%s*%s*", s->mention, bounce ? "Bounce" : "Complaint");
   if (kind1) {
@@ -257,7 +270,7 @@ static char *event_message(const slack *s, const cJSON *ev) {
     buf_appends(&body, " — no feedback type");
   }
   buf_appends(&body, "\n*Recipients:* ");
-  join_recipients(&body, ev, 1);
+  join_recipients(&body, ev);
   if (source) {
     buf_appends(&body, "\n*Source:* ");
     put_mrkdwn(&body, source);
@@ -304,21 +317,39 @@ static char *other_message(const slack *s, const cJSON *p, const char *kind) {
     double value = cJSON_IsNumber(v) ? v->valuedouble * 100 : 0;
     double thr = cJSON_IsNumber(th) ? th->valuedouble * 100 : 0;
     const char *w = jstr(p, "window");
-    buf_printf(&fb, "%s%s %s → %s: %.3f %% (threshold %.3f %%, window %s)",
-               to && strcmp(to, "ok") ? s->mention : "", name, from ? from : "?", to ? to : "?",
-               value, thr, w ? w : "?");
-    buf_printf(&body, "%s*%s is %s* (was %s)\n*Value:* %.3f %% over %s\n*Threshold:* %.3f %%",
-               to && strcmp(to, "ok") ? s->mention : "", name, to ? to : "?", from ? from : "?",
-               value, w ? w : "?", thr);
+    const char *m = to && strcmp(to, "ok") ? s->mention : "";
+    buf_printf(&fb, "%s%s ", m, name);
+    put_mrkdwn(&fb, from ? from : "?");
+    buf_appends(&fb, " → ");
+    put_mrkdwn(&fb, to ? to : "?");
+    buf_printf(&fb, ": %.3f %% (threshold %.3f %%, window ", value, thr);
+    put_mrkdwn(&fb, w ? w : "?");
+    buf_appends(&fb, ")");
+    buf_printf(&body, "%s*%s is ", m, name);
+    put_mrkdwn(&body, to ? to : "?");
+    buf_appends(&body, "* (was ");
+    put_mrkdwn(&body, from ? from : "?");
+    buf_printf(&body, ")\n*Value:* %.3f %% over ", value);
+    put_mrkdwn(&body, w ? w : "?");
+    buf_printf(&body, "\n*Threshold:* %.3f %%", thr);
     if (s->public_url) buf_printf(&body, "\n<%s/#/|Open the overview>", s->public_url);
   } else if (strcmp(kind, "dnsbl") == 0) {
     const char *target = jstr(p, "target"), *zone = jstr(p, "zone");
     const char *answers = jstr(p, "answers"), *reason = jstr(p, "reason");
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "listed"))) {
-      buf_printf(&fb, "%sDNSBL: %s is listed on %s", s->mention, target ? target : "?",
-                 zone ? zone : "?");
-      if (answers && *answers) buf_printf(&fb, " (%s)", answers);
-      if (reason) buf_printf(&fb, ": %s", reason);
+      buf_printf(&fb, "%sDNSBL: ", s->mention);
+      put_mrkdwn(&fb, target ? target : "?");
+      buf_appends(&fb, " is listed on ");
+      put_mrkdwn(&fb, zone ? zone : "?");
+      if (answers && *answers) {
+        buf_appends(&fb, " (");
+        put_mrkdwn(&fb, answers);
+        buf_appends(&fb, ")");
+      }
+      if (reason) {
+        buf_appends(&fb, ": ");
+        put_mrkdwn(&fb, reason);
+      }
       buf_printf(&body, "%s*Blocklisted:* ", s->mention);
       put_mrkdwn(&body, target ? target : "?");
       buf_appends(&body, " is listed on ");
@@ -334,8 +365,10 @@ static char *other_message(const slack *s, const cJSON *p, const char *kind) {
       }
       buf_appends(&body, "\nReceivers that use this list may refuse or junk the mail.");
     } else {
-      buf_printf(&fb, "DNSBL: %s is no longer listed on %s", target ? target : "?",
-                 zone ? zone : "?");
+      buf_appends(&fb, "DNSBL: ");
+      put_mrkdwn(&fb, target ? target : "?");
+      buf_appends(&fb, " is no longer listed on ");
+      put_mrkdwn(&fb, zone ? zone : "?");
       buf_appends(&body, "*Delisted:* ");
       put_mrkdwn(&body, target ? target : "?");
       buf_appends(&body, " is no longer listed on ");
@@ -358,7 +391,8 @@ static char *other_message(const slack *s, const cJSON *p, const char *kind) {
                   "and the case AWS opened.");
     if (s->public_url) buf_printf(&body, "\n<%s/#/|Open the overview>", s->public_url);
   } else if (strcmp(kind, "unsubscribe") == 0) {
-    buf_printf(&fb, "%sSNS topic unsubscribed: %s", s->mention, topic ? topic : "?");
+    buf_printf(&fb, "%sSNS topic unsubscribed: ", s->mention);
+    put_mrkdwn(&fb, topic ? topic : "?");
     buf_printf(&body, "%s*SNS subscription removed*\nseslog receives nothing more from ",
                s->mention);
     put_mrkdwn(&body, topic ? topic : "?");
@@ -366,11 +400,14 @@ static char *other_message(const slack *s, const cJSON *p, const char *kind) {
   } else {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(p, "silentMinutes");
     int mins = cJSON_IsNumber(m) ? m->valueint : 0;
-    buf_printf(&fb, "%sNo message from %s for %d minutes", s->mention, topic ? topic : "?", mins);
+    buf_printf(&fb, "%sNo message from ", s->mention);
+    put_mrkdwn(&fb, topic ? topic : "?");
+    buf_printf(&fb, " for %d minutes", mins);
     buf_printf(&body, "%s*Silent SNS topic*\nNo message from ", s->mention);
     put_mrkdwn(&body, topic ? topic : "?");
-    buf_printf(&body, " for %d minutes (last at %s).", mins,
-               jstr(p, "lastMessageAt") ? jstr(p, "lastMessageAt") : "?");
+    buf_printf(&body, " for %d minutes (last at ", mins);
+    put_mrkdwn(&body, jstr(p, "lastMessageAt") ? jstr(p, "lastMessageAt") : "?");
+    buf_appends(&body, ").");
   }
   char *out = message(fb.data ? fb.data : "", body.data ? body.data : "", NULL);
   buf_free(&fb);

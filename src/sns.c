@@ -569,22 +569,27 @@ done:
  * SL_EFIELD (m lacks a canonical field) or SL_ENOMEM. */
 int sns_sign(sns_msg *m, const char *key_pem, size_t key_len) {
   if (!m || !key_pem || key_len == 0 || key_len > INT32_MAX) return SL_EINVAL;
+  BIO *bio = BIO_new_mem_buf(key_pem, (int)key_len);
+  if (!bio) return SL_ENOMEM;
+  EVP_PKEY *key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+  BIO_free(bio);
+  int rc = key ? sns_sign_key(m, key) : SL_EINVAL;
+  EVP_PKEY_free(key);
+  ERR_clear_error();
+  return rc;
+}
+
+int sns_sign_key(sns_msg *m, struct evp_pkey_st *key) {
+  if (!m || !key) return SL_EINVAL;
   const char *md = digest_name(m->signature_version);
   if (!md) return SL_ESIGVER;
   int rc = SL_EINVAL;
   char *tbs = NULL, *text = NULL;
   size_t tbslen = 0, siglen = 0;
   unsigned char *sig = NULL;
-  EVP_PKEY *key = NULL;
   EVP_MD_CTX *ctx = NULL;
   EVP_PKEY_CTX *pctx = NULL;
-  BIO *bio = BIO_new_mem_buf(key_pem, (int)key_len);
-  if (!bio) {
-    rc = SL_ENOMEM;
-    goto done;
-  }
-  key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-  if (!key || EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) goto done;
+  if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) goto done;
   if ((rc = sns_canonical(m, &tbs, &tbslen)) != 0) goto done;
   rc = SL_ENOMEM;
   if (!(ctx = EVP_MD_CTX_new())) goto done;
@@ -609,8 +614,6 @@ done:
   free(sig);
   free(tbs);
   EVP_MD_CTX_free(ctx);
-  EVP_PKEY_free(key);
-  BIO_free(bio);
   ERR_clear_error();
   return rc;
 }

@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "http.h"
+#include "jsoncheck.h"
 #include "log.h"
 #include "ses.h"
 
@@ -307,13 +308,18 @@ static void close_finished(sqs *s) {
   done(s->done_ud);
 }
 
-/* A delete or visibility call ended. */
+static void on_calls_done(uv_timer_t *t) {
+  close_finished(t->data);
+}
+
+/* A delete or visibility call ended. This runs inside outbound's callback:
+ * done (which may close outbound) is called from a timer, never here. */
 static void call_ended(queue *q) {
   q->calls--;
   if (q->s->closed) {
     int busy = 0;
     for (size_t i = 0; i < q->s->n; i++) busy += q->s->queues[i].calls;
-    if (!busy) close_finished(q->s);
+    if (!busy && q->s->done) uv_timer_start(&q->s->close_timer, on_calls_done, 0, 0);
     return;
   }
   poll_more(q);
@@ -566,10 +572,19 @@ static void handle_message(queue *q, const cJSON *msg) {
   const char *text = body->valuestring;
   size_t len = strlen(text);
   cJSON *doc = cJSON_ParseWithLength(text, len);
+  const char *why = NULL;
+  int bad;
   if (!cJSON_IsObject(doc)) {
     refuse(m, "invalid_json", "The message body is not a JSON object.");
   } else if (is_envelope(doc)) {
     hand_to_ingest(m, text, len);
+  } else if (q->raw && (bad = jsoncheck(text, len, &why)) != 0) {
+    /* As on /sns and in import: nothing stored ambiguously. */
+    refuse(m,
+           bad == SL_EDUPKEY ? "duplicate_key"
+           : bad == SL_ENUL  ? "nul_in_string"
+                             : "refused",
+           why ? why : "The body cannot be checked.");
   } else if (q->raw) {
     store_raw(m, doc);
   } else {
@@ -683,8 +698,8 @@ static char *basic_header(const char *userpass) {
   return out;
 }
 
-int sqs_new(uv_loop_t *loop, outbound *ob, awscreds *creds, ingest *in, store *st,
-            const struct sqs_opts *o, sqs **out, char *err, size_t errlen) {
+int sqs_new(uv_loop_t *loop, outbound *ob, awscreds *creds, const struct sqs_opts *o, sqs **out,
+            char *err, size_t errlen) {
   sqs *s = calloc(1, sizeof *s);
   size_t n = o->n_queue_urls + o->n_raw_queue_urls;
   if (!s || !(s->queues = calloc(n ? n : 1, sizeof *s->queues))) {
@@ -694,8 +709,6 @@ int sqs_new(uv_loop_t *loop, outbound *ob, awscreds *creds, ingest *in, store *s
   s->loop = loop;
   s->ob = ob;
   s->creds = creds;
-  s->in = in;
-  s->st = st;
   s->pollers = o->pollers > 0 ? o->pollers : 2;
   s->backoff_base_s = o->backoff_base_s > 0 ? o->backoff_base_s : 5;
   int rc = 0;
@@ -732,7 +745,9 @@ int sqs_new(uv_loop_t *loop, outbound *ob, awscreds *creds, ingest *in, store *s
   return 0;
 }
 
-void sqs_start(sqs *s) {
+void sqs_start(sqs *s, ingest *in, store *st) {
+  s->in = in;
+  s->st = st;
   for (size_t i = 0; i < s->n; i++) {
     queue *q = &s->queues[i];
     log_kv(LOG_INFO, "polling sqs queue", "queue", q->url, "endpoint", q->endpoint, "region",

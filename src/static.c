@@ -2,11 +2,13 @@
 #include "static.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "log.h"
@@ -51,7 +53,18 @@ static const char *content_type(const char *path) {
   return "application/octet-stream";
 }
 
-static int load_dir(static_files *s, const char *dir, const char *prefix, int depth) {
+/* 1 when the real path of full (symlinks resolved) lies under root, itself
+ * a real path: a link pointing out of the web folder is not served. */
+static int inside_root(const char *root, const char *full) {
+  char real[PATH_MAX];
+  if (!realpath(full, real)) return 0;
+  size_t n = strlen(root);
+  if (n == 1 && root[0] == '/') return 1;
+  return strncmp(real, root, n) == 0 && real[n] == '/';
+}
+
+static int load_dir(static_files *s, const char *root, const char *dir, const char *prefix,
+                    int depth) {
   DIR *d = opendir(dir);
   if (!d) return SL_EIO;
   struct dirent *de;
@@ -62,8 +75,12 @@ static int load_dir(static_files *s, const char *dir, const char *prefix, int de
     snprintf(rel, sizeof rel, "%s/%s", prefix, de->d_name);
     struct stat st;
     if (stat(full, &st)) continue;
+    if (!inside_root(root, full)) {
+      log_kv(LOG_WARN, "static file skipped (a link out of the web folder)", "path", full, NULL);
+      continue;
+    }
     if (S_ISDIR(st.st_mode)) {
-      if (depth < DEPTH_MAX) load_dir(s, full, rel, depth + 1);
+      if (depth < DEPTH_MAX) load_dir(s, root, full, rel, depth + 1);
       continue;
     }
     if (!S_ISREG(st.st_mode) || st.st_size > FILE_MAX ||
@@ -100,10 +117,50 @@ static int load_dir(static_files *s, const char *dir, const char *prefix, int de
 int static_load(const char *dir, static_files **out) {
   static_files *s = calloc(1, sizeof *s);
   if (!s) return SL_ENOMEM;
-  if (load_dir(s, dir, "", 0))
+  char root[PATH_MAX];
+  if (!realpath(dir, root) || load_dir(s, root, dir, "", 0)) {
     log_kv(LOG_WARN, "web folder not found; the log browser is not served", "dir", dir, NULL);
+  } else {
+    char count[24];
+    size_t n = 0;
+    for (const sfile *f = s->files; f; f = f->next) n++;
+    snprintf(count, sizeof count, "%zu", n);
+    log_kv(LOG_INFO, "web files", "dir", dir, "files", count, NULL);
+  }
   *out = s;
   return 0;
+}
+
+/* A folder holding index.html, made absolute into out. */
+static int is_web_dir(const char *dir, char *out, size_t n) {
+  char index[4200], real[4096];
+  snprintf(index, sizeof index, "%s/index.html", dir);
+  struct stat st;
+  if (stat(index, &st) || !S_ISREG(st.st_mode) || !realpath(dir, real)) return 0;
+  snprintf(out, n, "%s", real);
+  return 1;
+}
+
+int static_default_dir(char *out, size_t n) {
+  char exe[4096], dir[4200];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len > 0) {
+    exe[len] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    static const char *const rel[] = {"/../web", "/../share/seslog/web"};
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+      snprintf(dir, sizeof dir, "%s%s", exe, rel[i]);
+      if (is_web_dir(dir, out, n)) return 0;
+    }
+  }
+  if (is_web_dir("web", out, n)) return 0;
+  log_kv(LOG_WARN,
+         "no web files next to the binary (../web, ../share/seslog/web) or in ./web; give --web "
+         "DIR",
+         "exe_dir", len > 0 ? exe : "unknown", NULL);
+  snprintf(out, n, "web");
+  return SL_EIO;
 }
 
 void static_free(static_files *s) {

@@ -218,7 +218,7 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
           -1, SQLITE_PREPARE_PERSISTENT, &s->ins_event, NULL) != SQLITE_OK ||
       sqlite3_prepare_v3(s->db,
                          "SELECT 1 FROM SesEventMessages INDEXED BY \"messageId-timeStamp-Index\" "
-                         "WHERE messageId = ? AND timeStamp = ? AND contentHash = ? LIMIT 1",
+                         "WHERE messageId = ? AND contentHash = ? LIMIT 1",
                          -1, SQLITE_PREPARE_PERSISTENT, &s->find_same, NULL) != SQLITE_OK ||
       sqlite3_prepare_v3(s->db,
                          "INSERT OR IGNORE INTO recipients (address, timeStamp, eventId, domain, "
@@ -356,22 +356,47 @@ static char *recipients_json(const ses_event *e) {
   return buf_take(&b);
 }
 
+/* After an INSERT OR IGNORE that changed nothing: sets *dup to 1 when a
+ * row with e's (notificationType, feedbackId) exists, the one unique key
+ * the INSERT can collide with. Runs rarely, so prepared each time.
+ * Returns 0 or SL_EDB. */
+static int insert_collided(store *s, const ses_event *e, int *dup) {
+  *dup = 0;
+  if (!e->feedback_id) return 0;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT 1 FROM SesEventMessages WHERE notificationType = ? AND "
+                         "feedbackId = ? LIMIT 1",
+                         -1, &st, NULL) != SQLITE_OK)
+    return SL_EDB;
+  bind_text(st, 1, e->notification_type);
+  bind_text(st, 2, e->feedback_id);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SL_EDB;
+  *dup = rc == SQLITE_ROW;
+  return 0;
+}
+
 /* Inserts one event and everything it implies. Sets req->result. Returns
  * 0, or SL_EDB when the transaction must be rolled back. */
 static int insert_one(store *s, store_req *req, int64_t now) {
   ses_event *e = req->ev;
   unsigned char hash[SHA256_DIGEST_LENGTH];
   SHA256((const unsigned char *)e->raw, e->raw_len, hash);
-  /* The same event again (an SNS retry, a file imported twice) has the
-   * same messageId, timeStamp and content: found through the contract's
-   * (messageId, timeStamp) index, whose page the insert needs anyway, so
-   * no index of its own (a random hash index costs a page write per
-   * event). A bounce or complaint through a second channel is caught by
-   * the (notificationType, feedbackId) unique index. */
+  /* The same event again (an SNS retry, a file imported twice, the bare
+   * SES JSON and the same event inside an SNS envelope, a Lambda event or
+   * an EventBridge event) has the same messageId and SES content: its
+   * identity never depends on the wrapper, whose Timestamp becomes the
+   * timeStamp column. Found through the contract's (messageId, timeStamp)
+   * index, whose page the insert needs anyway, so no index of its own (a
+   * random hash index costs a page write per event). A bounce or complaint
+   * through a second channel is caught by the (notificationType,
+   * feedbackId) unique index. Two different events sharing (messageId,
+   * timeStamp) differ in content and are both kept. */
   sqlite3_stmt *st = s->find_same;
   bind_text(st, 1, e->message_id);
-  bind_text(st, 2, e->time_stamp);
-  sqlite3_bind_blob(st, 3, hash, 16, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, hash, 16, SQLITE_STATIC);
   int found = sqlite3_step(st);
   sqlite3_reset(st);
   if (found == SQLITE_ROW) {
@@ -379,6 +404,12 @@ static int insert_one(store *s, store_req *req, int64_t now) {
     return 0;
   }
   if (found != SQLITE_DONE) return SL_EDB;
+  /* An event longer than SQLite takes would bind as NULL and be ignored
+   * by the INSERT: refuse it, and leave the rest of the batch alone. */
+  if (e->raw_len >= (size_t)sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, -1)) {
+    req->result = SL_ETOOBIG;
+    return 0;
+  }
   char *rcpt = recipients_json(e);
   if (!rcpt) return SL_ENOMEM;
   st = s->ins_event;
@@ -405,9 +436,22 @@ static int insert_one(store *s, store_req *req, int64_t now) {
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
   free(rcpt);
+  /* A row the database refuses (too big, a constraint or trigger that
+   * aborts the statement) is this event's failure only: the statement was
+   * undone, the transaction goes on. */
+  if (rc == SQLITE_TOOBIG || rc == SQLITE_CONSTRAINT) {
+    req->result = rc == SQLITE_TOOBIG ? SL_ETOOBIG : SL_EDB;
+    snprintf(req->why, sizeof req->why, "%s", sqlite3_errmsg(s->db));
+    return 0;
+  }
   if (rc != SQLITE_DONE) return SL_EDB;
   if (sqlite3_changes(s->db) == 0) {
-    req->result = STORE_DUPLICATE;
+    /* A duplicate only when the row it collides with is there; an INSERT
+     * that stored nothing for any other reason is a refusal. */
+    int dup = 0;
+    if (insert_collided(s, e, &dup)) return SL_EDB;
+    req->result = dup ? STORE_DUPLICATE : SL_EDB;
+    if (!dup) snprintf(req->why, sizeof req->why, "the INSERT stored no row and none collides");
     return 0;
   }
   req->event_id = sqlite3_last_insert_rowid(s->db);

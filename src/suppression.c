@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "csv.h"
 #include "error.h"
 #include "log.h"
 #include "ses.h"
@@ -1214,7 +1215,7 @@ void suppression_http(suppression *s, http_request *req) {
   j->s = s;
   j->req = req;
   buf_init(&j->out, BODY_MAX);
-  if (!s->rp || !s->st) {
+  if (!s->rp) {
     set_error(j, 503, "unavailable", "The suppression list is not available.");
     finish(j);
     return;
@@ -1261,6 +1262,11 @@ void suppression_http(suppression *s, http_request *req) {
       j->sreq.apply_arg = j;
       j->sreq.cb = write_done;
       j->sreq.ud = j;
+      if (!s->st) { /* serve --read-only (the router refuses first) */
+        set_error(j, 403, "read_only", "This server runs with --read-only.");
+        finish(j);
+        return;
+      }
       int rc = store_submit(s->st, &j->sreq);
       if (rc) {
         if (rc == SL_EBUSY)
@@ -1318,7 +1324,8 @@ int suppression_csv_line(char *line, int first, char **addr, int *reason, const 
     return SL_EINVAL;
   }
   *comma = 0;
-  char *a = csv_field(line), *r = csv_field(comma + 1);
+  /* csv_unguard: a cell seslog's export guarded against formulas. */
+  char *a = csv_unguard(csv_field(line)), *r = csv_field(comma + 1);
   if (first && (strcasecmp(a, "EmailAddress") == 0 || strcasecmp(a, "address") == 0) &&
       strcasecmp(r, "Reason") == 0)
     return 1;

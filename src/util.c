@@ -40,7 +40,12 @@ int util_parse_iso8601(const char *s, int64_t *out_ms) {
       digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
       digits(s + 17, 2, &se))
     return SL_EINVAL;
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return SL_EINVAL;
+  /* Strict: a day the month has, no leap second (SES and SNS never send
+   * one), offsets within -23:59..+23:59. */
+  static const unsigned char mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || se > 59)
+    return SL_EINVAL;
+  if (mo == 2 && d == 29 && (y % 4 || (y % 100 == 0 && y % 400))) return SL_EINVAL;
   const char *p = s + 19;
   if (*p == '.') {
     p++;
@@ -59,7 +64,8 @@ int util_parse_iso8601(const char *s, int64_t *out_ms) {
   } else if (*p == '+' || *p == '-') {
     int oh, om;
     int sign = *p == '-' ? -1 : 1;
-    if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om)) return SL_EINVAL;
+    if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 23 || om > 59)
+      return SL_EINVAL;
     offset_min = sign * (oh * 60 + om);
     p += 6;
   } else {

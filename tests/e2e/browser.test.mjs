@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  startServer, runSeslog, tempDir, get, post, signEnvelope, uniqueBounce, DEFAULT_TOPIC,
+  startServer, runSeslog, tempDir, get, post, request, signEnvelope, uniqueBounce, DEFAULT_TOPIC,
 } from './lib.mjs';
 import {
   WEB, KNOWN, XSS_DIAG, writeTraffic, launch, watch, go, load, waitReady, readyMark, horizontalOverflow, screenshotPath,
@@ -385,14 +385,19 @@ test('suppression list: search and reason in the URL, remove, add, export CSV', 
   assert.equal((await apiJson(`/api/suppression/${encodeURIComponent(victim)}`)).reason, 'COMPLAINT');
   await page.screenshot({ path: screenshotPath('suppression-1440-light'), fullPage: true });
 
-  // export: SES's bulk CSV of what the filter shows
+  // export: SES's bulk CSV of what the filter shows; an address that a
+  // spreadsheet would read as a formula is guarded with ' (issue 16)
+  const formula = '=tiny-isp-formula@example.com';
+  assert.equal((await request(srv.url, 'PUT', `/api/suppression/${encodeURIComponent(formula)}`, {})).status, 201);
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#sup-export')]);
   const csv = fs.readFileSync(await download.path(), 'utf8');
   const lines = csv.trim().split('\n');
   const now = await apiJson('/api/suppression?search=tiny-isp&limit=1000');
   assert.equal(lines.length, now.items.length);
   assert.ok(lines.includes(`${victim},COMPLAINT`), csv);
+  assert.ok(lines.includes(`"'${formula}",BOUNCE`), csv);
   for (const l of lines) assert.match(l, /^[^,]+@[^,]+,(BOUNCE|COMPLAINT)$/);
+  for (const l of lines) assert.doesNotMatch(l, /^[=+\-@]/);
   page.check();
 });
 

@@ -248,3 +248,74 @@ function rawExchange(port, text, ms = 10000) {
     sock.write(text);
   });
 }
+
+/**
+ * Writes text whole, or one byte at a time (each byte its own write, a
+ * moment apart), and returns everything the server sent until it closed
+ * or ms passed.
+ */
+function feed(port, text, { byByte = false, ms = 3000 } = {}) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    sock.setNoDelay(true);
+    let got = '';
+    const done = () => { clearTimeout(timer); sock.destroy(); resolve(got); };
+    const timer = setTimeout(done, ms);
+    sock.setEncoding('latin1');
+    sock.on('data', (d) => { got += d; });
+    sock.on('error', done);
+    sock.on('close', done);
+    sock.on('connect', async () => {
+      if (!byByte) { sock.write(text, 'latin1'); return; }
+      for (const ch of text) {
+        if (sock.destroyed) return;
+        sock.write(ch, 'latin1');
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    });
+  });
+}
+
+test('RFC 9112 framing: bare LF, folded headers, "X Y:" names, missing or duplicate Host get 400; HTTP/1.2 and 9.9 get 505; GET with Expect gets no 100 Continue; each fed whole and byte by byte', { timeout: 120000 }, async (t) => {
+  const srv = await startServer({ t });
+  const H = 'Host: 127.0.0.1';
+  const cases = [
+    ['bare LF line ends', `GET /healthz HTTP/1.1\n${H}\n\n`, 400],
+    ['a bare LF after the request line', `GET /healthz HTTP/1.1\n${H}\r\n\r\n`, 400],
+    ['a bare LF after a header', `GET /healthz HTTP/1.1\r\n${H}\nX-A: b\r\n\r\n`, 400],
+    ['a bare LF ending the head', `GET /healthz HTTP/1.1\r\n${H}\r\n\n`, 400],
+    ['a folded header (obs-fold)', `GET /healthz HTTP/1.1\r\n${H}\r\nX-A: a\r\n  b\r\n\r\n`, 400],
+    ['a folded header with a tab', `GET /healthz HTTP/1.1\r\n${H}\r\nX-A: a\r\n\tb\r\n\r\n`, 400],
+    ['a space inside a field name', `GET /healthz HTTP/1.1\r\n${H}\r\nX Y: z\r\n\r\n`, 400],
+    ['a space before the colon', `GET /healthz HTTP/1.1\r\n${H}\r\nX-A : z\r\n\r\n`, 400],
+    ['a NUL in a field value', `GET /healthz HTTP/1.1\r\n${H}\r\nX-A: a\0b\r\n\r\n`, 400],
+    ['no Host in HTTP/1.1', 'GET /healthz HTTP/1.1\r\n\r\n', 400],
+    ['two Host headers', `GET /healthz HTTP/1.1\r\n${H}\r\nhost: 127.0.0.1\r\n\r\n`, 400],
+    ['HTTP/1.2', `GET /healthz HTTP/1.2\r\n${H}\r\n\r\n`, 505],
+    ['HTTP/9.9', `GET /healthz HTTP/9.9\r\n${H}\r\n\r\n`, 505],
+    ['HTTP/1.0 without Host (allowed)', 'GET /healthz HTTP/1.0\r\n\r\n', 200],
+    ['a well-formed request', `GET /healthz HTTP/1.1\r\n${H}\r\nConnection: close\r\n\r\n`, 200],
+  ];
+  for (const [what, text, want] of cases) {
+    for (const byByte of [false, true]) {
+      const got = await feed(srv.port, text, { byByte });
+      const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(got)?.[1]);
+      assert.equal(status, want, `${what} (${byByte ? 'byte by byte' : 'whole'}): ${JSON.stringify(got.slice(0, 120))}`);
+      if (want === 505) assert.match(got, /"code":"http_version_not_supported"/);
+    }
+  }
+  // Expect: 100-continue on a GET (no body): the answer comes without a 100 first
+  for (const byByte of [false, true]) {
+    const get1 = await feed(srv.port, `GET /healthz HTTP/1.1\r\n${H}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`, { byByte });
+    assert.match(get1, /^HTTP\/1\.1 200 /, `GET with Expect (${byByte ? 'byte by byte' : 'whole'}): ${JSON.stringify(get1.slice(0, 80))}`);
+    assert.ok(!get1.includes('100 Continue'), get1);
+  }
+  // ...while a POST announcing a body does get one
+  const post1 = await feed(srv.port, `POST /sns HTTP/1.1\r\n${H}\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n`, { ms: 1000 });
+  assert.match(post1, /^HTTP\/1\.1 100 Continue\r\n\r\n/, JSON.stringify(post1));
+  // pipelined: a good request, then a bad one: the first is answered, then 400
+  const piped = await feed(srv.port, `GET /healthz HTTP/1.1\r\n${H}\r\n\r\nGET /healthz HTTP/1.1\n${H}\n\n`);
+  assert.deepEqual([...piped.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]), ['200', '400']);
+  assert.equal((await get(srv.url, '/healthz')).status, 200);
+  await srv.stop();
+});

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import {
-  runSeslog, tempDir, startServer, post, signEnvelope, sqlite, BIN,
+  runSeslog, tempDir, startServer, post, signEnvelope, sqlite, sesFixture, BIN,
 } from './lib.mjs';
 import { writeEvents, sortEvents, matchEvents, SOURCES } from './query-data.mjs';
 
@@ -73,6 +73,10 @@ test('filters as options give what the model says, both orders', T, async () => 
       { since: data.events[100].timeStamp, until: data.events[200].timeStamp }],
     [['--since', '1d', '--type', 'Open'], { since: '1d', type: 'Open' }],
     [['--since', '1m'], { since: '1m' }],
+    // --type given several times: events of any of them, as type= in the API
+    [['--type', 'Bounce', '--type', 'complaint'], { type: ['Bounce', 'Complaint'] }],
+    [['--type', 'Open', '--type', 'Delivery', '--domain', 'corp.test'],
+      { type: ['Open', 'Delivery'], domain: 'corp.test' }],
   ];
   for (const [args, q] of cases) {
     for (const order of ['desc', 'asc']) {
@@ -154,6 +158,8 @@ test('bad options and values: one line on stderr, exit 2', T, async () => {
     ['--format', 'xml'], ['--since', 'yesterday'], ['--until', '2026-02-30T99:00:00Z'],
     ['--order', 'up'], ['--frobnicate'], ['extra-argument'], ['--type'],
     ['--since', '2026-03-02', '--until', '2026-03-01'],
+    ['--since', '2026-11-31'], ['--until', '2026-02-29'], ['--since', '1764547200'],
+    ['--type', 'Bounce', '--type', 'Bouncy'], ['--format', 'tsvx'],
   ];
   for (const args of cases) {
     const r = await query(args);
@@ -263,4 +269,56 @@ test('query --format jsonl | import into a fresh database: the same rows', T, as
   // and loading it again changes nothing
   const again = await runSeslog(['import', '--db', fresh, exported]);
   assert.match(again.stdout, new RegExp(`imported 0, duplicates ${n}, rejected 0`));
+});
+
+test('--format tsv: one event a line, tabs, newlines and backslashes in values escaped', T, async () => {
+  const tdir = tempDir('seslog-qtsv-');
+  const tdb = path.join(tdir, 'seslog.db');
+  const ses = sesFixture('ses-event-bounce-awsdocs');
+  ses.mail.messageId = 'tsv-multiline';
+  const diag = 'smtp; 550-5.1.1 The email account does not exist.\r\n550-5.1.1 Please try\tagain \\ later\n550 5.1.1 end';
+  ses.bounce.bouncedRecipients[0].diagnosticCode = diag;
+  const r0 = await runSeslog(['import', '--db', tdb, '-'], { input: `${JSON.stringify(ses)}\n` });
+  assert.equal(r0.code, 0, r0.stderr);
+  const r = await query(['--format', 'tsv'], { db: tdb });
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.split('\n');
+  assert.equal(lines.pop(), '', 'ends with a newline');
+  assert.equal(lines.length, 2, `a header and one line for the one event:\n${r.stdout}`);
+  const head = lines[0].split('\t');
+  const row = lines[1].split('\t');
+  assert.equal(row.length, head.length);
+  assert.equal(row[head.indexOf('messageId')], 'tsv-multiline');
+  const unescape = (s) => s.replace(/\\([tnr\\])/g, (_, c) => ({ t: '\t', n: '\n', r: '\r', '\\': '\\' }[c]));
+  assert.equal(unescape(row[head.indexOf('diagnostic')]), diag);
+  assert.equal(row[head.indexOf('notificationType')], 'Bounce');
+});
+
+test('--group-by: counts as GET /api/events/counts gives them, checked against SQL, in every format', T, async () => {
+  const sql = "SELECT substr(timeStamp, 1, 10) d, notificationType t, count(*) n FROM SesEventMessages WHERE notificationType IN ('Bounce', 'Complaint') GROUP BY 1, 2 ORDER BY 1, 2";
+  const want = (await sqlite(db, sql)).map((r) => ({ key: { day: r.d, type: r.t }, count: r.n }));
+  assert.ok(want.length > 1);
+  const args = ['--group-by', 'day,type', '--type', 'Bounce', '--type', 'Complaint'];
+  const lines = await jsonl(args);
+  assert.deepEqual(lines, want);
+  const json = await query([...args, '--format', 'json']);
+  assert.deepEqual(JSON.parse(json.stdout), { groupBy: ['day', 'type'], groups: want, more: false });
+  const csv = parseCsv((await query([...args, '--format', 'csv'])).stdout);
+  assert.deepEqual(csv[0], ['day', 'type', 'count']);
+  assert.deepEqual(csv.slice(1), want.map((g) => [g.key.day, g.key.type, String(g.count)]));
+  const tsv = (await query([...args, '--format', 'tsv'])).stdout.trimEnd().split('\n').map((l) => l.split('\t'));
+  assert.deepEqual(tsv.slice(1), want.map((g) => [g.key.day, g.key.type, String(g.count)]));
+  const table = await query(args);
+  assert.equal(table.code, 0, table.stderr);
+  const rows = table.stdout.trimEnd().split('\n');
+  assert.match(rows[0], /^DAY\s+TYPE\s+COUNT$/);
+  assert.equal(rows.length, want.length + 1);
+  // the largest domains of bounces, recipients counted
+  const dom = await jsonl(['--group-by', 'domain', '--type', 'Bounce', '--limit', '2']);
+  const wantDom = (await sqlite(db, "SELECT domain, count(*) n FROM recipients WHERE notificationType = 'Bounce' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 2"))
+    .map((r) => ({ key: { domain: r.domain }, count: r.n }));
+  assert.deepEqual(dom, wantDom);
+  const bad = await query(['--group-by', 'day,nope']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^seslog query: --group-by "day,nope" has an unknown field "nope"/);
 });

@@ -134,7 +134,7 @@ export function matchEvents(events, q, now = Date.now()) {
     return now - Number(m[1]) * { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 }[m[2]];
   };
   return events.filter((e) => {
-    if (q.type && e.notificationType !== q.type) return false;
+    if (q.type && ![].concat(q.type).includes(e.notificationType)) return false; // several: any
     if (q.bounceType && e.bounceType !== q.bounceType) return false;
     if (q.feedbackType && e.complaintFeedbackType !== q.feedbackType) return false;
     if (q.address && !e.rcptLower.includes(q.address.toLowerCase())) return false;

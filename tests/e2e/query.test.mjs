@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import {
-  startServer, runSeslog, tempDir, get, post, signEnvelope, assertError, BIN,
+  startServer, runSeslog, tempDir, get, post, signEnvelope, assertError, BIN, sqlite,
 } from './lib.mjs';
 import { writeEvents, sortEvents, matchEvents, countsOf, SOURCES } from './query-data.mjs';
 
@@ -33,8 +33,10 @@ after(async () => {
   if (srv) await srv.stop();
 });
 
+/** A query string; an array value repeats its parameter. */
 function qs(params) {
-  return new URLSearchParams(params).toString();
+  return new URLSearchParams(Object.entries(params)
+    .flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]]))).toString();
 }
 
 async function getJson(p, headers) {
@@ -97,9 +99,15 @@ test('every filter alone and combined, both orders, in pages of 7 and in one pag
     { messageId: 'q-0000', address: 'second0@gmail.test' },
     { feedbackType: 'not-spam', domain: 'corp.test' },
     { type: 'Open', source: SOURCES[0], until: mid.timeStamp },
+    // type given several times: events of any of them
+    { type: ['Bounce', 'complaint'] },
+    { type: ['Bounce', 'Complaint'], domain: 'gmail.test' },
+    { type: ['Open', 'Delivery'], source: SOURCES[0], since: '1d' },
+    { type: ['Send', 'Bounce'], address: 'user0@gmail.test' },
   ];
+  const cap = (t) => t[0].toUpperCase() + t.slice(1);
   for (const c of cases) {
-    const model = { ...c, type: c.type && c.type[0].toUpperCase() + c.type.slice(1) };
+    const model = { ...c, type: c.type && (Array.isArray(c.type) ? c.type.map(cap) : cap(c.type)) };
     const want = matchEvents(data.events, model, now);
     for (const order of ['desc', 'asc']) {
       const expected = sortEvents(want, order === 'asc').map((e) => e.key);
@@ -192,10 +200,46 @@ test('GET /api/stats from the rollups: counts, rates, monitors; an empty window 
   assert.deepEqual(s.monitors.bounceRate, { state: state(s.bounceRate, 0.025, 0.05), value: s.bounceRate, warn: 0.025, alert: 0.05 });
   assert.deepEqual(s.monitors.complaintRate, { state: state(s.complaintRate, 0.0005, 0.001), value: s.complaintRate, warn: 0.0005, alert: 0.001 });
   assert.deepEqual(Object.keys(s), ['window', 'since', 'until', 'sends', 'deliveries', 'bounces',
-    'permanentBounces', 'complaints', 'bounceRate', 'complaintRate', 'monitors', 'aws']);
+    'permanentBounces', 'complaints', 'bounceRate', 'complaintRate', 'monitors', 'events', 'range',
+    'dataSince', 'dataUntil', 'aws']);
   assert.deepEqual(s.aws, { enabled: false }, 'AWS\'s verdict only with --ses-reputation (sesrep.test.mjs)');
+  assert.equal(s.events, data.events.length);
+  assert.equal(s.range, 'window');
+  const first = Math.min(...data.events.map((e) => e.ms));
+  const last = Math.max(...data.events.map((e) => e.ms));
+  assert.equal(s.dataSince, new Date(Math.floor(first / 60e3) * 60e3).toISOString());
+  assert.equal(s.dataUntil, new Date(Math.floor(last / 60e3) * 60e3 + 60e3).toISOString());
 
-  for (const p of ['/api/stats', '/api/stats?window=10m', '/api/stats?window=30s']) {
+  // an explicit range: the minutes of [since, until), rates against the thresholds
+  for (const [a, b] of [[data.t0, data.t0 + 5 * 3600e3], [data.t0 + 3600e3, data.t0 + 2 * 3600e3]]) {
+    const since = new Date(Math.floor(a / 60e3) * 60e3).toISOString();
+    const until = new Date(Math.floor(b / 60e3) * 60e3).toISOString();
+    const r = await getJson(`/api/stats?${qs({ since, until })}`);
+    const inRange = data.events.filter((e) => e.ms >= Date.parse(since) && e.ms < Date.parse(until));
+    const kr = countsOf(inRange);
+    assert.equal(r.window, null);
+    assert.equal(r.range, 'explicit');
+    assert.equal(r.since, since);
+    assert.equal(r.until, until);
+    assert.equal(r.events, inRange.length);
+    assert.equal(r.sends, kr.sends);
+    assert.equal(r.permanentBounces, kr.permanentBounces);
+    assert.equal(r.complaints, kr.complaints);
+    assert.ok(Math.abs(r.bounceRate - kr.bounceRate) < 1e-9);
+    assert.deepEqual(r.monitors.bounceRate, { state: state(r.bounceRate, 0.025, 0.05), value: r.bounceRate, warn: 0.025, alert: 0.05 });
+  }
+
+  // nothing in the monitors' window and nothing asked: the range of the data, said so
+  const d = await getJson('/api/stats');
+  assert.equal(d.range, 'data');
+  assert.equal(d.window, null);
+  assert.equal(d.since, s.dataSince);
+  assert.equal(d.until, s.dataUntil);
+  assert.equal(d.events, data.events.length);
+  assert.equal(d.sends, k.sendsRaw);
+  assert.equal(d.permanentBounces, k.permanentBounces);
+
+  for (const p of ['/api/stats?window=10m', '/api/stats?window=30s']) {
     const e = await getJson(p);
     assert.equal(e.window, p.includes('=') ? p.split('=')[1] : '10m');
     for (const f of ['sends', 'deliveries', 'bounces', 'permanentBounces', 'complaints', 'bounceRate', 'complaintRate']) {
@@ -209,7 +253,8 @@ test('GET /api/stats from the rollups: counts, rates, monitors; an empty window 
       assert.equal(typeof e.monitors.bounceRate.value, 'number');
     }
   }
-  for (const bad of ['window=abc', 'window=0', 'window=-5m', 'window=500d', 'since=1h', 'window=1h&window=2h']) {
+  for (const bad of ['window=abc', 'window=0', 'window=-5m', 'window=500d', 'since=soon', 'window=1h&window=2h',
+    'window=1h&since=2h', 'since=2026-11-31', 'until=1764547200', 'since=1h&until=2h', 'since=1h&since=2h']) {
     assertError(await get(srv.url, `/api/stats?${bad}`), 400, 'invalid_parameter');
   }
 });
@@ -261,7 +306,8 @@ test('malformed parameters: 400 invalid_parameter naming the parameter', T, asyn
     'type=Bouncy': 'type', 'bounceType=Hard': 'bounceType', 'limit=0': 'limit', 'limit=1001': 'limit',
     'limit=ten': 'limit', 'limit=5.5': 'limit', 'order=up': 'order', 'cursor=xyz': 'cursor',
     'cursor=MjAyNnwx': 'cursor', 'since=yesterday': 'since', 'until=2026-13-01T00:00:00Z': 'until',
-    'since=2026-03-02&until=2026-03-01': 'until', 'typ=Bounce': 'typ', 'type=Bounce&type=Send': 'type',
+    'since=2026-03-02&until=2026-03-01': 'until', 'typ=Bounce': 'typ', 'type=Bounce&type=Bouncy': 'type',
+    'since=2026-11-31': 'since', 'until=1764547200': 'until', 'limit=5&limit=6': 'limit',
     'messageId=%zz': 'messageId', [`address=${'a'.repeat(600)}`]: 'address',
   };
   for (const [q, name] of Object.entries(bad)) {
@@ -276,6 +322,76 @@ test('malformed parameters: 400 invalid_parameter naming the parameter', T, asyn
   assert.equal(all.items.length, data.events.length);
   const plus = await getJson('/api/events?address=a+tag@x.test');
   assert.deepEqual(plus.items, []);
+});
+
+/** The rows of sql as {key, count} sorted by key, for comparing answers. */
+async function sqlGroups(sql, fields) {
+  const rows = await sqlite(srv.db, sql);
+  return rows.map((r) => ({ key: Object.fromEntries(fields.map((f, i) => [f, r[`k${i}`] ?? null])), count: r.n }))
+    .sort((a, b) => JSON.stringify(a.key).localeCompare(JSON.stringify(b.key)));
+}
+const byKey = (groups) => [...groups].sort((a, b) => JSON.stringify(a.key).localeCompare(JSON.stringify(b.key)));
+
+test('GET /api/events/counts: groups checked against a count in SQL', T, async () => {
+  const src = 'news@shop.test';
+  const sorted = sortEvents(data.events, true);
+  const cut = { a: sorted[7].timeStamp, b: sorted[sorted.length - 9].timeStamp };
+  assert.ok(!cut.a.endsWith(':00:00.000Z') && !cut.b.endsWith(':00:00.000Z') &&
+    Date.parse(cut.b) - Date.parse(cut.a) > 2 * 3600e3, JSON.stringify(cut));
+  const cases = [
+    [{ groupBy: 'day,type' }, ['day', 'type'],
+      'SELECT substr(timeStamp, 1, 10) k0, notificationType k1, count(*) n FROM SesEventMessages GROUP BY 1, 2'],
+    [{ groupBy: 'hour', type: 'Bounce' }, ['hour'],
+      "SELECT substr(timeStamp, 1, 13) || ':00' k0, count(*) n FROM SesEventMessages WHERE notificationType = 'Bounce' GROUP BY 1"],
+    [{ groupBy: 'domain', type: 'Bounce' }, ['domain'],
+      "SELECT domain k0, count(*) n FROM recipients WHERE notificationType = 'Bounce' GROUP BY 1"],
+    [{ groupBy: 'domain' }, ['domain'], 'SELECT domain k0, count(*) n FROM recipients GROUP BY 1'],
+    [{ groupBy: 'bounceType,bounceSubType', type: 'Bounce' }, ['bounceType', 'bounceSubType'],
+      "SELECT bounceType k0, bounceSubType k1, count(*) n FROM SesEventMessages WHERE notificationType = 'Bounce' GROUP BY 1, 2"],
+    [{ groupBy: 'type', domain: 'gmail.test', type: ['Bounce', 'Delivery'] }, ['type'],
+      "SELECT e.notificationType k0, count(DISTINCT e.id) n FROM SesEventMessages e JOIN recipients r ON r.eventId = e.id WHERE r.domain = 'gmail.test' AND e.notificationType IN ('Bounce', 'Delivery') GROUP BY 1"],
+    [{ groupBy: 'source', source: src.toUpperCase() }, ['source'],
+      `SELECT source k0, count(*) n FROM SesEventMessages WHERE lower(source) = '${src}' OR lower(source) LIKE '%<${src}>' GROUP BY 1`],
+    [{ groupBy: 'source,type', type: ['Bounce', 'Complaint'] }, ['source', 'type'],
+      "SELECT source k0, notificationType k1, count(*) n FROM SesEventMessages WHERE notificationType IN ('Bounce', 'Complaint') GROUP BY 1, 2"],
+    [{ groupBy: 'day', senderDomain: 'shop.test', bounceSubType: 'General' }, ['day'],
+      "SELECT substr(timeStamp, 1, 10) k0, count(*) n FROM SesEventMessages WHERE lower(source) LIKE '%@shop.test%' AND bounceSubType = 'General' GROUP BY 1"],
+    // a range that starts and ends inside hours and days: its whole hours
+    // (days) from the rollups, its ends from the events
+    [{ groupBy: 'domain', type: 'Bounce', since: cut.a, until: cut.b }, ['domain'],
+      `SELECT domain k0, count(*) n FROM recipients WHERE notificationType = 'Bounce' AND timeStamp >= '${cut.a}' AND timeStamp < '${cut.b}' GROUP BY 1`],
+    [{ groupBy: 'hour,type', since: cut.a, until: cut.b }, ['hour', 'type'],
+      `SELECT substr(timeStamp, 1, 13) || ':00' k0, notificationType k1, count(*) n FROM SesEventMessages WHERE timeStamp >= '${cut.a}' AND timeStamp < '${cut.b}' GROUP BY 1, 2`],
+    [{ groupBy: 'type', diagnostic: '5.1.1' }, ['type'],
+      "SELECT notificationType k0, count(*) n FROM SesEventMessages WHERE diagnostic LIKE '%5.1.1%' GROUP BY 1"],
+  ];
+  for (const [params, fields, sql] of cases) {
+    const body = await getJson(`/api/events/counts?${qs(params)}`);
+    assert.deepEqual(body.groupBy, fields);
+    assert.equal(body.more, false);
+    const want = await sqlGroups(sql, fields);
+    assert.ok(want.length > 0, `${sql}: the data should have some`);
+    assert.deepEqual(byKey(body.groups), want, qs(params));
+    // ordered: by time keys ascending, else by count, largest first
+    const counts = body.groups.map((g) => g.count);
+    if (fields[0] === 'day' || fields[0] === 'hour') {
+      const keys = body.groups.map((g) => g.key[fields[0]]);
+      assert.deepEqual(keys, [...keys].sort());
+    } else assert.deepEqual(counts, [...counts].sort((a, b) => b - a));
+  }
+  // diagnostics grouped: every bounce counted once, keys without addresses
+  const diag = await getJson('/api/events/counts?groupBy=diagnostic&type=Bounce');
+  const bounces = (await sqlite(srv.db, "SELECT count(*) n FROM SesEventMessages WHERE notificationType = 'Bounce'"))[0].n;
+  assert.equal(diag.groups.reduce((a, g) => a + g.count, 0), bounces);
+  assert.ok(diag.groups.every((g) => g.key.diagnostic === null || !/@/.test(g.key.diagnostic)), JSON.stringify(diag.groups));
+  // limit caps the groups and says there were more
+  const two = await getJson('/api/events/counts?groupBy=day,type&limit=2');
+  assert.equal(two.groups.length, 2);
+  assert.equal(two.more, true);
+  for (const bad of ['', 'groupBy=', 'groupBy=dy', 'groupBy=day,day', 'groupBy=day&limit=0', 'groupBy=day&cursor=x',
+    'groupBy=day&since=2026-11-31', 'groupBy=tag:']) {
+    assertError(await get(srv.url, `/api/events/counts?${bad}`), 400, 'invalid_parameter');
+  }
 });
 
 test('paging never skips or repeats while new events are posted', T, async () => {

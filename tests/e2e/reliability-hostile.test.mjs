@@ -142,7 +142,7 @@ describe('hostile clients', { concurrency: true }, () => {
     sock.pause();
     t.after(() => sock.destroy());
     const t0 = Date.now();
-    sock.write('GET /style.css HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(500));
+    sock.write('GET /style.css HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(500));
     // A paused socket cannot see the server's reset (it does not read), so
     // wait past the timeout, then read: a connection the server cut off ends
     // in a reset with far fewer than the 500 answers; one held open would
@@ -240,7 +240,7 @@ describe('hostile clients', { concurrency: true }, () => {
     const heads = new Set();
     for (let i = 0; i < N; i++) {
       if (i % 25 === 24) { reqs.push('HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n'); heads.add(i); }
-      else if (i % 10 === 9) reqs.push(`GET /no-such-page-${i} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      else if (i % 10 === 9) reqs.push(`GET /no-such-page-${i} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
       else reqs.push('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
     }
     const r = await exchange(srv.port, Buffer.from(reqs.join(''), 'latin1'), { count: N, timeout: 20000, headRequests: heads });
@@ -333,7 +333,7 @@ describe('hostile clients', { concurrency: true }, () => {
   test('chunk data not followed by CRLF → 400 and close (no second request hidden in the body)', { timeout: 20000 }, async (t) => {
     const srv = await startServer({ t, args: ['--log-level', 'debug'] });
     const head = 'POST /sns HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n';
-    const bytes = `${head}\r\n2\r\n{}XX0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n`;
+    const bytes = `${head}\r\n2\r\n{}XX0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
     const r = await exchange(srv.port, Buffer.from(bytes, 'latin1'), { count: 2, timeout: 3000 });
     const got = r.responses.map((x) => `${x.status} ${x.body}`);
     assert.ok(r.responses.length >= 1, 'no answer');

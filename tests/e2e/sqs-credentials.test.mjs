@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import fs from 'node:fs';
 import path from 'node:path';
 import {
   startServer, signEnvelope, post, tempDir, tail, uniqueBounce, assertStatus, runSeslog,
@@ -230,4 +231,14 @@ test('--sqs-endpoint wins over AWS_ENDPOINT_URL_SQS; half-set environment creden
     { env: awsEnv() });
   assert.equal(bad.code, 2, bad.stderr);
   assert.match(bad.stderr, /not a queue URL/);
+  const zero = await runSeslog(['serve', '--listen', '127.0.0.1:0', '--db', path.join(dir, 'z.db'), '--sqs-queue-url', QUEUE, '--sqs-pollers', '0'],
+    { env: awsEnv() });
+  assert.equal(zero.code, 2, zero.stderr);
+  assert.equal(zero.stderr.trim().split('\n').length, 1, zero.stderr);
+  const ro = await runSeslog(['serve', '--listen', '127.0.0.1:0', '--db', srv.db, '--sqs-queue-url', QUEUE, '--read-only'],
+    { env: awsEnv() });
+  assert.equal(ro.code, 2, ro.stderr);
+  assert.match(ro.stderr, /--read-only takes no --sqs-queue-url/);
+  // bad input changes nothing: no database was created
+  for (const f of ['x.db', 'y.db', 'z.db']) assert.ok(!fs.existsSync(path.join(dir, f)), `${f} was created`);
 });

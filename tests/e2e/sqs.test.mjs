@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { spawn } from 'node:child_process';
 import {
-  startServer, signEnvelope, get, countEvents, sqlite, uniqueBounce, sesFixture, tail,
+  startServer, signEnvelope, get, countEvents, sqlite, uniqueBounce, sesFixture, tail, DEFAULT_TOPIC,
 } from './lib.mjs';
 import { startSqs, sqsArgs, awsEnv, waitFor } from './sqs-lib.mjs';
 
@@ -91,6 +91,31 @@ test('signed envelopes are stored and deleted; a duplicate stored once; a forged
   await srv.stop();
 });
 
+test('the /sns rules apply to queued envelopes: topic allowlist; --sns-basic-auth does not lock the queue out', T, async (t) => {
+  const sqs = await startSqs();
+  t.after(() => sqs.stop());
+  const q = sqs.createQueue('ses-rules', { VisibilityTimeout: '30' });
+  const srv = await startServer({
+    t, env: awsEnv(),
+    args: [...sqsArgs(sqs, { queues: [q.queueUrl] }), '--sns-topic-arn', DEFAULT_TOPIC, '--sns-basic-auth', 'sns:s3cret-pass'],
+  });
+  const mine = uniqueBounce();
+  await sqs.send(q.queueUrl, signEnvelope({ message: mine }));
+  await sqs.send(q.queueUrl, signEnvelope({ message: uniqueBounce(), topicArn: 'arn:aws:sns:us-east-1:999999999999:not-mine' }));
+  await waitFor(async () => (await countEvents(srv.db)) === 1, { what: () => tail(srv.stderr) });
+  const s = await waitFor(async () => {
+    const j = await sources(srv);
+    return j.queues[0].refused === 1 && j.queues[0].deleted === 1 ? j : null;
+  }, { what: async () => JSON.stringify(await sources(srv)) });
+  assert.equal(s.queues[0].stored, 1);
+  const d = (await get(srv.url, '/api/diagnostics')).json;
+  assert.equal(d.sqs.recentRefusals[0].code, 'topic_not_allowed');
+  assert.equal(d.rejectedByReason.topic_not_allowed, 1);
+  assert.equal(d.rejectedByReason.basic_auth, 0);
+  assert.doesNotMatch(srv.stderr, /s3cret-pass|c25zOnMzY3JldC1wYXNz/);
+  await srv.stop();
+});
+
 test('bare SES JSON and EventBridge events only from a queue declared raw', T, async (t) => {
   const sqs = await startSqs();
   t.after(() => sqs.stop());
@@ -109,6 +134,11 @@ test('bare SES JSON and EventBridge events only from a queue declared raw', T, a
   await sqs.send(raw.queueUrl, bridged);
   await sqs.send(raw.queueUrl, signEnvelope({ message: signed })); // envelopes are verified there too
   await sqs.send(raw.queueUrl, { hello: 'not an SES event' }); // valid, no event: deleted, ignored
+  // a key twice is refused there as on /sns (the columns would take one, a browser the other)
+  const twice = uniqueBounce();
+  const twiceText = JSON.stringify(twice).replace('"notificationType":"Bounce"', '"notificationType":"Bounce","notificationType":"Delivery"');
+  assert.notEqual(twiceText, JSON.stringify(twice));
+  await sqs.send(raw.queueUrl, twiceText);
   const strayBare = uniqueBounce();
   await sqs.send(plain.queueUrl, strayBare);
   await sqs.send(plain.queueUrl, { ...bridged, id: 'x', detail: { ...ev, mail: { ...ev.mail, messageId: 'eb-stray' } } });
@@ -119,7 +149,8 @@ test('bare SES JSON and EventBridge events only from a queue declared raw', T, a
   const s = await waitFor(async () => {
     const j = await sources(srv);
     const p = j.queues.find((x) => x.name === 'ses-plain');
-    return p.refused >= 2 && j.queues.find((x) => x.name === 'ses-raw').deleted === 4 ? j : null;
+    const r = j.queues.find((x) => x.name === 'ses-raw');
+    return p.refused >= 2 && r.deleted === 4 && r.refused >= 1 ? j : null;
   }, { what: async () => JSON.stringify(await sources(srv)) });
   const r = s.queues.find((x) => x.name === 'ses-raw');
   assert.equal(r.raw, true);
@@ -134,6 +165,8 @@ test('bare SES JSON and EventBridge events only from a queue declared raw', T, a
   assert.equal(c.ready + c.inFlight, 2);
   const d = (await get(srv.url, '/api/diagnostics')).json;
   assert.ok(d.sqs.recentRefusals.some((x) => x.code === 'raw_not_allowed' && x.queue === plain.queueUrl));
+  assert.ok(d.sqs.recentRefusals.some((x) => x.code === 'duplicate_key' && x.queue === raw.queueUrl));
+  assert.equal(await countEvents(srv.db, `WHERE messageId = '${twice.mail.messageId}'`), 0);
   assert.equal(await countEvents(srv.db, `WHERE messageId = '${strayBare.mail.messageId}'`), 0);
   await srv.stop();
 });
@@ -215,12 +248,40 @@ test('a stopped SQS server is retried with backoff and reported; receiving resum
 
   sqs = await startSqs({ port });
   t.after(() => sqs.stop());
+  // back, but without the queue: SQS's error is shown
+  await waitFor(async () => /QueueDoesNotExist|NonExistentQueue/.test((await sources(srv)).queues[0].lastError ?? ''),
+    { timeout: 90000, what: async () => JSON.stringify(await sources(srv)) });
   q = sqs.createQueue('ses-down');
   const ses = uniqueBounce();
   await sqs.send(q.queueUrl, signEnvelope({ message: ses }));
   await waitFor(async () => (await countEvents(srv.db)) === 1, { timeout: 90000, what: () => tail(srv.stderr) });
   await waitFor(async () => (await sources(srv)).queues[0].state === 'polling');
   await srv.stop();
+});
+
+test('SIGTERM with messages in flight: exit 0, every deleted message was stored; queues from SESLOG_SQS_QUEUE_URL', T, async (t) => {
+  const sqs = await startSqs();
+  t.after(() => sqs.stop());
+  const a = sqs.createQueue('ses-term-a', { VisibilityTimeout: '2' });
+  const b = sqs.createQueue('ses-term-b', { VisibilityTimeout: '2' });
+  const N = 600;
+  const envs = Array.from({ length: N }, () => signEnvelope({ message: uniqueBounce() }));
+  await sqs.sendBatch(a.queueUrl, envs.slice(0, N / 2));
+  await sqs.sendBatch(b.queueUrl, envs.slice(N / 2));
+  const env = awsEnv({ SESLOG_SQS_QUEUE_URL: `${a.queueUrl},${b.queueUrl}`, SESLOG_SQS_ENDPOINT: sqs.endpoint });
+  const srv = await startServer({ t, env });
+  await waitFor(async () => (await countEvents(srv.db)) > 0, { every: 5 });
+  await srv.stop(); // SIGTERM: exit status 0 asserted
+  const left = sqs.counts('ses-term-a').ready + sqs.counts('ses-term-a').inFlight +
+    sqs.counts('ses-term-b').ready + sqs.counts('ses-term-b').inFlight;
+  const stored = await countEvents(srv.db);
+  assert.ok(N - left <= stored, `${N - left} deleted but only ${stored} stored`);
+  assert.ok(left > 0, 'everything was drained before the stop: the test proves nothing');
+  const again = await startServer({ t, env, dir: srv.dir });
+  await waitFor(async () => (await countEvents(again.db)) === N, { timeout: 60000, what: () => tail(again.stderr) });
+  const j = (await get(again.url, '/api/sources')).json;
+  assert.deepEqual(j.queues.map((x) => x.name), ['ses-term-a', 'ses-term-b']);
+  await again.stop();
 });
 
 test('SIGKILL with messages in flight: after a restart every message is stored exactly once', T, async (t) => {

@@ -87,7 +87,8 @@ static void summarize(struct run *r, const http_request *req) {
      * 431), depends on where the pieces end: http-parser reports a field at
      * the end of a piece or of the field. Either answer is right; that an
      * error ends the connection at this point must agree. */
-    CHECK(req->status == 400 || req->status == 411 || req->status == 413 || req->status == 431 || req->status == 503);
+    CHECK(req->status == 400 || req->status == 411 || req->status == 413 || req->status == 431 ||
+          req->status == 503 || req->status == 505);
     buf_appends(b, "[error]\n");
     return;
   }

@@ -121,7 +121,7 @@ static void from_item(const cJSON *item) {
   const char *why = NULL;
   int rc = ses_from_dynamodb_item(item, &e, &why);
   if (rc != 0) {
-    CHECK(rc == SL_EFIELD || rc == SL_EJSON || rc == SL_ETYPE);
+    CHECK(rc == SL_EFIELD || rc == SL_EJSON || rc == SL_ETYPE || rc == SL_EDUPKEY || rc == SL_ENUL);
     CHECK(e == NULL && why != NULL);
     return;
   }
@@ -146,7 +146,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       ses_event_free(e);
     }
   } else {
-    CHECK(rc == SL_EJSON || rc == SL_ENOTSES || rc == SL_EFIELD || rc == SL_ETYPE);
+    CHECK(rc == SL_EJSON || rc == SL_ENOTSES || rc == SL_EFIELD || rc == SL_ETYPE ||
+          rc == SL_EDUPKEY || rc == SL_ENUL);
     CHECK(e == NULL && why != NULL);
   }
 

@@ -19,6 +19,9 @@ SUITE(config_tests)
 SUITE(query_tests)
 SUITE(suppression_tests)
 SUITE(dnsbl_tests)
+SUITE(csv_tests)
+SUITE(jsoncheck_tests)
+SUITE(hostcheck_tests)
 SUITE(sesrep_tests)
 #undef SUITE
 
@@ -51,10 +54,11 @@ int main(int argc, char **argv) {
     const char *name;
     const struct unit_test *tests;
   } suites[] = {
-      {"util", util_tests},     {"sns", sns_tests},       {"ses", ses_tests},
-      {"store", store_tests},   {"import", import_tests}, {"http", http_tests},
-      {"config", config_tests}, {"query", query_tests},   {"suppression", suppression_tests},
-      {"dnsbl", dnsbl_tests},   {"sesrep", sesrep_tests},
+      {"util", util_tests},           {"sns", sns_tests},       {"ses", ses_tests},
+      {"store", store_tests},         {"import", import_tests}, {"http", http_tests},
+      {"config", config_tests},       {"query", query_tests},   {"suppression", suppression_tests},
+      {"dnsbl", dnsbl_tests},         {"csv", csv_tests},       {"jsoncheck", jsoncheck_tests},
+      {"hostcheck", hostcheck_tests}, {"sesrep", sesrep_tests},
   };
   log_min_level = LOG_WARN; /* keep the run's output to the results */
   if (argc > 1)

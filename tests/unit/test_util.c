@@ -28,6 +28,25 @@ static int t_iso8601(void) {
   return 0;
 }
 
+/* Issue 16: times that do not exist are refused, not rolled over. */
+static int t_iso8601_strict(void) {
+  int64_t ms;
+  static const char *bad[] = {
+      "2026-02-31T00:00:00Z",      "2026-02-29T00:00:00Z",       "1900-02-29T00:00:00Z",
+      "2026-04-31T00:00:00.000Z",  "2026-03-06T20:00:60Z",       "2026-03-06T24:00:00Z",
+      "2026-03-06T20:60:00Z",      "2026-03-06T20:00:00+99:99Z", "2026-03-06T20:00:00+99:99",
+      "2026-03-06T20:00:00+24:00", "2026-03-06T20:00:00-01:60",  "2026-00-06T20:00:00Z",
+      "2026-03-00T20:00:00Z",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    ASSERT_INT_EQ(util_parse_iso8601(bad[i], &ms), SL_EINVAL);
+  ASSERT_INT_EQ(util_parse_iso8601("2024-02-29T23:59:59.999Z", &ms), 0);
+  ASSERT_INT_EQ(util_parse_iso8601("2000-02-29T00:00:00Z", &ms), 0);
+  ASSERT_INT_EQ(util_parse_iso8601("2026-12-31T23:59:59-23:59", &ms), 0);
+  ASSERT_INT_EQ(util_parse_iso8601("2026-01-31T00:00:00+23:59", &ms), 0);
+  return 0;
+}
+
 static int t_duration(void) {
   int64_t ms;
   ASSERT_INT_EQ(util_parse_duration("15m", &ms), 0);
@@ -78,6 +97,11 @@ static int t_ct_equal(void) {
 }
 
 const struct unit_test util_tests[] = {
-    {"iso8601", t_iso8601},         {"duration", t_duration}, {"buf_cap", t_buf_cap},
-    {"json_string", t_json_string}, {"ct_equal", t_ct_equal}, {0},
+    {"iso8601", t_iso8601},
+    {"iso8601_strict", t_iso8601_strict},
+    {"duration", t_duration},
+    {"buf_cap", t_buf_cap},
+    {"json_string", t_json_string},
+    {"ct_equal", t_ct_equal},
+    {0},
 };

@@ -5,6 +5,7 @@
 import { h, fill, num, errorBox, emptyState, EVENT_TYPES } from '../dom.js';
 import { api, qs } from '../api.js';
 import { eventTable } from '../eventlist.js';
+import { rangePicker } from '../range.js';
 
 const FILTERS = ['type', 'bounceType', 'feedbackType', 'address', 'domain', 'source', 'messageId', 'since', 'until', 'order', 'limit'];
 const PRESETS = [['', 'Any time'], ['15m', 'Last 15 minutes'], ['1h', 'Last hour'], ['24h', 'Last 24 hours'],
@@ -61,7 +62,16 @@ export default async function eventsView({ root, route, ready, signal }) {
   const buildForm = () => {
     const since = filters.since || '';
     const preset = filters.until || (since && !PRESETS.some(([v]) => v === since)) ? 'custom' : since;
+    // Days picked (UTC, the last included) become since/until in the URL.
     const customRow = h('div', { class: 'custom-range', hidden: preset !== 'custom' },
+      rangePicker({
+        since, until: filters.until, idPrefix: 'ev-range',
+        onApply: (r) => {
+          form.elements.since.value = r.since;
+          form.elements.until.value = r.until;
+          submit();
+        },
+      }),
       input('since', 'Since', since, 'e.g. 2h or 2024-05-01T00:00:00Z', 'text'),
       input('until', 'Until', filters.until || '', 'e.g. 30m or an ISO-8601 time', 'text'));
     const presetSel = select('range', 'Time', PRESETS, preset);

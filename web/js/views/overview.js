@@ -9,10 +9,11 @@
 
 import {
   h, fill, num, pct, card, fmtAgo, timeEl, typeBadge, stateBadge, mailHref, eventsHref,
-  domainOf, errorBox, emptyState, reasonText, splitArn, toast,
+  errorBox, emptyState, reasonText, splitArn, toast,
 } from '../dom.js';
 import { api, qs } from '../api.js';
 import { gauge, gaugeMark, sendingChart, barList } from '../chart.js';
+import { rangePicker, timeMs, dayOf } from '../range.js';
 
 const RANGES = {
   '1h': { label: '1 h', long: 'last hour', bucket: '1m', bucketMs: 60e3, bucketLabel: 'minute' },
@@ -20,7 +21,7 @@ const RANGES = {
   '7d': { label: '7 d', long: 'last 7 days', bucket: '1h', bucketMs: 3600e3, bucketLabel: 'hour' },
   '30d': { label: '30 d', long: 'last 30 days', bucket: '1d', bucketMs: 86400e3, bucketLabel: 'day' },
 };
-const DOMAIN_SAMPLE = 500;
+const TOP_DOMAINS = 6;
 const SILENT_MS = 24 * 3600e3; // a confirmed topic with nothing for a day
 const REFRESH_MS = 30e3;
 const DNSBL_POLL_MS = 1000; // while a round asked for by "Check now" runs
@@ -34,19 +35,53 @@ function windowText(w) {
   return `${m[1]} ${{ s: 's', m: 'min', h: 'h', d: 'd' }[m[2]]}`;
 }
 
+function msText(ms) {
+  if (ms % 86400e3 === 0) return `${ms / 86400e3} d`;
+  if (ms % 3600e3 === 0) return `${ms / 3600e3} h`;
+  if (ms >= 3600e3) return `${(ms / 3600e3).toFixed(1)} h`;
+  return `${Math.round(ms / 60e3)} min`;
+}
+
+/**
+ * What the page shows: a range back from now (a key of RANGES) or an
+ * absolute one (since/until as the API takes them). params are the
+ * since/until of the API calls and the links to the events.
+ */
+function describe(key, abs) {
+  if (abs) {
+    const s = timeMs(abs.since);
+    const u = timeMs(abs.until);
+    const span = u - s;
+    const [bucket, bucketMs, bucketLabel] = span <= 6 * 3600e3 ? ['1m', 60e3, 'minute']
+      : span <= 4 * 86400e3 ? ['1h', 3600e3, 'hour'] : ['1d', 86400e3, 'day'];
+    const last = u % 86400e3 === 0 ? u - 86400e3 : u;
+    const days = dayOf(s) === dayOf(last) ? dayOf(s) : `${dayOf(s)} to ${dayOf(last)}`;
+    return { key: null, label: days, long: `range ${days} (UTC)`, bucket, bucketMs, bucketLabel, params: { since: abs.since, until: abs.until } };
+  }
+  return { key, ...RANGES[key], params: { since: key } };
+}
+
 function plural(n, one, many) { return `${num(n)} ${n === 1 ? one : many}`; }
 
 function rateCard(id, title, m, stats, countLabel, count, rangeStats, rangeKey, rangeLong) {
   const sends = stats.sends;
   const state = m.state || 'ok';
+  // The live monitor says over which window it judged (widened back to
+  // enough sends); over old events only it announces nothing.
+  const over = m.windowMs ? `over the last ${msText(m.windowMs)}`
+    : stats.range === 'window' ? `over the last ${windowText(stats.window)}` : `over the ${rangeLong}`;
+  const where = stats.range === 'window' ? `in the last ${windowText(stats.window)}` : `in the ${rangeLong}`;
   return h('section', { class: ['card', 'rate-card', `state-${state}`], id, 'aria-label': title },
     h('header', { class: 'card-head' }, h('h2', {}, title), stateBadge(state, state.toUpperCase())),
     h('div', { class: 'rate-value' }, h('span', { class: 'big' }, pct(m.value)),
-      h('span', { class: 'rate-sub' }, `over the last ${windowText(stats.window)}`)),
+      h('span', { class: 'rate-sub' }, over)),
     gauge(m, title),
+    m.present === false
+      ? h('p', { class: 'rate-old muted small' }, 'Judged on old events only (nothing recent): shown, not announced.')
+      : null,
     h('p', { class: 'rate-foot' },
-      sends ? `${plural(count, ...countLabel)} of ${plural(sends, 'send', 'sends')}` : `No sends in the last ${windowText(stats.window)}: the rate is 0.`,
-      rangeStats ? h('span', { class: 'muted' }, ` · ${rangeLong}: ${pct(rangeStats[rangeKey])}`) : null));
+      sends ? `${plural(count, ...countLabel)} of ${plural(sends, 'send', 'sends')}${stats.range === 'window' ? '' : ` ${where}`}` : `No sends ${where}: the rate is 0.`,
+      rangeStats && rangeStats !== stats ? h('span', { class: 'muted' }, ` · ${rangeLong}: ${pct(rangeStats[rangeKey])}`) : null));
 }
 
 const AWS_STATUS = { HEALTHY: 'ok', PROBATION: 'warn', SHUTDOWN: 'alert' };
@@ -99,64 +134,53 @@ function awsFigure(aws, key, now) {
         h('span', { class: 'muted' }, ` CloudWatch, last ${Math.round((aws.windowSeconds || 600) / 60)} min${aws.at ? `, ${fmtAgo(aws.at, now)}` : ''}`)]);
 }
 
-function volumeCard(st, range) {
+function volumeCard(st, r) {
   const tile = (label, value, cls, href, sub) => h('a', { class: ['tile', cls], href },
     h('span', { class: 'tile-label' }, label), h('span', { class: 'tile-value' }, num(value)),
     sub ? h('span', { class: 'tile-sub' }, sub) : null);
-  const since = range;
+  const p = r.params;
   return h('section', { class: 'card volume-card', id: 'volume', 'aria-label': 'Volume' },
-    h('header', { class: 'card-head' }, h('h2', {}, `Last ${RANGES[range].label}`)),
+    h('header', { class: 'card-head' }, h('h2', {}, r.key ? `Last ${r.label}` : r.label)),
     h('div', { class: 'tiles' },
-      tile('Sends', st.sends, 'c-send', eventsHref({ type: 'Send', since })),
-      tile('Deliveries', st.deliveries, 'c-delivery', eventsHref({ type: 'Delivery', since }),
+      tile('Sends', st.sends, 'c-send', eventsHref({ type: 'Send', ...p })),
+      tile('Deliveries', st.deliveries, 'c-delivery', eventsHref({ type: 'Delivery', ...p }),
         st.sends ? pct(st.deliveries / st.sends, 1) : null),
-      tile('Bounces', st.bounces, 'c-bounce', eventsHref({ type: 'Bounce', since }), `${num(st.permanentBounces)} permanent`),
-      tile('Complaints', st.complaints, 'c-complaint', eventsHref({ type: 'Complaint', since }),
+      tile('Bounces', st.bounces, 'c-bounce', eventsHref({ type: 'Bounce', ...p }), `${num(st.permanentBounces)} permanent`),
+      tile('Complaints', st.complaints, 'c-complaint', eventsHref({ type: 'Complaint', ...p }),
         st.sends ? pct(st.complaintRate) : null)));
 }
 
-function typeCounts(st, range) {
-  const since = range;
+function typeCounts(st, r) {
+  const since = r.params.since;
+  const until = r.params.until;
   const items = [
-    { label: 'Send', value: st.sends, cls: 't-send', href: eventsHref({ type: 'Send', since }) },
-    { label: 'Delivery', value: st.deliveries, cls: 't-delivery', href: eventsHref({ type: 'Delivery', since }) },
-    { label: 'Bounce', value: st.bounces, cls: 't-bounce', href: eventsHref({ type: 'Bounce', since }),
+    { label: 'Send', value: st.sends, cls: 't-send', href: eventsHref({ type: 'Send', since, until }) },
+    { label: 'Delivery', value: st.deliveries, cls: 't-delivery', href: eventsHref({ type: 'Delivery', since, until }) },
+    { label: 'Bounce', value: st.bounces, cls: 't-bounce', href: eventsHref({ type: 'Bounce', since, until }),
       note: `${num(st.permanentBounces)} permanent${st.transientBounces !== undefined ? ` · ${num(st.transientBounces)} transient` : ''}` },
-    { label: 'Complaint', value: st.complaints, cls: 't-complaint', href: eventsHref({ type: 'Complaint', since }) },
+    { label: 'Complaint', value: st.complaints, cls: 't-complaint', href: eventsHref({ type: 'Complaint', since, until }) },
   ];
   // Counted by the rollups; shown when the server reports them.
   for (const [key, type] of [['delays', 'DeliveryDelay'], ['rejects', 'Reject'], ['opens', 'Open'], ['clicks', 'Click']]) {
-    if (typeof st[key] === 'number') items.push({ label: type, value: st[key], cls: `t-${type.toLowerCase()}`, href: eventsHref({ type, since }) });
+    if (typeof st[key] === 'number') items.push({ label: type, value: st[key], cls: `t-${type.toLowerCase()}`, href: eventsHref({ type, since, until }) });
   }
   return card('Recipients by event type', { id: 'type-counts' },
     barList(items),
-    h('p', { class: 'card-note' }, `Recipients counted over the ${RANGES[range].long}; each bar opens those events.`));
+    h('p', { class: 'card-note' }, `Recipients counted over the ${r.long}; each bar opens those events.`));
 }
 
-function domainsCard(bounces, range) {
-  const by = new Map();
-  for (const e of bounces.items) {
-    const seen = new Set();
-    for (const a of e.recipients || []) {
-      const d = domainOf(a);
-      if (!d || seen.has(d)) continue;
-      seen.add(d);
-      const x = by.get(d) || { n: 0, perm: 0 };
-      x.n++;
-      if (e.bounceType === 'Permanent') x.perm++;
-      by.set(d, x);
-    }
-  }
-  const top = [...by.entries()].sort((a, b) => b[1].n - a[1].n || a[0].localeCompare(b[0])).slice(0, 6);
-  const n = bounces.items.length;
-  const note = n >= DOMAIN_SAMPLE && bounces.nextCursor
-    ? `From the latest ${num(n)} bounces of the ${RANGES[range].long}.`
-    : `From ${num(n)} bounce${n === 1 ? '' : 's'} in the ${RANGES[range].long}.`;
+/** The domains with the most bounced recipients over the whole range
+ * (GET /api/events/counts?groupBy=domain), with their permanent ones. */
+function domainsCard(all, perm, r) {
+  const permOf = new Map(perm.groups.map((g) => [g.key.domain, g.count]));
+  const top = all.groups.slice(0, TOP_DOMAINS);
+  const total = all.groups.reduce((a, g) => a + g.count, 0);
+  const note = `Bounced recipients over the whole ${r.long}${all.more ? ' (the largest domains)' : `: ${num(total)} at ${plural(all.groups.length, 'domain', 'domains')}`}.`;
   return card('Domains that bounce most', { id: 'bounce-domains' },
     top.length
-      ? barList(top.map(([d, x]) => ({
-        label: d, value: x.n, cls: 't-bounce', note: `${num(x.perm)} permanent`,
-        href: eventsHref({ type: 'Bounce', domain: d, since: range }),
+      ? barList(top.map((g) => ({
+        label: g.key.domain, value: g.count, cls: 't-bounce', note: `${num(permOf.get(g.key.domain) || 0)} permanent`,
+        href: eventsHref({ type: 'Bounce', domain: g.key.domain, ...r.params }),
       })))
       : emptyState('No bounce in this range.'),
     top.length ? h('p', { class: 'card-note' }, note) : null);
@@ -313,7 +337,13 @@ function rejectionsCard(diag, now) {
 
 export default async function overviewView({ root, route, ready, signal }) {
   document.title = 'Overview · seslog';
-  let range = RANGES[route.query.get('range')] ? route.query.get('range') : '24h';
+  // A range back from now (?range=24h), or an absolute one (?since=&until=);
+  // with neither, and nothing recent, the range of the stored data.
+  const absOf = (q) => (q.get('since') && q.get('until') ? { since: q.get('since'), until: q.get('until') } : null);
+  const keyOf = (q) => (RANGES[q.get('range')] ? q.get('range') : '24h');
+  let range = keyOf(route.query);
+  let abs = absOf(route.query);
+  let asked = !!(route.query.get('range') || abs); // else the data's range may be shown
   let chart = null;
   let timer = null;
   let loading = false;
@@ -329,10 +359,19 @@ export default async function overviewView({ root, route, ready, signal }) {
   const updated = h('span', { class: 'muted small', id: 'updated' });
   const errSlot = h('div');
   const awsSlot = h('div', { id: 'aws-slot' });
+  const noteSlot = h('div', { id: 'range-note-slot' });
+  const pickerSlot = h('span');
 
-  const showTabs = () => fill(tabs, Object.entries(RANGES).map(([k, r]) => h('a', {
-    href: `#/?range=${k}`, class: 'seg-btn', 'aria-current': k === range ? 'true' : undefined,
-  }, r.label)));
+  // shown: the absolute range on the page (abs, or the data's), or null.
+  const showTabs = (shown = abs) => {
+    fill(tabs, Object.entries(RANGES).map(([k, r]) => h('a', {
+      href: `#/?range=${k}`, class: 'seg-btn', 'aria-current': !shown && k === range ? 'true' : undefined,
+    }, r.label)));
+    fill(pickerSlot, rangePicker({
+      since: shown && shown.since, until: shown && shown.until,
+      onApply: (r) => { location.hash = `#/${qs(r)}`; },
+    }));
+  };
   showTabs();
   rateRow.append(h('p', { class: 'muted' }, 'Loading…'));
 
@@ -342,8 +381,9 @@ export default async function overviewView({ root, route, ready, signal }) {
       updated),
     errSlot,
     awsSlot,
+    noteSlot,
     rateRow,
-    card('Sending', { id: 'chart-card', actions: tabs }, chartBody, chartNote),
+    card('Sending', { id: 'chart-card', actions: h('div', { class: 'chart-actions' }, tabs, pickerSlot) }, chartBody, chartNote),
     row3, dnsblSlot, row4);
 
   // The blocklists never fail the whole page: a server without them, or
@@ -381,14 +421,25 @@ export default async function overviewView({ root, route, ready, signal }) {
   const load = async (first) => {
     if (loading) return;
     loading = true;
-    const r = RANGES[range];
     const o = { signal };
     try {
-      const [now, rs, ts, bounces, complaints, subs, diag, bl] = await Promise.all([
-        api('/api/stats', o),
-        api(`/api/stats${qs({ window: range })}`, o),
-        api(`/api/timeseries${qs({ since: range, bucket: r.bucket })}`, o),
-        api(`/api/events${qs({ type: 'Bounce', since: range, limit: DOMAIN_SAMPLE })}`, o),
+      // Nothing asked and nothing recent: the stored data's range (the
+      // server says so with range "data"), said on the page.
+      const now = await api('/api/stats', o);
+      const dataMode = !asked && now.range === 'data';
+      const r = describe(range, dataMode ? { since: now.since, until: now.until } : abs);
+      if (dataMode && first) showTabs(r.params);
+      fill(noteSlot, dataMode
+        ? h('p', { class: 'range-note', id: 'range-note' },
+          `Nothing arrived recently: showing the stored data, ${r.label} (UTC). `,
+          'Pick other days, or a range back from now.')
+        : abs ? h('p', { class: 'range-note', id: 'range-note' }, `Showing the ${r.long}; rates and counts are of that range.`) : null);
+      const [rs, ts, domAll, domPerm, bounces, complaints, subs, diag, bl] = await Promise.all([
+        dataMode ? now : api(`/api/stats${qs(r.key ? { window: r.key } : r.params)}`, o),
+        api(`/api/timeseries${qs({ ...r.params, bucket: r.bucket })}`, o),
+        api(`/api/events/counts${qs({ groupBy: 'domain', type: 'Bounce', ...r.params, limit: 100 })}`, o),
+        api(`/api/events/counts${qs({ groupBy: 'domain', type: 'Bounce', bounceType: 'Permanent', ...r.params, limit: 1000 })}`, o),
+        api(`/api/events${qs({ type: 'Bounce', ...r.params, limit: 8 })}`, o),
         api(`/api/events${qs({ type: 'Complaint', limit: 8 })}`, o),
         api('/api/subscriptions', o),
         api('/api/diagnostics', o),
@@ -396,19 +447,23 @@ export default async function overviewView({ root, route, ready, signal }) {
       ]);
       // AWS's series only when it is watched (else the API answers 400).
       const awsTs = now.aws && now.aws.enabled
-        ? await api(`/api/timeseries${qs({ since: range, bucket: r.bucket, source: 'aws' })}`, o) : null;
+        ? await api(`/api/timeseries${qs({ ...r.params, bucket: r.bucket, source: 'aws' })}`, o) : null;
       const t = Date.now();
       fill(errSlot);
       fill(awsSlot, awsStatusBar(now.aws, t));
-      const bounceCard = rateCard('bounce-rate', 'Bounce rate', now.monitors.bounceRate, now, ['permanent bounce', 'permanent bounces'], now.permanentBounces, rs, 'bounceRate', RANGES[range].long);
-      const complaintCard = rateCard('complaint-rate', 'Complaint rate', now.monitors.complaintRate, now, ['complaint', 'complaints'], now.complaints, rs, 'complaintRate', RANGES[range].long);
-      bounceCard.append(awsFigure(now.aws, 'bounceRate', t) || '');
-      complaintCard.append(awsFigure(now.aws, 'complaintRate', t) || '');
+      // Over an absolute range the cards show that range; the monitors'
+      // own verdict (live, from now back) stays in the rate cards.
+      const head = r.key ? now : { ...rs, monitors: now.monitors.bounceRate.windowMs ? now.monitors : rs.monitors };
+      const bounceCard = rateCard('bounce-rate', 'Bounce rate', head.monitors.bounceRate, r.key ? now : rs, ['permanent bounce', 'permanent bounces'], (r.key ? now : rs).permanentBounces, rs, 'bounceRate', r.long);
+      const complaintCard = rateCard('complaint-rate', 'Complaint rate', head.monitors.complaintRate, r.key ? now : rs, ['complaint', 'complaints'], (r.key ? now : rs).complaints, rs, 'complaintRate', r.long);
+      // AWS's figures are about now, as the monitors' verdict in the cards.
       if (now.aws && now.aws.enabled) {
-        gaugeMark(bounceCard.querySelector('.gauge'), now.monitors.bounceRate, now.aws.bounceRate, 'AWS');
-        gaugeMark(complaintCard.querySelector('.gauge'), now.monitors.complaintRate, now.aws.complaintRate, 'AWS');
+        bounceCard.append(awsFigure(now.aws, 'bounceRate', t) || '');
+        complaintCard.append(awsFigure(now.aws, 'complaintRate', t) || '');
+        gaugeMark(bounceCard.querySelector('.gauge'), head.monitors.bounceRate, now.aws.bounceRate, 'AWS');
+        gaugeMark(complaintCard.querySelector('.gauge'), head.monitors.complaintRate, now.aws.complaintRate, 'AWS');
       }
-      fill(rateRow, bounceCard, complaintCard, volumeCard(rs, range));
+      fill(rateRow, bounceCard, complaintCard, volumeCard(rs, r));
       if (chart && chart.dispose) chart.dispose();
       const points = ts.points || [];
       chart = sendingChart({
@@ -426,7 +481,7 @@ export default async function overviewView({ root, route, ready, signal }) {
       fill(chartNote, `${num(points.reduce((a, p) => a + p.sends, 0))} sends in the ${r.long}, per ${r.bucketLabel}. ` +
         'Rates are drawn only where there were sends; dashed lines are the warn and alert thresholds.' +
         (awsTs ? ' The dotted line marked AWS is AWS\'s own rate (CloudWatch Reputation metrics), where AWS gave a figure.' : ''));
-      fill(row3, typeCounts(rs, range), domainsCard(bounces, range), subsCard(subs, t));
+      fill(row3, typeCounts(rs, r), domainsCard(domAll, domPerm, r), subsCard(subs, t));
       showDnsbl(bl);
       fill(row4, recentCard(bounces, complaints), rejectionsCard(diag, t));
       fill(updated, `Updated ${new Date(t).toLocaleTimeString()}`);
@@ -446,9 +501,12 @@ export default async function overviewView({ root, route, ready, signal }) {
 
   return {
     async update({ route: r, ready: rdy }) {
-      const next = RANGES[r.query.get('range')] ? r.query.get('range') : '24h';
-      if (next !== range) {
+      const next = keyOf(r.query);
+      const nextAbs = absOf(r.query);
+      if (next !== range || JSON.stringify(nextAbs) !== JSON.stringify(abs)) {
         range = next;
+        abs = nextAbs;
+        asked = true;
         showTabs();
         await load(false);
       }

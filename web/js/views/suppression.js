@@ -7,6 +7,7 @@ import {
   h, fill, num, timeEl, reasonBadge, recipientHref, mailHref, errorBox, emptyState, toast,
 } from '../dom.js';
 import { api, qs, enc } from '../api.js';
+import { csvCell } from '../csv.js';
 
 const PAGE = 100;
 const REASONS = ['BOUNCE', 'COMPLAINT', 'MANUAL'];
@@ -166,7 +167,7 @@ export default async function suppressionView({ root, route, ready, signal }) {
       let c = null;
       do {
         const body = await api(`/api/suppression${qs({ search, reason, limit: 1000, cursor: c })}`, { signal });
-        for (const e of body.items) lines.push(`${csvField(e.address)},${e.reason === 'COMPLAINT' ? 'COMPLAINT' : 'BOUNCE'}`);
+        for (const e of body.items) lines.push(`${csvCell(e.address)},${e.reason === 'COMPLAINT' ? 'COMPLAINT' : 'BOUNCE'}`);
         c = body.nextCursor;
       } while (c);
       const blob = new Blob([lines.join('\n') + (lines.length ? '\n' : '')], { type: 'text/csv' });
@@ -188,7 +189,3 @@ export default async function suppressionView({ root, route, ready, signal }) {
   return null;
 }
 
-function csvField(s) {
-  const v = String(s);
-  return /[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
-}

@@ -1,0 +1,19 @@
+/* jsoncheck.h - what cJSON lets through but seslog must not store: a key
+ * given twice in one object (cJSON keeps both, the stored columns take the
+ * first, a browser's JSON.parse the last) and NUL inside a string (cJSON
+ * ends the C string there: "victim@example.com\u0000@attacker.example"
+ * would read as victim@example.com). One pass over the text, linear in its
+ * length plus n log n in the keys of the largest object. */
+#ifndef SESLOG_JSONCHECK_H
+#define SESLOG_JSONCHECK_H
+
+#include <stddef.h>
+
+/* Checks the JSON text s (n bytes) that cJSON already parsed (text after the
+ * document is not looked at). Returns 0; SL_EDUPKEY when an object, at any
+ * depth, has a key twice (compared after unescaping: "a" and "\u0061" are
+ * the same key); SL_ENUL when a string or key holds U+0000; SL_ENOMEM. *why
+ * (when why is not NULL) then says which, in a static string. */
+int jsoncheck(const char *s, size_t n, const char **why);
+
+#endif

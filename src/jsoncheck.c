@@ -1,0 +1,213 @@
+/* jsoncheck.c - duplicate keys and NUL in strings (jsoncheck.h). */
+#include "jsoncheck.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+#define DEPTH_MAX 1100 /* above cJSON's nesting limit of 1000 */
+#define FEW_KEYS 12    /* objects up to this size are compared pair by pair */
+
+/* A key as it appears in the text, quotes excluded. */
+struct key {
+  const char *p;
+  size_t n;
+  uint32_t hash; /* FNV-1a of the unescaped code points */
+};
+
+struct keys {
+  struct key *v; /* first the array on the caller's stack, then the heap */
+  size_t n, cap;
+  int on_heap;
+};
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+static long hex4(const char *p, size_t left) {
+  if (left < 4) return -1;
+  long v = 0;
+  for (int i = 0; i < 4; i++) {
+    int h = hexval(p[i]);
+    if (h < 0) return -1;
+    v = v * 16 + h;
+  }
+  return v;
+}
+
+/* The next code point of the string body p[*i..n), unescaped (surrogate
+ * pairs joined); raw bytes stand for themselves, so two spellings of one
+ * key give the same sequence. Advances *i. */
+static long next_cp(const char *p, size_t n, size_t *i) {
+  unsigned char c = (unsigned char)p[*i];
+  if (c != '\\' || *i + 1 >= n) {
+    (*i)++;
+    if (c < 0x80) return c;
+    /* UTF-8: join the sequence so that "é" equals "\u00e9". */
+    int more = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
+    long cp = more == 3 ? c & 7 : more == 2 ? c & 15 : more == 1 ? c & 31 : c;
+    for (int k = 0; k < more; k++) {
+      if (*i >= n || ((unsigned char)p[*i] & 0xc0) != 0x80) return 0x200000 | c; /* invalid */
+      cp = (cp << 6) | ((unsigned char)p[(*i)++] & 0x3f);
+    }
+    return cp;
+  }
+  char e = p[*i + 1];
+  *i += 2;
+  switch (e) {
+    case 'b': return '\b';
+    case 'f': return '\f';
+    case 'n': return '\n';
+    case 'r': return '\r';
+    case 't': return '\t';
+    case 'u': {
+      long u = hex4(p + *i, n - *i);
+      if (u < 0) return 0x300000; /* cJSON refused it already */
+      *i += 4;
+      if (u >= 0xd800 && u <= 0xdbff && *i + 6 <= n && p[*i] == '\\' && p[*i + 1] == 'u') {
+        long lo = hex4(p + *i + 2, n - *i - 2);
+        if (lo >= 0xdc00 && lo <= 0xdfff) {
+          *i += 6;
+          return 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
+        }
+      }
+      return u;
+    }
+    default: return (unsigned char)e; /* \" \\ \/ */
+  }
+}
+
+static uint32_t key_hash(const char *p, size_t n) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < n;) {
+    unsigned char c = (unsigned char)p[i];
+    /* ASCII stands for itself: the common case without a call. */
+    long cp = c < 0x80 && c != '\\' ? (i++, c) : next_cp(p, n, &i);
+    h = (h ^ (uint32_t)cp) * 16777619u;
+  }
+  return h;
+}
+
+/* Compares two keys by their code points: <0, 0, >0. */
+static int key_cmp(const struct key *a, const struct key *b) {
+  if (a->hash != b->hash) return a->hash < b->hash ? -1 : 1;
+  size_t i = 0, j = 0;
+  while (i < a->n && j < b->n) {
+    long x = next_cp(a->p, a->n, &i), y = next_cp(b->p, b->n, &j);
+    if (x != y) return x < y ? -1 : 1;
+  }
+  return (i < a->n) - (j < b->n);
+}
+
+static int key_qcmp(const void *a, const void *b) {
+  return key_cmp(a, b);
+}
+
+/* 1 when two of the n keys at v are equal; sorts v when there are many. */
+static int has_duplicate(struct key *v, size_t n) {
+  if (n <= FEW_KEYS) {
+    for (size_t i = 0; i < n; i++)
+      for (size_t j = i + 1; j < n; j++)
+        if (key_cmp(&v[i], &v[j]) == 0) return 1;
+    return 0;
+  }
+  qsort(v, n, sizeof *v, key_qcmp);
+  for (size_t i = 1; i < n; i++)
+    if (key_cmp(&v[i - 1], &v[i]) == 0) return 1;
+  return 0;
+}
+
+static int keys_push(struct keys *k, const char *p, size_t n) {
+  if (k->n == k->cap) {
+    size_t cap = 2 * k->cap;
+    struct key *v = k->on_heap ? realloc(k->v, cap * sizeof *v) : malloc(cap * sizeof *v);
+    if (!v) return SL_ENOMEM;
+    if (!k->on_heap) memcpy(v, k->v, k->n * sizeof *v);
+    k->v = v;
+    k->cap = cap;
+    k->on_heap = 1;
+  }
+  k->v[k->n++] = (struct key){p, n, key_hash(p, n)};
+  return 0;
+}
+
+/* Skips a string whose opening quote is at s[*i]; leaves *i after the
+ * closing quote. Returns 1 when it holds U+0000 (escaped or raw), or a \u
+ * not followed by four hex digits: cJSON reads that as U+0000 too. */
+static int skip_string(const char *s, size_t n, size_t *i) {
+  int nul = 0;
+  size_t j = *i + 1;
+  while (j < n && s[j] != '"') {
+    if (s[j] == '\\') {
+      if (j + 1 < n && s[j + 1] == 'u' && hex4(s + j + 2, n - j - 2) <= 0) nul = 1;
+      j += 2;
+    } else {
+      if (s[j] == 0) nul = 1;
+      j++;
+    }
+  }
+  *i = j + 1;
+  return nul;
+}
+
+static int fail(const char **why, const char *msg, int rc) {
+  if (why) *why = msg;
+  return rc;
+}
+
+int jsoncheck(const char *s, size_t n, const char **why) {
+  /* Per open container: 1 for an object, and where its keys start. */
+  static _Thread_local struct frame {
+    unsigned char object;
+    size_t first_key;
+  } stack[DEPTH_MAX];
+  size_t depth = 0;
+  int expect_key = 0; /* the next string in this object is a key */
+  struct key on_stack[64];
+  struct keys k = {on_stack, 0, 64, 0};
+  int rc = 0;
+  for (size_t i = 0; i < n && !rc;) {
+    char c = s[i];
+    if (c == '"') {
+      size_t start = i + 1;
+      if (skip_string(s, n, &i)) {
+        rc = fail(why, "a JSON string holds U+0000 (NUL)", SL_ENUL);
+      } else if (expect_key) {
+        rc = keys_push(&k, s + start, i - 1 - start);
+        expect_key = 0;
+      }
+      continue;
+    }
+    if (c == '{' || c == '[') {
+      if (depth == DEPTH_MAX) {
+        rc = fail(why, "the JSON is nested too deeply", SL_EJSON);
+        break;
+      }
+      stack[depth].object = c == '{';
+      stack[depth].first_key = k.n;
+      depth++;
+      expect_key = c == '{';
+    } else if (c == '}' || c == ']') {
+      if (!depth) break; /* past the document */
+      depth--;
+      if (stack[depth].object) {
+        size_t first = stack[depth].first_key;
+        if (k.n - first > 1 && has_duplicate(k.v + first, k.n - first))
+          rc = fail(why, "a JSON object has the same key twice", SL_EDUPKEY);
+        k.n = first;
+      }
+      expect_key = 0;
+    } else if (c == ',') {
+      expect_key = depth && stack[depth - 1].object;
+    }
+    i++;
+  }
+  if (k.on_heap) free(k.v);
+  return rc;
+}
