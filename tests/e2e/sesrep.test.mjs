@@ -416,6 +416,7 @@ test('bad options: one line, exit 2', { skip }, async () => {
   for (const [args, re] of [
     [['--ses-reputation', '--ses-configuration-set', 'bad name'], /--ses-configuration-set bad name: a name has 1 to 64 letters/],
     [['--ses-reputation', '--ses-reputation-interval', '0'], /--ses-reputation-interval must be at least 1s/],
+    [['--ses-reputation', '--read-only'], /--read-only takes no --ses-reputation: it stores AWS's figures/],
   ]) {
     const e = await startServer({ args, env: awsEnv() }).catch((x) => x);
     assert.ok(e instanceof Error, `${args.join(' ')} started`);
