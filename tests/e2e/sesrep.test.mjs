@@ -416,13 +416,19 @@ test('bad options: one line, exit 2', { skip }, async () => {
   for (const [args, re] of [
     [['--ses-reputation', '--ses-configuration-set', 'bad name'], /--ses-configuration-set bad name: a name has 1 to 64 letters/],
     [['--ses-reputation', '--ses-reputation-interval', '0'], /--ses-reputation-interval must be at least 1s/],
-    [['--ses-reputation', '--read-only'], /--read-only takes no --ses-reputation: it stores AWS's figures/],
   ]) {
     const e = await startServer({ args, env: awsEnv() }).catch((x) => x);
     assert.ok(e instanceof Error, `${args.join(' ')} started`);
     assert.match(e.message, re);
     assert.match(e.message, /code 2/);
   }
+  // --read-only browses a database without writing: the watch, which stores AWS's figures, is refused.
+  const made = await startServer({ env: awsEnv() });
+  await made.stop();
+  const ro = await startServer({ dir: made.dir, args: ['--read-only', '--ses-reputation'], env: awsEnv() }).catch((x) => x);
+  assert.ok(ro instanceof Error, '--read-only --ses-reputation started');
+  assert.match(ro.message, /--read-only takes no --ses-reputation: it stores AWS's figures/);
+  assert.match(ro.message, /code 2/);
 });
 
 test('answers that are not what AWS sends are refused as bad_response and change nothing', { skip }, async (t) => {
