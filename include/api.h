@@ -15,6 +15,7 @@
 
 #include "http.h"
 #include "readpool.h"
+#include "util.h"
 
 /* Monitor thresholds as fractions (CONTRACT section 2 gives them in
  * percent: 2.5, 5, 0.05, 0.1). */
@@ -47,6 +48,12 @@ struct api_opts {
   int (*monitor_reading)(void *ud, int complaint, struct api_monitor_live *live);
   void *monitor_ud;
   int64_t monitor_window_ms; /* also /api/stats' default window; <= 0: 10m */
+  /* AWS's verdict (sesrep.h), or NULL: appends the "aws" object of
+   * /api/stats to b, called with monitor_ud on the loop thread when the
+   * request arrives (the answer shows AWS as it stood then). */
+  void (*aws_json)(void *ud, buf *b);
+  /* 1: /api/timeseries?source=aws reads the stored AWS samples. */
+  int aws_series;
 };
 
 typedef struct api api;

@@ -68,5 +68,18 @@ struct monitor_reading {
 };
 void monitor_get(const monitor *m, enum monitor_kind k, struct monitor_reading *out);
 const char *monitor_name(enum monitor_kind k); /* "bounceRate", "complaintRate" */
+const char *monitor_state_name(int s);         /* 0 "ok", 1 "warn", 2 "alert" */
+
+/* The state (0 ok, 1 warn, 2 alert) a monitor in state cur moves to at
+ * value v: up at a threshold, down only below 90 % of the current state's
+ * threshold. Other monitors (AWS's rates) judge with it too. */
+int monitor_next_state(int cur, double v, double warn, double alert);
+
+/* Records a change of the monitor called name, as every monitor does: a
+ * log line and a monitor_changes row, written in the same transaction as
+ * the Slack message when slack_sink >= 0. r gives the value, thresholds,
+ * sends, window and time (evaluated_ms). Failures are logged. */
+void monitor_announce(store *st, outbox *ob, int slack_sink, const char *name, int from, int to,
+                      const struct monitor_reading *r);
 
 #endif

@@ -8,6 +8,7 @@
 #include "http.h"
 #include "ingest.h"
 #include "metrics.h"
+#include "sesrep.h"
 #include "sqs.h"
 #include "static.h"
 #include "store.h"
@@ -23,6 +24,7 @@ struct router {
   struct metrics_sources metrics; /* GET /metrics */
   suppression *sup;               /* /api/suppression...; NULL: none */
   dnsbl *dnsbl;                   /* /api/dnsbl...; NULL: none */
+  sesrep *sesrep;                 /* AWS's reputation in diagnostics and metrics; NULL: none */
   sqs *sqs;                       /* /api/sources, SQS diagnostics; NULL: none */
   const char *api_token;          /* NULL: /api and /metrics are open */
   struct hostcheck hosts;         /* names the main listener answers to */

@@ -30,6 +30,10 @@ struct outbox_sink slack_sink(slack *s);
 char *slack_monitor_payload(const char *monitor, const char *from, const char *to, double value,
                             double threshold, const char *window);
 char *slack_unsubscribe_payload(const char *topic_arn);
+/* A change of the SES account's enforcement status (from "" when it was
+ * never seen); sending_enabled 0, 1 or -1 unknown. Mentions unless the new
+ * status is HEALTHY. */
+char *slack_enforcement_payload(const char *from, const char *to, int sending_enabled);
 char *slack_silence_payload(const char *topic_arn, int64_t last_message_ms, int64_t silent_ms);
 /* A DNSBL change: listed 1 (answers "127.0.0.2 ...", reason may be NULL)
  * or 0 (delisted). */

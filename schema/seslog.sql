@@ -405,3 +405,26 @@ CREATE TRIGGER "rollup_domain_day-delete" AFTER DELETE ON recipients BEGIN
     AND domain = OLD.domain
     AND bounceType = coalesce((SELECT bounceType FROM SesEventMessages WHERE id = OLD.eventId), '');
 END;
+-- version 15
+-- AWS's own verdict beside seslog's (src/sesrep.c): the data points of the
+-- CloudWatch metrics AWS/SES Reputation.BounceRate and
+-- Reputation.ComplaintRate as GetMetricData returned them (a point is
+-- asked for again while it is recent: the same key replaces it), and every
+-- change of the account's enforcement status (SES v2 GetAccount), which
+-- is what Slack is told; the latest row decides whether an answer is news.
+CREATE TABLE ses_reputation_samples (
+  t INTEGER NOT NULL,                -- ms since the epoch: the start of the point's period
+  metric TEXT NOT NULL,              -- 'bounceRate', 'complaintRate'
+  scope TEXT NOT NULL,               -- 'account' or 'configuration-set:NAME'
+  value REAL NOT NULL,               -- a fraction (0.05 = 5 %)
+  PRIMARY KEY (scope, metric, t)
+) WITHOUT ROWID;
+CREATE INDEX "ses_reputation_samples-t" ON ses_reputation_samples (scope, t);
+CREATE TABLE ses_account_changes (
+  id INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,               -- ms since the epoch
+  fromStatus TEXT NOT NULL,          -- '' (never seen), HEALTHY, PROBATION, SHUTDOWN
+  toStatus TEXT NOT NULL,
+  sendingEnabled INTEGER,            -- 1, 0, NULL unknown
+  productionAccessEnabled INTEGER
+);

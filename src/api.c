@@ -18,6 +18,7 @@
 #include "error.h"
 #include "log.h"
 #include "query.h"
+#include "sesrep.h"
 #include "suppression.h"
 #include "util.h"
 
@@ -54,6 +55,8 @@ typedef struct job {
   query_grouping grouping; /* counts: the groupBy fields */
   long max_groups;         /* counts: groups at most */
   int full;                /* counts: the answer outgrew BODY_MAX */
+  char *aws;               /* stats: the "aws" object, built on the loop, or NULL */
+  int aws_source;          /* timeseries: source=aws */
   /* the answer, filled on the pool */
   int status;
   buf body;             /* JSON when status is 200 */
@@ -270,10 +273,31 @@ static int run_stats(job *j, sqlite3 *db) {
     char d0[25], d1[25];
     util_format_iso8601(first * 60000, d0);
     util_format_iso8601((last + 1) * 60000, d1);
-    rc = buf_printf(b, "\"dataSince\":\"%s\",\"dataUntil\":\"%s\"}", d0, d1);
+    rc = buf_printf(b, "\"dataSince\":\"%s\",\"dataUntil\":\"%s\"", d0, d1);
   } else if (!rc) {
-    rc = buf_appends(b, "\"dataSince\":null,\"dataUntil\":null}");
+    rc = buf_appends(b, "\"dataSince\":null,\"dataUntil\":null");
   }
+  if (!rc && j->aws) rc = buf_printf(b, ",\"aws\":%s", j->aws);
+  if (!rc) rc = buf_appends(b, "}");
+  if (!rc) j->status = 200;
+  return rc;
+}
+
+/* /api/timeseries?source=aws: AWS's stored reputation samples, averaged
+ * per bucket (null where AWS gave no point). */
+static int run_aws_series(job *j, sqlite3 *db) {
+  int64_t start = j->since_ms / j->span_ms * j->span_ms;
+  if (start > j->since_ms) start -= j->span_ms;
+  char since[25], until[25];
+  util_format_iso8601(j->since_ms, since);
+  util_format_iso8601(j->until_ms, until);
+  buf *b = &j->body;
+  int rc = buf_appends(b, "{\"bucket\":");
+  if (!rc) rc = query_json_string(b, j->bucket);
+  if (!rc)
+    rc = buf_printf(b, ",\"since\":\"%s\",\"until\":\"%s\",\"source\":\"aws\",", since, until);
+  if (!rc) rc = sesrep_series(db, start, j->until_ms, j->span_ms, b);
+  if (!rc) rc = buf_appends(b, "}");
   if (!rc) j->status = 200;
   return rc;
 }
@@ -281,6 +305,7 @@ static int run_stats(job *j, sqlite3 *db) {
 /* Builds the /api/timeseries answer: one point per bucket, zeros where no
  * event fell. Returns 0 with j->status set, or the query's error. */
 static int run_timeseries(job *j, sqlite3 *db) {
+  if (j->aws_source) return run_aws_series(j, db);
   int64_t start;
   struct query_counts *pts;
   size_t n;
@@ -365,6 +390,7 @@ static void done_fn(void *arg, int rc) {
   else
     http_respond_error(j->req, j->status, j->err_code, j->err_msg);
   buf_free(&j->body);
+  free(j->aws);
   free(j);
 }
 
@@ -477,6 +503,19 @@ static int set_stats(job *j, const char *name, const char *v, char *err, size_t 
 
 static int set_timeseries(job *j, const char *name, const char *v, char *err, size_t n) {
   if (!*v) return 0;
+  if (strcmp(name, "source") == 0) {
+    if (strcmp(v, "seslog") && strcmp(v, "aws")) {
+      snprintf(err, n, "must be seslog or aws");
+      return SL_EINVAL;
+    }
+    if (v[0] == 'a' && !j->a->opts.aws_series) {
+      snprintf(err, n,
+               "is aws, but AWS's reputation is not watched (seslog serve --ses-reputation)");
+      return SL_EINVAL;
+    }
+    j->aws_source = v[0] == 'a';
+    return 0;
+  }
   if (strcmp(name, "bucket") == 0) {
     int64_t ms;
     if (util_parse_duration(v, &ms) || ms < 60000 || ms % 60000 || ms > 366LL * 86400000 ||
@@ -584,7 +623,7 @@ static int parse(job *j) {
       j->span_ms = 3600000;
       j->until_ms = j->now_ms;
       j->since_ms = INT64_MIN;
-      if (each_param(j, "since until bucket", set_timeseries)) return SL_EINVAL;
+      if (each_param(j, "since until bucket source", set_timeseries)) return SL_EINVAL;
       if (j->since_ms == INT64_MIN) j->since_ms = j->until_ms - 86400000;
       if (j->since_ms > j->until_ms) {
         http_respond_error(j->req, 400, "invalid_parameter",
@@ -675,8 +714,15 @@ int api_handle(api *a, http_request *req) {
     for (int k = 0; k < 2; k++)
       if (!a->opts.monitor_reading(a->opts.monitor_ud, k, &j->mon[k])) j->mon[k].state[0] = 0;
   }
+  if (kind == J_STATS && a->opts.aws_json) {
+    buf aws;
+    buf_init(&aws, 1 << 20);
+    a->opts.aws_json(a->opts.monitor_ud, &aws);
+    j->aws = buf_take(&aws);
+  }
   if (readpool_run(a->rp, work_fn, done_fn, j)) {
     http_respond_error(req, 503, "busy", "The query could not be queued; try again shortly.");
+    free(j->aws);
     free(j);
   }
   return 0;

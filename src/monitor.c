@@ -49,6 +49,10 @@ typedef struct eval {
   int present; /* the verdict rests on present traffic */
 } eval;
 
+const char *monitor_state_name(int s) {
+  return s >= 0 && s <= 2 ? state_names[s] : "ok";
+}
+
 const char *monitor_name(enum monitor_kind k) {
   return k == MON_BOUNCE ? "bounceRate" : "complaintRate";
 }
@@ -86,7 +90,8 @@ int monitor_load(monitor *m, const char *db_path) {
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(db,
                               "SELECT monitor, toState, at FROM monitor_changes WHERE id IN "
-                              "(SELECT max(id) FROM monitor_changes GROUP BY monitor)",
+                              "(SELECT max(id) FROM monitor_changes WHERE monitor IN "
+                              "('bounceRate', 'complaintRate') GROUP BY monitor)",
                               -1, &st, NULL);
   if (rc == SQLITE_OK) {
     while (sqlite3_step(st) == SQLITE_ROW) {
@@ -159,8 +164,7 @@ static int eval_work(sqlite3 *db, void *arg) {
   return 0;
 }
 
-/* The state a monitor moves to, with hysteresis. */
-static int next_state(int cur, double v, double warn, double alert) {
+int monitor_next_state(int cur, double v, double warn, double alert) {
   if (v >= alert) return 2;
   if (cur == 2 && v >= alert * HYSTERESIS) return 2;
   if (v >= warn) return 1;
@@ -171,7 +175,7 @@ static int next_state(int cur, double v, double warn, double alert) {
 /* The change row, written in the same transaction as the Slack row. */
 typedef struct change {
   store_req req; /* used when there is no Slack sink */
-  char monitor[16];
+  char monitor[32];
   int from, to;
   double value, threshold;
   int64_t sends, window_ms, at;
@@ -208,10 +212,11 @@ static void on_change_done(store_req *r) {
   free(r);
 }
 
-static void announce(monitor *m, int k, int from, int to, const struct monitor_reading *r) {
+void monitor_announce(store *st, outbox *ob, int slack_sink, const char *name, int from, int to,
+                      const struct monitor_reading *r) {
   change *c = calloc(1, sizeof *c);
   if (!c) return;
-  snprintf(c->monitor, sizeof c->monitor, "%s", monitor_name((enum monitor_kind)k));
+  snprintf(c->monitor, sizeof c->monitor, "%s", name);
   c->from = from;
   c->to = to;
   c->value = r->value;
@@ -226,13 +231,13 @@ static void announce(monitor *m, int k, int from, int to, const struct monitor_r
   log_kv(to > from ? LOG_WARN : LOG_INFO, "monitor state changed", "monitor", c->monitor, "from",
          state_names[from], "to", state_names[to], "value", pct, "threshold", thr, "window", win,
          NULL);
-  if (m->ob && m->slack_sink >= 0) {
+  if (ob && slack_sink >= 0) {
     char *payload = slack_monitor_payload(c->monitor, state_names[from], state_names[to], r->value,
                                           c->threshold, win);
     /* The change row rides the Slack row's transaction; the outbox
      * request owns c from here on and frees it when done. */
     if (payload) {
-      if (outbox_enqueue(m->ob, m->slack_sink, payload, write_change, c, free))
+      if (outbox_enqueue(ob, slack_sink, payload, write_change, c, free))
         log_kv(LOG_ERROR, "a monitor change could not be queued", NULL);
       free(payload);
       return;
@@ -240,7 +245,7 @@ static void announce(monitor *m, int k, int from, int to, const struct monitor_r
   }
   c->req.apply = apply_change;
   c->req.cb = on_change_done;
-  if (store_submit(m->st, &c->req)) free(c);
+  if (store_submit(st, &c->req)) free(c);
 }
 
 static void check_silence(monitor *m, int64_t now);
@@ -264,7 +269,7 @@ static void eval_done(void *arg, int rc) {
     mo->r.window_ms = e->used_ms;
     mo->r.evaluated_ms = e->now;
     mo->r.present = e->present;
-    int to = next_state(mo->state, rates[k], mo->r.warn, mo->r.alert);
+    int to = monitor_next_state(mo->state, rates[k], mo->r.warn, mo->r.alert);
     mo->r.state = state_names[to];
     if (!e->present) {
       /* Old mail only: show the verdict, announce nothing. */
@@ -278,7 +283,9 @@ static void eval_done(void *arg, int rc) {
       mo->state = to;
       mo->r.announced = state_names[to];
       mo->r.since_ms = e->now;
-      if (!m->closing) announce(m, k, from, to, &mo->r);
+      if (!m->closing)
+        monitor_announce(m->st, m->ob, m->slack_sink, monitor_name((enum monitor_kind)k), from, to,
+                         &mo->r);
     }
   }
   if (!m->closing) check_silence(m, e->now);

@@ -104,6 +104,8 @@ static void diagnostics(struct router *r, http_request *req) {
                (unsigned long long)counts[i]);
   buf_printf(&b, "},\"writeQueue\":%d,", r->st ? store_queue_depth(r->st) : 0);
   outbox_json(r->metrics.box, &b);
+  buf_appends(&b, ",\"sesReputation\":");
+  sesrep_diagnostics_json(r->sesrep, &b);
   sqs_diagnostics_json(r->sqs, &b);
   buf_appends(&b, ",\"recentRejections\":[");
   for (size_t i = 0; i < n; i++) {
@@ -152,6 +154,7 @@ static void serve_metrics(struct router *r, http_request *req) {
   metrics_render(&r->metrics, &b);
   dynamodb_metrics(r->metrics.box, &b);
   dnsbl_metrics(r->dnsbl, &b);
+  sesrep_metrics(r->sesrep, &b);
   sqs_metrics(r->sqs, &b);
   http_respond_buf(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, &b);
   buf_free(&b);

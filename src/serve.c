@@ -32,6 +32,7 @@
 #include "retention.h"
 #include "router.h"
 #include "server.h"
+#include "sesrep.h"
 #include "slack.h"
 #include "sqs.h"
 #include "static.h"
@@ -82,6 +83,9 @@ struct serve_opts {
   int64_t dnsbl_interval;
   char *dns_server;
   int64_t dns_timeout;
+  int ses_reputation;
+  int64_t ses_reputation_interval;
+  struct opt_list ses_configuration_set;
   int read_only;
   struct opt_list sqs_queue_url, sqs_raw_queue_url;
   char *sqs_endpoint;
@@ -182,6 +186,13 @@ static const struct opt serve_table[] = {
      "DNS resolvers for the blocklist lookups [the system's]"},
     {"dns-timeout", OPT_DURATION, O(dns_timeout), "2s", "DURATION",
      "a DNS try without an answer is given up after this (2 tries a lookup)"},
+    {"ses-reputation", OPT_FLAG, O(ses_reputation), NULL, NULL,
+     "watch AWS's own verdict: CloudWatch Reputation.BounceRate/ComplaintRate and the SES "
+     "account's enforcement status (AWS_* credentials and region)"},
+    {"ses-reputation-interval", OPT_DURATION, O(ses_reputation_interval), "5m", "DURATION",
+     "how often AWS is asked"},
+    {"ses-configuration-set", OPT_LIST, O(ses_configuration_set), NULL, "NAME",
+     "also watch this configuration set's reputation metrics (repeatable)"},
     {"sqs-queue-url", OPT_LIST, O(sqs_queue_url), NULL, "URL",
      "pull SNS envelopes from this SQS queue (repeatable; env comma-separated)"},
     {"sqs-raw-queue-url", OPT_LIST, O(sqs_raw_queue_url), NULL, "URL",
@@ -236,7 +247,8 @@ typedef struct app {
   server *srv;
   struct router router;
   int stopping;
-  int slack_idx; /* the outbox sink of Slack, or -1 */
+  int slack_idx;  /* the outbox sink of Slack, or -1 */
+  sesrep *sesrep; /* AWS's reputation metrics and account status (disabled unless asked) */
 } app;
 
 static void observe_latency(void *ud, double ms) {
@@ -263,6 +275,19 @@ static int api_monitor_reading(void *ud, int complaint, struct api_monitor_live 
   live->window_ms = r.window_ms;
   live->present = r.present;
   return 1;
+}
+
+/* The "aws" object of /api/stats, beside seslog's own monitors. */
+static void api_aws_json(void *ud, buf *b) {
+  app *ap = ud;
+  struct monitor_reading r[2];
+  int have = 0;
+  if (ap->mon) {
+    monitor_get(ap->mon, MON_BOUNCE, &r[0]);
+    monitor_get(ap->mon, MON_COMPLAINT, &r[1]);
+    have = r[0].evaluated_ms != 0;
+  }
+  sesrep_stats_json(ap->sesrep, b, have, have ? r[0].value : 0, have ? r[1].value : 0);
 }
 
 /* Descriptors kept for everything but client connections: the database
@@ -365,6 +390,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   if (ap->mon) monitor_close(ap->mon);
   if (ap->ret) retention_close(ap->ret);
   dnsbl_close(ap->dnsbl);
+  sesrep_close(ap->sesrep);
   sqs_stop(ap->sqs);
   server_shutdown(ap->srv, on_server_closed, ap);
 }
@@ -552,11 +578,23 @@ int cmd_serve(int argc, char **argv, int argi) {
     fprintf(stderr, "seslog serve: --read-only takes no --sqs-queue-url: it stores nothing\n");
     goto early_fail;
   }
-  /* One credentials provider for every AWS service (SQS, DynamoDB). */
-  if (!ro && (o.dynamodb_table || o.sqs_queue_url.n || o.sqs_raw_queue_url.n) &&
-      awscreds_new(&ap.loop, ap.ob, &ap.creds, err, sizeof err)) {
-    fprintf(stderr, "seslog serve: AWS credentials: %s\n", err);
+  if (ro && o.ses_reputation) {
+    fprintf(stderr,
+            "seslog serve: --read-only takes no --ses-reputation: it stores AWS's figures\n");
     goto early_fail;
+  }
+  /* One credentials provider for every AWS service (SQS, DynamoDB, the
+   * reputation watch). The watch alone never stops the start: it shows why
+   * it has none. */
+  int need_creds = !ro && (o.dynamodb_table || o.sqs_queue_url.n || o.sqs_raw_queue_url.n);
+  char creds_err[512] = "";
+  if ((need_creds || o.ses_reputation) &&
+      awscreds_new(&ap.loop, ap.ob, &ap.creds, creds_err, sizeof creds_err)) {
+    if (need_creds) {
+      fprintf(stderr, "seslog serve: AWS credentials: %s\n", creds_err);
+      goto early_fail;
+    }
+    ap.creds = NULL;
   }
   /* Checked before the database is opened: a bad queue changes nothing. */
   if (o.sqs_queue_url.n || o.sqs_raw_queue_url.n) {
@@ -608,6 +646,22 @@ int cmd_serve(int argc, char **argv, int argi) {
                            .interval_ms = o.dnsbl_interval,
                            .timeout_ms = o.dns_timeout};
   if (dnsbl_new(&ap.loop, ap.box, slack_idx, &dno, &ap.dnsbl, err, sizeof err)) {
+    fprintf(stderr, "seslog serve: %s\n", err);
+    goto early_fail;
+  }
+  struct sesrep_opts sro = {.enabled = o.ses_reputation,
+                            .interval_ms = o.ses_reputation_interval,
+                            .config_sets = o.ses_configuration_set.items,
+                            .n_config_sets = (int)o.ses_configuration_set.n,
+                            .bounce_warn = o.bounce_warn / 100,
+                            .bounce_alert = o.bounce_alert / 100,
+                            .complaint_warn = o.complaint_warn / 100,
+                            .complaint_alert = o.complaint_alert / 100,
+                            .window_ms = o.rate_window,
+                            .region = sesrep_region_env(),
+                            .creds = ap.creds,
+                            .creds_error = creds_err};
+  if (sesrep_new(&ap.loop, ap.ob, ap.box, slack_idx, &sro, &ap.sesrep, err, sizeof err)) {
     fprintf(stderr, "seslog serve: %s\n", err);
     goto early_fail;
   }
@@ -672,7 +726,9 @@ int cmd_serve(int argc, char **argv, int argi) {
                                  .complaint_alert = o.complaint_alert / 100,
                                  .monitor_reading = api_monitor_reading,
                                  .monitor_ud = &ap,
-                                 .monitor_window_ms = o.rate_window},
+                                 .monitor_window_ms = o.rate_window,
+                                 .aws_json = api_aws_json,
+                                 .aws_series = sesrep_enabled(ap.sesrep)},
               &ap.api) ||
       (!ro && (monitor_new(&ap.loop, ap.rp, ap.st, ap.box, slack_idx, ap.sb, &mo, &ap.mon) ||
                retention_new(&ap.loop, ap.st, &rr, o.retention_interval, &ap.ret)))) {
@@ -688,6 +744,7 @@ int cmd_serve(int argc, char **argv, int argi) {
   }
   suppression_attach(ap.sup, ap.st, ap.rp);
   if (!ro) dnsbl_attach(ap.dnsbl, ap.st);
+  sesrep_attach(ap.sesrep, ap.st);
   ap.router = (struct router){
       .in = ap.in,
       .st = ap.st,
@@ -699,6 +756,7 @@ int cmd_serve(int argc, char **argv, int argi) {
       .read_only = ro,
       .sup = ap.sup,
       .dnsbl = ap.dnsbl,
+      .sesrep = ap.sesrep,
       .sqs = ap.sqs,
       .metrics = {
           .m = ap.mx, .in = ap.in, .mon = ap.mon, .box = ap.box, .st = ap.st, .db_path = o.db}};
@@ -730,10 +788,13 @@ int cmd_serve(int argc, char **argv, int argi) {
   if (!ro) {
     if (monitor_load(ap.mon, o.db)) log_kv(LOG_WARN, "cannot read the monitor states", NULL);
     if (dnsbl_load(ap.dnsbl, o.db)) log_kv(LOG_WARN, "cannot read the DNSBL states", NULL);
+    if (sesrep_load(ap.sesrep, o.db))
+      log_kv(LOG_WARN, "cannot read the SES account status and AWS monitor states", NULL);
     if (store_start(ap.st)) goto early_fail;
     monitor_start(ap.mon);
     retention_start(ap.ret);
     dnsbl_start(ap.dnsbl);
+    sesrep_start(ap.sesrep);
   } else {
     log_kv(LOG_INFO,
            "read-only: browsing without writing; no monitors, alerts, outbox, replication, "
@@ -768,6 +829,7 @@ early_fail:
   if (ap.mon) monitor_close(ap.mon);
   if (ap.ret) retention_close(ap.ret);
   dnsbl_close(ap.dnsbl);
+  sesrep_close(ap.sesrep);
   if (ap.sqs) sqs_close(ap.sqs, NULL, NULL);
   awscreds_close(ap.creds);
   uv_close((uv_handle_t *)&ap.store_async, NULL);
@@ -782,6 +844,7 @@ done:
   metrics_free(ap.mx);
   retention_free(ap.ret);
   dnsbl_free(ap.dnsbl);
+  sesrep_free(ap.sesrep);
   slack_free(ap.sl);
   api_free(ap.api);
   readpool_free(ap.rp);

@@ -93,6 +93,19 @@ char *slack_monitor_payload(const char *monitor, const char *from, const char *t
   return buf_take(&b);
 }
 
+char *slack_enforcement_payload(const char *from, const char *to, int sending_enabled) {
+  buf b;
+  buf_init(&b, 1024);
+  buf_appends(&b, "{\"kind\":\"enforcement\",\"from\":");
+  buf_json_string(&b, from ? from : "");
+  buf_appends(&b, ",\"to\":");
+  buf_json_string(&b, to);
+  if (sending_enabled >= 0)
+    buf_printf(&b, ",\"sendingEnabled\":%s", sending_enabled ? "true" : "false");
+  buf_appends(&b, "}");
+  return buf_take(&b);
+}
+
 char *slack_unsubscribe_payload(const char *topic_arn) {
   buf b;
   buf_init(&b, 4096);
@@ -294,7 +307,13 @@ static char *other_message(const slack *s, const cJSON *p, const char *kind) {
     const char *mon = jstr(p, "monitor"), *from = jstr(p, "from"), *to = jstr(p, "to");
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, "value");
     const cJSON *th = cJSON_GetObjectItemCaseSensitive(p, "threshold");
-    const char *name = mon && strcmp(mon, "complaintRate") == 0 ? "Complaint rate" : "Bounce rate";
+    int aws = mon && strncmp(mon, "aws", 3) == 0; /* AWS's reputation metrics (sesrep.c) */
+    int complaint =
+        mon && strcmp(mon + (aws ? 3 : 0), aws ? "ComplaintRate" : "complaintRate") == 0;
+    const char *name = aws         ? (complaint ? "AWS complaint rate (Reputation.ComplaintRate)"
+                                                : "AWS bounce rate (Reputation.BounceRate)")
+                       : complaint ? "Complaint rate"
+                                   : "Bounce rate";
     double value = cJSON_IsNumber(v) ? v->valuedouble * 100 : 0;
     double thr = cJSON_IsNumber(th) ? th->valuedouble * 100 : 0;
     const char *w = jstr(p, "window");
@@ -355,6 +374,21 @@ static char *other_message(const slack *s, const cJSON *p, const char *kind) {
       buf_appends(&body, " is no longer listed on ");
       put_mrkdwn(&body, zone ? zone : "?");
     }
+    if (s->public_url) buf_printf(&body, "\n<%s/#/|Open the overview>", s->public_url);
+  } else if (strcmp(kind, "enforcement") == 0) {
+    const char *from = jstr(p, "from"), *to = jstr(p, "to");
+    int healthy = to && strcmp(to, "HEALTHY") == 0;
+    const cJSON *se = cJSON_GetObjectItemCaseSensitive(p, "sendingEnabled");
+    buf_printf(&fb, "%sSES account status: %s → %s", healthy ? "" : s->mention,
+               from && *from ? from : "unknown", to ? to : "?");
+    buf_printf(&body, "%s*SES account status is %s* (was %s)", healthy ? "" : s->mention,
+               to ? to : "?", from && *from ? from : "unknown");
+    if (cJSON_IsBool(se))
+      buf_printf(&body, "\n*Sending:* %s", cJSON_IsTrue(se) ? "enabled" : "disabled");
+    if (!healthy)
+      buf_appends(&body,
+                  "\nAWS reviews this account: see the SES console's Reputation metrics "
+                  "and the case AWS opened.");
     if (s->public_url) buf_printf(&body, "\n<%s/#/|Open the overview>", s->public_url);
   } else if (strcmp(kind, "unsubscribe") == 0) {
     buf_printf(&fb, "%sSNS topic unsubscribed: ", s->mention);

@@ -224,7 +224,7 @@ function hmac(key, s) {
  * does (dynalite does not). Returns null when it verifies, else the reason.
  */
 export function sigv4Problem(req, body, { key = AWS_ENV.AWS_ACCESS_KEY_ID, secret = AWS_ENV.AWS_SECRET_ACCESS_KEY,
-  region = AWS_ENV.AWS_REGION, service = 'dynamodb' } = {}) {
+  region = AWS_ENV.AWS_REGION, service = 'dynamodb', need = ['host', 'x-amz-date', 'x-amz-target', 'content-type'] } = {}) {
   const auth = req.headers.authorization ?? '';
   const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
   if (!m) return `malformed Authorization: ${auth}`;
@@ -234,8 +234,8 @@ export function sigv4Problem(req, body, { key = AWS_ENV.AWS_ACCESS_KEY_ID, secre
   const amzDate = req.headers['x-amz-date'] ?? '';
   if (!amzDate.startsWith(date)) return `x-amz-date ${amzDate} against ${date}`;
   const names = signed.split(';');
-  for (const need of ['host', 'x-amz-date', 'x-amz-target', 'content-type']) {
-    if (!names.includes(need)) return `${need} is not signed (${signed})`;
+  for (const h of need) {
+    if (!names.includes(h)) return `${h} is not signed (${signed})`;
   }
   if (req.headers['x-amz-security-token'] !== undefined && !names.includes('x-amz-security-token')) {
     return 'x-amz-security-token is not signed';

@@ -201,7 +201,8 @@ test('GET /api/stats from the rollups: counts, rates, monitors; an empty window 
   assert.deepEqual(s.monitors.complaintRate, { state: state(s.complaintRate, 0.0005, 0.001), value: s.complaintRate, warn: 0.0005, alert: 0.001 });
   assert.deepEqual(Object.keys(s), ['window', 'since', 'until', 'sends', 'deliveries', 'bounces',
     'permanentBounces', 'complaints', 'bounceRate', 'complaintRate', 'monitors', 'events', 'range',
-    'dataSince', 'dataUntil']);
+    'dataSince', 'dataUntil', 'aws']);
+  assert.deepEqual(s.aws, { enabled: false }, 'AWS\'s verdict only with --ses-reputation (sesrep.test.mjs)');
   assert.equal(s.events, data.events.length);
   assert.equal(s.range, 'window');
   const first = Math.min(...data.events.map((e) => e.ms));

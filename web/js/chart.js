@@ -10,13 +10,9 @@ import { h, s, num, pct, fmtTime, fmtAxis } from './dom.js';
  * m: {state, value, warn, alert}. Returns an element.
  */
 export function gauge(m, label) {
-  // A fixed scale (0 to twice the alert threshold) keeps the marks in
-  // place from one look to the next; a rate beyond it fills the bar and
-  // gets an arrow.
-  const max = m.alert > 0 ? m.alert * 2 : Math.max(m.warn * 2, m.value, 1e-9);
   const W = 100;
-  const x = (v) => Math.min(W, (v / max) * W);
-  const over = m.value > max;
+  const x = gaugeX(m);
+  const over = m.value > gaugeMax(m);
   const svg = s('svg', {
     class: 'gauge-svg', viewBox: `0 0 ${W} 12`, preserveAspectRatio: 'none',
     role: 'img', 'aria-label': `${label}: ${pct(m.value)}, warn at ${pct(m.warn)}, alert at ${pct(m.alert)}`,
@@ -33,6 +29,33 @@ export function gauge(m, label) {
     h('span', { class: 'mark alert', style: { left: `${x(m.alert)}%` } }));
   return h('div', { class: ['gauge', over ? 'over' : ''] },
     h('div', { class: 'gauge-track' }, svg, marks, over ? h('span', { class: 'gauge-over', title: 'beyond the scale' }, '▶') : null), ticks);
+}
+
+/**
+ * The gauge's scale: a rate to its position in percent of the width. A
+ * fixed scale (0 to twice the alert threshold) keeps the marks in place
+ * from one look to the next; a rate beyond it fills the bar and gets an
+ * arrow.
+ */
+function gaugeMax(m) {
+  return m.alert > 0 ? m.alert * 2 : Math.max(m.warn * 2, m.value, 1e-9);
+}
+
+function gaugeX(m) {
+  const max = gaugeMax(m);
+  return (v) => Math.min(100, (v / max) * 100);
+}
+
+/**
+ * Marks another figure of the same rate on a gauge made for m (AWS's own,
+ * beside seslog's): a dotted line across the track with its label.
+ */
+export function gaugeMark(gaugeEl, m, value, label) {
+  const track = gaugeEl && gaugeEl.querySelector('.gauge-track');
+  if (!track || typeof value !== 'number') return;
+  track.append(h('span', {
+    class: 'mark other', style: { left: `${gaugeX(m)(value)}%` }, title: `${label} ${pct(value)}`,
+  }, h('span', { class: 'mark-label' }, label)));
 }
 
 function niceMax(v) {
@@ -76,6 +99,8 @@ export function sendingChart(data) {
 function render(data, W, tip, holder) {
   const pts = data.points;
   const n = pts.length;
+  // AWS's reputation series (data.aws, /api/timeseries?source=aws), by bucket start.
+  const awsAt = new Map((data.aws || []).map((p) => [p.t, p]));
   const narrow = W < 560;
   const L = narrow ? 40 : 52;
   const R = 12;
@@ -131,7 +156,8 @@ function render(data, W, tip, holder) {
   // -- rate panels
   const ratePanel = (yTop, key, title, th, cls) => {
     const vals = pts.map((p) => (p.sends > 0 ? p[key] : null));
-    const maxR = niceMax(Math.max(th.alert * 1.3, ...vals.filter((v) => v !== null)));
+    const awsVals = pts.map((p) => { const a = awsAt.get(p.t); return a && a[key] !== null ? a[key] : null; });
+    const maxR = niceMax(Math.max(th.alert * 1.3, ...vals.filter((v) => v !== null), ...awsVals.filter((v) => v !== null)));
     const ry = (v) => yTop + rateH - (v / maxR) * rateH;
     const pg = s('g', { class: `panel ${cls}` });
     pg.appendChild(s('text', { class: 'panel-title', x: L, y: yTop - 6 }, title));
@@ -171,6 +197,20 @@ function render(data, W, tip, holder) {
     flush();
     if (area) pg.appendChild(s('path', { class: 'area', d: area }));
     if (d) pg.appendChild(s('path', { class: 'line', d }));
+    // AWS's own figure for the same buckets, dashed, broken where AWS gave no point.
+    let ad = '';
+    let k = 0;
+    awsVals.forEach((v, i) => {
+      if (v === null) { k = 0; return; }
+      ad += `${k++ ? 'L' : 'M'}${(xAt(i) + bw / 2).toFixed(1)},${ry(v).toFixed(1)}`;
+      if (k === 1) ad += `h0.1`; // a lone point still shows
+    });
+    if (ad) {
+      pg.appendChild(s('path', { class: 'line aws', d: ad }));
+      // Marked at its first point: the threshold labels sit at the right end.
+      const first = awsVals.findIndex((v) => v !== null);
+      pg.appendChild(s('text', { class: 'aws-lab', x: xAt(first) + bw / 2, y: ry(awsVals[first]) - 5, 'text-anchor': 'start' }, 'AWS'));
+    }
     return pg;
   };
   svg.appendChild(ratePanel(y1, 'bounceRate', 'Bounce rate (permanent)', data.thresholds.bounce, 'r-bounce'));
@@ -208,7 +248,11 @@ function render(data, W, tip, holder) {
       row('bounces', `${num(p.bounces)}${p.permanentBounces !== undefined ? ` (${num(p.permanentBounces)} permanent)` : ''}`, 'c-bounce'),
       row('complaints', num(p.complaints), 'c-complaint'),
       row('bounce rate', p.sends ? pct(p.bounceRate) : '–', 'c-bounce'),
-      row('complaint rate', p.sends ? pct(p.complaintRate) : '–', 'c-complaint'));
+      row('complaint rate', p.sends ? pct(p.complaintRate) : '–', 'c-complaint'),
+      ...(awsAt.size ? [
+        row('AWS bounce rate', awsAt.get(p.t)?.bounceRate != null ? pct(awsAt.get(p.t).bounceRate) : '–', 'c-bounce'),
+        row('AWS complaint rate', awsAt.get(p.t)?.complaintRate != null ? pct(awsAt.get(p.t).complaintRate) : '–', 'c-complaint'),
+      ] : []));
     tip.classList.add('show');
     const tw = tip.offsetWidth || 180;
     const hostW = holder.clientWidth || W;

@@ -3,14 +3,16 @@
 // sending chart over 1 h / 24 h / 7 d / 30 d, counts by type, the domains
 // that bounce most, subscription health, the DNS blocklists the sending
 // IPs and domains are on, and the latest bounces, complaints and refused
-// notifications. Refreshes itself every 30 s.
+// notifications. With --ses-reputation, AWS's own verdict beside seslog's:
+// the account's enforcement status at the top, AWS's rate beside each gauge
+// and AWS's series in the chart. Refreshes itself every 30 s.
 
 import {
   h, fill, num, pct, card, fmtAgo, timeEl, typeBadge, stateBadge, mailHref, eventsHref,
   errorBox, emptyState, reasonText, splitArn, toast,
 } from '../dom.js';
 import { api, qs } from '../api.js';
-import { gauge, sendingChart, barList } from '../chart.js';
+import { gauge, gaugeMark, sendingChart, barList } from '../chart.js';
 import { rangePicker, timeMs, dayOf } from '../range.js';
 
 const RANGES = {
@@ -80,6 +82,56 @@ function rateCard(id, title, m, stats, countLabel, count, rangeStats, rangeKey, 
     h('p', { class: 'rate-foot' },
       sends ? `${plural(count, ...countLabel)} of ${plural(sends, 'send', 'sends')}${stats.range === 'window' ? '' : ` ${where}`}` : `No sends ${where}: the rate is 0.`,
       rangeStats && rangeStats !== stats ? h('span', { class: 'muted' }, ` · ${rangeLong}: ${pct(rangeStats[rangeKey])}`) : null));
+}
+
+const AWS_STATUS = { HEALTHY: 'ok', PROBATION: 'warn', SHUTDOWN: 'alert' };
+const AWS_ERRORS = {
+  no_credentials: 'no credentials', access_denied: 'access denied', credentials_rejected: 'credentials rejected',
+  throttled: 'throttled', network: 'unreachable', server_error: 'AWS error', client_error: 'refused', bad_response: 'unreadable answer',
+};
+
+/** The account's status at the top of the page (GET /api/stats' aws), or nothing when not watched. */
+function awsStatusBar(aws, now) {
+  if (!aws || !aws.enabled) return null;
+  const st = aws.enforcementStatus;
+  const parts = [];
+  if (aws.sendingEnabled === false) parts.push(h('strong', { class: 'bad-text' }, 'sending disabled'));
+  else if (aws.sendingEnabled) parts.push('sending enabled');
+  if (aws.productionAccessEnabled === false) parts.push('sandbox');
+  const q = aws.sendQuota;
+  if (q && q.max24HourSend !== null && q.sentLast24Hours !== null) {
+    parts.push(`${num(q.sentLast24Hours)} of ${num(q.max24HourSend)} sent in 24 h (${pct(q.max24HourSend ? q.sentLast24Hours / q.max24HourSend : 0, 1)})`);
+  }
+  if (q && q.maxSendRate !== null) parts.push(`${num(q.maxSendRate)}/s`);
+  if (aws.accountAt) parts.push(h('span', { class: 'muted' }, `asked ${fmtAgo(aws.accountAt, now)}`));
+  const errors = (aws.errors || []).map((e) => h('p', { class: 'aws-error bad-text', dataset: { api: e.api, error: e.error } },
+    `${e.api === 'cloudwatch' ? 'CloudWatch' : 'SES v2'}: ${AWS_ERRORS[e.error] || e.error} — ${e.message}`,
+    e.retryAt ? h('span', { class: 'muted' }, ` · retrying ${fmtAgo(e.retryAt, now)}`) : null));
+  const notes = (aws.divergence || []).map((d) => h('p', { class: 'aws-note', dataset: { metric: d.metric } },
+    h('strong', {}, `${d.metric === 'bounceRate' ? 'Bounce' : 'Complaint'} rate: seslog ${pct(d.seslog)}, AWS ${pct(d.aws)}. `), d.note));
+  const sets = (aws.configurationSets || []).map((c) => h('span', { class: 'aws-set', dataset: { set: c.name } },
+    h('span', { class: 'mono' }, c.name), ` bounce ${pct(c.bounceRate)} · complaint ${pct(c.complaintRate)}`));
+  const state = st ? (AWS_STATUS[st] || 'alert') : 'pending';
+  return h('section', { class: ['card', 'aws-status', `state-${state}`], id: 'aws-status', 'aria-label': 'SES account status' },
+    h('div', { class: 'aws-status-row' },
+      h('span', { class: 'aws-status-label' }, 'SES account (AWS)'),
+      stateBadge(state, st || 'not known yet'),
+      h('span', { class: 'aws-status-parts' }, parts.flatMap((x, i) => (i ? [' · ', x] : [x])))),
+    sets.length ? h('p', { class: 'aws-sets' }, h('span', { class: 'muted' }, 'Configuration sets (AWS): '),
+      sets.flatMap((x, i) => (i ? [' · ', x] : [x]))) : null,
+    errors, notes);
+}
+
+/** AWS's figure for one gauge: its rate and its monitor state, or why it is missing. */
+function awsFigure(aws, key, now) {
+  if (!aws || !aws.enabled) return null;
+  const m = aws.monitors && aws.monitors[key];
+  const v = aws[key];
+  return h('p', { class: ['aws-figure', m ? `state-${m.state}` : ''], dataset: { metric: key } },
+    h('span', { class: 'aws-label' }, 'AWS: '),
+    v === null || v === undefined ? h('span', { class: 'muted' }, 'not known yet')
+      : [h('strong', { class: 'aws-value' }, pct(v)), ' ', stateBadge(m ? m.state : 'ok', (m ? m.state : 'ok').toUpperCase()),
+        h('span', { class: 'muted' }, ` CloudWatch, last ${Math.round((aws.windowSeconds || 600) / 60)} min${aws.at ? `, ${fmtAgo(aws.at, now)}` : ''}`)]);
 }
 
 function volumeCard(st, r) {
@@ -306,6 +358,7 @@ export default async function overviewView({ root, route, ready, signal }) {
   let dnsblPoll = null;
   const updated = h('span', { class: 'muted small', id: 'updated' });
   const errSlot = h('div');
+  const awsSlot = h('div', { id: 'aws-slot' });
   const noteSlot = h('div', { id: 'range-note-slot' });
   const pickerSlot = h('span');
 
@@ -327,6 +380,7 @@ export default async function overviewView({ root, route, ready, signal }) {
       h('div', {}, h('h1', {}, 'Overview'), h('p', { class: 'sub' }, 'Bounce and complaint rates as SES counts them: permanent bounces and complaints per recipient sent.')),
       updated),
     errSlot,
+    awsSlot,
     noteSlot,
     rateRow,
     card('Sending', { id: 'chart-card', actions: h('div', { class: 'chart-actions' }, tabs, pickerSlot) }, chartBody, chartNote),
@@ -391,19 +445,29 @@ export default async function overviewView({ root, route, ready, signal }) {
         api('/api/diagnostics', o),
         fetchDnsbl(o),
       ]);
+      // AWS's series only when it is watched (else the API answers 400).
+      const awsTs = now.aws && now.aws.enabled
+        ? await api(`/api/timeseries${qs({ ...r.params, bucket: r.bucket, source: 'aws' })}`, o) : null;
       const t = Date.now();
       fill(errSlot);
+      fill(awsSlot, awsStatusBar(now.aws, t));
       // Over an absolute range the cards show that range; the monitors'
       // own verdict (live, from now back) stays in the rate cards.
       const head = r.key ? now : { ...rs, monitors: now.monitors.bounceRate.windowMs ? now.monitors : rs.monitors };
-      fill(rateRow,
-        rateCard('bounce-rate', 'Bounce rate', head.monitors.bounceRate, r.key ? now : rs, ['permanent bounce', 'permanent bounces'], (r.key ? now : rs).permanentBounces, rs, 'bounceRate', r.long),
-        rateCard('complaint-rate', 'Complaint rate', head.monitors.complaintRate, r.key ? now : rs, ['complaint', 'complaints'], (r.key ? now : rs).complaints, rs, 'complaintRate', r.long),
-        volumeCard(rs, r));
+      const bounceCard = rateCard('bounce-rate', 'Bounce rate', head.monitors.bounceRate, r.key ? now : rs, ['permanent bounce', 'permanent bounces'], (r.key ? now : rs).permanentBounces, rs, 'bounceRate', r.long);
+      const complaintCard = rateCard('complaint-rate', 'Complaint rate', head.monitors.complaintRate, r.key ? now : rs, ['complaint', 'complaints'], (r.key ? now : rs).complaints, rs, 'complaintRate', r.long);
+      // AWS's figures are about now, as the monitors' verdict in the cards.
+      if (now.aws && now.aws.enabled) {
+        bounceCard.append(awsFigure(now.aws, 'bounceRate', t) || '');
+        complaintCard.append(awsFigure(now.aws, 'complaintRate', t) || '');
+        gaugeMark(bounceCard.querySelector('.gauge'), head.monitors.bounceRate, now.aws.bounceRate, 'AWS');
+        gaugeMark(complaintCard.querySelector('.gauge'), head.monitors.complaintRate, now.aws.complaintRate, 'AWS');
+      }
+      fill(rateRow, bounceCard, complaintCard, volumeCard(rs, r));
       if (chart && chart.dispose) chart.dispose();
       const points = ts.points || [];
       chart = sendingChart({
-        points, bucketLabel: r.bucketLabel, bucketMs: r.bucketMs,
+        points, bucketLabel: r.bucketLabel, bucketMs: r.bucketMs, aws: awsTs ? awsTs.points : null,
         since: Date.parse(ts.since), until: Date.parse(ts.until),
         thresholds: {
           bounce: { warn: now.monitors.bounceRate.warn, alert: now.monitors.bounceRate.alert },
@@ -415,7 +479,8 @@ export default async function overviewView({ root, route, ready, signal }) {
       table.open = wasOpen;
       fill(chartBody, chart, table);
       fill(chartNote, `${num(points.reduce((a, p) => a + p.sends, 0))} sends in the ${r.long}, per ${r.bucketLabel}. ` +
-        'Rates are drawn only where there were sends; dashed lines are the warn and alert thresholds.');
+        'Rates are drawn only where there were sends; dashed lines are the warn and alert thresholds.' +
+        (awsTs ? ' The dotted line marked AWS is AWS\'s own rate (CloudWatch Reputation metrics), where AWS gave a figure.' : ''));
       fill(row3, typeCounts(rs, r), domainsCard(domAll, domPerm, r), subsCard(subs, t));
       showDnsbl(bl);
       fill(row4, recentCard(bounces, complaints), rejectionsCard(diag, t));
