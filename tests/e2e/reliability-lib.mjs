@@ -72,12 +72,12 @@ export function watch(sock) {
   const st = { chunks: [], closedAt: null, error: null, firstByteAt: null };
   const closed = new Promise((resolve) => {
     sock.on('data', (d) => {
-      if (st.firstByteAt === null) st.firstByteAt = Date.now();
+      if (st.firstByteAt === null) st.firstByteAt = performance.now();
       st.chunks.push(d);
     });
     sock.on('error', (e) => { st.error = e; });
     sock.on('close', () => {
-      st.closedAt = Date.now();
+      st.closedAt = performance.now();
       resolve({ at: st.closedAt, error: st.error });
     });
   });
@@ -144,12 +144,12 @@ export function json(body) {
 export async function exchange(port, bytes, { count = Infinity, timeout = 15000, headRequests } = {}) {
   const sock = await connect(port);
   const w = watch(sock);
-  const t0 = Date.now();
+  const t0 = performance.now();
   sock.on('error', () => { /* reported through watch */ });
   sock.write(bytes);
   const deadline = t0 + timeout;
   let parsed = { responses: [] };
-  while (Date.now() < deadline) {
+  while (performance.now() < deadline) {
     parsed = parseResponses(w.data(), { headRequests });
     if (parsed.responses.length >= count || w.isClosed()) break;
     await sleep(10);
@@ -157,7 +157,7 @@ export async function exchange(port, bytes, { count = Infinity, timeout = 15000,
   parsed = parseResponses(w.data(), { headRequests });
   const closedByServer = w.isClosed();
   if (!closedByServer) sock.destroy();
-  return { responses: parsed.responses, raw: w.data(), closedByServer, ms: Date.now() - t0, error: w.error };
+  return { responses: parsed.responses, raw: w.data(), closedByServer, ms: performance.now() - t0, error: w.error };
 }
 
 // ---- storage faults --------------------------------------------------------
@@ -249,10 +249,10 @@ export function lockDatabase(db) {
 
 /** Polls fn() until truthy or timeout; returns the last value. */
 export async function until(fn, { timeout = 10000, interval = 100 } = {}) {
-  const end = Date.now() + timeout;
+  const end = performance.now() + timeout;
   for (;;) {
     const v = await fn();
-    if (v || Date.now() > end) return v;
+    if (v || performance.now() > end) return v;
     await sleep(interval);
   }
 }
