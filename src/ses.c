@@ -675,6 +675,9 @@ int ses_from_dynamodb_item(const cJSON *item, ses_event **out, const char **why)
   }
   if ((rc = ddb_synthesize(plain, type, t, &doc, why))) goto fail;
   if ((rc = ses_parse_json(doc, ts, &e, why))) goto fail;
+  /* A value copied from the item (a bouncedRecipients list of objects) may
+   * hold a key twice: raw must read back as /sns would read it. */
+  if ((rc = jsoncheck(e->raw, e->raw_len, why))) goto fail;
   if (dup_opt(&e->sns_message_id, obj_str(plain, "snsMessageId")) ||
       dup_opt(&e->topic_arn, obj_str(plain, "topicArn")))
     goto nomem;
