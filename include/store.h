@@ -122,6 +122,10 @@ struct store_subscription {
  * thread, before store_start. Returns 0 or SL_EDB. */
 int store_each_subscription(store *s, void (*fn)(void *ud, const struct store_subscription *row),
                             void *ud);
+/* The same over any connection to a seslog database (--read-only). */
+int store_db_each_subscription(struct sqlite3 *db,
+                               void (*fn)(void *ud, const struct store_subscription *row),
+                               void *ud);
 
 /* The database path given to store_open. */
 const char *store_path(const store *s);

@@ -353,7 +353,10 @@ static const char csv_header[] =
     "complaintFeedbackType,complaintSubType,diagnostic,reportingMTA,destinationAddress,"
     "feedbackId,snsMessageId,topicArn\r\n";
 
-static int csv_row(printer *p, const query_row *r) {
+/* Prints one event as a line of csv or tsv: the header's columns, -1 the
+ * recipients joined with ",", each cell written by field, sep between. */
+static int delimited_row(printer *p, const query_row *r, const char *sep, const char *eol,
+                         void (*field)(buf *, const char *)) {
   static const int cols[] = {QC_TIME_STAMP,
                              QC_TYPE,
                              QC_MESSAGE_ID,
@@ -371,20 +374,24 @@ static int csv_row(printer *p, const query_row *r) {
                              QC_TOPIC_ARN};
   buf_reset(&p->line);
   for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
-    if (i) buf_append(&p->line, ",", 1);
+    if (i) buf_appends(&p->line, sep);
     if (cols[i] < 0) {
       char *rcpt = join_recipients(r, ",");
-      csv_field(&p->line, rcpt);
+      field(&p->line, rcpt);
       free(rcpt);
     } else {
-      csv_field(&p->line, r->col[cols[i]]);
+      field(&p->line, r->col[cols[i]]);
     }
   }
-  if (buf_append(&p->line, "\r\n", 2)) {
+  if (buf_appends(&p->line, eol)) {
     fprintf(stderr, "seslog query: an event is too large to print\n");
     return p->failed = F_OTHER;
   }
   return emit(p, p->line.data, p->line.len);
+}
+
+static int csv_row(printer *p, const query_row *r) {
+  return delimited_row(p, r, ",", "\r\n", csv_field);
 }
 
 /* ---- tsv -------------------------------------------------------------- */
@@ -411,39 +418,8 @@ static const char tsv_header[] =
     "complaintFeedbackType\tcomplaintSubType\tdiagnostic\treportingMTA\tdestinationAddress\t"
     "feedbackId\tsnsMessageId\ttopicArn\n";
 
-/* Prints one event as a TSV line, in the CSV's columns (-1: the recipients). */
 static int tsv_row(printer *p, const query_row *r) {
-  static const int cols[] = {QC_TIME_STAMP,
-                             QC_TYPE,
-                             QC_MESSAGE_ID,
-                             -1,
-                             QC_SOURCE,
-                             QC_BOUNCE_TYPE,
-                             QC_BOUNCE_SUB_TYPE,
-                             QC_FEEDBACK_TYPE,
-                             QC_COMPLAINT_SUB_TYPE,
-                             QC_DIAGNOSTIC,
-                             QC_REPORTING_MTA,
-                             QC_DESTINATION,
-                             QC_FEEDBACK_ID,
-                             QC_SNS_MESSAGE_ID,
-                             QC_TOPIC_ARN};
-  buf_reset(&p->line);
-  for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
-    if (i) buf_append(&p->line, "\t", 1);
-    if (cols[i] < 0) {
-      char *rcpt = join_recipients(r, ",");
-      tsv_field(&p->line, rcpt);
-      free(rcpt);
-    } else {
-      tsv_field(&p->line, r->col[cols[i]]);
-    }
-  }
-  if (buf_append(&p->line, "\n", 1)) {
-    fprintf(stderr, "seslog query: an event is too large to print\n");
-    return p->failed = F_OTHER;
-  }
-  return emit(p, p->line.data, p->line.len);
+  return delimited_row(p, r, "\t", "\n", tsv_field);
 }
 
 /* ---- the row callback ------------------------------------------------- */

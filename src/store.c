@@ -1112,10 +1112,11 @@ void store_req_free(store_req *req) {
   free(req);
 }
 
-int store_each_subscription(store *s, void (*fn)(void *ud, const struct store_subscription *row),
-                            void *ud) {
+int store_db_each_subscription(sqlite3 *db,
+                               void (*fn)(void *ud, const struct store_subscription *row),
+                               void *ud) {
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db,
+  if (sqlite3_prepare_v2(db,
                          "SELECT topicArn, state, subscriptionArn, coalesce(confirmedAt, 0), "
                          "coalesce(firstMessageAt, 0), coalesce(lastMessageAt, 0), accepted "
                          "FROM subscriptions ORDER BY topicArn",
@@ -1132,8 +1133,13 @@ int store_each_subscription(store *s, void (*fn)(void *ud, const struct store_su
         .last_message_at = sqlite3_column_int64(st, 5),
         .accepted = sqlite3_column_int64(st, 6),
     };
-    fn(ud, &row);
+    if (row.topic_arn && row.state) fn(ud, &row);
   }
   sqlite3_finalize(st);
   return rc == SQLITE_DONE ? 0 : SL_EDB;
+}
+
+int store_each_subscription(store *s, void (*fn)(void *ud, const struct store_subscription *row),
+                            void *ud) {
+  return store_db_each_subscription(s->db, fn, ud);
 }

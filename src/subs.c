@@ -79,28 +79,7 @@ int subs_load(subs *s, store *st) {
 }
 
 int subs_load_db(subs *s, sqlite3 *db) {
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db,
-                         "SELECT topicArn, state, subscriptionArn, coalesce(confirmedAt, 0), "
-                         "coalesce(firstMessageAt, 0), coalesce(lastMessageAt, 0), accepted "
-                         "FROM subscriptions ORDER BY topicArn",
-                         -1, &st, NULL) != SQLITE_OK)
-    return SL_EDB;
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    struct store_subscription row = {
-        .topic_arn = (const char *)sqlite3_column_text(st, 0),
-        .state = (const char *)sqlite3_column_text(st, 1),
-        .subscription_arn = (const char *)sqlite3_column_text(st, 2),
-        .confirmed_at = sqlite3_column_int64(st, 3),
-        .first_message_at = sqlite3_column_int64(st, 4),
-        .last_message_at = sqlite3_column_int64(st, 5),
-        .accepted = sqlite3_column_int64(st, 6),
-    };
-    if (row.topic_arn && row.state) load_row(s, &row);
-  }
-  sqlite3_finalize(st);
-  return rc == SQLITE_DONE ? 0 : SL_EDB;
+  return store_db_each_subscription(db, load_row, s);
 }
 
 void subs_note_accepted(subs *s, const char *arn, int64_t at_ms) {
