@@ -812,16 +812,6 @@ void sqs_free(sqs *s) {
 
 /* ---- reporting ---- */
 
-static void json_time(buf *b, int64_t ms) {
-  if (!ms) {
-    buf_appends(b, "null");
-    return;
-  }
-  char at[25];
-  util_format_iso8601(ms, at);
-  buf_printf(b, "\"%s\"", at);
-}
-
 void sqs_json(const sqs *s, buf *b) {
   buf_appends(b, "{\"queues\":[");
   for (size_t i = 0; s && i < s->n; i++) {
@@ -837,7 +827,7 @@ void sqs_json(const sqs *s, buf *b) {
     buf_appends(b, ",\"state\":");
     buf_json_string(b, q->state);
     buf_appends(b, ",\"lastReceiveAt\":");
-    json_time(b, q->last_receive_ms);
+    buf_json_time(b, q->last_receive_ms);
     buf_printf(b,
                ",\"received\":%llu,\"stored\":%llu,\"duplicates\":%llu,\"ignored\":%llu,"
                "\"refused\":%llu,\"deleted\":%llu,\"retried\":%llu,\"inFlight\":%d,"
@@ -852,7 +842,7 @@ void sqs_json(const sqs *s, buf *b) {
     else
       buf_appends(b, "null");
     buf_appends(b, ",\"lastErrorAt\":");
-    json_time(b, q->last_error_ms);
+    buf_json_time(b, q->last_error_ms);
     buf_appends(b, "}");
   }
   buf_appends(b, "]");
@@ -884,7 +874,7 @@ void sqs_diagnostics_json(const sqs *s, buf *b) {
   for (size_t i = 0; i < s->recent_n; i++) {
     const struct refusal *r = &s->recent[(s->recent_next + RECENT_MAX - 1 - i) % RECENT_MAX];
     buf_appends(b, i ? ",{\"at\":" : "{\"at\":");
-    json_time(b, r->at_ms);
+    buf_json_time(b, r->at_ms);
     buf_appends(b, ",\"queue\":");
     buf_appends(b, r->q->url_json);
     buf_appends(b, ",\"messageId\":");
