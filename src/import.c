@@ -597,11 +597,36 @@ static size_t value_len(reader *r, size_t from) {
   }
 }
 
+/* Where a byte of JSON text stands: inside a string (after an escape) or not. */
+typedef struct strscan {
+  int in_str, esc;
+} strscan;
+
+/* Takes the next byte c; 1 when c lies outside every string and is not a
+ * quote, so it may be structure (brackets, commas). */
+static int outside_string(strscan *s, char c) {
+  if (s->in_str) {
+    if (s->esc)
+      s->esc = 0;
+    else if (c == '\\')
+      s->esc = 1;
+    else if (c == '"')
+      s->in_str = 0;
+    return 0;
+  }
+  if (c == '"') {
+    s->in_str = 1;
+    return 0;
+  }
+  return 1;
+}
+
 /* Moves past a value too large to hold: to the end of its line in a file
  * of lines (JSON lines hold no raw newline), else to its closing bracket,
  * counted as value_len does but without keeping the bytes. */
 static void skip_value(reader *r, int lines) {
-  int depth = 0, in_str = 0, esc = 0;
+  int depth = 0;
+  strscan ss = {0};
   size_t have;
   while ((have = avail(r, CHUNK))) {
     const char *p = r->buf + r->pos;
@@ -612,20 +637,13 @@ static void skip_value(reader *r, int lines) {
           advance(r, k + 1);
           return;
         }
-      } else if (in_str) {
-        if (esc)
-          esc = 0;
-        else if (c == '\\')
-          esc = 1;
-        else if (c == '"')
-          in_str = 0;
-      } else if (c == '"') {
-        in_str = 1;
-      } else if (c == '{' || c == '[') {
-        depth++;
-      } else if ((c == '}' || c == ']') && --depth == 0) {
-        advance(r, k + 1);
-        return;
+      } else if (outside_string(&ss, c)) {
+        if (c == '{' || c == '[') {
+          depth++;
+        } else if ((c == '}' || c == ']') && --depth == 0) {
+          advance(r, k + 1);
+          return;
+        }
       }
     }
     advance(r, have);
@@ -787,24 +805,13 @@ static void read_line(importer *im, reader *r) {
 /* A value inside a top-level array that is not an object or array: up to
  * the next ',' or ']' outside a string, rejected. */
 static void read_scalar(importer *im, reader *r) {
-  int in_str = 0, esc = 0;
+  strscan ss = {0};
   size_t k = 0;
   for (;;) {
     size_t have = avail(r, k + 1);
     if (have <= k || k >= MAX_DOC) break;
     char c = r->buf[r->pos + k];
-    if (in_str) {
-      if (esc)
-        esc = 0;
-      else if (c == '\\')
-        esc = 1;
-      else if (c == '"')
-        in_str = 0;
-    } else if (c == '"') {
-      in_str = 1;
-    } else if (c == ',' || c == ']' || c == '\n') {
-      break;
-    }
+    if (outside_string(&ss, c) && (c == ',' || c == ']' || c == '\n')) break;
     k++;
   }
   reject(im, "not a JSON object or array");
