@@ -65,6 +65,10 @@ typedef struct sns_cert sns_cert;
 /* Parses a PEM certificate. Returns 0 and a new *out (free with
  * sns_cert_free), or SL_ECERT. */
 int sns_cert_parse(const char *pem, size_t len, sns_cert **out);
+/* Takes one more reference to c (any thread): a verification on the thread
+ * pool holds one, so the cache may forget c meanwhile. Returns c. */
+sns_cert *sns_cert_ref(const sns_cert *c);
+/* Drops a reference (any thread); the last one frees c. */
 void sns_cert_free(sns_cert *c);
 /* Validity in ms since the epoch. */
 int64_t sns_cert_not_before(const sns_cert *c);

@@ -49,7 +49,18 @@ typedef struct job {
   uv_timer_t *timer;  /* confirmation retry timer, or NULL */
   int attempts;       /* SubscribeURL fetches made */
   char why[256];      /* last confirmation error */
+  /* Parsing and verification run on the libuv thread pool; these carry
+   * their results back to the loop. */
+  uv_work_t work;
+  sns_cert *cert;      /* a reference, held while verifying */
+  int rc;              /* sns_parse's, then sns_verify's result */
+  const char *rc_why;  /* sns_parse's sentence, static */
+  ses_event *ev;       /* the Notification's SES event, parsed after verifying */
+  int ses_rc;          /* and ses_parse's result */
+  const char *ses_why; /* and its sentence, static */
 } job;
+
+#define INGEST_POOL_THREADS "8" /* UV_THREADPOOL_SIZE unless set */
 
 #define FUTURE_MAX_MS (24 * 3600 * 1000LL) /* a Timestamp ahead of the clock by more: 403 */
 
@@ -92,6 +103,12 @@ int ingest_new(uv_loop_t *loop, store *st, certcache *cc, outbound *ob, subs *sb
   in->cb_ud = opts->ud;
   in->topics = opts->topic_arns;
   in->n_topics = opts->n_topic_arns;
+  /* Envelopes are parsed and verified on libuv's thread pool, which the
+   * read-only queries (readpool.c) share, each for up to --query-timeout:
+   * more threads than libuv's 4, so that a few slow queries leave threads
+   * to verify with. Read when the pool starts (its first work), so it is
+   * set here, before any; an operator's own setting wins. */
+  setenv("UV_THREADPOOL_SIZE", INGEST_POOL_THREADS, 0);
   if (opts->basic_auth && !(in->basic_auth = strdup(opts->basic_auth))) {
     free(in);
     return SL_ENOMEM;
@@ -179,6 +196,8 @@ static void on_timer_closed(uv_handle_t *h) {
 
 static void job_free(job *j) {
   sns_msg_free(j->msg);
+  sns_cert_free(j->cert);
+  ses_event_free(j->ev);
   ses_event_free(j->sreq.ev);
   free(j->sreq.topic_arn);
   free(j->sreq.sub_arn);
@@ -418,9 +437,11 @@ static void accept_verified(job *j) {
                  "unsubscribe confirmation recorded; this topic no longer delivers to seslog");
     return;
   }
-  ses_event *ev;
-  const char *why = NULL;
-  int rc = ses_parse(m->message, m->message_len, m->timestamp, &ev, &why);
+  /* The Message was parsed on the thread pool after the signature passed. */
+  ses_event *ev = j->ev;
+  j->ev = NULL;
+  const char *why = j->ses_why;
+  int rc = j->ses_rc;
   if (rc == SL_ENOTSES || rc == SL_EJSON || rc == SL_ETYPE) {
     j->in->counts.ignored++;
     log_kv(LOG_INFO, "sns message carries no SES event; ignored", "topic", m->topic_arn,
@@ -452,9 +473,37 @@ static void accept_verified(job *j) {
   submit(j, ev);
 }
 
-static void verify_with(job *j, const sns_cert *cert) {
-  int rc = sns_verify(j->msg, cert);
-  switch (rc) {
+/* Runs work(j) on the libuv thread pool, then after(j) on the loop; both
+ * inline when the pool refuses the work. */
+static void on_pool(job *j, uv_work_cb work, uv_after_work_cb after) {
+  j->work.data = j;
+  if (uv_queue_work(j->in->loop, &j->work, work, after) == 0) return;
+  work(&j->work);
+  after(&j->work, 0);
+}
+
+/* On the pool: the signature, then (a Notification whose signature holds)
+ * its SES event. */
+static void verify_work(uv_work_t *w) {
+  job *j = w->data;
+  j->rc = sns_verify(j->msg, j->cert);
+  if (j->rc == 0 && j->msg->type == SNS_NOTIFICATION)
+    j->ses_rc =
+        ses_parse(j->msg->message, j->msg->message_len, j->msg->timestamp, &j->ev, &j->ses_why);
+}
+
+/* On the loop: act on sns_verify's result in j->rc. */
+static void after_verify(uv_work_t *w, int status) {
+  job *j = w->data;
+  sns_cert_free(j->cert);
+  j->cert = NULL;
+  if (status) {
+    reject(j->in, j->req, j->msg, REJ_STORAGE, 503, "shutting_down",
+           "The server is stopping; SNS will retry.");
+    job_free(j);
+    return;
+  }
+  switch (j->rc) {
     case 0: accept_verified(j); return;
     case SL_ESIGVER:
       reject(j->in, j->req, j->msg, REJ_SIGNATURE_VERSION, 400, "unsupported_signature_version",
@@ -489,7 +538,8 @@ static void on_cert(void *ud, int rc, const sns_cert *cert, const char *why) {
     job_free(j);
     return;
   }
-  verify_with(j, cert);
+  j->cert = sns_cert_ref(cert);
+  on_pool(j, verify_work, after_verify);
 }
 
 /* Raw message delivery: the body is the bare SES JSON, unsigned, so it is
@@ -542,20 +592,28 @@ static void handle_raw(ingest *in, http_request *req) {
   submit(j, ev);
 }
 
-void ingest_handle(ingest *in, http_request *req) {
-  if (in->basic_auth && !basic_auth_ok(in, req)) {
-    reject(in, req, NULL, REJ_BASIC_AUTH, 401, "unauthorized",
-           "This endpoint needs HTTP Basic credentials (--sns-basic-auth).");
+/* On the pool: the envelope. */
+static void parse_work(uv_work_t *w) {
+  job *j = w->data;
+  http_request *req = j->req;
+  j->rc = sns_parse(req->body.data ? req->body.data : "", req->body.len, &j->msg, &j->rc_why);
+}
+
+/* On the loop: check the parsed envelope, then verify it with its
+ * certificate (from the cache, or once fetched). */
+static void after_parse(uv_work_t *w, int status) {
+  job *j = w->data;
+  ingest *in = j->in;
+  http_request *req = j->req;
+  int rc = status ? SL_ESHUTDOWN : j->rc;
+  const char *why = j->rc_why;
+  if (rc == SL_ESHUTDOWN || rc == SL_ENOMEM) {
+    reject(in, req, NULL, REJ_STORAGE, 503, rc == SL_ENOMEM ? "overloaded" : "shutting_down",
+           rc == SL_ENOMEM ? "Out of memory; SNS will retry."
+                           : "The server is stopping; SNS will retry.");
+    job_free(j);
     return;
   }
-  const char *raw = http_header_get(req, "x-amz-sns-rawdelivery");
-  if (raw && strcasecmp(raw, "true") == 0) {
-    handle_raw(in, req);
-    return;
-  }
-  sns_msg *m;
-  const char *why = NULL;
-  int rc = sns_parse(req->body.data ? req->body.data : "", req->body.len, &m, &why);
   if (rc) {
     const char *code = rc == SL_EJSON   ? "invalid_json"
                        : rc == SL_ETYPE ? "unknown_type"
@@ -570,41 +628,35 @@ void ingest_handle(ingest *in, http_request *req) {
            : rc == SL_ETYPE ? REJ_UNKNOWN_TYPE
                             : REJ_MISSING_FIELD,
            400, code, msg);
+    job_free(j);
     return;
   }
+  sns_msg *m = j->msg;
   /* SNS stamps a message when it is published: a Timestamp a day ahead of
    * this clock is not one SNS sent now (and would count in future minutes). */
   if (m->timestamp_ms > util_now_ms() + FUTURE_MAX_MS) {
     reject(in, req, m, REJ_TIMESTAMP, 403, "timestamp_in_future",
            "The Timestamp is more than a day ahead of this server's clock.");
-    sns_msg_free(m);
+    job_free(j);
     return;
   }
   if (!topic_allowed(in, m->topic_arn)) {
     reject(in, req, m, REJ_TOPIC, 403, "topic_not_allowed",
            "The TopicArn is not on the --sns-topic-arn allowlist.");
-    sns_msg_free(m);
+    job_free(j);
     return;
   }
   if (sns_url_allowed(m->signing_cert_url, 1)) {
     reject(in, req, m, REJ_CERT_URL, 403, "certificate_url_not_allowed",
            "SigningCertURL must be "
            "https://sns.<region>.amazonaws.com/SimpleNotificationService-<hex>.pem.");
-    sns_msg_free(m);
+    job_free(j);
     return;
   }
-  job *j = calloc(1, sizeof *j);
-  if (!j) {
-    reject(in, req, m, REJ_STORAGE, 503, "overloaded", "Out of memory; SNS will retry.");
-    sns_msg_free(m);
-    return;
-  }
-  j->in = in;
-  j->req = req;
-  j->msg = m;
   const sns_cert *cert = certcache_lookup(in->cc, m->signing_cert_url);
   if (cert) {
-    verify_with(j, cert);
+    j->cert = sns_cert_ref(cert);
+    on_pool(j, verify_work, after_verify);
     return;
   }
   rc = certcache_fetch(in->cc, m->signing_cert_url, on_cert, j);
@@ -616,4 +668,25 @@ void ingest_handle(ingest *in, http_request *req) {
                             : "The signing certificate could not be fetched; SNS will retry.");
     job_free(j);
   }
+}
+
+void ingest_handle(ingest *in, http_request *req) {
+  if (in->basic_auth && !basic_auth_ok(in, req)) {
+    reject(in, req, NULL, REJ_BASIC_AUTH, 401, "unauthorized",
+           "This endpoint needs HTTP Basic credentials (--sns-basic-auth).");
+    return;
+  }
+  const char *raw = http_header_get(req, "x-amz-sns-rawdelivery");
+  if (raw && strcasecmp(raw, "true") == 0) {
+    handle_raw(in, req);
+    return;
+  }
+  job *j = calloc(1, sizeof *j);
+  if (!j) {
+    reject(in, req, NULL, REJ_STORAGE, 503, "overloaded", "Out of memory; SNS will retry.");
+    return;
+  }
+  j->in = in;
+  j->req = req;
+  on_pool(j, parse_work, after_parse);
 }

@@ -28,6 +28,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -46,6 +47,7 @@ struct sns_cert {
    * costs as much as a third of the verification. NULL: set up each time.
    * Only read after sns_cert_parse, so threads may share them. */
   EVP_MD_CTX *verify[2];
+  atomic_int refs; /* holders: the cache, and each verification in flight */
 };
 
 /* The envelope keys we read, with the sentences sns_parse reports. */
@@ -168,6 +170,36 @@ static int get_string(const cJSON *root, int f, char **out, const char **why) {
   return 0;
 }
 
+/* True when the n bytes at s are JSON white space only: cJSON stops after
+ * the first value, and anything else after it makes the body something
+ * other than one JSON document. */
+static int only_space(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!memchr(" \t\r\n", s[i], 4)) return 0;
+  return 1;
+}
+
+/* Sets m->type from m->type_str. Returns 0, SL_EFIELD (no Type) or
+ * SL_ETYPE (an unknown one), with *why. */
+static int parse_type(sns_msg *m, const char **why) {
+  static const enum sns_type types[] = {SNS_NOTIFICATION, SNS_SUBSCRIPTION_CONFIRMATION,
+                                        SNS_UNSUBSCRIBE_CONFIRMATION};
+  if (!m->type_str) {
+    *why = fields[F_TYPE].missing;
+    return SL_EFIELD;
+  }
+  for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+    if (strcmp(m->type_str, type_name(types[i])) == 0) {
+      m->type = types[i];
+      return 0;
+    }
+  }
+  *why =
+      "the envelope's Type is not Notification, SubscriptionConfirmation or "
+      "UnsubscribeConfirmation";
+  return SL_ETYPE;
+}
+
 /* Parses an SNS envelope (see sns.h). Checks, in order: JSON object, Type,
  * the fields every Type needs, the confirmation fields, the Timestamp. */
 int sns_parse(const char *body, size_t len, sns_msg **out, const char **why) {
@@ -189,13 +221,9 @@ int sns_parse(const char *body, size_t len, sns_msg **out, const char **why) {
   }
   int rc = SL_EJSON;
   sns_msg *m = NULL;
-  /* cJSON stops after the first value: anything but white space after it
-   * makes the body something other than one JSON document. */
-  for (size_t i = (size_t)(end - body); i < len; i++) {
-    if (!memchr(" \t\r\n", body[i], 4)) {
-      *why = "the body has text after its JSON value";
-      goto fail;
-    }
+  if (!only_space(end, (size_t)(body + len - end))) {
+    *why = "the body has text after its JSON value";
+    goto fail;
   }
   if (!cJSON_IsObject(root)) {
     *why = "the body is not a JSON object";
@@ -224,24 +252,7 @@ int sns_parse(const char *body, size_t len, sns_msg **out, const char **why) {
   /* Type first, so an unknown Type is reported as such and not as a
    * missing field of some other Type. */
   if ((rc = get_string(root, F_TYPE, dst[F_TYPE], why)) != 0) goto fail;
-  if (!m->type_str) {
-    *why = fields[F_TYPE].missing;
-    rc = SL_EFIELD;
-    goto fail;
-  }
-  if (strcmp(m->type_str, "Notification") == 0) {
-    m->type = SNS_NOTIFICATION;
-  } else if (strcmp(m->type_str, "SubscriptionConfirmation") == 0) {
-    m->type = SNS_SUBSCRIPTION_CONFIRMATION;
-  } else if (strcmp(m->type_str, "UnsubscribeConfirmation") == 0) {
-    m->type = SNS_UNSUBSCRIBE_CONFIRMATION;
-  } else {
-    *why =
-        "the envelope's Type is not Notification, SubscriptionConfirmation or "
-        "UnsubscribeConfirmation";
-    rc = SL_ETYPE;
-    goto fail;
-  }
+  if ((rc = parse_type(m, why)) != 0) goto fail;
   for (int f = 0; f < F_COUNT; f++) {
     if (f != F_TYPE && (rc = get_string(root, f, dst[f], why)) != 0) goto fail;
   }
@@ -460,6 +471,7 @@ int sns_cert_parse(const char *pem, size_t len, sns_cert **out) {
     rc = SL_ENOMEM;
     goto done;
   }
+  atomic_init(&c->refs, 1);
   c->pkey = X509_get_pubkey(x);
   if (!c->pkey || EVP_PKEY_get_base_id(c->pkey) != EVP_PKEY_RSA) goto done;
   if (asn1_time_ms(X509_get0_notBefore(x), &c->not_before_ms) != 0 ||
@@ -478,8 +490,14 @@ done:
   return rc;
 }
 
+sns_cert *sns_cert_ref(const sns_cert *c) {
+  sns_cert *m = (sns_cert *)c; /* the count is not part of the value */
+  atomic_fetch_add(&m->refs, 1);
+  return m;
+}
+
 void sns_cert_free(sns_cert *c) {
-  if (!c) return;
+  if (!c || atomic_fetch_sub(&c->refs, 1) > 1) return;
   EVP_MD_CTX_free(c->verify[0]);
   EVP_MD_CTX_free(c->verify[1]);
   EVP_PKEY_free(c->pkey);
