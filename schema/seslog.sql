@@ -428,3 +428,14 @@ CREATE TABLE ses_account_changes (
   sendingEnabled INTEGER,            -- 1, 0, NULL unknown
   productionAccessEnabled INTEGER
 );
+
+-- version 18
+-- One recipients-by-domain index instead of two: "recipients-domain" gets
+-- notificationType as its last column and "recipients-domain-type" goes.
+-- A domain's page still reads in (timeStamp, eventId) order straight off
+-- the index, and a domain-and-type page checks the type in the same index
+-- entry (no lookup of the row); each recipient costs one b-tree insert
+-- and about 100 bytes less.
+DROP INDEX IF EXISTS "recipients-domain-type";
+DROP INDEX IF EXISTS "recipients-domain";
+CREATE INDEX "recipients-domain" ON recipients (domain, timeStamp, eventId, notificationType);
