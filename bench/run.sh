@@ -89,6 +89,26 @@ peak_rss_mib() {
   awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$server_pid/status" 2>/dev/null
 }
 
+# thread_cpu EVENTS: the server's CPU per event by thread (utime + stime
+# of /proc/PID/task/*/stat), the loop thread (its id is the process id)
+# first, then the others busiest first; a line per thread that used any;
+# then the whole process.
+thread_cpu() {
+  local hz
+  hz=$(getconf CLK_TCK)
+  local t
+  for t in /proc/"$server_pid"/task/*; do
+    # fields after the ")" that closes the name: 12 = utime, 13 = stime
+    sed 's/.*) //' "$t/stat" 2>/dev/null | awk -v tid="${t##*/}" -v pid="$server_pid" \
+      -v hz="$hz" -v n="$1" '{ us = ($12 + $13) / hz * 1e6 / n
+        if (us > 0) printf "%d %s %.1f\n", (tid == pid) ? 0 : 1, tid, us }'
+  done | sort -k1,1n -k3,3nr | awk -v pid="$server_pid" '{
+    printf "  CPU us/event      %-8s %s\n", ($2 == pid) ? "loop" : "t" $2, $3 }'
+  # the process: every thread, also those that ended
+  sed 's/.*) //' "/proc/$server_pid/stat" 2>/dev/null |
+    awk -v hz="$hz" -v n="$1" '{ printf "  CPU us/event      %-8s %.1f\n", "process", ($12 + $13) / hz * 1e6 / n }'
+}
+
 # stop_server NAME: SIGTERM, wait (at most 30 s), check the exit.
 stop_server() {
   if ! kill -0 "$server_pid" 2>/dev/null; then
@@ -157,6 +177,7 @@ if start_server saturation; then
     echo "  perf profile      $BENCH_DIR/perf-saturation.data (perf report -i ... --sort tid,sym)"
   fi
   sat_rss=$(peak_rss_mib)
+  thread_cpu "$N"
   sat_ok=$(field ok "$tmp/saturation.out")
   stop_server saturation
   rows=$(sqlite3 "$tmp/saturation/seslog.db" "SELECT count(*) FROM SesEventMessages" 2>&1)
