@@ -1,0 +1,98 @@
+// verify-pool.test.mjs - SNS envelopes are parsed and verified on libuv's
+// thread pool (issue 14): its size, clients that hang up while their event
+// is on the pool, and a stop while events are on it.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import {
+  startServer, signEnvelope, countEvents, uniqueBounce, post, q, sleep,
+} from './lib.mjs';
+
+function rawPost(env) {
+  const b = Buffer.from(JSON.stringify(env), 'utf8');
+  return `POST /sns HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain; charset=UTF-8\r\n` +
+    `x-amz-sns-message-type: Notification\r\nContent-Length: ${b.length}\r\n\r\n${b}`;
+}
+
+function threads(pid) {
+  return fs.readdirSync(`/proc/${pid}/task`).length;
+}
+
+async function storeOne(srv) {
+  const ses = uniqueBounce();
+  const res = await post(srv.url, '/sns', signEnvelope({ message: ses }));
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json?.status, 'stored', res.text);
+  return ses;
+}
+
+test('the thread pool has 8 threads unless UV_THREADPOOL_SIZE says otherwise', { timeout: 60000 }, async (t) => {
+  // Both servers store one event, which starts the pool: the one left to
+  // seslog's default has 7 threads more than the one told to use 1.
+  // (an undefined value leaves the variable out of the child's environment)
+  const dflt = await startServer({ t, env: { UV_THREADPOOL_SIZE: undefined } });
+  const one = await startServer({ t, env: { UV_THREADPOOL_SIZE: '1' } });
+  await storeOne(dflt);
+  await storeOne(one);
+  await sleep(200); // threads start as the pool does; give them a moment
+  assert.equal(threads(dflt.child.pid) - threads(one.child.pid), 7,
+    `threads: default ${threads(dflt.child.pid)}, UV_THREADPOOL_SIZE=1 ${threads(one.child.pid)}`);
+  await dflt.stop();
+  await one.stop();
+});
+
+test('clients that hang up while their events are verified: the next ones are answered, the stop is clean', { timeout: 60000 }, async (t) => {
+  const srv = await startServer({ t });
+  const gone = [];
+  for (let i = 0; i < 40; i++) {
+    const ses = uniqueBounce();
+    gone.push(ses.mail.messageId);
+    const sock = net.connect(srv.port, '127.0.0.1');
+    await new Promise((r, j) => { sock.once('connect', r); sock.once('error', j); });
+    sock.write(rawPost(signEnvelope({ message: ses, signatureVersion: String(1 + (i % 2)) })));
+    sock.destroy();
+  }
+  const after = await storeOne(srv);
+  assert.equal(await countEvents(srv.db, `WHERE messageId = ${q(after.mail.messageId)}`), 1);
+  // each abandoned event is stored at most once (SNS would retry the rest)
+  await sleep(500);
+  const abandoned = await countEvents(srv.db,
+    `WHERE messageId IN (${gone.map(q).join(',')})`);
+  assert.ok(abandoned <= gone.length, `${abandoned} rows for ${gone.length} events`);
+  await srv.stop(); // exit 0, no sanitizer report
+});
+
+test('SIGTERM while events are on the thread pool: every acknowledged event is stored, exit 0', { timeout: 60000 }, async (t) => {
+  const srv = await startServer({ t });
+  const sent = [];
+  const answers = [];
+  let answered = 0;
+  let stopping = null;
+  for (let i = 0; i < 200; i++) {
+    const ses = uniqueBounce();
+    sent.push(ses.mail.messageId);
+    answers.push(post(srv.url, '/sns', signEnvelope({ message: ses, signatureVersion: String(1 + (i % 2)) }))
+      .then((res) => {
+        if (++answered === 20) stopping = srv.stop(30000);
+        return res;
+      }, (err) => ({ status: 0, text: String(err) })));
+  }
+  const results = await Promise.all(answers);
+  await (stopping ?? srv.stop(30000));
+  const stored = [];
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i];
+    if (r.status === 200) {
+      assert.equal(r.json?.status, 'stored', r.text);
+      stored.push(sent[i]);
+    } else if (r.status !== 0) {
+      // refused while stopping: SNS retries it
+      assert.equal(r.status, 503, r.text);
+    }
+  }
+  assert.ok(stored.length >= 20, `only ${stored.length} stored`);
+  const rows = await countEvents(srv.db, `WHERE messageId IN (${stored.map(q).join(',')})`);
+  assert.equal(rows, stored.length);
+});
