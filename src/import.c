@@ -97,9 +97,13 @@ static const char import_usage[] =
     "rejected items are reported as TABLE:N: reason (N counts the items read).";
 
 /* One document at most (an SNS message is at most 256 KB, a DynamoDB item
- * 400 KB); a top-level array is read element by element, so its size is
- * not bounded. */
-#define MAX_DOC ((size_t)4 << 20)
+ * 400 KB, but an event may be logged or exported with a large body of
+ * headers); a top-level array is read element by element, so its size is
+ * not bounded. Reading one costs about five times its size (the window,
+ * the parsed tree, the event's copy and its compressed form): 16 MiB keeps
+ * import under 128 MiB. */
+#define MAX_DOC_MIB 16
+#define MAX_DOC ((size_t)MAX_DOC_MIB << 20)
 #define CHUNK ((size_t)256 << 10)            /* one read */
 #define WINDOW_MAX (2 * MAX_DOC + 4 * CHUNK) /* a document and a resync's look-ahead */
 #define MAX_REPORTS 100                      /* rejection lines per file; the rest counted */
@@ -790,7 +794,9 @@ static void read_line(importer *im, reader *r) {
       return;
     }
   }
-  reject(im, "a line longer than 4 MiB that is not JSON");
+  char why[80];
+  snprintf(why, sizeof why, "a line longer than %d MiB that is not JSON", MAX_DOC_MIB);
+  reject(im, why);
   for (;;) { /* skip to its end */
     const char *nl = memchr(r->buf + r->pos, '\n', have);
     if (nl) {
@@ -940,13 +946,13 @@ static int import_stream(importer *im, reader *r, const char *name) {
         size_t skip = resync(r, in_array, lines && line_start);
         int at_end = avail(r, skip + 1) <= skip;
         if (!len && !at_end && skip >= MAX_DOC) {
-          /* no end within 4 MiB and no document after it: a document too
-           * large to hold, skipped whole */
+          /* no end within MAX_DOC and no document after it: a document
+           * too large to hold, skipped whole */
           uint64_t from = r->base + r->pos;
           skip_value(r, lines && line_start);
           char big[160];
-          snprintf(big, sizeof big, "a document larger than 4 MiB (%llu bytes, not read)",
-                   (unsigned long long)(r->base + r->pos - from));
+          snprintf(big, sizeof big, "a document larger than %d MiB (%llu bytes, not read)",
+                   MAX_DOC_MIB, (unsigned long long)(r->base + r->pos - from));
           reject(im, big);
           continue;
         }

@@ -59,17 +59,17 @@ test('a cut record among 100 concatenated ones: the other 99 imported, the bad o
   assert.match(reports[0], new RegExp(`^${esc(concat)}:1: at byte ${badOffset}: not valid JSON`));
   assert.equal(await countEvents(db), 99);
 
-  // in a file larger than the 4 MiB a document may have, the cut record is no larger document
+  // in a file larger than the 16 MiB a document may have, the cut record is no larger document
   const many = [];
-  for (let i = 0; i < 4000; i++) many.push(JSON.stringify(genEvent(i, `big-cut-${crypto.randomUUID()}`)));
+  for (let i = 0; i < 16000; i++) many.push(JSON.stringify(genEvent(i, `big-cut-${crypto.randomUUID()}`)));
   const bigOffset = Buffer.byteLength(many.slice(0, 10).join(''));
   many[10] = many[10].slice(0, 500);
   const bigConcat = path.join(dir, 'big-records');
   fs.writeFileSync(bigConcat, many.join(''));
-  assert.ok(fs.statSync(bigConcat).size > 5 << 20);
+  assert.ok(fs.statSync(bigConcat).size > 17 << 20);
   const { db: dbBig } = newDb();
   const rb = await runSeslog(['import', '--db', dbBig, bigConcat], { env: SAFE_ENV });
-  assert.deepEqual(summary(rb.stdout), { imported: 3999, duplicates: 0, rejected: 1, files: 1, records: 4000, logLines: 0 }, rb.stderr);
+  assert.deepEqual(summary(rb.stdout), { imported: 15999, duplicates: 0, rejected: 1, files: 1, records: 16000, logLines: 0 }, rb.stderr);
   assert.match(rb.stderr, new RegExp(`^${esc(bigConcat)}:1: at byte ${bigOffset}: not valid JSON`, 'm'));
 
   // the same records one a line, the cut one on line 37 (mid-line cuts and a cut between two keys)
@@ -150,7 +150,7 @@ test('import --help teaches the shapes', T, async () => {
     'DynamoDB item', 'SNS envelope', '--verify', 'read N files']) assert.ok(r.stdout.includes(w), `--help lacks ${w}`);
 });
 
-test('a write the database refuses is a rejection with a reason, never a duplicate; so is a document over 4 MiB', T, async () => {
+test('a write the database refuses is a rejection with a reason, never a duplicate; so is a document over 16 MiB, not one of 5 MiB', T, async () => {
   const { dir, db } = newDb();
   const tag = crypto.randomUUID();
   const first = path.join(dir, 'first.json');
@@ -163,19 +163,26 @@ test('a write the database refuses is a rejection with a reason, never a duplica
     BEGIN SELECT RAISE(IGNORE); END;`);
   const lines = [];
   for (let i = 1; i <= 8; i++) lines.push(JSON.stringify(genEvent(i, `x-${tag}`)));
-  const huge = genEvent(9, `x-${tag}`);
-  huge.mail.headers.push({ name: 'X-Padding', value: 'p'.repeat(5 << 20) });
+  const large = genEvent(9, `x-${tag}`);
+  large.mail.headers.push({ name: 'X-Padding', value: 'p'.repeat(5 << 20) });
+  lines.push(JSON.stringify(large));
+  const huge = genEvent(10, `x-${tag}`);
+  huge.mail.headers.push({ name: 'X-Padding', value: 'p'.repeat(17 << 20) });
   lines.push(JSON.stringify(huge));
   const file = path.join(dir, 'refused.jsonl');
   fs.writeFileSync(file, `${lines.join('\n')}\n`);
   const r = await runSeslog(['import', '--db', db, file], { env: SAFE_ENV });
-  assert.deepEqual(summary(r.stdout), { imported: 6, duplicates: 0, rejected: 3, files: 1, records: 9, logLines: 0 }, r.stderr);
+  assert.deepEqual(summary(r.stdout), { imported: 7, duplicates: 0, rejected: 3, files: 1, records: 10, logLines: 0 }, r.stderr);
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, new RegExp(`^${esc(file)}:3: at byte \\d+: not stored: .*refused by a test trigger`, 'm'));
   assert.match(r.stderr, new RegExp(`^${esc(file)}:6: at byte \\d+: not stored: the INSERT stored no row`, 'm'));
-  assert.match(r.stderr, new RegExp(`^${esc(file)}:9: at byte \\d+: a document larger than 4 MiB`, 'm'));
+  assert.match(r.stderr, new RegExp(`^${esc(file)}:10: at byte \\d+: a document larger than 16 MiB`, 'm'));
   assert.equal(r.stderr.trim().split('\n').length, 3, r.stderr);
-  assert.equal(await countEvents(db, `WHERE messageId LIKE ${q(`x-${tag}-%`)}`), 6);
+  assert.equal(await countEvents(db, `WHERE messageId LIKE ${q(`x-${tag}-%`)}`), 7);
+  // the 5 MiB event is stored whole
+  const stored = await runSeslog(['query', '--db', db, '--message-id', `x-${tag}-000000009`, '--format', 'jsonl']);
+  assert.equal(stored.code, 0, stored.stderr);
+  assert.equal(JSON.parse(stored.stdout).raw.mail.headers.at(-1).value.length, 5 << 20);
 });
 
 test('a Firehose tree as `aws s3 sync` leaves it: dated folders of .gz files of concatenated records, exact counts', T, async () => {
@@ -383,6 +390,16 @@ test('memory stays under 128 MiB: a 160 MB JSON-lines file and a JSON array of 3
   assert.equal(a.code, 0, a.stderr);
   assert.equal(summary(a.stdout).imported, 30000);
   assert.ok(a.maxRssKb < RSS_CAP_KIB, `peak RSS ${a.maxRssKb} KiB`);
+
+  // a document just under the 16 MiB it may have
+  const one = path.join(dir, 'one.json');
+  const ev = genEvent(0, `one-${crypto.randomUUID()}`);
+  ev.mail.headers.push({ name: 'X-Padding', value: 'p'.repeat(15 << 20) });
+  fs.writeFileSync(one, JSON.stringify(ev, null, 2));
+  const o = await runMeasured(['import', '--db', path.join(dir, 'one.db'), one]);
+  assert.equal(o.code, 0, o.stderr);
+  assert.equal(summary(o.stdout).imported, 1);
+  assert.ok(o.maxRssKb < RSS_CAP_KIB, `peak RSS ${o.maxRssKb} KiB`);
 });
 
 test('on a terminal: a progress bar with events/s', T, async () => {
