@@ -13,6 +13,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import crypto from 'node:crypto';
 import { spawn } from 'node:child_process';
+import util from 'node:util';
 import {
   BIN, runSeslog, tempDir, signEnvelope, sqlite, countEvents, q, sesFixture, isoMs, defaultCerts,
 } from './lib.mjs';
@@ -294,6 +295,54 @@ test('shapes: a Lambda\'s CloudWatch log, EventBridge events, a Lambda SNS event
   const v = await runSeslog(['import', '--db', db2, '--verify', '--sns-cert-dir', certDir, lam], { env: SAFE_ENV });
   assert.deepEqual(summary(v.stdout), { imported: 0, duplicates: 0, rejected: 1, files: 1, records: 1, logLines: 0 }, v.stderr);
   assert.equal(v.code, 1);
+});
+
+test('a Node Lambda\'s log: events printed over many lines by console.log, as JSON or as util.inspect', T, async () => {
+  const { dir, db } = newDb();
+  const tag = crypto.randomUUID();
+  const e = (i) => genEvent(i, `node-${tag}`);
+  const bounce = e(4); // a template of each type; 4 is a bounce
+  assert.equal(bounce.eventType, 'Bounce');
+  const req = () => crypto.randomUUID();
+  const at = (s) => `2026-11-03T10:00:${String(s).padStart(2, '0')}.000Z\t${req()}\tINFO\t`;
+  const log = [
+    `START RequestId: ${req()} Version: $LATEST`,
+    // console.log('Received event:', JSON.stringify(event, null, 2))
+    `${at(1)}Received event: ${JSON.stringify(lambdaEvent(signEnvelope({ message: e(0) })), null, 2)}`,
+    // console.log(JSON.stringify(event, null, 4)), lines ending in \r\n
+    `${at(2)}${JSON.stringify(e(1), null, 4).replace(/\n/g, '\r\n')}`,
+    // console.log(event) with util.inspect's whole depth: keys bare, strings in ' quotes
+    `${at(3)}${util.inspect(e(2), { depth: null })}`,
+    `${at(4)}${util.inspect(bounce, { depth: null, breakLength: 40 })}`,
+    `${at(5)}done`,
+    // console.log(event) as Lambda prints it: util.inspect stops at depth 2 ([Object], [Array])
+    `${at(6)}${util.inspect(lambdaEvent(signEnvelope({ message: e(3) })))}`,
+    `END RequestId: ${req()}`,
+    `REPORT RequestId: ${req()}\tDuration: 12.34 ms\tBilled Duration: 13 ms`,
+  ];
+  assert.ok(log[3].split('\n').length > 10 && log[4].includes("eventType: '") && log[6].includes('[Object]'), log.join('\n'));
+  const file = path.join(dir, 'node-lambda.log');
+  fs.writeFileSync(file, `${log.join('\n')}\n`);
+  const r = await runSeslog(['import', '--db', db, file], { env: SAFE_ENV });
+  assert.deepEqual(summary(r.stdout), { imported: 4, duplicates: 0, rejected: 1, files: 1, records: 5, logLines: 4 }, r.stderr);
+  const cutLine = log.slice(0, 6).join('\n').split('\n').length + 1;
+  assert.match(r.stderr, new RegExp(`^${esc(file)}:${cutLine}: at byte \\d+: Node's console.log printed this object cut short`, 'm'));
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  for (const ev of [e(0), e(1), e(2), bounce]) {
+    const [row] = await sqlite(db, `SELECT count(*) n, min(notificationType) t, min(recipients) r FROM SesEventMessages WHERE messageId = ${q(ev.mail.messageId)}`);
+    assert.equal(row.n, 1, ev.mail.messageId);
+    assert.equal(row.t, ev.eventType);
+  }
+  // the bounce read from util.inspect's text is the event: recipients, diagnostic, raw JSON
+  const out = await runSeslog(['query', '--db', db, '--message-id', bounce.mail.messageId, '--format', 'jsonl']);
+  const got = JSON.parse(out.stdout);
+  assert.deepEqual(got.raw, bounce);
+  assert.deepEqual(got.recipients, bounce.bounce.bouncedRecipients.map((b) => b.emailAddress));
+  // the same events as JSON lines are all duplicates
+  const again = path.join(dir, 'again.jsonl');
+  fs.writeFileSync(again, `${[e(1), e(2), bounce].map((ev) => JSON.stringify(ev)).join('\n')}\n`);
+  const r2 = await runSeslog(['import', '--db', db, again], { env: SAFE_ENV });
+  assert.deepEqual(summary(r2.stdout), { imported: 0, duplicates: 3, rejected: 0, files: 1, records: 3, logLines: 0 }, r2.stderr);
 });
 
 test('one event in several shapes is stored once: bare SES JSON, SNS envelope, Lambda event, EventBridge', T, async () => {
