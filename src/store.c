@@ -17,6 +17,7 @@
 #include "query.h"
 #include "rawz.h"
 #include "rollup.h"
+#include "twin.h"
 #include "util.h"
 
 extern const char schema_sql[]; /* schema/seslog.sql, embedded at build */
@@ -62,6 +63,7 @@ struct store {
   sqlite3_stmt *ins_recipient; /* INSERT OR IGNORE INTO recipients */
   sqlite3_stmt *upsert_rollup; /* the rollup counters */
   rollup_batch *groups;        /* the grouped-count rollups (rollup.c) */
+  twin_finder *twins;          /* an event stored in its other shape (twin.c) */
   sqlite3_stmt *touch_topic;   /* a topic's messages */
   sqlite3_stmt *set_topic;     /* a topic's subscription state */
   struct store_opts opts;
@@ -314,6 +316,7 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
   if (!rc && query_register_functions(s->db)) rc = SL_EDB;
   if (!rc) rc = migrate(s->db, err, errlen);
   if (!rc) rc = rollup_open(s->db, &s->groups, err, errlen);
+  if (!rc) rc = twin_open(s->db, &s->twins, err, errlen);
   if (!rc) rc = open_compression(s, err, errlen);
   if (rc) goto fail;
   if (sqlite3_prepare_v3(
@@ -513,6 +516,12 @@ static int insert_one(store *s, store_req *req, int64_t now) {
     return 0;
   }
   if (found != SQLITE_DONE) return SL_EDB;
+  int twin = 0; /* a DynamoDB item and the SES JSON it was made from */
+  if (twin_find(s->twins, e, &twin)) return SL_EDB;
+  if (twin) {
+    req->result = STORE_DUPLICATE;
+    return 0;
+  }
   /* An event longer than SQLite takes would bind as NULL and be ignored
    * by the INSERT: refuse it, and leave the rest of the batch alone. */
   if (e->raw_len >= (size_t)sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, -1)) {
@@ -1091,6 +1100,7 @@ void store_close(store *s) {
   sqlite3_finalize(s->ins_recipient);
   sqlite3_finalize(s->upsert_rollup);
   rollup_close(s->groups);
+  twin_close(s->twins);
   sqlite3_finalize(s->touch_topic);
   sqlite3_finalize(s->set_topic);
   if (s->db) {

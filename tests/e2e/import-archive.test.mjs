@@ -387,6 +387,68 @@ test('one event in several shapes is stored once: bare SES JSON, SNS envelope, L
   assert.deepEqual(summary(r3.stdout), { imported: 1, duplicates: 0, rejected: 0, files: 1, records: 1, logLines: 0 }, r3.stderr);
 });
 
+/** A DynamoDB item of the original pipeline for SES event ev, stored with the SNS Timestamp ts. */
+function pipelineItem(ev, ts) {
+  const type = ev.notificationType ?? ev.eventType;
+  const obj = ev[type.charAt(0).toLowerCase() + type.slice(1)];
+  const item = { messageId: ev.mail.messageId, timeStamp: ts, notificationType: type,
+    destinationAddress: ev.mail.destination.join(',') };
+  if (obj.reportingMTA) item.reportingMTA = obj.reportingMTA;
+  if (type === 'Bounce') item.bouncedRecipients = JSON.stringify(obj.bouncedRecipients);
+  if (type === 'Complaint') Object.assign(item, { complaintFeedbackType: obj.complaintFeedbackType, feedbackId: obj.feedbackId });
+  return { Item: Object.fromEntries(Object.entries(item).map(([k, v]) => [k, { S: v }])) };
+}
+
+test('a DynamoDB item and the same event as SES JSON are one event, whichever came first', T, async () => {
+  const tag = crypto.randomUUID();
+  const names = ['ses-notification-delivery-awsdocs', 'ses-event-bounce-awsdocs', 'ses-event-delivery-awsdocs',
+    'ses-notification-complaint-with-feedback-awsdocs'];
+  const events = names.map((n) => {
+    const ev = sesFixture(n);
+    ev.mail.messageId = `${n}-${tag}`;
+    return ev;
+  });
+  const own = (ev) => { // the event's own time, and the SNS Timestamp 2.5 s later
+    const type = ev.notificationType ?? ev.eventType;
+    return Date.parse(ev[type.charAt(0).toLowerCase() + type.slice(1)].timestamp);
+  };
+  const snsTs = (ev) => new Date(own(ev) + 2500).toISOString();
+  const { dir, db } = newDb();
+  const items = path.join(dir, 'items.json');
+  fs.writeFileSync(items, `${events.map((ev) => JSON.stringify(pipelineItem(ev, snsTs(ev)))).join('\n')}\n`);
+  const envelopes = path.join(dir, 'envelopes.jsonl');
+  fs.writeFileSync(envelopes, `${events.map((ev) => JSON.stringify(signEnvelope({ message: ev, timestamp: snsTs(ev) }))).join('\n')}\n`);
+  const bare = path.join(dir, 'bare.jsonl');
+  fs.writeFileSync(bare, `${events.map((ev) => JSON.stringify(ev)).join('\n')}\n`);
+  const n = events.length;
+  const imp = async (file, database) => summary((await runSeslog(['import', '--db', database, file], { env: SAFE_ENV })).stdout);
+  const all = (database) => countEvents(database, `WHERE messageId LIKE ${q(`%-${tag}`)}`);
+
+  // SNS envelopes first (the same SNS Timestamp), then the DynamoDB export, then the bare events
+  assert.deepEqual(await imp(envelopes, db), { imported: n, duplicates: 0, rejected: 0, files: 1, records: n, logLines: 0 });
+  assert.deepEqual(await imp(items, db), { imported: 0, duplicates: n, rejected: 0, files: 1, records: n, logLines: 0 });
+  assert.deepEqual(await imp(bare, db), { imported: 0, duplicates: n, rejected: 0, files: 1, records: n, logLines: 0 });
+  assert.equal(await all(db), n);
+
+  // the DynamoDB export first, then the bare events (their own time, not the SNS one), then the envelopes
+  const { db: db2 } = newDb();
+  assert.deepEqual(await imp(items, db2), { imported: n, duplicates: 0, rejected: 0, files: 1, records: n, logLines: 0 });
+  assert.deepEqual(await imp(bare, db2), { imported: 0, duplicates: n, rejected: 0, files: 1, records: n, logLines: 0 });
+  assert.deepEqual(await imp(envelopes, db2), { imported: 0, duplicates: n, rejected: 0, files: 1, records: n, logLines: 0 });
+  assert.equal(await all(db2), n);
+
+  // what is not the same event is kept: a second delivery of the mail (another item, another
+  // time), an item of another type for the mail, a delivery a day later
+  const d = events[0];
+  const more = [pipelineItem(d, new Date(own(d) + 60000).toISOString()),
+    pipelineItem({ ...d, notificationType: 'Complaint', complaint: { complaintFeedbackType: 'abuse', feedbackId: `fb-${tag}` } }, snsTs(d))];
+  const later = JSON.parse(JSON.stringify(d));
+  later.delivery.timestamp = new Date(own(d) + 86400e3).toISOString();
+  const moreFile = path.join(dir, 'more.json');
+  fs.writeFileSync(moreFile, `${more.map((x) => JSON.stringify(x)).join('\n')}\n${JSON.stringify(later)}\n`);
+  assert.deepEqual(await imp(moreFile, db2), { imported: 3, duplicates: 0, rejected: 0, files: 1, records: 3, logLines: 0 });
+});
+
 test('10 MB of binary garbage: one error line, exit 2', T, async () => {
   const { dir, db } = newDb();
   const file = path.join(dir, 'garbage.bin');
