@@ -2,6 +2,7 @@
  * with the same normalization and duplicate rules as the server, written
  * in large transactions so a million events import at storage speed. */
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -97,9 +98,14 @@ static const char import_usage[] =
     "rejected items are reported as TABLE:N: reason (N counts the items read).";
 
 /* One document at most (an SNS message is at most 256 KB, a DynamoDB item
- * 400 KB); a top-level array is read element by element, so its size is
- * not bounded. */
-#define MAX_DOC ((size_t)4 << 20)
+ * 400 KB, but an event may be logged or exported with a large body of
+ * headers); a top-level array is read element by element, so its size is
+ * not bounded. Reading one costs about five times its size (the window,
+ * the parsed tree, the event's copy and its compressed form): 16 MiB keeps
+ * import under 128 MiB. */
+#define MAX_DOC_MIB 16
+#define MAX_DOC ((size_t)MAX_DOC_MIB << 20)
+#define LOG_DOC_MAX ((size_t)1 << 20)        /* JSON printed over lines of a log */
 #define CHUNK ((size_t)256 << 10)            /* one read */
 #define WINDOW_MAX (2 * MAX_DOC + 4 * CHUNK) /* a document and a resync's look-ahead */
 #define MAX_REPORTS 100                      /* rejection lines per file; the rest counted */
@@ -562,14 +568,14 @@ static void advance(reader *r, size_t k) {
 
 /* The length of the JSON object or array at offset from (from pos),
  * found by counting brackets outside strings, without parsing it. 0 when
- * it does not end within MAX_DOC bytes or before the input ends. */
-static size_t value_len(reader *r, size_t from) {
+ * it does not end within max bytes or before the input ends. */
+static size_t value_len_within(reader *r, size_t from, size_t max) {
   int depth = 0, in_str = 0;
   size_t k = from;
   for (;;) {
     size_t have = avail(r, k + 1);
     if (have <= k) return 0;
-    if (have > from + MAX_DOC) have = from + MAX_DOC;
+    if (have > from + max) have = from + max;
     const char *p = r->buf + r->pos;
     for (; k < have; k++) {
       char c = p[k];
@@ -593,8 +599,13 @@ static size_t value_len(reader *r, size_t from) {
         return k + 1 - from;
       }
     }
-    if (k >= from + MAX_DOC) return 0;
+    if (k >= from + max) return 0;
   }
+}
+
+/* value_len_within a document's largest size. */
+static size_t value_len(reader *r, size_t from) {
+  return value_len_within(r, from, MAX_DOC);
 }
 
 /* Where a byte of JSON text stands: inside a string (after an escape) or not. */
@@ -767,8 +778,289 @@ static void import_line(importer *im, const char *s, size_t n) {
   reject(im, "not valid JSON");
 }
 
-/* The line at pos: passes it to import_line and moves past it. A line
- * longer than MAX_DOC is rejected and skipped. */
+/* The offset in the log line s[0..n) (one with a tab) of the '{' that
+ * begins its message's JSON (after a tab or a space), or -1. */
+static long log_json_start(const char *s, size_t n) {
+  const char *tab = memchr(s, '\t', n);
+  if (!tab) return -1;
+  for (const char *p = tab; p < s + n; p++)
+    if (*p == '{' && (p[-1] == '\t' || p[-1] == ' ')) return (long)(p - s);
+  return -1;
+}
+
+static int read_node_inspect(importer *im, reader *r, size_t at);
+
+/* The line at pos, n bytes, when it is a log line whose message is JSON
+ * printed over several lines (Node's console.log of JSON.stringify(event,
+ * null, 2), Python's json.dumps(event, indent=2)): the JSON runs from the
+ * line's '{' to its closing bracket on a later line, where only blanks
+ * follow it. Imports the document and moves past its last line: 1. 0 when
+ * the line is not one (its JSON ends on the line, or no valid JSON ends
+ * within LOG_DOC_MAX), having moved nothing. */
+static int read_multiline_log(importer *im, reader *r, size_t n) {
+  long at = log_json_start(r->buf + r->pos, n);
+  if (at < 0 || lambda_platform_line(r->buf + r->pos, n)) return 0;
+  if (read_node_inspect(im, r, (size_t)at)) return 1;
+  size_t len = value_len_within(r, (size_t)at, LOG_DOC_MAX);
+  if (!len || (size_t)at + len <= n) return 0;
+  size_t e = (size_t)at + len, have;
+  while ((have = avail(r, e + 1)) > e && strchr(" \t\r", r->buf[r->pos + e])) e++;
+  if (have > e && r->buf[r->pos + e] != '\n') return 0;
+  cJSON *doc = cJSON_ParseWithLength(r->buf + r->pos + at, len);
+  if (!doc) return 0;
+  import_text_doc(im, doc, r->buf + r->pos + at, len, 0);
+  cJSON_Delete(doc);
+  advance(r, have > e ? e + 1 : e);
+  return 1;
+}
+
+/* ---- Node's console.log of an object (util.inspect) ---------------------- */
+
+/* The length of the JavaScript object literal at offset from (from pos),
+ * as util.inspect prints one: brackets counted outside strings in ', " or
+ * ` quotes. 0 when it does not end within max bytes. */
+static size_t js_value_len(reader *r, size_t from, size_t max) {
+  int depth = 0;
+  char quote = 0, esc = 0;
+  for (size_t k = from; k < from + max; k++) {
+    if (avail(r, k + 1) <= k) return 0;
+    char c = r->buf[r->pos + k];
+    if (quote) {
+      if (esc)
+        esc = 0;
+      else if (c == '\\')
+        esc = 1;
+      else if (c == quote)
+        quote = 0;
+    } else if (c == '\'' || c == '"' || c == '`') {
+      quote = c;
+    } else if (c == '{' || c == '[') {
+      depth++;
+    } else if ((c == '}' || c == ']') && --depth == 0) {
+      return k + 1 - from;
+    }
+  }
+  return 0;
+}
+
+/* Appends code point cp as UTF-8 to out (at least 4 bytes free). */
+static size_t put_utf8(char *out, unsigned cp) {
+  if (cp < 0x80) {
+    out[0] = (char)cp;
+    return 1;
+  }
+  if (cp < 0x800) {
+    out[0] = (char)(0xC0 | cp >> 6);
+    out[1] = (char)(0x80 | (cp & 0x3F));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    out[0] = (char)(0xE0 | cp >> 12);
+    out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+    out[2] = (char)(0x80 | (cp & 0x3F));
+    return 3;
+  }
+  out[0] = (char)(0xF0 | cp >> 18);
+  out[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+  out[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+  out[3] = (char)(0x80 | (cp & 0x3F));
+  return 4;
+}
+
+/* The value of n hex digits at p, or -1. */
+static long hex_value(const char *p, const char *end, int n) {
+  long v = 0;
+  for (int i = 0; i < n; i++) {
+    if (p + i >= end || !isxdigit((unsigned char)p[i])) return -1;
+    v = v * 16 + (isdigit((unsigned char)p[i]) ? p[i] - '0' : (tolower(p[i]) - 'a' + 10));
+  }
+  return v;
+}
+
+/* Decodes the JavaScript string literal at *pp (its quote first) into
+ * out (NUL-terminated, at most the literal's size plus one), moving *pp
+ * past it. Returns 0, or -1 when it is not one (or holds a NUL). */
+static int js_string(const char **pp, const char *end, char *out, size_t *outlen) {
+  const char *p = *pp;
+  char quote = *p++;
+  size_t n = 0;
+  while (p < end && *p != quote) {
+    char c = *p++;
+    if (c != '\\') {
+      out[n++] = c;
+      continue;
+    }
+    if (p >= end) return -1;
+    c = *p++;
+    long cp = -1;
+    switch (c) {
+      case 'n': out[n++] = '\n'; break;
+      case 't': out[n++] = '\t'; break;
+      case 'r': out[n++] = '\r'; break;
+      case 'b': out[n++] = '\b'; break;
+      case 'f': out[n++] = '\f'; break;
+      case 'v': out[n++] = '\v'; break;
+      case 'x': cp = hex_value(p, end, 2), p += 2; break;
+      case 'u':
+        cp = hex_value(p, end, 4), p += 4;
+        if (cp >= 0xD800 && cp < 0xDC00 && p + 1 < end && p[0] == '\\' && p[1] == 'u') {
+          long lo = hex_value(p + 2, end, 4);
+          if (lo >= 0xDC00 && lo < 0xE000) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            p += 6;
+          }
+        }
+        break;
+      default: out[n++] = c; break; /* \' \" \` \\ and the like */
+    }
+    if (c == 'x' || c == 'u') {
+      if (cp <= 0) return -1;
+      n += put_utf8(out + n, (unsigned)cp);
+    }
+  }
+  if (p >= end) return -1;
+  out[n] = 0;
+  *outlen = n;
+  *pp = p + 1;
+  return 0;
+}
+
+/* Writes the object literal text[0..len), as util.inspect prints it
+ * (unquoted keys, strings in ', " or ` quotes, split strings joined with
+ * +), as JSON into out. *cut is set when it holds what util.inspect
+ * prints in place of what it left out ([Object], [Array], "... N more
+ * items", [Circular]). Returns 0, or -1 when the text is not such a
+ * literal (or SL_ENOMEM). */
+static int inspect_to_json(const char *text, size_t len, buf *out, int *cut) {
+  const char *p = text, *end = text + len;
+  char *str = malloc(len * 2 + 8); /* a decoded string: escapes only shrink, \u at most 4:6 */
+  if (!str) return SL_ENOMEM;
+  int rc = 0;
+  *cut = 0;
+  while (p < end && !rc) {
+    char c = *p;
+    if (is_blank(c) || c == ',' || c == ':' || c == '{' || c == '}' || c == ']') {
+      rc = is_blank(c) ? 0 : buf_append(out, p, 1);
+      p++;
+    } else if (c == '[') {
+      static const char *const left_out[] = {"[Object]", "[Array]", "[Circular", "[Function",
+                                             "[Getter",  "[class",  "[Symbol"};
+      size_t k = 0;
+      while (k < sizeof left_out / sizeof left_out[0] &&
+             ((size_t)(end - p) < strlen(left_out[k]) ||
+              memcmp(p, left_out[k], strlen(left_out[k])) != 0))
+        k++;
+      if (k < sizeof left_out / sizeof left_out[0]) {
+        *cut = 1;
+        const char *q = memchr(p, ']', (size_t)(end - p));
+        p = q ? q + 1 : end;
+        rc = buf_appends(out, "null");
+      } else {
+        rc = buf_append(out, p++, 1);
+      }
+    } else if (c == '\'' || c == '"' || c == '`') {
+      /* a string, or several joined with + (util.inspect splits long ones) */
+      size_t used = 0, n;
+      for (;;) {
+        if (js_string(&p, end, str + used, &n)) {
+          rc = -1;
+          break;
+        }
+        used += n;
+        const char *q = p;
+        while (q < end && is_blank(*q)) q++;
+        if (q >= end || *q != '+') break;
+        q++;
+        while (q < end && is_blank(*q)) q++;
+        if (q >= end || (*q != '\'' && *q != '"' && *q != '`')) {
+          rc = -1;
+          break;
+        }
+        p = q;
+      }
+      if (!rc) rc = buf_json_string(out, str);
+    } else if (c == '.' && end - p >= 3 && memcmp(p, "...", 3) == 0) {
+      *cut = 1; /* "... 12 more items" */
+      while (p < end && *p != '\n' && *p != ']' && *p != '}') p++;
+      if (out->len && out->data[out->len - 1] == ',') out->len--;
+    } else if (c == '<' && end - p >= 5 && memcmp(p, "<ref ", 5) == 0) {
+      const char *q = memchr(p, '>', (size_t)(end - p)); /* names a target of [Circular] */
+      p = q ? q + 1 : end;
+    } else if (isalpha((unsigned char)c) || c == '_' || c == '$') {
+      const char *w = p;
+      while (p < end && (isalnum((unsigned char)*p) || *p == '_' || *p == '$')) p++;
+      size_t n = (size_t)(p - w);
+      const char *q = p;
+      while (q < end && is_blank(*q)) q++;
+      if (q < end && *q == ':') {
+        memcpy(str, w, n);
+        str[n] = 0;
+        rc = buf_json_string(out, str);
+      } else if ((n == 4 && memcmp(w, "true", 4) == 0) || (n == 5 && memcmp(w, "false", 5) == 0) ||
+                 (n == 4 && memcmp(w, "null", 4) == 0)) {
+        rc = buf_append(out, w, n);
+      } else if (n == 9 && memcmp(w, "undefined", 9) == 0) {
+        rc = buf_appends(out, "null");
+      } else {
+        rc = -1;
+      }
+    } else if (c == '-' || isdigit((unsigned char)c)) {
+      const char *w = p;
+      while (p < end && (isalnum((unsigned char)*p) || strchr("-+.", *p))) p++;
+      rc = buf_append(out, w, (size_t)(p - w));
+    } else {
+      rc = -1;
+    }
+  }
+  free(str);
+  return rc == SL_ETOOBIG ? SL_ENOMEM : rc;
+}
+
+/* The log message at offset at of the line at pos, when util.inspect
+ * printed it (Node's console.log(event): keys without quotes, over as
+ * many lines as it takes): imported as the JSON it stands for, or one
+ * rejection when util.inspect left parts out (it stops at depth 2, where
+ * an SES event's recipients lie). Moves past its last line: 1; 0 when it
+ * is not such a literal, having moved nothing. */
+static int read_node_inspect(importer *im, reader *r, size_t at) {
+  /* JSON quotes its keys; util.inspect writes them bare or in ' quotes */
+  size_t k = at + 1, have;
+  while ((have = avail(r, k + 1)) > k && is_blank(r->buf[r->pos + k])) k++;
+  if (have <= k) return 0;
+  char c = r->buf[r->pos + k];
+  if (!(isalpha((unsigned char)c) || c == '_' || c == '$' || c == '\'')) return 0;
+  size_t len = js_value_len(r, at, LOG_DOC_MAX);
+  if (!len) return 0;
+  size_t e = at + len;
+  while ((have = avail(r, e + 1)) > e && strchr(" \t\r", r->buf[r->pos + e])) e++;
+  if (have > e && r->buf[r->pos + e] != '\n') return 0;
+  buf json;
+  buf_init(&json, 2 * LOG_DOC_MAX);
+  int cut = 0;
+  int rc = inspect_to_json(r->buf + r->pos + at, len, &json, &cut);
+  cJSON *doc = NULL;
+  if (!rc && !cut && !(doc = cJSON_ParseWithLength(json.data, json.len))) rc = -1;
+  if (rc == -1) {
+    buf_free(&json);
+    return 0;
+  }
+  if (rc)
+    reject(im, "out of memory");
+  else if (cut)
+    reject(im,
+           "Node's console.log printed this object cut short (\"[Object]\" past depth 2): no "
+           "whole event in it (log JSON.stringify(event) instead)");
+  else
+    import_text_doc(im, doc, json.data, json.len, 0);
+  cJSON_Delete(doc);
+  buf_free(&json);
+  advance(r, have > e ? e + 1 : e);
+  return 1;
+}
+
+/* The line at pos: passes it to import_line (or, with the lines of its
+ * JSON, to read_multiline_log) and moves past it. A line longer than
+ * MAX_DOC is rejected and skipped. */
 static void read_line(importer *im, reader *r) {
   size_t have = avail(r, 1), scanned = 0;
   for (;;) {
@@ -776,8 +1068,10 @@ static void read_line(importer *im, reader *r) {
     if (nl || have < scanned + 1 || r->eof || r->err[0] || have >= MAX_DOC) {
       size_t n = nl ? (size_t)(nl - (r->buf + r->pos)) : have;
       if (nl || have < MAX_DOC) {
+        int ends_line = nl != NULL; /* nl points into a window that may move */
+        if (ends_line && read_multiline_log(im, r, n)) return;
         import_line(im, r->buf + r->pos, n);
-        advance(r, nl ? n + 1 : n);
+        advance(r, ends_line ? n + 1 : n);
         return;
       }
       break;
@@ -790,7 +1084,9 @@ static void read_line(importer *im, reader *r) {
       return;
     }
   }
-  reject(im, "a line longer than 4 MiB that is not JSON");
+  char why[80];
+  snprintf(why, sizeof why, "a line longer than %d MiB that is not JSON", MAX_DOC_MIB);
+  reject(im, why);
   for (;;) { /* skip to its end */
     const char *nl = memchr(r->buf + r->pos, '\n', have);
     if (nl) {
@@ -940,13 +1236,13 @@ static int import_stream(importer *im, reader *r, const char *name) {
         size_t skip = resync(r, in_array, lines && line_start);
         int at_end = avail(r, skip + 1) <= skip;
         if (!len && !at_end && skip >= MAX_DOC) {
-          /* no end within 4 MiB and no document after it: a document too
-           * large to hold, skipped whole */
+          /* no end within MAX_DOC and no document after it: a document
+           * too large to hold, skipped whole */
           uint64_t from = r->base + r->pos;
           skip_value(r, lines && line_start);
           char big[160];
-          snprintf(big, sizeof big, "a document larger than 4 MiB (%llu bytes, not read)",
-                   (unsigned long long)(r->base + r->pos - from));
+          snprintf(big, sizeof big, "a document larger than %d MiB (%llu bytes, not read)",
+                   MAX_DOC_MIB, (unsigned long long)(r->base + r->pos - from));
           reject(im, big);
           continue;
         }

@@ -1162,12 +1162,23 @@ const char *query_group_source(const query_filter *f, const query_grouping *g) {
       f->source_addr[0] || f->diagnostic[0] || f->configuration_set[0] || f->tag_path[0] ||
       f->sender_domain[0])
     return "events";
-  int by_domain = 0;
-  for (int i = 0; i < g->n; i++) by_domain |= g->field[i] == QG_DOMAIN;
+  int by_domain = 0, by_diag = 0;
+  for (int i = 0; i < g->n; i++) {
+    by_domain |= g->field[i] == QG_DOMAIN;
+    by_diag |= g->field[i] == QG_DIAGNOSTIC;
+  }
+  int typed = f->type[0] || f->bounce_type[0] || f->bounce_sub_type[0];
+  if (by_domain && !typed && fields_in(g, 1u << QG_DAY | 1u << QG_DOMAIN))
+    return "rollup_recipient_day";
   if (by_domain)
     return fields_in(g, 1u << QG_DAY | 1u << QG_TYPE | 1u << QG_DOMAIN | 1u << QG_BOUNCE_TYPE) &&
                    !f->bounce_sub_type[0]
                ? "rollup_domain_day"
+               : "events";
+  if (by_diag)
+    return fields_in(g, 1u << QG_DAY | 1u << QG_HOUR | 1u << QG_TYPE | 1u << QG_BOUNCE_TYPE |
+                            1u << QG_BOUNCE_SUB | 1u << QG_DIAGNOSTIC)
+               ? "rollup_diagnostic_hour"
                : "events";
   return fields_in(g, 1u << QG_DAY | 1u << QG_HOUR | 1u << QG_TYPE | 1u << QG_BOUNCE_TYPE |
                           1u << QG_BOUNCE_SUB | 1u << QG_SOURCE)
@@ -1175,13 +1186,32 @@ const char *query_group_source(const query_filter *f, const query_grouping *g) {
              : "events";
 }
 
+/* A rollup table and the length of its time unit. */
+struct tier {
+  const char *table;
+  int64_t unit_ms;
+};
+
+/* The rollups that answer the whole units of a range of the source
+ * query_group_source named, coarsest first; the time the last one leaves
+ * at either end is read from the events. Returns how many. */
+static int source_tiers(const char *src, struct tier t[2]) {
+  if (strcmp(src, "rollup_recipient_day") == 0) {
+    t[0] = (struct tier){src, 86400000};
+    t[1] = (struct tier){"rollup_recipient_hour", 3600000};
+    return 2;
+  }
+  t[0] = (struct tier){src, strcmp(src, "rollup_domain_day") == 0 ? 86400000 : 3600000};
+  return 1;
+}
+
 /* The SQL of f grouped by g over the rollup table query_group_source
  * named: the keys, the summed count, the filters.
  * GROUP BY and the rest follow (run_groups). Returns 0 or SL_ENOMEM. */
 static int rollup_sql(const query_filter *f, const query_grouping *g, const char *table,
                       query_plan *p) {
-  int domains = strcmp(table, "rollup_domain_day") == 0;
-  int days = domains;
+  int days = strcmp(table, "rollup_domain_day") == 0 || strcmp(table, "rollup_recipient_day") == 0;
+  int domains = days || strcmp(table, "rollup_recipient_hour") == 0;
   memset(p, 0, sizeof *p);
   buf_init(&p->sql, 8192);
   p->cursor_bind = -1;
@@ -1197,6 +1227,7 @@ static int rollup_sql(const query_filter *f, const query_grouping *g, const char
       case QG_SOURCE: k = "nullif(source, '')"; break;
       case QG_BOUNCE_TYPE: k = "nullif(bounceType, '')"; break;
       case QG_BOUNCE_SUB: k = "nullif(bounceSubType, '')"; break;
+      case QG_DIAGNOSTIC: k = "nullif(diagnostic, '')"; break;
       default: break;
     }
     rc = buf_printf(b, "%s%s AS k%d", i ? ", " : "", k, i);
@@ -1250,8 +1281,12 @@ static int events_sql(const query_filter *f, const query_grouping *g, query_plan
   }
   /* Events are counted once each; grouped by domain, recipients are. A
    * domain-driven query has a row per recipient of that domain. */
+  /* From the JSON of the recipients, an address given twice (in any
+   * case) is one, as in the recipients table. */
   if (!rc)
-    rc = buf_appends(&sel, by_domain || d == QD_TIME || !by_recipient
+    rc = buf_appends(&sel, by_domain && !by_recipient ? ", count(DISTINCT e.id || ' ' || "
+                                                        "lower(j.value)) AS n"
+                           : by_domain || d == QD_TIME || !by_recipient
                                ? ", count(*) AS n"
                                : ", count(DISTINCT e.id) AS n");
   const char *extra = by_domain && !by_recipient
@@ -1334,57 +1369,75 @@ static int run_groups(sqlite3 *db, query_plan *p, const query_grouping *g, long 
   return err;
 }
 
+/* The filters of the parts of one grouped count: the plan's binds point
+ * into them, so they outlive it. */
+#define MAX_PARTS 8
+struct parts {
+  query_filter f[MAX_PARTS];
+  int n;
+};
+
+/* Adds to whole the parts that count f's range grouped by g: its whole
+ * units of the first of the n tiers from that rollup, the rest at either
+ * end from the next tiers, and what no tier covers from the events.
+ * Returns 0 or an sl_err. */
+static int add_range(struct parts *ps, query_plan *whole, const query_filter *f,
+                     const query_grouping *g, const struct tier *t, int n) {
+  if (ps->n == MAX_PARTS) return SL_ENOMEM;
+  int64_t s = 0, u = 0;
+  int has_s = f->since[0] && !util_parse_iso8601(f->since, &s);
+  int has_u = f->until[0] && !util_parse_iso8601(f->until, &u);
+  int64_t lo = n && has_s ? floor_div(s + t->unit_ms - 1, t->unit_ms) * t->unit_ms : 0;
+  int64_t hi = n && has_u ? floor_div(u, t->unit_ms) * t->unit_ms : 0;
+  if (n && has_s && has_u && hi <= lo) /* not one whole unit */
+    return add_range(ps, whole, f, g, t + 1, n - 1);
+  query_filter *part = &ps->f[ps->n++];
+  *part = *f;
+  query_plan p;
+  if (!n) {
+    int rc = events_sql(part, g, &p);
+    return rc ? rc : add_part(whole, &p, g);
+  }
+  if (has_s) util_format_iso8601(lo, part->since);
+  if (has_u) util_format_iso8601(hi, part->until);
+  int rc = rollup_sql(part, g, t->table, &p);
+  if (!rc) rc = add_part(whole, &p, g);
+  if (!rc && has_s && lo != s) {
+    query_filter head = *f;
+    memcpy(head.until, part->since, sizeof head.until);
+    rc = add_range(ps, whole, &head, g, t + 1, n - 1);
+  }
+  if (!rc && has_u && hi != u) {
+    query_filter tail = *f;
+    memcpy(tail.since, part->until, sizeof tail.since);
+    rc = add_range(ps, whole, &tail, g, t + 1, n - 1);
+  }
+  return rc;
+}
+
 int query_group_counts(sqlite3 *db, const query_filter *f, const query_grouping *g, long max_groups,
                        query_group_fn fn, void *ud, int *more) {
   /* The rollups answer the whole hours (days) of the range, the events
-   * its ends: [since, first boundary) and [last boundary, until). The
-   * filters below must outlive the plan: its binds point into them. */
-  query_filter mid = *f, head = *f, tail = *f;
-  int use_rollup = 0, want_head = 0, want_tail = 0;
-  const char *table = NULL;
-  {
-    const char *src = query_group_source(f, g);
-    if (strcmp(src, "events") != 0) {
-      table = src;
-      int64_t unit = strcmp(src, "rollup_type_hour") == 0 ? 3600000 : 86400000, s = 0, u = 0;
-      int has_s = f->since[0] && !util_parse_iso8601(f->since, &s);
-      int has_u = f->until[0] && !util_parse_iso8601(f->until, &u);
-      int64_t lo = has_s ? floor_div(s + unit - 1, unit) * unit : 0;
-      int64_t hi = has_u ? floor_div(u, unit) * unit : 0;
-      if (!(has_s && has_u && hi <= lo)) { /* at least one whole unit */
-        use_rollup = 1;
-        if (has_s) util_format_iso8601(lo, mid.since);
-        if (has_u) util_format_iso8601(hi, mid.until);
-        if (has_s && lo != s) {
-          want_head = 1;
-          memcpy(head.until, mid.since, sizeof head.until);
-        }
-        if (has_u && hi != u) {
-          want_tail = 1;
-          memcpy(tail.since, mid.until, sizeof tail.since);
-        }
-      }
-    }
-  }
-  query_plan whole, part;
+   * its ends: [since, first boundary) and [last boundary, until). */
+  struct tier tiers[2];
+  const char *src = query_group_source(f, g);
+  int n_tiers = strcmp(src, "events") == 0 ? 0 : source_tiers(src, tiers);
+  struct parts *ps = malloc(sizeof *ps);
+  if (!ps) return SL_ENOMEM;
+  ps->n = 0;
+  query_plan whole;
   memset(&whole, 0, sizeof whole);
   buf_init(&whole.sql, 1 << 20);
   whole.cursor_bind = -1;
-  int rc = 0;
-  if (!use_rollup) {
-    rc = events_sql(f, g, &part);
-    if (!rc) rc = add_part(&whole, &part, g);
-  } else {
-    rc = rollup_sql(&mid, g, table, &part);
-    if (!rc) rc = add_part(&whole, &part, g);
-    if (!rc && want_head && !(rc = events_sql(&head, g, &part))) rc = add_part(&whole, &part, g);
-    if (!rc && want_tail && !(rc = events_sql(&tail, g, &part))) rc = add_part(&whole, &part, g);
-  }
+  int rc = add_range(ps, &whole, f, g, tiers, n_tiers);
   if (rc) {
     query_plan_free(&whole);
+    free(ps);
     return rc == SL_ETOOBIG ? SL_ENOMEM : rc;
   }
-  return run_groups(db, &whole, g, max_groups, fn, ud, more);
+  rc = run_groups(db, &whole, g, max_groups, fn, ud, more);
+  free(ps);
+  return rc;
 }
 
 /* ---- normalized diagnostics ------------------------------------------- */
@@ -1474,7 +1527,11 @@ static void sql_diag(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   }
   char key[128];
   query_diagnostic_key(d, key, sizeof key);
-  sqlite3_result_text(ctx, key, -1, SQLITE_TRANSIENT);
+  /* nothing left to group by is no diagnostic, as in the rollup ('') */
+  if (!key[0])
+    sqlite3_result_null(ctx);
+  else
+    sqlite3_result_text(ctx, key, -1, SQLITE_TRANSIENT);
 }
 
 int query_register_functions(sqlite3 *db) {

@@ -14,7 +14,10 @@
 
 #include "error.h"
 #include "log.h"
+#include "query.h"
 #include "rawz.h"
+#include "rollup.h"
+#include "twin.h"
 #include "util.h"
 
 extern const char schema_sql[]; /* schema/seslog.sql, embedded at build */
@@ -59,6 +62,8 @@ struct store {
   sqlite3_stmt *find_same;     /* the same event already stored? */
   sqlite3_stmt *ins_recipient; /* INSERT OR IGNORE INTO recipients */
   sqlite3_stmt *upsert_rollup; /* the rollup counters */
+  rollup_batch *groups;        /* the grouped-count rollups (rollup.c) */
+  twin_finder *twins;          /* an event stored in its other shape (twin.c) */
   sqlite3_stmt *touch_topic;   /* a topic's messages */
   sqlite3_stmt *set_topic;     /* a topic's subscription state */
   struct store_opts opts;
@@ -307,7 +312,11 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
             "PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=8000; "
             "PRAGMA journal_size_limit=67108864;",
             err, errlen);
+  /* version 17 groups the stored diagnostics with seslog_diag */
+  if (!rc && query_register_functions(s->db)) rc = SL_EDB;
   if (!rc) rc = migrate(s->db, err, errlen);
+  if (!rc) rc = rollup_open(s->db, &s->groups, err, errlen);
+  if (!rc) rc = twin_open(s->db, &s->twins, err, errlen);
   if (!rc) rc = open_compression(s, err, errlen);
   if (rc) goto fail;
   if (sqlite3_prepare_v3(
@@ -507,6 +516,12 @@ static int insert_one(store *s, store_req *req, int64_t now) {
     return 0;
   }
   if (found != SQLITE_DONE) return SL_EDB;
+  int twin = 0; /* a DynamoDB item and the SES JSON it was made from */
+  if (twin_find(s->twins, e, &twin)) return SL_EDB;
+  if (twin) {
+    req->result = STORE_DUPLICATE;
+    return 0;
+  }
   /* An event longer than SQLite takes would bind as NULL and be ignored
    * by the INSERT: refuse it, and leave the rest of the batch alone. */
   if (e->raw_len >= (size_t)sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, -1)) {
@@ -589,6 +604,7 @@ static int insert_one(store *s, store_req *req, int64_t now) {
   }
   if (s->n_rollups == MAX_MINUTES && flush_rollups(s)) return SL_EDB;
   count_event(s, e);
+  if (rollup_add(s->groups, e)) return SL_EDB;
   for (int h = 0; h < s->opts.n_hooks; h++)
     if (s->opts.hooks[h].on_event &&
         s->opts.hooks[h].on_event(s->opts.hooks[h].ud, s->db, e, req->event_id, now))
@@ -759,6 +775,7 @@ int store_write(store *s, store_req **reqs, size_t n) {
   tend_dictionary(s, with_events);
   bound_wal(s);
   s->n_rollups = 0;
+  rollup_reset(s->groups);
   int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
   int err = 0;
   if (rc != SQLITE_OK) {
@@ -773,6 +790,7 @@ int store_write(store *s, store_req **reqs, size_t n) {
         reqs[i]->result = STORE_STORED;
     }
     if (!err) err = flush_rollups(s);
+    if (!err) err = rollup_flush(s->groups);
     if (!err) err = write_topics(s, reqs, n, now);
     if (!err && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) err = SL_EDB;
     /* The failing statement's message, before ROLLBACK replaces it (after
@@ -1081,6 +1099,8 @@ void store_close(store *s) {
   sqlite3_finalize(s->find_same);
   sqlite3_finalize(s->ins_recipient);
   sqlite3_finalize(s->upsert_rollup);
+  rollup_close(s->groups);
+  twin_close(s->twins);
   sqlite3_finalize(s->touch_topic);
   sqlite3_finalize(s->set_topic);
   if (s->db) {

@@ -13,10 +13,11 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import crypto from 'node:crypto';
 import { spawn } from 'node:child_process';
+import util from 'node:util';
 import {
   BIN, runSeslog, tempDir, signEnvelope, sqlite, countEvents, q, sesFixture, isoMs, defaultCerts,
 } from './lib.mjs';
-import { genEvent, genFile } from './import-gen.mjs';
+import { genEvent, genFile, genText } from './import-gen.mjs';
 
 const T = { timeout: 180000 };
 const SAFE_ENV = { SESLOG_CONNECT_TO: 'sns.us-east-1.amazonaws.com:443:127.0.0.1:1' };
@@ -59,17 +60,17 @@ test('a cut record among 100 concatenated ones: the other 99 imported, the bad o
   assert.match(reports[0], new RegExp(`^${esc(concat)}:1: at byte ${badOffset}: not valid JSON`));
   assert.equal(await countEvents(db), 99);
 
-  // in a file larger than the 4 MiB a document may have, the cut record is no larger document
+  // in a file larger than the 16 MiB a document may have, the cut record is no larger document
   const many = [];
-  for (let i = 0; i < 4000; i++) many.push(JSON.stringify(genEvent(i, `big-cut-${crypto.randomUUID()}`)));
+  for (let i = 0; i < 16000; i++) many.push(JSON.stringify(genEvent(i, `big-cut-${crypto.randomUUID()}`)));
   const bigOffset = Buffer.byteLength(many.slice(0, 10).join(''));
   many[10] = many[10].slice(0, 500);
   const bigConcat = path.join(dir, 'big-records');
   fs.writeFileSync(bigConcat, many.join(''));
-  assert.ok(fs.statSync(bigConcat).size > 5 << 20);
+  assert.ok(fs.statSync(bigConcat).size > 17 << 20);
   const { db: dbBig } = newDb();
   const rb = await runSeslog(['import', '--db', dbBig, bigConcat], { env: SAFE_ENV });
-  assert.deepEqual(summary(rb.stdout), { imported: 3999, duplicates: 0, rejected: 1, files: 1, records: 4000, logLines: 0 }, rb.stderr);
+  assert.deepEqual(summary(rb.stdout), { imported: 15999, duplicates: 0, rejected: 1, files: 1, records: 16000, logLines: 0 }, rb.stderr);
   assert.match(rb.stderr, new RegExp(`^${esc(bigConcat)}:1: at byte ${bigOffset}: not valid JSON`, 'm'));
 
   // the same records one a line, the cut one on line 37 (mid-line cuts and a cut between two keys)
@@ -150,7 +151,7 @@ test('import --help teaches the shapes', T, async () => {
     'DynamoDB item', 'SNS envelope', '--verify', 'read N files']) assert.ok(r.stdout.includes(w), `--help lacks ${w}`);
 });
 
-test('a write the database refuses is a rejection with a reason, never a duplicate; so is a document over 4 MiB', T, async () => {
+test('a write the database refuses is a rejection with a reason, never a duplicate; so is a document over 16 MiB, not one of 5 MiB', T, async () => {
   const { dir, db } = newDb();
   const tag = crypto.randomUUID();
   const first = path.join(dir, 'first.json');
@@ -163,19 +164,26 @@ test('a write the database refuses is a rejection with a reason, never a duplica
     BEGIN SELECT RAISE(IGNORE); END;`);
   const lines = [];
   for (let i = 1; i <= 8; i++) lines.push(JSON.stringify(genEvent(i, `x-${tag}`)));
-  const huge = genEvent(9, `x-${tag}`);
-  huge.mail.headers.push({ name: 'X-Padding', value: 'p'.repeat(5 << 20) });
+  const large = genEvent(9, `x-${tag}`);
+  large.mail.headers.push({ name: 'X-Padding', value: 'p'.repeat(5 << 20) });
+  lines.push(JSON.stringify(large));
+  const huge = genEvent(10, `x-${tag}`);
+  huge.mail.headers.push({ name: 'X-Padding', value: 'p'.repeat(17 << 20) });
   lines.push(JSON.stringify(huge));
   const file = path.join(dir, 'refused.jsonl');
   fs.writeFileSync(file, `${lines.join('\n')}\n`);
   const r = await runSeslog(['import', '--db', db, file], { env: SAFE_ENV });
-  assert.deepEqual(summary(r.stdout), { imported: 6, duplicates: 0, rejected: 3, files: 1, records: 9, logLines: 0 }, r.stderr);
+  assert.deepEqual(summary(r.stdout), { imported: 7, duplicates: 0, rejected: 3, files: 1, records: 10, logLines: 0 }, r.stderr);
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, new RegExp(`^${esc(file)}:3: at byte \\d+: not stored: .*refused by a test trigger`, 'm'));
   assert.match(r.stderr, new RegExp(`^${esc(file)}:6: at byte \\d+: not stored: the INSERT stored no row`, 'm'));
-  assert.match(r.stderr, new RegExp(`^${esc(file)}:9: at byte \\d+: a document larger than 4 MiB`, 'm'));
+  assert.match(r.stderr, new RegExp(`^${esc(file)}:10: at byte \\d+: a document larger than 16 MiB`, 'm'));
   assert.equal(r.stderr.trim().split('\n').length, 3, r.stderr);
-  assert.equal(await countEvents(db, `WHERE messageId LIKE ${q(`x-${tag}-%`)}`), 6);
+  assert.equal(await countEvents(db, `WHERE messageId LIKE ${q(`x-${tag}-%`)}`), 7);
+  // the 5 MiB event is stored whole
+  const stored = await runSeslog(['query', '--db', db, '--message-id', `x-${tag}-000000009`, '--format', 'jsonl']);
+  assert.equal(stored.code, 0, stored.stderr);
+  assert.equal(JSON.parse(stored.stdout).raw.mail.headers.at(-1).value.length, 5 << 20);
 });
 
 test('a Firehose tree as `aws s3 sync` leaves it: dated folders of .gz files of concatenated records, exact counts', T, async () => {
@@ -289,6 +297,54 @@ test('shapes: a Lambda\'s CloudWatch log, EventBridge events, a Lambda SNS event
   assert.equal(v.code, 1);
 });
 
+test('a Node Lambda\'s log: events printed over many lines by console.log, as JSON or as util.inspect', T, async () => {
+  const { dir, db } = newDb();
+  const tag = crypto.randomUUID();
+  const e = (i) => genEvent(i, `node-${tag}`);
+  const bounce = e(4); // a template of each type; 4 is a bounce
+  assert.equal(bounce.eventType, 'Bounce');
+  const req = () => crypto.randomUUID();
+  const at = (s) => `2026-11-03T10:00:${String(s).padStart(2, '0')}.000Z\t${req()}\tINFO\t`;
+  const log = [
+    `START RequestId: ${req()} Version: $LATEST`,
+    // console.log('Received event:', JSON.stringify(event, null, 2))
+    `${at(1)}Received event: ${JSON.stringify(lambdaEvent(signEnvelope({ message: e(0) })), null, 2)}`,
+    // console.log(JSON.stringify(event, null, 4)), lines ending in \r\n
+    `${at(2)}${JSON.stringify(e(1), null, 4).replace(/\n/g, '\r\n')}`,
+    // console.log(event) with util.inspect's whole depth: keys bare, strings in ' quotes
+    `${at(3)}${util.inspect(e(2), { depth: null })}`,
+    `${at(4)}${util.inspect(bounce, { depth: null, breakLength: 40 })}`,
+    `${at(5)}done`,
+    // console.log(event) as Lambda prints it: util.inspect stops at depth 2 ([Object], [Array])
+    `${at(6)}${util.inspect(lambdaEvent(signEnvelope({ message: e(3) })))}`,
+    `END RequestId: ${req()}`,
+    `REPORT RequestId: ${req()}\tDuration: 12.34 ms\tBilled Duration: 13 ms`,
+  ];
+  assert.ok(log[3].split('\n').length > 10 && log[4].includes("eventType: '") && log[6].includes('[Object]'), log.join('\n'));
+  const file = path.join(dir, 'node-lambda.log');
+  fs.writeFileSync(file, `${log.join('\n')}\n`);
+  const r = await runSeslog(['import', '--db', db, file], { env: SAFE_ENV });
+  assert.deepEqual(summary(r.stdout), { imported: 4, duplicates: 0, rejected: 1, files: 1, records: 5, logLines: 4 }, r.stderr);
+  const cutLine = log.slice(0, 6).join('\n').split('\n').length + 1;
+  assert.match(r.stderr, new RegExp(`^${esc(file)}:${cutLine}: at byte \\d+: Node's console.log printed this object cut short`, 'm'));
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  for (const ev of [e(0), e(1), e(2), bounce]) {
+    const [row] = await sqlite(db, `SELECT count(*) n, min(notificationType) t, min(recipients) r FROM SesEventMessages WHERE messageId = ${q(ev.mail.messageId)}`);
+    assert.equal(row.n, 1, ev.mail.messageId);
+    assert.equal(row.t, ev.eventType);
+  }
+  // the bounce read from util.inspect's text is the event: recipients, diagnostic, raw JSON
+  const out = await runSeslog(['query', '--db', db, '--message-id', bounce.mail.messageId, '--format', 'jsonl']);
+  const got = JSON.parse(out.stdout);
+  assert.deepEqual(got.raw, bounce);
+  assert.deepEqual(got.recipients, bounce.bounce.bouncedRecipients.map((b) => b.emailAddress));
+  // the same events as JSON lines are all duplicates
+  const again = path.join(dir, 'again.jsonl');
+  fs.writeFileSync(again, `${[e(1), e(2), bounce].map((ev) => JSON.stringify(ev)).join('\n')}\n`);
+  const r2 = await runSeslog(['import', '--db', db, again], { env: SAFE_ENV });
+  assert.deepEqual(summary(r2.stdout), { imported: 0, duplicates: 3, rejected: 0, files: 1, records: 3, logLines: 0 }, r2.stderr);
+});
+
 test('one event in several shapes is stored once: bare SES JSON, SNS envelope, Lambda event, EventBridge', T, async () => {
   const { dir, db } = newDb();
   const tag = crypto.randomUUID();
@@ -329,6 +385,68 @@ test('one event in several shapes is stored once: bare SES JSON, SNS envelope, L
   fs.writeFileSync(diff, JSON.stringify(other));
   const r3 = await runSeslog(['import', '--db', db, diff], { env: SAFE_ENV });
   assert.deepEqual(summary(r3.stdout), { imported: 1, duplicates: 0, rejected: 0, files: 1, records: 1, logLines: 0 }, r3.stderr);
+});
+
+/** A DynamoDB item of the original pipeline for SES event ev, stored with the SNS Timestamp ts. */
+function pipelineItem(ev, ts) {
+  const type = ev.notificationType ?? ev.eventType;
+  const obj = ev[type.charAt(0).toLowerCase() + type.slice(1)];
+  const item = { messageId: ev.mail.messageId, timeStamp: ts, notificationType: type,
+    destinationAddress: ev.mail.destination.join(',') };
+  if (obj.reportingMTA) item.reportingMTA = obj.reportingMTA;
+  if (type === 'Bounce') item.bouncedRecipients = JSON.stringify(obj.bouncedRecipients);
+  if (type === 'Complaint') Object.assign(item, { complaintFeedbackType: obj.complaintFeedbackType, feedbackId: obj.feedbackId });
+  return { Item: Object.fromEntries(Object.entries(item).map(([k, v]) => [k, { S: v }])) };
+}
+
+test('a DynamoDB item and the same event as SES JSON are one event, whichever came first', T, async () => {
+  const tag = crypto.randomUUID();
+  const names = ['ses-notification-delivery-awsdocs', 'ses-event-bounce-awsdocs', 'ses-event-delivery-awsdocs',
+    'ses-notification-complaint-with-feedback-awsdocs'];
+  const events = names.map((n) => {
+    const ev = sesFixture(n);
+    ev.mail.messageId = `${n}-${tag}`;
+    return ev;
+  });
+  const own = (ev) => { // the event's own time, and the SNS Timestamp 2.5 s later
+    const type = ev.notificationType ?? ev.eventType;
+    return Date.parse(ev[type.charAt(0).toLowerCase() + type.slice(1)].timestamp);
+  };
+  const snsTs = (ev) => new Date(own(ev) + 2500).toISOString();
+  const { dir, db } = newDb();
+  const items = path.join(dir, 'items.json');
+  fs.writeFileSync(items, `${events.map((ev) => JSON.stringify(pipelineItem(ev, snsTs(ev)))).join('\n')}\n`);
+  const envelopes = path.join(dir, 'envelopes.jsonl');
+  fs.writeFileSync(envelopes, `${events.map((ev) => JSON.stringify(signEnvelope({ message: ev, timestamp: snsTs(ev) }))).join('\n')}\n`);
+  const bare = path.join(dir, 'bare.jsonl');
+  fs.writeFileSync(bare, `${events.map((ev) => JSON.stringify(ev)).join('\n')}\n`);
+  const n = events.length;
+  const imp = async (file, database) => summary((await runSeslog(['import', '--db', database, file], { env: SAFE_ENV })).stdout);
+  const all = (database) => countEvents(database, `WHERE messageId LIKE ${q(`%-${tag}`)}`);
+
+  // SNS envelopes first (the same SNS Timestamp), then the DynamoDB export, then the bare events
+  assert.deepEqual(await imp(envelopes, db), { imported: n, duplicates: 0, rejected: 0, files: 1, records: n, logLines: 0 });
+  assert.deepEqual(await imp(items, db), { imported: 0, duplicates: n, rejected: 0, files: 1, records: n, logLines: 0 });
+  assert.deepEqual(await imp(bare, db), { imported: 0, duplicates: n, rejected: 0, files: 1, records: n, logLines: 0 });
+  assert.equal(await all(db), n);
+
+  // the DynamoDB export first, then the bare events (their own time, not the SNS one), then the envelopes
+  const { db: db2 } = newDb();
+  assert.deepEqual(await imp(items, db2), { imported: n, duplicates: 0, rejected: 0, files: 1, records: n, logLines: 0 });
+  assert.deepEqual(await imp(bare, db2), { imported: 0, duplicates: n, rejected: 0, files: 1, records: n, logLines: 0 });
+  assert.deepEqual(await imp(envelopes, db2), { imported: 0, duplicates: n, rejected: 0, files: 1, records: n, logLines: 0 });
+  assert.equal(await all(db2), n);
+
+  // what is not the same event is kept: a second delivery of the mail (another item, another
+  // time), an item of another type for the mail, a delivery a day later
+  const d = events[0];
+  const more = [pipelineItem(d, new Date(own(d) + 60000).toISOString()),
+    pipelineItem({ ...d, notificationType: 'Complaint', complaint: { complaintFeedbackType: 'abuse', feedbackId: `fb-${tag}` } }, snsTs(d))];
+  const later = JSON.parse(JSON.stringify(d));
+  later.delivery.timestamp = new Date(own(d) + 86400e3).toISOString();
+  const moreFile = path.join(dir, 'more.json');
+  fs.writeFileSync(moreFile, `${more.map((x) => JSON.stringify(x)).join('\n')}\n${JSON.stringify(later)}\n`);
+  assert.deepEqual(await imp(moreFile, db2), { imported: 3, duplicates: 0, rejected: 0, files: 1, records: 3, logLines: 0 });
 });
 
 test('10 MB of binary garbage: one error line, exit 2', T, async () => {
@@ -373,8 +491,6 @@ test('memory stays under 128 MiB: a 160 MB JSON-lines file and a JSON array of 3
   assert.equal(r.code, 0, r.stderr);
   assert.equal(summary(r.stdout).imported, 120000);
   assert.ok(r.maxRssKb < RSS_CAP_KIB, `peak RSS ${r.maxRssKb} KiB`);
-  // not a terminal: a progress line every few seconds, not a bar
-  assert.match(r.stderr, /^seslog import: \d+% of \d+ MB read, \d+ events, \d+\/s/m);
   assert.ok(!r.stderr.includes('\r'), 'no terminal bar when not a terminal');
 
   const arr = path.join(dir, 'array.json');
@@ -383,6 +499,38 @@ test('memory stays under 128 MiB: a 160 MB JSON-lines file and a JSON array of 3
   assert.equal(a.code, 0, a.stderr);
   assert.equal(summary(a.stdout).imported, 30000);
   assert.ok(a.maxRssKb < RSS_CAP_KIB, `peak RSS ${a.maxRssKb} KiB`);
+
+  // a document just under the 16 MiB it may have
+  const one = path.join(dir, 'one.json');
+  const ev = genEvent(0, `one-${crypto.randomUUID()}`);
+  ev.mail.headers.push({ name: 'X-Padding', value: 'p'.repeat(15 << 20) });
+  fs.writeFileSync(one, JSON.stringify(ev, null, 2));
+  const o = await runMeasured(['import', '--db', path.join(dir, 'one.db'), one]);
+  assert.equal(o.code, 0, o.stderr);
+  assert.equal(summary(o.stdout).imported, 1);
+  assert.ok(o.maxRssKb < RSS_CAP_KIB, `peak RSS ${o.maxRssKb} KiB`);
+});
+
+test('not on a terminal: a progress line every few seconds, not a bar', T, async () => {
+  // events arriving on standard input for 7 s, so the import lasts longer
+  // than the 5 s between two lines however fast it reads
+  const { db } = newDb();
+  const child = spawn(BIN, ['import', '--db', db, '-'], { env: { ...process.env, ...SAFE_ENV }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  const closed = new Promise((resolve) => child.on('close', resolve));
+  const tag = `slow-${crypto.randomUUID()}`;
+  for (let i = 0; i < 14; i++) {
+    child.stdin.write(genText(i * 100, 100, 'jsonl', tag));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  child.stdin.end();
+  assert.equal(await closed, 0, stderr);
+  assert.equal(summary(stdout).imported, 1400);
+  assert.match(stderr, /^seslog import: \d+% of \d+ MB read, \d+ events, \d+\/s/m);
+  assert.ok(!stderr.includes('\r'), 'no terminal bar when not a terminal');
 });
 
 test('on a terminal: a progress bar with events/s', T, async () => {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "query.h"
 #include "ses.h"
 #include "store.h"
 #include "unit.h"
@@ -52,6 +53,8 @@ static long long sql_int(const char *path, const char *sql) {
 static int sql_exec(const char *path, const char *sql) {
   sqlite3 *db;
   int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+  /* the schema's sections group diagnostics with seslog_diag */
+  if (rc == SQLITE_OK && query_register_functions(db)) rc = SQLITE_ERROR;
   if (rc == SQLITE_OK) rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
   if (rc != SQLITE_OK) fprintf(stderr, "    sql failed: %s\n", sqlite3_errmsg(db));
   sqlite3_close(db);
