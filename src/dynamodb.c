@@ -262,116 +262,63 @@ const char *dynamodb_endpoint(const dynamodb *d) {
 
 /* ---- items (writer thread) -------------------------------------------- */
 
-/* Items are written in two passes over the same code: one that counts
- * (data NULL), then one that fills a buffer of that size, so building an
- * item costs one allocation (this runs inside the writer's transaction). */
-typedef struct out {
-  char *data; /* NULL: count only */
-  size_t len;
-} out;
-
-static void out_raw(out *w, const char *s, size_t n) {
-  if (w->data) memcpy(w->data + w->len, s, n);
-  w->len += n;
-}
-
-#define OUT_LIT(w, lit) out_raw((w), (lit), sizeof(lit) - 1)
-
-/* s as a JSON string literal. */
-static void out_json(out *w, const char *s) {
-  static const char hex[] = "0123456789abcdef";
-  out_raw(w, "\"", 1);
-  const char *run = s;
-  for (const char *p = s;; p++) {
-    unsigned char c = (unsigned char)*p;
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out_raw(w, run, (size_t)(p - run));
-    if (!c) break;
-    char esc[6] = {'\\', (char)c, '0', '0', 0, 0};
-    size_t n = 2;
-    if (c == '\n')
-      esc[1] = 'n';
-    else if (c == '\r')
-      esc[1] = 'r';
-    else if (c == '\t')
-      esc[1] = 't';
-    else if (c < 0x20) {
-      esc[1] = 'u';
-      esc[4] = hex[c >> 4];
-      esc[5] = hex[c & 15];
-      n = 6;
-    }
-    out_raw(w, esc, n);
-    run = p + 1;
-  }
-  out_raw(w, "\"", 1);
-}
-
 /* "name":{"S":"value"} when value is present and not empty (DynamoDB
  * refuses empty strings in index keys; the Lambda left absent values
  * out). */
-static void put_s(out *w, const char *name, const char *value) {
+static void put_s(buf *w, const char *name, const char *value) {
   if (!value || !*value) return;
-  if (w->len > 1) out_raw(w, ",", 1);
-  out_json(w, name);
-  OUT_LIT(w, ":{\"S\":");
-  out_json(w, value);
-  out_raw(w, "}", 1);
+  if (w->len > 1) buf_append(w, ",", 1);
+  buf_json_string(w, name);
+  buf_appends(w, ":{\"S\":");
+  buf_json_string(w, value);
+  buf_append(w, "}", 1);
 }
 
-/* "recipients":{"SS":[...]}: a string set, so without repeats. */
-static void put_recipients(out *w, const ses_event *e) {
+/* "name":{"SS":[...]}: a string set, so without repeats or empty
+ * strings; nothing when no entry is left. */
+static void put_ss(buf *w, const char *name, char *const *v, size_t n) {
   int any = 0;
-  for (size_t i = 0; i < e->n_recipients; i++) {
-    const char *r = e->recipients[i];
+  for (size_t i = 0; i < n; i++) {
+    const char *r = v[i];
     if (!r || !*r) continue;
     int seen = 0;
-    for (size_t j = 0; j < i && !seen; j++)
-      seen = e->recipients[j] && strcmp(e->recipients[j], r) == 0;
+    for (size_t j = 0; j < i && !seen; j++) seen = v[j] && strcmp(v[j], r) == 0;
     if (seen) continue;
-    if (!any)
-      OUT_LIT(w, ",\"recipients\":{\"SS\":[");
-    else
-      out_raw(w, ",", 1);
+    if (!any) {
+      if (w->len > 1) buf_append(w, ",", 1);
+      buf_json_string(w, name);
+      buf_appends(w, ":{\"SS\":[");
+    } else {
+      buf_append(w, ",", 1);
+    }
     any = 1;
-    out_json(w, r);
+    buf_json_string(w, r);
   }
-  if (any) out_raw(w, "]}", 2);
+  if (any) buf_append(w, "]}", 2);
 }
 
-/* The item of e (type index t) into w. */
-static void put_item(out *w, const ses_event *e, int t, int extra) {
-  out_raw(w, "{", 1);
-  put_s(w, "messageId", e->message_id);
-  put_s(w, "timeStamp", e->time_stamp);
-  if (t == 0) { /* Bounce, as the Lambda wrote it */
-    put_s(w, "reportingMTA", e->reporting_mta);
-    put_s(w, "destinationAddress", e->destination_address);
-    put_s(w, "bouncedRecipients", e->bounced_recipients);
-  } else if (t == 1) { /* Complaint */
-    put_s(w, "complaintFeedbackType", e->complaint_feedback_type);
-    put_s(w, "feedbackId", e->feedback_id);
-    put_s(w, "destinationAddress", e->destination_address);
-  } else { /* other types: the same attributes, as far as the type has them */
-    put_s(w, "reportingMTA", e->reporting_mta);
-    put_s(w, "destinationAddress", e->destination_address);
-    put_s(w, "bouncedRecipients", e->bounced_recipients);
-    put_s(w, "complaintFeedbackType", e->complaint_feedback_type);
-    put_s(w, "feedbackId", e->feedback_id);
+/* The item of e (type index t) into w: the attributes the field table
+ * gives an item of that type (as the Lambda wrote it), and with extra
+ * seslog's own. */
+static void put_item(buf *w, const ses_event *e, int t, int extra) {
+  unsigned want = t == 0 ? EF_DDB_BOUNCE : t == 1 ? EF_DDB_COMPLAINT : EF_DDB_OTHER;
+  if (extra) want |= EF_DDB_EXTRA;
+  buf_append(w, "{", 1);
+  for (int i = 0; i < SF_N; i++) {
+    const struct ses_field *f = &ses_fields[i];
+    if (!f->ddb || !(f->ddb_items & want)) continue;
+    if (f->kind == EF_LIST) {
+      size_t n;
+      char *const *v = ses_field_list(e, i, &n);
+      put_ss(w, f->ddb, v, n);
+    } else {
+      const char *v;
+      char *none; /* a TEXT or JSON field needs no scratch */
+      ses_field_text(e, i, &v, &none);
+      put_s(w, f->ddb, v);
+    }
   }
-  put_s(w, "notificationType", e->notification_type);
-  if (extra) {
-    /* seslog's own attributes, read back by ses_from_dynamodb_item */
-    if (t == 0) put_s(w, "feedbackId", e->feedback_id);
-    put_s(w, "bounceType", e->bounce_type);
-    put_s(w, "bounceSubType", e->bounce_sub_type);
-    put_s(w, "complaintSubType", e->complaint_sub_type);
-    put_s(w, "source", e->source);
-    put_recipients(w, e);
-    put_s(w, "snsMessageId", e->sns_message_id);
-    put_s(w, "topicArn", e->topic_arn);
-  }
-  out_raw(w, "}", 1);
+  buf_append(w, "}", 1);
 }
 
 char *dynamodb_item(const ses_event *e, unsigned types, int extra) {
@@ -379,13 +326,14 @@ char *dynamodb_item(const ses_event *e, unsigned types, int extra) {
   if (t < 0 || !(types & (1u << t)) || !e->message_id || !*e->message_id || !e->time_stamp ||
       !*e->time_stamp)
     return NULL;
-  out w = {0};
+  buf w;
+  buf_init(&w, ITEM_MAX);
   put_item(&w, e, t, extra);
-  if (w.len > ITEM_MAX || !(w.data = malloc(w.len + 1))) return NULL;
-  w.len = 0;
-  put_item(&w, e, t, extra);
-  w.data[w.len] = 0;
-  return w.data;
+  if (buf_failed(&w)) {
+    buf_free(&w);
+    return NULL;
+  }
+  return buf_take(&w);
 }
 
 static char *sink_payload(void *ud, const ses_event *e) {

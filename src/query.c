@@ -364,10 +364,13 @@ int query_cursor_decode(const char *cursor, char ts[25], int64_t *id) {
   "substr(source, instr(source, '<') + 1, instr(source, '>') - instr(source, '<') - 1) ELSE " \
   "trim(source) END)"
 
-static const char columns[] =
-    "e.id, e.messageId, e.timeStamp, e.notificationType, e.reportingMTA, e.destinationAddress, "
-    "e.bouncedRecipients, e.complaintFeedbackType, e.feedbackId, e.bounceType, e.bounceSubType, "
-    "e.complaintSubType, e.source, e.recipients, e.snsMessageId, e.topicArn, e.diagnostic";
+/* Appends the columns of enum query_col, in order, raw excepted: the id,
+ * then the table's (event_fields.h). */
+static int append_columns(buf *b) {
+  int rc = buf_appends(b, "e.id");
+  for (int i = 0; i < SF_N && !rc; i++) rc = buf_printf(b, ", e.%s", ses_fields[i].column);
+  return rc;
+}
 
 /* The most selective filter given, by what mail traffic looks like: one
  * mail's events, one address's, complaints of a feedback type, a domain
@@ -461,9 +464,13 @@ static int build_sql(const query_filter *f, const char *select, const char *from
                      query_plan *p);
 
 int query_plan_build(const query_filter *f, int with_raw, query_plan *p) {
-  char select[sizeof columns + 32];
-  snprintf(select, sizeof select, "%s, %s", columns, with_raw ? "seslog_raw(e.raw)" : "NULL");
-  return build_sql(f, select, "", 1, p);
+  buf select;
+  buf_init(&select, 4096);
+  append_columns(&select);
+  buf_appends(&select, with_raw ? ", seslog_raw(e.raw)" : ", NULL");
+  int rc = buf_failed(&select) ? SL_ENOMEM : build_sql(f, select.data, "", 1, p);
+  buf_free(&select);
+  return rc;
 }
 
 static int build_sql(const query_filter *f, const char *select, const char *from_extra, int paged,
@@ -719,63 +726,8 @@ int query_events(sqlite3 *db, const query_filter *f, int with_raw, query_row_fn 
 
 /* ---- JSON ------------------------------------------------------------- */
 
-/* Appends bytes s[0..n) of JSON text or string content, writing '<', '>',
- * '&' and U+2028/U+2029 as \u escapes. Inside JSON text those bytes only
- * occur in strings, where the escape means the same character. When
- * quote is set, s is raw string content and '"', '\\' and control
- * characters are escaped too (cJSON's escapes). */
-static int append_html_safe(buf *b, const char *s, size_t n, int quote) {
-  static const char hex[] = "0123456789abcdef";
-  size_t run = 0;
-  int rc = 0;
-  for (size_t i = 0; i < n && !rc; i++) {
-    unsigned char c = (unsigned char)s[i];
-    unsigned code = 0;
-    const char *short_esc = NULL;
-    size_t skip = 1;
-    if (c == '<' || c == '>' || c == '&') {
-      code = c;
-    } else if (c == 0xE2 && i + 2 < n && (unsigned char)s[i + 1] == 0x80 &&
-               ((unsigned char)s[i + 2] == 0xA8 || (unsigned char)s[i + 2] == 0xA9)) {
-      code = (unsigned char)s[i + 2] == 0xA8 ? 0x2028 : 0x2029;
-      skip = 3;
-    } else if (quote && (c == '"' || c == '\\' || c < 0x20)) {
-      switch (c) {
-        case '"': short_esc = "\\\""; break;
-        case '\\': short_esc = "\\\\"; break;
-        case '\b': short_esc = "\\b"; break;
-        case '\f': short_esc = "\\f"; break;
-        case '\n': short_esc = "\\n"; break;
-        case '\r': short_esc = "\\r"; break;
-        case '\t': short_esc = "\\t"; break;
-        default: code = c;
-      }
-    } else {
-      continue;
-    }
-    rc = buf_append(b, s + run, i - run);
-    if (rc) break;
-    if (short_esc) {
-      rc = buf_append(b, short_esc, 2);
-    } else {
-      char esc[6] = {
-          '\\',          'u', hex[(code >> 12) & 15], hex[(code >> 8) & 15], hex[(code >> 4) & 15],
-          hex[code & 15]};
-      rc = buf_append(b, esc, 6);
-    }
-    i += skip - 1;
-    run = i + 1;
-  }
-  if (!rc && run < n) rc = buf_append(b, s + run, n - run);
-  return rc;
-}
-
 int query_json_string(buf *b, const char *s) {
-  if (!s) return buf_append(b, "null", 4);
-  int rc = buf_append(b, "\"", 1);
-  if (!rc) rc = append_html_safe(b, s, strlen(s), 1);
-  if (!rc) rc = buf_append(b, "\"", 1);
-  return rc;
+  return buf_json_string(b, s);
 }
 
 int query_json_double(buf *b, double v) {
@@ -783,146 +735,9 @@ int query_json_double(buf *b, double v) {
   return buf_printf(b, "%.10g", v);
 }
 
-/* A JSON syntax check without allocation, so stored JSON text is embedded
- * only when it is JSON (a database edited by hand must not break the
- * answer). Returns the position after the value, or NULL. */
-static const char *skip_ws(const char *p, const char *end) {
-  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
-  return p;
-}
-
-static const char *json_value(const char *p, const char *end, int depth);
-
-static const char *json_string(const char *p, const char *end) {
-  if (p >= end || *p != '"') return NULL;
-  for (p++; p < end; p++) {
-    unsigned char c = (unsigned char)*p;
-    if (c == '"') return p + 1;
-    if (c < 0x20) return NULL;
-    if (c == '\\') {
-      if (++p >= end) return NULL;
-      if (*p == 'u') {
-        for (int i = 0; i < 4; i++)
-          if (++p >= end || !isxdigit((unsigned char)*p)) return NULL;
-      } else if (!strchr("\"\\/bfnrt", *p) || !*p) {
-        return NULL;
-      }
-    }
-  }
-  return NULL;
-}
-
-static const char *json_number(const char *p, const char *end) {
-  if (p < end && *p == '-') p++;
-  if (p >= end || !isdigit((unsigned char)*p)) return NULL;
-  if (*p == '0')
-    p++;
-  else
-    while (p < end && isdigit((unsigned char)*p)) p++;
-  if (p < end && *p == '.') {
-    p++;
-    if (p >= end || !isdigit((unsigned char)*p)) return NULL;
-    while (p < end && isdigit((unsigned char)*p)) p++;
-  }
-  if (p < end && (*p == 'e' || *p == 'E')) {
-    p++;
-    if (p < end && (*p == '+' || *p == '-')) p++;
-    if (p >= end || !isdigit((unsigned char)*p)) return NULL;
-    while (p < end && isdigit((unsigned char)*p)) p++;
-  }
-  return p;
-}
-
-static const char *json_value(const char *p, const char *end, int depth) {
-  p = skip_ws(p, end);
-  if (p >= end || depth > 64) return NULL;
-  switch (*p) {
-    case '"': return json_string(p, end);
-    case '{':
-    case '[': {
-      char close = *p == '{' ? '}' : ']';
-      int object = *p == '{';
-      p = skip_ws(p + 1, end);
-      if (p < end && *p == close) return p + 1;
-      for (;;) {
-        if (object) {
-          p = json_string(skip_ws(p, end), end);
-          if (!p) return NULL;
-          p = skip_ws(p, end);
-          if (p >= end || *p != ':') return NULL;
-          p++;
-        }
-        p = json_value(p, end, depth + 1);
-        if (!p) return NULL;
-        p = skip_ws(p, end);
-        if (p < end && *p == ',') {
-          p++;
-          continue;
-        }
-        if (p < end && *p == close) return p + 1;
-        return NULL;
-      }
-    }
-    case 't': return end - p >= 4 && memcmp(p, "true", 4) == 0 ? p + 4 : NULL;
-    case 'f': return end - p >= 5 && memcmp(p, "false", 5) == 0 ? p + 5 : NULL;
-    case 'n': return end - p >= 4 && memcmp(p, "null", 4) == 0 ? p + 4 : NULL;
-    default: return json_number(p, end);
-  }
-}
-
-static int json_valid(const char *s, size_t n) {
-  const char *end = s + n, *p = json_value(s, end, 0);
-  return p && skip_ws(p, end) == end;
-}
-
-/* Appends stored JSON text as a value: itself when it is JSON, else as a
- * string (as ses_event_to_json does), null for NULL. */
-static int append_json_text(buf *b, const char *s, size_t n) {
-  if (!s) return buf_append(b, "null", 4);
-  if (!json_valid(s, n)) return query_json_string(b, s);
-  return append_html_safe(b, s, n, 0);
-}
-
 int query_row_json(buf *b, const query_row *r) {
-  static const struct {
-    const char *key;
-    int col;
-    int json; /* the column holds JSON text */
-  } fields[] = {
-      {"messageId", QC_MESSAGE_ID, 0},
-      {"timeStamp", QC_TIME_STAMP, 0},
-      {"notificationType", QC_TYPE, 0},
-      {"reportingMTA", QC_REPORTING_MTA, 0},
-      {"destinationAddress", QC_DESTINATION, 0},
-      {"bouncedRecipients", QC_BOUNCED_RECIPIENTS, 1},
-      {"complaintFeedbackType", QC_FEEDBACK_TYPE, 0},
-      {"feedbackId", QC_FEEDBACK_ID, 0},
-      {"bounceType", QC_BOUNCE_TYPE, 0},
-      {"bounceSubType", QC_BOUNCE_SUB_TYPE, 0},
-      {"complaintSubType", QC_COMPLAINT_SUB_TYPE, 0},
-      {"source", QC_SOURCE, 0},
-      {"recipients", QC_RECIPIENTS, 1},
-      {"snsMessageId", QC_SNS_MESSAGE_ID, 0},
-      {"topicArn", QC_TOPIC_ARN, 0},
-      {"diagnostic", QC_DIAGNOSTIC, 0},
-      {"raw", QC_RAW, 1},
-  };
-  int rc = buf_append(b, "{", 1);
-  for (size_t i = 0; i < sizeof fields / sizeof fields[0] && !rc; i++) {
-    int col = fields[i].col;
-    const char *v = r->col[col];
-    if (col == QC_RAW && !v) break;
-    rc = buf_printf(b, "%s\"%s\":", i ? "," : "", fields[i].key);
-    if (rc) break;
-    if (col == QC_RECIPIENTS && (!v || !json_valid(v, r->len[col])))
-      rc = buf_append(b, "[]", 2);
-    else if (fields[i].json)
-      rc = append_json_text(b, v, r->len[col]);
-    else
-      rc = query_json_string(b, v);
-  }
-  if (!rc) rc = buf_append(b, "}", 1);
-  return rc;
+  /* QC_x is SF_x + 1: the row's columns are the table's, after the id. */
+  return ses_fields_json(b, r->col + 1, r->len + 1, r->col[QC_RAW], r->len[QC_RAW]);
 }
 
 /* ---- rollups ---------------------------------------------------------- */
