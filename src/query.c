@@ -161,17 +161,9 @@ static void list_names(const char *const *names, size_t n, char *out, size_t out
   }
 }
 
-int query_filter_set(query_filter *f, const char *name, const char *v, int64_t now_ms,
-                     long max_limit, char *err, size_t errlen) {
-  static const char *const known[] = {"type",          "bounceType", "feedbackType",     "address",
-                                      "domain",        "source",     "messageId",        "since",
-                                      "until",         "limit",      "cursor",           "order",
-                                      "bounceSubType", "diagnostic", "configurationSet", "tag",
-                                      "senderDomain"};
-  size_t k = 0;
-  while (k < sizeof known / sizeof known[0] && strcmp(known[k], name) != 0) k++;
-  if (k == sizeof known / sizeof known[0]) return SL_EFIELD;
-  if (!*v) return 0;
+/* Sets type (another one adds to the mask) or bounceType, by its
+ * canonical spelling. Returns 0 or SL_EINVAL with err set. */
+static int set_type(query_filter *f, const char *name, const char *v, char *err, size_t errlen) {
   char names[256];
   if (strcmp(name, "type") == 0) {
     const char *c = canonical(types, sizeof types / sizeof types[0], v);
@@ -185,71 +177,41 @@ int query_filter_set(query_filter *f, const char *name, const char *v, int64_t n
       if (types[i] == c) f->type_mask |= 1u << i;
     return 0;
   }
-  if (strcmp(name, "bounceType") == 0) {
-    const char *c = canonical(bounce_types, 3, v);
-    if (!c) {
-      list_names(bounce_types, 3, names, sizeof names);
-      snprintf(err, errlen, "must be one of %s", names);
-      return SL_EINVAL;
-    }
-    snprintf(f->bounce_type, sizeof f->bounce_type, "%s", c);
-    return 0;
+  const char *c = canonical(bounce_types, 3, v);
+  if (!c) {
+    list_names(bounce_types, 3, names, sizeof names);
+    snprintf(err, errlen, "must be one of %s", names);
+    return SL_EINVAL;
   }
-  if (strcmp(name, "feedbackType") == 0)
-    return set_str(f->feedback_type, sizeof f->feedback_type, v, err, errlen);
-  if (strcmp(name, "address") == 0) {
-    /* Stored lower case; a leading or trailing space is a paste accident. */
-    while (*v == ' ') v++;
-    int rc = set_str(f->address, sizeof f->address, v, err, errlen);
-    size_t n = strlen(f->address);
-    while (n && f->address[n - 1] == ' ') f->address[--n] = 0;
-    util_ascii_lower(f->address);
-    return rc;
+  snprintf(f->bounce_type, sizeof f->bounce_type, "%s", c);
+  return 0;
+}
+
+/* Sets tag: NAME:VALUE or NAME. Returns 0 or SL_EINVAL with err set. */
+static int set_tag(query_filter *f, const char *v, char *err, size_t errlen) {
+  const char *colon = strchr(v, ':');
+  size_t nl = colon ? (size_t)(colon - v) : strlen(v);
+  char tname[128];
+  if (nl == 0 || nl >= sizeof tname || memchr(v, '"', nl) || memchr(v, '\\', nl)) {
+    snprintf(err, errlen,
+             "must be NAME:VALUE or NAME (a tag name of 1 to %zu characters "
+             "without quotes or backslashes)",
+             sizeof tname - 1);
+    return SL_EINVAL;
   }
-  if (strcmp(name, "domain") == 0) {
-    if (*v == '@') v++;
-    int rc = set_str(f->domain, sizeof f->domain, v, err, errlen);
-    util_ascii_lower(f->domain);
-    return rc;
-  }
-  if (strcmp(name, "source") == 0) {
-    int rc = set_str(f->source, sizeof f->source, v, err, errlen);
-    if (!rc) query_source_address(v, f->source_addr, sizeof f->source_addr);
-    return rc;
-  }
-  if (strcmp(name, "bounceSubType") == 0)
-    return set_str(f->bounce_sub_type, sizeof f->bounce_sub_type, v, err, errlen);
-  if (strcmp(name, "diagnostic") == 0)
-    return set_str(f->diagnostic, sizeof f->diagnostic, v, err, errlen);
-  if (strcmp(name, "configurationSet") == 0)
-    return set_str(f->configuration_set, sizeof f->configuration_set, v, err, errlen);
-  if (strcmp(name, "senderDomain") == 0) {
-    if (*v == '@') v++;
-    int rc = set_str(f->sender_domain, sizeof f->sender_domain, v, err, errlen);
-    util_ascii_lower(f->sender_domain);
-    return rc;
-  }
-  if (strcmp(name, "tag") == 0) {
-    const char *colon = strchr(v, ':');
-    size_t nl = colon ? (size_t)(colon - v) : strlen(v);
-    char tname[128];
-    if (nl == 0 || nl >= sizeof tname || memchr(v, '"', nl) || memchr(v, '\\', nl)) {
-      snprintf(err, errlen,
-               "must be NAME:VALUE or NAME (a tag name of 1 to %zu characters "
-               "without quotes or backslashes)",
-               sizeof tname - 1);
-      return SL_EINVAL;
-    }
-    memcpy(tname, v, nl);
-    tname[nl] = 0;
-    if (set_str(f->tag_value, sizeof f->tag_value, colon ? colon + 1 : "", err, errlen))
-      return SL_EINVAL;
-    snprintf(f->tag_path, sizeof f->tag_path, "$.mail.tags.\"%s\"", tname);
-    snprintf(f->tag, sizeof f->tag, "%s", v);
-    return 0;
-  }
-  if (strcmp(name, "messageId") == 0)
-    return set_str(f->message_id, sizeof f->message_id, v, err, errlen);
+  memcpy(tname, v, nl);
+  tname[nl] = 0;
+  if (set_str(f->tag_value, sizeof f->tag_value, colon ? colon + 1 : "", err, errlen))
+    return SL_EINVAL;
+  snprintf(f->tag_path, sizeof f->tag_path, "$.mail.tags.\"%s\"", tname);
+  snprintf(f->tag, sizeof f->tag, "%s", v);
+  return 0;
+}
+
+/* Sets since, until, limit, cursor or order (any other name). Returns 0
+ * or SL_EINVAL with err set. */
+static int set_paging(query_filter *f, const char *name, const char *v, int64_t now_ms,
+                      long max_limit, char *err, size_t errlen) {
   if (strcmp(name, "since") == 0 || strcmp(name, "until") == 0) {
     int64_t ms;
     if (query_parse_time(v, now_ms, &ms, err, errlen)) return SL_EINVAL;
@@ -289,6 +251,59 @@ int query_filter_set(query_filter *f, const char *name, const char *v, int64_t n
     return SL_EINVAL;
   }
   return 0;
+}
+
+int query_filter_set(query_filter *f, const char *name, const char *v, int64_t now_ms,
+                     long max_limit, char *err, size_t errlen) {
+  static const char *const known[] = {"type",          "bounceType", "feedbackType",     "address",
+                                      "domain",        "source",     "messageId",        "since",
+                                      "until",         "limit",      "cursor",           "order",
+                                      "bounceSubType", "diagnostic", "configurationSet", "tag",
+                                      "senderDomain"};
+  size_t k = 0;
+  while (k < sizeof known / sizeof known[0] && strcmp(known[k], name) != 0) k++;
+  if (k == sizeof known / sizeof known[0]) return SL_EFIELD;
+  if (!*v) return 0;
+  if (strcmp(name, "type") == 0 || strcmp(name, "bounceType") == 0)
+    return set_type(f, name, v, err, errlen);
+  if (strcmp(name, "feedbackType") == 0)
+    return set_str(f->feedback_type, sizeof f->feedback_type, v, err, errlen);
+  if (strcmp(name, "address") == 0) {
+    /* Stored lower case; a leading or trailing space is a paste accident. */
+    while (*v == ' ') v++;
+    int rc = set_str(f->address, sizeof f->address, v, err, errlen);
+    size_t n = strlen(f->address);
+    while (n && f->address[n - 1] == ' ') f->address[--n] = 0;
+    util_ascii_lower(f->address);
+    return rc;
+  }
+  if (strcmp(name, "domain") == 0) {
+    if (*v == '@') v++;
+    int rc = set_str(f->domain, sizeof f->domain, v, err, errlen);
+    util_ascii_lower(f->domain);
+    return rc;
+  }
+  if (strcmp(name, "source") == 0) {
+    int rc = set_str(f->source, sizeof f->source, v, err, errlen);
+    if (!rc) query_source_address(v, f->source_addr, sizeof f->source_addr);
+    return rc;
+  }
+  if (strcmp(name, "bounceSubType") == 0)
+    return set_str(f->bounce_sub_type, sizeof f->bounce_sub_type, v, err, errlen);
+  if (strcmp(name, "diagnostic") == 0)
+    return set_str(f->diagnostic, sizeof f->diagnostic, v, err, errlen);
+  if (strcmp(name, "configurationSet") == 0)
+    return set_str(f->configuration_set, sizeof f->configuration_set, v, err, errlen);
+  if (strcmp(name, "senderDomain") == 0) {
+    if (*v == '@') v++;
+    int rc = set_str(f->sender_domain, sizeof f->sender_domain, v, err, errlen);
+    util_ascii_lower(f->sender_domain);
+    return rc;
+  }
+  if (strcmp(name, "tag") == 0) return set_tag(f, v, err, errlen);
+  if (strcmp(name, "messageId") == 0)
+    return set_str(f->message_id, sizeof f->message_id, v, err, errlen);
+  return set_paging(f, name, v, now_ms, max_limit, err, errlen);
 }
 
 /* ---- cursors ---------------------------------------------------------- */
@@ -473,6 +488,97 @@ int query_plan_build(const query_filter *f, int with_raw, query_plan *p) {
   return rc;
 }
 
+/* The FROM and WHERE of a plan driven by the recipients table (an
+ * address or a domain): recipients r joined to their events e. */
+static int where_by_recipient(query_plan *p, buf *b, const query_filter *f, const char *from_extra,
+                              const char *type, int several) {
+  /* CROSS JOIN keeps recipients the outer loop. */
+  int rc = buf_appends(b, "recipients r CROSS JOIN SesEventMessages e ON e.id = r.eventId");
+  rc = rc ? rc : buf_appends(b, from_extra);
+  if (p->driver == QD_ADDRESS) {
+    rc = rc ? rc : buf_appends(b, " WHERE r.address = ?");
+    bind_text(p, f->address);
+    if (f->domain[0]) {
+      rc = rc ? rc : buf_appends(b, " AND r.domain = ?");
+      bind_text(p, f->domain);
+    }
+    if (type) { /* the primary key row holds the type: no lookup */
+      rc = rc ? rc : buf_appends(b, " AND r.notificationType = ?");
+      bind_text(p, type);
+    }
+    if (several) rc = rc ? rc : append_types_in(p, b, f, "r.notificationType");
+  } else {
+    p->dedupe = 1; /* two recipients of one event at the same domain */
+    rc = rc ? rc : buf_appends(b, " WHERE r.domain = ?");
+    bind_text(p, f->domain);
+    if (type) { /* "recipients-domain-type" */
+      rc = rc ? rc : buf_appends(b, " AND r.notificationType = ?");
+      bind_text(p, type);
+    }
+    /* Not "recipients-domain-type": an IN list there would need a sort. */
+    if (several) rc = rc ? rc : append_types_in(p, b, f, "+r.notificationType");
+  }
+  if (f->message_id[0]) {
+    rc = rc ? rc : buf_appends(b, " AND e.messageId = ?");
+    bind_text(p, f->message_id);
+  }
+  if (f->feedback_type[0]) {
+    rc = rc ? rc : buf_appends(b, " AND e.complaintFeedbackType = ?");
+    bind_text(p, f->feedback_type);
+  }
+  if (f->source_addr[0]) {
+    rc = rc ? rc : buf_printf(b, " AND +(%s) = ?", SOURCE_ADDR);
+    bind_text(p, f->source_addr);
+  }
+  return rc;
+}
+
+/* The FROM and WHERE of a plan driven by an index of the events table. */
+static int where_by_event(query_plan *p, buf *b, const query_filter *f, const char *from_extra,
+                          const char *type, int several) {
+  int rc = buf_printf(b, "SesEventMessages e%s WHERE 1", from_extra);
+  /* The driving column bare, every other one behind a unary + so
+   * SQLite cannot pick its index instead. */
+  if (f->message_id[0]) {
+    rc = rc ? rc : buf_printf(b, " AND %se.messageId = ?", p->driver == QD_MESSAGE ? "" : "+");
+    bind_text(p, f->message_id);
+  }
+  if (f->feedback_type[0]) {
+    rc = rc ? rc
+            : buf_printf(b, " AND %se.complaintFeedbackType = ?",
+                         p->driver == QD_FEEDBACK ? "" : "+");
+    bind_text(p, f->feedback_type);
+  }
+  if (type) {
+    rc = rc ? rc : buf_printf(b, " AND %se.notificationType = ?", p->driver == QD_TYPE ? "" : "+");
+    bind_text(p, type);
+  }
+  if (several) rc = rc ? rc : append_types_in(p, b, f, "+e.notificationType");
+  if (f->source_addr[0]) {
+    /* "+(...)" is another expression than the index's: it cannot drive. */
+    rc = rc ? rc
+            : buf_printf(b, p->driver == QD_SOURCE ? " AND %s = ?" : " AND +(%s) = ?", SOURCE_ADDR);
+    bind_text(p, f->source_addr);
+  }
+  /* A recipient filter that does not drive: one probe of the recipients
+   * index at the event's own (timeStamp, id). */
+  if (f->address[0]) {
+    rc = rc ? rc
+            : buf_appends(b,
+                          " AND EXISTS (SELECT 1 FROM recipients r WHERE r.address = ? AND "
+                          "r.timeStamp = e.timeStamp AND r.eventId = e.id)");
+    bind_text(p, f->address);
+  }
+  if (f->domain[0]) {
+    rc = rc ? rc
+            : buf_appends(b,
+                          " AND EXISTS (SELECT 1 FROM recipients r WHERE r.domain = ? AND "
+                          "r.timeStamp = e.timeStamp AND r.eventId = e.id)");
+    bind_text(p, f->domain);
+  }
+  return rc;
+}
+
 static int build_sql(const query_filter *f, const char *select, const char *from_extra, int paged,
                      query_plan *p) {
   memset(p, 0, sizeof *p);
@@ -488,91 +594,10 @@ static int build_sql(const query_filter *f, const char *select, const char *from
   /* k is the key of the driving index: timeStamp then the event's id. */
   const char *kts = by_recipient ? "r.timeStamp" : "e.timeStamp";
   const char *kid = by_recipient ? "r.eventId" : "e.id";
-  if (by_recipient) {
-    /* CROSS JOIN keeps recipients the outer loop. */
-    rc = rc ? rc : buf_appends(b, "recipients r CROSS JOIN SesEventMessages e ON e.id = r.eventId");
-    rc = rc ? rc : buf_appends(b, from_extra);
-    if (p->driver == QD_ADDRESS) {
-      rc = rc ? rc : buf_appends(b, " WHERE r.address = ?");
-      bind_text(p, f->address);
-      if (f->domain[0]) {
-        rc = rc ? rc : buf_appends(b, " AND r.domain = ?");
-        bind_text(p, f->domain);
-      }
-      if (type) { /* the primary key row holds the type: no lookup */
-        rc = rc ? rc : buf_appends(b, " AND r.notificationType = ?");
-        bind_text(p, type);
-      }
-      if (several) rc = rc ? rc : append_types_in(p, b, f, "r.notificationType");
-    } else {
-      p->dedupe = 1; /* two recipients of one event at the same domain */
-      rc = rc ? rc : buf_appends(b, " WHERE r.domain = ?");
-      bind_text(p, f->domain);
-      if (type) { /* "recipients-domain-type" */
-        rc = rc ? rc : buf_appends(b, " AND r.notificationType = ?");
-        bind_text(p, type);
-      }
-      /* Not "recipients-domain-type": an IN list there would need a sort. */
-      if (several) rc = rc ? rc : append_types_in(p, b, f, "+r.notificationType");
-    }
-  } else {
-    rc = rc ? rc : buf_printf(b, "SesEventMessages e%s WHERE 1", from_extra);
-    /* The driving column bare, every other one behind a unary + so
-     * SQLite cannot pick its index instead. */
-    if (f->message_id[0]) {
-      rc = rc ? rc : buf_printf(b, " AND %se.messageId = ?", p->driver == QD_MESSAGE ? "" : "+");
-      bind_text(p, f->message_id);
-    }
-    if (f->feedback_type[0]) {
-      rc = rc ? rc
-              : buf_printf(b, " AND %se.complaintFeedbackType = ?",
-                           p->driver == QD_FEEDBACK ? "" : "+");
-      bind_text(p, f->feedback_type);
-    }
-    if (type) {
-      rc =
-          rc ? rc : buf_printf(b, " AND %se.notificationType = ?", p->driver == QD_TYPE ? "" : "+");
-      bind_text(p, type);
-    }
-    if (several) rc = rc ? rc : append_types_in(p, b, f, "+e.notificationType");
-    if (f->source_addr[0]) {
-      /* "+(...)" is another expression than the index's: it cannot drive. */
-      rc = rc ? rc
-              : buf_printf(b, p->driver == QD_SOURCE ? " AND %s = ?" : " AND +(%s) = ?",
-                           SOURCE_ADDR);
-      bind_text(p, f->source_addr);
-    }
-    /* A recipient filter that does not drive: one probe of the recipients
-     * index at the event's own (timeStamp, id). */
-    if (f->address[0]) {
-      rc = rc ? rc
-              : buf_appends(b,
-                            " AND EXISTS (SELECT 1 FROM recipients r WHERE r.address = ? AND "
-                            "r.timeStamp = e.timeStamp AND r.eventId = e.id)");
-      bind_text(p, f->address);
-    }
-    if (f->domain[0]) {
-      rc = rc ? rc
-              : buf_appends(b,
-                            " AND EXISTS (SELECT 1 FROM recipients r WHERE r.domain = ? AND "
-                            "r.timeStamp = e.timeStamp AND r.eventId = e.id)");
-      bind_text(p, f->domain);
-    }
-  }
-  if (by_recipient) {
-    if (f->message_id[0]) {
-      rc = rc ? rc : buf_appends(b, " AND e.messageId = ?");
-      bind_text(p, f->message_id);
-    }
-    if (f->feedback_type[0]) {
-      rc = rc ? rc : buf_appends(b, " AND e.complaintFeedbackType = ?");
-      bind_text(p, f->feedback_type);
-    }
-    if (f->source_addr[0]) {
-      rc = rc ? rc : buf_printf(b, " AND +(%s) = ?", SOURCE_ADDR);
-      bind_text(p, f->source_addr);
-    }
-  }
+  if (by_recipient)
+    rc = rc ? rc : where_by_recipient(p, b, f, from_extra, type, several);
+  else
+    rc = rc ? rc : where_by_event(p, b, f, from_extra, type, several);
   rc = rc ? rc : append_checks(p, b, f);
   if (f->bounce_type[0]) {
     rc = rc ? rc : buf_appends(b, " AND e.bounceType = ?");
