@@ -97,6 +97,11 @@ const char *dynamodb_endpoint(const dynamodb *d);
 /* The sink to register with outbox_add_sink. */
 struct outbox_sink dynamodb_sink(dynamodb *d);
 
+/* Adds the sink to box and remembers where, for dynamodb_metrics' last
+ * success and error times. Returns its index, or outbox_add_sink's
+ * negative code. */
+int dynamodb_add_sink(dynamodb *d, outbox *box);
+
 /* The store hook that counts key collisions (put in store_opts.hooks). */
 struct store_hook dynamodb_hook(dynamodb *d);
 
@@ -104,15 +109,17 @@ struct store_hook dynamodb_hook(dynamodb *d);
  * malloc'ed; NULL when e's type is not in types or out of memory. */
 char *dynamodb_item(const ses_event *e, unsigned types, int extra_attributes);
 
-/* Appends the seslog_dynamodb_* series to a /metrics answer: key
- * collisions, requests by outcome, unprocessed items, last success and
- * last error times of the "dynamodb" sink of box. Nothing when no
- * replication was configured in this process. */
-void dynamodb_metrics(const outbox *box, buf *b);
+/* A /metrics source (metrics_add_source): appends the seslog_dynamodb_*
+ * series of the instance ud (a dynamodb *) to b: key collisions,
+ * requests by outcome, unprocessed items, and, once the sink was added
+ * with dynamodb_add_sink, the last success and error times of its rows.
+ * Nothing when ud is NULL (no replication). Returns 0 or the buffer's
+ * error. */
+int dynamodb_metrics(void *ud, buf *b);
 
 /* Distinct events seen sharing (messageId, timeStamp) with an earlier
- * replicated event, since start. */
-int64_t dynamodb_key_collisions(void);
+ * replicated event, since start; 0 when d is NULL. */
+int64_t dynamodb_key_collisions(const dynamodb *d);
 
 /* One page of a Scan. rc is 0 with items (an array) and last_key (NULL on
  * the last page) borrowed for the callback's duration; else a negative

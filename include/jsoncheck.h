@@ -16,4 +16,10 @@
  * (when why is not NULL) then says which, in a static string. */
 int jsoncheck(const char *s, size_t n, const char **why);
 
+/* 1 when s[0..n) is one JSON value (blanks around it allowed; at most 64
+ * levels deep), else 0. No allocation: stored JSON text is embedded in an
+ * answer only when it is JSON, so a database edited by hand cannot break
+ * the answer. */
+int jsoncheck_syntax(const char *s, size_t n);
+
 #endif

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "event_fields.h"
 #include "util.h"
 
 #define QUERY_LIMIT_DEFAULT 50 /* events per page when limit is not given */
@@ -124,28 +125,10 @@ typedef struct query_plan {
 int query_plan_build(const query_filter *f, int with_raw, query_plan *p);
 void query_plan_free(query_plan *p);
 
-/* The columns of a row, in the order of the SQL. */
-enum query_col {
-  QC_ID,
-  QC_MESSAGE_ID,
-  QC_TIME_STAMP,
-  QC_TYPE,
-  QC_REPORTING_MTA,
-  QC_DESTINATION,
-  QC_BOUNCED_RECIPIENTS,
-  QC_FEEDBACK_TYPE,
-  QC_FEEDBACK_ID,
-  QC_BOUNCE_TYPE,
-  QC_BOUNCE_SUB_TYPE,
-  QC_COMPLAINT_SUB_TYPE,
-  QC_SOURCE,
-  QC_RECIPIENTS,
-  QC_SNS_MESSAGE_ID,
-  QC_TOPIC_ARN,
-  QC_DIAGNOSTIC,
-  QC_RAW,
-  QC_N
-};
+/* The columns of a row, in the order of the SQL: the id, the fields of
+ * the table (event_fields.h; QC_x is SF_x + 1), raw. */
+#define QC_ENUM_(id, ...) QC_##id,
+enum query_col { QC_ID, SES_EVENT_FIELDS(QC_ENUM_) QC_RAW, QC_N };
 
 /* One stored event, as read. */
 typedef struct query_row {
@@ -182,8 +165,8 @@ int query_events(struct sqlite3 *db, const query_filter *f, int with_raw, query_
  * compact and HTML-safe. Returns 0 or SL_ETOOBIG / SL_ENOMEM. */
 int query_row_json(buf *b, const query_row *row);
 
-/* Appends s as a JSON string that is safe inside HTML ('<', '>', '&',
- * U+2028, U+2029 as \u escapes), like ses_event_to_json. NULL is null. */
+/* The same as buf_json_string (one escaping rule: safe inside HTML); kept
+ * for the API's callers. NULL is null. */
 int query_json_string(buf *b, const char *s);
 
 /* Appends a double as JSON ("%.10g"; never nan or inf: those become 0). */

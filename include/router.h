@@ -26,6 +26,7 @@ struct router {
   dnsbl *dnsbl;                   /* /api/dnsbl...; NULL: none */
   sesrep *sesrep;                 /* AWS's reputation in diagnostics and metrics; NULL: none */
   sqs *sqs;                       /* /api/sources, SQS diagnostics; NULL: none */
+  struct dynamodb *ddb;           /* replication metrics, key collisions; NULL: none */
   const char *api_token;          /* NULL: /api and /metrics are open */
   struct hostcheck hosts;         /* names the main listener answers to */
   int read_only;                  /* serve --read-only: every write is refused */

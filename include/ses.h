@@ -9,41 +9,36 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "event_fields.h"
+
 /* One SES event, ready to store. Every string is owned (NUL-terminated);
- * NULL when the SES JSON has no such value. */
+ * NULL when the SES JSON has no such value. The members of the table's
+ * rows (event_fields.h) come first, in its order:
+ *   message_id          mail.messageId (required)
+ *   time_stamp          ISO-8601 UTC with ms: the SNS Timestamp when given
+ *                       to ses_parse, else the event's own timestamp
+ *                       (bounce.timestamp, ...), else mail.timestamp
+ *   notification_type   notificationType or eventType, verbatim
+ *   reporting_mta       bounce.reportingMTA / delivery.reportingMTA
+ *   destination_address mail.destination joined with ","
+ *   bounced_recipients  bounce.bouncedRecipients as compact JSON
+ *   complaint_feedback_type, feedback_id (bounce's or complaint's),
+ *   bounce_type, bounce_sub_type, complaint_sub_type, source (mail.source)
+ *   recipients, n_recipients  the affected addresses: bounced, complained,
+ *                       delivered, delayed recipients; for Send, Reject,
+ *                       Open, Click, Rendering Failure, Subscription the
+ *                       mail's destination; at most SES_RECIPIENTS_MAX
+ *   sns_message_id, topic_arn  the envelope's, filled by the caller
+ *   diagnostic          first bouncedRecipients[].diagnosticCode, or
+ *                       reject.reason, or deliveryDelay's, or the
+ *                       failure's errorMessage, or NULL */
 typedef struct ses_event {
-  /* the SesEventMessages columns */
-  char *message_id;              /* mail.messageId (required) */
-  char *time_stamp;              /* ISO-8601 UTC with ms: the SNS Timestamp when
-                                    given to ses_parse, else the event's own
-                                    timestamp (bounce.timestamp, ...), else
-                                    mail.timestamp */
-  int64_t ts_ms;                 /* time_stamp parsed */
-  char *notification_type;       /* notificationType or eventType, verbatim */
-  char *reporting_mta;           /* bounce.reportingMTA / delivery.reportingMTA */
-  char *destination_address;     /* mail.destination joined with "," */
-  char *bounced_recipients;      /* bounce.bouncedRecipients as compact JSON */
-  char *complaint_feedback_type; /* complaint.complaintFeedbackType */
-  char *feedback_id;             /* bounce.feedbackId / complaint.feedbackId */
-  /* what queries need */
-  char *bounce_type;        /* bounce.bounceType */
-  char *bounce_sub_type;    /* bounce.bounceSubType */
-  char *complaint_sub_type; /* complaint.complaintSubType */
-  char *source;             /* mail.source */
-  char *diagnostic;         /* first bouncedRecipients[].diagnosticCode, or
-                               reject.reason, or deliveryDelay's, or NULL */
-  char **recipients;        /* the affected addresses: bounced, complained,
-                               delivered, delayed recipients; for Send,
-                               Reject, Open, Click, Rendering Failure,
-                               Subscription the mail's destination */
-  size_t n_recipients;      /* at most SES_RECIPIENTS_MAX */
-  size_t recipients_over;   /* entries past SES_RECIPIENTS_MAX, not taken
-                               (raw keeps them all) */
-  char *raw;                /* the SES JSON, compact (cJSON unformatted) */
+  SES_EVENT_FIELDS(EF_MEMBER_)
+  int64_t ts_ms;          /* time_stamp parsed */
+  size_t recipients_over; /* entries past SES_RECIPIENTS_MAX, not taken
+                             (raw keeps them all) */
+  char *raw;              /* the SES JSON, compact (cJSON unformatted) */
   size_t raw_len;
-  /* envelope fields, filled by the caller when known */
-  char *sns_message_id;
-  char *topic_arn;
 } ses_event;
 
 /* SES sends one mail to at most 50 recipients; a signed document listing

@@ -54,8 +54,16 @@ int buf_append(buf *b, const void *p, size_t n);
 int buf_appends(buf *b, const char *s);
 /* printf-style append; fails with SL_ETOOBIG past max. */
 int buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Appends s as a JSON string literal, quotes included. */
+/* Appends s as a JSON string literal, quotes included, or null when s is
+ * NULL. The one escaping rule of seslog's JSON: '"', '\\' and control
+ * characters as JSON requires, and '<', '>', '&', U+2028 and U+2029 as
+ * \u escapes, so the text is safe inside HTML and a script. */
 int buf_json_string(buf *b, const char *s);
+/* Appends s[0..n), JSON text the caller knows is valid (jsoncheck_syntax),
+ * as a value: byte for byte, except that '<', '>', '&', U+2028 and U+2029
+ * (which JSON text holds only inside strings) become the \u escapes of
+ * buf_json_string; the value read back is the same. */
+int buf_json_text(buf *b, const char *s, size_t n);
 /* Appends ms since the epoch as a JSON ISO-8601 string, or null for 0. */
 int buf_json_time(buf *b, int64_t ms);
 /* The first append error since init or reset (negative), or 0: nonzero

@@ -572,6 +572,112 @@ static int terminal_width(void) {
   return 120;
 }
 
+/* The format named by --format into p. Returns 0, or -1 after a line on
+ * stderr. */
+static int read_format(printer *p, const char *name) {
+  static const struct {
+    const char *name;
+    enum format format;
+  } formats[] = {
+      {"table", F_TABLE}, {"json", F_JSON}, {"jsonl", F_JSONL}, {"csv", F_CSV}, {"tsv", F_TSV}};
+  for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+    if (strcmp(name, formats[i].name) == 0) {
+      p->format = formats[i].format;
+      return 0;
+    }
+  }
+  fprintf(stderr, "seslog query: --format must be table, json, jsonl, csv or tsv\n");
+  return -1;
+}
+
+/* The filters, --limit (*remaining: -1 for every match) and --group-by of
+ * o into f, *remaining and g. Returns 0, or -1 after a line on stderr. */
+static int read_filters(const struct query_opts *o, query_filter *f, long *remaining,
+                        query_grouping *g) {
+  query_filter_init(f);
+  int64_t now = util_now_ms();
+  char err[400];
+  for (size_t i = 0; i < o->type.n; i++) {
+    if (query_filter_set(f, "type", o->type.items[i], now, LONG_MAX, err, sizeof err)) {
+      fprintf(stderr, "seslog query: --type \"%s\" %s\n", o->type.items[i], err);
+      return -1;
+    }
+  }
+  for (size_t i = 0; i < sizeof filter_opts / sizeof filter_opts[0]; i++) {
+    const char *v = *(char *const *)((const char *)o + filter_opts[i].offset);
+    if (!v) continue;
+    if (query_filter_set(f, filter_opts[i].param, v, now, LONG_MAX, err, sizeof err)) {
+      fprintf(stderr, "seslog query: --%s \"%s\" %s\n", filter_opts[i].opt, v, err);
+      return -1;
+    }
+  }
+  *remaining = -1; /* every match */
+  if (o->limit) {
+    char *end;
+    errno = 0;
+    *remaining = strtol(o->limit, &end, 10);
+    if (errno || end == o->limit || *end || *remaining < 1) {
+      fprintf(stderr, "seslog query: --limit \"%s\" must be a whole number of 1 or more\n",
+              o->limit);
+      return -1;
+    }
+  }
+  memset(g, 0, sizeof *g);
+  if (o->group_by && query_grouping_parse(o->group_by, g, err, sizeof err)) {
+    fprintf(stderr, "seslog query: --group-by \"%s\" %s\n", o->group_by, err);
+    return -1;
+  }
+  return 0;
+}
+
+/* Prints the events of f, page by page, up to remaining of them (-1:
+ * every one). Returns the exit status so far: 0, or 1 when the database
+ * failed. */
+static int print_events(printer *p, sqlite3 *db, query_filter *f, long remaining) {
+  if (p->format == F_JSON) emit(p, "{\"items\":[", 10);
+  if (p->format == F_CSV) emit(p, csv_header, sizeof csv_header - 1);
+  if (p->format == F_TSV) emit(p, tsv_header, sizeof tsv_header - 1);
+  int status = 0;
+  for (;;) {
+    f->limit = remaining < 0 || remaining > PAGE ? PAGE : remaining;
+    char next[QUERY_CURSOR_MAX];
+    long rows = 0;
+    int rc = query_events(db, f, p->format == F_JSONL, on_row, p, next, &rows);
+    if (rc) {
+      fprintf(stderr, "seslog query: the database could not answer: %s\n",
+              rc == SL_EDB ? sqlite3_errmsg(db) : sl_strerror(rc));
+      status = 1;
+      break;
+    }
+    if (p->failed) break;
+    if (p->format == F_TABLE && !p->sized) flush_table(p);
+    if (remaining > 0) remaining -= rows;
+    if (!next[0] || remaining == 0) break;
+    query_cursor_decode(next, f->cursor_ts, &f->cursor_id);
+  }
+  if (p->format == F_TABLE && !p->failed) flush_table(p);
+  if (p->format == F_JSON) emit(p, p->printed ? "\n]}\n" : "]}\n", p->printed ? 4 : 3);
+  return status;
+}
+
+/* Flushes stdout and turns what went wrong while printing into the exit
+ * status (status so far given). */
+static int finish_output(printer *p, int status, int grouped) {
+  if (!p->failed && fflush(stdout) != 0) {
+    p->failed = F_WRITE;
+    p->write_errno = errno;
+  }
+  if (p->failed == F_OTHER) status = 1;
+  /* A reader that went away (`| head`) is not an error. */
+  if (p->failed == F_WRITE && p->write_errno != EPIPE) {
+    fprintf(stderr, "seslog query: cannot write the output: %s\n", strerror(p->write_errno));
+    status = 1;
+  }
+  if (status == 0 && p->format == F_TABLE && p->printed == 0 && !grouped)
+    fprintf(stderr, "seslog query: no event matches\n");
+  return status;
+}
+
 int cmd_query(int argc, char **argv, int argi) {
   struct query_opts o = {0};
   int rc = config_parse("query", query_usage, query_table, &o, argc, argv, &argi);
@@ -583,59 +689,16 @@ int cmd_query(int argc, char **argv, int argi) {
   sqlite3 *db = NULL;
   printer p = {.out = stdout};
   buf_init(&p.line, 64u << 20);
+  query_filter f;
+  query_grouping grouping;
+  long remaining;
+  char err[400];
   if (argi < argc) {
     fprintf(stderr, "seslog query: unexpected argument \"%s\" (see seslog query --help)\n",
             argv[argi]);
     goto out;
   }
-  if (strcmp(o.format, "table") == 0)
-    p.format = F_TABLE;
-  else if (strcmp(o.format, "json") == 0)
-    p.format = F_JSON;
-  else if (strcmp(o.format, "jsonl") == 0)
-    p.format = F_JSONL;
-  else if (strcmp(o.format, "csv") == 0)
-    p.format = F_CSV;
-  else if (strcmp(o.format, "tsv") == 0)
-    p.format = F_TSV;
-  else {
-    fprintf(stderr, "seslog query: --format must be table, json, jsonl, csv or tsv\n");
-    goto out;
-  }
-  query_filter f;
-  query_filter_init(&f);
-  int64_t now = util_now_ms();
-  char err[400];
-  for (size_t i = 0; i < o.type.n; i++) {
-    if (query_filter_set(&f, "type", o.type.items[i], now, LONG_MAX, err, sizeof err)) {
-      fprintf(stderr, "seslog query: --type \"%s\" %s\n", o.type.items[i], err);
-      goto out;
-    }
-  }
-  for (size_t i = 0; i < sizeof filter_opts / sizeof filter_opts[0]; i++) {
-    const char *v = *(char **)((char *)&o + filter_opts[i].offset);
-    if (!v) continue;
-    if (query_filter_set(&f, filter_opts[i].param, v, now, LONG_MAX, err, sizeof err)) {
-      fprintf(stderr, "seslog query: --%s \"%s\" %s\n", filter_opts[i].opt, v, err);
-      goto out;
-    }
-  }
-  long remaining = -1; /* every match */
-  if (o.limit) {
-    char *end;
-    errno = 0;
-    remaining = strtol(o.limit, &end, 10);
-    if (errno || end == o.limit || *end || remaining < 1) {
-      fprintf(stderr, "seslog query: --limit \"%s\" must be a whole number of 1 or more\n",
-              o.limit);
-      goto out;
-    }
-  }
-  query_grouping grouping = {0};
-  if (o.group_by && query_grouping_parse(o.group_by, &grouping, err, sizeof err)) {
-    fprintf(stderr, "seslog query: --group-by \"%s\" %s\n", o.group_by, err);
-    goto out;
-  }
+  if (read_format(&p, o.format) || read_filters(&o, &f, &remaining, &grouping)) goto out;
   if (access(o.db, F_OK) != 0) {
     fprintf(stderr, "seslog query: no database at %s (give --db, or import or serve first)\n",
             o.db);
@@ -648,46 +711,11 @@ int cmd_query(int argc, char **argv, int argi) {
   static char obuf[1 << 16];
   setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
   p.width = terminal_width();
-  if (o.group_by) {
+  if (o.group_by)
     status = print_groups(&p, db, &f, &grouping, remaining);
-    goto flush;
-  }
-  if (p.format == F_JSON) emit(&p, "{\"items\":[", 10);
-  if (p.format == F_CSV) emit(&p, csv_header, sizeof csv_header - 1);
-  if (p.format == F_TSV) emit(&p, tsv_header, sizeof tsv_header - 1);
-  status = 0;
-  for (;;) {
-    f.limit = remaining < 0 || remaining > PAGE ? PAGE : remaining;
-    char next[QUERY_CURSOR_MAX];
-    long rows = 0;
-    rc = query_events(db, &f, p.format == F_JSONL, on_row, &p, next, &rows);
-    if (rc) {
-      fprintf(stderr, "seslog query: the database could not answer: %s\n",
-              rc == SL_EDB ? sqlite3_errmsg(db) : sl_strerror(rc));
-      status = 1;
-      break;
-    }
-    if (p.failed) break;
-    if (p.format == F_TABLE && !p.sized) flush_table(&p);
-    if (remaining > 0) remaining -= rows;
-    if (!next[0] || remaining == 0) break;
-    query_cursor_decode(next, f.cursor_ts, &f.cursor_id);
-  }
-  if (p.format == F_TABLE && !p.failed) flush_table(&p);
-  if (p.format == F_JSON) emit(&p, p.printed ? "\n]}\n" : "]}\n", p.printed ? 4 : 3);
-flush:
-  if (!p.failed && fflush(stdout) != 0) {
-    p.failed = F_WRITE;
-    p.write_errno = errno;
-  }
-  if (p.failed == F_OTHER) status = 1;
-  /* A reader that went away (`| head`) is not an error. */
-  if (p.failed == F_WRITE && p.write_errno != EPIPE) {
-    fprintf(stderr, "seslog query: cannot write the output: %s\n", strerror(p.write_errno));
-    status = 1;
-  }
-  if (status == 0 && p.format == F_TABLE && p.printed == 0 && !o.group_by)
-    fprintf(stderr, "seslog query: no event matches\n");
+  else
+    status = print_events(&p, db, &f, remaining);
+  status = finish_output(&p, status, o.group_by != NULL);
 out:
   free_held(&p);
   buf_free(&p.line);

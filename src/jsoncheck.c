@@ -1,6 +1,7 @@
 /* jsoncheck.c - duplicate keys and NUL in strings (jsoncheck.h). */
 #include "jsoncheck.h"
 
+#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,4 +211,97 @@ int jsoncheck(const char *s, size_t n, const char **why) {
   }
   if (k.on_heap) free(k.v);
   return rc;
+}
+
+/* ---- syntax ------------------------------------------------------------ */
+
+/* The JSON syntax check of jsoncheck_syntax, without allocation: each
+ * returns the position after the value, or NULL. */
+static const char *syn_skip_ws(const char *p, const char *end) {
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+  return p;
+}
+
+static const char *syn_json_value(const char *p, const char *end, int depth);
+
+static const char *syn_json_string(const char *p, const char *end) {
+  if (p >= end || *p != '"') return NULL;
+  for (p++; p < end; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '"') return p + 1;
+    if (c < 0x20) return NULL;
+    if (c == '\\') {
+      if (++p >= end) return NULL;
+      if (*p == 'u') {
+        for (int i = 0; i < 4; i++)
+          if (++p >= end || !isxdigit((unsigned char)*p)) return NULL;
+      } else if (!strchr("\"\\/bfnrt", *p) || !*p) {
+        return NULL;
+      }
+    }
+  }
+  return NULL;
+}
+
+static const char *syn_json_number(const char *p, const char *end) {
+  if (p < end && *p == '-') p++;
+  if (p >= end || !isdigit((unsigned char)*p)) return NULL;
+  if (*p == '0')
+    p++;
+  else
+    while (p < end && isdigit((unsigned char)*p)) p++;
+  if (p < end && *p == '.') {
+    p++;
+    if (p >= end || !isdigit((unsigned char)*p)) return NULL;
+    while (p < end && isdigit((unsigned char)*p)) p++;
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    p++;
+    if (p < end && (*p == '+' || *p == '-')) p++;
+    if (p >= end || !isdigit((unsigned char)*p)) return NULL;
+    while (p < end && isdigit((unsigned char)*p)) p++;
+  }
+  return p;
+}
+
+static const char *syn_json_value(const char *p, const char *end, int depth) {
+  p = syn_skip_ws(p, end);
+  if (p >= end || depth > 64) return NULL;
+  switch (*p) {
+    case '"': return syn_json_string(p, end);
+    case '{':
+    case '[': {
+      char close = *p == '{' ? '}' : ']';
+      int object = *p == '{';
+      p = syn_skip_ws(p + 1, end);
+      if (p < end && *p == close) return p + 1;
+      for (;;) {
+        if (object) {
+          p = syn_json_string(syn_skip_ws(p, end), end);
+          if (!p) return NULL;
+          p = syn_skip_ws(p, end);
+          if (p >= end || *p != ':') return NULL;
+          p++;
+        }
+        p = syn_json_value(p, end, depth + 1);
+        if (!p) return NULL;
+        p = syn_skip_ws(p, end);
+        if (p < end && *p == ',') {
+          p++;
+          continue;
+        }
+        if (p < end && *p == close) return p + 1;
+        return NULL;
+      }
+    }
+    case 't': return end - p >= 4 && memcmp(p, "true", 4) == 0 ? p + 4 : NULL;
+    case 'f': return end - p >= 5 && memcmp(p, "false", 5) == 0 ? p + 5 : NULL;
+    case 'n': return end - p >= 4 && memcmp(p, "null", 4) == 0 ? p + 4 : NULL;
+    default: return syn_json_number(p, end);
+  }
+}
+
+int jsoncheck_syntax(const char *s, size_t n) {
+  const char *end = s + n, *p = syn_json_value(s, end, 0);
+  return p && syn_skip_ws(p, end) == end;
 }

@@ -161,17 +161,9 @@ static void list_names(const char *const *names, size_t n, char *out, size_t out
   }
 }
 
-int query_filter_set(query_filter *f, const char *name, const char *v, int64_t now_ms,
-                     long max_limit, char *err, size_t errlen) {
-  static const char *const known[] = {"type",          "bounceType", "feedbackType",     "address",
-                                      "domain",        "source",     "messageId",        "since",
-                                      "until",         "limit",      "cursor",           "order",
-                                      "bounceSubType", "diagnostic", "configurationSet", "tag",
-                                      "senderDomain"};
-  size_t k = 0;
-  while (k < sizeof known / sizeof known[0] && strcmp(known[k], name) != 0) k++;
-  if (k == sizeof known / sizeof known[0]) return SL_EFIELD;
-  if (!*v) return 0;
+/* Sets type (another one adds to the mask) or bounceType, by its
+ * canonical spelling. Returns 0 or SL_EINVAL with err set. */
+static int set_type(query_filter *f, const char *name, const char *v, char *err, size_t errlen) {
   char names[256];
   if (strcmp(name, "type") == 0) {
     const char *c = canonical(types, sizeof types / sizeof types[0], v);
@@ -185,71 +177,41 @@ int query_filter_set(query_filter *f, const char *name, const char *v, int64_t n
       if (types[i] == c) f->type_mask |= 1u << i;
     return 0;
   }
-  if (strcmp(name, "bounceType") == 0) {
-    const char *c = canonical(bounce_types, 3, v);
-    if (!c) {
-      list_names(bounce_types, 3, names, sizeof names);
-      snprintf(err, errlen, "must be one of %s", names);
-      return SL_EINVAL;
-    }
-    snprintf(f->bounce_type, sizeof f->bounce_type, "%s", c);
-    return 0;
+  const char *c = canonical(bounce_types, 3, v);
+  if (!c) {
+    list_names(bounce_types, 3, names, sizeof names);
+    snprintf(err, errlen, "must be one of %s", names);
+    return SL_EINVAL;
   }
-  if (strcmp(name, "feedbackType") == 0)
-    return set_str(f->feedback_type, sizeof f->feedback_type, v, err, errlen);
-  if (strcmp(name, "address") == 0) {
-    /* Stored lower case; a leading or trailing space is a paste accident. */
-    while (*v == ' ') v++;
-    int rc = set_str(f->address, sizeof f->address, v, err, errlen);
-    size_t n = strlen(f->address);
-    while (n && f->address[n - 1] == ' ') f->address[--n] = 0;
-    util_ascii_lower(f->address);
-    return rc;
+  snprintf(f->bounce_type, sizeof f->bounce_type, "%s", c);
+  return 0;
+}
+
+/* Sets tag: NAME:VALUE or NAME. Returns 0 or SL_EINVAL with err set. */
+static int set_tag(query_filter *f, const char *v, char *err, size_t errlen) {
+  const char *colon = strchr(v, ':');
+  size_t nl = colon ? (size_t)(colon - v) : strlen(v);
+  char tname[128];
+  if (nl == 0 || nl >= sizeof tname || memchr(v, '"', nl) || memchr(v, '\\', nl)) {
+    snprintf(err, errlen,
+             "must be NAME:VALUE or NAME (a tag name of 1 to %zu characters "
+             "without quotes or backslashes)",
+             sizeof tname - 1);
+    return SL_EINVAL;
   }
-  if (strcmp(name, "domain") == 0) {
-    if (*v == '@') v++;
-    int rc = set_str(f->domain, sizeof f->domain, v, err, errlen);
-    util_ascii_lower(f->domain);
-    return rc;
-  }
-  if (strcmp(name, "source") == 0) {
-    int rc = set_str(f->source, sizeof f->source, v, err, errlen);
-    if (!rc) query_source_address(v, f->source_addr, sizeof f->source_addr);
-    return rc;
-  }
-  if (strcmp(name, "bounceSubType") == 0)
-    return set_str(f->bounce_sub_type, sizeof f->bounce_sub_type, v, err, errlen);
-  if (strcmp(name, "diagnostic") == 0)
-    return set_str(f->diagnostic, sizeof f->diagnostic, v, err, errlen);
-  if (strcmp(name, "configurationSet") == 0)
-    return set_str(f->configuration_set, sizeof f->configuration_set, v, err, errlen);
-  if (strcmp(name, "senderDomain") == 0) {
-    if (*v == '@') v++;
-    int rc = set_str(f->sender_domain, sizeof f->sender_domain, v, err, errlen);
-    util_ascii_lower(f->sender_domain);
-    return rc;
-  }
-  if (strcmp(name, "tag") == 0) {
-    const char *colon = strchr(v, ':');
-    size_t nl = colon ? (size_t)(colon - v) : strlen(v);
-    char tname[128];
-    if (nl == 0 || nl >= sizeof tname || memchr(v, '"', nl) || memchr(v, '\\', nl)) {
-      snprintf(err, errlen,
-               "must be NAME:VALUE or NAME (a tag name of 1 to %zu characters "
-               "without quotes or backslashes)",
-               sizeof tname - 1);
-      return SL_EINVAL;
-    }
-    memcpy(tname, v, nl);
-    tname[nl] = 0;
-    if (set_str(f->tag_value, sizeof f->tag_value, colon ? colon + 1 : "", err, errlen))
-      return SL_EINVAL;
-    snprintf(f->tag_path, sizeof f->tag_path, "$.mail.tags.\"%s\"", tname);
-    snprintf(f->tag, sizeof f->tag, "%s", v);
-    return 0;
-  }
-  if (strcmp(name, "messageId") == 0)
-    return set_str(f->message_id, sizeof f->message_id, v, err, errlen);
+  memcpy(tname, v, nl);
+  tname[nl] = 0;
+  if (set_str(f->tag_value, sizeof f->tag_value, colon ? colon + 1 : "", err, errlen))
+    return SL_EINVAL;
+  snprintf(f->tag_path, sizeof f->tag_path, "$.mail.tags.\"%s\"", tname);
+  snprintf(f->tag, sizeof f->tag, "%s", v);
+  return 0;
+}
+
+/* Sets since, until, limit, cursor or order (any other name). Returns 0
+ * or SL_EINVAL with err set. */
+static int set_paging(query_filter *f, const char *name, const char *v, int64_t now_ms,
+                      long max_limit, char *err, size_t errlen) {
   if (strcmp(name, "since") == 0 || strcmp(name, "until") == 0) {
     int64_t ms;
     if (query_parse_time(v, now_ms, &ms, err, errlen)) return SL_EINVAL;
@@ -289,6 +251,59 @@ int query_filter_set(query_filter *f, const char *name, const char *v, int64_t n
     return SL_EINVAL;
   }
   return 0;
+}
+
+int query_filter_set(query_filter *f, const char *name, const char *v, int64_t now_ms,
+                     long max_limit, char *err, size_t errlen) {
+  static const char *const known[] = {"type",          "bounceType", "feedbackType",     "address",
+                                      "domain",        "source",     "messageId",        "since",
+                                      "until",         "limit",      "cursor",           "order",
+                                      "bounceSubType", "diagnostic", "configurationSet", "tag",
+                                      "senderDomain"};
+  size_t k = 0;
+  while (k < sizeof known / sizeof known[0] && strcmp(known[k], name) != 0) k++;
+  if (k == sizeof known / sizeof known[0]) return SL_EFIELD;
+  if (!*v) return 0;
+  if (strcmp(name, "type") == 0 || strcmp(name, "bounceType") == 0)
+    return set_type(f, name, v, err, errlen);
+  if (strcmp(name, "feedbackType") == 0)
+    return set_str(f->feedback_type, sizeof f->feedback_type, v, err, errlen);
+  if (strcmp(name, "address") == 0) {
+    /* Stored lower case; a leading or trailing space is a paste accident. */
+    while (*v == ' ') v++;
+    int rc = set_str(f->address, sizeof f->address, v, err, errlen);
+    size_t n = strlen(f->address);
+    while (n && f->address[n - 1] == ' ') f->address[--n] = 0;
+    util_ascii_lower(f->address);
+    return rc;
+  }
+  if (strcmp(name, "domain") == 0) {
+    if (*v == '@') v++;
+    int rc = set_str(f->domain, sizeof f->domain, v, err, errlen);
+    util_ascii_lower(f->domain);
+    return rc;
+  }
+  if (strcmp(name, "source") == 0) {
+    int rc = set_str(f->source, sizeof f->source, v, err, errlen);
+    if (!rc) query_source_address(v, f->source_addr, sizeof f->source_addr);
+    return rc;
+  }
+  if (strcmp(name, "bounceSubType") == 0)
+    return set_str(f->bounce_sub_type, sizeof f->bounce_sub_type, v, err, errlen);
+  if (strcmp(name, "diagnostic") == 0)
+    return set_str(f->diagnostic, sizeof f->diagnostic, v, err, errlen);
+  if (strcmp(name, "configurationSet") == 0)
+    return set_str(f->configuration_set, sizeof f->configuration_set, v, err, errlen);
+  if (strcmp(name, "senderDomain") == 0) {
+    if (*v == '@') v++;
+    int rc = set_str(f->sender_domain, sizeof f->sender_domain, v, err, errlen);
+    util_ascii_lower(f->sender_domain);
+    return rc;
+  }
+  if (strcmp(name, "tag") == 0) return set_tag(f, v, err, errlen);
+  if (strcmp(name, "messageId") == 0)
+    return set_str(f->message_id, sizeof f->message_id, v, err, errlen);
+  return set_paging(f, name, v, now_ms, max_limit, err, errlen);
 }
 
 /* ---- cursors ---------------------------------------------------------- */
@@ -364,10 +379,13 @@ int query_cursor_decode(const char *cursor, char ts[25], int64_t *id) {
   "substr(source, instr(source, '<') + 1, instr(source, '>') - instr(source, '<') - 1) ELSE " \
   "trim(source) END)"
 
-static const char columns[] =
-    "e.id, e.messageId, e.timeStamp, e.notificationType, e.reportingMTA, e.destinationAddress, "
-    "e.bouncedRecipients, e.complaintFeedbackType, e.feedbackId, e.bounceType, e.bounceSubType, "
-    "e.complaintSubType, e.source, e.recipients, e.snsMessageId, e.topicArn, e.diagnostic";
+/* Appends the columns of enum query_col, in order, raw excepted: the id,
+ * then the table's (event_fields.h). */
+static int append_columns(buf *b) {
+  int rc = buf_appends(b, "e.id");
+  for (int i = 0; i < SF_N && !rc; i++) rc = buf_printf(b, ", e.%s", ses_fields[i].column);
+  return rc;
+}
 
 /* The most selective filter given, by what mail traffic looks like: one
  * mail's events, one address's, complaints of a feedback type, a domain
@@ -461,9 +479,104 @@ static int build_sql(const query_filter *f, const char *select, const char *from
                      query_plan *p);
 
 int query_plan_build(const query_filter *f, int with_raw, query_plan *p) {
-  char select[sizeof columns + 32];
-  snprintf(select, sizeof select, "%s, %s", columns, with_raw ? "seslog_raw(e.raw)" : "NULL");
-  return build_sql(f, select, "", 1, p);
+  buf select;
+  buf_init(&select, 4096);
+  append_columns(&select);
+  buf_appends(&select, with_raw ? ", seslog_raw(e.raw)" : ", NULL");
+  int rc = buf_failed(&select) ? SL_ENOMEM : build_sql(f, select.data, "", 1, p);
+  buf_free(&select);
+  return rc;
+}
+
+/* The FROM and WHERE of a plan driven by the recipients table (an
+ * address or a domain): recipients r joined to their events e. */
+static int where_by_recipient(query_plan *p, buf *b, const query_filter *f, const char *from_extra,
+                              const char *type, int several) {
+  /* CROSS JOIN keeps recipients the outer loop. */
+  int rc = buf_appends(b, "recipients r CROSS JOIN SesEventMessages e ON e.id = r.eventId");
+  rc = rc ? rc : buf_appends(b, from_extra);
+  if (p->driver == QD_ADDRESS) {
+    rc = rc ? rc : buf_appends(b, " WHERE r.address = ?");
+    bind_text(p, f->address);
+    if (f->domain[0]) {
+      rc = rc ? rc : buf_appends(b, " AND r.domain = ?");
+      bind_text(p, f->domain);
+    }
+    if (type) { /* the primary key row holds the type: no lookup */
+      rc = rc ? rc : buf_appends(b, " AND r.notificationType = ?");
+      bind_text(p, type);
+    }
+    if (several) rc = rc ? rc : append_types_in(p, b, f, "r.notificationType");
+  } else {
+    p->dedupe = 1; /* two recipients of one event at the same domain */
+    rc = rc ? rc : buf_appends(b, " WHERE r.domain = ?");
+    bind_text(p, f->domain);
+    if (type) { /* "recipients-domain-type" */
+      rc = rc ? rc : buf_appends(b, " AND r.notificationType = ?");
+      bind_text(p, type);
+    }
+    /* Not "recipients-domain-type": an IN list there would need a sort. */
+    if (several) rc = rc ? rc : append_types_in(p, b, f, "+r.notificationType");
+  }
+  if (f->message_id[0]) {
+    rc = rc ? rc : buf_appends(b, " AND e.messageId = ?");
+    bind_text(p, f->message_id);
+  }
+  if (f->feedback_type[0]) {
+    rc = rc ? rc : buf_appends(b, " AND e.complaintFeedbackType = ?");
+    bind_text(p, f->feedback_type);
+  }
+  if (f->source_addr[0]) {
+    rc = rc ? rc : buf_printf(b, " AND +(%s) = ?", SOURCE_ADDR);
+    bind_text(p, f->source_addr);
+  }
+  return rc;
+}
+
+/* The FROM and WHERE of a plan driven by an index of the events table. */
+static int where_by_event(query_plan *p, buf *b, const query_filter *f, const char *from_extra,
+                          const char *type, int several) {
+  int rc = buf_printf(b, "SesEventMessages e%s WHERE 1", from_extra);
+  /* The driving column bare, every other one behind a unary + so
+   * SQLite cannot pick its index instead. */
+  if (f->message_id[0]) {
+    rc = rc ? rc : buf_printf(b, " AND %se.messageId = ?", p->driver == QD_MESSAGE ? "" : "+");
+    bind_text(p, f->message_id);
+  }
+  if (f->feedback_type[0]) {
+    rc = rc ? rc
+            : buf_printf(b, " AND %se.complaintFeedbackType = ?",
+                         p->driver == QD_FEEDBACK ? "" : "+");
+    bind_text(p, f->feedback_type);
+  }
+  if (type) {
+    rc = rc ? rc : buf_printf(b, " AND %se.notificationType = ?", p->driver == QD_TYPE ? "" : "+");
+    bind_text(p, type);
+  }
+  if (several) rc = rc ? rc : append_types_in(p, b, f, "+e.notificationType");
+  if (f->source_addr[0]) {
+    /* "+(...)" is another expression than the index's: it cannot drive. */
+    rc = rc ? rc
+            : buf_printf(b, p->driver == QD_SOURCE ? " AND %s = ?" : " AND +(%s) = ?", SOURCE_ADDR);
+    bind_text(p, f->source_addr);
+  }
+  /* A recipient filter that does not drive: one probe of the recipients
+   * index at the event's own (timeStamp, id). */
+  if (f->address[0]) {
+    rc = rc ? rc
+            : buf_appends(b,
+                          " AND EXISTS (SELECT 1 FROM recipients r WHERE r.address = ? AND "
+                          "r.timeStamp = e.timeStamp AND r.eventId = e.id)");
+    bind_text(p, f->address);
+  }
+  if (f->domain[0]) {
+    rc = rc ? rc
+            : buf_appends(b,
+                          " AND EXISTS (SELECT 1 FROM recipients r WHERE r.domain = ? AND "
+                          "r.timeStamp = e.timeStamp AND r.eventId = e.id)");
+    bind_text(p, f->domain);
+  }
+  return rc;
 }
 
 static int build_sql(const query_filter *f, const char *select, const char *from_extra, int paged,
@@ -481,91 +594,10 @@ static int build_sql(const query_filter *f, const char *select, const char *from
   /* k is the key of the driving index: timeStamp then the event's id. */
   const char *kts = by_recipient ? "r.timeStamp" : "e.timeStamp";
   const char *kid = by_recipient ? "r.eventId" : "e.id";
-  if (by_recipient) {
-    /* CROSS JOIN keeps recipients the outer loop. */
-    rc = rc ? rc : buf_appends(b, "recipients r CROSS JOIN SesEventMessages e ON e.id = r.eventId");
-    rc = rc ? rc : buf_appends(b, from_extra);
-    if (p->driver == QD_ADDRESS) {
-      rc = rc ? rc : buf_appends(b, " WHERE r.address = ?");
-      bind_text(p, f->address);
-      if (f->domain[0]) {
-        rc = rc ? rc : buf_appends(b, " AND r.domain = ?");
-        bind_text(p, f->domain);
-      }
-      if (type) { /* the primary key row holds the type: no lookup */
-        rc = rc ? rc : buf_appends(b, " AND r.notificationType = ?");
-        bind_text(p, type);
-      }
-      if (several) rc = rc ? rc : append_types_in(p, b, f, "r.notificationType");
-    } else {
-      p->dedupe = 1; /* two recipients of one event at the same domain */
-      rc = rc ? rc : buf_appends(b, " WHERE r.domain = ?");
-      bind_text(p, f->domain);
-      if (type) { /* "recipients-domain-type" */
-        rc = rc ? rc : buf_appends(b, " AND r.notificationType = ?");
-        bind_text(p, type);
-      }
-      /* Not "recipients-domain-type": an IN list there would need a sort. */
-      if (several) rc = rc ? rc : append_types_in(p, b, f, "+r.notificationType");
-    }
-  } else {
-    rc = rc ? rc : buf_printf(b, "SesEventMessages e%s WHERE 1", from_extra);
-    /* The driving column bare, every other one behind a unary + so
-     * SQLite cannot pick its index instead. */
-    if (f->message_id[0]) {
-      rc = rc ? rc : buf_printf(b, " AND %se.messageId = ?", p->driver == QD_MESSAGE ? "" : "+");
-      bind_text(p, f->message_id);
-    }
-    if (f->feedback_type[0]) {
-      rc = rc ? rc
-              : buf_printf(b, " AND %se.complaintFeedbackType = ?",
-                           p->driver == QD_FEEDBACK ? "" : "+");
-      bind_text(p, f->feedback_type);
-    }
-    if (type) {
-      rc =
-          rc ? rc : buf_printf(b, " AND %se.notificationType = ?", p->driver == QD_TYPE ? "" : "+");
-      bind_text(p, type);
-    }
-    if (several) rc = rc ? rc : append_types_in(p, b, f, "+e.notificationType");
-    if (f->source_addr[0]) {
-      /* "+(...)" is another expression than the index's: it cannot drive. */
-      rc = rc ? rc
-              : buf_printf(b, p->driver == QD_SOURCE ? " AND %s = ?" : " AND +(%s) = ?",
-                           SOURCE_ADDR);
-      bind_text(p, f->source_addr);
-    }
-    /* A recipient filter that does not drive: one probe of the recipients
-     * index at the event's own (timeStamp, id). */
-    if (f->address[0]) {
-      rc = rc ? rc
-              : buf_appends(b,
-                            " AND EXISTS (SELECT 1 FROM recipients r WHERE r.address = ? AND "
-                            "r.timeStamp = e.timeStamp AND r.eventId = e.id)");
-      bind_text(p, f->address);
-    }
-    if (f->domain[0]) {
-      rc = rc ? rc
-              : buf_appends(b,
-                            " AND EXISTS (SELECT 1 FROM recipients r WHERE r.domain = ? AND "
-                            "r.timeStamp = e.timeStamp AND r.eventId = e.id)");
-      bind_text(p, f->domain);
-    }
-  }
-  if (by_recipient) {
-    if (f->message_id[0]) {
-      rc = rc ? rc : buf_appends(b, " AND e.messageId = ?");
-      bind_text(p, f->message_id);
-    }
-    if (f->feedback_type[0]) {
-      rc = rc ? rc : buf_appends(b, " AND e.complaintFeedbackType = ?");
-      bind_text(p, f->feedback_type);
-    }
-    if (f->source_addr[0]) {
-      rc = rc ? rc : buf_printf(b, " AND +(%s) = ?", SOURCE_ADDR);
-      bind_text(p, f->source_addr);
-    }
-  }
+  if (by_recipient)
+    rc = rc ? rc : where_by_recipient(p, b, f, from_extra, type, several);
+  else
+    rc = rc ? rc : where_by_event(p, b, f, from_extra, type, several);
   rc = rc ? rc : append_checks(p, b, f);
   if (f->bounce_type[0]) {
     rc = rc ? rc : buf_appends(b, " AND e.bounceType = ?");
@@ -719,63 +751,8 @@ int query_events(sqlite3 *db, const query_filter *f, int with_raw, query_row_fn 
 
 /* ---- JSON ------------------------------------------------------------- */
 
-/* Appends bytes s[0..n) of JSON text or string content, writing '<', '>',
- * '&' and U+2028/U+2029 as \u escapes. Inside JSON text those bytes only
- * occur in strings, where the escape means the same character. When
- * quote is set, s is raw string content and '"', '\\' and control
- * characters are escaped too (cJSON's escapes). */
-static int append_html_safe(buf *b, const char *s, size_t n, int quote) {
-  static const char hex[] = "0123456789abcdef";
-  size_t run = 0;
-  int rc = 0;
-  for (size_t i = 0; i < n && !rc; i++) {
-    unsigned char c = (unsigned char)s[i];
-    unsigned code = 0;
-    const char *short_esc = NULL;
-    size_t skip = 1;
-    if (c == '<' || c == '>' || c == '&') {
-      code = c;
-    } else if (c == 0xE2 && i + 2 < n && (unsigned char)s[i + 1] == 0x80 &&
-               ((unsigned char)s[i + 2] == 0xA8 || (unsigned char)s[i + 2] == 0xA9)) {
-      code = (unsigned char)s[i + 2] == 0xA8 ? 0x2028 : 0x2029;
-      skip = 3;
-    } else if (quote && (c == '"' || c == '\\' || c < 0x20)) {
-      switch (c) {
-        case '"': short_esc = "\\\""; break;
-        case '\\': short_esc = "\\\\"; break;
-        case '\b': short_esc = "\\b"; break;
-        case '\f': short_esc = "\\f"; break;
-        case '\n': short_esc = "\\n"; break;
-        case '\r': short_esc = "\\r"; break;
-        case '\t': short_esc = "\\t"; break;
-        default: code = c;
-      }
-    } else {
-      continue;
-    }
-    rc = buf_append(b, s + run, i - run);
-    if (rc) break;
-    if (short_esc) {
-      rc = buf_append(b, short_esc, 2);
-    } else {
-      char esc[6] = {
-          '\\',          'u', hex[(code >> 12) & 15], hex[(code >> 8) & 15], hex[(code >> 4) & 15],
-          hex[code & 15]};
-      rc = buf_append(b, esc, 6);
-    }
-    i += skip - 1;
-    run = i + 1;
-  }
-  if (!rc && run < n) rc = buf_append(b, s + run, n - run);
-  return rc;
-}
-
 int query_json_string(buf *b, const char *s) {
-  if (!s) return buf_append(b, "null", 4);
-  int rc = buf_append(b, "\"", 1);
-  if (!rc) rc = append_html_safe(b, s, strlen(s), 1);
-  if (!rc) rc = buf_append(b, "\"", 1);
-  return rc;
+  return buf_json_string(b, s);
 }
 
 int query_json_double(buf *b, double v) {
@@ -783,146 +760,9 @@ int query_json_double(buf *b, double v) {
   return buf_printf(b, "%.10g", v);
 }
 
-/* A JSON syntax check without allocation, so stored JSON text is embedded
- * only when it is JSON (a database edited by hand must not break the
- * answer). Returns the position after the value, or NULL. */
-static const char *skip_ws(const char *p, const char *end) {
-  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
-  return p;
-}
-
-static const char *json_value(const char *p, const char *end, int depth);
-
-static const char *json_string(const char *p, const char *end) {
-  if (p >= end || *p != '"') return NULL;
-  for (p++; p < end; p++) {
-    unsigned char c = (unsigned char)*p;
-    if (c == '"') return p + 1;
-    if (c < 0x20) return NULL;
-    if (c == '\\') {
-      if (++p >= end) return NULL;
-      if (*p == 'u') {
-        for (int i = 0; i < 4; i++)
-          if (++p >= end || !isxdigit((unsigned char)*p)) return NULL;
-      } else if (!strchr("\"\\/bfnrt", *p) || !*p) {
-        return NULL;
-      }
-    }
-  }
-  return NULL;
-}
-
-static const char *json_number(const char *p, const char *end) {
-  if (p < end && *p == '-') p++;
-  if (p >= end || !isdigit((unsigned char)*p)) return NULL;
-  if (*p == '0')
-    p++;
-  else
-    while (p < end && isdigit((unsigned char)*p)) p++;
-  if (p < end && *p == '.') {
-    p++;
-    if (p >= end || !isdigit((unsigned char)*p)) return NULL;
-    while (p < end && isdigit((unsigned char)*p)) p++;
-  }
-  if (p < end && (*p == 'e' || *p == 'E')) {
-    p++;
-    if (p < end && (*p == '+' || *p == '-')) p++;
-    if (p >= end || !isdigit((unsigned char)*p)) return NULL;
-    while (p < end && isdigit((unsigned char)*p)) p++;
-  }
-  return p;
-}
-
-static const char *json_value(const char *p, const char *end, int depth) {
-  p = skip_ws(p, end);
-  if (p >= end || depth > 64) return NULL;
-  switch (*p) {
-    case '"': return json_string(p, end);
-    case '{':
-    case '[': {
-      char close = *p == '{' ? '}' : ']';
-      int object = *p == '{';
-      p = skip_ws(p + 1, end);
-      if (p < end && *p == close) return p + 1;
-      for (;;) {
-        if (object) {
-          p = json_string(skip_ws(p, end), end);
-          if (!p) return NULL;
-          p = skip_ws(p, end);
-          if (p >= end || *p != ':') return NULL;
-          p++;
-        }
-        p = json_value(p, end, depth + 1);
-        if (!p) return NULL;
-        p = skip_ws(p, end);
-        if (p < end && *p == ',') {
-          p++;
-          continue;
-        }
-        if (p < end && *p == close) return p + 1;
-        return NULL;
-      }
-    }
-    case 't': return end - p >= 4 && memcmp(p, "true", 4) == 0 ? p + 4 : NULL;
-    case 'f': return end - p >= 5 && memcmp(p, "false", 5) == 0 ? p + 5 : NULL;
-    case 'n': return end - p >= 4 && memcmp(p, "null", 4) == 0 ? p + 4 : NULL;
-    default: return json_number(p, end);
-  }
-}
-
-static int json_valid(const char *s, size_t n) {
-  const char *end = s + n, *p = json_value(s, end, 0);
-  return p && skip_ws(p, end) == end;
-}
-
-/* Appends stored JSON text as a value: itself when it is JSON, else as a
- * string (as ses_event_to_json does), null for NULL. */
-static int append_json_text(buf *b, const char *s, size_t n) {
-  if (!s) return buf_append(b, "null", 4);
-  if (!json_valid(s, n)) return query_json_string(b, s);
-  return append_html_safe(b, s, n, 0);
-}
-
 int query_row_json(buf *b, const query_row *r) {
-  static const struct {
-    const char *key;
-    int col;
-    int json; /* the column holds JSON text */
-  } fields[] = {
-      {"messageId", QC_MESSAGE_ID, 0},
-      {"timeStamp", QC_TIME_STAMP, 0},
-      {"notificationType", QC_TYPE, 0},
-      {"reportingMTA", QC_REPORTING_MTA, 0},
-      {"destinationAddress", QC_DESTINATION, 0},
-      {"bouncedRecipients", QC_BOUNCED_RECIPIENTS, 1},
-      {"complaintFeedbackType", QC_FEEDBACK_TYPE, 0},
-      {"feedbackId", QC_FEEDBACK_ID, 0},
-      {"bounceType", QC_BOUNCE_TYPE, 0},
-      {"bounceSubType", QC_BOUNCE_SUB_TYPE, 0},
-      {"complaintSubType", QC_COMPLAINT_SUB_TYPE, 0},
-      {"source", QC_SOURCE, 0},
-      {"recipients", QC_RECIPIENTS, 1},
-      {"snsMessageId", QC_SNS_MESSAGE_ID, 0},
-      {"topicArn", QC_TOPIC_ARN, 0},
-      {"diagnostic", QC_DIAGNOSTIC, 0},
-      {"raw", QC_RAW, 1},
-  };
-  int rc = buf_append(b, "{", 1);
-  for (size_t i = 0; i < sizeof fields / sizeof fields[0] && !rc; i++) {
-    int col = fields[i].col;
-    const char *v = r->col[col];
-    if (col == QC_RAW && !v) break;
-    rc = buf_printf(b, "%s\"%s\":", i ? "," : "", fields[i].key);
-    if (rc) break;
-    if (col == QC_RECIPIENTS && (!v || !json_valid(v, r->len[col])))
-      rc = buf_append(b, "[]", 2);
-    else if (fields[i].json)
-      rc = append_json_text(b, v, r->len[col]);
-    else
-      rc = query_json_string(b, v);
-  }
-  if (!rc) rc = buf_append(b, "}", 1);
-  return rc;
+  /* QC_x is SF_x + 1: the row's columns are the table's, after the id. */
+  return ses_fields_json(b, r->col + 1, r->len + 1, r->col[QC_RAW], r->len[QC_RAW]);
 }
 
 /* ---- rollups ---------------------------------------------------------- */

@@ -59,7 +59,7 @@ static void healthz(struct router *r, http_request *req) {
 
 /* "outbox":{SINK:{pending, dead, delivered, lastSuccessAt, lastErrorAt,
  * lastError}...}: the state of Slack alerts and DynamoDB replication. */
-static void outbox_json(const outbox *box, buf *b) {
+static void outbox_json(const outbox *box, const dynamodb *ddb, buf *b) {
   buf_appends(b, "\"outbox\":{");
   for (int i = 0; box && i < outbox_sink_count(box); i++) {
     struct outbox_stats os;
@@ -86,7 +86,7 @@ static void outbox_json(const outbox *box, buf *b) {
     else
       buf_appends(b, "null");
     if (strcmp(outbox_sink_name(box, i), "dynamodb") == 0)
-      buf_printf(b, ",\"keyCollisions\":%lld", (long long)dynamodb_key_collisions());
+      buf_printf(b, ",\"keyCollisions\":%lld", (long long)dynamodb_key_collisions(ddb));
     buf_appends(b, "}");
   }
   buf_appends(b, "}");
@@ -103,7 +103,7 @@ static void diagnostics(struct router *r, http_request *req) {
     buf_printf(&b, "%s\"%s\":%llu", i ? "," : "", ingest_reason_name((enum ingest_reason)i),
                (unsigned long long)counts[i]);
   buf_printf(&b, "},\"writeQueue\":%d,", r->st ? store_queue_depth(r->st) : 0);
-  outbox_json(r->metrics.box, &b);
+  outbox_json(r->metrics.box, r->ddb, &b);
   buf_appends(&b, ",\"sesReputation\":");
   sesrep_diagnostics_json(r->sesrep, &b);
   sqs_diagnostics_json(r->sqs, &b);
@@ -152,7 +152,7 @@ static void serve_metrics(struct router *r, http_request *req) {
   buf b;
   buf_init(&b, 1 << 20);
   metrics_render(&r->metrics, &b);
-  dynamodb_metrics(r->metrics.box, &b);
+  dynamodb_metrics(r->ddb, &b);
   dnsbl_metrics(r->dnsbl, &b);
   sesrep_metrics(r->sesrep, &b);
   sqs_metrics(r->sqs, &b);

@@ -620,7 +620,6 @@ int cmd_serve(int argc, char **argv, int argi) {
       .extra_attributes = o.dynamodb_extra_attributes,
       .creds = ap.creds};
   if (o.dynamodb_table && !ro) {
-    struct outbox_sink sink = {0};
     if (dynamodb_parse_types(o.dynamodb_types, &ddo.types, err, sizeof err)) {
       fprintf(stderr, "seslog serve: --dynamodb-types: %s\n", err);
       goto early_fail;
@@ -630,8 +629,7 @@ int cmd_serve(int argc, char **argv, int argi) {
       fprintf(stderr, "seslog serve: --dynamodb-table %s: %s\n", o.dynamodb_table, err);
       goto early_fail;
     }
-    sink = dynamodb_sink(ap.ddb);
-    if (outbox_add_sink(ap.box, &sink) < 0) {
+    if (dynamodb_add_sink(ap.ddb, ap.box) < 0) {
       fprintf(stderr, "seslog serve: too many outbox sinks\n");
       goto early_fail;
     }
@@ -758,6 +756,7 @@ int cmd_serve(int argc, char **argv, int argi) {
       .dnsbl = ap.dnsbl,
       .sesrep = ap.sesrep,
       .sqs = ap.sqs,
+      .ddb = ap.ddb,
       .metrics = {
           .m = ap.mx, .in = ap.in, .mon = ap.mon, .box = ap.box, .st = ap.st, .db_path = o.db}};
   fit_connection_caps(&o.max_connections, &o.sns_max_connections, o.sns_listen != NULL);

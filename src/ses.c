@@ -223,6 +223,27 @@ static int read_time(ses_event *e, const char *sns_timestamp, const cJSON *tobj,
   return 0;
 }
 
+/* The member of field i in e. */
+static char **field_slot(ses_event *e, int i) {
+  return (char **)((char *)e + ses_fields[i].offset);
+}
+
+/* Fills the fields whose row says where they are: a key of the mail
+ * object or of the type's own object (for the types the row names).
+ * Returns 0 or SL_ENOMEM. */
+static int fill_plain_fields(ses_event *e, const cJSON *mail, const struct ses_type *t,
+                             const cJSON *tobj) {
+  for (int i = 0; i < SF_N; i++) {
+    const struct ses_field *f = &ses_fields[i];
+    if (f->kind != EF_TEXT || !f->from || !f->key) continue;
+    const cJSON *o = strcmp(f->from, "mail") == 0        ? mail
+                     : ses_field_in_object(i, t->object) ? tobj
+                                                         : NULL;
+    if (o && dup_opt(field_slot(e, i), obj_str(o, f->key))) return SL_ENOMEM;
+  }
+  return 0;
+}
+
 /* Fills the columns of e from root, a JSON object whose type is t. Returns
  * 0, SL_EFIELD (with *why) or SL_ENOMEM; e is left partly filled on error
  * (the caller frees it). */
@@ -245,25 +266,10 @@ static int fill_event(ses_event *e, const cJSON *root, const char *type_name,
 
   if ((rc = read_time(e, sns_timestamp, tobj, mail, why))) return rc;
   if ((rc = dup_opt(&e->notification_type, type_name))) return rc;
-  if ((rc = dup_opt(&e->message_id, mid))) return rc;
-  if ((rc = dup_opt(&e->source, obj_str(mail, "source")))) return rc;
   if ((rc = join_strings(obj_get(mail, "destination"), &e->destination_address))) return rc;
+  if ((rc = fill_plain_fields(e, mail, t, tobj))) return rc;
 
   const cJSON *bounce = strcmp(t->object, "bounce") == 0 ? tobj : NULL;
-  const cJSON *complaint = strcmp(t->object, "complaint") == 0 ? tobj : NULL;
-  const cJSON *delivery = strcmp(t->object, "delivery") == 0 ? tobj : NULL;
-  const char *mta = obj_str(bounce, "reportingMTA");
-  if (!mta) mta = obj_str(delivery, "reportingMTA");
-  if ((rc = dup_opt(&e->reporting_mta, mta))) return rc;
-  const char *fid = obj_str(bounce, "feedbackId");
-  if (!fid) fid = obj_str(complaint, "feedbackId");
-  if ((rc = dup_opt(&e->feedback_id, fid))) return rc;
-  if ((rc = dup_opt(&e->bounce_type, obj_str(bounce, "bounceType")))) return rc;
-  if ((rc = dup_opt(&e->bounce_sub_type, obj_str(bounce, "bounceSubType")))) return rc;
-  if ((rc = dup_opt(&e->complaint_feedback_type, obj_str(complaint, "complaintFeedbackType"))))
-    return rc;
-  if ((rc = dup_opt(&e->complaint_sub_type, obj_str(complaint, "complaintSubType")))) return rc;
-
   const cJSON *bounced = obj_get(bounce, "bouncedRecipients");
   if (bounced) {
     if (!cJSON_IsArray(bounced))
@@ -359,25 +365,18 @@ int ses_parse(const char *json, size_t len, const char *sns_timestamp, ses_event
 
 void ses_event_free(ses_event *e) {
   if (!e) return;
-  free(e->message_id);
-  free(e->time_stamp);
-  free(e->notification_type);
-  free(e->reporting_mta);
-  free(e->destination_address);
   /* cJSON_Print* memory comes from cJSON's hooks, malloc by default. */
-  free(e->bounced_recipients);
-  free(e->complaint_feedback_type);
-  free(e->feedback_id);
-  free(e->bounce_type);
-  free(e->bounce_sub_type);
-  free(e->complaint_sub_type);
-  free(e->source);
-  free(e->diagnostic);
-  for (size_t i = 0; i < e->n_recipients; i++) free(e->recipients[i]);
-  free(e->recipients);
+  for (int i = 0; i < SF_N; i++) {
+    if (ses_fields[i].kind == EF_LIST) {
+      size_t n;
+      char *const *v = ses_field_list(e, i, &n);
+      for (size_t j = 0; j < n; j++) free(v[j]);
+      free((void *)v);
+      continue;
+    }
+    free(*field_slot(e, i));
+  }
   free(e->raw);
-  free(e->sns_message_id);
-  free(e->topic_arn);
   free(e);
 }
 
@@ -561,6 +560,23 @@ static int ddb_bounced(const cJSON *plain, cJSON **out) {
   return 0;
 }
 
+/* Adds to mail and tobj the fields of the table read from there (see
+ * fill_plain_fields) that the item has and they lack yet. Returns 0 or
+ * SL_ENOMEM. */
+static int synth_other_fields(const cJSON *plain, cJSON *mail, cJSON *tobj,
+                              const struct ses_type *t) {
+  for (int i = 0; i < SF_N; i++) {
+    const struct ses_field *f = &ses_fields[i];
+    if (f->kind != EF_TEXT || !f->ddb || !f->from || !f->key) continue;
+    cJSON *o = strcmp(f->from, "mail") == 0        ? mail
+               : ses_field_in_object(i, t->object) ? tobj
+                                                   : NULL;
+    if (o && !obj_get(o, f->key) && add_str_opt(o, f->key, obj_str(plain, f->ddb)))
+      return SL_ENOMEM;
+  }
+  return 0;
+}
+
 /* Builds the SES JSON an item of type t came from, in the identity
  * notification shape and SES's key order, from the plain item. *out is
  * new. Returns 0, SL_EFIELD (with *why) or SL_ENOMEM. */
@@ -616,6 +632,10 @@ static int ddb_synthesize(const cJSON *plain, const char *type, const struct ses
       (add_str_opt(tobj, "complaintFeedbackType", obj_str(plain, "complaintFeedbackType")) ||
        add_str_opt(tobj, "complaintSubType", obj_str(plain, "complaintSubType"))))
     goto nomem;
+  /* The keys above keep the order earlier versions wrote (the content hash
+   * of an item imported again must not change); any other field the table
+   * places in the mail or the type's object follows. */
+  if (synth_other_fields(plain, mail, tobj, t)) goto nomem;
   /* Only a Bounce keeps bouncedRecipients; for other types it is unused. */
   cJSON_Delete(bounced);
   *out = doc;
@@ -678,9 +698,11 @@ int ses_from_dynamodb_item(const cJSON *item, ses_event **out, const char **why)
   /* A value copied from the item (a bouncedRecipients list of objects) may
    * hold a key twice: raw must read back as /sns would read it. */
   if ((rc = jsoncheck(e->raw, e->raw_len, why))) goto fail;
-  if (dup_opt(&e->sns_message_id, obj_str(plain, "snsMessageId")) ||
-      dup_opt(&e->topic_arn, obj_str(plain, "topicArn")))
-    goto nomem;
+  /* What the SNS envelope gave, which the SES JSON does not hold. */
+  for (int i = 0; i < SF_N; i++)
+    if (ses_fields[i].ddb && ses_fields[i].from && strcmp(ses_fields[i].from, "envelope") == 0 &&
+        dup_opt(field_slot(e, i), obj_str(plain, ses_fields[i].ddb)))
+      goto nomem;
   cJSON_Delete(doc);
   cJSON_Delete(plain);
   *out = e;
@@ -696,120 +718,25 @@ fail:
 
 /* ---- API JSON ---------------------------------------------------------- */
 
-/* Adds s (or JSON null) under key. Returns 0 or SL_ENOMEM. */
-static int add_str_or_null(cJSON *obj, const char *key, const char *s) {
-  cJSON *v = s ? cJSON_CreateString(s) : cJSON_CreateNull();
-  if (!v) return SL_ENOMEM;
-  if (!cJSON_AddItemToObject(obj, key, v)) {
-    cJSON_Delete(v);
-    return SL_ENOMEM;
-  }
-  return 0;
-}
-
-/* Adds the JSON text s parsed (or, when it does not parse, as a string; or
- * JSON null when s is NULL) under key. Returns 0 or SL_ENOMEM. */
-static int add_parsed(cJSON *obj, const char *key, const char *s, size_t n) {
-  if (!s) return add_str_or_null(obj, key, NULL);
-  cJSON *v = cJSON_ParseWithLength(s, n);
-  if (!v) return add_str_or_null(obj, key, s);
-  if (!cJSON_AddItemToObject(obj, key, v)) {
-    cJSON_Delete(v);
-    return SL_ENOMEM;
-  }
-  return 0;
-}
-
-/* Rewrites compact JSON text so it is safe inside HTML: '<', '>', '&' and
- * the JavaScript line breaks U+2028/U+2029 as \u escapes. In JSON text those
- * bytes can only occur inside strings, where the escape means the same
- * character. Frees s; returns the new text, or NULL when out of memory. */
-static char *json_html_safe(char *s) {
-  size_t extra = 0, n = 0;
-  for (; s[n]; n++) {
-    unsigned char c = (unsigned char)s[n];
-    if (c == '<' || c == '>' || c == '&')
-      extra += 5;
-    else if (c == 0xE2 && (unsigned char)s[n + 1] == 0x80 &&
-             ((unsigned char)s[n + 2] == 0xA8 || (unsigned char)s[n + 2] == 0xA9))
-      extra += 3; /* 3 bytes become 6 */
-  }
-  if (!extra) return s;
-  char *o = malloc(n + extra + 1);
-  if (!o) {
-    free(s);
-    return NULL;
-  }
-  static const char hex[] = "0123456789abcdef";
-  size_t j = 0;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    unsigned code = 0;
-    if (c == '<' || c == '>' || c == '&') {
-      code = c;
-    } else if (c == 0xE2 && (unsigned char)s[i + 1] == 0x80 &&
-               ((unsigned char)s[i + 2] == 0xA8 || (unsigned char)s[i + 2] == 0xA9)) {
-      code = (unsigned char)s[i + 2] == 0xA8 ? 0x2028 : 0x2029;
-      i += 2;
-    }
-    if (!code) {
-      o[j++] = (char)c;
-      continue;
-    }
-    o[j++] = '\\';
-    o[j++] = 'u';
-    o[j++] = hex[(code >> 12) & 15];
-    o[j++] = hex[(code >> 8) & 15];
-    o[j++] = hex[(code >> 4) & 15];
-    o[j++] = hex[code & 15];
-  }
-  o[j] = 0;
-  free(s);
-  return o;
-}
-
-/* See ses.h. */
+/* See ses.h. The text is the one query_row_json writes for the stored
+ * row: both come from ses_fields_json. */
 char *ses_event_to_json(const ses_event *e, int with_raw) {
   if (!e) return NULL;
-  cJSON *o = cJSON_CreateObject();
-  cJSON *rcpts = NULL;
-  if (!o) return NULL;
-  if (add_str_or_null(o, "messageId", e->message_id) ||
-      add_str_or_null(o, "timeStamp", e->time_stamp) ||
-      add_str_or_null(o, "notificationType", e->notification_type) ||
-      add_str_or_null(o, "reportingMTA", e->reporting_mta) ||
-      add_str_or_null(o, "destinationAddress", e->destination_address) ||
-      add_parsed(o, "bouncedRecipients", e->bounced_recipients,
-                 e->bounced_recipients ? strlen(e->bounced_recipients) : 0) ||
-      add_str_or_null(o, "complaintFeedbackType", e->complaint_feedback_type) ||
-      add_str_or_null(o, "feedbackId", e->feedback_id) ||
-      add_str_or_null(o, "bounceType", e->bounce_type) ||
-      add_str_or_null(o, "bounceSubType", e->bounce_sub_type) ||
-      add_str_or_null(o, "complaintSubType", e->complaint_sub_type) ||
-      add_str_or_null(o, "source", e->source))
-    goto fail;
-  rcpts = cJSON_CreateArray();
-  if (!rcpts) goto fail;
-  for (size_t i = 0; i < e->n_recipients; i++) {
-    cJSON *s = cJSON_CreateString(e->recipients[i]);
-    if (!s) goto fail;
-    if (!cJSON_AddItemToArray(rcpts, s)) {
-      cJSON_Delete(s);
-      goto fail;
-    }
+  const char *vals[SF_N];
+  size_t lens[SF_N];
+  char *scratch[SF_N] = {0};
+  int rc = 0;
+  for (int i = 0; i < SF_N && !rc; i++) {
+    rc = ses_field_text(e, i, &vals[i], &scratch[i]);
+    lens[i] = !rc && vals[i] ? strlen(vals[i]) : 0;
   }
-  if (!cJSON_AddItemToObject(o, "recipients", rcpts)) goto fail;
-  rcpts = NULL; /* o owns it now */
-  if (add_str_or_null(o, "snsMessageId", e->sns_message_id) ||
-      add_str_or_null(o, "topicArn", e->topic_arn) ||
-      add_str_or_null(o, "diagnostic", e->diagnostic))
-    goto fail;
-  if (with_raw && add_parsed(o, "raw", e->raw, e->raw_len)) goto fail;
-  char *text = cJSON_PrintUnformatted(o);
-  cJSON_Delete(o);
-  return text ? json_html_safe(text) : NULL;
-fail:
-  cJSON_Delete(rcpts);
-  cJSON_Delete(o);
-  return NULL;
+  buf b;
+  buf_init(&b, (size_t)1 << 30);
+  if (!rc) rc = ses_fields_json(&b, vals, lens, with_raw ? e->raw : NULL, e->raw_len);
+  for (int i = 0; i < SF_N; i++) free(scratch[i]);
+  if (rc || buf_failed(&b)) {
+    buf_free(&b);
+    return NULL;
+  }
+  return buf_take(&b);
 }

@@ -264,6 +264,8 @@ static int open_compression(store *s, char *err, size_t errlen) {
   return 0;
 }
 
+static int insert_sql(char *out, size_t outlen);
+
 int store_open(const char *path, const struct store_opts *opts, store **out, char *err,
                size_t errlen) {
   store *s = calloc(1, sizeof *s);
@@ -319,15 +321,10 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
   if (!rc) rc = twin_open(s->db, &s->twins, err, errlen);
   if (!rc) rc = open_compression(s, err, errlen);
   if (rc) goto fail;
-  if (sqlite3_prepare_v3(
-          s->db,
-          "INSERT OR IGNORE INTO SesEventMessages (messageId, timeStamp, "
-          "notificationType, reportingMTA, destinationAddress, bouncedRecipients, "
-          "complaintFeedbackType, feedbackId, bounceType, bounceSubType, "
-          "complaintSubType, source, diagnostic, recipients, snsMessageId, topicArn, "
-          "receivedAt, contentHash, raw, rawDict) "
-          "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-          -1, SQLITE_PREPARE_PERSISTENT, &s->ins_event, NULL) != SQLITE_OK ||
+  char insert[2048];
+  if (insert_sql(insert, sizeof insert) ||
+      sqlite3_prepare_v3(s->db, insert, -1, SQLITE_PREPARE_PERSISTENT, &s->ins_event, NULL) !=
+          SQLITE_OK ||
       sqlite3_prepare_v3(s->db,
                          "SELECT 1 FROM SesEventMessages INDEXED BY \"messageId-timeStamp-Index\" "
                          "WHERE messageId = ? AND contentHash = ? LIMIT 1",
@@ -452,22 +449,6 @@ static int flush_rollups(store *s) {
   return 0;
 }
 
-/* JSON array text of the recipients, for the recipients column. */
-static char *recipients_json(const ses_event *e) {
-  buf b;
-  buf_init(&b, 1 << 20);
-  buf_append(&b, "[", 1);
-  for (size_t i = 0; i < e->n_recipients; i++) {
-    if (i) buf_append(&b, ",", 1);
-    buf_json_string(&b, e->recipients[i]);
-  }
-  if (buf_append(&b, "]", 1)) {
-    buf_free(&b);
-    return NULL;
-  }
-  return buf_take(&b);
-}
-
 /* After an INSERT OR IGNORE that changed nothing: sets *dup to 1 when a
  * row with e's (notificationType, feedbackId) exists, the one unique key
  * the INSERT can collide with. Runs rarely, so prepared each time.
@@ -490,32 +471,115 @@ static int insert_collided(store *s, const ses_event *e, int *dup) {
   return 0;
 }
 
+/* The INSERT of an event row: the table's columns (event_fields.h), then
+ * receivedAt, contentHash, raw, rawDict, bound in that order by
+ * bind_event. Returns 0, or SL_ETOOBIG when out is too small. */
+static int insert_sql(char *out, size_t outlen) {
+  buf b;
+  buf_init(&b, outlen - 1);
+  buf_appends(&b, "INSERT OR IGNORE INTO SesEventMessages (");
+  for (int i = 0; i < SF_N; i++) buf_printf(&b, "%s, ", ses_fields[i].column);
+  buf_appends(&b, "receivedAt, contentHash, raw, rawDict) VALUES (");
+  for (int i = 0; i < SF_N + 4; i++) buf_appends(&b, i ? ",?" : "?");
+  buf_appends(&b, ")");
+  int rc = buf_failed(&b);
+  if (!rc) memcpy(out, b.data, b.len + 1);
+  buf_free(&b);
+  return rc;
+}
+
+/* 1 when an event with e's messageId and content (hash) is stored.
+ * Returns 0 or SL_EDB.
+ *
+ * The same event again (an SNS retry, a file imported twice, the bare
+ * SES JSON and the same event inside an SNS envelope, a Lambda event or
+ * an EventBridge event) has the same messageId and SES content: its
+ * identity never depends on the wrapper, whose Timestamp becomes the
+ * timeStamp column. Found through the contract's (messageId, timeStamp)
+ * index, whose page the insert needs anyway, so no index of its own (a
+ * random hash index costs a page write per event). A bounce or complaint
+ * through a second channel is caught by the (notificationType,
+ * feedbackId) unique index. Two different events sharing (messageId,
+ * timeStamp) differ in content and are both kept. */
+static int find_same(store *s, const ses_event *e, const unsigned char *hash, int *found) {
+  sqlite3_stmt *st = s->find_same;
+  bind_text(st, 1, e->message_id);
+  sqlite3_bind_blob(st, 2, hash, 16, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  *found = rc == SQLITE_ROW;
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : SL_EDB;
+}
+
+/* Binds e to the INSERT of insert_sql (the table's columns, then the
+ * rest), steps it and resets it. The raw JSON is compressed with the
+ * current dictionary. Returns the sqlite3_step code, or SQLITE_NOMEM. */
+static int bind_event(store *s, const ses_event *e, int64_t now, const unsigned char *hash) {
+  sqlite3_stmt *st = s->ins_event;
+  char *scratch[SF_N] = {0};
+  int rc = SQLITE_OK;
+  for (int i = 0; i < SF_N && rc == SQLITE_OK; i++) {
+    const char *v;
+    if (ses_field_text(e, i, &v, &scratch[i]))
+      rc = SQLITE_NOMEM;
+    else
+      bind_text(st, i + 1, v);
+  }
+  sqlite3_bind_int64(st, SF_N + 1, now);
+  sqlite3_bind_blob(st, SF_N + 2, hash, 16, SQLITE_STATIC);
+  const void *packed;
+  size_t packed_len;
+  int64_t dict_id = 0;
+  if (rc == SQLITE_OK && rawz_compress(s->z, e->raw, e->raw_len, &packed, &packed_len, &dict_id))
+    rc = SQLITE_NOMEM;
+  if (rc == SQLITE_OK) {
+    if (dict_id)
+      sqlite3_bind_blob(st, SF_N + 3, packed, (int)packed_len, SQLITE_STATIC);
+    else
+      sqlite3_bind_text(st, SF_N + 3, e->raw, (int)e->raw_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, SF_N + 4, dict_id);
+    rc = sqlite3_step(st);
+  }
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  for (int i = 0; i < SF_N; i++) free(scratch[i]);
+  return rc;
+}
+
+/* One recipients row per affected address of the stored event event_id.
+ * Returns 0, SL_ENOMEM or SL_EDB. */
+static int insert_recipients(store *s, const ses_event *e, int64_t event_id) {
+  for (size_t i = 0; i < e->n_recipients; i++) {
+    char *addr = strdup(e->recipients[i]);
+    if (!addr) return SL_ENOMEM;
+    util_ascii_lower(addr);
+    const char *at = strrchr(addr, '@');
+    sqlite3_stmt *st = s->ins_recipient;
+    bind_text(st, 1, addr);
+    bind_text(st, 2, e->time_stamp);
+    sqlite3_bind_int64(st, 3, event_id);
+    bind_text(st, 4, at ? at + 1 : "");
+    bind_text(st, 5, e->notification_type);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    free(addr);
+    if (rc != SQLITE_DONE) return SL_EDB;
+  }
+  return 0;
+}
+
 /* Inserts one event and everything it implies. Sets req->result. Returns
  * 0, or SL_EDB when the transaction must be rolled back. */
 static int insert_one(store *s, store_req *req, int64_t now) {
   ses_event *e = req->ev;
   unsigned char hash[SHA256_DIGEST_LENGTH];
   SHA256((const unsigned char *)e->raw, e->raw_len, hash);
-  /* The same event again (an SNS retry, a file imported twice, the bare
-   * SES JSON and the same event inside an SNS envelope, a Lambda event or
-   * an EventBridge event) has the same messageId and SES content: its
-   * identity never depends on the wrapper, whose Timestamp becomes the
-   * timeStamp column. Found through the contract's (messageId, timeStamp)
-   * index, whose page the insert needs anyway, so no index of its own (a
-   * random hash index costs a page write per event). A bounce or complaint
-   * through a second channel is caught by the (notificationType,
-   * feedbackId) unique index. Two different events sharing (messageId,
-   * timeStamp) differ in content and are both kept. */
-  sqlite3_stmt *st = s->find_same;
-  bind_text(st, 1, e->message_id);
-  sqlite3_bind_blob(st, 2, hash, 16, SQLITE_STATIC);
-  int found = sqlite3_step(st);
-  sqlite3_reset(st);
-  if (found == SQLITE_ROW) {
+  int found;
+  if (find_same(s, e, hash, &found)) return SL_EDB;
+  if (found) {
     req->result = STORE_DUPLICATE;
     return 0;
   }
-  if (found != SQLITE_DONE) return SL_EDB;
   int twin = 0; /* a DynamoDB item and the SES JSON it was made from */
   if (twin_find(s->twins, e, &twin)) return SL_EDB;
   if (twin) {
@@ -528,43 +592,8 @@ static int insert_one(store *s, store_req *req, int64_t now) {
     req->result = SL_ETOOBIG;
     return 0;
   }
-  char *rcpt = recipients_json(e);
-  if (!rcpt) return SL_ENOMEM;
-  st = s->ins_event;
-  bind_text(st, 1, e->message_id);
-  bind_text(st, 2, e->time_stamp);
-  bind_text(st, 3, e->notification_type);
-  bind_text(st, 4, e->reporting_mta);
-  bind_text(st, 5, e->destination_address);
-  bind_text(st, 6, e->bounced_recipients);
-  bind_text(st, 7, e->complaint_feedback_type);
-  bind_text(st, 8, e->feedback_id);
-  bind_text(st, 9, e->bounce_type);
-  bind_text(st, 10, e->bounce_sub_type);
-  bind_text(st, 11, e->complaint_sub_type);
-  bind_text(st, 12, e->source);
-  bind_text(st, 13, e->diagnostic);
-  bind_text(st, 14, rcpt);
-  bind_text(st, 15, e->sns_message_id);
-  bind_text(st, 16, e->topic_arn);
-  sqlite3_bind_int64(st, 17, now);
-  sqlite3_bind_blob(st, 18, hash, 16, SQLITE_STATIC);
-  const void *packed;
-  size_t packed_len;
-  int64_t dict_id;
-  if (rawz_compress(s->z, e->raw, e->raw_len, &packed, &packed_len, &dict_id)) {
-    free(rcpt);
-    return SL_ENOMEM;
-  }
-  if (dict_id)
-    sqlite3_bind_blob(st, 19, packed, (int)packed_len, SQLITE_STATIC);
-  else
-    sqlite3_bind_text(st, 19, e->raw, (int)e->raw_len, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 20, dict_id);
-  int rc = sqlite3_step(st);
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  free(rcpt);
+  int rc = bind_event(s, e, now, hash);
+  if (rc == SQLITE_NOMEM) return SL_ENOMEM;
   /* A row the database refuses (too big, a constraint or trigger that
    * aborts the statement) is this event's failure only: the statement was
    * undone, the transaction goes on. */
@@ -586,22 +615,7 @@ static int insert_one(store *s, store_req *req, int64_t now) {
   req->event_id = sqlite3_last_insert_rowid(s->db);
   req->result = STORE_STORED;
   if (req->event_id > s->events) s->events = req->event_id;
-  for (size_t i = 0; i < e->n_recipients; i++) {
-    char *addr = strdup(e->recipients[i]);
-    if (!addr) return SL_ENOMEM;
-    util_ascii_lower(addr);
-    const char *at = strrchr(addr, '@');
-    st = s->ins_recipient;
-    bind_text(st, 1, addr);
-    bind_text(st, 2, e->time_stamp);
-    sqlite3_bind_int64(st, 3, req->event_id);
-    bind_text(st, 4, at ? at + 1 : "");
-    bind_text(st, 5, e->notification_type);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    free(addr);
-    if (rc != SQLITE_DONE) return SL_EDB;
-  }
+  if ((rc = insert_recipients(s, e, req->event_id))) return rc;
   if (s->n_rollups == MAX_MINUTES && flush_rollups(s)) return SL_EDB;
   count_event(s, e);
   if (rollup_add(s->groups, e)) return SL_EDB;

@@ -234,37 +234,73 @@ int buf_json_time(buf *b, int64_t ms) {
   return buf_printf(b, "\"%s\"", iso);
 }
 
-int buf_json_string(buf *b, const char *s) {
+/* The one escaping rule of seslog's JSON: the escape of c, the byte at p
+ * (with p[1], p[2] readable up to end), written into esc; returns its
+ * length and sets *skip to the bytes it stands for, or returns 0 when the
+ * byte is written as it is. '<', '>', '&' and the JavaScript line breaks
+ * U+2028/U+2029 are \u escapes so the text can sit inside HTML and a
+ * script. With quote, s is string content: '"', '\\' and control
+ * characters are escaped too; without it, s is JSON text, where those
+ * bytes are syntax and the others only occur inside strings (where the
+ * escape means the same character). */
+static size_t json_escape(const unsigned char *p, const unsigned char *end, int quote, char esc[6],
+                          size_t *skip) {
   static const char hex[] = "0123456789abcdef";
-  int rc = buf_append(b, "\"", 1);
-  const char *run = s;
-  for (const char *p = s; !rc && *p; p++) {
-    unsigned char c = (unsigned char)*p;
-    if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>') continue;
-    rc = buf_append(b, run, (size_t)(p - run));
-    if (rc) break;
-    char esc[7] = {'\\', 0};
-    size_t n = 2;
-    switch (c) {
-      case '"': esc[1] = '"'; break;
-      case '\\': esc[1] = '\\'; break;
-      case '\n': esc[1] = 'n'; break;
-      case '\r': esc[1] = 'r'; break;
-      case '\t': esc[1] = 't'; break;
-      default: /* control characters, and < > so JSON is safe in HTML */
-        esc[1] = 'u';
-        esc[2] = '0';
-        esc[3] = '0';
-        esc[4] = hex[c >> 4];
-        esc[5] = hex[c & 15];
-        n = 6;
-    }
-    rc = buf_append(b, esc, n);
-    run = p + 1;
+  unsigned c = *p, code;
+  *skip = 1;
+  if (c == '<' || c == '>' || c == '&') {
+    code = c;
+  } else if (c == 0xE2 && end - p >= 3 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9)) {
+    code = p[2] == 0xA8 ? 0x2028 : 0x2029;
+    *skip = 3;
+  } else if (!quote || (c >= 0x20 && c != '"' && c != '\\')) {
+    return 0;
+  } else if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t') {
+    esc[0] = '\\';
+    esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : (char)c;
+    return 2;
+  } else {
+    code = c; /* the other control characters */
   }
-  if (!rc) rc = buf_appends(b, run);
+  esc[0] = '\\';
+  esc[1] = 'u';
+  esc[2] = hex[(code >> 12) & 15];
+  esc[3] = hex[(code >> 8) & 15];
+  esc[4] = hex[(code >> 4) & 15];
+  esc[5] = hex[code & 15];
+  return 6;
+}
+
+/* Appends s[0..n) with json_escape's rule. */
+static int json_append_escaped(buf *b, const char *s, size_t n, int quote) {
+  const unsigned char *p = (const unsigned char *)s, *end = p + n, *run = p;
+  int rc = 0;
+  while (p < end && !rc) {
+    char esc[6];
+    size_t skip, len = json_escape(p, end, quote, esc, &skip);
+    if (!len) {
+      p++;
+      continue;
+    }
+    rc = buf_append(b, run, (size_t)(p - run));
+    if (!rc) rc = buf_append(b, esc, len);
+    p += skip;
+    run = p;
+  }
+  if (!rc && run < end) rc = buf_append(b, run, (size_t)(end - run));
+  return rc;
+}
+
+int buf_json_string(buf *b, const char *s) {
+  if (!s) return buf_append(b, "null", 4);
+  int rc = buf_append(b, "\"", 1);
+  if (!rc) rc = json_append_escaped(b, s, strlen(s), 1);
   if (!rc) rc = buf_append(b, "\"", 1);
   return rc;
+}
+
+int buf_json_text(buf *b, const char *s, size_t n) {
+  return json_append_escaped(b, s, n, 0);
 }
 
 void buf_reset(buf *b) {

@@ -51,4 +51,32 @@ static int t_nul(void) {
   return 0;
 }
 
-const struct unit_test jsoncheck_tests[] = {{"duplicates", t_duplicates}, {"nul", t_nul}, {0}};
+/* jsoncheck_syntax: stored JSON text is embedded in an answer only when it
+ * is one JSON value; anything else (a row edited by hand) is written as a
+ * string instead. */
+static int t_syntax(void) {
+  static const char *const good[] = {"[]",
+                                     "{}",
+                                     " [1, -2.5e+3, \"a\\u00e9\\n\", true, false, null] ",
+                                     "{\"a\":{\"b\":[{}]}}",
+                                     "\"x\"",
+                                     "0",
+                                     "-0.1E5"};
+  static const char *const bad[] = {"",    "[",        "[1,]",       "{\"a\"}",   "{a:1}",
+                                    "01",  "1.",       "\"\\x\"",    "\"\\u12\"", "[1] 2",
+                                    "tru", "\"a\nb\"", "{\"a\":1,}", "nul"};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+    if (!jsoncheck_syntax(good[i], strlen(good[i]))) UNIT_FAIL_("refused: %s", good[i]);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    if (jsoncheck_syntax(bad[i], strlen(bad[i]))) UNIT_FAIL_("taken: %s", bad[i]);
+  /* deeper than 64 levels is refused rather than recursed into */
+  char deep[200];
+  memset(deep, '[', 100);
+  memset(deep + 100, ']', 100);
+  ASSERT_INT_EQ(jsoncheck_syntax(deep, sizeof deep), 0);
+  ASSERT_INT_EQ(jsoncheck_syntax(deep + 40, 120), 1);
+  return 0;
+}
+
+const struct unit_test jsoncheck_tests[] = {
+    {"duplicates", t_duplicates}, {"nul", t_nul}, {"syntax", t_syntax}, {0}};

@@ -841,8 +841,61 @@ static int t_json_escaping(void) {
   return 0;
 }
 
+/* Every row of the field table that names where the SES JSON holds its
+ * field is read from there: a row added to event_fields.h is parsed, and
+ * written in the API's JSON, with no other code. */
+static const char *first_object(const char *from, char *out, size_t n) {
+  size_t len = strcspn(from, " ");
+  snprintf(out, n, "%.*s", (int)len, from);
+  return out;
+}
+
+static int t_field_table(void) {
+  static const struct {
+    const char *object, *type;
+  } types[] = {{"bounce", "Bounce"}, {"complaint", "Complaint"}, {"delivery", "Delivery"}};
+  for (int i = 0; i < SF_N; i++) {
+    const struct ses_field *f = &ses_fields[i];
+    if (!f->from || !f->key || strcmp(f->from, "envelope") == 0) continue;
+    char obj[32];
+    first_object(f->from, obj, sizeof obj);
+    const char *type = "Bounce";
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+      if (strcmp(types[t].object, obj) == 0) type = types[t].type;
+    char value[96];
+    snprintf(value, sizeof value, "v-%s", f->key);
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "notificationType", type);
+    cJSON *mail = cJSON_AddObjectToObject(doc, "mail");
+    cJSON_AddStringToObject(mail, "timestamp", "2016-01-27T14:59:38.237Z");
+    if (strcmp(obj, "mail") != 0 || strcmp(f->key, "messageId") != 0)
+      cJSON_AddStringToObject(mail, "messageId", "m-1");
+    cJSON *tobj = cJSON_AddObjectToObject(doc, strcmp(obj, "mail") == 0 ? "bounce" : obj);
+    cJSON_AddStringToObject(strcmp(obj, "mail") == 0 ? mail : tobj, f->key, value);
+    ses_event *e = NULL;
+    int rc = ses_parse_json(doc, NULL, &e, NULL);
+    cJSON_Delete(doc);
+    ASSERT_INT_EQ(rc, 0);
+    const char *got;
+    char *scratch;
+    ASSERT_INT_EQ(ses_field_text(e, i, &got, &scratch), 0);
+    ASSERT_STR_EQ(got, value);
+    free(scratch);
+    char *json = ses_event_to_json(e, 0);
+    cJSON *api = cJSON_Parse(json);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(api, f->json);
+    int ok = cJSON_IsString(v) && strcmp(v->valuestring, value) == 0;
+    cJSON_Delete(api);
+    free(json);
+    ses_event_free(e);
+    if (!ok) UNIT_FAIL_("%s is not in the API's JSON as read", f->json);
+  }
+  return 0;
+}
+
 const struct unit_test ses_tests[] = {
     {"fixtures", t_fixtures},
+    {"field_table", t_field_table},
     {"raw", t_raw},
     {"sns_timestamp", t_sns_timestamp},
     {"errors", t_errors},

@@ -85,6 +85,23 @@ static int t_json_string(void) {
   ASSERT_INT_EQ(buf_json_string(&b, "a\"b\\c\n<x>\x01"), 0);
   ASSERT_STR_EQ(b.data, "\"a\\\"b\\\\c\\n\\u003cx\\u003e\\u0001\"");
   buf_free(&b);
+  /* the one rule: '&' and U+2028/U+2029 too, so the text is safe in a
+   * page and a script; NULL is null */
+  buf_init(&b, 1024);
+  ASSERT_INT_EQ(buf_json_string(&b,
+                                "a&b\xe2\x80\xa8"
+                                "c\xe2\x80\xa9\xe2\x80\xa7\xc3\xa9"),
+                0);
+  ASSERT_INT_EQ(buf_json_string(&b, NULL), 0);
+  ASSERT_STR_EQ(b.data, "\"a\\u0026b\\u2028c\\u2029\xe2\x80\xa7\xc3\xa9\"null");
+  buf_free(&b);
+  /* JSON text keeps its bytes, quotes and escapes; only the same five
+   * characters change, inside its strings */
+  buf_init(&b, 1024);
+  const char *text = "{\"a\":\"<b>\\\" & \\u003c\",\"c\":[1,\"\xe2\x80\xa8\"]}";
+  ASSERT_INT_EQ(buf_json_text(&b, text, strlen(text)), 0);
+  ASSERT_STR_EQ(b.data, "{\"a\":\"\\u003cb\\u003e\\\" \\u0026 \\u003c\",\"c\":[1,\"\\u2028\"]}");
+  buf_free(&b);
   return 0;
 }
 
