@@ -20,7 +20,6 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "http.h"
 #include "outbox.h"
 #include "store.h"
 #include "util.h"
@@ -65,11 +64,11 @@ int dnsbl_enabled(const dnsbl *d);
  * when nothing is watched. */
 int dnsbl_check_now(dnsbl *d);
 
-/* GET /api/dnsbl and POST /api/dnsbl/check. */
-void dnsbl_http(dnsbl *d, http_request *req);
+/* Appends the JSON of GET /api/dnsbl: the states and the recent changes. */
+void dnsbl_json(const dnsbl *d, buf *b);
 
 /* The seslog_dnsbl_* lines of /metrics. */
-void dnsbl_metrics(const dnsbl *d, buf *b);
+int dnsbl_metrics(void *ud, buf *b); /* a metrics_source_fn: ud is the dnsbl (or NULL) */
 
 /* Pure helpers, for the tests. */
 

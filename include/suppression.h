@@ -15,17 +15,15 @@
  *
  * Threads: the hook and the write functions run on the writer (the
  * store's thread, or the caller's under store_write) with the write
- * connection; the read functions on any thread with any connection;
- * suppression_http on the loop thread, which hands reads to the readpool
- * and writes to the store and touches no SQLite itself. */
+ * connection; the read functions on any thread with any connection. The
+ * endpoints (api_suppression.c) hand reads to the readpool and writes to
+ * the store. */
 #ifndef SESLOG_SUPPRESSION_H
 #define SESLOG_SUPPRESSION_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "http.h"
-#include "readpool.h"
 #include "store.h"
 #include "util.h"
 
@@ -53,14 +51,6 @@ void suppression_free(suppression *s);
 
 /* Fills h with the rules hook, for store_opts.hooks before store_open. */
 void suppression_hook(suppression *s, struct store_hook *h);
-
-/* Gives the HTTP endpoints their store (writes) and readpool (reads). */
-void suppression_attach(suppression *s, store *st, readpool *rp);
-
-/* Answers every request under /api/suppression (the router checked the
- * API token): GET /api/suppression, POST /api/suppression/check, and
- * GET|HEAD|PUT|DELETE /api/suppression/{address}. On the loop thread. */
-void suppression_http(suppression *s, http_request *req);
 
 /* ---- addresses --------------------------------------------------------- */
 
@@ -168,6 +158,19 @@ int suppression_get(struct sqlite3 *db, const char *folded,
  * "lastEventAt","events","messageId","note","ambiguous"}. Returns 0 or
  * SL_ETOOBIG. */
 int suppression_row_json(const struct suppression_row *row, buf *out);
+
+/* Appends the entry of folded as suppression_row_json does when it is
+ * listed (*found 1); appends nothing when not. Returns 0, SL_ETOOBIG,
+ * SL_EBUSY or SL_EDB. */
+int suppression_get_json(struct sqlite3 *db, const char *folded, buf *out, int *found);
+
+/* The bulk check of the n addresses (each checked by
+ * suppression_address_check already, any case): appends
+ * {"results":[{"address":as given,"suppressed":true,"reason":...,
+ * "entry":{...}} or {...,"suppressed":false,"reason":null}...],
+ * "checked":n,"suppressed":N}, in the order given. Returns 0, SL_ENOMEM,
+ * SL_ETOOBIG, SL_EBUSY or SL_EDB. */
+int suppression_check_json(struct sqlite3 *db, const char *const *addresses, int n, buf *out);
 
 /* For other endpoints (GET /api/recipients/{address}): appends the entry
  * of address (any case) as suppression_row_json does, or `null` when it is

@@ -945,7 +945,7 @@ static void json_answers(buf *b, const char (*a)[16], int n) {
   buf_appends(b, "]");
 }
 
-static void dnsbl_json(const dnsbl *d, buf *b) {
+void dnsbl_json(const dnsbl *d, buf *b) {
   int counts[4] = {0};
   for (int i = 0; i < d->n_checks; i++) counts[d->checks[i].cur.state]++;
   buf_printf(b, "{\"enabled\":%s,\"intervalSeconds\":%lld,\"running\":%s,\"lastRunAt\":",
@@ -1006,37 +1006,6 @@ static void dnsbl_json(const dnsbl *d, buf *b) {
   buf_appends(b, "]}");
 }
 
-void dnsbl_http(dnsbl *d, http_request *req) {
-  int get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-  if (strcmp(req->path, "/api/dnsbl") == 0) {
-    if (!get) {
-      http_respond_error(req, 405, "method_not_allowed", "This endpoint answers GET.");
-      return;
-    }
-    buf b;
-    buf_init(&b, 16 << 20);
-    dnsbl_json(d, &b);
-    http_respond_buf(req, 200, "application/json", NULL, &b);
-    buf_free(&b);
-    return;
-  }
-  if (strcmp(req->path, "/api/dnsbl/check") == 0) {
-    if (strcmp(req->method, "POST")) {
-      http_respond_error(req, 405, "method_not_allowed", "Start a round with POST.");
-      return;
-    }
-    int rc = dnsbl_check_now(d);
-    if (rc < 0) {
-      http_respond_error(req, 409, "dnsbl_disabled",
-                         "Nothing is watched: start seslog with --dnsbl-ip or --dnsbl-domain.");
-      return;
-    }
-    http_respond_json(req, 202, rc ? "{\"status\":\"running\"}" : "{\"status\":\"started\"}");
-    return;
-  }
-  http_respond_error(req, 404, "not_found", "There is no such API endpoint.");
-}
-
 /* Prometheus label values escape backslash, quote and newline. */
 static void label(buf *b, const char *s) {
   for (; *s; s++) {
@@ -1049,8 +1018,9 @@ static void label(buf *b, const char *s) {
   }
 }
 
-void dnsbl_metrics(const dnsbl *d, buf *b) {
-  if (!dnsbl_enabled(d)) return;
+int dnsbl_metrics(void *ud, buf *b) {
+  const dnsbl *d = ud;
+  if (!dnsbl_enabled(d)) return 0;
   static const char *const names[] = {"seslog_dnsbl_listed", "seslog_dnsbl_unknown"};
   static const char *const help[] = {
       "1 when the target is listed on the zone, 0 otherwise (not listed, unknown, not yet checked)",
@@ -1072,4 +1042,5 @@ void dnsbl_metrics(const dnsbl *d, buf *b) {
   for (int s = ST_NOT_LISTED; s <= ST_UNKNOWN; s++)
     buf_printf(b, "seslog_dnsbl_lookups_total{result=\"%s\"} %llu\n", state_names[s],
                (unsigned long long)d->lookups[s]);
+  return 0;
 }

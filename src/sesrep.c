@@ -1167,8 +1167,9 @@ static void label(buf *b, const char *v) {
   }
 }
 
-void sesrep_metrics(const sesrep *s, buf *b) {
-  if (!sesrep_enabled(s)) return;
+int sesrep_metrics(void *ud, buf *b) {
+  const sesrep *s = ud;
+  if (!sesrep_enabled(s)) return 0;
   static const char *const names[] = {"seslog_ses_reputation_bounce_rate",
                                       "seslog_ses_reputation_complaint_rate"};
   static const char *const help[] = {
@@ -1222,6 +1223,7 @@ void sesrep_metrics(const sesrep *s, buf *b) {
     for (int o = 0; o < O_N; o++)
       buf_printf(b, "seslog_ses_reputation_requests_total{api=\"%s\",outcome=\"%s\"} %llu\n",
                  api_names[a], outcome_names[o], (unsigned long long)s->api[a].outcomes[o]);
+  return 0;
 }
 
 /* ---- series (pool thread) ------------------------------------------------ */

@@ -900,8 +900,9 @@ static void label(buf *b, const char *s) {
   }
 }
 
-void sqs_metrics(const sqs *s, buf *b) {
-  if (!s || !s->n) return;
+int sqs_metrics(void *ud, buf *b) {
+  const sqs *s = ud;
+  if (!s || !s->n) return 0;
   static const char *const outcomes[] = {"received", "stored",  "duplicate", "ignored",
                                          "refused",  "deleted", "retried"};
   buf_appends(b,
@@ -963,4 +964,5 @@ void sqs_metrics(const sqs *s, buf *b) {
         buf_printf(b, "\"} %.3f\n", (double)q->last_receive_ms / 1000.0);
     }
   }
+  return 0;
 }
