@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "address.h"
 #include "api.h"
 #include "error.h"
 #include "route.h"
@@ -160,8 +161,7 @@ static int list_params(job *j) {
     } else if (strcmp(name, "domain") == 0) {
       char probe[SUPPRESSION_ADDRESS_MAX + 8];
       snprintf(probe, sizeof probe, "x@%s", v);
-      if (strlen(v) >= sizeof j->domain ||
-          suppression_address_fold(probe, probe, sizeof probe, NULL))
+      if (strlen(v) >= sizeof j->domain || address_fold(probe, probe, sizeof probe, NULL))
         bad = "is not a domain";
       else
         snprintf(j->domain, sizeof j->domain, "%s", probe + 2), j->f.domain = j->domain;
@@ -248,7 +248,7 @@ static int check_work(sqlite3 *db, void *arg) {
   const cJSON *a;
   cJSON_ArrayForEach(a, list) {
     const char *why = "it is not a string";
-    if (!cJSON_IsString(a) || suppression_address_check(a->valuestring, &why)) {
+    if (!cJSON_IsString(a) || address_check(a->valuestring, &why)) {
       char shown[80] = "";
       if (cJSON_IsString(a)) snprintf(shown, sizeof shown, " \"%.60s\"", a->valuestring);
       snprintf(j->base.msg, sizeof j->base.msg, "addresses[%d]%s is not an email address: %s.", i,
@@ -433,7 +433,7 @@ void api_suppression_entry(void *ctx, http_request *req, const char *tail) {
   job *j = job_new(ctx, req, JK_GET);
   if (!j) return;
   const char *why = NULL;
-  if (suppression_address_fold(tail, j->folded, sizeof j->folded, &why)) {
+  if (address_fold(tail, j->folded, sizeof j->folded, &why)) {
     char shown[80];
     snprintf(shown, sizeof shown, "%.60s", tail);
     for (char *c = shown; *c; c++)

@@ -4,7 +4,8 @@
  * api_suppression.c, the address rules in address.c.
  *
  * Reading order: the writer's statements; the rules hook; manual writes;
- * reads and JSON; the bulk check; SES's CSV lines. */
+ * reads and JSON; the bulk check. SES's CSV format is read by the CLI
+ * (cmd_suppression.c). */
 #include "suppression.h"
 
 #include <errno.h>
@@ -14,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "csv.h"
+#include "address.h"
 #include "error.h"
 #include "log.h"
 #include "ses.h"
@@ -85,7 +86,7 @@ static int streq(const char *a, const char *b) {
   return a && b && strcmp(a, b) == 0;
 }
 
-/* ---- addresses --------------------------------------------------------- */
+/* ---- reasons ----------------------------------------------------------- */
 
 const char *suppression_reason_name(int reason) {
   return reason >= 0 && reason <= SUP_MANUAL ? reason_names[reason] : "?";
@@ -99,118 +100,6 @@ int suppression_reason_parse(const char *s, int *out) {
     }
   }
   return SL_EINVAL;
-}
-
-/* Length of the valid UTF-8 sequence at p (n bytes left), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t n) {
-  unsigned char c = p[0];
-  size_t len;
-  unsigned min;
-  unsigned cp;
-  if (c < 0x80) return 1;
-  if (c >= 0xc2 && c <= 0xdf)
-    len = 2, min = 0x80, cp = c & 0x1f;
-  else if (c >= 0xe0 && c <= 0xef)
-    len = 3, min = 0x800, cp = c & 0x0f;
-  else if (c >= 0xf0 && c <= 0xf4)
-    len = 4, min = 0x10000, cp = c & 0x07;
-  else
-    return 0;
-  if (len > n) return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((p[i] & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (p[i] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return len;
-}
-
-/* ASCII that cannot stand unquoted in an address (or in a CSV field). */
-static const unsigned char special[128] = {[','] = 1, [';'] = 1, ['<'] = 1, ['>'] = 1, ['"'] = 1,
-                                           ['('] = 1, [')'] = 1, ['['] = 1, [']'] = 1, ['\\'] = 1};
-
-/* ASCII allowed in a domain (other bytes are UTF-8 of an IDN). */
-static const unsigned char domain_char[128] = {
-    ['-'] = 1, ['.'] = 1, ['_'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
-    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1,
-    ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1,
-    ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1,
-    ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1,
-    ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1,
-    ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1,
-    ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1,
-    ['z'] = 1};
-
-int suppression_address_check(const char *addr, const char **why) {
-  const char *w = NULL;
-  size_t n = addr ? strlen(addr) : 0;
-  const char *at = addr ? strchr(addr, '@') : NULL;
-  if (!n)
-    w = "it is empty";
-  else if (n > SUPPRESSION_ADDRESS_MAX)
-    w = "it is longer than 320 bytes";
-  else if (!at)
-    w = "it has no @";
-  else if (strchr(at + 1, '@'))
-    w = "it has more than one @";
-  else if (at == addr)
-    w = "the part before the @ is empty";
-  else if (!at[1])
-    w = "the domain after the @ is empty";
-  else if (at[1] == '.' || addr[n - 1] == '.' || strstr(at, ".."))
-    w = "the domain has an empty label (a dot at its start or end, or two dots in a row)";
-  for (size_t i = 0; !w && i < n;) {
-    unsigned char c = (unsigned char)addr[i];
-    if (c <= 0x20 || c == 0x7f) {
-      w = c == ' ' ? "it contains a space" : "it contains a control character";
-    } else if (c < 0x80 && special[c]) {
-      w = "it contains one of , ; < > \" ( ) [ ] \\";
-    } else if (addr + i > at && c < 0x80 && !domain_char[c]) {
-      w = "the domain may hold only letters, digits, dots, hyphens and underscores";
-    } else {
-      size_t len = utf8_len((const unsigned char *)addr + i, n - i);
-      if (!len) w = "it is not valid UTF-8";
-      i += len ? len : 1;
-    }
-  }
-  if (w) {
-    if (why) *why = w;
-    return SL_EINVAL;
-  }
-  return 0;
-}
-
-int suppression_address_fold(const char *addr, char *out, size_t outlen, const char **why) {
-  int rc = suppression_address_check(addr, why);
-  if (rc) return rc;
-  size_t n = strlen(addr);
-  if (n + 1 > outlen) {
-    if (why) *why = "it is too long";
-    return SL_EINVAL;
-  }
-  for (size_t i = 0; i <= n; i++) {
-    char c = addr[i];
-    out[i] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
-  }
-  return 0;
-}
-
-/* The domain part of a checked, folded address. */
-static const char *domain_of(const char *folded) {
-  return strchr(folded, '@') + 1;
-}
-
-/* An SES recipient may come as "Name <addr>": the address inside the
- * brackets, copied into out (SUPPRESSION_ADDRESS_MAX + 1 bytes). */
-static void bare_address(const char *r, char *out) {
-  const char *lt = strrchr(r, '<');
-  const char *gt = lt ? strchr(lt, '>') : NULL;
-  size_t n = lt && gt ? (size_t)(gt - lt - 1) : strlen(r);
-  const char *p = lt && gt ? lt + 1 : r;
-  while (n && *p == ' ') p++, n--;
-  while (n && p[n - 1] == ' ') n--;
-  if (n > SUPPRESSION_ADDRESS_MAX) n = SUPPRESSION_ADDRESS_MAX + 1; /* fails the check */
-  snprintf(out, SUPPRESSION_ADDRESS_MAX + 2, "%.*s", (int)n, p);
 }
 
 /* ---- the module ---------------------------------------------------------- */
@@ -300,7 +189,7 @@ static int insert_entry(suppression *s, sqlite3 *db, const char *folded, const c
   if (!st) return SL_EDB;
   bind_text(st, 1, folded);
   bind_text(st, 2, display);
-  bind_text(st, 3, domain_of(folded));
+  bind_text(st, 3, address_domain(folded));
   bind_text(st, 4, suppression_reason_name(reason));
   sqlite3_bind_int64(st, 5, created_at);
   if (last_event_at) sqlite3_bind_int64(st, 6, last_event_at);
@@ -321,8 +210,8 @@ static int rule_suppress(suppression *s, sqlite3 *db, const ses_event *e, int64_
                          const char *note, int ambiguous) {
   char display[SUPPRESSION_ADDRESS_MAX + 2], folded[SUPPRESSION_ADDRESS_MAX + 1];
   const char *why;
-  bare_address(recipient, display);
-  if (suppression_address_fold(display, folded, sizeof folded, &why)) {
+  address_unwrap(recipient, display);
+  if (address_fold(display, folded, sizeof folded, &why)) {
     log_kv(LOG_WARN, "suppression: an affected recipient is not a usable address; not suppressed",
            "messageId", e->message_id, "why", why, NULL);
     return 0;
@@ -370,9 +259,9 @@ static int soft_count(suppression *s, sqlite3 *db, const ses_event *e, const cha
   sqlite3_stmt *st = wstmt(s, db, W_LAST_REMOVAL);
   if (!st) return SL_EDB;
   char display[SUPPRESSION_ADDRESS_MAX + 2], folded[SUPPRESSION_ADDRESS_MAX + 1];
-  bare_address(recipient, display);
+  address_unwrap(recipient, display);
   int64_t removed_at_event = 0;
-  if (!suppression_address_fold(display, folded, sizeof folded, NULL)) {
+  if (!address_fold(display, folded, sizeof folded, NULL)) {
     bind_text(st, 1, folded);
     if (sqlite3_step(st) == SQLITE_ROW) removed_at_event = sqlite3_column_int64(st, 0);
     if (step_done(st)) return SL_EDB;
@@ -499,7 +388,7 @@ static int find_entry(suppression *s, sqlite3 *db, const char *folded, char out[
 int suppression_put(suppression *s, sqlite3 *db, const struct suppression_change *c, int64_t now,
                     int *outcome) {
   char folded[SUPPRESSION_ADDRESS_MAX + 1];
-  if (suppression_address_fold(c->address, folded, sizeof folded, NULL)) return SL_EINVAL;
+  if (address_fold(c->address, folded, sizeof folded, NULL)) return SL_EINVAL;
   if (c->reason < 0 || c->reason > SUP_MANUAL) return SL_EINVAL;
   char old[16];
   int found;
@@ -532,7 +421,7 @@ int suppression_put(suppression *s, sqlite3 *db, const struct suppression_change
 int suppression_remove(suppression *s, sqlite3 *db, const char *address, const char *actor,
                        const char *note, int64_t now, int *outcome) {
   char folded[SUPPRESSION_ADDRESS_MAX + 1];
-  if (suppression_address_fold(address, folded, sizeof folded, NULL)) return SL_EINVAL;
+  if (address_fold(address, folded, sizeof folded, NULL)) return SL_EINVAL;
   sqlite3_stmt *st = wstmt(s, db, W_DELETE);
   if (!st) return SL_EDB;
   bind_text(st, 1, folded);
@@ -696,7 +585,7 @@ int suppression_get_json(sqlite3 *db, const char *folded, buf *out, int *found) 
 
 int suppression_entry_json(sqlite3 *db, const char *address, buf *out) {
   char folded[SUPPRESSION_ADDRESS_MAX + 1];
-  if (!address || suppression_address_fold(address, folded, sizeof folded, NULL))
+  if (!address || address_fold(address, folded, sizeof folded, NULL))
     return buf_appends(out, "null");
   struct render x = {out, 0};
   int found = 0;
@@ -782,7 +671,7 @@ int suppression_check_json(sqlite3 *db, const char *const *addresses, int n, buf
   if (!offs) rc = SL_ENOMEM;
   for (int i = 0; !rc && i < n; i++) {
     char folded[SUPPRESSION_ADDRESS_MAX + 1];
-    suppression_address_fold(addresses[i], folded, sizeof folded, NULL);
+    address_fold(addresses[i], folded, sizeof folded, NULL);
     offs[i] = arena.len;
     probes[i].given = addresses[i];
     rc = buf_append(&arena, folded, strlen(folded) + 1);
@@ -825,54 +714,4 @@ int suppression_check_json(sqlite3 *db, const char *const *addresses, int n, buf
   free(sorted);
   buf_free(&arena);
   return rc;
-}
-
-/* ---- SES's bulk CSV format ---------------------------------------------- */
-
-/* Trims spaces (and a CR) around a field and one pair of double quotes
- * ("" inside stands for "). */
-static char *csv_field(char *s) {
-  while (*s == ' ' || *s == '\t') s++;
-  size_t n = strlen(s);
-  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n')) n--;
-  s[n] = 0;
-  if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
-    s[n - 1] = 0;
-    s++;
-    char *w = s;
-    for (char *r = s; *r; r++) {
-      *w++ = *r;
-      if (r[0] == '"' && r[1] == '"') r++;
-    }
-    *w = 0;
-  }
-  return s;
-}
-
-int suppression_csv_line(char *line, int first, char **addr, int *reason, const char **why) {
-  if (first && (unsigned char)line[0] == 0xef && (unsigned char)line[1] == 0xbb &&
-      (unsigned char)line[2] == 0xbf)
-    line += 3; /* a byte-order mark, as spreadsheets write */
-  char *comma = strchr(line, ',');
-  if (!comma) {
-    if (!*csv_field(line)) return 1;
-    *why = "expected address,reason";
-    return SL_EINVAL;
-  }
-  *comma = 0;
-  /* csv_unguard: a cell seslog's export guarded against formulas. */
-  char *a = csv_unguard(csv_field(line)), *r = csv_field(comma + 1);
-  if (first && (strcasecmp(a, "EmailAddress") == 0 || strcasecmp(a, "address") == 0) &&
-      strcasecmp(r, "Reason") == 0)
-    return 1;
-  int k;
-  if (suppression_reason_parse(r, &k) || k == SUP_MANUAL) {
-    *why = strchr(r, ',') ? "expected two fields, address,reason"
-                          : "the reason must be BOUNCE or COMPLAINT";
-    return SL_EINVAL;
-  }
-  *addr = a;
-  if (suppression_address_check(a, why)) return SL_EFIELD;
-  *reason = k;
-  return 0;
 }
