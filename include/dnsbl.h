@@ -1,8 +1,8 @@
 /* dnsbl.h - the DNSBL watch: is a sending IP or domain blocklisted?
  *
  * Every interval each watched target is looked up in each zone of its
- * kind (IPs in IP zones, domains in domain zones) with c-ares, driven by
- * the loop (its sockets in uv_poll handles, its timeouts in a uv_timer).
+ * kind (IPs in IP zones, domains in domain zones) through dns.h (c-ares
+ * driven by the loop).
  * An A answer in 127.0.0.0/8 means listed, and a TXT query of the same
  * name gives the reason; NXDOMAIN or no A record means not listed; the
  * special answers zones give for refused, misrouted or over-quota queries,
