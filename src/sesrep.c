@@ -1002,6 +1002,40 @@ static void json_monitor(buf *b, const sesrep *s, int k) {
   buf_appends(b, "}");
 }
 
+/* The "errors" and "changes" arrays of sesrep_stats_json, after the
+ * divergence array (whose "]" they close). */
+static void json_errors_changes(buf *b, const sesrep *s) {
+  buf_appends(b, "],\"errors\":[");
+  int ne = 0;
+  for (int a = 0; a < 2; a++) {
+    const struct api_state *st = &s->api[a];
+    if (!st->failures) continue;
+    buf_printf(b, "%s{\"api\":\"%s\",\"error\":\"%s\",\"message\":", ne++ ? "," : "", api_names[a],
+               outcome_names[st->error]);
+    buf_json_string(b, st->message);
+    buf_printf(b, ",\"failures\":%d,\"at\":", st->failures);
+    buf_json_time(b, st->last_error_ms);
+    buf_appends(b, ",\"retryAt\":");
+    buf_json_time(b, s->closing ? 0 : st->next_ms);
+    buf_appends(b, "}");
+  }
+  buf_appends(b, "],\"changes\":[");
+  for (int i = 0; i < s->n_changes; i++) {
+    const struct enf_change *c =
+        &s->changes[(s->changes_head - 1 - i + 2 * MAX_CHANGES) % MAX_CHANGES];
+    buf_appends(b, i ? ",{\"at\":" : "{\"at\":");
+    buf_json_time(b, c->at);
+    buf_appends(b, ",\"from\":");
+    if (c->from[0])
+      buf_json_string(b, c->from);
+    else
+      buf_appends(b, "null");
+    buf_appends(b, ",\"to\":");
+    buf_json_string(b, c->to);
+    buf_appends(b, "}");
+  }
+}
+
 void sesrep_stats_json(const sesrep *s, buf *b, int have_own, double seslog_bounce,
                        double seslog_complaint) {
   if (!sesrep_enabled(s)) {
@@ -1072,35 +1106,7 @@ void sesrep_stats_json(const sesrep *s, buf *b, int have_own, double seslog_boun
     buf_json_string(b, why);
     buf_appends(b, "}");
   }
-  buf_appends(b, "],\"errors\":[");
-  int ne = 0;
-  for (int a = 0; a < 2; a++) {
-    const struct api_state *st = &s->api[a];
-    if (!st->failures) continue;
-    buf_printf(b, "%s{\"api\":\"%s\",\"error\":\"%s\",\"message\":", ne++ ? "," : "", api_names[a],
-               outcome_names[st->error]);
-    buf_json_string(b, st->message);
-    buf_printf(b, ",\"failures\":%d,\"at\":", st->failures);
-    buf_json_time(b, st->last_error_ms);
-    buf_appends(b, ",\"retryAt\":");
-    buf_json_time(b, s->closing ? 0 : st->next_ms);
-    buf_appends(b, "}");
-  }
-  buf_appends(b, "],\"changes\":[");
-  for (int i = 0; i < s->n_changes; i++) {
-    const struct enf_change *c =
-        &s->changes[(s->changes_head - 1 - i + 2 * MAX_CHANGES) % MAX_CHANGES];
-    buf_appends(b, i ? ",{\"at\":" : "{\"at\":");
-    buf_json_time(b, c->at);
-    buf_appends(b, ",\"from\":");
-    if (c->from[0])
-      buf_json_string(b, c->from);
-    else
-      buf_appends(b, "null");
-    buf_appends(b, ",\"to\":");
-    buf_json_string(b, c->to);
-    buf_appends(b, "}");
-  }
+  json_errors_changes(b, s);
   buf_appends(b, "]}");
 }
 
