@@ -141,7 +141,7 @@ int suppression_row_json(const struct suppression_row *row, buf *out);
 int suppression_get_json(struct sqlite3 *db, const char *folded, buf *out, int *found);
 
 /* The bulk check of the n addresses (each checked by
- * suppression_address_check already, any case): appends
+ * address_check already, any case): appends
  * {"results":[{"address":as given,"suppressed":true,"reason":...,
  * "entry":{...}} or {...,"suppressed":false,"reason":null}...],
  * "checked":n,"suppressed":N}, in the order given. Returns 0, SL_ENOMEM,
