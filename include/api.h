@@ -1,13 +1,15 @@
-/* api.h - the query API of CONTRACT section 5: GET /api/events,
- * /api/events/{messageId}, /api/recipients/{address}, /api/stats and
- * /api/timeseries.
+/* api.h - the API layer: the query API's context, and the job every API
+ * request that leaves the loop travels in, with the one mapping of a
+ * failed read or write onto an HTTP answer.
  *
- * A request's parameters are checked on the loop (400 at once when one is
- * bad); the query then runs through the readpool (a read-only SQLite
- * connection on the libuv thread pool, under the pool's time limit), and
- * the answer is written back on the loop. A slow query never delays
- * ingestion: the writer has its own connection and WAL readers never block
- * it. */
+ * The endpoints are in api_events.c (events, counts, stats, timeseries),
+ * api_suppression.c, api_dnsbl.c and api_admin.c; router.c's route table
+ * says which answers what. A request's parameters are checked on the loop
+ * (400 at once when one is bad); the query then runs through the readpool
+ * (a read-only SQLite connection on the libuv thread pool, under the
+ * pool's time limit), and the answer is written back on the loop. A slow
+ * query never delays ingestion: the writer has its own connection and WAL
+ * readers never block it. */
 #ifndef SESLOG_API_H
 #define SESLOG_API_H
 
@@ -66,11 +68,67 @@ int api_new(readpool *rp, const struct api_opts *opts, api **out);
  * as after the loop ran to its end). NULL is a no-op. */
 void api_free(api *a);
 
-/* Handles a GET or HEAD of one of the endpoints above; the answer comes
- * now (400, 404, 503 when too many queries wait) or later from the
- * thread pool. Returns 0 when req is taken, SL_EINVAL when req->path is
- * not one of these endpoints (req untouched: the caller answers 404). */
-int api_handle(api *a, http_request *req);
+/* The options a was made with (defaults filled in). */
+const struct api_opts *api_options(const api *a);
+
+/* The readpool a's queries run on. */
+readpool *api_readpool(const api *a);
+
+/* ---- the job ------------------------------------------------------------ */
+
+/* One API request on its way through the readpool or the store. A
+ * resource's job embeds it as its first member; the answer is built off
+ * the loop (status and body, or an error) and written on the loop. */
+typedef struct api_job {
+  http_request *req;   /* read and answered on the loop only */
+  int status;          /* the answer's status; 0: not decided yet */
+  buf body;            /* the JSON answer when status < 400 */
+  const char *code;    /* else the error body's code ... */
+  char msg[512];       /* ... and message */
+  const char *headers; /* extra header lines of a success, or NULL */
+  int64_t timeout_ms;  /* the readpool's time limit, for the timeout message */
+} api_job;
+
+/* Readies j for req: an empty body of at most body_max bytes. */
+void api_job_init(api_job *j, http_request *req, size_t body_max, const char *headers,
+                  int64_t timeout_ms);
+
+/* Sets j's answer to the error status, code and message (msg may be
+ * j->msg). */
+void api_job_fail(api_job *j, int status, const char *code, const char *msg);
+
+/* The one mapping of a failed read or write (SL_EBUSY: the time limit,
+ * SL_ETOOBIG, SL_ESHUTDOWN, anything else: the database) onto j's
+ * answer. */
+void api_job_fail_rc(api_job *j, int rc);
+
+/* Answers j on the loop (its error, or status and body; a job whose
+ * status was never set is a database error) and frees its body; the
+ * caller frees the job around it. */
+void api_job_finish(api_job *j);
+
+/* Calls set(ud, name, value, err) for each parameter of req's query
+ * string, after checking that every name is one of allowed (a
+ * space-separated list) and given once (type may repeat). On a bad one
+ * answers 400 naming it and returns SL_EINVAL. */
+int api_each_param(http_request *req, const char *allowed,
+                   int (*set)(void *ud, const char *name, const char *v, char *err, size_t n),
+                   void *ud);
+
+/* ---- the query endpoints (api_events.c): route handlers, ud the api --- */
+
+/* GET /api/events */
+void api_events_list(void *a, http_request *req, const char *tail);
+/* GET /api/events/counts */
+void api_events_counts(void *a, http_request *req, const char *tail);
+/* GET /api/events/{messageId}: tail is the messageId */
+void api_events_message(void *a, http_request *req, const char *tail);
+/* GET /api/recipients/{address}: tail is the address */
+void api_events_recipient(void *a, http_request *req, const char *tail);
+/* GET /api/stats */
+void api_events_stats(void *a, http_request *req, const char *tail);
+/* GET /api/timeseries */
+void api_events_timeseries(void *a, http_request *req, const char *tail);
 
 /* 1 when "HOST:PORT" names a loopback address (127.0.0.0/8, ::1,
  * localhost), else 0 (including unparsable text and the empty host). */

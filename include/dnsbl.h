@@ -1,8 +1,8 @@
 /* dnsbl.h - the DNSBL watch: is a sending IP or domain blocklisted?
  *
  * Every interval each watched target is looked up in each zone of its
- * kind (IPs in IP zones, domains in domain zones) with c-ares, driven by
- * the loop (its sockets in uv_poll handles, its timeouts in a uv_timer).
+ * kind (IPs in IP zones, domains in domain zones) through dns.h (c-ares
+ * driven by the loop).
  * An A answer in 127.0.0.0/8 means listed, and a TXT query of the same
  * name gives the reason; NXDOMAIN or no A record means not listed; the
  * special answers zones give for refused, misrouted or over-quota queries,
@@ -20,7 +20,6 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "http.h"
 #include "outbox.h"
 #include "store.h"
 #include "util.h"
@@ -65,11 +64,11 @@ int dnsbl_enabled(const dnsbl *d);
  * when nothing is watched. */
 int dnsbl_check_now(dnsbl *d);
 
-/* GET /api/dnsbl and POST /api/dnsbl/check. */
-void dnsbl_http(dnsbl *d, http_request *req);
+/* Appends the JSON of GET /api/dnsbl: the states and the recent changes. */
+void dnsbl_json(const dnsbl *d, buf *b);
 
 /* The seslog_dnsbl_* lines of /metrics. */
-void dnsbl_metrics(const dnsbl *d, buf *b);
+int dnsbl_metrics(void *ud, buf *b); /* a metrics_source_fn: ud is the dnsbl (or NULL) */
 
 /* Pure helpers, for the tests. */
 

@@ -30,6 +30,16 @@ void metrics_load(metrics *m, readpool *rp);
 /* Ingest latency: from the request's arrival to the answer, in ms. */
 void metrics_observe_ingest(metrics *m, double ms);
 
+#define METRICS_SOURCES_MAX 16 /* modules adding lines to /metrics, at most */
+
+/* A module's lines of /metrics: appends them to b; returns 0 or an error
+ * code (SL_ETOOBIG). Called on the loop thread. */
+typedef int (*metrics_source_fn)(void *ud, buf *b);
+
+/* Adds fn(ud, b) to every /metrics answer, after the core series, in the
+ * order added. Returns 0, or SL_ENOMEM past METRICS_SOURCES_MAX. */
+int metrics_add_source(metrics *m, metrics_source_fn fn, void *ud);
+
 struct metrics_sources {
   metrics *m;
   ingest *in;
@@ -39,7 +49,8 @@ struct metrics_sources {
   const char *db_path;
 };
 
-/* Appends the whole exposition to b. */
+/* Appends the whole exposition to b: the core series of src, then every
+ * source added. Returns 0 or the first source's error. */
 int metrics_render(const struct metrics_sources *src, buf *b);
 
 #endif

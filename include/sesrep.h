@@ -90,7 +90,7 @@ void sesrep_stats_json(const sesrep *s, buf *b, int have_own, double seslog_boun
  * success, the last error and the next attempt. */
 void sesrep_diagnostics_json(const sesrep *s, buf *b);
 /* The seslog_ses_* lines of /metrics. */
-void sesrep_metrics(const sesrep *s, buf *b);
+int sesrep_metrics(void *ud, buf *b); /* a metrics_source_fn: ud is the sesrep (or NULL) */
 
 /* Pool thread: appends "points":[{"t","bounceRate","complaintRate",
  * "samples"}...] for the account's stored samples, one point per bucket

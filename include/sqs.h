@@ -85,6 +85,6 @@ void sqs_json(const sqs *s, buf *b);
 void sqs_diagnostics_json(const sqs *s, buf *b);
 
 /* Appends the seslog_sqs_* series (nothing when s is NULL). */
-void sqs_metrics(const sqs *s, buf *b);
+int sqs_metrics(void *ud, buf *b); /* a metrics_source_fn: ud is the sqs (or NULL) */
 
 #endif

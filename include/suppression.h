@@ -11,28 +11,27 @@
  * marks its entries ambiguous (SES may have guessed who complained).
  *
  * Addresses are compared case-insensitively: the key is the address folded
- * to lower case (ASCII), the entry keeps the form first given.
+ * to lower case (ASCII, address.h), the entry keeps the form first given.
  *
  * Threads: the hook and the write functions run on the writer (the
  * store's thread, or the caller's under store_write) with the write
- * connection; the read functions on any thread with any connection;
- * suppression_http on the loop thread, which hands reads to the readpool
- * and writes to the store and touches no SQLite itself. */
+ * connection; the read functions on any thread with any connection. The
+ * endpoints (api_suppression.c) hand reads to the readpool and writes to
+ * the store. */
 #ifndef SESLOG_SUPPRESSION_H
 #define SESLOG_SUPPRESSION_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "http.h"
-#include "readpool.h"
+#include "address.h"
 #include "store.h"
 #include "util.h"
 
-#define SUPPRESSION_ADDRESS_MAX 320 /* bytes of an address, at most */
-#define SUPPRESSION_NOTE_MAX 1000   /* bytes of a note, at most */
-#define SUPPRESSION_CHECK_MAX 10000 /* addresses in one bulk check */
-#define SUPPRESSION_HISTORY_MAX 100 /* history rows shown with an entry */
+#define SUPPRESSION_ADDRESS_MAX ADDRESS_MAX /* bytes of an address, at most */
+#define SUPPRESSION_NOTE_MAX 1000           /* bytes of a note, at most */
+#define SUPPRESSION_CHECK_MAX 10000         /* addresses in one bulk check */
+#define SUPPRESSION_HISTORY_MAX 100         /* history rows shown with an entry */
 
 enum suppression_reason { SUP_BOUNCE = 0, SUP_COMPLAINT = 1, SUP_MANUAL = 2 };
 
@@ -54,44 +53,11 @@ void suppression_free(suppression *s);
 /* Fills h with the rules hook, for store_opts.hooks before store_open. */
 void suppression_hook(suppression *s, struct store_hook *h);
 
-/* Gives the HTTP endpoints their store (writes) and readpool (reads). */
-void suppression_attach(suppression *s, store *st, readpool *rp);
-
-/* Answers every request under /api/suppression (the router checked the
- * API token): GET /api/suppression, POST /api/suppression/check, and
- * GET|HEAD|PUT|DELETE /api/suppression/{address}. On the loop thread. */
-void suppression_http(suppression *s, http_request *req);
-
-/* ---- addresses --------------------------------------------------------- */
-
-/* Checks addr: exactly one '@', a non-empty local part and domain, no
- * spaces, control characters or any of  , ; < > " ( ) [ ] \  (which cannot
- * appear unquoted and would break the CSV format), a domain of letters,
- * digits, '.', '-', '_' (or UTF-8) without empty labels, valid UTF-8, at
- * most SUPPRESSION_ADDRESS_MAX bytes. Returns 0,
- * or SL_EINVAL with *why (static) naming the problem. */
-int suppression_address_check(const char *addr, const char **why);
-
-/* Checks addr and writes its folded form (ASCII lower case) into out
- * (at least SUPPRESSION_ADDRESS_MAX + 1 bytes). Returns 0 or SL_EINVAL
- * with *why; out is written only on success. */
-int suppression_address_fold(const char *addr, char *out, size_t outlen, const char **why);
-
 /* "BOUNCE", "COMPLAINT", "MANUAL" (or "?"). */
 const char *suppression_reason_name(int reason);
 /* Parses a reason name (upper case, as in the contract; lower case is
  * accepted too). Returns 0 or SL_EINVAL. */
 int suppression_reason_parse(const char *s, int *out);
-
-/* Reads one line of SES's bulk CSV format, "address,reason" (reason BOUNCE
- * or COMPLAINT, any case; fields may be double-quoted; spaces around them
- * and a trailing CR are ignored). line is modified in place; *addr points
- * into it. first: the line is the file's first, where a header
- * "EmailAddress,Reason" or "address,reason" (any case) may stand. Returns
- * 0 with *addr and *reason, 1 for a line to skip (blank, or that header),
- * SL_EINVAL with *why (static) for a line of the wrong shape, or SL_EFIELD
- * with *addr and *why when the address is not valid. */
-int suppression_csv_line(char *line, int first, char **addr, int *reason, const char **why);
 
 /* ---- writes (the writer thread, inside its transaction) ----------------- */
 
@@ -168,6 +134,19 @@ int suppression_get(struct sqlite3 *db, const char *folded,
  * "lastEventAt","events","messageId","note","ambiguous"}. Returns 0 or
  * SL_ETOOBIG. */
 int suppression_row_json(const struct suppression_row *row, buf *out);
+
+/* Appends the entry of folded as suppression_row_json does when it is
+ * listed (*found 1); appends nothing when not. Returns 0, SL_ETOOBIG,
+ * SL_EBUSY or SL_EDB. */
+int suppression_get_json(struct sqlite3 *db, const char *folded, buf *out, int *found);
+
+/* The bulk check of the n addresses (each checked by
+ * address_check already, any case): appends
+ * {"results":[{"address":as given,"suppressed":true,"reason":...,
+ * "entry":{...}} or {...,"suppressed":false,"reason":null}...],
+ * "checked":n,"suppressed":N}, in the order given. Returns 0, SL_ENOMEM,
+ * SL_ETOOBIG, SL_EBUSY or SL_EDB. */
+int suppression_check_json(struct sqlite3 *db, const char *const *addresses, int n, buf *out);
 
 /* For other endpoints (GET /api/recipients/{address}): appends the entry
  * of address (any case) as suppression_row_json does, or `null` when it is

@@ -13,9 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
+#include "address.h"
 #include "cmd.h"
+#include "cmd_suppression.h"
 #include "config.h"
 #include "csv.h"
 #include "error.h"
@@ -295,7 +298,7 @@ static int cmd_list(struct sup_opts *o, int npos, char **pos, int export) {
   }
   if (o->domain) {
     snprintf(domain, sizeof domain, "x@%s", o->domain);
-    if (strlen(o->domain) > 255 || suppression_address_fold(domain, domain, sizeof domain, NULL)) {
+    if (strlen(o->domain) > 255 || address_fold(domain, domain, sizeof domain, NULL)) {
       fprintf(stderr, "seslog suppression %s: --domain \"%s\" is not a domain\n", cmd, o->domain);
       return 2;
     }
@@ -418,7 +421,7 @@ static int addr_add(struct addr_list *l, const char *a, size_t len, const char *
     fprintf(stderr, "seslog suppression check: out of memory\n");
     return 2;
   }
-  if (suppression_address_check(copy, &why)) {
+  if (address_check(copy, &why)) {
     fprintf(stderr, "seslog suppression check: %s\"%s\" is not an email address: %s\n", where, copy,
             why);
     free(copy);
@@ -521,7 +524,7 @@ static int cmd_check(struct sup_opts *o, int npos, char **pos) {
   if (json) buf_appends(&out, "{\"results\":[");
   sqlite3_exec(db, "BEGIN", NULL, NULL, NULL); /* one snapshot, one lock */
   for (size_t i = 0; i < l.n && !rc; i++) {
-    suppression_address_fold(l.items[i], folded, sizeof folded, NULL);
+    address_fold(l.items[i], folded, sizeof folded, NULL);
     struct check_state c = {l.items[i], json, &out};
     if (json) {
       buf_appends(&out, i ? ",{\"address\":" : "{\"address\":");
@@ -556,6 +559,56 @@ static int cmd_check(struct sup_opts *o, int npos, char **pos) {
 done:
   addr_list_free(&l);
   return status;
+}
+
+/* ---- SES's bulk CSV format ---------------------------------------------- */
+
+/* Trims spaces (and a CR) around a field and one pair of double quotes
+ * ("" inside stands for "). */
+static char *csv_field(char *s) {
+  while (*s == ' ' || *s == '\t') s++;
+  size_t n = strlen(s);
+  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n')) n--;
+  s[n] = 0;
+  if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+    s[n - 1] = 0;
+    s++;
+    char *w = s;
+    for (char *r = s; *r; r++) {
+      *w++ = *r;
+      if (r[0] == '"' && r[1] == '"') r++;
+    }
+    *w = 0;
+  }
+  return s;
+}
+
+int suppression_csv_line(char *line, int first, char **addr, int *reason, const char **why) {
+  if (first && (unsigned char)line[0] == 0xef && (unsigned char)line[1] == 0xbb &&
+      (unsigned char)line[2] == 0xbf)
+    line += 3; /* a byte-order mark, as spreadsheets write */
+  char *comma = strchr(line, ',');
+  if (!comma) {
+    if (!*csv_field(line)) return 1;
+    *why = "expected address,reason";
+    return SL_EINVAL;
+  }
+  *comma = 0;
+  /* csv_unguard: a cell seslog's export guarded against formulas. */
+  char *a = csv_unguard(csv_field(line)), *r = csv_field(comma + 1);
+  if (first && (strcasecmp(a, "EmailAddress") == 0 || strcasecmp(a, "address") == 0) &&
+      strcasecmp(r, "Reason") == 0)
+    return 1;
+  int k;
+  if (suppression_reason_parse(r, &k) || k == SUP_MANUAL) {
+    *why = strchr(r, ',') ? "expected two fields, address,reason"
+                          : "the reason must be BOUNCE or COMPLAINT";
+    return SL_EINVAL;
+  }
+  *addr = a;
+  if (address_check(a, why)) return SL_EFIELD;
+  *reason = k;
+  return 0;
 }
 
 /* ---- add, remove, import: writes ---------------------------------------- */
@@ -637,7 +690,7 @@ static int cmd_add_remove(struct sup_opts *o, int npos, char **pos, int remove) 
   }
   for (int i = 0; i < npos; i++) {
     const char *why;
-    if (suppression_address_check(pos[i], &why)) {
+    if (address_check(pos[i], &why)) {
       fprintf(stderr, "seslog suppression %s: \"%s\" is not an email address: %s\n", cmd, pos[i],
               why);
       return 2;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "dns.h"
 #include "error.h"
 #include "log.h"
 #include "readpool.h"
@@ -17,7 +18,6 @@
 
 #define QTYPE_A 1
 #define QTYPE_TXT 16
-#define QCLASS_IN 1
 #define MAX_ANSWERS 8
 #define MAX_ACTIVE 32   /* checks in flight at once */
 #define MAX_CHANGES 50  /* kept for GET /api/dnsbl */
@@ -61,15 +61,6 @@ struct change {
   char reason[REASON_MAX];
 };
 
-struct sockpoll {
-  uv_poll_t h;
-  ares_socket_t fd;
-  dnsbl *d;
-  struct sockpoll *next;
-};
-
-static void sock_state(void *data, ares_socket_t fd, int readable, int writable);
-
 struct dnsbl {
   uv_loop_t *loop;
   store *st;
@@ -79,14 +70,11 @@ struct dnsbl {
   struct check *checks;
   int n_checks;
   char zones_desc[1024];
-  ares_channel channel;
-  int channel_ok;
+  dns *dns;               /* the resolver; NULL when nothing is watched */
   uv_timer_t round_timer; /* every interval */
-  uv_timer_t ares_timer;  /* c-ares's own timeouts */
-  struct sockpoll *polls;
-  int running;  /* a round is in flight */
-  int next_idx; /* next check to start in the round */
-  int active;   /* checks in flight */
+  int running;            /* a round is in flight */
+  int next_idx;           /* next check to start in the round */
+  int active;             /* checks in flight */
   int closing;
   int64_t last_run_ms, next_run_ms;
   struct change changes[MAX_CHANGES]; /* ring, newest at changes_head - 1 */
@@ -359,32 +347,14 @@ int dnsbl_new(uv_loop_t *loop, outbox *ob, int slack_sink, const struct dnsbl_op
   }
   if (d->n_checks > 1) qsort(d->checks, (size_t)d->n_checks, sizeof *d->checks, cmp_check);
   uv_timer_init(loop, &d->round_timer);
-  uv_timer_init(loop, &d->ares_timer);
-  d->round_timer.data = d->ares_timer.data = d;
-  if (d->n_checks) {
-    struct ares_options ao;
-    memset(&ao, 0, sizeof ao);
-    ao.sock_state_cb = sock_state;
-    ao.sock_state_cb_data = d;
-    ao.timeout = (int)o->timeout_ms;
-    ao.tries = TRIES;
-    /* A REFUSED or SERVFAIL answer is the answer (unknown, with its
-     * reason), not a sign of a bad server to retry elsewhere. */
-    ao.flags = ARES_FLAG_NOCHECKRESP;
-    int ar = ares_library_init(ARES_LIB_INIT_ALL);
-    if (ar == ARES_SUCCESS)
-      ar = ares_init_options(
-          &d->channel, &ao,
-          ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS);
-    if (ar == ARES_SUCCESS) {
-      d->channel_ok = 1;
-      if (o->servers) ar = ares_set_servers_ports_csv(d->channel, o->servers);
-    }
-    if (ar != ARES_SUCCESS) {
-      snprintf(err, errlen, "cannot start the DNS resolver: %s", ares_strerror(ar));
-      *out = d; /* the caller closes and frees it */
-      return SL_EINVAL;
-    }
+  d->round_timer.data = d;
+  /* A REFUSED or SERVFAIL answer is the answer (unknown, with its
+   * reason), not a sign of a bad server to retry elsewhere. */
+  struct dns_opts dno = {
+      .servers = o->servers, .timeout_ms = o->timeout_ms, .tries = TRIES, .keep_failures = 1};
+  if (d->n_checks && dns_new(loop, &dno, &d->dns, err, errlen)) {
+    *out = d; /* the caller closes and frees it */
+    return SL_EINVAL;
   }
   *out = d;
   return 0;
@@ -398,75 +368,6 @@ int dnsbl_enabled(const dnsbl *d) {
   return d && d->n_checks > 0;
 }
 
-/* ---- c-ares on the loop ------------------------------------------------ */
-
-static void arm_ares_timer(dnsbl *d);
-
-static void on_poll_closed(uv_handle_t *h) {
-  free(h->data);
-}
-
-static void on_poll(uv_poll_t *h, int status, int events) {
-  struct sockpoll *p = h->data;
-  dnsbl *d = p->d;
-  ares_socket_t fd = p->fd;
-  if (status < 0) events = UV_READABLE | UV_WRITABLE; /* let c-ares see the error */
-  ares_process_fd(d->channel, (events & UV_READABLE) ? fd : ARES_SOCKET_BAD,
-                  (events & UV_WRITABLE) ? fd : ARES_SOCKET_BAD);
-  arm_ares_timer(d);
-}
-
-static void close_poll(dnsbl *d, struct sockpoll **pp) {
-  struct sockpoll *p = *pp;
-  *pp = p->next;
-  uv_poll_stop(&p->h);
-  uv_close((uv_handle_t *)&p->h, on_poll_closed);
-  (void)d;
-}
-
-/* c-ares opens, watches and closes its sockets through this. */
-static void sock_state(void *data, ares_socket_t fd, int readable, int writable) {
-  dnsbl *d = data;
-  struct sockpoll **pp = &d->polls;
-  while (*pp && (*pp)->fd != fd) pp = &(*pp)->next;
-  if (!readable && !writable) {
-    if (*pp) close_poll(d, pp);
-    return;
-  }
-  struct sockpoll *p = *pp;
-  if (!p) {
-    p = calloc(1, sizeof *p);
-    if (!p) return; /* the query times out */
-    if (uv_poll_init_socket(d->loop, &p->h, fd)) {
-      free(p);
-      return;
-    }
-    p->fd = fd;
-    p->d = d;
-    p->h.data = p;
-    p->next = d->polls;
-    d->polls = p;
-  }
-  uv_poll_start(&p->h, (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0), on_poll);
-}
-
-static void on_ares_timer(uv_timer_t *t) {
-  dnsbl *d = t->data;
-  ares_process_fd(d->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-  arm_ares_timer(d);
-}
-
-static void arm_ares_timer(dnsbl *d) {
-  if (d->closing || !d->channel_ok) return;
-  struct timeval tv, *tvp = ares_timeout(d->channel, NULL, &tv);
-  if (!tvp) {
-    uv_timer_stop(&d->ares_timer);
-    return;
-  }
-  uint64_t ms = (uint64_t)tvp->tv_sec * 1000 + (uint64_t)tvp->tv_usec / 1000;
-  uv_timer_start(&d->ares_timer, on_ares_timer, ms ? ms : 1, 0);
-}
-
 /* ---- a round ------------------------------------------------------------ */
 
 struct lookup {
@@ -476,16 +377,6 @@ struct lookup {
 
 static void start_more(dnsbl *d);
 static void finish_check(dnsbl *d, int idx);
-
-static const char *status_error(int status) {
-  switch (status) {
-    case ARES_ETIMEOUT: return "timeout";
-    case ARES_EREFUSED: return "refused";
-    case ARES_ESERVFAIL: return "servfail";
-    case ARES_ECONNREFUSED: return "connection refused";
-    default: return ares_strerror(status);
-  }
-}
 
 static void on_txt(void *arg, int status, int timeouts, unsigned char *abuf, int alen) {
   struct lookup *l = arg;
@@ -525,7 +416,7 @@ static void on_a(void *arg, int status, int timeouts, unsigned char *abuf, int a
     c->next.state = ST_NOT_LISTED;
   } else if (status != ARES_SUCCESS) {
     c->next.state = ST_UNKNOWN;
-    snprintf(c->next.error, sizeof c->next.error, "%s", status_error(status));
+    snprintf(c->next.error, sizeof c->next.error, "%s", dns_status_str(status));
   } else {
     struct ares_addrttl at[MAX_ANSWERS];
     int n = MAX_ANSWERS;
@@ -556,7 +447,7 @@ static void on_a(void *arg, int status, int timeouts, unsigned char *abuf, int a
   }
   if (c->next.state == ST_LISTED) {
     /* The reason; the lookup goes on with the same record. */
-    ares_query(d->channel, c->query, QCLASS_IN, QTYPE_TXT, on_txt, l);
+    dns_query(d->dns, c->query, QTYPE_TXT, on_txt, l);
     return;
   }
   free(l);
@@ -576,13 +467,12 @@ static void start_check(dnsbl *d, int idx) {
   l->d = d;
   l->idx = idx;
   d->active++;
-  ares_query(d->channel, c->query, QCLASS_IN, QTYPE_A, on_a, l);
+  dns_query(d->dns, c->query, QTYPE_A, on_a, l);
 }
 
 static void start_more(dnsbl *d) {
   while (!d->closing && d->active < MAX_ACTIVE && d->next_idx < d->n_checks)
     start_check(d, d->next_idx++);
-  arm_ares_timer(d);
 }
 
 static void answers_str(const char (*a)[16], int n, char *out, size_t outlen) {
@@ -804,20 +694,13 @@ void dnsbl_close(dnsbl *d) {
   if (!d || d->closing) return;
   d->closing = 1;
   uv_timer_stop(&d->round_timer);
-  uv_timer_stop(&d->ares_timer);
-  if (d->channel_ok) {
-    ares_destroy(d->channel); /* callbacks see ARES_EDESTRUCTION */
-    d->channel_ok = 0;
-  }
-  while (d->polls) close_poll(d, &d->polls);
+  dns_close(d->dns); /* the lookups' callbacks see ARES_EDESTRUCTION */
   uv_close((uv_handle_t *)&d->round_timer, NULL);
-  uv_close((uv_handle_t *)&d->ares_timer, NULL);
 }
 
 void dnsbl_free(dnsbl *d) {
   if (!d) return;
-  if (d->channel_ok) ares_destroy(d->channel);
-  if (d->n_checks) ares_library_cleanup();
+  dns_free(d->dns);
   free(d->checks);
   free(d);
 }
@@ -945,7 +828,7 @@ static void json_answers(buf *b, const char (*a)[16], int n) {
   buf_appends(b, "]");
 }
 
-static void dnsbl_json(const dnsbl *d, buf *b) {
+void dnsbl_json(const dnsbl *d, buf *b) {
   int counts[4] = {0};
   for (int i = 0; i < d->n_checks; i++) counts[d->checks[i].cur.state]++;
   buf_printf(b, "{\"enabled\":%s,\"intervalSeconds\":%lld,\"running\":%s,\"lastRunAt\":",
@@ -1006,37 +889,6 @@ static void dnsbl_json(const dnsbl *d, buf *b) {
   buf_appends(b, "]}");
 }
 
-void dnsbl_http(dnsbl *d, http_request *req) {
-  int get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-  if (strcmp(req->path, "/api/dnsbl") == 0) {
-    if (!get) {
-      http_respond_error(req, 405, "method_not_allowed", "This endpoint answers GET.");
-      return;
-    }
-    buf b;
-    buf_init(&b, 16 << 20);
-    dnsbl_json(d, &b);
-    http_respond_buf(req, 200, "application/json", NULL, &b);
-    buf_free(&b);
-    return;
-  }
-  if (strcmp(req->path, "/api/dnsbl/check") == 0) {
-    if (strcmp(req->method, "POST")) {
-      http_respond_error(req, 405, "method_not_allowed", "Start a round with POST.");
-      return;
-    }
-    int rc = dnsbl_check_now(d);
-    if (rc < 0) {
-      http_respond_error(req, 409, "dnsbl_disabled",
-                         "Nothing is watched: start seslog with --dnsbl-ip or --dnsbl-domain.");
-      return;
-    }
-    http_respond_json(req, 202, rc ? "{\"status\":\"running\"}" : "{\"status\":\"started\"}");
-    return;
-  }
-  http_respond_error(req, 404, "not_found", "There is no such API endpoint.");
-}
-
 /* Prometheus label values escape backslash, quote and newline. */
 static void label(buf *b, const char *s) {
   for (; *s; s++) {
@@ -1049,8 +901,9 @@ static void label(buf *b, const char *s) {
   }
 }
 
-void dnsbl_metrics(const dnsbl *d, buf *b) {
-  if (!dnsbl_enabled(d)) return;
+int dnsbl_metrics(void *ud, buf *b) {
+  const dnsbl *d = ud;
+  if (!dnsbl_enabled(d)) return 0;
   static const char *const names[] = {"seslog_dnsbl_listed", "seslog_dnsbl_unknown"};
   static const char *const help[] = {
       "1 when the target is listed on the zone, 0 otherwise (not listed, unknown, not yet checked)",
@@ -1072,4 +925,5 @@ void dnsbl_metrics(const dnsbl *d, buf *b) {
   for (int s = ST_NOT_LISTED; s <= ST_UNKNOWN; s++)
     buf_printf(b, "seslog_dnsbl_lookups_total{result=\"%s\"} %llu\n", state_names[s],
                (unsigned long long)d->lookups[s]);
+  return 0;
 }

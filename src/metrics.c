@@ -27,6 +27,11 @@ struct metrics {
   uint64_t lat_counts[N_BUCKETS + 1];
   double lat_sum;
   uint64_t lat_n;
+  struct {
+    metrics_source_fn fn; /* appends its lines */
+    void *ud;             /* fn's first argument */
+  } sources[METRICS_SOURCES_MAX];
+  int n_sources; /* used entries of sources */
 };
 
 int metrics_new(metrics **out) {
@@ -106,6 +111,14 @@ void metrics_load(metrics *m, readpool *rp) {
   if (readpool_run(rp, load_work, load_done, l)) free(l);
 }
 
+int metrics_add_source(metrics *m, metrics_source_fn fn, void *ud) {
+  if (m->n_sources == METRICS_SOURCES_MAX) return SL_ENOMEM;
+  m->sources[m->n_sources].fn = fn;
+  m->sources[m->n_sources].ud = ud;
+  m->n_sources++;
+  return 0;
+}
+
 void metrics_observe_ingest(metrics *m, double ms) {
   size_t i = 0;
   while (i < N_BUCKETS && ms > buckets[i]) i++;
@@ -121,14 +134,18 @@ static int64_t file_size(const char *path, const char *suffix) {
   return stat(p, &st) == 0 ? (int64_t)st.st_size : 0;
 }
 
-int metrics_render(const struct metrics_sources *src, buf *b) {
-  metrics *m = src->m;
+/* seslog_events_total by type. */
+static void render_events(const metrics *m, buf *b) {
   buf_appends(b,
               "# HELP seslog_events_total SES events stored, by type.\n"
               "# TYPE seslog_events_total counter\n");
   for (size_t i = 0; i <= N_TYPES; i++)
     buf_printf(b, "seslog_events_total{type=\"%s\"} %lld\n", i < N_TYPES ? types[i] : "other",
                (long long)atomic_load(&m->events[i]));
+}
+
+/* The rates and states of the live monitors (none with --read-only). */
+static void render_monitors(const struct metrics_sources *src, buf *b) {
   for (int k = 0; k < 2 && src->mon; k++) {
     struct monitor_reading r;
     monitor_get(src->mon, (enum monitor_kind)k, &r);
@@ -150,6 +167,10 @@ int metrics_render(const struct metrics_sources *src, buf *b) {
                  v);
     }
   }
+}
+
+/* What ingest accepted and refused. */
+static void render_ingest(const struct metrics_sources *src, buf *b) {
   if (src->in) {
     struct ingest_counts c = ingest_counts(src->in);
     buf_printf(b,
@@ -182,6 +203,10 @@ int metrics_render(const struct metrics_sources *src, buf *b) {
       buf_printf(b, "seslog_sns_rejected_total{reason=\"%s\"} %llu\n",
                  ingest_reason_name((enum ingest_reason)i), (unsigned long long)counts[i]);
   }
+}
+
+/* The ingest latency histogram. */
+static void render_latency(const metrics *m, buf *b) {
   buf_appends(b,
               "# HELP seslog_ingest_latency_ms Time from a notification's arrival to its "
               "answer (after the commit).\n# TYPE seslog_ingest_latency_ms histogram\n");
@@ -197,6 +222,10 @@ int metrics_render(const struct metrics_sources *src, buf *b) {
       "seslog_ingest_latency_ms_bucket{le=\"+Inf\"} %llu\nseslog_ingest_latency_ms_sum %.3f\n"
       "seslog_ingest_latency_ms_count %llu\n",
       (unsigned long long)cum, m->lat_sum, (unsigned long long)m->lat_n);
+}
+
+/* The outbox's sinks: pending, dead, delivered. */
+static void render_outbox(const struct metrics_sources *src, buf *b) {
   if (src->box && outbox_sink_count(src->box)) {
     buf_appends(b,
                 "# HELP seslog_outbox_pending Alerts and replications waiting for their sink.\n"
@@ -229,6 +258,10 @@ int metrics_render(const struct metrics_sources *src, buf *b) {
                 "# HELP seslog_outbox_pending Alerts and replications waiting for their sink.\n"
                 "# TYPE seslog_outbox_pending gauge\nseslog_outbox_pending{sink=\"slack\"} 0\n");
   }
+}
+
+/* The writer's queue and the database's size. */
+static void render_store(const struct metrics_sources *src, buf *b) {
   if (src->st)
     buf_printf(b,
                "# HELP seslog_write_queue_depth Events waiting for the writer.\n"
@@ -240,5 +273,17 @@ int metrics_render(const struct metrics_sources *src, buf *b) {
                "# TYPE seslog_database_bytes gauge\nseslog_database_bytes{file=\"db\"} %lld\n"
                "seslog_database_bytes{file=\"wal\"} %lld\n",
                (long long)file_size(src->db_path, ""), (long long)file_size(src->db_path, "-wal"));
-  return 0;
+}
+
+int metrics_render(const struct metrics_sources *src, buf *b) {
+  render_events(src->m, b);
+  render_monitors(src, b);
+  render_ingest(src, b);
+  render_latency(src->m, b);
+  render_outbox(src, b);
+  render_store(src, b);
+  int rc = 0;
+  for (int i = 0; i < src->m->n_sources && !rc; i++)
+    rc = src->m->sources[i].fn(src->m->sources[i].ud, b);
+  return rc;
 }

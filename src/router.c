@@ -1,21 +1,82 @@
-/* router.c - dispatch by path and method; authentication of the API. */
+/* router.c - the route table, and the checks every request passes before
+ * its handler: Host and Origin, the API token, serve --read-only. */
 #include "router.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "dynamodb.h"
+#include "api_admin.h"
+#include "api_dnsbl.h"
 #include "error.h"
 #include "server.h"
 #include "util.h"
 
-static int is(const http_request *req, const char *method) {
-  return strcmp(req->method, method) == 0;
-}
+#define ONLY_GET "This endpoint answers GET."
 
 static int starts(const char *s, const char *prefix) {
   return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* POST /sns: ud is the ingest. */
+static void sns_route(void *ud, http_request *req, const char *tail) {
+  (void)tail;
+  ingest_handle(ud, req);
+}
+
+static void add(struct router *r, const struct route *rt) {
+  if (r->n_routes < ROUTER_MAX_ROUTES) r->routes[r->n_routes++] = *rt;
+}
+
+/* The endpoints of the modules r has; the first pattern that matches a
+ * path owns it (an exact path before the pattern with '*' below it). */
+void router_init(struct router *r) {
+  const unsigned T = ROUTE_TOKEN, P = ROUTE_PUBLIC;
+  r->n_routes = 0;
+  add(r, &(struct route){"POST", "/sns", sns_route, r->in, P, ROUTE_WRITER,
+                         "SNS posts to /sns with POST."});
+  add(r, &(struct route){"GET", "/healthz", api_admin_healthz, r, P, ROUTE_LOOP, "Use GET."});
+  add(r, &(struct route){"GET", "/metrics", api_admin_metrics, r, T, ROUTE_LOOP, ONLY_GET});
+  add(r, &(struct route){"GET", "/api/diagnostics", api_admin_diagnostics, r, T, ROUTE_LOOP,
+                         ONLY_GET});
+  add(r, &(struct route){"GET", "/api/subscriptions", api_admin_subscriptions, r, T, ROUTE_LOOP,
+                         ONLY_GET});
+  add(r, &(struct route){"GET", "/api/sources", api_admin_sources, r, T, ROUTE_LOOP, ONLY_GET});
+  if (r->sup) {
+    r->sup_api = (struct api_suppression){
+        .s = r->sup,
+        .st = r->st,
+        .rp = r->rp,
+        .timeout_ms = r->api ? api_options(r->api)->query_timeout_ms : API_QUERY_TIMEOUT_MS};
+    void *s = &r->sup_api;
+    add(r, &(struct route){"GET", "/api/suppression", api_suppression_list, s, T, ROUTE_READPOOL,
+                           "/api/suppression answers GET."});
+    add(r, &(struct route){"POST", "/api/suppression/check", api_suppression_check, s, T,
+                           ROUTE_READPOOL, "/api/suppression/check answers POST."});
+    add(r, &(struct route){NULL, "/api/suppression/*", api_suppression_entry, s, T, ROUTE_WRITER,
+                           NULL});
+  }
+  if (r->dnsbl) {
+    add(r, &(struct route){"GET", "/api/dnsbl", api_dnsbl_get, r->dnsbl, T, ROUTE_LOOP, ONLY_GET});
+    add(r, &(struct route){"POST", "/api/dnsbl/check", api_dnsbl_check, r->dnsbl, T, ROUTE_WRITER,
+                           "Start a round with POST."});
+  }
+  if (r->api) {
+    static const struct {
+      const char *pattern;
+      route_fn fn;
+    } q[] = {{"/api/events", api_events_list},      {"/api/events/counts", api_events_counts},
+             {"/api/events/*", api_events_message}, {"/api/recipients/*", api_events_recipient},
+             {"/api/stats", api_events_stats},      {"/api/timeseries", api_events_timeseries}};
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
+      add(r, &(struct route){"GET", q[i].pattern, q[i].fn, r->api, T, ROUTE_READPOOL, ONLY_GET});
+  }
+}
+
+int router_add_sink_fields(struct router *r, const struct router_sink_fields *f) {
+  if (r->n_sink_fields == ROUTER_MAX_SINK_FIELDS) return SL_ENOMEM;
+  r->sink_fields[r->n_sink_fields++] = *f;
+  return 0;
 }
 
 /* Bearer token check in constant time; 1 when allowed. */
@@ -28,11 +89,12 @@ static int token_ok(const struct router *r, const http_request *req) {
   return util_ct_equal(t, strlen(t), r->api_token, strlen(r->api_token));
 }
 
-/* serve --read-only: 1 when req would write (and has been answered so). */
-static int refuse_write(struct router *r, http_request *req) {
-  if (!r->read_only || is(req, "GET") || is(req, "HEAD")) return 0;
-  if (is(req, "POST") && strcmp(req->path, "/api/suppression/check") == 0) return 0; /* a read */
-  if (strcmp(req->path, "/sns") == 0) /* 503: SNS retries, nothing is lost */
+/* serve --read-only: 1 when req would write (and has been answered so):
+ * any method but GET and HEAD, except on a route that only reads. */
+static int refuse_write(struct router *r, http_request *req, const struct route *rt, int found) {
+  if (!r->read_only || route_is_read_method(req->method)) return 0;
+  if (found == 200 && rt->runs != ROUTE_WRITER) return 0; /* POST .../check reads */
+  if (strcmp(req->path, "/sns") == 0)                     /* 503: SNS retries, nothing is lost */
     http_respond_error(req, 503, "read_only",
                        "This server runs with --read-only and stores nothing; send SNS to a "
                        "server without it.");
@@ -42,139 +104,20 @@ static int refuse_write(struct router *r, http_request *req) {
   return 1;
 }
 
-static void healthz(struct router *r, http_request *req) {
-  char why[256];
-  if (r->st && store_health(r->st, why, sizeof why)) { /* no store: --read-only */
-    buf b;
-    buf_init(&b, 1024);
-    buf_appends(&b, "{\"status\":\"error\",\"reason\":");
-    buf_json_string(&b, why);
-    buf_appends(&b, "}");
-    http_respond_buf(req, 503, "application/json", NULL, &b);
-    buf_free(&b);
-    return;
-  }
-  http_respond_json(req, 200, "{\"status\":\"ok\"}");
-}
-
-/* "outbox":{SINK:{pending, dead, delivered, lastSuccessAt, lastErrorAt,
- * lastError}...}: the state of Slack alerts and DynamoDB replication. */
-static void outbox_json(const outbox *box, const dynamodb *ddb, buf *b) {
-  buf_appends(b, "\"outbox\":{");
-  for (int i = 0; box && i < outbox_sink_count(box); i++) {
-    struct outbox_stats os;
-    outbox_stats(box, i, &os);
-    char ok[25], bad[25];
-    util_format_iso8601(os.last_success_ms, ok);
-    util_format_iso8601(os.last_error_ms, bad);
-    buf_printf(b, "%s", i ? "," : "");
-    buf_json_string(b, outbox_sink_name(box, i));
-    buf_printf(b, ":{\"pending\":%lld,\"dead\":%lld,\"delivered\":%lld,\"lastSuccessAt\":",
-               (long long)os.pending, (long long)os.dead, (long long)os.delivered);
-    if (os.last_success_ms)
-      buf_printf(b, "\"%s\"", ok);
-    else
-      buf_appends(b, "null");
-    buf_appends(b, ",\"lastErrorAt\":");
-    if (os.last_error_ms)
-      buf_printf(b, "\"%s\"", bad);
-    else
-      buf_appends(b, "null");
-    buf_appends(b, ",\"lastError\":");
-    if (os.last_error[0])
-      buf_json_string(b, os.last_error);
-    else
-      buf_appends(b, "null");
-    if (strcmp(outbox_sink_name(box, i), "dynamodb") == 0)
-      buf_printf(b, ",\"keyCollisions\":%lld", (long long)dynamodb_key_collisions(ddb));
-    buf_appends(b, "}");
-  }
-  buf_appends(b, "}");
-}
-
-static void diagnostics(struct router *r, http_request *req) {
-  struct ingest_rejection recent[100];
-  size_t n = ingest_recent_rejections(r->in, recent, 100);
-  const uint64_t *counts = ingest_rejected_counts(r->in);
-  buf b;
-  buf_init(&b, 1 << 20);
-  buf_appends(&b, "{\"rejectedByReason\":{");
-  for (int i = 0; i < REJ_N; i++)
-    buf_printf(&b, "%s\"%s\":%llu", i ? "," : "", ingest_reason_name((enum ingest_reason)i),
-               (unsigned long long)counts[i]);
-  buf_printf(&b, "},\"writeQueue\":%d,", r->st ? store_queue_depth(r->st) : 0);
-  outbox_json(r->metrics.box, r->ddb, &b);
-  buf_appends(&b, ",\"sesReputation\":");
-  sesrep_diagnostics_json(r->sesrep, &b);
-  sqs_diagnostics_json(r->sqs, &b);
-  buf_appends(&b, ",\"recentRejections\":[");
-  for (size_t i = 0; i < n; i++) {
-    char at[25];
-    util_format_iso8601(recent[i].at_ms, at);
-    buf_printf(&b, "%s{\"at\":\"%s\",\"reason\":\"%s\",\"detail\":", i ? "," : "", at,
-               ingest_reason_name(recent[i].reason));
-    buf_json_string(&b, recent[i].detail);
-    buf_appends(&b, ",\"remote\":");
-    buf_json_string(&b, recent[i].remote);
-    buf_appends(&b, ",\"topicArn\":");
-    buf_json_string(&b, recent[i].topic_arn);
-    buf_appends(&b, ",\"snsMessageId\":");
-    buf_json_string(&b, recent[i].message_id);
-    buf_appends(&b, "}");
-  }
-  buf_appends(&b, "]}");
-  http_respond_buf(req, 200, "application/json", NULL, &b);
-  buf_free(&b);
-}
-
-static void subscriptions(struct router *r, http_request *req) {
-  buf b;
-  buf_init(&b, 4 << 20);
-  if (subs_json(r->sb, &b)) {
-    buf_free(&b);
-    http_respond_error(req, 500, "internal", "The subscription list is too large to answer.");
-    return;
-  }
-  http_respond_json(req, 200, b.data);
-  buf_free(&b);
-}
-
-/* GET /api/sources: the SQS queues (topics are /api/subscriptions). */
-static void sources(struct router *r, http_request *req) {
-  buf b;
-  buf_init(&b, 1 << 20);
-  sqs_json(r->sqs, &b);
-  http_respond_json(req, 200, b.data ? b.data : "{\"queues\":[]}");
-  buf_free(&b);
-}
-
-static void serve_metrics(struct router *r, http_request *req) {
-  buf b;
-  buf_init(&b, 1 << 20);
-  metrics_render(&r->metrics, &b);
-  dynamodb_metrics(r->ddb, &b);
-  dnsbl_metrics(r->dnsbl, &b);
-  sesrep_metrics(r->sesrep, &b);
-  sqs_metrics(r->sqs, &b);
-  http_respond_buf(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, &b);
-  buf_free(&b);
-}
-
 /* Against DNS rebinding (hostcheck.h), on the main listener: a request
- * must name this server in Host (except /healthz and /sns, which the public
- * --sns-listen serves to anyone too), and a state-changing one must not come
+ * must name this server in Host (except on the public routes, /healthz and
+ * /sns, which --sns-listen serves to anyone too), and a state-changing one must not come
  * from a page of another site. Answers and returns 0 when refused. */
-static int from_this_site(struct router *r, http_request *req) {
-  const char *p = req->path;
+static int from_this_site(struct router *r, http_request *req, const struct route *rt) {
   if (req->listener_flags & LISTEN_SNS_ONLY) return 1;
-  int open = strcmp(p, "/healthz") == 0 || strcmp(p, "/sns") == 0;
+  int open = rt && (rt->flags & ROUTE_PUBLIC);
   if (!open && !hostcheck_host_ok(&r->hosts, http_header_get(req, "Host"))) {
     http_respond_error(req, 421, "unknown_host",
                        "The Host header does not name this server; give the name with "
                        "--allowed-host NAME.");
     return 0;
   }
-  if (!is(req, "GET") && !is(req, "HEAD") && !is(req, "OPTIONS") &&
+  if (!route_is_read_method(req->method) && strcmp(req->method, "OPTIONS") != 0 &&
       !hostcheck_origin_ok(&r->hosts, http_header_get(req, "Origin"))) {
     http_respond_error(req, 403, "foreign_origin",
                        "A page of another site may not change anything here.");
@@ -183,69 +126,58 @@ static int from_this_site(struct router *r, http_request *req) {
   return 1;
 }
 
-void router_handle(http_request *req, void *ud) {
-  struct router *r = ud;
-  const char *p = req->path;
-  if (!from_this_site(r, req)) return;
-  if (strcmp(p, "/sns") == 0) {
-    if (!is(req, "POST")) {
-      http_respond_error(req, 405, "method_not_allowed", "SNS posts to /sns with POST.");
-      return;
-    }
-    if (refuse_write(r, req)) return;
-    ingest_handle(r->in, req);
-    return;
-  }
-  if (strcmp(p, "/healthz") == 0) {
-    if (!is(req, "GET") && !is(req, "HEAD")) {
-      http_respond_error(req, 405, "method_not_allowed", "Use GET.");
-      return;
-    }
-    healthz(r, req);
-    return;
-  }
-  if (req->listener_flags & LISTEN_SNS_ONLY) {
-    http_respond_error(req, 404, "not_found",
-                       "This listener serves only POST /sns and GET /healthz.");
-    return;
-  }
-  if (starts(p, "/api/") || strcmp(p, "/metrics") == 0) {
-    if (!token_ok(r, req)) {
-      http_respond_error_ex(req, 401, "unauthorized",
-                            "This endpoint needs the header Authorization: Bearer <--api-token>.",
-                            "WWW-Authenticate: Bearer realm=\"seslog\"\r\n");
-      return;
-    }
-    if (refuse_write(r, req)) return;
-    if (r->sup && starts(p, "/api/suppression") && (p[16] == 0 || p[16] == '/')) {
-      suppression_http(r->sup, req); /* GET, PUT, DELETE, POST .../check */
-      return;
-    }
-    if (r->dnsbl && starts(p, "/api/dnsbl") && (p[10] == 0 || p[10] == '/')) {
-      dnsbl_http(r->dnsbl, req); /* GET /api/dnsbl, POST /api/dnsbl/check */
-      return;
-    }
-    if (!is(req, "GET") && !is(req, "HEAD")) {
-      http_respond_error(req, 405, "method_not_allowed", "This endpoint answers GET.");
-      return;
-    }
-    if (strcmp(p, "/metrics") == 0)
-      serve_metrics(r, req);
-    else if (strcmp(p, "/api/diagnostics") == 0)
-      diagnostics(r, req);
-    else if (strcmp(p, "/api/subscriptions") == 0)
-      subscriptions(r, req);
-    else if (strcmp(p, "/api/sources") == 0)
-      sources(r, req);
-    else if (!r->api || api_handle(r->api, req) != 0)
-      http_respond_error(req, 404, "not_found", "There is no such API endpoint.");
-    return;
-  }
-  if (is(req, "GET") || is(req, "HEAD")) {
+/* A path under /api/ (or /metrics) no route took: 405 for a method no
+ * API endpoint takes, else 404. */
+static void api_unrouted(http_request *req, const struct route *rt, int found) {
+  if (found == 405)
+    http_respond_error(req, 405, "method_not_allowed", rt->not_allowed);
+  else if (!route_is_read_method(req->method))
+    http_respond_error(req, 405, "method_not_allowed", ONLY_GET);
+  else
+    http_respond_error(req, 404, "not_found", "There is no such API endpoint.");
+}
+
+/* A path of the web files: GET serves it, another method on one is 405. */
+static void web(struct router *r, http_request *req) {
+  if (route_is_read_method(req->method)) {
     if (r->web && static_serve(r->web, req) == 0) return;
   } else if (r->web && static_exists(r->web, req->path)) {
     http_respond_error(req, 405, "method_not_allowed", "This path answers GET only.");
     return;
   }
   http_respond_error(req, 404, "not_found", "There is nothing at this path.");
+}
+
+void router_handle(http_request *req, void *ud) {
+  struct router *r = ud;
+  const struct route *rt;
+  const char *tail;
+  int found = route_match(r->routes, r->n_routes, req->method, req->path, &rt, &tail);
+  int public = rt && (rt->flags & ROUTE_PUBLIC);
+  if (!from_this_site(r, req, rt)) return;
+  if (public && found == 405) {
+    http_respond_error(req, 405, "method_not_allowed", rt->not_allowed);
+    return;
+  }
+  if (!public && (req->listener_flags & LISTEN_SNS_ONLY)) {
+    http_respond_error(req, 404, "not_found",
+                       "This listener serves only POST /sns and GET /healthz.");
+    return;
+  }
+  int api_path = rt || starts(req->path, "/api/");
+  if (!api_path) {
+    web(r, req);
+    return;
+  }
+  if ((!rt || (rt->flags & ROUTE_TOKEN)) && !token_ok(r, req)) {
+    http_respond_error_ex(req, 401, "unauthorized",
+                          "This endpoint needs the header Authorization: Bearer <--api-token>.",
+                          "WWW-Authenticate: Bearer realm=\"seslog\"\r\n");
+    return;
+  }
+  if (refuse_write(r, req, rt, found)) return;
+  if (found == 200)
+    rt->fn(rt->ud, req, tail);
+  else
+    api_unrouted(req, rt, found);
 }

@@ -251,6 +251,11 @@ typedef struct app {
   sesrep *sesrep; /* AWS's reputation metrics and account status (disabled unless asked) */
 } app;
 
+/* The DynamoDB sink's own field in /api/diagnostics. */
+static int ddb_fields(void *ud, buf *b) {
+  return buf_printf(b, ",\"keyCollisions\":%lld", (long long)dynamodb_key_collisions(ud));
+}
+
 static void observe_latency(void *ud, double ms) {
   app *ap = ud;
   metrics_observe_ingest(ap->mx, ms);
@@ -740,12 +745,12 @@ int cmd_serve(int argc, char **argv, int argi) {
       log_kv(LOG_WARN, "cannot read the subscriptions table", NULL);
     sqlite3_close(rdb);
   }
-  suppression_attach(ap.sup, ap.st, ap.rp);
   if (!ro) dnsbl_attach(ap.dnsbl, ap.st);
   sesrep_attach(ap.sesrep, ap.st);
   ap.router = (struct router){
       .in = ap.in,
       .st = ap.st,
+      .rp = ap.rp,
       .sb = ap.sb,
       .web = ap.web,
       .api = ap.api,
@@ -756,9 +761,14 @@ int cmd_serve(int argc, char **argv, int argi) {
       .dnsbl = ap.dnsbl,
       .sesrep = ap.sesrep,
       .sqs = ap.sqs,
-      .ddb = ap.ddb,
       .metrics = {
           .m = ap.mx, .in = ap.in, .mon = ap.mon, .box = ap.box, .st = ap.st, .db_path = o.db}};
+  router_init(&ap.router);
+  router_add_sink_fields(&ap.router, &(struct router_sink_fields){"dynamodb", ddb_fields, ap.ddb});
+  metrics_add_source(ap.mx, dynamodb_metrics, ap.ddb);
+  metrics_add_source(ap.mx, dnsbl_metrics, ap.dnsbl);
+  metrics_add_source(ap.mx, sesrep_metrics, ap.sesrep);
+  metrics_add_source(ap.mx, sqs_metrics, ap.sqs);
   fit_connection_caps(&o.max_connections, &o.sns_max_connections, o.sns_listen != NULL);
   struct server_opts svo = {.max_conns = (int)o.max_connections,
                             .sns_max_conns = (int)o.sns_max_connections,

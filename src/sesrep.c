@@ -1002,6 +1002,40 @@ static void json_monitor(buf *b, const sesrep *s, int k) {
   buf_appends(b, "}");
 }
 
+/* The "errors" and "changes" arrays of sesrep_stats_json, after the
+ * divergence array (whose "]" they close). */
+static void json_errors_changes(buf *b, const sesrep *s) {
+  buf_appends(b, "],\"errors\":[");
+  int ne = 0;
+  for (int a = 0; a < 2; a++) {
+    const struct api_state *st = &s->api[a];
+    if (!st->failures) continue;
+    buf_printf(b, "%s{\"api\":\"%s\",\"error\":\"%s\",\"message\":", ne++ ? "," : "", api_names[a],
+               outcome_names[st->error]);
+    buf_json_string(b, st->message);
+    buf_printf(b, ",\"failures\":%d,\"at\":", st->failures);
+    buf_json_time(b, st->last_error_ms);
+    buf_appends(b, ",\"retryAt\":");
+    buf_json_time(b, s->closing ? 0 : st->next_ms);
+    buf_appends(b, "}");
+  }
+  buf_appends(b, "],\"changes\":[");
+  for (int i = 0; i < s->n_changes; i++) {
+    const struct enf_change *c =
+        &s->changes[(s->changes_head - 1 - i + 2 * MAX_CHANGES) % MAX_CHANGES];
+    buf_appends(b, i ? ",{\"at\":" : "{\"at\":");
+    buf_json_time(b, c->at);
+    buf_appends(b, ",\"from\":");
+    if (c->from[0])
+      buf_json_string(b, c->from);
+    else
+      buf_appends(b, "null");
+    buf_appends(b, ",\"to\":");
+    buf_json_string(b, c->to);
+    buf_appends(b, "}");
+  }
+}
+
 void sesrep_stats_json(const sesrep *s, buf *b, int have_own, double seslog_bounce,
                        double seslog_complaint) {
   if (!sesrep_enabled(s)) {
@@ -1072,35 +1106,7 @@ void sesrep_stats_json(const sesrep *s, buf *b, int have_own, double seslog_boun
     buf_json_string(b, why);
     buf_appends(b, "}");
   }
-  buf_appends(b, "],\"errors\":[");
-  int ne = 0;
-  for (int a = 0; a < 2; a++) {
-    const struct api_state *st = &s->api[a];
-    if (!st->failures) continue;
-    buf_printf(b, "%s{\"api\":\"%s\",\"error\":\"%s\",\"message\":", ne++ ? "," : "", api_names[a],
-               outcome_names[st->error]);
-    buf_json_string(b, st->message);
-    buf_printf(b, ",\"failures\":%d,\"at\":", st->failures);
-    buf_json_time(b, st->last_error_ms);
-    buf_appends(b, ",\"retryAt\":");
-    buf_json_time(b, s->closing ? 0 : st->next_ms);
-    buf_appends(b, "}");
-  }
-  buf_appends(b, "],\"changes\":[");
-  for (int i = 0; i < s->n_changes; i++) {
-    const struct enf_change *c =
-        &s->changes[(s->changes_head - 1 - i + 2 * MAX_CHANGES) % MAX_CHANGES];
-    buf_appends(b, i ? ",{\"at\":" : "{\"at\":");
-    buf_json_time(b, c->at);
-    buf_appends(b, ",\"from\":");
-    if (c->from[0])
-      buf_json_string(b, c->from);
-    else
-      buf_appends(b, "null");
-    buf_appends(b, ",\"to\":");
-    buf_json_string(b, c->to);
-    buf_appends(b, "}");
-  }
+  json_errors_changes(b, s);
   buf_appends(b, "]}");
 }
 
@@ -1167,8 +1173,9 @@ static void label(buf *b, const char *v) {
   }
 }
 
-void sesrep_metrics(const sesrep *s, buf *b) {
-  if (!sesrep_enabled(s)) return;
+int sesrep_metrics(void *ud, buf *b) {
+  const sesrep *s = ud;
+  if (!sesrep_enabled(s)) return 0;
   static const char *const names[] = {"seslog_ses_reputation_bounce_rate",
                                       "seslog_ses_reputation_complaint_rate"};
   static const char *const help[] = {
@@ -1222,6 +1229,7 @@ void sesrep_metrics(const sesrep *s, buf *b) {
     for (int o = 0; o < O_N; o++)
       buf_printf(b, "seslog_ses_reputation_requests_total{api=\"%s\",outcome=\"%s\"} %llu\n",
                  api_names[a], outcome_names[o], (unsigned long long)s->api[a].outcomes[o]);
+  return 0;
 }
 
 /* ---- series (pool thread) ------------------------------------------------ */

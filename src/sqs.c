@@ -8,8 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api_sns.h"
 #include "error.h"
-#include "http.h"
 #include "jsoncheck.h"
 #include "log.h"
 #include "ses.h"
@@ -36,15 +36,15 @@ typedef struct queue queue;
 /* One received message on its way through ingest or the store. */
 typedef struct sqs_msg {
   queue *q;
-  char *receipt;        /* ReceiptHandle */
-  char message_id[80];  /* SQS MessageId */
-  int receives;         /* ApproximateReceiveCount */
-  http_request *req;    /* an envelope handed to ingest, or NULL */
-  store_req sreq;       /* a raw event handed to the store */
-  enum outcome outcome; /* set when finished */
-  char code[48];        /* refusal code */
-  char detail[200];     /* refusal sentence */
-  struct sqs_msg *next; /* the queue's list of finished messages */
+  char *receipt;         /* ReceiptHandle */
+  char message_id[80];   /* SQS MessageId */
+  int receives;          /* ApproximateReceiveCount */
+  api_sns_envelope *env; /* an envelope handed to ingest, or NULL */
+  store_req sreq;        /* a raw event handed to the store */
+  enum outcome outcome;  /* set when finished */
+  char code[48];         /* refusal code */
+  char detail[200];      /* refusal sentence */
+  struct sqs_msg *next;  /* the queue's list of finished messages */
 } sqs_msg;
 
 /* One refusal, for /api/diagnostics. */
@@ -249,7 +249,7 @@ static void set_error(queue *q, const char *why) {
 /* ---- finishing messages ---- */
 
 static void msg_free(sqs_msg *m) {
-  if (m->req) http_request_free(m->req);
+  api_sns_free(m->env);
   ses_event_free(m->sreq.ev);
   free(m->receipt);
   free(m);
@@ -434,69 +434,35 @@ static void on_flush(uv_timer_t *t) {
 /* ---- handing messages in ---- */
 
 /* ingest answered the envelope (inside its callback chain). */
-static void on_ingest_done(http_request *req) {
-  sqs_msg *m = req->conn;
+static void on_ingest_done(void *ud, const struct api_sns_answer *a) {
+  sqs_msg *m = ud;
   queue *q = m->q;
-  const char *sep = req->response.data ? strstr(req->response.data, "\r\n\r\n") : NULL;
-  cJSON *j = sep ? cJSON_Parse(sep + 4) : NULL;
-  if (req->status == 200) {
-    const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "status");
-    const char *s = cJSON_IsString(st) ? st->valuestring : "";
-    if (strcmp(s, "stored") == 0)
+  if (a->status == 200) {
+    if (strcmp(a->outcome, "stored") == 0)
       q->stored++;
-    else if (strcmp(s, "duplicate") == 0)
+    else if (strcmp(a->outcome, "duplicate") == 0)
       q->duplicates++;
     else
       q->ignored++;
     finish(m, OUT_DELETE);
-  } else if (req->status >= 500) {
+  } else if (a->status >= 500) {
     finish(m, OUT_RETRY);
   } else {
-    const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
-    const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
-    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(err, "message");
-    refuse(m, cJSON_IsString(code) ? code->valuestring : "refused",
-           cJSON_IsString(msg) ? msg->valuestring : "The envelope was refused.");
+    refuse(m, a->code ? a->code : "refused", a->message ? a->message : "The envelope was refused.");
   }
-  cJSON_Delete(j);
 }
 
 /* Hands an SNS envelope to ingest as if SNS had posted it to /sns. */
 static void hand_to_ingest(sqs_msg *m, const char *body, size_t len) {
   queue *q = m->q;
-  http_request *req = calloc(1, sizeof *req);
-  if (!req) {
-    finish(m, OUT_RETRY);
-    return;
-  }
-  m->req = req;
-  snprintf(req->method, sizeof req->method, "POST");
-  req->url = util_strdup("/sns");
-  req->path = util_strdup("/sns");
-  buf_init(&req->body, HTTP_MAX_BODY);
-  buf_init(&req->response, 1 << 20);
-  req->keep_alive = 1;
-  req->http_minor = 1;
-  snprintf(req->remote, sizeof req->remote, "sqs:%s", q->name);
-  req->started_ms = util_now_ms();
-  req->on_done = on_ingest_done;
-  req->conn = m;
-  int bad = !req->url || !req->path;
-  if (q->s->auth_header) {
-    req->headers[0].name = util_strdup("Authorization");
-    req->headers[0].value = util_strdup(q->s->auth_header);
-    req->n_headers = 1;
-    bad = bad || !req->headers[0].name || !req->headers[0].value;
-  }
-  if (bad) {
-    finish(m, OUT_RETRY);
-    return;
-  }
-  if (buf_append(&req->body, body, len)) {
+  char remote[64];
+  snprintf(remote, sizeof remote, "sqs:%s", q->name);
+  int rc =
+      api_sns_submit(q->s->in, body, len, remote, q->s->auth_header, on_ingest_done, m, &m->env);
+  if (rc == SL_ETOOBIG)
     refuse(m, "too_large", "The message body is over 1 MiB, the limit of POST /sns.");
-    return;
-  }
-  ingest_handle(q->s->in, req);
+  else if (rc)
+    finish(m, OUT_RETRY);
 }
 
 static void on_raw_stored(store_req *sr) {
@@ -900,8 +866,9 @@ static void label(buf *b, const char *s) {
   }
 }
 
-void sqs_metrics(const sqs *s, buf *b) {
-  if (!s || !s->n) return;
+int sqs_metrics(void *ud, buf *b) {
+  const sqs *s = ud;
+  if (!s || !s->n) return 0;
   static const char *const outcomes[] = {"received", "stored",  "duplicate", "ignored",
                                          "refused",  "deleted", "retried"};
   buf_appends(b,
@@ -963,4 +930,5 @@ void sqs_metrics(const sqs *s, buf *b) {
         buf_printf(b, "\"} %.3f\n", (double)q->last_receive_ms / 1000.0);
     }
   }
+  return 0;
 }

@@ -1,12 +1,13 @@
-/* suppression.c - the suppression list: address rules, the store hook that
- * applies the bounce and complaint rules in each event's transaction,
- * manual writes, reads, their JSON, and the /api/suppression endpoints.
+/* suppression.c - the suppression list: the store hook that applies the
+ * bounce and complaint rules in each event's transaction, manual writes,
+ * reads, their JSON and the bulk check. The endpoints are in
+ * api_suppression.c, the address rules in address.c.
  *
- * Reading order: addresses; the writer's statements; the rules hook; manual
- * writes; reads and JSON; the HTTP endpoints. */
+ * Reading order: the writer's statements; the rules hook; manual writes;
+ * reads and JSON; the bulk check. SES's CSV format is read by the CLI
+ * (cmd_suppression.c). */
 #include "suppression.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -14,15 +15,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include "csv.h"
+#include "address.h"
 #include "error.h"
 #include "log.h"
 #include "ses.h"
 
 #define DAY_MS 86400000LL
 #define SOFT_ROWS_MAX 10000 /* soft bounces of one address read per event, at most */
-#define LIST_MAX 1000       /* limit of one API page, at most */
-#define LIST_DEFAULT 50
 
 /* The writer's statements, prepared on first use on the write connection. */
 enum {
@@ -79,8 +78,6 @@ struct suppression {
   struct suppression_opts o; /* copied at creation */
   sqlite3 *wdb;              /* the connection w[] belongs to (writer thread) */
   sqlite3_stmt *w[W_N];      /* writer statements, or NULL until first use */
-  store *st;                 /* HTTP writes; NULL until attached */
-  readpool *rp;              /* HTTP reads; NULL until attached */
 };
 
 static const char *const reason_names[] = {"BOUNCE", "COMPLAINT", "MANUAL"};
@@ -89,7 +86,7 @@ static int streq(const char *a, const char *b) {
   return a && b && strcmp(a, b) == 0;
 }
 
-/* ---- addresses --------------------------------------------------------- */
+/* ---- reasons ----------------------------------------------------------- */
 
 const char *suppression_reason_name(int reason) {
   return reason >= 0 && reason <= SUP_MANUAL ? reason_names[reason] : "?";
@@ -103,118 +100,6 @@ int suppression_reason_parse(const char *s, int *out) {
     }
   }
   return SL_EINVAL;
-}
-
-/* Length of the valid UTF-8 sequence at p (n bytes left), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t n) {
-  unsigned char c = p[0];
-  size_t len;
-  unsigned min;
-  unsigned cp;
-  if (c < 0x80) return 1;
-  if (c >= 0xc2 && c <= 0xdf)
-    len = 2, min = 0x80, cp = c & 0x1f;
-  else if (c >= 0xe0 && c <= 0xef)
-    len = 3, min = 0x800, cp = c & 0x0f;
-  else if (c >= 0xf0 && c <= 0xf4)
-    len = 4, min = 0x10000, cp = c & 0x07;
-  else
-    return 0;
-  if (len > n) return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((p[i] & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (p[i] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return len;
-}
-
-/* ASCII that cannot stand unquoted in an address (or in a CSV field). */
-static const unsigned char special[128] = {[','] = 1, [';'] = 1, ['<'] = 1, ['>'] = 1, ['"'] = 1,
-                                           ['('] = 1, [')'] = 1, ['['] = 1, [']'] = 1, ['\\'] = 1};
-
-/* ASCII allowed in a domain (other bytes are UTF-8 of an IDN). */
-static const unsigned char domain_char[128] = {
-    ['-'] = 1, ['.'] = 1, ['_'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
-    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1,
-    ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1,
-    ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1,
-    ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1,
-    ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1,
-    ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1,
-    ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1,
-    ['z'] = 1};
-
-int suppression_address_check(const char *addr, const char **why) {
-  const char *w = NULL;
-  size_t n = addr ? strlen(addr) : 0;
-  const char *at = addr ? strchr(addr, '@') : NULL;
-  if (!n)
-    w = "it is empty";
-  else if (n > SUPPRESSION_ADDRESS_MAX)
-    w = "it is longer than 320 bytes";
-  else if (!at)
-    w = "it has no @";
-  else if (strchr(at + 1, '@'))
-    w = "it has more than one @";
-  else if (at == addr)
-    w = "the part before the @ is empty";
-  else if (!at[1])
-    w = "the domain after the @ is empty";
-  else if (at[1] == '.' || addr[n - 1] == '.' || strstr(at, ".."))
-    w = "the domain has an empty label (a dot at its start or end, or two dots in a row)";
-  for (size_t i = 0; !w && i < n;) {
-    unsigned char c = (unsigned char)addr[i];
-    if (c <= 0x20 || c == 0x7f) {
-      w = c == ' ' ? "it contains a space" : "it contains a control character";
-    } else if (c < 0x80 && special[c]) {
-      w = "it contains one of , ; < > \" ( ) [ ] \\";
-    } else if (addr + i > at && c < 0x80 && !domain_char[c]) {
-      w = "the domain may hold only letters, digits, dots, hyphens and underscores";
-    } else {
-      size_t len = utf8_len((const unsigned char *)addr + i, n - i);
-      if (!len) w = "it is not valid UTF-8";
-      i += len ? len : 1;
-    }
-  }
-  if (w) {
-    if (why) *why = w;
-    return SL_EINVAL;
-  }
-  return 0;
-}
-
-int suppression_address_fold(const char *addr, char *out, size_t outlen, const char **why) {
-  int rc = suppression_address_check(addr, why);
-  if (rc) return rc;
-  size_t n = strlen(addr);
-  if (n + 1 > outlen) {
-    if (why) *why = "it is too long";
-    return SL_EINVAL;
-  }
-  for (size_t i = 0; i <= n; i++) {
-    char c = addr[i];
-    out[i] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
-  }
-  return 0;
-}
-
-/* The domain part of a checked, folded address. */
-static const char *domain_of(const char *folded) {
-  return strchr(folded, '@') + 1;
-}
-
-/* An SES recipient may come as "Name <addr>": the address inside the
- * brackets, copied into out (SUPPRESSION_ADDRESS_MAX + 1 bytes). */
-static void bare_address(const char *r, char *out) {
-  const char *lt = strrchr(r, '<');
-  const char *gt = lt ? strchr(lt, '>') : NULL;
-  size_t n = lt && gt ? (size_t)(gt - lt - 1) : strlen(r);
-  const char *p = lt && gt ? lt + 1 : r;
-  while (n && *p == ' ') p++, n--;
-  while (n && p[n - 1] == ' ') n--;
-  if (n > SUPPRESSION_ADDRESS_MAX) n = SUPPRESSION_ADDRESS_MAX + 1; /* fails the check */
-  snprintf(out, SUPPRESSION_ADDRESS_MAX + 2, "%.*s", (int)n, p);
 }
 
 /* ---- the module ---------------------------------------------------------- */
@@ -241,11 +126,6 @@ void suppression_free(suppression *s) {
   if (!s) return;
   finalize_writer(s);
   free(s);
-}
-
-void suppression_attach(suppression *s, store *st, readpool *rp) {
-  s->st = st;
-  s->rp = rp;
 }
 
 /* The writer statement i on db, reset and unbound, or NULL. A different
@@ -309,7 +189,7 @@ static int insert_entry(suppression *s, sqlite3 *db, const char *folded, const c
   if (!st) return SL_EDB;
   bind_text(st, 1, folded);
   bind_text(st, 2, display);
-  bind_text(st, 3, domain_of(folded));
+  bind_text(st, 3, address_domain(folded));
   bind_text(st, 4, suppression_reason_name(reason));
   sqlite3_bind_int64(st, 5, created_at);
   if (last_event_at) sqlite3_bind_int64(st, 6, last_event_at);
@@ -330,8 +210,8 @@ static int rule_suppress(suppression *s, sqlite3 *db, const ses_event *e, int64_
                          const char *note, int ambiguous) {
   char display[SUPPRESSION_ADDRESS_MAX + 2], folded[SUPPRESSION_ADDRESS_MAX + 1];
   const char *why;
-  bare_address(recipient, display);
-  if (suppression_address_fold(display, folded, sizeof folded, &why)) {
+  address_unwrap(recipient, display);
+  if (address_fold(display, folded, sizeof folded, &why)) {
     log_kv(LOG_WARN, "suppression: an affected recipient is not a usable address; not suppressed",
            "messageId", e->message_id, "why", why, NULL);
     return 0;
@@ -379,9 +259,9 @@ static int soft_count(suppression *s, sqlite3 *db, const ses_event *e, const cha
   sqlite3_stmt *st = wstmt(s, db, W_LAST_REMOVAL);
   if (!st) return SL_EDB;
   char display[SUPPRESSION_ADDRESS_MAX + 2], folded[SUPPRESSION_ADDRESS_MAX + 1];
-  bare_address(recipient, display);
+  address_unwrap(recipient, display);
   int64_t removed_at_event = 0;
-  if (!suppression_address_fold(display, folded, sizeof folded, NULL)) {
+  if (!address_fold(display, folded, sizeof folded, NULL)) {
     bind_text(st, 1, folded);
     if (sqlite3_step(st) == SQLITE_ROW) removed_at_event = sqlite3_column_int64(st, 0);
     if (step_done(st)) return SL_EDB;
@@ -508,7 +388,7 @@ static int find_entry(suppression *s, sqlite3 *db, const char *folded, char out[
 int suppression_put(suppression *s, sqlite3 *db, const struct suppression_change *c, int64_t now,
                     int *outcome) {
   char folded[SUPPRESSION_ADDRESS_MAX + 1];
-  if (suppression_address_fold(c->address, folded, sizeof folded, NULL)) return SL_EINVAL;
+  if (address_fold(c->address, folded, sizeof folded, NULL)) return SL_EINVAL;
   if (c->reason < 0 || c->reason > SUP_MANUAL) return SL_EINVAL;
   char old[16];
   int found;
@@ -541,7 +421,7 @@ int suppression_put(suppression *s, sqlite3 *db, const struct suppression_change
 int suppression_remove(suppression *s, sqlite3 *db, const char *address, const char *actor,
                        const char *note, int64_t now, int *outcome) {
   char folded[SUPPRESSION_ADDRESS_MAX + 1];
-  if (suppression_address_fold(address, folded, sizeof folded, NULL)) return SL_EINVAL;
+  if (address_fold(address, folded, sizeof folded, NULL)) return SL_EINVAL;
   sqlite3_stmt *st = wstmt(s, db, W_DELETE);
   if (!st) return SL_EDB;
   bind_text(st, 1, folded);
@@ -697,9 +577,15 @@ static void render_row(void *ud, const struct suppression_row *r) {
   x->rc = suppression_row_json(r, x->out);
 }
 
+int suppression_get_json(sqlite3 *db, const char *folded, buf *out, int *found) {
+  struct render x = {out, 0};
+  int rc = suppression_get(db, folded, render_row, &x, found);
+  return rc ? rc : x.rc;
+}
+
 int suppression_entry_json(sqlite3 *db, const char *address, buf *out) {
   char folded[SUPPRESSION_ADDRESS_MAX + 1];
-  if (!address || suppression_address_fold(address, folded, sizeof folded, NULL))
+  if (!address || address_fold(address, folded, sizeof folded, NULL))
     return buf_appends(out, "null");
   struct render x = {out, 0};
   int found = 0;
@@ -746,244 +632,11 @@ int suppression_history_json(sqlite3 *db, const char *folded, int max, buf *out)
   return err;
 }
 
-/* ---- the HTTP endpoints -------------------------------------------------- */
-
-#define PREFIX "/api/suppression"
-#define BODY_MAX ((size_t)64 << 20) /* the largest answer: a full bulk check */
-
-enum job_kind { JK_LIST, JK_GET, JK_CHECK, JK_PUT, JK_DELETE };
-
-/* One API request on its way through the readpool or the store. */
-typedef struct job {
-  suppression *s;
-  http_request *req;
-  enum job_kind kind;
-  char folded[SUPPRESSION_ADDRESS_MAX + 1];  /* GET/PUT/DELETE: the key */
-  char display[SUPPRESSION_ADDRESS_MAX + 1]; /* ...as given */
-  struct suppression_filter f;               /* list */
-  char domain[256];                          /* f.domain points here */
-  char search[SUPPRESSION_ADDRESS_MAX + 1];  /* f.search points here */
-  int reason;                                /* PUT */
-  char *note;                                /* PUT, owned, or NULL */
-  int outcome;                               /* PUT/DELETE: SUP_* */
-  store_req sreq;                            /* PUT/DELETE, embedded */
-  buf out;                                   /* the answer's body */
-  int status;                                /* the answer's status */
-  const char *code;                          /* error code when status >= 400 */
-  char msg[512];                             /* error message */
-} job;
-
-static void job_free(job *j) {
-  buf_free(&j->out);
-  free(j->note);
-  free(j);
-}
-
-static void set_error(job *j, int status, const char *code, const char *msg) {
-  j->status = status;
-  j->code = code;
-  if (msg != j->msg) snprintf(j->msg, sizeof j->msg, "%s", msg);
-}
-
-/* Answers j (error or body) and frees it. */
-static void finish(job *j) {
-  if (j->status >= 400)
-    http_respond_error(j->req, j->status, j->code, j->msg);
-  else
-    http_respond_buf(j->req, j->status, "application/json", NULL, &j->out);
-  job_free(j);
-}
-
-/* Maps a read or write failure onto j's answer. */
-static void db_failure(job *j, int rc) {
-  if (rc == SL_EBUSY)
-    set_error(j, 503, "query_timeout", "The query took too long; try again or narrow it.");
-  else if (rc == SL_ETOOBIG)
-    set_error(j, 500, "too_large", "The answer is too large.");
-  else if (rc == SL_ESHUTDOWN)
-    set_error(j, 503, "shutting_down", "The server is stopping.");
-  else
-    set_error(j, 500, "database_error", "The database could not answer.");
-}
-
-/* One read transaction around the statements of a pool run: a single
- * snapshot, and one lock instead of one per statement (which, for 10,000
- * lookups, costs more than the lookups). */
-static void read_begin(sqlite3 *db) {
-  sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-}
-
-static void read_end(sqlite3 *db) {
-  if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-}
-
-/* Readpool: done on the loop. */
-static void read_done(void *arg, int rc) {
-  job *j = arg;
-  if (rc) db_failure(j, rc);
-  finish(j);
-}
-
-/* -- GET /api/suppression -- */
-
-struct list_ctx {
-  job *j;
-  long n;          /* rows rendered */
-  int64_t last_id; /* id of the last row rendered */
-  int more;        /* a row past the page exists */
-};
-
-static int list_row(void *ud, const struct suppression_row *r) {
-  struct list_ctx *c = ud;
-  if (c->n == c->j->f.limit - 1) { /* f.limit is the page + 1 */
-    c->more = 1;
-    return 1;
-  }
-  int rc = buf_appends(&c->j->out, c->n ? "," : "");
-  if (!rc) rc = suppression_row_json(r, &c->j->out);
-  c->n++;
-  c->last_id = r->id;
-  return rc;
-}
-
-static int list_work(sqlite3 *db, void *arg) {
-  job *j = arg;
-  struct list_ctx c = {j, 0, 0, 0};
-  int rc = buf_appends(&j->out, "{\"items\":[");
-  read_begin(db);
-  if (!rc) rc = suppression_list(db, &j->f, list_row, &c);
-  read_end(db);
-  if (rc == 1) rc = 0; /* stopped at the page's end */
-  if (!rc && c.more)
-    rc = buf_printf(&j->out, "],\"nextCursor\":\"c%lld\"}", (long long)c.last_id);
-  else if (!rc)
-    rc = buf_appends(&j->out, "],\"nextCursor\":null}");
-  if (!rc) j->status = 200;
-  return rc;
-}
-
-/* Parses the query of GET /api/suppression into j->f. Returns 0, or
- * SL_EINVAL with j's answer set. */
-static int list_params(job *j) {
-  static const char *const known[] = {"limit", "cursor", "reason", "domain", "since", "search"};
-  j->f.reason = -1;
-  j->f.limit = LIST_DEFAULT;
-  for (const char *p = j->req->query; p && *p;) {
-    const char *amp = strchr(p, '&');
-    size_t n = amp ? (size_t)(amp - p) : strlen(p);
-    const char *eq = memchr(p, '=', n);
-    size_t kl = eq ? (size_t)(eq - p) : n;
-    size_t k = 0;
-    while (kl && k < sizeof known / sizeof known[0] &&
-           !(strlen(known[k]) == kl && strncmp(known[k], p, kl) == 0))
-      k++;
-    if (kl && k == sizeof known / sizeof known[0]) {
-      snprintf(j->msg, sizeof j->msg,
-               "Unknown parameter \"%.*s\"; this endpoint takes: limit, cursor, reason, domain, "
-               "since, search.",
-               (int)(kl < 64 ? kl : 64), p);
-      set_error(j, 400, "invalid_parameter", j->msg);
-      return SL_EINVAL;
-    }
-    p += n + (amp ? 1 : 0);
-  }
-  char v[SUPPRESSION_ADDRESS_MAX + 1];
-  for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) {
-    const char *name = known[k];
-    int got = http_query_param(j->req, name, v, sizeof v);
-    if (got == 0 || (got == 1 && !*v)) continue;
-    const char *bad = NULL;
-    if (got < 0) {
-      bad = "is too long or badly percent-encoded";
-    } else if (strcmp(name, "limit") == 0) {
-      char *end;
-      errno = 0;
-      long n = strtol(v, &end, 10);
-      if (errno || *end || end == v || n < 1 || n > LIST_MAX)
-        bad = "must be a whole number from 1 to 1000";
-      else
-        j->f.limit = n;
-    } else if (strcmp(name, "cursor") == 0) {
-      char *end;
-      errno = 0;
-      long long id = v[0] == 'c' ? strtoll(v + 1, &end, 10) : 0;
-      if (v[0] != 'c' || errno || *end || end == v + 1 || id < 1)
-        bad = "is not a cursor this server gave (use nextCursor as it is)";
-      else
-        j->f.before_id = id;
-    } else if (strcmp(name, "reason") == 0) {
-      if (suppression_reason_parse(v, &j->f.reason)) bad = "must be BOUNCE, COMPLAINT or MANUAL";
-    } else if (strcmp(name, "domain") == 0) {
-      char probe[SUPPRESSION_ADDRESS_MAX + 8];
-      snprintf(probe, sizeof probe, "x@%s", v);
-      if (strlen(v) >= sizeof j->domain ||
-          suppression_address_fold(probe, probe, sizeof probe, NULL))
-        bad = "is not a domain";
-      else
-        snprintf(j->domain, sizeof j->domain, "%s", probe + 2), j->f.domain = j->domain;
-    } else if (strcmp(name, "since") == 0) {
-      int64_t ms, d;
-      if (util_parse_iso8601(v, &ms) == 0)
-        j->f.since = ms;
-      else if (util_parse_duration(v, &d) == 0)
-        j->f.since = util_now_ms() - d;
-      else
-        bad = "must be an ISO-8601 time or a duration like 15m, 24h or 7d";
-      if (!bad && j->f.since == 0) j->f.since = 1; /* 0 means no bound */
-    } else if (strcmp(name, "search") == 0) {
-      snprintf(j->search, sizeof j->search, "%s", v);
-      util_ascii_lower(j->search);
-      j->f.search = j->search;
-    }
-    if (bad) {
-      char msg[256];
-      snprintf(msg, sizeof msg, "Parameter \"%s\" %s.", name, bad);
-      set_error(j, 400, "invalid_parameter", msg);
-      return SL_EINVAL;
-    }
-  }
-  j->f.limit++; /* one more row tells whether there is a next page */
-  return 0;
-}
-
-/* -- GET /api/suppression/{address} -- */
-
-/* The entry of j->folded with its history into j->out; *found 0 when the
- * address is not listed. */
-static int get_entry_history(sqlite3 *db, job *j, int *found) {
-  struct render x = {&j->out, 0};
-  int rc = suppression_get(db, j->folded, render_row, &x, found);
-  if (rc || !*found) return rc;
-  if (x.rc) return x.rc;
-  /* The entry's closing brace becomes the history's field. */
-  j->out.len--;
-  rc = buf_appends(&j->out, ",\"history\":");
-  if (!rc) rc = suppression_history_json(db, j->folded, SUPPRESSION_HISTORY_MAX, &j->out);
-  if (!rc) rc = buf_appends(&j->out, "}");
-  return rc;
-}
-
-static int get_work(sqlite3 *db, void *arg) {
-  job *j = arg;
-  int found = 0;
-  read_begin(db);
-  int rc = get_entry_history(db, j, &found);
-  read_end(db);
-  if (rc) return rc;
-  if (!found) {
-    snprintf(j->msg, sizeof j->msg, "%s is not on the suppression list.", j->display);
-    set_error(j, 404, "not_found", j->msg);
-    return 0;
-  }
-  j->status = 200;
-  return 0;
-}
-
-/* -- POST /api/suppression/check -- */
+/* ---- the bulk check ------------------------------------------------------ */
 
 /* One address of a bulk check. */
 struct probe {
-  const char *given;  /* as in the body (the cJSON's string) */
+  const char *given;  /* as the caller gave it */
   const char *folded; /* in the arena */
   char *answer;       /* "true,\"reason\":...,\"entry\":{...}" when listed, owned */
 };
@@ -1006,27 +659,22 @@ static void probe_row(void *ud, const struct suppression_row *r) {
     p->answer = buf_take(&b);
 }
 
-/* Looks up the n (checked) addresses of list and appends the answer.
- * The lookups go in key order, so neighbouring keys share B-tree pages;
+/* The lookups go in key order, so neighbouring keys share B-tree pages;
  * the answer keeps the order of the request. */
-static int check_lookup(sqlite3 *db, const cJSON *list, int n, buf *out) {
+int suppression_check_json(sqlite3 *db, const char *const *addresses, int n, buf *out) {
   struct probe *probes = calloc((size_t)n + 1, sizeof *probes);
   struct probe **sorted = calloc((size_t)n + 1, sizeof *sorted);
   buf arena;
-  buf_init(&arena, (size_t)HTTP_MAX_BODY * 2);
+  buf_init(&arena, (size_t)n * (SUPPRESSION_ADDRESS_MAX + 1) + 1);
   int rc = probes && sorted ? 0 : SL_ENOMEM;
   size_t *offs = calloc((size_t)n + 1, sizeof *offs);
   if (!offs) rc = SL_ENOMEM;
-  int i = 0;
-  const cJSON *a;
-  cJSON_ArrayForEach(a, list) {
-    if (rc) break;
+  for (int i = 0; !rc && i < n; i++) {
     char folded[SUPPRESSION_ADDRESS_MAX + 1];
-    suppression_address_fold(a->valuestring, folded, sizeof folded, NULL);
+    address_fold(addresses[i], folded, sizeof folded, NULL);
     offs[i] = arena.len;
-    probes[i].given = a->valuestring;
+    probes[i].given = addresses[i];
     rc = buf_append(&arena, folded, strlen(folded) + 1);
-    i++;
   }
   for (int k = 0; !rc && k < n; k++) {
     probes[k].folded = arena.data + offs[k]; /* the arena no longer moves */
@@ -1066,277 +714,4 @@ static int check_lookup(sqlite3 *db, const cJSON *list, int n, buf *out) {
   free(sorted);
   buf_free(&arena);
   return rc;
-}
-
-/* Parses the body, checks every address, looks each one up. Everything
- * runs here on the pool: a 10,000-address body costs the loop nothing. */
-static int check_work(sqlite3 *db, void *arg) {
-  job *j = arg;
-  const buf *body = &j->req->body;
-  cJSON *root = body->len ? cJSON_ParseWithLength(body->data, body->len) : NULL;
-  const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "addresses");
-  if (!cJSON_IsArray(list)) {
-    cJSON_Delete(root);
-    set_error(j, 400, "invalid_body",
-              "The body must be a JSON object {\"addresses\":[\"a@example.com\", ...]}.");
-    return 0;
-  }
-  int n = cJSON_GetArraySize(list);
-  if (n > SUPPRESSION_CHECK_MAX) {
-    cJSON_Delete(root);
-    snprintf(j->msg, sizeof j->msg, "The body names %d addresses; one check takes at most 10000.",
-             n);
-    set_error(j, 400, "too_many_addresses", j->msg);
-    return 0;
-  }
-  int i = 0;
-  const cJSON *a;
-  cJSON_ArrayForEach(a, list) {
-    const char *why = "it is not a string";
-    if (!cJSON_IsString(a) || suppression_address_check(a->valuestring, &why)) {
-      char shown[80] = "";
-      if (cJSON_IsString(a)) snprintf(shown, sizeof shown, " \"%.60s\"", a->valuestring);
-      snprintf(j->msg, sizeof j->msg, "addresses[%d]%s is not an email address: %s.", i, shown,
-               why);
-      for (char *p = j->msg; *p; p++)
-        if ((unsigned char)*p < 0x20) *p = ' ';
-      cJSON_Delete(root);
-      set_error(j, 400, "invalid_address", j->msg);
-      return 0;
-    }
-    i++;
-  }
-  read_begin(db);
-  int rc = check_lookup(db, list, n, &j->out);
-  read_end(db);
-  cJSON_Delete(root);
-  if (!rc) j->status = 200;
-  return rc;
-}
-
-/* -- PUT and DELETE /api/suppression/{address}: the writer's side -- */
-
-static int put_apply(store_req *r, sqlite3 *db) {
-  job *j = r->apply_arg;
-  struct suppression_change c = {
-      .address = j->display, .reason = j->reason, .note = j->note, .actor = "api"};
-  int rc = suppression_put(j->s, db, &c, util_now_ms(), &j->outcome);
-  if (rc == SL_EINVAL) {
-    r->result = SL_EINVAL;
-    return 0;
-  }
-  if (rc) return SL_EDB;
-  /* The answer is the entry as committed: read it in the same
-   * transaction, on the write connection (this is the writer thread). */
-  struct render x = {&j->out, 0};
-  int found = 0;
-  rc = suppression_get(db, j->folded, render_row, &x, &found);
-  if (rc || !found || x.rc) return SL_EDB;
-  r->result = STORE_STORED;
-  return 0;
-}
-
-static int delete_apply(store_req *r, sqlite3 *db) {
-  job *j = r->apply_arg;
-  /* The entry as it was, for the answer. */
-  struct render x = {&j->out, 0};
-  int found = 0;
-  int rc = suppression_get(db, j->folded, render_row, &x, &found);
-  if (rc || x.rc) return SL_EDB;
-  rc = suppression_remove(j->s, db, j->display, "api", j->note, util_now_ms(), &j->outcome);
-  if (rc) return SL_EDB;
-  r->result = STORE_STORED;
-  return 0;
-}
-
-/* The store committed (or not): on the loop. */
-static void write_done(store_req *r) {
-  job *j = r->ud;
-  if (r->result < 0) {
-    set_error(j, 503, "storage_unavailable", "The change could not be committed; try again.");
-  } else if (j->kind == JK_PUT) {
-    j->status = j->outcome == SUP_ADDED ? 201 : 200;
-  } else if (j->outcome == SUP_ABSENT) {
-    snprintf(j->msg, sizeof j->msg, "%s is not on the suppression list.", j->display);
-    set_error(j, 404, "not_found", j->msg);
-  } else {
-    j->status = 200;
-  }
-  finish(j);
-}
-
-/* Reads the optional body of a PUT. Returns 0, or SL_EINVAL with j's
- * answer set. */
-static int put_body(job *j) {
-  j->reason = SUP_MANUAL;
-  const buf *body = &j->req->body;
-  size_t i = 0;
-  while (i < body->len && strchr(" \t\r\n", body->data[i])) i++;
-  if (i == body->len) return 0;
-  cJSON *root = cJSON_ParseWithLength(body->data, body->len);
-  const char *bad = NULL;
-  if (!cJSON_IsObject(root)) {
-    bad =
-        "The body must be a JSON object like {\"reason\":\"MANUAL\",\"note\":\"...\"} (or empty).";
-  } else {
-    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(root, "reason");
-    const cJSON *note = cJSON_GetObjectItemCaseSensitive(root, "note");
-    if (reason && !cJSON_IsNull(reason) &&
-        (!cJSON_IsString(reason) || suppression_reason_parse(reason->valuestring, &j->reason)))
-      bad = "\"reason\" must be MANUAL, BOUNCE or COMPLAINT.";
-    else if (note && !cJSON_IsNull(note) && !cJSON_IsString(note))
-      bad = "\"note\" must be a string.";
-    else if (cJSON_IsString(note) && strlen(note->valuestring) > SUPPRESSION_NOTE_MAX)
-      bad = "\"note\" is longer than 1000 bytes.";
-    else if (cJSON_IsString(note) && !(j->note = strdup(note->valuestring)))
-      bad = "Out of memory.";
-  }
-  cJSON_Delete(root);
-  if (bad) {
-    set_error(j, 400, "invalid_body", bad);
-    return SL_EINVAL;
-  }
-  return 0;
-}
-
-/* -- dispatch -- */
-
-static int is(const http_request *req, const char *m) {
-  return strcmp(req->method, m) == 0;
-}
-
-void suppression_http(suppression *s, http_request *req) {
-  const char *p = req->path + strlen(PREFIX);
-  job *j = calloc(1, sizeof *j);
-  if (!j) {
-    http_respond_error(req, 503, "overloaded", "The server is out of memory.");
-    return;
-  }
-  j->s = s;
-  j->req = req;
-  buf_init(&j->out, BODY_MAX);
-  if (!s->rp) {
-    set_error(j, 503, "unavailable", "The suppression list is not available.");
-    finish(j);
-    return;
-  }
-  readpool_fn work = NULL;
-  int reading = is(req, "GET") || is(req, "HEAD");
-  if (*p == 0) {
-    if (!reading) {
-      set_error(j, 405, "method_not_allowed", "/api/suppression answers GET.");
-    } else if (!list_params(j)) {
-      j->kind = JK_LIST;
-      work = list_work;
-    }
-  } else if (strcmp(p, "/check") == 0) {
-    if (!is(req, "POST")) {
-      set_error(j, 405, "method_not_allowed", "/api/suppression/check answers POST.");
-    } else {
-      j->kind = JK_CHECK;
-      work = check_work;
-    }
-  } else {
-    const char *addr = p + 1, *why = NULL;
-    if (suppression_address_fold(addr, j->folded, sizeof j->folded, &why)) {
-      char shown[80];
-      snprintf(shown, sizeof shown, "%.60s", addr);
-      for (char *c = shown; *c; c++)
-        if ((unsigned char)*c < 0x20) *c = ' ';
-      snprintf(j->msg, sizeof j->msg, "\"%s\" is not an email address: %s.", shown, why);
-      set_error(j, 400, "invalid_address", j->msg);
-      finish(j);
-      return;
-    }
-    snprintf(j->display, sizeof j->display, "%s", addr);
-    if (reading) {
-      j->kind = JK_GET;
-      work = get_work;
-    } else if (is(req, "PUT") || is(req, "DELETE")) {
-      j->kind = is(req, "PUT") ? JK_PUT : JK_DELETE;
-      if (j->kind == JK_PUT && put_body(j)) {
-        finish(j);
-        return;
-      }
-      j->sreq.apply = j->kind == JK_PUT ? put_apply : delete_apply;
-      j->sreq.apply_arg = j;
-      j->sreq.cb = write_done;
-      j->sreq.ud = j;
-      if (!s->st) { /* serve --read-only (the router refuses first) */
-        set_error(j, 403, "read_only", "This server runs with --read-only.");
-        finish(j);
-        return;
-      }
-      int rc = store_submit(s->st, &j->sreq);
-      if (rc) {
-        if (rc == SL_EBUSY)
-          set_error(j, 503, "overloaded", "Too many writes are waiting; try again.");
-        else
-          db_failure(j, rc);
-        finish(j);
-      }
-      return;
-    } else {
-      set_error(j, 405, "method_not_allowed",
-                "/api/suppression/{address} answers GET, PUT and DELETE.");
-    }
-  }
-  if (!work) {
-    finish(j);
-    return;
-  }
-  if (readpool_run(s->rp, work, read_done, j)) {
-    set_error(j, 503, "overloaded", "The server is out of memory.");
-    finish(j);
-  }
-}
-
-/* ---- SES's bulk CSV format ---------------------------------------------- */
-
-/* Trims spaces (and a CR) around a field and one pair of double quotes
- * ("" inside stands for "). */
-static char *csv_field(char *s) {
-  while (*s == ' ' || *s == '\t') s++;
-  size_t n = strlen(s);
-  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n')) n--;
-  s[n] = 0;
-  if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
-    s[n - 1] = 0;
-    s++;
-    char *w = s;
-    for (char *r = s; *r; r++) {
-      *w++ = *r;
-      if (r[0] == '"' && r[1] == '"') r++;
-    }
-    *w = 0;
-  }
-  return s;
-}
-
-int suppression_csv_line(char *line, int first, char **addr, int *reason, const char **why) {
-  if (first && (unsigned char)line[0] == 0xef && (unsigned char)line[1] == 0xbb &&
-      (unsigned char)line[2] == 0xbf)
-    line += 3; /* a byte-order mark, as spreadsheets write */
-  char *comma = strchr(line, ',');
-  if (!comma) {
-    if (!*csv_field(line)) return 1;
-    *why = "expected address,reason";
-    return SL_EINVAL;
-  }
-  *comma = 0;
-  /* csv_unguard: a cell seslog's export guarded against formulas. */
-  char *a = csv_unguard(csv_field(line)), *r = csv_field(comma + 1);
-  if (first && (strcasecmp(a, "EmailAddress") == 0 || strcasecmp(a, "address") == 0) &&
-      strcasecmp(r, "Reason") == 0)
-    return 1;
-  int k;
-  if (suppression_reason_parse(r, &k) || k == SUP_MANUAL) {
-    *why = strchr(r, ',') ? "expected two fields, address,reason"
-                          : "the reason must be BOUNCE or COMPLAINT";
-    return SL_EINVAL;
-  }
-  *addr = a;
-  if (suppression_address_check(a, why)) return SL_EFIELD;
-  *reason = k;
-  return 0;
 }

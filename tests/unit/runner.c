@@ -24,6 +24,7 @@ SUITE(csv_tests)
 SUITE(jsoncheck_tests)
 SUITE(hostcheck_tests)
 SUITE(sesrep_tests)
+SUITE(route_tests)
 #undef SUITE
 
 const char *unit_fixtures = "tests/fixtures";
@@ -59,7 +60,7 @@ int main(int argc, char **argv) {
       {"store", store_tests},         {"import", import_tests}, {"http", http_tests},
       {"config", config_tests},       {"query", query_tests},   {"suppression", suppression_tests},
       {"dnsbl", dnsbl_tests},         {"csv", csv_tests},       {"jsoncheck", jsoncheck_tests},
-      {"hostcheck", hostcheck_tests}, {"sesrep", sesrep_tests},
+      {"hostcheck", hostcheck_tests}, {"sesrep", sesrep_tests}, {"route", route_tests},
   };
   log_min_level = LOG_WARN; /* keep the run's output to the results */
   if (argc > 1)

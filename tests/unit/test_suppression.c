@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd_suppression.h"
 #include "error.h"
 #include "log.h"
 #include "readpool.h"
@@ -20,11 +21,11 @@
 
 static int t_address_check(void) {
   const char *why = NULL;
-  ASSERT_INT_EQ(suppression_address_check("jane@example.com", &why), 0);
-  ASSERT_INT_EQ(suppression_address_check("Jane.Doe+tag@mail.example.co.uk", &why), 0);
-  ASSERT_INT_EQ(suppression_address_check("j\xc3\xa4ne@b\xc3\xbc"
-                                          "cher.de",
-                                          &why),
+  ASSERT_INT_EQ(address_check("jane@example.com", &why), 0);
+  ASSERT_INT_EQ(address_check("Jane.Doe+tag@mail.example.co.uk", &why), 0);
+  ASSERT_INT_EQ(address_check("j\xc3\xa4ne@b\xc3\xbc"
+                              "cher.de",
+                              &why),
                 0);
   static const char *const bad[] = {
       "",
@@ -53,35 +54,35 @@ static int t_address_check(void) {
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     why = NULL;
-    if (suppression_address_check(bad[i], &why) != SL_EINVAL)
+    if (address_check(bad[i], &why) != SL_EINVAL)
       UNIT_FAIL_("accepted bad address #%zu \"%s\"", i, bad[i]);
     ASSERT_TRUE(why && *why);
   }
   char big[400];
   memset(big, 'a', sizeof big);
   memcpy(big + 300, "@example.com", 13); /* 312 bytes: fine */
-  ASSERT_INT_EQ(suppression_address_check(big, &why), 0);
+  ASSERT_INT_EQ(address_check(big, &why), 0);
   memset(big, 'a', 310);
   memcpy(big + 310, "@example.com", 13); /* 322 bytes: too long */
-  ASSERT_INT_EQ(suppression_address_check(big, &why), SL_EINVAL);
+  ASSERT_INT_EQ(address_check(big, &why), SL_EINVAL);
   ASSERT_TRUE(strstr(why, "320") != NULL);
-  ASSERT_INT_EQ(suppression_address_check(NULL, &why), SL_EINVAL);
+  ASSERT_INT_EQ(address_check(NULL, &why), SL_EINVAL);
   return 0;
 }
 
 static int t_address_fold(void) {
   char out[SUPPRESSION_ADDRESS_MAX + 1] = "untouched";
   const char *why;
-  ASSERT_INT_EQ(suppression_address_fold("Jane.DOE@Example.COM", out, sizeof out, &why), 0);
+  ASSERT_INT_EQ(address_fold("Jane.DOE@Example.COM", out, sizeof out, &why), 0);
   ASSERT_STR_EQ(out, "jane.doe@example.com");
   /* non-ASCII bytes stay as they are */
-  ASSERT_INT_EQ(suppression_address_fold("J\xc3\x84@X.de", out, sizeof out, &why), 0);
+  ASSERT_INT_EQ(address_fold("J\xc3\x84@X.de", out, sizeof out, &why), 0);
   ASSERT_STR_EQ(out, "j\xc3\x84@x.de");
   snprintf(out, sizeof out, "untouched");
-  ASSERT_INT_EQ(suppression_address_fold("no at sign", out, sizeof out, &why), SL_EINVAL);
+  ASSERT_INT_EQ(address_fold("no at sign", out, sizeof out, &why), SL_EINVAL);
   ASSERT_STR_EQ(out, "untouched"); /* written only on success */
   char small[8];
-  ASSERT_INT_EQ(suppression_address_fold("jane@example.com", small, sizeof small, &why), SL_EINVAL);
+  ASSERT_INT_EQ(address_fold("jane@example.com", small, sizeof small, &why), SL_EINVAL);
   return 0;
 }
 
@@ -298,7 +299,7 @@ static void got_row(void *ud, const struct suppression_row *r) {
 static struct got fx_get(fixture *f, const char *addr) {
   struct got g = {0};
   char folded[SUPPRESSION_ADDRESS_MAX + 1];
-  if (suppression_address_fold(addr, folded, sizeof folded, NULL)) return g;
+  if (address_fold(addr, folded, sizeof folded, NULL)) return g;
   suppression_get(f->rd, folded, got_row, &g, &g.found);
   return g;
 }
