@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "alerts.h"
 #include "api.h"
 #include "awscreds.h"
 #include "certcache.h"
@@ -282,9 +283,8 @@ static void observe_latency(void *ud, double ms) {
 
 static void announce_unsubscribe(void *ud, const char *topic) {
   app *ap = ud;
-  char *p = slack_unsubscribe_payload(topic);
-  if (p) outbox_enqueue(ap->box, ap->slack_idx, p, NULL, NULL, NULL);
-  free(p);
+  alerts_send(ap->box, &(struct alert){.kind = ALERT_UNSUBSCRIBE, .subject = topic}, NULL, NULL,
+              NULL);
 }
 
 /* /api/stats over the monitors' window shows their state (hysteresis). */
@@ -692,7 +692,7 @@ static int app_open_watches(app *ap, serve_config *c) {
                             .region = sesrep_region_env(),
                             .creds = ap->creds,
                             .creds_error = c->creds_err};
-  if (sesrep_new(&ap->loop, ap->ob, ap->box, ap->slack_idx, &sro, &ap->sesrep, err, sizeof err))
+  if (sesrep_new(&ap->loop, ap->ob, ap->box, &sro, &ap->sesrep, err, sizeof err))
     return refuse("%s", err);
   return 0;
 }
@@ -796,9 +796,8 @@ static int app_open_modules(app *ap, serve_config *c) {
   if (certcache_new(ap->ob, c->cert_dir, 64, &ap->cc) || subs_new(1000, &ap->sb) ||
       ingest_new(&ap->loop, ap->st, ap->cc, ap->ob, ap->sb, &io, &ap->in) ||
       readpool_new(&ap->loop, c->ro ? c->ro_name : o->db, (int)o->query_timeout, &ap->rp) ||
-      (!c->ro &&
-       (monitor_new(&ap->loop, ap->rp, ap->st, ap->box, ap->slack_idx, ap->sb, &mo, &ap->mon) ||
-        retention_new(&ap->loop, ap->st, &c->rr, o->retention_interval, &ap->ret))))
+      (!c->ro && (monitor_new(&ap->loop, ap->rp, ap->st, ap->box, ap->sb, &mo, &ap->mon) ||
+                  retention_new(&ap->loop, ap->st, &c->rr, o->retention_interval, &ap->ret))))
     return refuse("out of memory at start");
   app_load_subs(ap, c);
   suppression_attach(ap->sup, ap->st, ap->rp);

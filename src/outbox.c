@@ -129,18 +129,22 @@ const char *outbox_sink_name(const outbox *ob, int sink) {
   return ob->sinks[sink].def.name;
 }
 
+const struct outbox_sink *outbox_sink_def(const outbox *ob, int sink) {
+  return &ob->sinks[sink].def;
+}
+
 /* ---- writer thread ---------------------------------------------------- */
 
-/* Inserts one row; stages it for the loop unless the sink is in
+/* Inserts one row of a kind; stages it for the loop unless the sink is in
  * overflow. Takes payload. */
-static int insert_row(outbox *ob, sqlite3 *db, int sink, int64_t event_id, char *payload,
-                      int64_t now) {
+static int insert_row(outbox *ob, sqlite3 *db, int sink, const char *kind, int64_t event_id,
+                      char *payload, int64_t now) {
   if (!ob->ins || ob->ins_db != db) {
     sqlite3_finalize(ob->ins);
     ob->ins = NULL;
     if (sqlite3_prepare_v3(db,
-                           "INSERT INTO outbox (sink, eventId, payload, createdAt, nextAttemptAt) "
-                           "VALUES (?,?,?,?,?)",
+                           "INSERT INTO outbox (sink, eventId, payload, createdAt, nextAttemptAt, "
+                           "kind) VALUES (?,?,?,?,?,?)",
                            -1, SQLITE_PREPARE_PERSISTENT, &ob->ins, NULL) != SQLITE_OK) {
       free(payload);
       return SL_EDB;
@@ -156,6 +160,7 @@ static int insert_row(outbox *ob, sqlite3 *db, int sink, int64_t event_id, char 
   sqlite3_bind_text(st, 3, payload, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 4, now);
   sqlite3_bind_int64(st, 5, now);
+  sqlite3_bind_text(st, 6, kind, -1, SQLITE_STATIC);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) {
@@ -180,6 +185,7 @@ static int insert_row(outbox *ob, sqlite3 *db, int sink, int64_t event_id, char 
   }
   it->id = id;
   it->payload = payload;
+  snprintf(it->kind, sizeof it->kind, "%s", kind);
   it->created_at = it->next_at = now;
   if (ob->staging_tail[sink])
     ob->staging_tail[sink]->next = it;
@@ -196,7 +202,7 @@ static int hook_on_event(void *ud, sqlite3 *db, const ses_event *e, int64_t even
   for (int i = 0; i < ob->n_sinks; i++) {
     if (!ob->sinks[i].def.payload) continue;
     char *payload = ob->sinks[i].def.payload(ob->sinks[i].def.ud, e);
-    if (payload && insert_row(ob, db, i, event_id, payload, now)) return SL_EDB;
+    if (payload && insert_row(ob, db, i, OUTBOX_KIND_EVENT, event_id, payload, now)) return SL_EDB;
   }
   return 0;
 }
@@ -244,7 +250,7 @@ static int read_pending(sqlite3 *db, const char *sink, int64_t after, int limit,
                         int64_t *last_id) {
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(db,
-                         "SELECT id, payload, attempts, createdAt, nextAttemptAt FROM outbox "
+                         "SELECT id, payload, attempts, createdAt, nextAttemptAt, kind FROM outbox "
                          "WHERE sink = ? AND state = 'pending' AND id > ? ORDER BY id LIMIT ?",
                          -1, &st, NULL) != SQLITE_OK)
     return SL_EDB;
@@ -264,6 +270,8 @@ static int read_pending(sqlite3 *db, const char *sink, int64_t after, int limit,
     it->attempts = sqlite3_column_int(st, 2);
     it->created_at = sqlite3_column_int64(st, 3);
     it->next_at = sqlite3_column_int64(st, 4);
+    const char *kind = (const char *)sqlite3_column_text(st, 5);
+    snprintf(it->kind, sizeof it->kind, "%s", kind ? kind : "");
     if (tail)
       tail->next = it;
     else
@@ -665,6 +673,7 @@ typedef struct enqueue_req {
   store_req req;
   outbox *ob;
   int sink;
+  char kind[16]; /* the row's kind */
   char *payload;
   int (*extra)(void *arg, sqlite3 *db);
   void *extra_arg;
@@ -676,7 +685,7 @@ static int apply_enqueue(store_req *r, sqlite3 *db) {
   if (e->extra && e->extra(e->extra_arg, db)) return SL_EDB;
   char *payload = e->payload;
   e->payload = NULL;
-  int rc = insert_row(e->ob, db, e->sink, 0, payload, util_now_ms());
+  int rc = insert_row(e->ob, db, e->sink, e->kind, 0, payload, util_now_ms());
   r->result = STORE_STORED;
   return rc;
 }
@@ -691,16 +700,18 @@ static void on_enqueue_done(store_req *r) {
   free(e);
 }
 
-int outbox_enqueue(outbox *ob, int sink, const char *payload, int (*extra)(void *arg, sqlite3 *db),
-                   void *extra_arg, void (*extra_free)(void *arg)) {
+int outbox_enqueue(outbox *ob, int sink, const char *kind, const char *payload,
+                   int (*extra)(void *arg, sqlite3 *db), void *extra_arg,
+                   void (*extra_free)(void *arg)) {
   enqueue_req *e = NULL;
   int rc = SL_EINVAL;
-  if (sink < 0 || sink >= ob->n_sinks) goto fail;
+  if (sink < 0 || sink >= ob->n_sinks || strlen(kind) >= sizeof e->kind) goto fail;
   rc = SL_ENOMEM;
   e = calloc(1, sizeof *e);
   if (!e || !(e->payload = strdup(payload))) goto fail;
   e->ob = ob;
   e->sink = sink;
+  snprintf(e->kind, sizeof e->kind, "%s", kind);
   e->extra = extra;
   e->extra_arg = extra_arg;
   e->extra_free = extra_free;
@@ -731,7 +742,7 @@ typedef struct ack_req {
   int sink;
   int64_t from; /* ids > from */
   int64_t through;
-  char *prefix;
+  char kind[16]; /* the rows' kind */
   int64_t deleted;
 } ack_req;
 
@@ -753,13 +764,13 @@ static int apply_ack(store_req *r, sqlite3 *db) {
   }
   if (sqlite3_prepare_v2(db,
                          "DELETE FROM outbox WHERE id > ?4 AND id <= ?2 AND +sink = ?1 AND "
-                         "+state = 'pending' AND substr(payload, 1, length(?3)) = ?3",
+                         "+state = 'pending' AND +kind = ?3",
                          -1, &st, NULL) != SQLITE_OK)
     return SL_EDB;
   int64_t upto = a->from + ACK_CHUNK < a->through ? a->from + ACK_CHUNK : a->through;
   sqlite3_bind_text(st, 1, a->ob->sinks[a->sink].def.name, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, upto);
-  sqlite3_bind_text(st, 3, a->prefix, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, a->kind, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 4, a->from);
   int rc = sqlite3_step(st);
   sqlite3_finalize(st);
@@ -790,18 +801,16 @@ static void on_ack_done(store_req *r) {
   /* Done (or given up): rows beyond memory may be read again. */
   s->acking--;
   if (!a->ob->closing) uv_timer_start(&s->timer, on_timer, 0, 0);
-  free(a->prefix);
   free(a);
 }
 
-void outbox_ack_through(outbox *ob, int sink, int64_t through, const char *prefix) {
+void outbox_ack_through(outbox *ob, int sink, int64_t through, const char *kind) {
   sink_state *s = &ob->sinks[sink];
-  size_t plen = strlen(prefix);
   /* In memory: drop the covered rows that are not out for delivery. */
   outbox_item **pp = &s->head, *prev = NULL;
   while (*pp) {
     outbox_item *it = *pp;
-    if (it->id <= through && strncmp(it->payload, prefix, plen) == 0) {
+    if (it->id <= through && strcmp(it->kind, kind) == 0) {
       *pp = it->next;
       if (s->tail == it) s->tail = prev;
       s->in_memory--;
@@ -813,10 +822,8 @@ void outbox_ack_through(outbox *ob, int sink, int64_t through, const char *prefi
     }
   }
   ack_req *a = calloc(1, sizeof *a);
-  if (!a || !(a->prefix = strdup(prefix))) {
-    free(a);
-    return;
-  }
+  if (!a) return;
+  snprintf(a->kind, sizeof a->kind, "%s", kind);
   a->ob = ob;
   a->sink = sink;
   a->from = -1;
@@ -824,7 +831,6 @@ void outbox_ack_through(outbox *ob, int sink, int64_t through, const char *prefi
   a->req.apply = apply_ack;
   a->req.cb = on_ack_done;
   if (store_submit(ob->st, &a->req)) {
-    free(a->prefix);
     free(a);
     return;
   }

@@ -10,11 +10,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "alerts.h"
 #include "error.h"
 #include "log.h"
 #include "monitor.h"
 #include "readpool.h"
-#include "slack.h"
 
 #define PERIOD_S 60                        /* GetMetricData's period */
 #define FETCH_MAX_MS (3LL * 3600000)       /* samples asked for at most this far back */
@@ -76,8 +76,7 @@ struct enf_change {
 struct sesrep {
   uv_loop_t *loop;
   outbound *ob;
-  outbox *box;
-  int slack_sink;
+  outbox *box; /* where alerts are queued (alerts_send), or NULL */
   store *st;
   struct sesrep_opts o;
   char *cw_url;          /* ".../" */
@@ -205,8 +204,8 @@ static int resolve(const char *given, const char *svc, const char *host, const c
   return 0;
 }
 
-int sesrep_new(uv_loop_t *loop, outbound *ob, outbox *box, int slack_sink,
-               const struct sesrep_opts *opts, sesrep **out, char *err, size_t errlen) {
+int sesrep_new(uv_loop_t *loop, outbound *ob, outbox *box, const struct sesrep_opts *opts,
+               sesrep **out, char *err, size_t errlen) {
   if (opts->enabled) {
     if (opts->interval_ms < 1000) {
       snprintf(err, errlen, "--ses-reputation-interval must be at least 1s");
@@ -229,7 +228,6 @@ int sesrep_new(uv_loop_t *loop, outbound *ob, outbox *box, int slack_sink,
   s->loop = loop;
   s->ob = ob;
   s->box = box;
-  s->slack_sink = slack_sink;
   s->o = *opts;
   if (s->o.window_ms <= 0) s->o.window_ms = 600000;
   if (s->o.retry_base_ms <= 0) s->o.retry_base_ms = 2000;
@@ -648,7 +646,7 @@ static void judge(sesrep *s, int64_t now) {
     s->mon[k].state = to;
     r->state = r->announced = monitor_state_name(to);
     r->since_ms = now;
-    if (s->st) monitor_announce(s->st, s->box, s->slack_sink, mon_names[k], from, to, r);
+    if (s->st) monitor_announce(s->st, s->box, mon_names[k], from, to, r);
   }
 }
 
@@ -721,12 +719,9 @@ static void status_seen(sesrep *s, int64_t now) {
   /* The row first: a change that cannot be queued is news again at the
    * next answer, so nothing is told without being kept. */
   int rc = 1;
-  if (news && s->box && s->slack_sink >= 0) {
-    char *payload = slack_enforcement_payload(w->from, w->to, w->sending);
-    if (payload) {
-      rc = outbox_enqueue(s->box, s->slack_sink, payload, write_enf, w, free); /* owns w now */
-      free(payload);
-    }
+  if (news) {
+    struct alert a = {.kind = ALERT_ENFORCEMENT, .from = w->from, .to = w->to, .flag = w->sending};
+    rc = alerts_send(s->box, &a, write_enf, w, free); /* owns w unless 1 */
   }
   if (rc == 1) {
     w->req.apply = apply_enf;
