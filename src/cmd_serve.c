@@ -698,7 +698,7 @@ static int app_open_watches(app *ap, serve_config *c) {
 }
 
 /* The store with its hooks (outbox, metrics, suppression, DynamoDB's
- * collision check) and the outbox's rows; nothing with --read-only but
+ * collision check, the subscriptions table) and the outbox's rows; nothing with --read-only but
  * the hooks' modules. Returns 0 or -1 after one line on stderr. */
 static int app_open_store(app *ap, serve_config *c) {
   struct serve_opts *o = &c->o;
@@ -710,12 +710,13 @@ static int app_open_store(app *ap, serve_config *c) {
                           .notify_ud = &ap->store_async};
   struct suppression_opts spo = {.soft_bounce_limit = (int)o->soft_bounce_limit,
                                  .soft_bounce_days = (int)o->soft_bounce_days};
-  if (metrics_new(&ap->mx) || suppression_new(&spo, &ap->sup))
+  if (metrics_new(&ap->mx) || suppression_new(&spo, &ap->sup) || subs_new(1000, &ap->sb))
     return refuse("out of memory at start");
   so.hooks[so.n_hooks++] = outbox_hook(ap->box);
   so.hooks[so.n_hooks++] = metrics_hook(ap->mx);
   suppression_hook(ap->sup, &so.hooks[so.n_hooks++]);
   if (ap->ddb) so.hooks[so.n_hooks++] = dynamodb_hook(ap->ddb);
+  so.hooks[so.n_hooks++] = subs_hook(ap->sb);
   if (c->ro) return 0;
   if (store_open(o->db, &so, &ap->st, err, sizeof err)) return refuse("%s", err);
   if (outbox_attach(ap->box, ap->st)) return refuse("cannot read the outbox of %s", o->db);
@@ -793,7 +794,7 @@ static int app_open_modules(app *ap, serve_config *c) {
                             .min_volume = o->rate_min_volume,
                             .interval_ms = o->monitor_interval,
                             .silence_ms = o->silence_alert};
-  if (certcache_new(ap->ob, c->cert_dir, 64, &ap->cc) || subs_new(1000, &ap->sb) ||
+  if (certcache_new(ap->ob, c->cert_dir, 64, &ap->cc) ||
       ingest_new(&ap->loop, ap->st, ap->cc, ap->ob, ap->sb, &io, &ap->in) ||
       readpool_new(&ap->loop, c->ro ? c->ro_name : o->db, (int)o->query_timeout, &ap->rp) ||
       (!c->ro && (monitor_new(&ap->loop, ap->rp, ap->st, ap->box, ap->sb, &mo, &ap->mon) ||

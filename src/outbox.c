@@ -61,8 +61,6 @@ struct outbox {
   void (*closed_cb)(void *);
   void *closed_ud;
   /* writer thread */
-  sqlite3_stmt *ins;                      /* INSERT INTO outbox */
-  sqlite3 *ins_db;                        /* the connection ins was prepared on */
   outbox_item *staging[OUTBOX_MAX_SINKS]; /* rows of the open transaction */
   outbox_item *staging_tail[OUTBOX_MAX_SINKS];
   int64_t staged_upto[OUTBOX_MAX_SINKS]; /* mem_upto if the transaction commits */
@@ -139,19 +137,13 @@ const struct outbox_sink *outbox_sink_def(const outbox *ob, int sink) {
  * overflow. Takes payload. */
 static int insert_row(outbox *ob, sqlite3 *db, int sink, const char *kind, int64_t event_id,
                       char *payload, int64_t now) {
-  if (!ob->ins || ob->ins_db != db) {
-    sqlite3_finalize(ob->ins);
-    ob->ins = NULL;
-    if (sqlite3_prepare_v3(db,
-                           "INSERT INTO outbox (sink, eventId, payload, createdAt, nextAttemptAt, "
-                           "kind) VALUES (?,?,?,?,?,?)",
-                           -1, SQLITE_PREPARE_PERSISTENT, &ob->ins, NULL) != SQLITE_OK) {
-      free(payload);
-      return SL_EDB;
-    }
-    ob->ins_db = db;
+  sqlite3_stmt *st = store_stmt(ob->st,
+                                "INSERT INTO outbox (sink, eventId, payload, createdAt, "
+                                "nextAttemptAt, kind) VALUES (?,?,?,?,?,?)");
+  if (!st) {
+    free(payload);
+    return SL_EDB;
   }
-  sqlite3_stmt *st = ob->ins;
   sqlite3_bind_text(st, 1, ob->sinks[sink].def.name, -1, SQLITE_STATIC);
   if (event_id)
     sqlite3_bind_int64(st, 2, event_id);
@@ -512,6 +504,7 @@ struct row_update {
 
 typedef struct verdict_req {
   store_req req;
+  outbox *ob;
   int64_t *del_ids;
   size_t n_del;
   struct row_update *upd;
@@ -521,15 +514,14 @@ typedef struct verdict_req {
 
 static int apply_verdicts(store_req *r, sqlite3 *db) {
   verdict_req *v = (verdict_req *)r;
+  (void)db;
   sqlite3_stmt *del = NULL, *upd = NULL;
   int rc = 0;
-  if (v->n_del && sqlite3_prepare_v2(db, "DELETE FROM outbox WHERE id = ?", -1, &del, NULL))
-    rc = SL_EDB;
+  if (v->n_del && !(del = store_stmt(v->ob->st, "DELETE FROM outbox WHERE id = ?"))) rc = SL_EDB;
   if (!rc && v->n_upd &&
-      sqlite3_prepare_v2(db,
+      !(upd = store_stmt(v->ob->st,
                          "UPDATE outbox SET attempts = ?, nextAttemptAt = ?, lastError = ?, "
-                         "state = CASE WHEN ? THEN 'dead' ELSE state END WHERE id = ?",
-                         -1, &upd, NULL))
+                         "state = CASE WHEN ? THEN 'dead' ELSE state END WHERE id = ?")))
     rc = SL_EDB;
   for (size_t i = 0; !rc && i < v->n_del; i++) {
     sqlite3_bind_int64(del, 1, v->del_ids[i]);
@@ -545,8 +537,6 @@ static int apply_verdicts(store_req *r, sqlite3 *db) {
     if (sqlite3_step(upd) != SQLITE_DONE) rc = SL_EDB;
     sqlite3_reset(upd);
   }
-  sqlite3_finalize(del);
-  sqlite3_finalize(upd);
   r->result = STORE_STORED;
   return rc;
 }
@@ -646,6 +636,7 @@ void outbox_delivered(outbox *ob, int sink, outbox_item **items, size_t n,
     if (!s->tail) s->tail = keep_tail;
   }
   if (ok && (v->n_del || v->n_upd)) {
+    v->ob = ob;
     v->req.apply = apply_verdicts;
     v->req.cb = on_verdicts_done;
     int rc = store_submit(ob->st, &v->req);
@@ -751,21 +742,19 @@ static int apply_ack(store_req *r, sqlite3 *db) {
   sqlite3_stmt *st;
   if (a->from < 0) {
     /* The first chunk starts below the sink's oldest pending row. */
-    if (sqlite3_prepare_v2(db,
-                           "SELECT coalesce(min(id), 0) - 1 FROM outbox WHERE sink = ?1 AND "
-                           "state = 'pending'",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (!(st = store_stmt(a->ob->st,
+                          "SELECT coalesce(min(id), 0) - 1 FROM outbox WHERE sink = "
+                          "?1 AND state = 'pending'")))
       return SL_EDB;
     sqlite3_bind_text(st, 1, a->ob->sinks[a->sink].def.name, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     a->from = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_ROW) return SL_EDB;
   }
-  if (sqlite3_prepare_v2(db,
-                         "DELETE FROM outbox WHERE id > ?4 AND id <= ?2 AND +sink = ?1 AND "
-                         "+state = 'pending' AND +kind = ?3",
-                         -1, &st, NULL) != SQLITE_OK)
+  if (!(st = store_stmt(a->ob->st,
+                        "DELETE FROM outbox WHERE id > ?4 AND id <= ?2 AND +sink = ?1 "
+                        "AND +state = 'pending' AND +kind = ?3")))
     return SL_EDB;
   int64_t upto = a->from + ACK_CHUNK < a->through ? a->from + ACK_CHUNK : a->through;
   sqlite3_bind_text(st, 1, a->ob->sinks[a->sink].def.name, -1, SQLITE_STATIC);
@@ -773,7 +762,7 @@ static int apply_ack(store_req *r, sqlite3 *db) {
   sqlite3_bind_text(st, 3, a->kind, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 4, a->from);
   int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
+  sqlite3_reset(st);
   if (rc != SQLITE_DONE) return SL_EDB;
   a->deleted = sqlite3_changes(db);
   a->from = upto;
@@ -869,7 +858,6 @@ void outbox_free(outbox *ob) {
     free_list(ob->inbox[i]);
     free_list(ob->staging[i]);
   }
-  sqlite3_finalize(ob->ins);
   pthread_mutex_destroy(&ob->mu);
   free(ob);
 }
