@@ -43,11 +43,11 @@ typedef struct store_req {
    * (STORE_STORED, or a negative code for a refusal that leaves the batch
    * alone) and returns 0, or SL_EDB to roll the whole batch back. */
   int (*apply)(struct store_req *req, struct sqlite3 *db);
-  void *apply_arg;                /* for apply; the caller's */
   int result;                     /* STORE_* or a negative sl_err */
   int64_t event_id;               /* SesEventMessages.id when stored */
   void (*cb)(struct store_req *); /* called by store_complete */
-  void *ud;                       /* the caller's */
+  void *ud;                       /* the caller's data, for apply and cb alike: the one way to
+                                     reach it (e.g. the struct the request is embedded in) */
   struct store_req *next;         /* queue link, the store's */
   char why[160];                  /* a refused event's reason (SQLite's), or "" */
 } store_req;

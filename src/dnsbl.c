@@ -652,12 +652,12 @@ static int write_rows(void *arg, sqlite3 *db) {
 
 static int apply_write(store_req *r, sqlite3 *db) {
   r->result = STORE_STORED;
-  return write_rows(r, db);
+  return write_rows(r->ud, db);
 }
 
 static void on_write_done(store_req *r) {
   if (r->result < 0) log_kv(LOG_ERROR, "a DNSBL state could not be stored", NULL);
-  free(r);
+  free(r->ud);
 }
 
 static void remember_change(dnsbl *d, const state_write *w) {
@@ -707,6 +707,7 @@ static int record(dnsbl *d, struct check *c, int changed, enum state from) {
              c->target, "zone", c->zone, NULL);
     if (rc <= 0) return rc ? -1 : 0;
   }
+  w->req.ud = w;
   w->req.apply = apply_write;
   w->req.cb = on_write_done;
   if (store_submit(d->st, &w->req)) {

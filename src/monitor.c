@@ -202,12 +202,12 @@ static int write_change(void *arg, struct sqlite3 *db) {
 
 static int apply_change(store_req *r, struct sqlite3 *db) {
   r->result = STORE_STORED;
-  return write_change(r, db);
+  return write_change(r->ud, db);
 }
 
 static void on_change_done(store_req *r) {
   if (r->result < 0) log_kv(LOG_ERROR, "a monitor change could not be stored", NULL);
-  free(r);
+  free(r->ud);
 }
 
 void monitor_announce(store *st, outbox *ob, const char *name, int from, int to,
@@ -241,6 +241,7 @@ void monitor_announce(store *st, outbox *ob, const char *name, int from, int to,
   int rc = alerts_send(ob, &a, write_change, c, free);
   if (rc < 0) log_kv(LOG_ERROR, "a monitor change could not be queued", NULL);
   if (rc <= 0) return;
+  c->req.ud = c;
   c->req.apply = apply_change;
   c->req.cb = on_change_done;
   if (store_submit(st, &c->req)) free(c);

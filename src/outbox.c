@@ -310,7 +310,7 @@ typedef struct reload_req {
 } reload_req;
 
 static int apply_reload(store_req *r, sqlite3 *db) {
-  reload_req *rr = (reload_req *)r;
+  reload_req *rr = r->ud;
   outbox *ob = rr->ob;
   sink_state *s = &ob->sinks[rr->sink];
   outbox_item *list = NULL;
@@ -350,7 +350,7 @@ static int apply_reload(store_req *r, sqlite3 *db) {
 }
 
 static void on_reload_done(store_req *r) {
-  reload_req *rr = (reload_req *)r;
+  reload_req *rr = r->ud;
   rr->ob->sinks[rr->sink].reloading = 0;
   free(rr);
 }
@@ -487,6 +487,7 @@ static void pump(outbox *ob, int sink) {
     if (!rr) return;
     rr->ob = ob;
     rr->sink = sink;
+    rr->req.ud = rr;
     rr->req.apply = apply_reload;
     rr->req.cb = on_reload_done;
     if (store_submit(ob->st, &rr->req) == 0)
@@ -513,7 +514,7 @@ typedef struct verdict_req {
 } verdict_req;
 
 static int apply_verdicts(store_req *r, sqlite3 *db) {
-  verdict_req *v = (verdict_req *)r;
+  verdict_req *v = r->ud;
   (void)db;
   sqlite3_stmt *del = NULL, *upd = NULL;
   int rc = 0;
@@ -542,7 +543,7 @@ static int apply_verdicts(store_req *r, sqlite3 *db) {
 }
 
 static void on_verdicts_done(store_req *r) {
-  verdict_req *v = (verdict_req *)r;
+  verdict_req *v = r->ud;
   if (r->result < 0)
     log_kv(LOG_WARN, "outbox: recording deliveries failed; they may be sent again after a restart",
            "error", sl_strerror(r->result), NULL);
@@ -637,6 +638,7 @@ void outbox_delivered(outbox *ob, int sink, outbox_item **items, size_t n,
   }
   if (ok && (v->n_del || v->n_upd)) {
     v->ob = ob;
+    v->req.ud = v;
     v->req.apply = apply_verdicts;
     v->req.cb = on_verdicts_done;
     int rc = store_submit(ob->st, &v->req);
@@ -672,7 +674,7 @@ typedef struct enqueue_req {
 } enqueue_req;
 
 static int apply_enqueue(store_req *r, sqlite3 *db) {
-  enqueue_req *e = (enqueue_req *)r;
+  enqueue_req *e = r->ud;
   if (e->extra && e->extra(e->extra_arg, db)) return SL_EDB;
   char *payload = e->payload;
   e->payload = NULL;
@@ -682,7 +684,7 @@ static int apply_enqueue(store_req *r, sqlite3 *db) {
 }
 
 static void on_enqueue_done(store_req *r) {
-  enqueue_req *e = (enqueue_req *)r;
+  enqueue_req *e = r->ud;
   if (r->result < 0)
     log_kv(LOG_ERROR, "outbox: a notification could not be stored", "sink",
            e->ob->sinks[e->sink].def.name, "error", sl_strerror(r->result), NULL);
@@ -706,6 +708,7 @@ int outbox_enqueue(outbox *ob, int sink, const char *kind, const char *payload,
   e->extra = extra;
   e->extra_arg = extra_arg;
   e->extra_free = extra_free;
+  e->req.ud = e;
   e->req.apply = apply_enqueue;
   e->req.cb = on_enqueue_done;
   rc = store_submit(ob->st, &e->req);
@@ -738,7 +741,7 @@ typedef struct ack_req {
 } ack_req;
 
 static int apply_ack(store_req *r, sqlite3 *db) {
-  ack_req *a = (ack_req *)r;
+  ack_req *a = r->ud;
   sqlite3_stmt *st;
   if (a->from < 0) {
     /* The first chunk starts below the sink's oldest pending row. */
@@ -771,7 +774,7 @@ static int apply_ack(store_req *r, sqlite3 *db) {
 }
 
 static void on_ack_done(store_req *r) {
-  ack_req *a = (ack_req *)r;
+  ack_req *a = r->ud;
   sink_state *s = &a->ob->sinks[a->sink];
   if (r->result > 0) {
     atomic_fetch_sub(&s->pending, a->deleted);
@@ -779,6 +782,7 @@ static void on_ack_done(store_req *r) {
     if (a->from < a->through && !a->ob->closing) {
       /* The next chunk, behind whatever is queued now. */
       memset(&a->req, 0, sizeof a->req);
+      a->req.ud = a;
       a->req.apply = apply_ack;
       a->req.cb = on_ack_done;
       a->deleted = 0;
@@ -817,6 +821,7 @@ void outbox_ack_through(outbox *ob, int sink, int64_t through, const char *kind)
   a->sink = sink;
   a->from = -1;
   a->through = through;
+  a->req.ud = a;
   a->req.apply = apply_ack;
   a->req.cb = on_ack_done;
   if (store_submit(ob->st, &a->req)) {

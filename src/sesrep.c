@@ -478,7 +478,7 @@ typedef struct samples_write {
 } samples_write;
 
 static int apply_samples(store_req *r, sqlite3 *db) {
-  samples_write *w = (samples_write *)r;
+  samples_write *w = r->ud;
   r->result = STORE_STORED;
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(db,
@@ -513,7 +513,7 @@ static int apply_samples(store_req *r, sqlite3 *db) {
 
 static void on_samples_done(store_req *r) {
   if (r->result < 0) log_kv(LOG_ERROR, "AWS reputation samples could not be stored", NULL);
-  free(r);
+  free(r->ud);
 }
 
 /* The scope column of a scope: "account" or "configuration-set:NAME". */
@@ -618,6 +618,7 @@ static int read_metrics(sesrep *s, const char *body, int64_t now) {
   w->n_scopes = s->n_scopes;
   for (int i = 0; i < s->n_scopes; i++) scope_key(&s->scopes[i], w->scopes[i], sizeof w->scopes[i]);
   if (w->n && s->st) {
+    w->req.ud = w;
     w->req.apply = apply_samples;
     w->req.cb = on_samples_done;
     if (store_submit(s->st, &w->req)) {
@@ -684,12 +685,12 @@ static int write_enf(void *arg, sqlite3 *db) {
 
 static int apply_enf(store_req *r, sqlite3 *db) {
   r->result = STORE_STORED;
-  return write_enf(r, db);
+  return write_enf(r->ud, db);
 }
 
 static void on_enf_done(store_req *r) {
   if (r->result < 0) log_kv(LOG_ERROR, "an SES account status change could not be stored", NULL);
-  free(r);
+  free(r->ud);
 }
 
 static void remember_change(sesrep *s, int64_t at, const char *from, const char *to) {
@@ -724,6 +725,7 @@ static void status_seen(sesrep *s, int64_t now) {
     rc = alerts_send(s->box, &a, write_enf, w, free); /* owns w unless 1 */
   }
   if (rc == 1) {
+    w->req.ud = w;
     w->req.apply = apply_enf;
     w->req.cb = on_enf_done;
     rc = store_submit(s->st, &w->req);

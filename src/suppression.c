@@ -1117,7 +1117,7 @@ static int check_work(sqlite3 *db, void *arg) {
 /* -- PUT and DELETE /api/suppression/{address}: the writer's side -- */
 
 static int put_apply(store_req *r, sqlite3 *db) {
-  job *j = r->apply_arg;
+  job *j = r->ud;
   struct suppression_change c = {
       .address = j->display, .reason = j->reason, .note = j->note, .actor = "api"};
   int rc = suppression_put(j->s, db, &c, util_now_ms(), &j->outcome);
@@ -1137,7 +1137,7 @@ static int put_apply(store_req *r, sqlite3 *db) {
 }
 
 static int delete_apply(store_req *r, sqlite3 *db) {
-  job *j = r->apply_arg;
+  job *j = r->ud;
   /* The entry as it was, for the answer. */
   struct render x = {&j->out, 0};
   int found = 0;
@@ -1259,7 +1259,6 @@ void suppression_http(suppression *s, http_request *req) {
         return;
       }
       j->sreq.apply = j->kind == JK_PUT ? put_apply : delete_apply;
-      j->sreq.apply_arg = j;
       j->sreq.cb = write_done;
       j->sreq.ud = j;
       if (!s->st) { /* serve --read-only (the router refuses first) */

@@ -252,7 +252,7 @@ static void on_notify(void *ud) {
 
 static int apply_mark(store_req *r, sqlite3 *db) {
   (void)db;
-  ord.applied[ord.n_applied++] = (int)(intptr_t)r->apply_arg;
+  ord.applied[ord.n_applied++] = (int)(intptr_t)r->ud;
   r->result = STORE_STORED;
   return 0;
 }
@@ -300,7 +300,7 @@ static int t_group_commit_order(void) {
     r->cb = on_done;
     if (i % 3 == 2) { /* every third one a write of its own */
       r->apply = apply_mark;
-      r->apply_arg = (void *)(intptr_t)i;
+      r->ud = (void *)(intptr_t)i;
     } else {
       r->ev = event_n(i);
       ASSERT_TRUE(r->ev != NULL);
