@@ -287,7 +287,13 @@ static void import_dynamodb(importer *im, const struct import_opts *o,
   dynamodb *d = NULL;
   ddb_segment *segs = calloc((size_t)o->segments, sizeof *segs);
   char err[256];
-  uv_loop_init(&loop);
+  int lrc = uv_loop_init(&loop);
+  if (lrc) {
+    fprintf(stderr, "seslog import: cannot start an event loop: %s\n", uv_strerror(lrc));
+    import_source_failed(im);
+    free(segs);
+    return;
+  }
   struct outbound_opts oo = {.ca_file = o->ca_file};
   ddb_import di = {.im = im,
                    .loop = &loop,
@@ -323,7 +329,7 @@ out:
   uv_run(&loop, UV_RUN_DEFAULT); /* until every handle is closed */
   outbound_free(ob);
   dynamodb_free(d);
-  uv_loop_close(&loop);
+  if (uv_loop_close(&loop)) log_kv(LOG_WARN, "import: the event loop did not close", NULL);
   free(segs);
 }
 
