@@ -271,7 +271,7 @@ typedef struct app {
   server *srv;
   struct router router;
   int stopping;
-  int slack_idx;  /* the outbox sink of Slack, or -1 */
+  int slack_idx;  /* the outbox sink of Slack, or -1 (for dnsbl_new only) */
   sesrep *sesrep; /* AWS's reputation metrics and account status (disabled unless asked) */
   struct dynamodb_opts ddo; /* the replication's options, for the start's log line */
 } app;
@@ -784,7 +784,7 @@ static int app_open_modules(app *ap, serve_config *c) {
                            .n_topic_arns = o->sns_topic_arn.n,
                            .basic_auth = o->sns_basic_auth,
                            .observe_latency = observe_latency,
-                           .on_unsubscribe = ap->slack_idx >= 0 ? announce_unsubscribe : NULL,
+                           .on_unsubscribe = alerts_enabled(ap->box) ? announce_unsubscribe : NULL,
                            .ud = ap};
   struct monitor_opts mo = {.bounce_warn = o->bounce_warn / 100,
                             .bounce_alert = o->bounce_alert / 100,
