@@ -90,8 +90,9 @@ void outbox_delivered(outbox *ob, int sink, outbox_item **items, size_t n,
                       const char *error);
 
 /* Loop thread: queues a payload for a sink that no event caused (monitor
- * state changes, unsubscribe warnings): written durably through the
- * writer, then delivered. Also runs extra (may be NULL) in the same
+ * state changes, unsubscribe warnings; see alerts_send): written durably
+ * through the writer as a row of the given kind (under 16 bytes; SL_EINVAL
+ * otherwise), then delivered. Also runs extra (may be NULL) in the same
  * transaction, e.g. to record the state change itself. extra_arg is the
  * request's from then on: extra_free (may be NULL) releases it once the
  * request is done, whether or not it was queued. */
