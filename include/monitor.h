@@ -39,8 +39,8 @@ struct monitor_opts {
 
 typedef struct monitor monitor;
 
-/* slack_sink: the outbox sink index for announcements, or -1. */
-int monitor_new(uv_loop_t *loop, readpool *rp, store *st, outbox *ob, int slack_sink, subs *sb,
+/* ob: where alerts are queued (alerts_send), or NULL. */
+int monitor_new(uv_loop_t *loop, readpool *rp, store *st, outbox *ob, subs *sb,
                 const struct monitor_opts *opts, monitor **out);
 void monitor_free(monitor *m);
 
@@ -77,9 +77,9 @@ int monitor_next_state(int cur, double v, double warn, double alert);
 
 /* Records a change of the monitor called name, as every monitor does: a
  * log line and a monitor_changes row, written in the same transaction as
- * the Slack message when slack_sink >= 0. r gives the value, thresholds,
+ * the alert when ob has a sink that takes alerts. r gives the value, thresholds,
  * sends, window and time (evaluated_ms). Failures are logged. */
-void monitor_announce(store *st, outbox *ob, int slack_sink, const char *name, int from, int to,
+void monitor_announce(store *st, outbox *ob, const char *name, int from, int to,
                       const struct monitor_reading *r);
 
 #endif

@@ -25,9 +25,16 @@
 
 typedef struct outbox outbox;
 
+struct alert; /* alerts.h */
+
+/* The kind of a row caused by an event (the `kind` column); an alert's
+ * rows carry the alert's kind (alert_kind_name). */
+#define OUTBOX_KIND_EVENT "event"
+
 typedef struct outbox_item {
   int64_t id;               /* outbox.id */
   char *payload;            /* owned; the sink's own format */
+  char kind[16];            /* outbox.kind: OUTBOX_KIND_EVENT or an alert's kind */
   int attempts;             /* deliveries tried so far */
   int64_t created_at;       /* ms */
   int64_t next_at;          /* ms; due when <= now */
@@ -53,6 +60,9 @@ struct outbox_sink {
   /* Loop thread: deliver items[0..n); call outbox_delivered() once, later
    * (never inside this call). */
   void (*deliver)(void *ud, outbox *ob, int sink, outbox_item **items, size_t n);
+  /* Loop thread: the payload of an alert (malloc'ed; NULL on no memory),
+   * or NULL for a sink that takes no alerts (alerts_send). */
+  char *(*alert_payload)(void *ud, const struct alert *a);
   void *ud;
 };
 
@@ -80,12 +90,13 @@ void outbox_delivered(outbox *ob, int sink, outbox_item **items, size_t n,
                       const char *error);
 
 /* Loop thread: queues a payload for a sink that no event caused (monitor
- * state changes, unsubscribe warnings): written durably through the
- * writer, then delivered. Also runs extra (may be NULL) in the same
+ * state changes, unsubscribe warnings; see alerts_send): written durably
+ * through the writer as a row of the given kind (under 16 bytes; SL_EINVAL
+ * otherwise), then delivered. Also runs extra (may be NULL) in the same
  * transaction, e.g. to record the state change itself. extra_arg is the
  * request's from then on: extra_free (may be NULL) releases it once the
  * request is done, whether or not it was queued. */
-int outbox_enqueue(outbox *ob, int sink, const char *payload,
+int outbox_enqueue(outbox *ob, int sink, const char *kind, const char *payload,
                    int (*extra)(void *arg, struct sqlite3 *db), void *extra_arg,
                    void (*extra_free)(void *arg));
 
@@ -98,11 +109,11 @@ void outbox_close(outbox *ob, void (*done)(void *ud), void *ud);
 int64_t outbox_committed_upto(const outbox *ob, int sink);
 
 /* Loop thread: marks every pending row of the sink with id <= through
- * whose payload starts with prefix as delivered, in memory and in the
+ * of the given kind as delivered, in memory and in the
  * database (beyond the rows in memory too), except rows out for delivery,
  * which get their own verdict. For a sink that summarizes a backlog in one
  * message (Slack's digest of events, which must not swallow other kinds). */
-void outbox_ack_through(outbox *ob, int sink, int64_t through, const char *prefix);
+void outbox_ack_through(outbox *ob, int sink, int64_t through, const char *kind);
 
 struct outbox_stats {
   int64_t pending;         /* rows waiting (in memory and beyond) */
@@ -115,5 +126,7 @@ struct outbox_stats {
 void outbox_stats(const outbox *ob, int sink, struct outbox_stats *out);
 int outbox_sink_count(const outbox *ob);
 const char *outbox_sink_name(const outbox *ob, int sink);
+/* The definition a sink was added with. */
+const struct outbox_sink *outbox_sink_def(const outbox *ob, int sink);
 
 #endif

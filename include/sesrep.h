@@ -68,9 +68,9 @@ int sesrep_endpoint(const char *svc, const char *host, const char *region, char 
 
 /* Checks the options; a disabled watcher (opts->enabled 0) answers the API
  * and does nothing else. Returns 0, or SL_EINVAL with one sentence naming
- * the option in err, or SL_ENOMEM. slack_sink: Slack's outbox sink or -1. */
-int sesrep_new(uv_loop_t *loop, outbound *ob, outbox *box, int slack_sink,
-               const struct sesrep_opts *opts, sesrep **out, char *err, size_t errlen);
+ * the option in err, or SL_ENOMEM. box: where alerts are queued, or NULL. */
+int sesrep_new(uv_loop_t *loop, outbound *ob, outbox *box, const struct sesrep_opts *opts,
+               sesrep **out, char *err, size_t errlen);
 /* The store samples and changes are written to; before sesrep_start. */
 void sesrep_attach(sesrep *s, store *st);
 /* Reads the last told enforcement status and the AWS monitors' states (at

@@ -23,21 +23,8 @@ typedef struct slack slack;
 int slack_new(outbound *ob, const struct slack_opts *opts, slack **out);
 void slack_free(slack *s);
 
-/* The sink definition to register with outbox_add_sink. */
+/* The sink definition to register with outbox_add_sink; it takes the
+ * alerts (alerts_send) and words them. */
 struct outbox_sink slack_sink(slack *s);
-
-/* Payloads for outbox_enqueue (malloc'ed JSON; NULL on no memory). */
-char *slack_monitor_payload(const char *monitor, const char *from, const char *to, double value,
-                            double threshold, const char *window);
-char *slack_unsubscribe_payload(const char *topic_arn);
-/* A change of the SES account's enforcement status (from "" when it was
- * never seen); sending_enabled 0, 1 or -1 unknown. Mentions unless the new
- * status is HEALTHY. */
-char *slack_enforcement_payload(const char *from, const char *to, int sending_enabled);
-char *slack_silence_payload(const char *topic_arn, int64_t last_message_ms, int64_t silent_ms);
-/* A DNSBL change: listed 1 (answers "127.0.0.2 ...", reason may be NULL)
- * or 0 (delisted). */
-char *slack_dnsbl_payload(const char *target, const char *zone, int listed, const char *answers,
-                          const char *reason);
 
 #endif

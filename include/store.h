@@ -29,9 +29,9 @@ typedef struct store store;
 typedef struct store_req {
   ses_event *ev; /* the event; owned; NULL for a request
                     that only records a topic's state */
-  /* Subscription bookkeeping, written in the same transaction. An event
-   * counts as a message of ev->topic_arn; a request without an event
-   * names its topic here. */
+  /* Subscription bookkeeping, written in the same transaction by the
+   * subscriptions' hook (subs_hook). An event counts as a message of
+   * ev->topic_arn; a request without an event names its topic here. */
   char *topic_arn;       /* owned; used when ev is NULL */
   const char *sub_state; /* static "pending", "confirmed",
                             "unsubscribed", or NULL: no change */
@@ -43,11 +43,11 @@ typedef struct store_req {
    * (STORE_STORED, or a negative code for a refusal that leaves the batch
    * alone) and returns 0, or SL_EDB to roll the whole batch back. */
   int (*apply)(struct store_req *req, struct sqlite3 *db);
-  void *apply_arg;                /* for apply; the caller's */
   int result;                     /* STORE_* or a negative sl_err */
   int64_t event_id;               /* SesEventMessages.id when stored */
   void (*cb)(struct store_req *); /* called by store_complete */
-  void *ud;                       /* the caller's */
+  void *ud;                       /* the caller's data, for apply and cb alike: the one way to
+                                     reach it (e.g. the struct the request is embedded in) */
   struct store_req *next;         /* queue link, the store's */
   char why[160];                  /* a refused event's reason (SQLite's), or "" */
 } store_req;
@@ -58,6 +58,10 @@ struct store_hook {
   /* A new event was inserted with id event_id. Returns 0, or SL_EDB to
    * roll the batch back. */
   int (*on_event)(void *ud, struct sqlite3 *db, const ses_event *e, int64_t event_id, int64_t now);
+  /* Every request of the batch was applied (results set): writes what
+   * the batch implies as a whole, through st's statements (store_stmt).
+   * Returns 0, or SL_EDB to roll the batch back. May be NULL. */
+  int (*on_batch)(void *ud, struct store *st, struct store_req **reqs, size_t n, int64_t now);
   /* The batch's transaction ended: committed (ok 1) or rolled back. */
   void (*after_commit)(void *ud, int ok);
   void *ud;
@@ -111,21 +115,13 @@ int store_queue_depth(store *s);
 
 void store_req_free(store_req *req);
 
-/* One row of the subscriptions table. */
-struct store_subscription {
-  const char *topic_arn, *state, *subscription_arn;
-  int64_t confirmed_at, first_message_at, last_message_at; /* ms; 0 = never */
-  int64_t accepted;
-};
-
-/* Calls fn for every row of the subscriptions table, on the calling
- * thread, before store_start. Returns 0 or SL_EDB. */
-int store_each_subscription(store *s, void (*fn)(void *ud, const struct store_subscription *row),
-                            void *ud);
-/* The same over any connection to a seslog database (--read-only). */
-int store_db_each_subscription(struct sqlite3 *db,
-                               void (*fn)(void *ud, const struct store_subscription *row),
-                               void *ud);
+/* Writer connection (the writer thread, or the caller before store_start):
+ * the statement of sql, prepared on first use and kept by the store, which
+ * finalizes it in store_close, so modules that write through the store
+ * (its hooks, its requests) own no statement of its connection. sql must
+ * live as long as the store (a string literal). Reset it after use.
+ * Returns NULL, logged, when it cannot be prepared. */
+struct sqlite3_stmt *store_stmt(store *s, const char *sql);
 
 /* The database path given to store_open. */
 const char *store_path(const store *s);

@@ -2,7 +2,7 @@
  * GET /api/subscriptions: state (pending, confirmed, unsubscribed), the
  * SubscriptionArn, when confirmed, first and last message, accepted and
  * rejected counts. The database holds the same (table subscriptions,
- * written by the store in each event's transaction); this mirror is
+ * written by subs_hook in each event's transaction); this mirror is
  * loaded from it at start and kept current as results come back, so the
  * endpoint never reads the database. Rejected counts live only here
  * (since start): refused requests never cause a write. */
@@ -20,7 +20,12 @@ typedef struct subs subs;
 int subs_new(int max, subs **out);
 void subs_free(subs *s);
 
-/* Loads the rows of the subscriptions table. */
+/* The store hook that writes the subscriptions table: the topic state
+ * changes and messages of each batch's requests (store_req's topic_arn,
+ * sub_state, sub_arn, counts_as_message, at_ms), in its transaction. */
+struct store_hook subs_hook(subs *s);
+
+/* Loads the rows of the subscriptions table (before store_start). */
 int subs_load(subs *s, store *st);
 /* The same over a read-only connection (serve --read-only has no store).
  * Returns 0 or SL_EDB. */

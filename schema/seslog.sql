@@ -428,6 +428,16 @@ CREATE TABLE ses_account_changes (
   sendingEnabled INTEGER,            -- 1, 0, NULL unknown
   productionAccessEnabled INTEGER
 );
+-- version 16
+-- The kind of each outbox row: 'event' for the rows an event caused, the
+-- alert's kind for an alert's ('monitor', 'silence', 'unsubscribe',
+-- 'enforcement', 'dnsbl'), so rows are chosen by kind (Slack's digest
+-- acknowledges only events), never by the text of their payload. Rows
+-- written before are given the kind their payload names (alerts go to
+-- Slack only; every other sink's rows are events).
+ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'event';
+UPDATE outbox SET kind = json_extract(payload, '$.kind')
+  WHERE sink = 'slack' AND json_valid(payload) AND json_type(payload, '$.kind') = 'text';
 
 -- version 17
 -- The grouped-count rollups are kept by the writer in C (src/rollup.c):

@@ -279,7 +279,7 @@ static int check_work(sqlite3 *db, void *arg) {
 /* -- PUT and DELETE /api/suppression/{address}: the writer's side -- */
 
 static int put_apply(store_req *r, sqlite3 *db) {
-  job *j = r->apply_arg;
+  job *j = r->ud;
   struct suppression_change c = {
       .address = j->display, .reason = j->reason, .note = j->note, .actor = "api"};
   int rc = suppression_put(j->ctx->s, db, &c, util_now_ms(), &j->outcome);
@@ -298,7 +298,7 @@ static int put_apply(store_req *r, sqlite3 *db) {
 }
 
 static int delete_apply(store_req *r, sqlite3 *db) {
-  job *j = r->apply_arg;
+  job *j = r->ud;
   /* The entry as it was, for the answer. */
   int found = 0;
   int rc = suppression_get_json(db, j->folded, &j->base.body, &found);
@@ -411,7 +411,6 @@ static void submit_write(job *j) {
     return;
   }
   j->sreq.apply = j->kind == JK_PUT ? put_apply : delete_apply;
-  j->sreq.apply_arg = j;
   j->sreq.cb = write_done;
   j->sreq.ud = j;
   if (!j->ctx->st) { /* serve --read-only (the router refuses first) */

@@ -625,7 +625,7 @@ struct change {
 };
 
 static int change_apply(store_req *r, sqlite3 *db) {
-  struct change *x = r->apply_arg;
+  struct change *x = r->ud;
   int64_t now = util_now_ms();
   int rc = x->remove
                ? suppression_remove(x->s, db, x->c.address, "cli", x->c.note, now, &x->outcome)
@@ -644,7 +644,7 @@ static int write_changes(const char *cmd, store *st, struct change *xs, size_t n
   store_req *reqs[BATCH];
   for (size_t i = 0; i < n; i++) {
     xs[i].req.apply = change_apply;
-    xs[i].req.apply_arg = &xs[i];
+    xs[i].req.ud = &xs[i];
     reqs[i] = &xs[i].req;
   }
   if (n && store_write(st, reqs, n)) {

@@ -9,12 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alerts.h"
 #include "config.h"
 #include "dns.h"
 #include "error.h"
 #include "log.h"
 #include "readpool.h"
-#include "slack.h"
 
 #define QTYPE_A 1
 #define QTYPE_TXT 16
@@ -542,12 +542,12 @@ static int write_rows(void *arg, sqlite3 *db) {
 
 static int apply_write(store_req *r, sqlite3 *db) {
   r->result = STORE_STORED;
-  return write_rows(r, db);
+  return write_rows(r->ud, db);
 }
 
 static void on_write_done(store_req *r) {
   if (r->result < 0) log_kv(LOG_ERROR, "a DNSBL state could not be stored", NULL);
-  free(r);
+  free(r->ud);
 }
 
 static void remember_change(dnsbl *d, const state_write *w) {
@@ -583,19 +583,21 @@ static int record(dnsbl *d, struct check *c, int changed, enum state from) {
   snprintf(w->reason, sizeof w->reason, "%s", c->cur.reason);
   snprintf(w->error, sizeof w->error, "%s", c->cur.error);
   if (changed) remember_change(d, w);
-  if (changed && d->ob && d->slack_sink >= 0) {
-    char *payload = slack_dnsbl_payload(c->target, c->zone, c->cur.state == ST_LISTED, w->answers,
-                                        w->reason[0] ? w->reason : NULL);
-    if (payload) {
-      /* The rows ride the Slack row's transaction; the outbox owns w. */
-      int rc = outbox_enqueue(d->ob, d->slack_sink, payload, write_rows, w, free);
-      if (rc)
-        log_kv(LOG_ERROR, "a DNSBL alert could not be queued; the next round tries again", "target",
-               c->target, "zone", c->zone, NULL);
-      free(payload);
-      return rc ? -1 : 0;
-    }
+  if (changed) {
+    struct alert a = {.kind = ALERT_DNSBL,
+                      .subject = c->target,
+                      .zone = c->zone,
+                      .flag = c->cur.state == ST_LISTED,
+                      .answers = w->answers,
+                      .reason = w->reason[0] ? w->reason : NULL};
+    /* The rows ride the alert row's transaction; the outbox owns w. */
+    int rc = alerts_send(d->ob, &a, write_rows, w, free);
+    if (rc < 0)
+      log_kv(LOG_ERROR, "a DNSBL alert could not be queued; the next round tries again", "target",
+             c->target, "zone", c->zone, NULL);
+    if (rc <= 0) return rc ? -1 : 0;
   }
+  w->req.ud = w;
   w->req.apply = apply_write;
   w->req.cb = on_write_done;
   if (store_submit(d->st, &w->req)) {

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alerts.h"
 #include "error.h"
 #include "log.h"
-#include "slack.h"
 #include "util.h"
 
 #define WIDEN_MAX_MS (7LL * 86400 * 1000) /* SES's representative volume: up to 7 days */
@@ -28,7 +28,6 @@ struct monitor {
   readpool *rp;
   store *st;
   outbox *ob;
-  int slack_sink;
   subs *sb;
   struct monitor_opts o;
   uv_timer_t timer;
@@ -57,7 +56,7 @@ const char *monitor_name(enum monitor_kind k) {
   return k == MON_BOUNCE ? "bounceRate" : "complaintRate";
 }
 
-int monitor_new(uv_loop_t *loop, readpool *rp, store *st, outbox *ob, int slack_sink, subs *sb,
+int monitor_new(uv_loop_t *loop, readpool *rp, store *st, outbox *ob, subs *sb,
                 const struct monitor_opts *opts, monitor **out) {
   monitor *m = calloc(1, sizeof *m);
   if (!m) return SL_ENOMEM;
@@ -65,7 +64,6 @@ int monitor_new(uv_loop_t *loop, readpool *rp, store *st, outbox *ob, int slack_
   m->rp = rp;
   m->st = st;
   m->ob = ob;
-  m->slack_sink = slack_sink;
   m->sb = sb;
   m->o = *opts;
   if (m->o.interval_ms <= 0) m->o.interval_ms = 10000;
@@ -204,15 +202,15 @@ static int write_change(void *arg, struct sqlite3 *db) {
 
 static int apply_change(store_req *r, struct sqlite3 *db) {
   r->result = STORE_STORED;
-  return write_change(r, db);
+  return write_change(r->ud, db);
 }
 
 static void on_change_done(store_req *r) {
   if (r->result < 0) log_kv(LOG_ERROR, "a monitor change could not be stored", NULL);
-  free(r);
+  free(r->ud);
 }
 
-void monitor_announce(store *st, outbox *ob, int slack_sink, const char *name, int from, int to,
+void monitor_announce(store *st, outbox *ob, const char *name, int from, int to,
                       const struct monitor_reading *r) {
   change *c = calloc(1, sizeof *c);
   if (!c) return;
@@ -231,18 +229,19 @@ void monitor_announce(store *st, outbox *ob, int slack_sink, const char *name, i
   log_kv(to > from ? LOG_WARN : LOG_INFO, "monitor state changed", "monitor", c->monitor, "from",
          state_names[from], "to", state_names[to], "value", pct, "threshold", thr, "window", win,
          NULL);
-  if (ob && slack_sink >= 0) {
-    char *payload = slack_monitor_payload(c->monitor, state_names[from], state_names[to], r->value,
-                                          c->threshold, win);
-    /* The change row rides the Slack row's transaction; the outbox
-     * request owns c from here on and frees it when done. */
-    if (payload) {
-      if (outbox_enqueue(ob, slack_sink, payload, write_change, c, free))
-        log_kv(LOG_ERROR, "a monitor change could not be queued", NULL);
-      free(payload);
-      return;
-    }
-  }
+  struct alert a = {.kind = ALERT_MONITOR,
+                    .subject = c->monitor,
+                    .from = state_names[from],
+                    .to = state_names[to],
+                    .value = r->value,
+                    .threshold = c->threshold,
+                    .window = win};
+  /* The change row rides the alert row's transaction; the outbox request
+   * owns c from here on and frees it when done. */
+  int rc = alerts_send(ob, &a, write_change, c, free);
+  if (rc < 0) log_kv(LOG_ERROR, "a monitor change could not be queued", NULL);
+  if (rc <= 0) return;
+  c->req.ud = c;
   c->req.apply = apply_change;
   c->req.cb = on_change_done;
   if (store_submit(st, &c->req)) free(c);
@@ -284,8 +283,7 @@ static void eval_done(void *arg, int rc) {
       mo->r.announced = state_names[to];
       mo->r.since_ms = e->now;
       if (!m->closing)
-        monitor_announce(m->st, m->ob, m->slack_sink, monitor_name((enum monitor_kind)k), from, to,
-                         &mo->r);
+        monitor_announce(m->st, m->ob, monitor_name((enum monitor_kind)k), from, to, &mo->r);
     }
   }
   if (!m->closing) check_silence(m, e->now);
@@ -330,11 +328,9 @@ static void silence_topic(void *ud, const char *topic, const char *state, int64_
   }
   snprintf(m->silent[known], sizeof m->silent[known], "%s", topic);
   log_kv(LOG_WARN, "SNS topic silent", "topic", topic, NULL);
-  if (m->ob && m->slack_sink >= 0) {
-    char *p = slack_silence_payload(topic, last_ms, c->now - last_ms);
-    if (p) outbox_enqueue(m->ob, m->slack_sink, p, NULL, NULL, NULL);
-    free(p);
-  }
+  struct alert a = {
+      .kind = ALERT_SILENCE, .subject = topic, .last_ms = last_ms, .silent_ms = c->now - last_ms};
+  alerts_send(m->ob, &a, NULL, NULL, NULL);
 }
 
 static void check_silence(monitor *m, int64_t now) {

@@ -61,8 +61,6 @@ struct outbox {
   void (*closed_cb)(void *);
   void *closed_ud;
   /* writer thread */
-  sqlite3_stmt *ins;                      /* INSERT INTO outbox */
-  sqlite3 *ins_db;                        /* the connection ins was prepared on */
   outbox_item *staging[OUTBOX_MAX_SINKS]; /* rows of the open transaction */
   outbox_item *staging_tail[OUTBOX_MAX_SINKS];
   int64_t staged_upto[OUTBOX_MAX_SINKS]; /* mem_upto if the transaction commits */
@@ -129,25 +127,23 @@ const char *outbox_sink_name(const outbox *ob, int sink) {
   return ob->sinks[sink].def.name;
 }
 
+const struct outbox_sink *outbox_sink_def(const outbox *ob, int sink) {
+  return &ob->sinks[sink].def;
+}
+
 /* ---- writer thread ---------------------------------------------------- */
 
-/* Inserts one row; stages it for the loop unless the sink is in
+/* Inserts one row of a kind; stages it for the loop unless the sink is in
  * overflow. Takes payload. */
-static int insert_row(outbox *ob, sqlite3 *db, int sink, int64_t event_id, char *payload,
-                      int64_t now) {
-  if (!ob->ins || ob->ins_db != db) {
-    sqlite3_finalize(ob->ins);
-    ob->ins = NULL;
-    if (sqlite3_prepare_v3(db,
-                           "INSERT INTO outbox (sink, eventId, payload, createdAt, nextAttemptAt) "
-                           "VALUES (?,?,?,?,?)",
-                           -1, SQLITE_PREPARE_PERSISTENT, &ob->ins, NULL) != SQLITE_OK) {
-      free(payload);
-      return SL_EDB;
-    }
-    ob->ins_db = db;
+static int insert_row(outbox *ob, sqlite3 *db, int sink, const char *kind, int64_t event_id,
+                      char *payload, int64_t now) {
+  sqlite3_stmt *st = store_stmt(ob->st,
+                                "INSERT INTO outbox (sink, eventId, payload, createdAt, "
+                                "nextAttemptAt, kind) VALUES (?,?,?,?,?,?)");
+  if (!st) {
+    free(payload);
+    return SL_EDB;
   }
-  sqlite3_stmt *st = ob->ins;
   sqlite3_bind_text(st, 1, ob->sinks[sink].def.name, -1, SQLITE_STATIC);
   if (event_id)
     sqlite3_bind_int64(st, 2, event_id);
@@ -156,6 +152,7 @@ static int insert_row(outbox *ob, sqlite3 *db, int sink, int64_t event_id, char 
   sqlite3_bind_text(st, 3, payload, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 4, now);
   sqlite3_bind_int64(st, 5, now);
+  sqlite3_bind_text(st, 6, kind, -1, SQLITE_STATIC);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) {
@@ -180,6 +177,7 @@ static int insert_row(outbox *ob, sqlite3 *db, int sink, int64_t event_id, char 
   }
   it->id = id;
   it->payload = payload;
+  snprintf(it->kind, sizeof it->kind, "%s", kind);
   it->created_at = it->next_at = now;
   if (ob->staging_tail[sink])
     ob->staging_tail[sink]->next = it;
@@ -196,7 +194,7 @@ static int hook_on_event(void *ud, sqlite3 *db, const ses_event *e, int64_t even
   for (int i = 0; i < ob->n_sinks; i++) {
     if (!ob->sinks[i].def.payload) continue;
     char *payload = ob->sinks[i].def.payload(ob->sinks[i].def.ud, e);
-    if (payload && insert_row(ob, db, i, event_id, payload, now)) return SL_EDB;
+    if (payload && insert_row(ob, db, i, OUTBOX_KIND_EVENT, event_id, payload, now)) return SL_EDB;
   }
   return 0;
 }
@@ -244,7 +242,7 @@ static int read_pending(sqlite3 *db, const char *sink, int64_t after, int limit,
                         int64_t *last_id) {
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(db,
-                         "SELECT id, payload, attempts, createdAt, nextAttemptAt FROM outbox "
+                         "SELECT id, payload, attempts, createdAt, nextAttemptAt, kind FROM outbox "
                          "WHERE sink = ? AND state = 'pending' AND id > ? ORDER BY id LIMIT ?",
                          -1, &st, NULL) != SQLITE_OK)
     return SL_EDB;
@@ -264,6 +262,8 @@ static int read_pending(sqlite3 *db, const char *sink, int64_t after, int limit,
     it->attempts = sqlite3_column_int(st, 2);
     it->created_at = sqlite3_column_int64(st, 3);
     it->next_at = sqlite3_column_int64(st, 4);
+    const char *kind = (const char *)sqlite3_column_text(st, 5);
+    snprintf(it->kind, sizeof it->kind, "%s", kind ? kind : "");
     if (tail)
       tail->next = it;
     else
@@ -310,7 +310,7 @@ typedef struct reload_req {
 } reload_req;
 
 static int apply_reload(store_req *r, sqlite3 *db) {
-  reload_req *rr = (reload_req *)r;
+  reload_req *rr = r->ud;
   outbox *ob = rr->ob;
   sink_state *s = &ob->sinks[rr->sink];
   outbox_item *list = NULL;
@@ -350,7 +350,7 @@ static int apply_reload(store_req *r, sqlite3 *db) {
 }
 
 static void on_reload_done(store_req *r) {
-  reload_req *rr = (reload_req *)r;
+  reload_req *rr = r->ud;
   rr->ob->sinks[rr->sink].reloading = 0;
   free(rr);
 }
@@ -487,6 +487,7 @@ static void pump(outbox *ob, int sink) {
     if (!rr) return;
     rr->ob = ob;
     rr->sink = sink;
+    rr->req.ud = rr;
     rr->req.apply = apply_reload;
     rr->req.cb = on_reload_done;
     if (store_submit(ob->st, &rr->req) == 0)
@@ -504,6 +505,7 @@ struct row_update {
 
 typedef struct verdict_req {
   store_req req;
+  outbox *ob;
   int64_t *del_ids;
   size_t n_del;
   struct row_update *upd;
@@ -512,16 +514,15 @@ typedef struct verdict_req {
 } verdict_req;
 
 static int apply_verdicts(store_req *r, sqlite3 *db) {
-  verdict_req *v = (verdict_req *)r;
+  verdict_req *v = r->ud;
+  (void)db;
   sqlite3_stmt *del = NULL, *upd = NULL;
   int rc = 0;
-  if (v->n_del && sqlite3_prepare_v2(db, "DELETE FROM outbox WHERE id = ?", -1, &del, NULL))
-    rc = SL_EDB;
+  if (v->n_del && !(del = store_stmt(v->ob->st, "DELETE FROM outbox WHERE id = ?"))) rc = SL_EDB;
   if (!rc && v->n_upd &&
-      sqlite3_prepare_v2(db,
+      !(upd = store_stmt(v->ob->st,
                          "UPDATE outbox SET attempts = ?, nextAttemptAt = ?, lastError = ?, "
-                         "state = CASE WHEN ? THEN 'dead' ELSE state END WHERE id = ?",
-                         -1, &upd, NULL))
+                         "state = CASE WHEN ? THEN 'dead' ELSE state END WHERE id = ?")))
     rc = SL_EDB;
   for (size_t i = 0; !rc && i < v->n_del; i++) {
     sqlite3_bind_int64(del, 1, v->del_ids[i]);
@@ -537,14 +538,12 @@ static int apply_verdicts(store_req *r, sqlite3 *db) {
     if (sqlite3_step(upd) != SQLITE_DONE) rc = SL_EDB;
     sqlite3_reset(upd);
   }
-  sqlite3_finalize(del);
-  sqlite3_finalize(upd);
   r->result = STORE_STORED;
   return rc;
 }
 
 static void on_verdicts_done(store_req *r) {
-  verdict_req *v = (verdict_req *)r;
+  verdict_req *v = r->ud;
   if (r->result < 0)
     log_kv(LOG_WARN, "outbox: recording deliveries failed; they may be sent again after a restart",
            "error", sl_strerror(r->result), NULL);
@@ -638,6 +637,8 @@ void outbox_delivered(outbox *ob, int sink, outbox_item **items, size_t n,
     if (!s->tail) s->tail = keep_tail;
   }
   if (ok && (v->n_del || v->n_upd)) {
+    v->ob = ob;
+    v->req.ud = v;
     v->req.apply = apply_verdicts;
     v->req.cb = on_verdicts_done;
     int rc = store_submit(ob->st, &v->req);
@@ -665,6 +666,7 @@ typedef struct enqueue_req {
   store_req req;
   outbox *ob;
   int sink;
+  char kind[16]; /* the row's kind */
   char *payload;
   int (*extra)(void *arg, sqlite3 *db);
   void *extra_arg;
@@ -672,17 +674,17 @@ typedef struct enqueue_req {
 } enqueue_req;
 
 static int apply_enqueue(store_req *r, sqlite3 *db) {
-  enqueue_req *e = (enqueue_req *)r;
+  enqueue_req *e = r->ud;
   if (e->extra && e->extra(e->extra_arg, db)) return SL_EDB;
   char *payload = e->payload;
   e->payload = NULL;
-  int rc = insert_row(e->ob, db, e->sink, 0, payload, util_now_ms());
+  int rc = insert_row(e->ob, db, e->sink, e->kind, 0, payload, util_now_ms());
   r->result = STORE_STORED;
   return rc;
 }
 
 static void on_enqueue_done(store_req *r) {
-  enqueue_req *e = (enqueue_req *)r;
+  enqueue_req *e = r->ud;
   if (r->result < 0)
     log_kv(LOG_ERROR, "outbox: a notification could not be stored", "sink",
            e->ob->sinks[e->sink].def.name, "error", sl_strerror(r->result), NULL);
@@ -691,19 +693,22 @@ static void on_enqueue_done(store_req *r) {
   free(e);
 }
 
-int outbox_enqueue(outbox *ob, int sink, const char *payload, int (*extra)(void *arg, sqlite3 *db),
-                   void *extra_arg, void (*extra_free)(void *arg)) {
+int outbox_enqueue(outbox *ob, int sink, const char *kind, const char *payload,
+                   int (*extra)(void *arg, sqlite3 *db), void *extra_arg,
+                   void (*extra_free)(void *arg)) {
   enqueue_req *e = NULL;
   int rc = SL_EINVAL;
-  if (sink < 0 || sink >= ob->n_sinks) goto fail;
+  if (sink < 0 || sink >= ob->n_sinks || strlen(kind) >= sizeof e->kind) goto fail;
   rc = SL_ENOMEM;
   e = calloc(1, sizeof *e);
   if (!e || !(e->payload = strdup(payload))) goto fail;
   e->ob = ob;
   e->sink = sink;
+  snprintf(e->kind, sizeof e->kind, "%s", kind);
   e->extra = extra;
   e->extra_arg = extra_arg;
   e->extra_free = extra_free;
+  e->req.ud = e;
   e->req.apply = apply_enqueue;
   e->req.cb = on_enqueue_done;
   rc = store_submit(ob->st, &e->req);
@@ -731,38 +736,36 @@ typedef struct ack_req {
   int sink;
   int64_t from; /* ids > from */
   int64_t through;
-  char *prefix;
+  char kind[16]; /* the rows' kind */
   int64_t deleted;
 } ack_req;
 
 static int apply_ack(store_req *r, sqlite3 *db) {
-  ack_req *a = (ack_req *)r;
+  ack_req *a = r->ud;
   sqlite3_stmt *st;
   if (a->from < 0) {
     /* The first chunk starts below the sink's oldest pending row. */
-    if (sqlite3_prepare_v2(db,
-                           "SELECT coalesce(min(id), 0) - 1 FROM outbox WHERE sink = ?1 AND "
-                           "state = 'pending'",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (!(st = store_stmt(a->ob->st,
+                          "SELECT coalesce(min(id), 0) - 1 FROM outbox WHERE sink = "
+                          "?1 AND state = 'pending'")))
       return SL_EDB;
     sqlite3_bind_text(st, 1, a->ob->sinks[a->sink].def.name, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     a->from = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_ROW) return SL_EDB;
   }
-  if (sqlite3_prepare_v2(db,
-                         "DELETE FROM outbox WHERE id > ?4 AND id <= ?2 AND +sink = ?1 AND "
-                         "+state = 'pending' AND substr(payload, 1, length(?3)) = ?3",
-                         -1, &st, NULL) != SQLITE_OK)
+  if (!(st = store_stmt(a->ob->st,
+                        "DELETE FROM outbox WHERE id > ?4 AND id <= ?2 AND +sink = ?1 "
+                        "AND +state = 'pending' AND +kind = ?3")))
     return SL_EDB;
   int64_t upto = a->from + ACK_CHUNK < a->through ? a->from + ACK_CHUNK : a->through;
   sqlite3_bind_text(st, 1, a->ob->sinks[a->sink].def.name, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, upto);
-  sqlite3_bind_text(st, 3, a->prefix, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, a->kind, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 4, a->from);
   int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
+  sqlite3_reset(st);
   if (rc != SQLITE_DONE) return SL_EDB;
   a->deleted = sqlite3_changes(db);
   a->from = upto;
@@ -771,7 +774,7 @@ static int apply_ack(store_req *r, sqlite3 *db) {
 }
 
 static void on_ack_done(store_req *r) {
-  ack_req *a = (ack_req *)r;
+  ack_req *a = r->ud;
   sink_state *s = &a->ob->sinks[a->sink];
   if (r->result > 0) {
     atomic_fetch_sub(&s->pending, a->deleted);
@@ -779,6 +782,7 @@ static void on_ack_done(store_req *r) {
     if (a->from < a->through && !a->ob->closing) {
       /* The next chunk, behind whatever is queued now. */
       memset(&a->req, 0, sizeof a->req);
+      a->req.ud = a;
       a->req.apply = apply_ack;
       a->req.cb = on_ack_done;
       a->deleted = 0;
@@ -790,18 +794,16 @@ static void on_ack_done(store_req *r) {
   /* Done (or given up): rows beyond memory may be read again. */
   s->acking--;
   if (!a->ob->closing) uv_timer_start(&s->timer, on_timer, 0, 0);
-  free(a->prefix);
   free(a);
 }
 
-void outbox_ack_through(outbox *ob, int sink, int64_t through, const char *prefix) {
+void outbox_ack_through(outbox *ob, int sink, int64_t through, const char *kind) {
   sink_state *s = &ob->sinks[sink];
-  size_t plen = strlen(prefix);
   /* In memory: drop the covered rows that are not out for delivery. */
   outbox_item **pp = &s->head, *prev = NULL;
   while (*pp) {
     outbox_item *it = *pp;
-    if (it->id <= through && strncmp(it->payload, prefix, plen) == 0) {
+    if (it->id <= through && strcmp(it->kind, kind) == 0) {
       *pp = it->next;
       if (s->tail == it) s->tail = prev;
       s->in_memory--;
@@ -813,18 +815,16 @@ void outbox_ack_through(outbox *ob, int sink, int64_t through, const char *prefi
     }
   }
   ack_req *a = calloc(1, sizeof *a);
-  if (!a || !(a->prefix = strdup(prefix))) {
-    free(a);
-    return;
-  }
+  if (!a) return;
+  snprintf(a->kind, sizeof a->kind, "%s", kind);
   a->ob = ob;
   a->sink = sink;
   a->from = -1;
   a->through = through;
+  a->req.ud = a;
   a->req.apply = apply_ack;
   a->req.cb = on_ack_done;
   if (store_submit(ob->st, &a->req)) {
-    free(a->prefix);
     free(a);
     return;
   }
@@ -863,7 +863,6 @@ void outbox_free(outbox *ob) {
     free_list(ob->inbox[i]);
     free_list(ob->staging[i]);
   }
-  sqlite3_finalize(ob->ins);
   pthread_mutex_destroy(&ob->mu);
   free(ob);
 }

@@ -146,7 +146,7 @@ static int delete_rows(sqlite3 *db, sqlite3_stmt *sel, int limit) {
 }
 
 static int apply_round(store_req *req, sqlite3 *db) {
-  round_req *rd = (round_req *)req;
+  round_req *rd = req->ud;
   const struct retention_rules *ru = &rd->ret->rules;
   int left = BATCH;
   req->result = STORE_STORED;
@@ -196,7 +196,7 @@ static int apply_round(store_req *req, sqlite3 *db) {
 static void on_tick(uv_timer_t *t);
 
 static void on_round_done(store_req *req) {
-  round_req *rd = (round_req *)req;
+  round_req *rd = req->ud;
   retention *r = rd->ret;
   r->busy = 0;
   int full = req->result > 0 && rd->deleted >= BATCH;
@@ -219,6 +219,7 @@ static void on_tick(uv_timer_t *t) {
   if (!rd) return;
   rd->ret = r;
   rd->now = util_now_ms();
+  rd->req.ud = rd;
   rd->req.apply = apply_round;
   rd->req.cb = on_round_done;
   if (store_submit(r->st, &rd->req) == 0)

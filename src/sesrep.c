@@ -10,11 +10,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "alerts.h"
 #include "error.h"
 #include "log.h"
 #include "monitor.h"
 #include "readpool.h"
-#include "slack.h"
 
 #define PERIOD_S 60                        /* GetMetricData's period */
 #define FETCH_MAX_MS (3LL * 3600000)       /* samples asked for at most this far back */
@@ -76,8 +76,7 @@ struct enf_change {
 struct sesrep {
   uv_loop_t *loop;
   outbound *ob;
-  outbox *box;
-  int slack_sink;
+  outbox *box; /* where alerts are queued (alerts_send), or NULL */
   store *st;
   struct sesrep_opts o;
   char *cw_url;          /* ".../" */
@@ -205,8 +204,8 @@ static int resolve(const char *given, const char *svc, const char *host, const c
   return 0;
 }
 
-int sesrep_new(uv_loop_t *loop, outbound *ob, outbox *box, int slack_sink,
-               const struct sesrep_opts *opts, sesrep **out, char *err, size_t errlen) {
+int sesrep_new(uv_loop_t *loop, outbound *ob, outbox *box, const struct sesrep_opts *opts,
+               sesrep **out, char *err, size_t errlen) {
   if (opts->enabled) {
     if (opts->interval_ms < 1000) {
       snprintf(err, errlen, "--ses-reputation-interval must be at least 1s");
@@ -229,7 +228,6 @@ int sesrep_new(uv_loop_t *loop, outbound *ob, outbox *box, int slack_sink,
   s->loop = loop;
   s->ob = ob;
   s->box = box;
-  s->slack_sink = slack_sink;
   s->o = *opts;
   if (s->o.window_ms <= 0) s->o.window_ms = 600000;
   if (s->o.retry_base_ms <= 0) s->o.retry_base_ms = 2000;
@@ -480,7 +478,7 @@ typedef struct samples_write {
 } samples_write;
 
 static int apply_samples(store_req *r, sqlite3 *db) {
-  samples_write *w = (samples_write *)r;
+  samples_write *w = r->ud;
   r->result = STORE_STORED;
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(db,
@@ -515,7 +513,7 @@ static int apply_samples(store_req *r, sqlite3 *db) {
 
 static void on_samples_done(store_req *r) {
   if (r->result < 0) log_kv(LOG_ERROR, "AWS reputation samples could not be stored", NULL);
-  free(r);
+  free(r->ud);
 }
 
 /* The scope column of a scope: "account" or "configuration-set:NAME". */
@@ -620,6 +618,7 @@ static int read_metrics(sesrep *s, const char *body, int64_t now) {
   w->n_scopes = s->n_scopes;
   for (int i = 0; i < s->n_scopes; i++) scope_key(&s->scopes[i], w->scopes[i], sizeof w->scopes[i]);
   if (w->n && s->st) {
+    w->req.ud = w;
     w->req.apply = apply_samples;
     w->req.cb = on_samples_done;
     if (store_submit(s->st, &w->req)) {
@@ -648,7 +647,7 @@ static void judge(sesrep *s, int64_t now) {
     s->mon[k].state = to;
     r->state = r->announced = monitor_state_name(to);
     r->since_ms = now;
-    if (s->st) monitor_announce(s->st, s->box, s->slack_sink, mon_names[k], from, to, r);
+    if (s->st) monitor_announce(s->st, s->box, mon_names[k], from, to, r);
   }
 }
 
@@ -686,12 +685,12 @@ static int write_enf(void *arg, sqlite3 *db) {
 
 static int apply_enf(store_req *r, sqlite3 *db) {
   r->result = STORE_STORED;
-  return write_enf(r, db);
+  return write_enf(r->ud, db);
 }
 
 static void on_enf_done(store_req *r) {
   if (r->result < 0) log_kv(LOG_ERROR, "an SES account status change could not be stored", NULL);
-  free(r);
+  free(r->ud);
 }
 
 static void remember_change(sesrep *s, int64_t at, const char *from, const char *to) {
@@ -721,14 +720,12 @@ static void status_seen(sesrep *s, int64_t now) {
   /* The row first: a change that cannot be queued is news again at the
    * next answer, so nothing is told without being kept. */
   int rc = 1;
-  if (news && s->box && s->slack_sink >= 0) {
-    char *payload = slack_enforcement_payload(w->from, w->to, w->sending);
-    if (payload) {
-      rc = outbox_enqueue(s->box, s->slack_sink, payload, write_enf, w, free); /* owns w now */
-      free(payload);
-    }
+  if (news) {
+    struct alert a = {.kind = ALERT_ENFORCEMENT, .from = w->from, .to = w->to, .flag = w->sending};
+    rc = alerts_send(s->box, &a, write_enf, w, free); /* owns w unless 1 */
   }
   if (rc == 1) {
+    w->req.ud = w;
     w->req.apply = apply_enf;
     w->req.cb = on_enf_done;
     rc = store_submit(s->st, &w->req);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alerts.h"
 #include "error.h"
 #include "log.h"
 #include "ses.h"
@@ -77,8 +78,8 @@ static char *event_payload(void *ud, const ses_event *e) {
   return buf_take(&b);
 }
 
-char *slack_monitor_payload(const char *monitor, const char *from, const char *to, double value,
-                            double threshold, const char *window) {
+static char *monitor_payload(const char *monitor, const char *from, const char *to, double value,
+                             double threshold, const char *window) {
   buf b;
   buf_init(&b, 4096);
   buf_appends(&b, "{\"kind\":\"monitor\",\"monitor\":");
@@ -93,7 +94,7 @@ char *slack_monitor_payload(const char *monitor, const char *from, const char *t
   return buf_take(&b);
 }
 
-char *slack_enforcement_payload(const char *from, const char *to, int sending_enabled) {
+static char *enforcement_payload(const char *from, const char *to, int sending_enabled) {
   buf b;
   buf_init(&b, 1024);
   buf_appends(&b, "{\"kind\":\"enforcement\",\"from\":");
@@ -106,7 +107,7 @@ char *slack_enforcement_payload(const char *from, const char *to, int sending_en
   return buf_take(&b);
 }
 
-char *slack_unsubscribe_payload(const char *topic_arn) {
+static char *unsubscribe_payload(const char *topic_arn) {
   buf b;
   buf_init(&b, 4096);
   buf_appends(&b, "{\"kind\":\"unsubscribe\",\"topicArn\":");
@@ -115,7 +116,7 @@ char *slack_unsubscribe_payload(const char *topic_arn) {
   return buf_take(&b);
 }
 
-char *slack_silence_payload(const char *topic_arn, int64_t last_message_ms, int64_t silent_ms) {
+static char *silence_payload(const char *topic_arn, int64_t last_message_ms, int64_t silent_ms) {
   buf b;
   buf_init(&b, 4096);
   char iso[25];
@@ -127,8 +128,8 @@ char *slack_silence_payload(const char *topic_arn, int64_t last_message_ms, int6
   return buf_take(&b);
 }
 
-char *slack_dnsbl_payload(const char *target, const char *zone, int listed, const char *answers,
-                          const char *reason) {
+static char *dnsbl_payload(const char *target, const char *zone, int listed, const char *answers,
+                           const char *reason) {
   buf b;
   buf_init(&b, 8192);
   buf_printf(&b, "{\"kind\":\"dnsbl\",\"listed\":%s,\"target\":", listed ? "true" : "false");
@@ -298,117 +299,142 @@ static char *event_message(const slack *s, const cJSON *ev) {
   return out;
 }
 
+/* A monitor's state change (seslog's own or AWS's reputation metrics). Fallback text into fb,
+ * mrkdwn into body. */
+static void word_monitor(const slack *s, const cJSON *p, buf *fb, buf *body) {
+  const char *mon = jstr(p, "monitor"), *from = jstr(p, "from"), *to = jstr(p, "to");
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, "value");
+  const cJSON *th = cJSON_GetObjectItemCaseSensitive(p, "threshold");
+  int aws = mon && strncmp(mon, "aws", 3) == 0; /* AWS's reputation metrics (sesrep.c) */
+  int complaint = mon && strcmp(mon + (aws ? 3 : 0), aws ? "ComplaintRate" : "complaintRate") == 0;
+  const char *name = aws         ? (complaint ? "AWS complaint rate (Reputation.ComplaintRate)"
+                                              : "AWS bounce rate (Reputation.BounceRate)")
+                     : complaint ? "Complaint rate"
+                                 : "Bounce rate";
+  double value = cJSON_IsNumber(v) ? v->valuedouble * 100 : 0;
+  double thr = cJSON_IsNumber(th) ? th->valuedouble * 100 : 0;
+  const char *w = jstr(p, "window");
+  const char *m = to && strcmp(to, "ok") ? s->mention : "";
+  buf_printf(fb, "%s%s ", m, name);
+  put_mrkdwn(fb, from ? from : "?");
+  buf_appends(fb, " → ");
+  put_mrkdwn(fb, to ? to : "?");
+  buf_printf(fb, ": %.3f %% (threshold %.3f %%, window ", value, thr);
+  put_mrkdwn(fb, w ? w : "?");
+  buf_appends(fb, ")");
+  buf_printf(body, "%s*%s is ", m, name);
+  put_mrkdwn(body, to ? to : "?");
+  buf_appends(body, "* (was ");
+  put_mrkdwn(body, from ? from : "?");
+  buf_printf(body, ")\n*Value:* %.3f %% over ", value);
+  put_mrkdwn(body, w ? w : "?");
+  buf_printf(body, "\n*Threshold:* %.3f %%", thr);
+  if (s->public_url) buf_printf(body, "\n<%s/#/|Open the overview>", s->public_url);
+}
+
+/* A DNSBL listing or delisting. Fallback text into fb, mrkdwn into body. */
+static void word_dnsbl(const slack *s, const cJSON *p, buf *fb, buf *body) {
+  const char *target = jstr(p, "target"), *zone = jstr(p, "zone");
+  const char *answers = jstr(p, "answers"), *reason = jstr(p, "reason");
+  if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "listed"))) {
+    buf_printf(fb, "%sDNSBL: ", s->mention);
+    put_mrkdwn(fb, target ? target : "?");
+    buf_appends(fb, " is listed on ");
+    put_mrkdwn(fb, zone ? zone : "?");
+    if (answers && *answers) {
+      buf_appends(fb, " (");
+      put_mrkdwn(fb, answers);
+      buf_appends(fb, ")");
+    }
+    if (reason) {
+      buf_appends(fb, ": ");
+      put_mrkdwn(fb, reason);
+    }
+    buf_printf(body, "%s*Blocklisted:* ", s->mention);
+    put_mrkdwn(body, target ? target : "?");
+    buf_appends(body, " is listed on ");
+    put_mrkdwn(body, zone ? zone : "?");
+    if (answers && *answers) {
+      buf_appends(body, " (");
+      put_mrkdwn(body, answers);
+      buf_appends(body, ")");
+    }
+    if (reason) {
+      buf_appends(body, "\n*Reason:* ");
+      put_mrkdwn(body, reason);
+    }
+    buf_appends(body, "\nReceivers that use this list may refuse or junk the mail.");
+  } else {
+    buf_appends(fb, "DNSBL: ");
+    put_mrkdwn(fb, target ? target : "?");
+    buf_appends(fb, " is no longer listed on ");
+    put_mrkdwn(fb, zone ? zone : "?");
+    buf_appends(body, "*Delisted:* ");
+    put_mrkdwn(body, target ? target : "?");
+    buf_appends(body, " is no longer listed on ");
+    put_mrkdwn(body, zone ? zone : "?");
+  }
+  if (s->public_url) buf_printf(body, "\n<%s/#/|Open the overview>", s->public_url);
+}
+
+/* A change of the SES account's enforcement status. Fallback text into fb, mrkdwn into body. */
+static void word_enforcement(const slack *s, const cJSON *p, buf *fb, buf *body) {
+  const char *from = jstr(p, "from"), *to = jstr(p, "to");
+  int healthy = to && strcmp(to, "HEALTHY") == 0;
+  const cJSON *se = cJSON_GetObjectItemCaseSensitive(p, "sendingEnabled");
+  buf_printf(fb, "%sSES account status: %s → %s", healthy ? "" : s->mention,
+             from && *from ? from : "unknown", to ? to : "?");
+  buf_printf(body, "%s*SES account status is %s* (was %s)", healthy ? "" : s->mention,
+             to ? to : "?", from && *from ? from : "unknown");
+  if (cJSON_IsBool(se))
+    buf_printf(body, "\n*Sending:* %s", cJSON_IsTrue(se) ? "enabled" : "disabled");
+  if (!healthy)
+    buf_appends(body,
+                "\nAWS reviews this account: see the SES console's Reputation metrics "
+                "and the case AWS opened.");
+  if (s->public_url) buf_printf(body, "\n<%s/#/|Open the overview>", s->public_url);
+}
+
+/* An SNS topic that unsubscribed seslog. Fallback text into fb, mrkdwn into body. */
+static void word_unsubscribe(const slack *s, const cJSON *p, buf *fb, buf *body) {
+  const char *topic = jstr(p, "topicArn");
+  buf_printf(fb, "%sSNS topic unsubscribed: ", s->mention);
+  put_mrkdwn(fb, topic ? topic : "?");
+  buf_printf(body, "%s*SNS subscription removed*\nseslog receives nothing more from ", s->mention);
+  put_mrkdwn(body, topic ? topic : "?");
+  buf_appends(body, " until it is subscribed again.");
+}
+
+/* An SNS topic silent for longer than --silence-alert. Fallback text into fb, mrkdwn into body. */
+static void word_silence(const slack *s, const cJSON *p, buf *fb, buf *body) {
+  const char *topic = jstr(p, "topicArn");
+  const cJSON *m = cJSON_GetObjectItemCaseSensitive(p, "silentMinutes");
+  int mins = cJSON_IsNumber(m) ? m->valueint : 0;
+  buf_printf(fb, "%sNo message from ", s->mention);
+  put_mrkdwn(fb, topic ? topic : "?");
+  buf_printf(fb, " for %d minutes", mins);
+  buf_printf(body, "%s*Silent SNS topic*\nNo message from ", s->mention);
+  put_mrkdwn(body, topic ? topic : "?");
+  buf_printf(body, " for %d minutes (last at ", mins);
+  put_mrkdwn(body, jstr(p, "lastMessageAt") ? jstr(p, "lastMessageAt") : "?");
+  buf_appends(body, ").");
+}
+/* The message of a row that is not an event: an alert (alerts.h). */
 static char *other_message(const slack *s, const cJSON *p, const char *kind) {
+  static const struct {
+    const char *kind;
+    void (*word)(const slack *s, const cJSON *p, buf *fb, buf *body);
+  } words[] = {{"monitor", word_monitor},
+               {"dnsbl", word_dnsbl},
+               {"enforcement", word_enforcement},
+               {"unsubscribe", word_unsubscribe}};
+  void (*word)(const slack *, const cJSON *, buf *, buf *) = word_silence;
+  for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+    if (strcmp(kind, words[i].kind) == 0) word = words[i].word;
   buf fb, body;
   buf_init(&fb, 4096);
   buf_init(&body, 8192);
-  const char *topic = jstr(p, "topicArn");
-  if (strcmp(kind, "monitor") == 0) {
-    const char *mon = jstr(p, "monitor"), *from = jstr(p, "from"), *to = jstr(p, "to");
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, "value");
-    const cJSON *th = cJSON_GetObjectItemCaseSensitive(p, "threshold");
-    int aws = mon && strncmp(mon, "aws", 3) == 0; /* AWS's reputation metrics (sesrep.c) */
-    int complaint =
-        mon && strcmp(mon + (aws ? 3 : 0), aws ? "ComplaintRate" : "complaintRate") == 0;
-    const char *name = aws         ? (complaint ? "AWS complaint rate (Reputation.ComplaintRate)"
-                                                : "AWS bounce rate (Reputation.BounceRate)")
-                       : complaint ? "Complaint rate"
-                                   : "Bounce rate";
-    double value = cJSON_IsNumber(v) ? v->valuedouble * 100 : 0;
-    double thr = cJSON_IsNumber(th) ? th->valuedouble * 100 : 0;
-    const char *w = jstr(p, "window");
-    const char *m = to && strcmp(to, "ok") ? s->mention : "";
-    buf_printf(&fb, "%s%s ", m, name);
-    put_mrkdwn(&fb, from ? from : "?");
-    buf_appends(&fb, " → ");
-    put_mrkdwn(&fb, to ? to : "?");
-    buf_printf(&fb, ": %.3f %% (threshold %.3f %%, window ", value, thr);
-    put_mrkdwn(&fb, w ? w : "?");
-    buf_appends(&fb, ")");
-    buf_printf(&body, "%s*%s is ", m, name);
-    put_mrkdwn(&body, to ? to : "?");
-    buf_appends(&body, "* (was ");
-    put_mrkdwn(&body, from ? from : "?");
-    buf_printf(&body, ")\n*Value:* %.3f %% over ", value);
-    put_mrkdwn(&body, w ? w : "?");
-    buf_printf(&body, "\n*Threshold:* %.3f %%", thr);
-    if (s->public_url) buf_printf(&body, "\n<%s/#/|Open the overview>", s->public_url);
-  } else if (strcmp(kind, "dnsbl") == 0) {
-    const char *target = jstr(p, "target"), *zone = jstr(p, "zone");
-    const char *answers = jstr(p, "answers"), *reason = jstr(p, "reason");
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "listed"))) {
-      buf_printf(&fb, "%sDNSBL: ", s->mention);
-      put_mrkdwn(&fb, target ? target : "?");
-      buf_appends(&fb, " is listed on ");
-      put_mrkdwn(&fb, zone ? zone : "?");
-      if (answers && *answers) {
-        buf_appends(&fb, " (");
-        put_mrkdwn(&fb, answers);
-        buf_appends(&fb, ")");
-      }
-      if (reason) {
-        buf_appends(&fb, ": ");
-        put_mrkdwn(&fb, reason);
-      }
-      buf_printf(&body, "%s*Blocklisted:* ", s->mention);
-      put_mrkdwn(&body, target ? target : "?");
-      buf_appends(&body, " is listed on ");
-      put_mrkdwn(&body, zone ? zone : "?");
-      if (answers && *answers) {
-        buf_appends(&body, " (");
-        put_mrkdwn(&body, answers);
-        buf_appends(&body, ")");
-      }
-      if (reason) {
-        buf_appends(&body, "\n*Reason:* ");
-        put_mrkdwn(&body, reason);
-      }
-      buf_appends(&body, "\nReceivers that use this list may refuse or junk the mail.");
-    } else {
-      buf_appends(&fb, "DNSBL: ");
-      put_mrkdwn(&fb, target ? target : "?");
-      buf_appends(&fb, " is no longer listed on ");
-      put_mrkdwn(&fb, zone ? zone : "?");
-      buf_appends(&body, "*Delisted:* ");
-      put_mrkdwn(&body, target ? target : "?");
-      buf_appends(&body, " is no longer listed on ");
-      put_mrkdwn(&body, zone ? zone : "?");
-    }
-    if (s->public_url) buf_printf(&body, "\n<%s/#/|Open the overview>", s->public_url);
-  } else if (strcmp(kind, "enforcement") == 0) {
-    const char *from = jstr(p, "from"), *to = jstr(p, "to");
-    int healthy = to && strcmp(to, "HEALTHY") == 0;
-    const cJSON *se = cJSON_GetObjectItemCaseSensitive(p, "sendingEnabled");
-    buf_printf(&fb, "%sSES account status: %s → %s", healthy ? "" : s->mention,
-               from && *from ? from : "unknown", to ? to : "?");
-    buf_printf(&body, "%s*SES account status is %s* (was %s)", healthy ? "" : s->mention,
-               to ? to : "?", from && *from ? from : "unknown");
-    if (cJSON_IsBool(se))
-      buf_printf(&body, "\n*Sending:* %s", cJSON_IsTrue(se) ? "enabled" : "disabled");
-    if (!healthy)
-      buf_appends(&body,
-                  "\nAWS reviews this account: see the SES console's Reputation metrics "
-                  "and the case AWS opened.");
-    if (s->public_url) buf_printf(&body, "\n<%s/#/|Open the overview>", s->public_url);
-  } else if (strcmp(kind, "unsubscribe") == 0) {
-    buf_printf(&fb, "%sSNS topic unsubscribed: ", s->mention);
-    put_mrkdwn(&fb, topic ? topic : "?");
-    buf_printf(&body, "%s*SNS subscription removed*\nseslog receives nothing more from ",
-               s->mention);
-    put_mrkdwn(&body, topic ? topic : "?");
-    buf_appends(&body, " until it is subscribed again.");
-  } else {
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(p, "silentMinutes");
-    int mins = cJSON_IsNumber(m) ? m->valueint : 0;
-    buf_printf(&fb, "%sNo message from ", s->mention);
-    put_mrkdwn(&fb, topic ? topic : "?");
-    buf_printf(&fb, " for %d minutes", mins);
-    buf_printf(&body, "%s*Silent SNS topic*\nNo message from ", s->mention);
-    put_mrkdwn(&body, topic ? topic : "?");
-    buf_printf(&body, " for %d minutes (last at ", mins);
-    put_mrkdwn(&body, jstr(p, "lastMessageAt") ? jstr(p, "lastMessageAt") : "?");
-    buf_appends(&body, ").");
-  }
+  word(s, p, &fb, &body);
   char *out = message(fb.data ? fb.data : "", body.data ? body.data : "", NULL);
   buf_free(&fb);
   buf_free(&body);
@@ -522,7 +548,7 @@ static void on_posted(void *ud, const outbound_result *res) {
     finish(s, OUTBOX_OK, 0, NULL);
     /* The digest spoke for every row up to `through`, also those beyond
      * this batch and those still only in the database. */
-    if (through) outbox_ack_through(box, sink, through, "{\"kind\":\"event\"");
+    if (through) outbox_ack_through(box, sink, through, OUTBOX_KIND_EVENT);
     return;
   }
   char err[200];
@@ -662,6 +688,20 @@ static void deliver(void *ud, outbox *box, int sink, outbox_item **items, size_t
   post(s, body);
 }
 
+/* The sink's alert_payload: the alert as the JSON that deliver words. */
+static char *alert_payload(void *ud, const struct alert *a) {
+  (void)ud;
+  switch (a->kind) {
+    case ALERT_MONITOR:
+      return monitor_payload(a->subject, a->from, a->to, a->value, a->threshold, a->window);
+    case ALERT_SILENCE: return silence_payload(a->subject, a->last_ms, a->silent_ms);
+    case ALERT_UNSUBSCRIBE: return unsubscribe_payload(a->subject);
+    case ALERT_ENFORCEMENT: return enforcement_payload(a->from, a->to, a->flag);
+    case ALERT_DNSBL: return dnsbl_payload(a->subject, a->zone, a->flag, a->answers, a->reason);
+  }
+  return NULL;
+}
+
 struct outbox_sink slack_sink(slack *s) {
   return (struct outbox_sink){.name = "slack",
                               .batch_max = 1000,
@@ -669,5 +709,6 @@ struct outbox_sink slack_sink(slack *s) {
                               .max_age_ms = 2LL * 86400 * 1000,
                               .payload = event_payload,
                               .deliver = deliver,
+                              .alert_payload = alert_payload,
                               .ud = s};
 }

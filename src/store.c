@@ -55,6 +55,12 @@ enum {
   R_N
 };
 
+/* A statement of store_stmt and the text it was asked for by. */
+struct cached_stmt {
+  const char *sql; /* the caller's (a literal) */
+  sqlite3_stmt *st;
+};
+
 struct store {
   char *path;                  /* as given */
   sqlite3 *db;                 /* the write connection */
@@ -64,8 +70,8 @@ struct store {
   sqlite3_stmt *upsert_rollup; /* the rollup counters */
   rollup_batch *groups;        /* the grouped-count rollups (rollup.c) */
   twin_finder *twins;          /* an event stored in its other shape (twin.c) */
-  sqlite3_stmt *touch_topic;   /* a topic's messages */
-  sqlite3_stmt *set_topic;     /* a topic's subscription state */
+  struct cached_stmt *stmts;   /* store_stmt's statements */
+  int n_stmts, cap_stmts;
   struct store_opts opts;
   rawz_enc *z;       /* compresses raw with the current dictionary */
   int64_t events;    /* the highest event id: about how many events there are */
@@ -351,28 +357,6 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
     rc = SL_EDB;
     goto fail;
   }
-  /* A message from a topic proves its subscription is confirmed, whatever
-   * was recorded before (e.g. resubscribed after an unsubscribe). */
-  if (sqlite3_prepare_v3(
-          s->db,
-          "INSERT INTO subscriptions (topicArn, state, firstMessageAt, lastMessageAt, "
-          "accepted) VALUES (?1, 'confirmed', ?2, ?3, ?4) ON CONFLICT(topicArn) DO "
-          "UPDATE SET state='confirmed', firstMessageAt=coalesce(firstMessageAt, "
-          "excluded.firstMessageAt), lastMessageAt=max(coalesce(lastMessageAt, 0), "
-          "excluded.lastMessageAt), accepted=accepted+excluded.accepted",
-          -1, SQLITE_PREPARE_PERSISTENT, &s->touch_topic, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v3(
-          s->db,
-          "INSERT INTO subscriptions (topicArn, state, subscriptionArn, confirmedAt) "
-          "VALUES (?1, ?2, ?3, CASE WHEN ?2 = 'confirmed' THEN ?4 END) "
-          "ON CONFLICT(topicArn) DO UPDATE SET state=excluded.state, "
-          "subscriptionArn=coalesce(excluded.subscriptionArn, subscriptionArn), "
-          "confirmedAt=coalesce(excluded.confirmedAt, confirmedAt)",
-          -1, SQLITE_PREPARE_PERSISTENT, &s->set_topic, NULL) != SQLITE_OK) {
-    snprintf(err, errlen, "cannot prepare statements: %s", sqlite3_errmsg(s->db));
-    rc = SL_EDB;
-    goto fail;
-  }
   *out = s;
   return 0;
 fail:
@@ -633,63 +617,6 @@ static void set_health(store *s, int err, const char *msg) {
   pthread_mutex_unlock(&s->mu);
 }
 
-/* The topic a request speaks of, or NULL. */
-static const char *req_topic(const store_req *r) {
-  return r->ev && r->ev->topic_arn ? r->ev->topic_arn : r->topic_arn;
-}
-
-/* Writes the subscription bookkeeping of a batch: explicit state changes
- * in order, then one row update per topic for the messages it sent. */
-static int write_topics(store *s, store_req **reqs, size_t n, int64_t now) {
-  for (size_t i = 0; i < n; i++) {
-    store_req *r = reqs[i];
-    if (!r->sub_state || !req_topic(r)) continue;
-    sqlite3_stmt *st = s->set_topic;
-    bind_text(st, 1, req_topic(r));
-    bind_text(st, 2, r->sub_state);
-    bind_text(st, 3, r->sub_arn);
-    sqlite3_bind_int64(st, 4, r->at_ms ? r->at_ms : now);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) return SL_EDB;
-  }
-  /* Messages per topic, gathered over the batch (batches hold few
-   * topics), then one row update per topic. */
-  struct topic_count {
-    const char *topic;
-    int64_t count, first, last;
-  } topics[16];
-  size_t nt = 0;
-  for (size_t i = 0; i <= n; i++) {
-    store_req *r = i < n ? reqs[i] : NULL;
-    const char *t = r ? req_topic(r) : NULL;
-    int counts = r && t && r->counts_as_message && r->result == STORE_STORED;
-    size_t k = 0;
-    while (counts && k < nt && strcmp(topics[k].topic, t) != 0) k++;
-    if (!r || (counts && k == nt && nt == sizeof topics / sizeof topics[0])) {
-      /* end of batch, or the table is full: write what was gathered */
-      for (size_t x = 0; x < nt; x++) {
-        sqlite3_stmt *st = s->touch_topic;
-        bind_text(st, 1, topics[x].topic);
-        sqlite3_bind_int64(st, 2, topics[x].first);
-        sqlite3_bind_int64(st, 3, topics[x].last);
-        sqlite3_bind_int64(st, 4, topics[x].count);
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE) return SL_EDB;
-      }
-      nt = k = 0;
-    }
-    if (!counts) continue;
-    int64_t at = r->at_ms ? r->at_ms : now;
-    if (k == nt) topics[nt++] = (struct topic_count){t, 0, at, at};
-    topics[k].count++;
-    if (at < topics[k].first) topics[k].first = at;
-    if (at > topics[k].last) topics[k].last = at;
-  }
-  return 0;
-}
-
 /* The trainer thread: learns a dictionary from the events committed so
  * far, on a connection of its own, and leaves it for the writer. */
 static void *trainer_main(void *arg) {
@@ -805,7 +732,9 @@ int store_write(store *s, store_req **reqs, size_t n) {
     }
     if (!err) err = flush_rollups(s);
     if (!err) err = rollup_flush(s->groups);
-    if (!err) err = write_topics(s, reqs, n, now);
+    for (int h = 0; h < s->opts.n_hooks && !err; h++)
+      if (s->opts.hooks[h].on_batch)
+        err = s->opts.hooks[h].on_batch(s->opts.hooks[h].ud, s, reqs, n, now);
     if (!err && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) err = SL_EDB;
     /* The failing statement's message, before ROLLBACK replaces it (after
      * SQLITE_FULL SQLite has rolled back already, and the ROLLBACK then
@@ -1115,11 +1044,11 @@ void store_close(store *s) {
   sqlite3_finalize(s->upsert_rollup);
   rollup_close(s->groups);
   twin_close(s->twins);
-  sqlite3_finalize(s->touch_topic);
-  sqlite3_finalize(s->set_topic);
+  for (int i = 0; i < s->n_stmts; i++) sqlite3_finalize(s->stmts[i].st);
+  free(s->stmts);
   if (s->db) {
-    /* A clean close checkpoints and removes the WAL. close_v2: hook owners
-     * may finalize their statements after this. */
+    /* A clean close checkpoints and removes the WAL. close_v2: a module
+     * that still finalizes a statement of its own may do it after this. */
     sqlite3_close_v2(s->db);
   }
   pthread_mutex_destroy(&s->mu);
@@ -1146,34 +1075,23 @@ void store_req_free(store_req *req) {
   free(req);
 }
 
-int store_db_each_subscription(sqlite3 *db,
-                               void (*fn)(void *ud, const struct store_subscription *row),
-                               void *ud) {
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db,
-                         "SELECT topicArn, state, subscriptionArn, coalesce(confirmedAt, 0), "
-                         "coalesce(firstMessageAt, 0), coalesce(lastMessageAt, 0), accepted "
-                         "FROM subscriptions ORDER BY topicArn",
-                         -1, &st, NULL) != SQLITE_OK)
-    return SL_EDB;
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    struct store_subscription row = {
-        .topic_arn = (const char *)sqlite3_column_text(st, 0),
-        .state = (const char *)sqlite3_column_text(st, 1),
-        .subscription_arn = (const char *)sqlite3_column_text(st, 2),
-        .confirmed_at = sqlite3_column_int64(st, 3),
-        .first_message_at = sqlite3_column_int64(st, 4),
-        .last_message_at = sqlite3_column_int64(st, 5),
-        .accepted = sqlite3_column_int64(st, 6),
-    };
-    if (row.topic_arn && row.state) fn(ud, &row);
+sqlite3_stmt *store_stmt(store *s, const char *sql) {
+  for (int i = 0; i < s->n_stmts; i++) /* callers pass literals: the pointer finds it */
+    if (s->stmts[i].sql == sql) return s->stmts[i].st;
+  for (int i = 0; i < s->n_stmts; i++)
+    if (strcmp(s->stmts[i].sql, sql) == 0) return s->stmts[i].st;
+  if (s->n_stmts == s->cap_stmts) {
+    int cap = s->cap_stmts ? s->cap_stmts * 2 : 16;
+    struct cached_stmt *v = realloc(s->stmts, (size_t)cap * sizeof *v);
+    if (!v) return NULL;
+    s->stmts = v;
+    s->cap_stmts = cap;
   }
-  sqlite3_finalize(st);
-  return rc == SQLITE_DONE ? 0 : SL_EDB;
-}
-
-int store_each_subscription(store *s, void (*fn)(void *ud, const struct store_subscription *row),
-                            void *ud) {
-  return store_db_each_subscription(s->db, fn, ud);
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+    log_kv(LOG_ERROR, "cannot prepare a statement", "error", sqlite3_errmsg(s->db), NULL);
+    return NULL;
+  }
+  s->stmts[s->n_stmts++] = (struct cached_stmt){.sql = sql, .st = st};
+  return st;
 }

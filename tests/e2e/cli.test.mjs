@@ -47,6 +47,36 @@ test('serve: unknown options and bad values exit 2 with one clear line on stderr
   assert.equal(r.code, 2, `SESLOG_BUSY_TIMEOUT=abc: exit ${r.code}\n${r.stderr}`);
 });
 
+// Every rule between options is checked before anything is opened: a bad
+// value is named even when another option would have failed later, at
+// opening (here DynamoDB without a region or credentials).
+test('serve: the rules between options are checked before anything is opened', T, async () => {
+  const dir = tempDir();
+  const db = path.join(dir, 'sub', 'x.db');
+  const noAws = {
+    AWS_REGION: '', AWS_DEFAULT_REGION: '', AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '',
+    AWS_PROFILE: 'seslog-none', AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'none'),
+    AWS_CONFIG_FILE: path.join(dir, 'none'), AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_EC2_METADATA_SERVICE_ENDPOINT: 'http://127.0.0.1:9',
+  };
+  const cases = [
+    [['--queue-max', '0'], /--queue-max must be from 1 to 10000000/],
+    [['--soft-bounce-limit', '2000000'], /--soft-bounce-limit must be at most/],
+    [['--soft-bounce-days', '0'], /--soft-bounce-days from 1 to 36500/],
+    [['--bounce-warn', '9', '--bounce-alert', '5'], /warn threshold is above its alert threshold/],
+    [['--dynamodb-types', 'Nope'], /--dynamodb-types/],
+    [['--retention', 'Open=forever'], /--retention/],
+  ];
+  for (const [extra, want] of cases) {
+    const args = ['serve', '--db', db, '--listen', '127.0.0.1:0', '--dynamodb-table', 't', ...extra];
+    const r = await runSeslog(args, { env: noAws, timeout: 15000 });
+    assert.equal(r.code, 2, `${extra.join(' ')}: exit ${r.code}\n${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, `${extra.join(' ')}: one line:\n${r.stderr}`);
+    assert.match(r.stderr, want, extra.join(' '));
+    assert.equal(fs.existsSync(path.dirname(db)), false, `${extra.join(' ')}: the database folder was created`);
+  }
+});
+
 test('--db: missing folders are created', T, async (t) => {
   const dir = tempDir();
   const db = path.join(dir, 'a', 'b', 'c', 'seslog.db');

@@ -178,6 +178,42 @@ static int t_migrations_from_every_version(void) {
   return 0;
 }
 
+/* Version 16 gives outbox rows a kind: the rows of a version 15 database
+ * get the kind their payload names (Slack's alerts), the rest 'event'. */
+static int t_outbox_kind_from_v15(void) {
+  struct section sec[64];
+  int n = sections(sec, 64);
+  char dir[64], path[128], err[256] = "";
+  temp_db(dir, sizeof dir, path, sizeof path);
+  ASSERT_TRUE(dir[0]);
+  ASSERT_INT_EQ(build_at_version(path, sec, n, 15), 0);
+  ASSERT_INT_EQ(
+      sql_int(path, "SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'kind'"), 0);
+  ASSERT_INT_EQ(sql_exec(path,
+                         "INSERT INTO outbox (id, sink, payload, createdAt, nextAttemptAt) VALUES "
+                         "(1, 'slack', '{\"kind\":\"event\",\"event\":{\"kind\":\"x\"}}', 1, 1),"
+                         "(2, 'slack', '{\"kind\":\"monitor\",\"monitor\":\"bounceRate\"}', 1, 1),"
+                         "(3, 'slack', '{\"kind\":\"unsubscribe\",\"topicArn\":\"arn\"}', 1, 1),"
+                         "(4, 'slack', '{\"kind\":\"dnsbl\",\"listed\":true}', 1, 1),"
+                         "(5, 'dynamodb', '{\"kind\":{\"S\":\"monitor\"}}', 1, 1),"
+                         "(6, 'dynamodb', '{\"kind\":\"monitor\"}', 1, 1),"
+                         "(7, 'slack', 'not json', 1, 1);"),
+                0);
+  struct store_opts o = {0};
+  store *s = NULL;
+  int rc = store_open(path, &o, &s, err, sizeof err);
+  if (rc) fprintf(stderr, "    %s\n", err);
+  ASSERT_INT_EQ(rc, 0);
+  store_close(s);
+  ASSERT_INT_EQ(sql_int(path, "SELECT count(*) FROM outbox"), 7);
+  ASSERT_INT_EQ(sql_int(path,
+                        "SELECT group_concat(kind, ' ') = 'event monitor unsubscribe dnsbl "
+                        "event event event' FROM (SELECT kind FROM outbox ORDER BY id)"),
+                1);
+  temp_db_remove(dir, path);
+  return 0;
+}
+
 /* A database from a newer seslog is refused with a sentence, untouched. */
 static int t_newer_version_refused(void) {
   char dir[64], path[128], err[256] = "";
@@ -219,7 +255,7 @@ static void on_notify(void *ud) {
 
 static int apply_mark(store_req *r, sqlite3 *db) {
   (void)db;
-  ord.applied[ord.n_applied++] = (int)(intptr_t)r->apply_arg;
+  ord.applied[ord.n_applied++] = (int)(intptr_t)r->ud;
   r->result = STORE_STORED;
   return 0;
 }
@@ -267,7 +303,7 @@ static int t_group_commit_order(void) {
     r->cb = on_done;
     if (i % 3 == 2) { /* every third one a write of its own */
       r->apply = apply_mark;
-      r->apply_arg = (void *)(intptr_t)i;
+      r->ud = (void *)(intptr_t)i;
     } else {
       r->ev = event_n(i);
       ASSERT_TRUE(r->ev != NULL);
@@ -347,6 +383,7 @@ static int t_failed_commit(void) {
 const struct unit_test store_tests[] = {
     {"migrations_from_every_version", t_migrations_from_every_version},
     {"newer_version_refused", t_newer_version_refused},
+    {"outbox_kind_from_v15", t_outbox_kind_from_v15},
     {"group_commit_order", t_group_commit_order},
     {"failed_commit", t_failed_commit},
     {0},

@@ -256,7 +256,7 @@ struct manual {
 };
 
 static int manual_apply(store_req *r, sqlite3 *db) {
-  struct manual *m = r->apply_arg;
+  struct manual *m = r->ud;
   int rc = m->remove ? suppression_remove(m->s, db, m->c.address, m->c.actor, m->c.note,
                                           util_now_ms(), &m->outcome)
                      : suppression_put(m->s, db, &m->c, util_now_ms(), &m->outcome);
@@ -270,7 +270,7 @@ static int fx_manual(fixture *f, const char *addr, int reason, const char *note,
                      .c = {.address = addr, .reason = reason, .note = note, .actor = "cli"},
                      .remove = remove};
   m.req.apply = manual_apply;
-  m.req.apply_arg = &m;
+  m.req.ud = &m;
   store_req *r = &m.req;
   if (store_write(f->st, &r, 1) || m.req.result < 0) return -1;
   return m.outcome;
