@@ -767,7 +767,8 @@ static int app_open_http(app *ap, serve_config *c) {
                                            .st = ap->st,
                                            .db_path = o->db}};
   router_init(&ap->router);
-  router_add_sink_fields(&ap->router, &(struct router_sink_fields){"dynamodb", ddb_fields, ap->ddb});
+  router_add_sink_fields(&ap->router,
+                         &(struct router_sink_fields){"dynamodb", ddb_fields, ap->ddb});
   metrics_add_source(ap->mx, dynamodb_metrics, ap->ddb);
   metrics_add_source(ap->mx, dnsbl_metrics, ap->dnsbl);
   metrics_add_source(ap->mx, sesrep_metrics, ap->sesrep);
