@@ -87,8 +87,8 @@ void dynamodb_types_str(unsigned types, char *out, size_t n);
 int dynamodb_new(uv_loop_t *loop, outbound *ob, const struct dynamodb_opts *opts, dynamodb **out,
                  char *err, size_t errlen);
 
-/* Frees the client; after store_close when its hook was used (the hook's
- * statement lives on the write connection). */
+/* Frees the client; after store_close when its hook was used (the hook
+ * runs until then; its statement is the store's, store_stmt). */
 void dynamodb_free(dynamodb *d);
 
 /* The endpoint URL requests go to (for the log). */

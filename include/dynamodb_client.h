@@ -51,8 +51,6 @@ struct dynamodb {
   outbox *box; /* where the sink was added (dynamodb_add_sink), or NULL */
   int sink;    /* its index there */
   /* writer thread: the hook */
-  sqlite3_stmt *same_key;   /* other rows with the same key */
-  sqlite3 *same_key_db;     /* the connection it was prepared on */
   int64_t batch_collisions; /* in the open transaction */
   /* loop thread */
   struct delivery *cur; /* the delivery in flight, or NULL */

@@ -14,10 +14,11 @@
  * to lower case (ASCII, address.h), the entry keeps the form first given.
  *
  * Threads: the hook and the write functions run on the writer (the
- * store's thread, or the caller's under store_write) with the write
- * connection; the read functions on any thread with any connection. The
- * endpoints (api_suppression.c) hand reads to the readpool and writes to
- * the store. */
+ * store's thread, or the caller's under store_write) through the store's
+ * statements (store_stmt: the store finalizes them, so the module owns no
+ * statement and may be freed before or after the store); the read functions on any thread with any
+ * connection. The endpoints (api_suppression.c) hand reads to the readpool and writes to the store.
+ */
 #ifndef SESLOG_SUPPRESSION_H
 #define SESLOG_SUPPRESSION_H
 
@@ -46,8 +47,8 @@ struct suppression_opts {
  * limit set, or a negative value) or SL_ENOMEM. */
 int suppression_new(const struct suppression_opts *opts, suppression **out);
 
-/* Frees s and finalizes its statements; call after store_close of every
- * store it was hooked into. NULL is a no-op. */
+/* Frees s (it owns no statement); call after store_close of every store
+ * it was hooked into, since the hook runs until then. NULL is a no-op. */
 void suppression_free(suppression *s);
 
 /* Fills h with the rules hook, for store_opts.hooks before store_open. */
@@ -80,17 +81,17 @@ enum suppression_outcome {
   SUP_ABSENT = 5     /* there was nothing to delete */
 };
 
-/* Adds or updates one entry with the write connection db, inside the
- * caller's transaction, and records the change in the history. now: ms.
+/* Adds or updates one entry through st's write connection, inside the
+ * caller's transaction (an apply of st's writer), and records the change in the history. now: ms.
  * Returns 0 and *outcome (SUP_ADDED, SUP_UPDATED or SUP_UNCHANGED),
  * SL_EINVAL for a bad address (nothing written), or SL_EDB. */
-int suppression_put(suppression *s, struct sqlite3 *db, const struct suppression_change *c,
-                    int64_t now, int *outcome);
+int suppression_put(suppression *s, store *st, const struct suppression_change *c, int64_t now,
+                    int *outcome);
 
 /* Removes address (any case) and records it in the history (the history
  * of the address is kept). Returns 0 and *outcome (SUP_REMOVED or
  * SUP_ABSENT), SL_EINVAL for a bad address, or SL_EDB. */
-int suppression_remove(suppression *s, struct sqlite3 *db, const char *address, const char *actor,
+int suppression_remove(suppression *s, store *st, const char *address, const char *actor,
                        const char *note, int64_t now, int *outcome);
 
 /* ---- reads (any connection) --------------------------------------------- */

@@ -282,7 +282,7 @@ static int put_apply(store_req *r, sqlite3 *db) {
   job *j = r->ud;
   struct suppression_change c = {
       .address = j->display, .reason = j->reason, .note = j->note, .actor = "api"};
-  int rc = suppression_put(j->ctx->s, db, &c, util_now_ms(), &j->outcome);
+  int rc = suppression_put(j->ctx->s, j->ctx->st, &c, util_now_ms(), &j->outcome);
   if (rc == SL_EINVAL) {
     r->result = SL_EINVAL;
     return 0;
@@ -303,7 +303,8 @@ static int delete_apply(store_req *r, sqlite3 *db) {
   int found = 0;
   int rc = suppression_get_json(db, j->folded, &j->base.body, &found);
   if (rc) return SL_EDB;
-  rc = suppression_remove(j->ctx->s, db, j->display, "api", j->note, util_now_ms(), &j->outcome);
+  rc = suppression_remove(j->ctx->s, j->ctx->st, j->display, "api", j->note, util_now_ms(),
+                          &j->outcome);
   if (rc) return SL_EDB;
   r->result = STORE_STORED;
   return 0;

@@ -440,7 +440,7 @@ int cmd_import(int argc, char **argv, int argi) {
 out:
   import_free(im);
   store_close(st);
-  suppression_free(sup); /* after store_close: its statements lived on that connection */
+  suppression_free(sup); /* after store_close: its hook runs until then */
   list_free(&files);
   config_free(import_table, &o);
   return status;

@@ -953,7 +953,7 @@ static void app_close(app *ap) {
   store_close(ap->st);
   sqs_free(ap->sqs);
   awscreds_free(ap->creds);
-  dynamodb_free(ap->ddb); /* after store_close: its hook's statement lived on that connection */
+  dynamodb_free(ap->ddb); /* after store_close: its hook runs until then */
   suppression_free(ap->sup);
   outbox_free(ap->box);
   if (!ap->loop_ok) return;

@@ -617,6 +617,7 @@ int suppression_csv_line(char *line, int first, char **addr, int *reason, const 
 struct change {
   store_req req; /* apply request; embedded */
   suppression *s;
+  store *st; /* whose writer applies it */
   struct suppression_change c;
   int remove;  /* 1: remove c.address */
   int outcome; /* SUP_* after the commit */
@@ -628,8 +629,8 @@ static int change_apply(store_req *r, sqlite3 *db) {
   struct change *x = r->ud;
   int64_t now = util_now_ms();
   int rc = x->remove
-               ? suppression_remove(x->s, db, x->c.address, "cli", x->c.note, now, &x->outcome)
-               : suppression_put(x->s, db, &x->c, now, &x->outcome);
+               ? suppression_remove(x->s, x->st, x->c.address, "cli", x->c.note, now, &x->outcome)
+               : suppression_put(x->s, x->st, &x->c, now, &x->outcome);
   if (rc == SL_EINVAL) {
     r->result = SL_EINVAL;
     return 0;
@@ -645,6 +646,7 @@ static int write_changes(const char *cmd, store *st, struct change *xs, size_t n
   for (size_t i = 0; i < n; i++) {
     xs[i].req.apply = change_apply;
     xs[i].req.ud = &xs[i];
+    xs[i].st = st;
     reqs[i] = &xs[i].req;
   }
   if (n && store_write(st, reqs, n)) {

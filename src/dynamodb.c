@@ -128,23 +128,16 @@ void dynamodb_types_str(unsigned types, char *out, size_t n) {
 
 /* ---- key collisions (writer thread) ----------------------------------- */
 
-static int hook_on_event(void *ud, sqlite3 *db, const ses_event *e, int64_t event_id, int64_t now) {
+static int hook_on_event(void *ud, store *sto, const ses_event *e, int64_t event_id, int64_t now) {
   (void)now;
   dynamodb *d = ud;
   int t = dynamodb_type_index(e->notification_type);
   if (t < 0 || !(d->types & (1u << t))) return 0;
-  if (!d->same_key || d->same_key_db != db) {
-    sqlite3_finalize(d->same_key);
-    d->same_key = NULL;
-    /* messageId-timeStamp-Index answers this with one seek. */
-    if (sqlite3_prepare_v3(db,
-                           "SELECT notificationType FROM SesEventMessages "
-                           "WHERE messageId = ? AND timeStamp = ? AND id <> ?",
-                           -1, SQLITE_PREPARE_PERSISTENT, &d->same_key, NULL) != SQLITE_OK)
-      return 0; /* a counter never stops a commit */
-    d->same_key_db = db;
-  }
-  sqlite3_stmt *st = d->same_key;
+  /* messageId-timeStamp-Index answers this with one seek. */
+  sqlite3_stmt *st = store_stmt(sto,
+                                "SELECT notificationType FROM SesEventMessages "
+                                "WHERE messageId = ? AND timeStamp = ? AND id <> ?");
+  if (!st) return 0; /* a counter never stops a commit */
   sqlite3_bind_text(st, 1, e->message_id, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, e->time_stamp, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 3, event_id);

@@ -85,7 +85,6 @@ static void free_secret(char *s) {
 
 void dynamodb_free(dynamodb *d) {
   if (!d) return;
-  sqlite3_finalize(d->same_key);
   free(d->table);
   free(d->table_json);
   free(d->url);

@@ -52,7 +52,7 @@ static size_t type_index(const char *t) {
   return N_OTHER;
 }
 
-static int on_event(void *ud, struct sqlite3 *db, const ses_event *e, int64_t id, int64_t now) {
+static int on_event(void *ud, store *st, const ses_event *e, int64_t id, int64_t now) {
   metrics *m = ud;
   m->batch[type_index(e->notification_type)]++;
   return 0;

@@ -189,12 +189,13 @@ static int insert_row(outbox *ob, sqlite3 *db, int sink, const char *kind, int64
   return 0;
 }
 
-static int hook_on_event(void *ud, sqlite3 *db, const ses_event *e, int64_t event_id, int64_t now) {
+static int hook_on_event(void *ud, store *st, const ses_event *e, int64_t event_id, int64_t now) {
   outbox *ob = ud;
   for (int i = 0; i < ob->n_sinks; i++) {
     if (!ob->sinks[i].def.payload) continue;
     char *payload = ob->sinks[i].def.payload(ob->sinks[i].def.ud, e);
-    if (payload && insert_row(ob, db, i, OUTBOX_KIND_EVENT, event_id, payload, now)) return SL_EDB;
+    if (payload && insert_row(ob, store_db(st), i, OUTBOX_KIND_EVENT, event_id, payload, now))
+      return SL_EDB;
   }
   return 0;
 }

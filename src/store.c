@@ -605,7 +605,7 @@ static int insert_one(store *s, store_req *req, int64_t now) {
   if (rollup_add(s->groups, e)) return SL_EDB;
   for (int h = 0; h < s->opts.n_hooks; h++)
     if (s->opts.hooks[h].on_event &&
-        s->opts.hooks[h].on_event(s->opts.hooks[h].ud, s->db, e, req->event_id, now))
+        s->opts.hooks[h].on_event(s->opts.hooks[h].ud, s, e, req->event_id, now))
       return SL_EDB;
   return 0;
 }
@@ -1073,6 +1073,10 @@ void store_req_free(store_req *req) {
   free(req->topic_arn);
   free(req->sub_arn);
   free(req);
+}
+
+sqlite3 *store_db(store *s) {
+  return s->db;
 }
 
 sqlite3_stmt *store_stmt(store *s, const char *sql) {

@@ -23,7 +23,7 @@
 #define DAY_MS 86400000LL
 #define SOFT_ROWS_MAX 10000 /* soft bounces of one address read per event, at most */
 
-/* The writer's statements, prepared on first use on the write connection. */
+/* The writer's statements, kept by the store (store_stmt). */
 enum {
   W_FIND,          /* reason of an entry */
   W_RULE_UPDATE,   /* an event re-suppresses an entry */
@@ -76,8 +76,6 @@ static const char *const w_sql[W_N] = {
 
 struct suppression {
   struct suppression_opts o; /* copied at creation */
-  sqlite3 *wdb;              /* the connection w[] belongs to (writer thread) */
-  sqlite3_stmt *w[W_N];      /* writer statements, or NULL until first use */
 };
 
 static const char *const reason_names[] = {"BOUNCE", "COMPLAINT", "MANUAL"};
@@ -114,35 +112,19 @@ int suppression_new(const struct suppression_opts *opts, suppression **out) {
   return 0;
 }
 
-static void finalize_writer(suppression *s) {
-  for (int i = 0; i < W_N; i++) {
-    sqlite3_finalize(s->w[i]);
-    s->w[i] = NULL;
-  }
-  s->wdb = NULL;
-}
-
 void suppression_free(suppression *s) {
   if (!s) return;
-  finalize_writer(s);
   free(s);
 }
 
-/* The writer statement i on db, reset and unbound, or NULL. A different
- * connection than last time (a new store) drops the old statements. */
-static sqlite3_stmt *wstmt(suppression *s, sqlite3 *db, int i) {
-  if (s->wdb != db) {
-    finalize_writer(s);
-    s->wdb = db;
-  }
-  if (!s->w[i] && sqlite3_prepare_v3(db, w_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->w[i], NULL) !=
-                      SQLITE_OK) {
-    log_kv(LOG_ERROR, "suppression: cannot prepare a statement", "error", sqlite3_errmsg(db), NULL);
-    return NULL;
-  }
-  sqlite3_reset(s->w[i]);
-  sqlite3_clear_bindings(s->w[i]);
-  return s->w[i];
+/* The writer statement i (on the store's write connection, cached by the
+ * store), reset and unbound, or NULL. */
+static sqlite3_stmt *wstmt(store *sto, int i) {
+  sqlite3_stmt *st = store_stmt(sto, w_sql[i]);
+  if (!st) return NULL;
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return st;
 }
 
 static void bind_text(sqlite3_stmt *st, int i, const char *v) {
@@ -166,8 +148,8 @@ struct hist {
   int64_t at, event_id, event_at; /* 0: NULL */
 };
 
-static int add_history(suppression *s, sqlite3 *db, const struct hist *h) {
-  sqlite3_stmt *st = wstmt(s, db, W_HISTORY);
+static int add_history(suppression *s, store *sto, const struct hist *h) {
+  sqlite3_stmt *st = wstmt(sto, W_HISTORY);
   if (!st) return SL_EDB;
   bind_text(st, 1, h->folded);
   sqlite3_bind_int64(st, 2, h->at);
@@ -182,10 +164,10 @@ static int add_history(suppression *s, sqlite3 *db, const struct hist *h) {
 }
 
 /* Inserts a new entry. last_event_at 0: no event. */
-static int insert_entry(suppression *s, sqlite3 *db, const char *folded, const char *display,
+static int insert_entry(suppression *s, store *sto, const char *folded, const char *display,
                         int reason, int64_t created_at, int64_t last_event_at, int events,
                         const char *message_id, int64_t event_id, const char *note, int ambiguous) {
-  sqlite3_stmt *st = wstmt(s, db, W_INSERT);
+  sqlite3_stmt *st = wstmt(sto, W_INSERT);
   if (!st) return SL_EDB;
   bind_text(st, 1, folded);
   bind_text(st, 2, display);
@@ -205,7 +187,7 @@ static int insert_entry(suppression *s, sqlite3 *db, const char *folded, const c
 
 /* Suppresses one affected recipient of event e by rule actor: updates an
  * existing entry or inserts one, and records the change. */
-static int rule_suppress(suppression *s, sqlite3 *db, const ses_event *e, int64_t event_id,
+static int rule_suppress(suppression *s, store *sto, const ses_event *e, int64_t event_id,
                          int64_t now, const char *recipient, int reason, const char *actor,
                          const char *note, int ambiguous) {
   char display[SUPPRESSION_ADDRESS_MAX + 2], folded[SUPPRESSION_ADDRESS_MAX + 1];
@@ -216,7 +198,7 @@ static int rule_suppress(suppression *s, sqlite3 *db, const ses_event *e, int64_
            "messageId", e->message_id, "why", why, NULL);
     return 0;
   }
-  sqlite3_stmt *st = wstmt(s, db, W_RULE_UPDATE);
+  sqlite3_stmt *st = wstmt(sto, W_RULE_UPDATE);
   if (!st) return SL_EDB;
   bind_text(st, 1, folded);
   sqlite3_bind_int64(st, 2, e->ts_ms);
@@ -230,8 +212,8 @@ static int rule_suppress(suppression *s, sqlite3 *db, const ses_event *e, int64_
   if (existed) snprintf(now_reason, sizeof now_reason, "%s", sqlite3_column_text(st, 0));
   if (step_done(st)) return SL_EDB;
   if (!existed) {
-    if (insert_entry(s, db, folded, display, reason, e->ts_ms, e->ts_ms, 1, e->message_id, event_id,
-                     note, ambiguous))
+    if (insert_entry(s, sto, folded, display, reason, e->ts_ms, e->ts_ms, 1, e->message_id,
+                     event_id, note, ambiguous))
       return SL_EDB;
   }
   struct hist h = {.folded = folded,
@@ -243,7 +225,7 @@ static int rule_suppress(suppression *s, sqlite3 *db, const ses_event *e, int64_
                    .at = now,
                    .event_id = event_id,
                    .event_at = e->ts_ms};
-  return add_history(s, db, &h);
+  return add_history(s, sto, &h);
 }
 
 /* The soft-bounce rule for one recipient of a transient or undetermined
@@ -251,12 +233,12 @@ static int rule_suppress(suppression *s, sqlite3 *db, const ses_event *e, int64_
  * soft_bounce_limit such bounces (this one included)? Bounces stored before
  * the address was last removed from the list do not count: a removal gives
  * the address a fresh start. Sets *count to the most found in one window. */
-static int soft_count(suppression *s, sqlite3 *db, const ses_event *e, const char *recipient,
+static int soft_count(suppression *s, store *sto, const ses_event *e, const char *recipient,
                       int *count) {
   char key[SUPPRESSION_ADDRESS_MAX * 2];
   snprintf(key, sizeof key, "%s", recipient);
   util_ascii_lower(key); /* as the store wrote it into recipients */
-  sqlite3_stmt *st = wstmt(s, db, W_LAST_REMOVAL);
+  sqlite3_stmt *st = wstmt(sto, W_LAST_REMOVAL);
   if (!st) return SL_EDB;
   char display[SUPPRESSION_ADDRESS_MAX + 2], folded[SUPPRESSION_ADDRESS_MAX + 1];
   address_unwrap(recipient, display);
@@ -270,7 +252,7 @@ static int soft_count(suppression *s, sqlite3 *db, const ses_event *e, const cha
   char lo[25], hi[25];
   util_format_iso8601(e->ts_ms - win, lo);
   util_format_iso8601(e->ts_ms + win, hi);
-  st = wstmt(s, db, W_SOFT);
+  st = wstmt(sto, W_SOFT);
   if (!st) return SL_EDB;
   bind_text(st, 1, key);
   bind_text(st, 2, lo);
@@ -318,7 +300,7 @@ static int soft_count(suppression *s, sqlite3 *db, const ses_event *e, const cha
 /* The store hook: called by the writer for every new event, inside its
  * transaction. Events other than bounces and complaints cost two byte
  * comparisons and no SQL. */
-static int on_event(void *ud, sqlite3 *db, const ses_event *e, int64_t event_id, int64_t now) {
+static int on_event(void *ud, store *sto, const ses_event *e, int64_t event_id, int64_t now) {
   suppression *s = ud;
   const char *t = e->notification_type;
   if (!t || (t[0] != 'B' && t[0] != 'C')) return 0;
@@ -328,19 +310,19 @@ static int on_event(void *ud, sqlite3 *db, const ses_event *e, int64_t event_id,
       snprintf(note, sizeof note, "permanent bounce (%s)",
                e->bounce_sub_type ? e->bounce_sub_type : "no subtype");
       for (size_t i = 0; i < e->n_recipients; i++)
-        if (rule_suppress(s, db, e, event_id, now, e->recipients[i], SUP_BOUNCE, "permanent-bounce",
-                          note, 0))
+        if (rule_suppress(s, sto, e, event_id, now, e->recipients[i], SUP_BOUNCE,
+                          "permanent-bounce", note, 0))
           return SL_EDB;
       return 0;
     }
     if (s->o.soft_bounce_limit <= 0) return 0;
     for (size_t i = 0; i < e->n_recipients; i++) {
       int count = 0;
-      if (soft_count(s, db, e, e->recipients[i], &count)) return SL_EDB;
+      if (soft_count(s, sto, e, e->recipients[i], &count)) return SL_EDB;
       if (count < s->o.soft_bounce_limit) continue;
       char note[128];
       snprintf(note, sizeof note, "%d soft bounces within %d days", count, s->o.soft_bounce_days);
-      if (rule_suppress(s, db, e, event_id, now, e->recipients[i], SUP_BOUNCE, "soft-bounce", note,
+      if (rule_suppress(s, sto, e, event_id, now, e->recipients[i], SUP_BOUNCE, "soft-bounce", note,
                         0))
         return SL_EDB;
     }
@@ -359,8 +341,8 @@ static int on_event(void *ud, sqlite3 *db, const ses_event *e, int64_t event_id,
       snprintf(note, sizeof note, "complaint (%s)",
                e->complaint_feedback_type ? e->complaint_feedback_type : "no feedback type");
     for (size_t i = 0; i < e->n_recipients; i++)
-      if (rule_suppress(s, db, e, event_id, now, e->recipients[i], SUP_COMPLAINT, "complaint", note,
-                        ambiguous))
+      if (rule_suppress(s, sto, e, event_id, now, e->recipients[i], SUP_COMPLAINT, "complaint",
+                        note, ambiguous))
         return SL_EDB;
   }
   return 0;
@@ -375,8 +357,8 @@ void suppression_hook(suppression *s, struct store_hook *h) {
 /* ---- manual writes ------------------------------------------------------- */
 
 /* The reason of the entry of folded into out, *found 1; or *found 0. */
-static int find_entry(suppression *s, sqlite3 *db, const char *folded, char out[16], int *found) {
-  sqlite3_stmt *st = wstmt(s, db, W_FIND);
+static int find_entry(suppression *s, store *sto, const char *folded, char out[16], int *found) {
+  sqlite3_stmt *st = wstmt(sto, W_FIND);
   if (!st) return SL_EDB;
   bind_text(st, 1, folded);
   int rc = sqlite3_step(st);
@@ -385,26 +367,26 @@ static int find_entry(suppression *s, sqlite3 *db, const char *folded, char out[
   return step_done(st);
 }
 
-int suppression_put(suppression *s, sqlite3 *db, const struct suppression_change *c, int64_t now,
+int suppression_put(suppression *s, store *sto, const struct suppression_change *c, int64_t now,
                     int *outcome) {
   char folded[SUPPRESSION_ADDRESS_MAX + 1];
   if (address_fold(c->address, folded, sizeof folded, NULL)) return SL_EINVAL;
   if (c->reason < 0 || c->reason > SUP_MANUAL) return SL_EINVAL;
   char old[16];
   int found;
-  if (find_entry(s, db, folded, old, &found)) return SL_EDB;
+  if (find_entry(s, sto, folded, old, &found)) return SL_EDB;
   if (found && c->keep_existing) {
     *outcome = SUP_UNCHANGED;
     return 0;
   }
   if (found) {
-    sqlite3_stmt *st = wstmt(s, db, W_MANUAL_UPDATE);
+    sqlite3_stmt *st = wstmt(sto, W_MANUAL_UPDATE);
     if (!st) return SL_EDB;
     bind_text(st, 1, folded);
     bind_text(st, 2, suppression_reason_name(c->reason));
     bind_text(st, 3, c->note);
     if (step_done(st)) return SL_EDB;
-  } else if (insert_entry(s, db, folded, c->address, c->reason, now, 0, 0, NULL, 0, c->note, 0)) {
+  } else if (insert_entry(s, sto, folded, c->address, c->reason, now, 0, 0, NULL, 0, c->note, 0)) {
     return SL_EDB;
   }
   struct hist h = {.folded = folded,
@@ -413,16 +395,16 @@ int suppression_put(suppression *s, sqlite3 *db, const struct suppression_change
                    .reason = suppression_reason_name(c->reason),
                    .note = c->note,
                    .at = now};
-  if (add_history(s, db, &h)) return SL_EDB;
+  if (add_history(s, sto, &h)) return SL_EDB;
   *outcome = found ? SUP_UPDATED : SUP_ADDED;
   return 0;
 }
 
-int suppression_remove(suppression *s, sqlite3 *db, const char *address, const char *actor,
+int suppression_remove(suppression *s, store *sto, const char *address, const char *actor,
                        const char *note, int64_t now, int *outcome) {
   char folded[SUPPRESSION_ADDRESS_MAX + 1];
   if (address_fold(address, folded, sizeof folded, NULL)) return SL_EINVAL;
-  sqlite3_stmt *st = wstmt(s, db, W_DELETE);
+  sqlite3_stmt *st = wstmt(sto, W_DELETE);
   if (!st) return SL_EDB;
   bind_text(st, 1, folded);
   int rc = sqlite3_step(st);
@@ -436,7 +418,7 @@ int suppression_remove(suppression *s, sqlite3 *db, const char *address, const c
   }
   /* The newest event id now: the soft-bounce rule counts only later ones. */
   int64_t max_event = 0;
-  st = wstmt(s, db, W_MAX_EVENT);
+  st = wstmt(sto, W_MAX_EVENT);
   if (!st) return SL_EDB;
   if (sqlite3_step(st) == SQLITE_ROW) max_event = sqlite3_column_int64(st, 0);
   if (step_done(st)) return SL_EDB;
@@ -447,7 +429,7 @@ int suppression_remove(suppression *s, sqlite3 *db, const char *address, const c
                    .note = note,
                    .at = now,
                    .event_id = max_event};
-  if (add_history(s, db, &h)) return SL_EDB;
+  if (add_history(s, sto, &h)) return SL_EDB;
   *outcome = SUP_REMOVED;
   return 0;
 }

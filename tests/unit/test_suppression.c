@@ -250,6 +250,7 @@ static int fx_event(fixture *f, const char *type, const char *subtype_field, con
 struct manual {
   store_req req;
   suppression *s;
+  store *st;
   struct suppression_change c;
   int remove;
   int outcome;
@@ -257,9 +258,9 @@ struct manual {
 
 static int manual_apply(store_req *r, sqlite3 *db) {
   struct manual *m = r->ud;
-  int rc = m->remove ? suppression_remove(m->s, db, m->c.address, m->c.actor, m->c.note,
+  int rc = m->remove ? suppression_remove(m->s, m->st, m->c.address, m->c.actor, m->c.note,
                                           util_now_ms(), &m->outcome)
-                     : suppression_put(m->s, db, &m->c, util_now_ms(), &m->outcome);
+                     : suppression_put(m->s, m->st, &m->c, util_now_ms(), &m->outcome);
   if (rc) return rc == SL_EINVAL ? (r->result = SL_EINVAL, 0) : SL_EDB;
   r->result = STORE_STORED;
   return 0;
@@ -267,6 +268,7 @@ static int manual_apply(store_req *r, sqlite3 *db) {
 
 static int fx_manual(fixture *f, const char *addr, int reason, const char *note, int remove) {
   struct manual m = {.s = f->sup,
+                     .st = f->st,
                      .c = {.address = addr, .reason = reason, .note = note, .actor = "cli"},
                      .remove = remove};
   m.req.apply = manual_apply;
@@ -376,6 +378,28 @@ static int t_other_events_do_nothing(void) {
                 STORE_STORED);
   ASSERT_INT_EQ(fx_count(&f, "SELECT count(*) FROM suppression"), 0);
   ASSERT_INT_EQ(fx_count(&f, "SELECT count(*) FROM suppression_history"), 0);
+  fx_close(&f);
+  return 0;
+}
+
+/* The module owns no statement of the store's connection: store_close
+ * really closes the database (the last connection's close checkpoints
+ * and removes the WAL file), whenever the module is freed. */
+static int t_store_closes_alone(void) {
+  fixture f;
+  ASSERT_INT_EQ(fx_open(&f, 1, 7), 0);
+  ASSERT_INT_EQ(fx_event(&f, "Bounce", "Permanent/General", "2026-03-01T10:00:00.000Z",
+                         "[\"jane@example.com\"]", dest3),
+                STORE_STORED);
+  ASSERT_INT_EQ(fx_manual(&f, "joe@example.com", SUP_MANUAL, NULL, 0), SUP_ADDED);
+  ASSERT_INT_EQ(fx_manual(&f, "joe@example.com", SUP_MANUAL, NULL, 1), SUP_REMOVED);
+  sqlite3_close(f.rd);
+  f.rd = NULL;
+  store_close(f.st);
+  f.st = NULL;
+  char wal[160];
+  snprintf(wal, sizeof wal, "%s-wal", f.path);
+  ASSERT_INT_EQ(access(wal, F_OK), -1);
   fx_close(&f);
   return 0;
 }
@@ -554,6 +578,7 @@ const struct unit_test suppression_tests[] = {
     {"csv_line", t_csv_line},
     {"permanent_bounce_only_affected", t_permanent_bounce_only_affected},
     {"other_events_do_nothing", t_other_events_do_nothing},
+    {"store_closes_alone", t_store_closes_alone},
     {"soft_bounces", t_soft_bounces},
     {"complaints", t_complaints},
     {"manual_and_json", t_manual_and_json},
