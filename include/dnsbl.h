@@ -43,10 +43,9 @@ typedef struct dnsbl dnsbl;
 /* Checks the options and builds the watch (no lookups yet), before the
  * database is opened. On a bad value returns SL_EINVAL with a message
  * naming the option in err. With nothing to watch the result is a
- * disabled watch that answers the API. slack_sink: the outbox sink of
- * Slack, or -1. */
-int dnsbl_new(uv_loop_t *loop, outbox *ob, int slack_sink, const struct dnsbl_opts *opts,
-              dnsbl **out, char *err, size_t errlen);
+ * disabled watch that answers the API. Alerts go through ob (alerts_send). */
+int dnsbl_new(uv_loop_t *loop, outbox *ob, const struct dnsbl_opts *opts, dnsbl **out, char *err,
+              size_t errlen);
 /* The store its states are written to; before dnsbl_start. */
 void dnsbl_attach(dnsbl *d, store *st);
 void dnsbl_free(dnsbl *d);

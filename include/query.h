@@ -94,8 +94,8 @@ enum query_driver {
   QD_MESSAGE,  /* "messageId-timeStamp-Index" */
   QD_ADDRESS,  /* recipients' primary key (address, timeStamp, eventId) */
   QD_FEEDBACK, /* "complaintFeedbackType-timeStamp-Index" */
-  QD_DOMAIN,   /* "recipients-domain" (domain, timeStamp), with a type
-                  "recipients-domain-type" (schema version 5) */
+  QD_DOMAIN,   /* "recipients-domain" (domain, timeStamp, eventId,
+                  notificationType; schema version 18) */
   QD_TYPE,     /* "notificationType-timeStamp-Index" */
   QD_SOURCE    /* "sourceAddress-timeStamp-Index" (schema version 11) */
 };
@@ -164,10 +164,6 @@ int query_events(struct sqlite3 *db, const query_filter *f, int with_raw, query_
  * the row has it): the same text ses_event_to_json writes for the event,
  * compact and HTML-safe. Returns 0 or SL_ETOOBIG / SL_ENOMEM. */
 int query_row_json(buf *b, const query_row *row);
-
-/* The same as buf_json_string (one escaping rule: safe inside HTML); kept
- * for the API's callers. NULL is null. */
-int query_json_string(buf *b, const char *s);
 
 /* Appends a double as JSON ("%.10g"; never nan or inf: those become 0). */
 int query_json_double(buf *b, double v);

@@ -70,11 +70,11 @@ static int run_events(job *j, sqlite3 *db) {
     rc = buf_appends(b, "{\"items\":[");
   } else if (j->kind == J_MESSAGE) {
     rc = buf_appends(b, "{\"messageId\":");
-    if (!rc) rc = query_json_string(b, j->key);
+    if (!rc) rc = buf_json_string(b, j->key);
     if (!rc) rc = buf_appends(b, ",\"items\":[");
   } else {
     rc = buf_appends(b, "{\"address\":");
-    if (!rc) rc = query_json_string(b, j->key);
+    if (!rc) rc = buf_json_string(b, j->key);
     if (!rc) rc = buf_appends(b, ",\"events\":[");
   }
   if (rc) return rc;
@@ -95,7 +95,7 @@ static int run_events(job *j, sqlite3 *db) {
     if (!rc) rc = buf_appends(b, ",");
   }
   if (!rc) rc = buf_appends(b, "\"nextCursor\":");
-  if (!rc) rc = next[0] ? query_json_string(b, next) : buf_appends(b, "null");
+  if (!rc) rc = next[0] ? buf_json_string(b, next) : buf_appends(b, "null");
   if (!rc) rc = buf_appends(b, "}");
   if (!rc) j->base.status = 200;
   return rc;
@@ -179,7 +179,7 @@ static int run_stats(job *j, sqlite3 *db) {
   const struct api_opts *o = api_options(j->a);
   buf *b = &j->base.body;
   rc = buf_appends(b, "{\"window\":");
-  if (!rc) rc = j->range == R_WINDOW ? query_json_string(b, j->window) : buf_appends(b, "null");
+  if (!rc) rc = j->range == R_WINDOW ? buf_json_string(b, j->window) : buf_appends(b, "null");
   if (!rc) rc = buf_printf(b, ",\"since\":\"%s\",\"until\":\"%s\",", since, until);
   if (!rc) rc = add_rates(b, &k);
   if (!rc) rc = buf_appends(b, ",\"monitors\":{\"bounceRate\":");
@@ -216,7 +216,7 @@ static int run_aws_series(job *j, sqlite3 *db) {
   util_format_iso8601(j->until_ms, until);
   buf *b = &j->base.body;
   int rc = buf_appends(b, "{\"bucket\":");
-  if (!rc) rc = query_json_string(b, j->bucket);
+  if (!rc) rc = buf_json_string(b, j->bucket);
   if (!rc)
     rc = buf_printf(b, ",\"since\":\"%s\",\"until\":\"%s\",\"source\":\"aws\",", since, until);
   if (!rc) rc = sesrep_series(db, start, j->until_ms, j->span_ms, b);
@@ -239,7 +239,7 @@ static int run_timeseries(job *j, sqlite3 *db) {
   util_format_iso8601(j->until_ms, until);
   buf *b = &j->base.body;
   rc = buf_appends(b, "{\"bucket\":");
-  if (!rc) rc = query_json_string(b, j->bucket);
+  if (!rc) rc = buf_json_string(b, j->bucket);
   if (!rc) rc = buf_printf(b, ",\"since\":\"%s\",\"until\":\"%s\",\"points\":[", since, until);
   for (size_t i = 0; i < n && !rc; i++) {
     char t[25];
@@ -261,9 +261,9 @@ static int add_group(void *ud, const char *const *keys, int64_t count) {
   int rc = buf_appends(b, j->items++ ? ",{\"key\":{" : "{\"key\":{");
   for (int i = 0; i < j->grouping.n && !rc; i++) {
     rc = i ? buf_appends(b, ",") : 0;
-    if (!rc) rc = query_json_string(b, j->grouping.name[i]);
+    if (!rc) rc = buf_json_string(b, j->grouping.name[i]);
     if (!rc) rc = buf_appends(b, ":");
-    if (!rc) rc = query_json_string(b, keys[i]);
+    if (!rc) rc = buf_json_string(b, keys[i]);
   }
   if (!rc) rc = buf_printf(b, "},\"count\":%lld}", (long long)count);
   if (rc) j->full = 1;
@@ -277,7 +277,7 @@ static int run_counts(job *j, sqlite3 *db) {
   int rc = buf_appends(b, "{\"groupBy\":[");
   for (int i = 0; i < j->grouping.n && !rc; i++) {
     rc = i ? buf_appends(b, ",") : 0;
-    if (!rc) rc = query_json_string(b, j->grouping.name[i]);
+    if (!rc) rc = buf_json_string(b, j->grouping.name[i]);
   }
   if (!rc) rc = buf_appends(b, "],\"groups\":[");
   if (rc) return rc;

@@ -496,9 +496,9 @@ static int on_group(void *ud, const char *const *keys, int64_t count) {
       buf_appends(b, "{\"key\":{");
       for (int i = 0; i < gp->g->n; i++) {
         if (i) buf_append(b, ",", 1);
-        query_json_string(b, gp->g->name[i]);
+        buf_json_string(b, gp->g->name[i]);
         buf_append(b, ":", 1);
-        query_json_string(b, keys[i]);
+        buf_json_string(b, keys[i]);
       }
       buf_printf(b, "},\"count\":%s}", num);
       if (p->format == F_JSONL) buf_append(b, "\n", 1);
@@ -521,7 +521,7 @@ static int print_groups(printer *p, sqlite3 *db, const query_filter *f, const qu
     buf_appends(b, "{\"groupBy\":[");
     for (int i = 0; i < g->n; i++) {
       if (i) buf_append(b, ",", 1);
-      query_json_string(b, g->name[i]);
+      buf_json_string(b, g->name[i]);
     }
     buf_appends(b, "],\"groups\":[");
   } else if (p->format != F_JSONL) {

@@ -271,7 +271,6 @@ typedef struct app {
   server *srv;
   struct router router;
   int stopping;
-  int slack_idx;  /* the outbox sink of Slack, or -1 (for dnsbl_new only) */
   sesrep *sesrep; /* AWS's reputation metrics and account status (disabled unless asked) */
   struct dynamodb_opts ddo; /* the replication's options, for the start's log line */
 } app;
@@ -621,7 +620,6 @@ static int app_open_outbound(app *ap, serve_config *c) {
       .ca_file = o->ca_file, .connect_to = o->connect_to.items, .n_connect_to = o->connect_to.n};
   if (outbound_new(&ap->loop, &oo, &ap->ob) || outbox_new(&ap->loop, &ap->box))
     return refuse("out of memory at start");
-  ap->slack_idx = -1;
   if (o->slack_webhook_url && !c->ro) {
     struct slack_opts slo = {.webhook_url = o->slack_webhook_url,
                              .public_url = o->public_url,
@@ -629,7 +627,7 @@ static int app_open_outbound(app *ap, serve_config *c) {
                              .max_per_minute = (int)o->slack_max_per_minute};
     struct outbox_sink sink = {0};
     if (slack_new(ap->ob, &slo, &ap->sl) || !(sink = slack_sink(ap->sl)).name ||
-        (ap->slack_idx = outbox_add_sink(ap->box, &sink)) < 0)
+        outbox_add_sink(ap->box, &sink) < 0)
       return refuse("out of memory at start");
   }
   /* One credentials provider for every AWS service (SQS, DynamoDB, the
@@ -682,8 +680,7 @@ static int app_open_watches(app *ap, serve_config *c) {
                            .servers = o->dns_server,
                            .interval_ms = o->dnsbl_interval,
                            .timeout_ms = o->dns_timeout};
-  if (dnsbl_new(&ap->loop, ap->box, ap->slack_idx, &dno, &ap->dnsbl, err, sizeof err))
-    return refuse("%s", err);
+  if (dnsbl_new(&ap->loop, ap->box, &dno, &ap->dnsbl, err, sizeof err)) return refuse("%s", err);
   struct sesrep_opts sro = {.enabled = o->ses_reputation,
                             .interval_ms = o->ses_reputation_interval,
                             .config_sets = o->ses_configuration_set.items,

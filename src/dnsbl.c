@@ -65,7 +65,6 @@ struct dnsbl {
   uv_loop_t *loop;
   store *st;
   outbox *ob;
-  int slack_sink;
   int64_t interval_ms, timeout_ms;
   struct check *checks;
   int n_checks;
@@ -298,8 +297,8 @@ static int cmp_check(const void *a, const void *b) {
   return r ? r : strcmp(x->zone, y->zone);
 }
 
-int dnsbl_new(uv_loop_t *loop, outbox *ob, int slack_sink, const struct dnsbl_opts *o, dnsbl **out,
-              char *err, size_t errlen) {
+int dnsbl_new(uv_loop_t *loop, outbox *ob, const struct dnsbl_opts *o, dnsbl **out, char *err,
+              size_t errlen) {
   *out = NULL;
   if (o->servers && check_servers(o->servers, err, errlen)) return SL_EINVAL;
   if (o->interval_ms < 1000) {
@@ -323,7 +322,6 @@ int dnsbl_new(uv_loop_t *loop, outbox *ob, int slack_sink, const struct dnsbl_op
   }
   d->loop = loop;
   d->ob = ob;
-  d->slack_sink = slack_sink;
   d->interval_ms = o->interval_ms;
   d->timeout_ms = o->timeout_ms;
   for (int i = 0; !rc && i < o->n_ips; i++)

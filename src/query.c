@@ -389,7 +389,7 @@ static int append_columns(buf *b) {
 
 /* The most selective filter given, by what mail traffic looks like: one
  * mail's events, one address's, complaints of a feedback type, a domain
- * (with a type: "recipients-domain-type"), a type, a sender, then time
+ * ("recipients-domain", whose entries hold the type), a type, a sender, then time
  * alone. A type comes before a sender: Bounce or Complaint are a few
  * percent of events, and a busy sender's recent events may all be of
  * another type (a flood of deliveries) while a type's index holds only
@@ -511,11 +511,12 @@ static int where_by_recipient(query_plan *p, buf *b, const query_filter *f, cons
     p->dedupe = 1; /* two recipients of one event at the same domain */
     rc = rc ? rc : buf_appends(b, " WHERE r.domain = ?");
     bind_text(p, f->domain);
-    if (type) { /* "recipients-domain-type" */
+    if (type) { /* the index entry holds the type: no lookup of the row */
       rc = rc ? rc : buf_appends(b, " AND r.notificationType = ?");
       bind_text(p, type);
     }
-    /* Not "recipients-domain-type": an IN list there would need a sort. */
+    /* Checked in the index entry too; the + keeps the IN list from
+     * becoming seeks, whose rows would need a sort. */
     if (several) rc = rc ? rc : append_types_in(p, b, f, "+r.notificationType");
   }
   if (f->message_id[0]) {
@@ -750,10 +751,6 @@ int query_events(sqlite3 *db, const query_filter *f, int with_raw, query_row_fn 
 }
 
 /* ---- JSON ------------------------------------------------------------- */
-
-int query_json_string(buf *b, const char *s) {
-  return buf_json_string(b, s);
-}
 
 int query_json_double(buf *b, double v) {
   if (!(v == v) || v > 1e300 || v < -1e300) v = 0;
