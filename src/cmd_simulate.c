@@ -647,68 +647,76 @@ static void on_closed(void *ud) {
   (void)ud;
 }
 
-int cmd_simulate(int argc, char **argv, int argi) {
-  /* -1: not given, so that each mode takes its own default */
-  struct sim_opts o = {.duration = -1, .bounce = -1, .complaint = -1};
-  int rc = config_parse("simulate", sim_usage, sim_table, &o, argc, argv, &argi);
-  if (rc) {
-    config_free(sim_table, &o);
-    return rc == 1 ? 0 : 2;
-  }
-  int status = 2;
-  sim *s = calloc(1, sizeof *s);
-  if (!s) goto out;
+/* Checks the options left after parsing and gives the unset ones the
+ * live mode's defaults; *hist_bounce and *hist_complaint get the history
+ * mode's rates. Returns 0, or -1 after one line on stderr. */
+static int check_options(struct sim_opts *o, int argc, char **argv, int argi, double *hist_bounce,
+                         double *hist_complaint) {
   if (argi < argc) {
     fprintf(stderr, "seslog simulate: unexpected argument \"%s\"\n", argv[argi]);
-    goto out;
+    return -1;
   }
-  if (o.history < 0 || o.history > MAX_HISTORY_MS || o.per_day < 1 || o.per_day > 100000) {
+  if (o->history < 0 || o->history > MAX_HISTORY_MS || o->per_day < 1 || o->per_day > 100000) {
     fprintf(stderr, "seslog simulate: --history must be at most 366d, --per-day in [1, 100000]\n");
-    goto out;
+    return -1;
   }
-  double hist_bounce = o.bounce >= 0 ? o.bounce : 1,
-         hist_complaint = o.complaint >= 0 ? o.complaint : 0.01;
-  if (o.bounce < 0) o.bounce = 3;
-  if (o.complaint < 0) o.complaint = 0.2;
-  if (o.duration < 0 && !o.history) o.duration = 30000;
-  if (log_set_level(o.log_level) || o.rate <= 0 || o.rate > 5000 || o.bounce + o.complaint > 100 ||
-      o.concurrency < 1) {
+  *hist_bounce = o->bounce >= 0 ? o->bounce : 1;
+  *hist_complaint = o->complaint >= 0 ? o->complaint : 0.01;
+  if (o->bounce < 0) o->bounce = 3;
+  if (o->complaint < 0) o->complaint = 0.2;
+  if (o->duration < 0 && !o->history) o->duration = 30000;
+  if (log_set_level(o->log_level) || o->rate <= 0 || o->rate > 5000 ||
+      o->bounce + o->complaint > 100 || o->concurrency < 1) {
     fprintf(stderr,
             "seslog simulate: --rate must be in (0, 5000], --bounce + --complaint at most "
             "100, --concurrency at least 1\n");
-    goto out;
+    return -1;
   }
-  if (strncmp(o.url, "http://", 7) && strncmp(o.url, "https://", 8)) {
+  if (strncmp(o->url, "http://", 7) && strncmp(o->url, "https://", 8)) {
     fprintf(stderr, "seslog simulate: --url must start with http:// or https://\n");
-    goto out;
+    return -1;
   }
+  return 0;
+}
+
+/* Loads (making them when missing) the signing identities, the history
+ * mode's too when asked, and sets the /sns URL. Returns 0 or -1. */
+static int open_identities(sim *s, const struct sim_opts *o) {
   char dir[4096];
-  if (o.sns_cert_dir)
-    snprintf(dir, sizeof dir, "%s", o.sns_cert_dir);
+  if (o->sns_cert_dir)
+    snprintf(dir, sizeof dir, "%s", o->sns_cert_dir);
   else
-    config_default_cert_dir(o.db, dir, sizeof dir);
+    config_default_cert_dir(o->db, dir, sizeof dir);
   if (dev_identity(dir, DEV_KEY_NAME, DEV_CERT_NAME, 1, &s->key_pem) ||
       read_key(s->key_pem, dir, &s->key))
-    goto out;
-  if (o.history) {
+    return -1;
+  if (o->history) {
     s->h = calloc(1, sizeof *s->h);
     if (!s->h ||
         dev_identity(dir, DEV_HISTORY_KEY_NAME, DEV_HISTORY_CERT_NAME, DEV_HISTORY_DAYS,
                      &s->hist_key_pem) ||
         read_key(s->hist_key_pem, dir, &s->hist_key))
-      goto out;
+      return -1;
   }
   buf u;
   buf_init(&u, 4096);
-  buf_appends(&u, o.url);
+  buf_appends(&u, o->url);
   while (u.len && u.data[u.len - 1] == '/') u.data[--u.len] = 0;
   buf_appends(&u, "/sns");
   s->sns_url = buf_take(&u);
-  s->o = &o;
+  return 0;
+}
+
+/* Posts until the mode is done (or Ctrl-C), prints the summary and
+ * closes the loop. Returns the exit status: 0, 1 (some posts failed) or
+ * 2 (could not start). */
+static int sim_run(sim *s, struct sim_opts *o, double hist_bounce, double hist_complaint) {
+  int status = 2;
+  s->o = o;
   srandom((unsigned)util_now_ms());
   uv_loop_init(&s->loop);
   struct outbound_opts oo = {0};
-  if (outbound_new(&s->loop, &oo, &s->ob)) goto out;
+  if (outbound_new(&s->loop, &oo, &s->ob)) return 2;
   uv_timer_init(&s->loop, &s->timer);
   s->timer.data = s;
   uv_signal_init(&s->loop, &s->sigint);
@@ -716,11 +724,11 @@ int cmd_simulate(int argc, char **argv, int argi) {
   uv_signal_start(&s->sigint, on_sigint, SIGINT);
   s->start_ms = util_now_ms();
   if (s->h) {
-    if (history_start(s, o.history, hist_bounce, hist_complaint)) goto out_loop;
+    if (history_start(s, o->history, hist_bounce, hist_complaint)) goto close;
   } else {
-    s->end_ms = o.duration ? s->start_ms + o.duration : 0;
-    fprintf(stderr, "seslog simulate: posting %.0f mails/s to %s%s\n", o.rate, s->sns_url,
-            o.duration ? "" : " until Ctrl-C");
+    s->end_ms = o->duration ? s->start_ms + o->duration : 0;
+    fprintf(stderr, "seslog simulate: posting %.0f mails/s to %s%s\n", o->rate, s->sns_url,
+            o->duration ? "" : " until Ctrl-C");
     uv_timer_start(&s->timer, on_tick, 0, 20);
   }
   uv_run(&s->loop, UV_RUN_DEFAULT);
@@ -732,25 +740,44 @@ int cmd_simulate(int argc, char **argv, int argi) {
       s->failed);
   if (s->failed) fprintf(stderr, "seslog simulate: last error: %s\n", s->last_error);
   status = s->failed ? 1 : 0;
-out_loop:
+close:
   outbound_close(s->ob, on_closed, NULL);
   uv_close((uv_handle_t *)&s->timer, NULL);
   uv_close((uv_handle_t *)&s->sigint, NULL);
   if (s->h && s->h->pump.loop) uv_close((uv_handle_t *)&s->h->pump, NULL);
   uv_run(&s->loop, UV_RUN_DEFAULT);
   uv_loop_close(&s->loop);
-out:
-  if (s) {
-    outbound_free(s->ob);
-    if (s->h) free(s->h->per_hour);
-    free(s->h);
-    free(s->hist_key_pem);
-    EVP_PKEY_free(s->key);
-    EVP_PKEY_free(s->hist_key);
-    free(s->key_pem);
-    free(s->sns_url);
-    free(s);
+  return status;
+}
+
+static void sim_free(sim *s) {
+  if (!s) return;
+  outbound_free(s->ob);
+  if (s->h) free(s->h->per_hour);
+  free(s->h);
+  free(s->hist_key_pem);
+  EVP_PKEY_free(s->key);
+  EVP_PKEY_free(s->hist_key);
+  free(s->key_pem);
+  free(s->sns_url);
+  free(s);
+}
+
+int cmd_simulate(int argc, char **argv, int argi) {
+  /* -1: not given, so that each mode takes its own default */
+  struct sim_opts o = {.duration = -1, .bounce = -1, .complaint = -1};
+  int rc = config_parse("simulate", sim_usage, sim_table, &o, argc, argv, &argi);
+  if (rc) {
+    config_free(sim_table, &o);
+    return rc == 1 ? 0 : 2;
   }
+  int status = 2;
+  double hist_bounce, hist_complaint;
+  sim *s = calloc(1, sizeof *s);
+  if (s && !check_options(&o, argc, argv, argi, &hist_bounce, &hist_complaint) &&
+      !open_identities(s, &o))
+    status = sim_run(s, &o, hist_bounce, hist_complaint);
+  sim_free(s);
   config_free(sim_table, &o);
   return status;
 }
