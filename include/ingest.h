@@ -10,10 +10,13 @@
 #include <uv.h>
 
 #include "certcache.h"
-#include "http.h"
 #include "outbound.h"
 #include "store.h"
 #include "subs.h"
+
+/* The request ingest_handle answers (http.h); declared here so that the
+ * modules that only read ingest's counters (metrics, sqs) see no HTTP. */
+typedef struct http_request http_request;
 
 /* Why a request to /sns was refused; names are the `reason` label of
  * seslog_sns_rejected_total. */

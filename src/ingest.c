@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "error.h"
+#include "http.h"
 #include "log.h"
 #include "ses.h"
 #include "sns.h"
