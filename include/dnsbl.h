@@ -10,8 +10,8 @@
  *
  * Each (target, zone) keeps its state, since when, the answers and the
  * reason (table dnsbl_state). A change between listed and not listed is
- * stored (dnsbl_changes) and announced to Slack through the outbox, in one
- * transaction; unknown in between is not news. State is served by
+ * stored (dnsbl_changes) and announced (alerts_send, through the outbox) in
+ * one transaction; unknown in between is not news. State is served by
  * GET /api/dnsbl and /metrics. */
 #ifndef SESLOG_DNSBL_H
 #define SESLOG_DNSBL_H
