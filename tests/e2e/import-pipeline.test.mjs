@@ -106,3 +106,10 @@ test('20,000 lines over many batches: exact counts, reports in input order, the 
   assert.equal(await countEvents(db, `WHERE messageId = ${q(firstBounce)}`), 1);
   assert.equal(await countEvents(db, `WHERE messageId = ${q(b2.mail.messageId)}`), 0);
 });
+
+test('import --help names multi-line log messages and the 16 MiB document cap', T, async () => {
+  const r = await runSeslog(['import', '--help']);
+  assert.equal(r.code, 0, r.stderr);
+  for (const w of ['several lines', 'pretty-printed JSON', 'console.log(event)', '"[Object]"', '16 MiB', '1 MiB'])
+    assert.ok(r.stdout.includes(w), `--help lacks ${w}:\n${r.stdout}`);
+});
