@@ -272,6 +272,15 @@ static void settle(importer *im) {
     free(im->deferred[i].why);
   }
   im->n_deferred = 0;
+  if (!im->db_failed) return;
+  /* the events read while the failed batch was written: none is written */
+  wbatch *f = im->filling;
+  for (size_t i = 0; i < f->n; i++) {
+    reject_at(im, &f->at[i], "not written: the database stopped taking writes");
+    store_req_free(f->req[i]);
+  }
+  f->n = 0;
+  f->bytes = 0;
 }
 
 /* Writes the batch being read: on the writer thread while the next one is

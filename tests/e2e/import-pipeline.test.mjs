@@ -10,7 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { runSeslog, tempDir, sqlite, countEvents, q } from './lib.mjs';
-import { genEvent } from './import-gen.mjs';
+import { genEvent, genFile } from './import-gen.mjs';
+import { mountTmpfs, unmount } from './reliability-lib.mjs';
 
 const T = { timeout: 300000 };
 const SAFE_ENV = { SESLOG_CONNECT_TO: 'sns.us-east-1.amazonaws.com:443:127.0.0.1:1' };
@@ -112,4 +113,29 @@ test('import --help names multi-line log messages and the 16 MiB document cap', 
   assert.equal(r.code, 0, r.stderr);
   for (const w of ['several lines', 'pretty-printed JSON', 'console.log(event)', '"[Object]"', '16 MiB', '1 MiB'])
     assert.ok(r.stdout.includes(w), `--help lacks ${w}:\n${r.stdout}`);
+});
+
+test('a full disk part way (tmpfs): one stop line, every event read counted and reported or listed, exit 2', T, async (t) => {
+  const dir = tempDir('seslog-import-pipeline-full-');
+  const mnt = path.join(dir, 'fs');
+  await mountTmpfs(mnt, 12 * 1024);
+  t.after(() => unmount(mnt));
+  const file = path.join(dir, 'events.jsonl');
+  genFile(file, 30000, 'jsonl', false, `full-${crypto.randomUUID()}`);
+  const r = await runSeslog(['import', '--db', path.join(mnt, 'seslog.db'), file], { env: SAFE_ENV, timeout: 280e3 });
+  assert.equal(r.code, 2, r.stderr);
+  const out = r.stdout.trimEnd().split('\n');
+  const m = /^imported (\d+), duplicates (\d+), rejected (\d+)$/.exec(out.at(-1));
+  assert.ok(m, r.stdout);
+  const [imported, duplicates, rejected] = m.slice(1).map(Number);
+  const read = Number(/^read 1 file: (\d+) records$/.exec(out.at(-2))?.[1]);
+  assert.equal(imported + duplicates + rejected, read, r.stdout);
+  assert.ok(imported > 0 && rejected > 0 && read < 30000, r.stdout);
+  const stops = r.stderr.split('\n').filter((l) => l.includes('the database refused the write'));
+  assert.equal(stops.length, 1, r.stderr);
+  assert.match(stops[0], new RegExp(`stopping after .*events\\.jsonl:${read}, nothing after it was read`));
+  // each rejected event is listed, or counted in the "more not listed" line
+  const listed = r.stderr.split('\n').filter((l) => l.startsWith(`${file}:`) && !l.includes('more rejected documents')).length;
+  const unlisted = Number(/(\d+) more rejected documents not listed/.exec(r.stderr)?.[1] ?? 0);
+  assert.equal(listed + unlisted, rejected, r.stderr);
 });
