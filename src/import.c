@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,7 +26,19 @@
 #include "store.h"
 #include "util.h"
 
-#define BATCH 1000
+/* A transaction holds up to BATCH events and BATCH_BYTES of their JSON:
+ * larger transactions write each index page fewer times; two batches are
+ * held at once (one written while the next is read), which bounds memory.
+ * A batch that a large event takes past twice BATCH_BYTES is written
+ * before reading on. */
+#ifndef BATCH
+#define BATCH 4000
+#endif
+#ifndef BATCH_MIB
+#define BATCH_MIB 3
+#endif
+#define BATCH_BYTES ((size_t)BATCH_MIB << 20)
+#define DEFER_MAX 256 /* rejections held while a batch is written */
 
 /* One document at most (an SNS message is at most 256 KB, a DynamoDB item
  * 400 KB, but an event may be logged or exported with a large body of
@@ -60,14 +73,42 @@ struct where {
   int has_offset;  /* 0 for --from-dynamodb, whose "line" counts items */
 };
 
+/* A batch of events: one transaction, written on the writer thread while
+ * the next batch is read. */
+typedef struct wbatch {
+  store_req *req[BATCH];
+  struct where at[BATCH]; /* where each event was read */
+  size_t n;
+  size_t bytes;  /* their original JSON */
+  int rc;        /* store_write of the whole batch */
+  size_t failed; /* events refused when written one by one */
+} wbatch;
+
+/* A rejection read while a batch is written, reported after that batch's
+ * own, in the order of the input (as when nothing overlaps). */
+struct deferred {
+  struct where at;
+  char *why;
+};
+
 typedef struct importer {
   store *st;
   int verify;
   char cert_dir[4096];
   cert_slot *certs;
-  store_req *batch[BATCH];
-  struct where batch_at[BATCH]; /* where each batched event was read */
-  size_t n;
+  wbatch batches[2];
+  wbatch *filling; /* the batch being read */
+  wbatch *flight;  /* the batch handed to the writer, or NULL */
+  struct deferred deferred[DEFER_MAX];
+  size_t n_deferred;
+  int overlap; /* reading a file: batches written while the next is read */
+  /* the writer thread: takes job, sets done */
+  pthread_t writer;
+  int writer_started;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  wbatch *job;
+  int done, quit;
   long imported, duplicates, rejected;
   long records;            /* events and rejected documents handed to an outcome */
   long log_lines;          /* Lambda log lines that carry no event */
@@ -120,7 +161,21 @@ static void reject_at(importer *im, const struct where *w, const char *why) {
     fprintf(stderr, "%s:%ld: %s\n", w->file, w->line, why);
 }
 
+static void settle(importer *im);
+
+/* Rejects the document being read: reported now, or, while a batch is
+ * being written, after that batch's own reports (so the reports come in
+ * the order of the input). */
 static void reject(importer *im, const char *why) {
+  if (im->flight && im->n_deferred == DEFER_MAX) settle(im);
+  if (im->flight) {
+    char *copy = strdup(why);
+    if (copy) {
+      im->deferred[im->n_deferred++] = (struct deferred){.at = im->at, .why = copy};
+      return;
+    }
+    settle(im);
+  }
   reject_at(im, &im->at, why);
 }
 
@@ -136,23 +191,27 @@ static const char *refusal(importer *im, const store_req *req, char *msg, size_t
   return msg;
 }
 
-/* Writes the pending batch. When the batch's transaction fails, each
- * event is written alone, so one event the database refuses is one
- * rejection and the others are stored; when every one fails the database
- * takes no writes and the import stops. Every event of the batch ends
- * counted: imported, duplicate or rejected. */
-static int flush(importer *im) {
-  if (!im->n) return 0;
-  int rc = store_write(im->st, im->batch, im->n);
-  size_t failed = 0;
-  char msg[512];
-  if (rc)
-    for (size_t i = 0; i < im->n; i++) {
-      im->batch[i]->why[0] = 0;
-      if (store_write(im->st, &im->batch[i], 1)) failed++;
+/* Writes batch b (on the writer thread, or on the reader's when nothing
+ * overlaps). When the batch's transaction fails, each event is written
+ * alone, so one event the database refuses is one rejection and the
+ * others are stored. */
+static void write_batch(store *st, wbatch *b) {
+  b->failed = 0;
+  b->rc = store_write(st, b->req, b->n);
+  if (b->rc)
+    for (size_t i = 0; i < b->n; i++) {
+      b->req[i]->why[0] = 0;
+      if (store_write(st, &b->req[i], 1)) b->failed++;
     }
-  for (size_t i = 0; i < im->n; i++) {
-    int result = im->batch[i]->result;
+}
+
+/* Counts every event of written batch b: imported, duplicate or rejected
+ * (reported). When every one failed the database takes no writes and the
+ * import stops. */
+static void complete(importer *im, wbatch *b) {
+  char msg[512];
+  for (size_t i = 0; i < b->n; i++) {
+    int result = b->req[i]->result;
     if (result == STORE_STORED) {
       im->imported++;
       im->records++;
@@ -160,23 +219,89 @@ static int flush(importer *im) {
       im->duplicates++;
       im->records++;
     } else {
-      reject_at(im, &im->batch_at[i], refusal(im, im->batch[i], msg, sizeof msg));
+      reject_at(im, &b->at[i], refusal(im, b->req[i], msg, sizeof msg));
     }
-    store_req_free(im->batch[i]);
+    store_req_free(b->req[i]);
   }
-  int stop = rc && failed == im->n;
-  if (stop) {
+  if (b->rc && b->failed == b->n && !im->db_failed) {
     char why[256] = "";
     store_health(im->st, why, sizeof why);
     clear_progress(im);
     fprintf(stderr,
             "seslog import: the database refused the write (%s); stopping after %s:%ld, "
             "nothing after it was read\n",
-            why[0] ? why : sl_strerror(rc), im->at.file, im->at.line);
+            why[0] ? why : sl_strerror(b->rc), im->at.file, im->at.line);
     im->db_failed = 1;
   }
-  im->n = 0;
-  return stop ? rc : 0;
+  b->n = 0;
+  b->bytes = 0;
+}
+
+/* The writer thread: writes each batch handed to it. */
+static void *writer_main(void *arg) {
+  importer *im = arg;
+  pthread_mutex_lock(&im->mu);
+  for (;;) {
+    while (!im->job && !im->quit) pthread_cond_wait(&im->cv, &im->mu);
+    if (!im->job) break;
+    wbatch *b = im->job;
+    pthread_mutex_unlock(&im->mu);
+    write_batch(im->st, b);
+    pthread_mutex_lock(&im->mu);
+    im->job = NULL;
+    im->done = 1;
+    pthread_cond_broadcast(&im->cv);
+  }
+  pthread_mutex_unlock(&im->mu);
+  return NULL;
+}
+
+/* Waits for the batch being written, counts it, then reports the
+ * rejections read meanwhile. Nothing is in flight after it. */
+static void settle(importer *im) {
+  if (!im->flight) return;
+  pthread_mutex_lock(&im->mu);
+  while (!im->done) pthread_cond_wait(&im->cv, &im->mu);
+  im->done = 0;
+  pthread_mutex_unlock(&im->mu);
+  wbatch *b = im->flight;
+  im->flight = NULL;
+  complete(im, b);
+  for (size_t i = 0; i < im->n_deferred; i++) {
+    reject_at(im, &im->deferred[i].at, im->deferred[i].why);
+    free(im->deferred[i].why);
+  }
+  im->n_deferred = 0;
+  if (!im->db_failed) return;
+  /* the events read while the failed batch was written: none is written */
+  wbatch *f = im->filling;
+  for (size_t i = 0; i < f->n; i++) {
+    reject_at(im, &f->at[i], "not written: the database stopped taking writes");
+    store_req_free(f->req[i]);
+  }
+  f->n = 0;
+  f->bytes = 0;
+}
+
+/* Writes the batch being read: on the writer thread while the next one is
+ * read when reading a file, else (or for a batch too large to hold two
+ * of) before returning. After the database stopped taking writes the
+ * batch stays unwritten. */
+static void flush(importer *im) {
+  settle(im);
+  wbatch *b = im->filling;
+  if (!b->n || im->db_failed) return;
+  if (!im->overlap || !im->writer_started || b->bytes >= 2 * BATCH_BYTES) {
+    write_batch(im->st, b);
+    complete(im, b);
+    return;
+  }
+  im->filling = b == &im->batches[0] ? &im->batches[1] : &im->batches[0];
+  im->flight = b;
+  pthread_mutex_lock(&im->mu);
+  im->job = b;
+  pthread_cond_signal(&im->cv);
+  pthread_mutex_unlock(&im->mu);
 }
 
 static void add_event(importer *im, ses_event *ev) {
@@ -187,9 +312,11 @@ static void add_event(importer *im, ses_event *ev) {
     return;
   }
   r->ev = ev;
-  im->batch_at[im->n] = im->at;
-  im->batch[im->n++] = r;
-  if (im->n == BATCH) flush(im);
+  wbatch *b = im->filling;
+  b->at[b->n] = im->at;
+  b->req[b->n++] = r;
+  b->bytes += ev->raw_len;
+  if (b->n == BATCH || b->bytes >= BATCH_BYTES) flush(im);
 }
 
 static const sns_cert *cert_for(importer *im, const char *url) {
@@ -1073,7 +1200,7 @@ static void progress(importer *im, int final) {
   if (!final && now - im->shown_ms < (im->tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS)) return;
   if (final && !im->line_open) return;
   im->shown_ms = now;
-  long events = im->records + (long)im->n;
+  long events = im->records + (long)im->filling->n + (im->flight ? (long)im->flight->n : 0);
   double secs = (double)(now - im->started_ms) / 1000;
   double rate = secs > 0 ? events / secs : 0;
   uint64_t done = im->bytes_done + (im->current ? (uint64_t)gzoffset(im->current) : 0);
@@ -1197,6 +1324,7 @@ static int import_stream(importer *im, reader *r, const char *name) {
     if (!(++tick & 63)) progress(im, 0);
   }
   if (r->err[0]) {
+    settle(im);
     clear_progress(im);
     fprintf(stderr,
             "seslog import: %s could not be read past byte %llu (%s); what came before was "
@@ -1222,7 +1350,10 @@ static int import_file(importer *im, const char *path) {
   reader r = {.gz = gz, .last = '\n'};
   im->current = gz;
   im->files++;
+  im->overlap = 1;
   int rc = import_stream(im, &r, path);
+  settle(im); /* what follows the file reports after it */
+  im->overlap = 0;
   if (im->report_file == path) report_unlisted(im);
   im->bytes_done += (uint64_t)gzoffset(gz);
   im->current = NULL;
@@ -1242,6 +1373,15 @@ int import_new(store *st, int verify, const char *cert_dir, uint64_t bytes_total
   im->bytes_total = bytes_total;
   im->tty = isatty(2);
   im->started_ms = im->shown_ms = util_now_ms();
+  im->filling = &im->batches[0];
+  /* without a writer thread every batch is written before reading on */
+  if (pthread_mutex_init(&im->mu, NULL) == 0) {
+    if (pthread_cond_init(&im->cv, NULL) == 0) {
+      im->writer_started = pthread_create(&im->writer, NULL, writer_main, im) == 0;
+      if (!im->writer_started) pthread_cond_destroy(&im->cv);
+    }
+    if (!im->writer_started) pthread_mutex_destroy(&im->mu);
+  }
   *out = im;
   return 0;
 }
@@ -1284,8 +1424,10 @@ int import_stopped(const importer *im) {
 
 void import_finish(importer *im, struct import_counts *out) {
   if (!im->db_failed) flush(im);
+  settle(im);
   progress(im, 1);
-  long pending = (long)im->n; /* events not written when the database stopped taking writes */
+  /* events read but not written when the database stopped taking writes */
+  long pending = (long)im->filling->n;
   *out = (struct import_counts){.files = im->files,
                                 .records = im->records + pending,
                                 .log_lines = im->log_lines,
@@ -1297,7 +1439,17 @@ void import_finish(importer *im, struct import_counts *out) {
 
 void import_free(importer *im) {
   if (!im) return;
-  for (size_t i = 0; i < im->n; i++) store_req_free(im->batch[i]);
+  settle(im);
+  if (im->writer_started) {
+    pthread_mutex_lock(&im->mu);
+    im->quit = 1;
+    pthread_cond_signal(&im->cv);
+    pthread_mutex_unlock(&im->mu);
+    pthread_join(im->writer, NULL);
+    pthread_cond_destroy(&im->cv);
+    pthread_mutex_destroy(&im->mu);
+  }
+  for (size_t i = 0; i < im->filling->n; i++) store_req_free(im->filling->req[i]);
   while (im->certs) {
     cert_slot *c = im->certs;
     im->certs = c->next;
