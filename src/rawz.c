@@ -152,31 +152,41 @@ int rawz_compress(rawz_enc *z, const char *text, size_t len, const void **out, s
   return 0;
 }
 
-/* One compression context per thread that compresses with rawz_dict_compress,
- * freed when the thread ends. */
-static pthread_key_t cctx_key;
-static pthread_once_t cctx_once = PTHREAD_ONCE_INIT;
-static int cctx_key_ok;
+/* What each thread that compresses with rawz_dict_compress keeps: a
+ * compression context and room for one frame, freed when the thread ends. */
+struct thread_enc {
+  ZSTD_CCtx *cctx;
+  void *frame;
+  size_t cap;
+};
 
-static void free_cctx(void *p) {
-  ZSTD_freeCCtx(p);
+static pthread_key_t enc_key;
+static pthread_once_t enc_once = PTHREAD_ONCE_INIT;
+static int enc_key_ok;
+
+static void free_thread_enc(void *p) {
+  struct thread_enc *t = p;
+  ZSTD_freeCCtx(t->cctx);
+  free(t->frame);
+  free(t);
 }
 
-static void make_cctx_key(void) {
-  cctx_key_ok = pthread_key_create(&cctx_key, free_cctx) == 0;
+static void make_enc_key(void) {
+  enc_key_ok = pthread_key_create(&enc_key, free_thread_enc) == 0;
 }
 
-static ZSTD_CCtx *thread_cctx(void) {
-  pthread_once(&cctx_once, make_cctx_key);
-  if (!cctx_key_ok) return NULL;
-  ZSTD_CCtx *c = pthread_getspecific(cctx_key);
-  if (c) return c;
-  c = ZSTD_createCCtx();
-  if (c && pthread_setspecific(cctx_key, c)) {
-    ZSTD_freeCCtx(c);
-    c = NULL;
+static struct thread_enc *thread_enc(void) {
+  pthread_once(&enc_once, make_enc_key);
+  if (!enc_key_ok) return NULL;
+  struct thread_enc *t = pthread_getspecific(enc_key);
+  if (t) return t;
+  t = calloc(1, sizeof *t);
+  if (t && (!(t->cctx = ZSTD_createCCtx()) || pthread_setspecific(enc_key, t))) {
+    ZSTD_freeCCtx(t->cctx);
+    free(t);
+    t = NULL;
   }
-  return c;
+  return t;
 }
 
 int rawz_dict_compress(const rawz_dict *d, const char *text, size_t len, void **out, size_t *outlen,
@@ -185,16 +195,15 @@ int rawz_dict_compress(const rawz_dict *d, const char *text, size_t len, void **
   *outlen = 0;
   *dict_id = 0;
   if (!d) return 0;
-  ZSTD_CCtx *cctx = thread_cctx();
-  if (!cctx) return SL_ENOMEM;
-  void *frame = NULL;
-  size_t cap = 0;
-  size_t n = compress_with(cctx, d, text, len, &frame, &cap);
+  struct thread_enc *t = thread_enc();
+  if (!t) return SL_ENOMEM;
+  size_t n = compress_with(t->cctx, d, text, len, &t->frame, &t->cap);
   if (n == SIZE_MAX) return SL_ENOMEM;
-  if (n == 0) {
-    free(frame);
-    return 0;
-  }
+  if (n == 0) return 0;
+  /* a copy of its own size: frames wait in queues, the bound is ~7x more */
+  void *frame = malloc(n);
+  if (!frame) return SL_ENOMEM;
+  memcpy(frame, t->frame, n);
   *out = frame;
   *outlen = n;
   *dict_id = d->id;
