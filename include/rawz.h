@@ -52,6 +52,28 @@ int rawz_enc_samples(const rawz_enc *z);
 int rawz_compress(rawz_enc *z, const char *text, size_t len, const void **out, size_t *outlen,
                   int64_t *dict_id);
 
+/* A dictionary new rows are compressed with, shared by the thread that
+ * loads dictionaries (the writer) and the threads that compress events
+ * before handing them to it. Reference-counted: the writer may load a new
+ * one while another thread still compresses with the old. */
+typedef struct rawz_dict rawz_dict;
+
+/* z's current dictionary with a reference taken for the caller, or NULL
+ * when there is none. Thread-safe against rawz_enc_load. */
+rawz_dict *rawz_enc_dict(rawz_enc *z);
+
+/* Drops a reference taken by rawz_enc_dict (NULL: nothing). */
+void rawz_dict_release(rawz_dict *d);
+
+/* Compresses len bytes of text with d on any thread (each thread keeps a
+ * compression context of its own), giving the same frame rawz_compress
+ * gives with that dictionary. On success *out is the frame (malloc'd, the
+ * caller frees) and *dict_id d's id; when d is NULL or compression gains
+ * nothing, *out is NULL and *dict_id 0: the row keeps the text itself.
+ * Returns 0 or SL_ENOMEM. */
+int rawz_dict_compress(const rawz_dict *d, const char *text, size_t len, void **out, size_t *outlen,
+                       int64_t *dict_id);
+
 /* Trains a dictionary on up to max_samples events of db (read through
  * seslog_raw, spread evenly over the table's ids). *dict (malloc'd, the
  * caller frees) is a zstd dictionary whose id rawz_insert sets; *samples

@@ -23,6 +23,10 @@ enum store_result {
 
 typedef struct store store;
 
+/* What the writer would otherwise work out from an event alone, worked out
+ * beforehand on the thread that made the event (store_prepare). */
+typedef struct store_prep store_prep;
+
 /* One event on its way to the disk. The caller allocates it, sets ev (taken
  * by the store: freed with the request by store_req_free) and cb, and gets
  * it back through cb with result set. */
@@ -50,6 +54,8 @@ typedef struct store_req {
                                      reach it (e.g. the struct the request is embedded in) */
   struct store_req *next;         /* queue link, the store's */
   char why[160];                  /* a refused event's reason (SQLite's), or "" */
+  store_prep *prep;               /* owned; ev prepared by store_prepare, or NULL:
+                                     the writer works it out itself */
 } store_req;
 
 /* Work that every stored event implies (suppression rules, outbox rows),
@@ -115,6 +121,18 @@ int store_health(store *s, char *why, size_t whylen);
 int store_queue_depth(store *s);
 
 void store_req_free(store_req *req);
+
+/* Works out, on the calling thread, what writing e needs but the database
+ * does not: the content hash, the original JSON compressed with the
+ * dictionary current at this moment (the row names the one it used, so a
+ * dictionary trained meanwhile changes nothing), and the texts of its list
+ * fields. Put the result in the event's request (req->prep, with req->ev
+ * e): the writer then only binds and steps, and stores the same row it
+ * would have made itself. e must not change afterwards. Thread-safe.
+ * Returns 0, or SL_ENOMEM (nothing prepared: the writer does it). */
+int store_prepare(store *s, const ses_event *e, store_prep **out);
+
+void store_prep_free(store_prep *p);
 
 /* Writer connection (the writer thread, or the caller before store_start):
  * the statement of sql, prepared on first use and kept by the store, which

@@ -312,6 +312,9 @@ static void add_event(importer *im, ses_event *ev) {
     return;
   }
   r->ev = ev;
+  /* the hash, compression and list texts here, on the reader thread,
+   * so the writer thread only binds and steps (out of memory: it does) */
+  (void)store_prepare(im->st, ev, &r->prep);
   wbatch *b = im->filling;
   b->at[b->n] = im->at;
   b->req[b->n++] = r;

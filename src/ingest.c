@@ -200,6 +200,7 @@ static void job_free(job *j) {
   sns_cert_free(j->cert);
   ses_event_free(j->ev);
   ses_event_free(j->sreq.ev);
+  store_prep_free(j->sreq.prep);
   free(j->sreq.topic_arn);
   free(j->sreq.sub_arn);
   if (j->timer) uv_close((uv_handle_t *)j->timer, on_timer_closed);
@@ -491,6 +492,9 @@ static void verify_work(uv_work_t *w) {
   if (j->rc == 0 && j->msg->type == SNS_NOTIFICATION)
     j->ses_rc =
         ses_parse(j->msg->message, j->msg->message_len, j->msg->timestamp, &j->ev, &j->ses_why);
+  /* what the writer needs from the event alone, worked out here rather
+   * than on the writer (out of memory: the writer works it out) */
+  if (j->rc == 0 && j->ses_rc == 0 && j->ev) (void)store_prepare(j->in->st, j->ev, &j->sreq.prep);
 }
 
 /* On the loop: act on sns_verify's result in j->rc. */

@@ -2,7 +2,10 @@
  * the database's own events; seslog_raw() to read it back. */
 #include "rawz.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,13 +22,22 @@
 #define DICT_MAGIC 0xEC30A437u
 #define CACHED_DICTS 8 /* dictionaries a reading connection keeps ready */
 
-struct rawz_enc {
-  ZSTD_CCtx *cctx;   /* reused for every row */
-  ZSTD_CDict *cdict; /* the current dictionary, digested; NULL: none */
-  int64_t id;        /* its raw_dicts.id; 0: none */
+struct rawz_dict {
+  ZSTD_CDict *cdict; /* digested */
+  int64_t id;        /* its raw_dicts.id */
   int samples;       /* events it was trained on */
-  void *out;         /* the last frame */
-  size_t cap;        /* bytes at out */
+  atomic_int refs;   /* the encoder's, and one per thread compressing with it */
+};
+
+struct rawz_enc {
+  ZSTD_CCtx *cctx; /* reused for every row */
+  /* The current dictionary (NULL: none): replaced by rawz_enc_load on the
+   * writer, taken by other threads through rawz_enc_dict; mu guards the
+   * pointer, the reference count the dictionary. */
+  pthread_mutex_t mu;
+  rawz_dict *cur;
+  void *out;  /* the last frame */
+  size_t cap; /* bytes at out */
 };
 
 int rawz_enc_new(rawz_enc **out) {
@@ -34,24 +46,42 @@ int rawz_enc_new(rawz_enc **out) {
     free(z);
     return SL_ENOMEM;
   }
+  pthread_mutex_init(&z->mu, NULL);
   *out = z;
   return 0;
+}
+
+void rawz_dict_release(rawz_dict *d) {
+  if (!d || atomic_fetch_sub(&d->refs, 1) != 1) return;
+  ZSTD_freeCDict(d->cdict);
+  free(d);
 }
 
 void rawz_enc_free(rawz_enc *z) {
   if (!z) return;
   ZSTD_freeCCtx(z->cctx);
-  ZSTD_freeCDict(z->cdict);
+  rawz_dict_release(z->cur);
+  pthread_mutex_destroy(&z->mu);
   free(z->out);
   free(z);
 }
 
+/* Only the thread that loads dictionaries calls these two, so they read
+ * z->cur without the lock. */
 int64_t rawz_enc_id(const rawz_enc *z) {
-  return z->id;
+  return z->cur ? z->cur->id : 0;
 }
 
 int rawz_enc_samples(const rawz_enc *z) {
-  return z->cdict ? z->samples : 0;
+  return z->cur ? z->cur->samples : 0;
+}
+
+rawz_dict *rawz_enc_dict(rawz_enc *z) {
+  pthread_mutex_lock(&z->mu);
+  rawz_dict *d = z->cur;
+  if (d) atomic_fetch_add(&d->refs, 1);
+  pthread_mutex_unlock(&z->mu);
+  return d;
 }
 
 int rawz_enc_load(rawz_enc *z, sqlite3 *db) {
@@ -68,38 +98,49 @@ int rawz_enc_load(rawz_enc *z, sqlite3 *db) {
     sqlite3_finalize(st);
     return SL_EDB;
   }
-  ZSTD_CDict *cd =
-      ZSTD_createCDict(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), LEVEL);
-  if (!cd) {
+  rawz_dict *d = calloc(1, sizeof *d);
+  if (d)
+    d->cdict =
+        ZSTD_createCDict(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), LEVEL);
+  if (!d || !d->cdict) {
+    free(d);
     sqlite3_finalize(st);
     return SL_ENOMEM;
   }
-  ZSTD_freeCDict(z->cdict);
-  z->cdict = cd;
-  z->id = sqlite3_column_int64(st, 0);
-  z->samples = sqlite3_column_int(st, 2);
+  d->id = sqlite3_column_int64(st, 0);
+  d->samples = sqlite3_column_int(st, 2);
+  atomic_init(&d->refs, 1);
   sqlite3_finalize(st);
+  pthread_mutex_lock(&z->mu);
+  rawz_dict *old = z->cur;
+  z->cur = d;
+  pthread_mutex_unlock(&z->mu);
+  rawz_dict_release(old); /* freed once no other thread compresses with it */
   return 0;
+}
+
+/* Compresses len bytes of text with d into *frame (growing it to *cap)
+ * with cctx. Returns the frame's length, or 0 when the text should stay
+ * plain (no gain, no room). Returns SIZE_MAX when out of memory. */
+static size_t compress_with(ZSTD_CCtx *cctx, const rawz_dict *d, const char *text, size_t len,
+                            void **frame, size_t *cap) {
+  size_t bound = ZSTD_compressBound(len);
+  if (bound > *cap) {
+    void *p = realloc(*frame, bound);
+    if (!p) return SIZE_MAX;
+    *frame = p;
+    *cap = bound;
+  }
+  size_t n = ZSTD_compress_usingCDict(cctx, *frame, *cap, text, len, d->cdict);
+  return ZSTD_isError(n) || n >= len ? 0 : n;
 }
 
 int rawz_compress(rawz_enc *z, const char *text, size_t len, const void **out, size_t *outlen,
                   int64_t *dict_id) {
-  if (!z->cdict) {
-    *out = text;
-    *outlen = len;
-    *dict_id = 0;
-    return 0;
-  }
-  size_t bound = ZSTD_compressBound(len);
-  if (bound > z->cap) {
-    void *p = realloc(z->out, bound);
-    if (!p) return SL_ENOMEM;
-    z->out = p;
-    z->cap = bound;
-  }
-  size_t n = ZSTD_compress_usingCDict(z->cctx, z->out, z->cap, text, len, z->cdict);
-  if (ZSTD_isError(n) || n >= len) {
-    /* no gain (or no room): the text as it is never fails */
+  size_t n = z->cur ? compress_with(z->cctx, z->cur, text, len, &z->out, &z->cap) : 0;
+  if (n == SIZE_MAX) return SL_ENOMEM;
+  if (n == 0) {
+    /* no dictionary, or no gain: the text as it is never fails */
     *out = text;
     *outlen = len;
     *dict_id = 0;
@@ -107,7 +148,65 @@ int rawz_compress(rawz_enc *z, const char *text, size_t len, const void **out, s
   }
   *out = z->out;
   *outlen = n;
-  *dict_id = z->id;
+  *dict_id = z->cur->id;
+  return 0;
+}
+
+/* What each thread that compresses with rawz_dict_compress keeps: a
+ * compression context and room for one frame, freed when the thread ends. */
+struct thread_enc {
+  ZSTD_CCtx *cctx;
+  void *frame;
+  size_t cap;
+};
+
+static pthread_key_t enc_key;
+static pthread_once_t enc_once = PTHREAD_ONCE_INIT;
+static int enc_key_ok;
+
+static void free_thread_enc(void *p) {
+  struct thread_enc *t = p;
+  ZSTD_freeCCtx(t->cctx);
+  free(t->frame);
+  free(t);
+}
+
+static void make_enc_key(void) {
+  enc_key_ok = pthread_key_create(&enc_key, free_thread_enc) == 0;
+}
+
+static struct thread_enc *thread_enc(void) {
+  pthread_once(&enc_once, make_enc_key);
+  if (!enc_key_ok) return NULL;
+  struct thread_enc *t = pthread_getspecific(enc_key);
+  if (t) return t;
+  t = calloc(1, sizeof *t);
+  if (t && (!(t->cctx = ZSTD_createCCtx()) || pthread_setspecific(enc_key, t))) {
+    ZSTD_freeCCtx(t->cctx);
+    free(t);
+    t = NULL;
+  }
+  return t;
+}
+
+int rawz_dict_compress(const rawz_dict *d, const char *text, size_t len, void **out, size_t *outlen,
+                       int64_t *dict_id) {
+  *out = NULL;
+  *outlen = 0;
+  *dict_id = 0;
+  if (!d) return 0;
+  struct thread_enc *t = thread_enc();
+  if (!t) return SL_ENOMEM;
+  size_t n = compress_with(t->cctx, d, text, len, &t->frame, &t->cap);
+  if (n == SIZE_MAX) return SL_ENOMEM;
+  if (n == 0) return 0;
+  /* a copy of its own size: frames wait in queues, the bound is ~7x more */
+  void *frame = malloc(n);
+  if (!frame) return SL_ENOMEM;
+  memcpy(frame, t->frame, n);
+  *out = frame;
+  *outlen = n;
+  *dict_id = d->id;
   return 0;
 }
 

@@ -495,26 +495,81 @@ static int find_same(store *s, const ses_event *e, const unsigned char *hash, in
   return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : SL_EDB;
 }
 
-/* Binds e to the INSERT of insert_sql (the table's columns, then the
- * rest), steps it and resets it. The raw JSON is compressed with the
- * current dictionary. Returns the sqlite3_step code, or SQLITE_NOMEM. */
-static int bind_event(store *s, const ses_event *e, int64_t now, const unsigned char *hash) {
-  sqlite3_stmt *st = s->ins_event;
-  char *scratch[SF_N] = {0};
-  int rc = SQLITE_OK;
-  for (int i = 0; i < SF_N && rc == SQLITE_OK; i++) {
+struct store_prep {
+  const ses_event *ev; /* the event it was made from */
+  unsigned char hash[SHA256_DIGEST_LENGTH];
+  char *lists[SF_N]; /* the JSON text of each LIST field, else NULL */
+  int packed;        /* 1: frame and dict_id are decided */
+  void *frame;       /* the compressed original, or NULL: its text */
+  size_t frame_len;
+  int64_t dict_id; /* the dictionary of frame; 0: none */
+};
+
+/* The content hash and the list fields' texts of e into p. Returns 0 or
+ * SL_ENOMEM (p's texts so far are still p's). */
+static int prep_fields(store_prep *p, const ses_event *e) {
+  p->ev = e;
+  SHA256((const unsigned char *)e->raw, e->raw_len, p->hash);
+  for (int i = 0; i < SF_N; i++) {
+    if (ses_fields[i].kind != EF_LIST) continue;
     const char *v;
-    if (ses_field_text(e, i, &v, &scratch[i]))
-      rc = SQLITE_NOMEM;
-    else
-      bind_text(st, i + 1, v);
+    if (ses_field_text(e, i, &v, &p->lists[i])) return SL_ENOMEM;
+  }
+  return 0;
+}
+
+static void prep_clear(store_prep *p) {
+  for (int i = 0; i < SF_N; i++) free(p->lists[i]);
+  free(p->frame);
+}
+
+void store_prep_free(store_prep *p) {
+  if (!p) return;
+  prep_clear(p);
+  free(p);
+}
+
+int store_prepare(store *s, const ses_event *e, store_prep **out) {
+  *out = NULL;
+  store_prep *p = calloc(1, sizeof *p);
+  if (!p) return SL_ENOMEM;
+  int rc = prep_fields(p, e);
+  if (!rc) {
+    rawz_dict *d = rawz_enc_dict(s->z); /* held while compressing with it */
+    rc = rawz_dict_compress(d, e->raw, e->raw_len, &p->frame, &p->frame_len, &p->dict_id);
+    rawz_dict_release(d);
+  }
+  if (rc) {
+    store_prep_free(p);
+    return rc;
+  }
+  p->packed = 1;
+  *out = p;
+  return 0;
+}
+
+/* Binds e to the INSERT of insert_sql (the table's columns, then the
+ * rest), steps it and resets it. The list fields' texts and the hash come
+ * from p; the raw JSON is p's frame, or when p has none decided,
+ * compressed here with the current dictionary. Returns the sqlite3_step
+ * code, or SQLITE_NOMEM. */
+static int bind_event(store *s, const ses_event *e, int64_t now, const store_prep *p) {
+  sqlite3_stmt *st = s->ins_event;
+  for (int i = 0; i < SF_N; i++) {
+    const char *v = p->lists[i];
+    if (ses_fields[i].kind != EF_LIST) {
+      char *none;
+      ses_field_text(e, i, &v, &none); /* a TEXT or JSON field: e's own string */
+    }
+    bind_text(st, i + 1, v);
   }
   sqlite3_bind_int64(st, SF_N + 1, now);
-  sqlite3_bind_blob(st, SF_N + 2, hash, 16, SQLITE_STATIC);
-  const void *packed;
-  size_t packed_len;
-  int64_t dict_id = 0;
-  if (rc == SQLITE_OK && rawz_compress(s->z, e->raw, e->raw_len, &packed, &packed_len, &dict_id))
+  sqlite3_bind_blob(st, SF_N + 2, p->hash, 16, SQLITE_STATIC);
+  const void *packed = p->frame;
+  size_t packed_len = p->frame_len;
+  int64_t dict_id = p->dict_id;
+  int rc = SQLITE_OK;
+  if (!p->packed && rawz_compress(s->z, e->raw, e->raw_len, &packed, &packed_len, &dict_id))
     rc = SQLITE_NOMEM;
   if (rc == SQLITE_OK) {
     if (dict_id)
@@ -526,7 +581,6 @@ static int bind_event(store *s, const ses_event *e, int64_t now, const unsigned 
   }
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
-  for (int i = 0; i < SF_N; i++) free(scratch[i]);
   return rc;
 }
 
@@ -552,14 +606,13 @@ static int insert_recipients(store *s, const ses_event *e, int64_t event_id) {
   return 0;
 }
 
-/* Inserts one event and everything it implies. Sets req->result. Returns
- * 0, or SL_EDB when the transaction must be rolled back. */
-static int insert_one(store *s, store_req *req, int64_t now) {
+/* Inserts one event, prepared as p says, and everything it implies. Sets
+ * req->result. Returns 0, or SL_EDB when the transaction must be rolled
+ * back. */
+static int insert_prepared(store *s, store_req *req, const store_prep *p, int64_t now) {
   ses_event *e = req->ev;
-  unsigned char hash[SHA256_DIGEST_LENGTH];
-  SHA256((const unsigned char *)e->raw, e->raw_len, hash);
   int found;
-  if (find_same(s, e, hash, &found)) return SL_EDB;
+  if (find_same(s, e, p->hash, &found)) return SL_EDB;
   if (found) {
     req->result = STORE_DUPLICATE;
     return 0;
@@ -576,7 +629,7 @@ static int insert_one(store *s, store_req *req, int64_t now) {
     req->result = SL_ETOOBIG;
     return 0;
   }
-  int rc = bind_event(s, e, now, hash);
+  int rc = bind_event(s, e, now, p);
   if (rc == SQLITE_NOMEM) return SL_ENOMEM;
   /* A row the database refuses (too big, a constraint or trigger that
    * aborts the statement) is this event's failure only: the statement was
@@ -608,6 +661,18 @@ static int insert_one(store *s, store_req *req, int64_t now) {
         s->opts.hooks[h].on_event(s->opts.hooks[h].ud, s, e, req->event_id, now))
       return SL_EDB;
   return 0;
+}
+
+/* Inserts one event and everything it implies, with what store_prepare
+ * worked out for it, or working that out here. Sets req->result. Returns
+ * 0, or SL_EDB when the transaction must be rolled back. */
+static int insert_one(store *s, store_req *req, int64_t now) {
+  if (req->prep && req->prep->ev == req->ev) return insert_prepared(s, req, req->prep, now);
+  store_prep local = {0};
+  int rc = prep_fields(&local, req->ev);
+  if (!rc) rc = insert_prepared(s, req, &local, now);
+  prep_clear(&local);
+  return rc;
 }
 
 static void set_health(store *s, int err, const char *msg) {
@@ -1070,6 +1135,7 @@ int store_health(store *s, char *why, size_t whylen) {
 void store_req_free(store_req *req) {
   if (!req) return;
   ses_event_free(req->ev);
+  store_prep_free(req->prep);
   free(req->topic_arn);
   free(req->sub_arn);
   free(req);

@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "query.h"
+#include "rawz.h"
 #include "ses.h"
 #include "store.h"
 #include "unit.h"
@@ -380,11 +381,221 @@ static int t_failed_commit(void) {
   return 0;
 }
 
+/* ---- prepared events ---------------------------------------------------- */
+
+static const char *const ses_fixtures[] = {
+    "ses-event-bounce-awsdocs.json",
+    "ses-event-click-awsdocs.json",
+    "ses-event-complaint-awsdocs.json",
+    "ses-event-delivery-awsdocs.json",
+    "ses-event-deliverydelay-awsdocs.json",
+    "ses-event-open-awsdocs.json",
+    "ses-event-reject-awsdocs.json",
+    "ses-event-rendering-failure-awsdocs.json",
+    "ses-event-send-awsdocs.json",
+    "ses-event-subscription-awsdocs.json",
+    "ses-notification-bounce-no-dsn-multi-recipient-awsdocs.json",
+    "ses-notification-bounce-with-dsn-awsdocs.json",
+    "ses-notification-complaint-no-feedback-type-awsdocs.json",
+    "ses-notification-complaint-with-feedback-awsdocs.json",
+    "ses-notification-delivery-awsdocs.json",
+};
+#define N_SES_FIXTURES (sizeof ses_fixtures / sizeof ses_fixtures[0])
+
+static ses_event *fixture_event(const char *name) {
+  char rel[200];
+  snprintf(rel, sizeof rel, "ses/%s", name);
+  size_t len;
+  char *text = unit_read_fixture(rel, &len);
+  ses_event *e = NULL;
+  const char *why = NULL;
+  if (ses_parse(text, len, NULL, &e, &why)) fprintf(stderr, "    %s: %s\n", name, why ? why : "?");
+  free(text);
+  return e;
+}
+
+/* A database at path with 200 events and a dictionary trained on them. */
+static int db_with_dictionary(const char *path) {
+  char err[256];
+  struct store_opts o = {0};
+  store *s = NULL;
+  if (store_open(path, &o, &s, err, sizeof err)) return -1;
+  int rc = 0;
+  for (int i = 0; i < 200 && !rc; i++) {
+    store_req r = {.ev = event_n(i)};
+    store_req *rs[] = {&r};
+    rc = r.ev ? store_write(s, rs, 1) : -1;
+    ses_event_free(r.ev);
+  }
+  store_close(s);
+  sqlite3 *db = NULL;
+  void *dict = NULL;
+  size_t dlen = 0;
+  int samples = 0;
+  int64_t id = 0;
+  if (!rc) rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK ? 0 : -1;
+  if (!rc) rc = rawz_train(db, 200, &dict, &dlen, &samples, err, sizeof err);
+  if (!rc) rc = rawz_insert(db, dict, dlen, samples, &id);
+  if (rc) fprintf(stderr, "    dictionary: %s\n", err);
+  free(dict);
+  sqlite3_close(db);
+  return rc;
+}
+
+/* Writes every SES fixture into the database at path, in one batch,
+ * prepared with store_prepare or not. */
+static int write_fixtures(const char *path, int prepared) {
+  char err[256];
+  struct store_opts o = {0};
+  store *s = NULL;
+  if (store_open(path, &o, &s, err, sizeof err)) return -1;
+  store_req reqs[N_SES_FIXTURES] = {0};
+  store_req *rs[N_SES_FIXTURES];
+  int rc = 0;
+  for (size_t i = 0; i < N_SES_FIXTURES; i++) {
+    rs[i] = &reqs[i];
+    reqs[i].ev = fixture_event(ses_fixtures[i]);
+    if (!reqs[i].ev) rc = -1;
+    if (!rc && prepared && store_prepare(s, reqs[i].ev, &reqs[i].prep)) rc = -1;
+  }
+  if (!rc) rc = store_write(s, rs, N_SES_FIXTURES);
+  for (size_t i = 0; i < N_SES_FIXTURES; i++) {
+    if (!rc && reqs[i].result != STORE_STORED) {
+      fprintf(stderr, "    %s: result %d\n", ses_fixtures[i], reqs[i].result);
+      rc = -1;
+    }
+    ses_event_free(reqs[i].ev);
+    store_prep_free(reqs[i].prep);
+  }
+  store_close(s);
+  return rc;
+}
+
+static int copy_file(const char *from, const char *to) {
+  FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+  char b[65536];
+  size_t n;
+  int rc = in && out ? 0 : -1;
+  while (!rc && (n = fread(b, 1, sizeof b, in)) > 0)
+    if (fwrite(b, 1, n, out) != n) rc = -1;
+  if (in) fclose(in);
+  if (out && fclose(out)) rc = -1;
+  return rc;
+}
+
+/* Events prepared off the writer (store_prepare) make the same rows, byte
+ * for byte, as the writer makes on its own: every column of the event
+ * (the compressed original, its dictionary, the content hash, the list
+ * fields' JSON) and every recipients row, for every SES fixture. */
+static int t_prepared_rows_identical(void) {
+  char dir[64], a[128], b[200];
+  temp_db(dir, sizeof dir, a, sizeof a);
+  snprintf(b, sizeof b, "%s/prepared.db", dir);
+  ASSERT_INT_EQ(db_with_dictionary(a), 0);
+  ASSERT_INT_EQ(copy_file(a, b), 0);
+  ASSERT_INT_EQ(write_fixtures(a, 0), 0);
+  ASSERT_INT_EQ(write_fixtures(b, 1), 0);
+  char sql[600];
+  snprintf(sql, sizeof sql,
+           "ATTACH '%s' AS p; UPDATE SesEventMessages SET receivedAt = 0; "
+           "UPDATE p.SesEventMessages SET receivedAt = 0;",
+           b);
+  ASSERT_INT_EQ(sql_exec(a, sql), 0);
+  /* compressed with the dictionary, so the prepared frames were compared */
+  ASSERT_INT_EQ(sql_int(a, "SELECT count(*) FROM SesEventMessages WHERE id > 200 AND rawDict > 0"),
+                (long long)N_SES_FIXTURES);
+  ASSERT_INT_EQ(sql_int(b, "SELECT count(*) FROM SesEventMessages WHERE id > 200"),
+                (long long)N_SES_FIXTURES);
+  static const char *const diffs[] = {
+      "SELECT * FROM main.SesEventMessages EXCEPT SELECT * FROM p.SesEventMessages",
+      "SELECT * FROM p.SesEventMessages EXCEPT SELECT * FROM main.SesEventMessages",
+      "SELECT * FROM main.recipients EXCEPT SELECT * FROM p.recipients",
+      "SELECT * FROM p.recipients EXCEPT SELECT * FROM main.recipients",
+  };
+  for (size_t i = 0; i < 4; i++) {
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM (%s)", diffs[i]);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    long long n = -1;
+    ASSERT_INT_EQ(sqlite3_open_v2(a, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    char att[300];
+    snprintf(att, sizeof att, "ATTACH '%s' AS p", b);
+    ASSERT_INT_EQ(sqlite3_exec(db, att, NULL, NULL, NULL), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+      if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+      sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    ASSERT_INT_EQ(n, 0);
+  }
+  ASSERT_TRUE(sql_int(a, "SELECT count(*) FROM recipients") > 200);
+  temp_db_remove(dir, b);
+  temp_db_remove(dir, a);
+  return 0;
+}
+
+/* A dictionary the encoder replaced stays usable by a thread that took it
+ * before: its frame names it and reads back as the original. */
+static int t_replaced_dictionary_lives_on(void) {
+  char dir[64], path[128];
+  temp_db(dir, sizeof dir, path, sizeof path);
+  ASSERT_INT_EQ(db_with_dictionary(path), 0);
+  sqlite3 *db;
+  ASSERT_INT_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+  rawz_enc *z = NULL;
+  ASSERT_INT_EQ(rawz_enc_new(&z), 0);
+  ASSERT_INT_EQ(rawz_enc_load(z, db), 0);
+  int64_t first = rawz_enc_id(z);
+  ASSERT_TRUE(first > 0);
+  rawz_dict *old = rawz_enc_dict(z);
+  ASSERT_TRUE(old != NULL);
+  /* a second dictionary, made the current one */
+  char err[256];
+  void *dict = NULL;
+  size_t dlen = 0;
+  int samples = 0;
+  int64_t second = 0;
+  ASSERT_INT_EQ(rawz_train(db, 200, &dict, &dlen, &samples, err, sizeof err), 0);
+  ASSERT_INT_EQ(rawz_insert(db, dict, dlen, samples, &second), 0);
+  free(dict);
+  ASSERT_INT_EQ(rawz_enc_load(z, db), 0);
+  ASSERT_TRUE(rawz_enc_id(z) == second && second != first);
+  ses_event *e = event_n(7);
+  ASSERT_TRUE(e != NULL);
+  void *frame = NULL;
+  size_t flen = 0;
+  int64_t used = 0;
+  ASSERT_INT_EQ(rawz_dict_compress(old, e->raw, e->raw_len, &frame, &flen, &used), 0);
+  rawz_dict_release(old);
+  ASSERT_TRUE(used == first && frame != NULL && flen < e->raw_len);
+  /* the same frame the encoder makes with that dictionary */
+  const void *zframe;
+  size_t zlen;
+  int64_t zused;
+  ASSERT_INT_EQ(rawz_compress(z, e->raw, e->raw_len, &zframe, &zlen, &zused), 0);
+  ASSERT_TRUE(zused == second);
+  sqlite3_stmt *st;
+  ASSERT_INT_EQ(sqlite3_prepare_v2(db, "SELECT seslog_raw(?)", -1, &st, NULL), SQLITE_OK);
+  sqlite3_bind_blob(st, 1, frame, (int)flen, SQLITE_STATIC);
+  ASSERT_INT_EQ(sqlite3_step(st), SQLITE_ROW);
+  ASSERT_INT_EQ(sqlite3_column_bytes(st, 0), (long long)e->raw_len);
+  ASSERT_TRUE(memcmp(sqlite3_column_text(st, 0), e->raw, e->raw_len) == 0);
+  sqlite3_finalize(st);
+  free(frame);
+  ses_event_free(e);
+  rawz_enc_free(z);
+  sqlite3_close(db);
+  temp_db_remove(dir, path);
+  return 0;
+}
+
 const struct unit_test store_tests[] = {
     {"migrations_from_every_version", t_migrations_from_every_version},
     {"newer_version_refused", t_newer_version_refused},
     {"outbox_kind_from_v15", t_outbox_kind_from_v15},
     {"group_commit_order", t_group_commit_order},
     {"failed_commit", t_failed_commit},
+    {"prepared_rows_identical", t_prepared_rows_identical},
+    {"replaced_dictionary_lives_on", t_replaced_dictionary_lives_on},
     {0},
 };
