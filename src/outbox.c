@@ -279,6 +279,7 @@ static void summary_close(sink_state *s) {
   if (s->sum) s->def.summary_free(s->def.ud, s->sum);
   s->sum = NULL;
   s->sum_id = 0;
+  s->sum_dirty = 0;
   free(s->sum_committed);
   s->sum_committed = NULL;
 }
