@@ -556,8 +556,13 @@ static void on_async(uv_async_t *a) {
     outbox_item *list = ob->inbox[i], *tail = ob->inbox_tail[i];
     ob->inbox[i] = ob->inbox_tail[i] = NULL;
     pthread_mutex_unlock(&ob->mu);
-    if (!list) continue;
     sink_state *s = &ob->sinks[i];
+    if (!list) {
+      /* A summary opened with nothing else to pump for: the seal waits on
+       * a pump. */
+      if (atomic_load(&s->open_summary) && !s->summaries && !s->sealing) pump(ob, i);
+      continue;
+    }
     if (s->tail)
       s->tail->next = list;
     else
