@@ -15,6 +15,10 @@
 #   BENCH_PERF=1          record `perf record -g` of the server during the saturation run
 #                         into $BENCH_DIR/perf-saturation.data
 #   BENCH_KEEP=1          keep the temp folder (databases, server logs)
+#   BENCH_SLACK=1         Slack digest mode: the servers send alerts to a local webhook stub
+#                         (node) with --slack-max-per-minute 10, so nearly every bounce and
+#                         complaint goes into the minute's digest
+#   BENCH_PACED=0         skip the paced run
 set -u
 
 SESLOG_BIN=${SESLOG_BIN:-build/seslog}
@@ -34,12 +38,18 @@ done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/seslog-bench.XXXXXX")
 server_pid=
+stub_pid=
+extra_args=()
 crashed=0
 
 cleanup() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill -TERM "$server_pid" 2>/dev/null
     wait "$server_pid" 2>/dev/null
+  fi
+  if [ -n "$stub_pid" ]; then
+    kill -TERM "$stub_pid" 2>/dev/null
+    wait "$stub_pid" 2>/dev/null
   fi
   if [ "${BENCH_KEEP:-0}" = 1 ]; then
     echo "bench: kept $tmp"
@@ -60,7 +70,7 @@ start_server() {
   local dir="$tmp/$1"
   mkdir -p "$dir"
   "$SESLOG_BIN" serve --listen 127.0.0.1:0 --db "$dir/seslog.db" --sns-cert-dir "$tmp/certs" \
-    --log-level warn 2>"$dir/server.log" &
+    --log-level warn "${extra_args[@]}" 2>"$dir/server.log" &
   server_pid=$!
   port=
   local i
@@ -109,6 +119,41 @@ thread_cpu() {
     awk -v hz="$hz" -v n="$1" '{ printf "  CPU us/event      %-8s %.1f\n", "process", ($12 + $13) / hz * 1e6 / n }'
 }
 
+# disk_writes EVENTS: bytes the server wrote to disk (/proc/PID/io write_bytes:
+# WAL appends and the checkpointer's copies into the database) per event.
+disk_writes() {
+  awk -v n="$1" '/^write_bytes:/ { printf "  disk writes/event %.0f bytes = %.1f pages of 4 KiB\n", $2 / n, $2 / n / 4096 }' \
+    "/proc/$server_pid/io" 2>/dev/null
+}
+
+# space_by_object DB EVENTS: where the bytes are (dbstat), bytes an event per
+# table and index, largest first.
+space_by_object() {
+  sqlite3 "$1" "SELECT name, sum(pgsize), sum(pgsize) * 1.0 / $2 FROM dbstat GROUP BY name
+    ORDER BY 2 DESC" 2>/dev/null | awk -F'|' '{ printf "  bytes/event       %-44s %8.1f\n", $1, $3 }'
+}
+
+# slack_stub: a local incoming-webhook stand-in (200 "ok" to every POST);
+# sets stub_pid and adds the Slack options to extra_args.
+slack_stub() {
+  node -e '
+    const http = require("http");
+    let n = 0;
+    const s = http.createServer((req, res) => { req.resume(); req.on("end", () => { n++; res.end("ok"); }); });
+    s.listen(0, "127.0.0.1", () => console.log(s.address().port));
+    process.on("SIGTERM", () => { console.error("slack stub: " + n + " messages"); process.exit(0); });
+  ' >"$tmp/slack-stub.port" 2>"$tmp/slack-stub.log" &
+  stub_pid=$!
+  local i p=
+  for i in $(seq 1 50); do
+    p=$(head -1 "$tmp/slack-stub.port" 2>/dev/null)
+    [ -n "$p" ] && break
+    sleep 0.1
+  done
+  [ -n "$p" ] || { echo "bench: the Slack stub did not start" >&2; exit 1; }
+  extra_args=(--slack-webhook-url "http://127.0.0.1:$p/services/T0/B0/bench" --slack-max-per-minute 10)
+}
+
 # stop_server NAME: SIGTERM, wait (at most 30 s), check the exit.
 stop_server() {
   if ! kill -0 "$server_pid" 2>/dev/null; then
@@ -147,6 +192,8 @@ echo "== ingest benchmark: $N events, $CONNS connections; $(nproc) cores shared 
 echo "   (temp folder $tmp; SQLite $(sqlite3 --version 2>/dev/null | cut -d' ' -f1);" \
   "CPU pressure before the run: ${psi:-unknown})"
 
+[ "${BENCH_SLACK:-0}" = 1 ] && slack_stub && echo "   Slack digest mode: ${extra_args[*]}"
+
 # 1. the events (made once and cached in $BENCH_DIR), the certificate
 "$ING" prepare --cache-dir "$BENCH_DIR" --n "$N" --cert-dir "$tmp/certs" >"$tmp/prepare.out" ||
   { echo "bench: preparing the events failed" >&2; exit 1; }
@@ -178,6 +225,7 @@ if start_server saturation; then
   fi
   sat_rss=$(peak_rss_mib)
   thread_cpu "$N"
+  disk_writes "$N"
   sat_ok=$(field ok "$tmp/saturation.out")
   stop_server saturation
   rows=$(sqlite3 "$tmp/saturation/seslog.db" "SELECT count(*) FROM SesEventMessages" 2>&1)
@@ -189,13 +237,15 @@ if start_server saturation; then
   if [ "${rows:-0}" -gt 0 ] 2>/dev/null; then
     bpe=$(( db_bytes / rows ))
     echo "  bytes on disk     $db_bytes = $bpe bytes/event"
+    space_by_object "$tmp/saturation/seslog.db" "$rows"
+    echo "  outbox rows left  $(sqlite3 "$tmp/saturation/seslog.db" "SELECT count(*) FROM outbox" 2>&1)"
   fi
   echo "  peak RSS          ${sat_rss:-?} MiB"
 fi
 
 # 4. paced on a fresh server
 echo
-if start_server paced; then
+if [ "${BENCH_PACED:-1}" != 0 ] && start_server paced; then
   "$ING" load --cache-dir "$BENCH_DIR" --n "$N" --port "$port" --conns "$CONNS" --cert-dir "$tmp/certs" \
     --rate "$RATE" --duration "$DURATION" | tee "$tmp/paced.out"
   [ "${PIPESTATUS[0]}" -eq 0 ] || crashed=1

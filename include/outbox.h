@@ -30,6 +30,8 @@ struct alert; /* alerts.h */
 /* The kind of a row caused by an event (the `kind` column); an alert's
  * rows carry the alert's kind (alert_kind_name). */
 #define OUTBOX_KIND_EVENT "event"
+/* The kind of a row that summarizes events (outbox_sink.summary_add). */
+#define OUTBOX_KIND_SUMMARY "summary"
 
 typedef struct outbox_item {
   int64_t id;               /* outbox.id */
@@ -63,6 +65,20 @@ struct outbox_sink {
   /* Loop thread: the payload of an alert (malloc'ed; NULL on no memory),
    * or NULL for a sink that takes no alerts (alerts_send). */
   char *(*alert_payload)(void *ud, const struct alert *a);
+  /* Optional, for a sink that summarizes bursts (Slack's digest): past
+   * per_minute rows of kind event in a minute of the writer's clock, an
+   * event gets no row of its own. summary_add (writer thread) counts it
+   * into *sum (NULL at first) and returns 1, or 0 when the sink wants
+   * nothing for it. The counted events share one open row of kind
+   * OUTBOX_KIND_SUMMARY, written with summary_payload (malloc'ed; NULL on
+   * no memory) once per transaction, so the row commits with the events
+   * it counts and survives a crash as their own rows would. The open row
+   * is handed to the loop, and stops growing, once no other summary of
+   * the sink waits there. summary_free releases a *sum. */
+  int per_minute; /* 0: no summaries */
+  int (*summary_add)(void *ud, void **sum, const ses_event *e);
+  char *(*summary_payload)(void *ud, const void *sum);
+  void (*summary_free)(void *ud, void *sum);
   void *ud;
 };
 

@@ -41,13 +41,27 @@ typedef struct sink_state {
   int64_t delivered, dead, last_success_ms, last_error_ms;
   char last_error[200];
 
+  int64_t summaries; /* rows of kind OUTBOX_KIND_SUMMARY in memory */
+  int sealing;       /* a seal request is out */
+
   /* writer thread */
   int64_t mem_upto; /* highest id handed to the loop */
   int overflow;     /* rows beyond mem_upto exist only in the database */
+  /* the open summary (def.per_minute) */
+  int64_t minute;      /* the minute of the writer's clock counted */
+  int in_minute;       /* rows of kind event in it */
+  void *sum;           /* the open summary's counts; NULL when none is open */
+  int64_t sum_id;      /* its row (0 until written) */
+  int sum_dirty;       /* events counted since the last write */
+  int sum_new;         /* the row was inserted by the open transaction */
+  int seal;            /* hand the open summary to the loop at this commit */
+  char *sum_written;   /* the payload written by the open transaction */
+  char *sum_committed; /* the payload as last committed */
   /* shared */
   atomic_llong staged;         /* rows handed to the loop and not yet gone from memory */
   atomic_llong pending;        /* pending rows in the database: + at commit, - at verdict */
   atomic_llong committed_upto; /* highest id of a committed row */
+  atomic_llong open_summary;   /* the committed open summary's row id, 0 when none */
 } sink_state;
 
 struct outbox {
@@ -133,17 +147,14 @@ const struct outbox_sink *outbox_sink_def(const outbox *ob, int sink) {
 
 /* ---- writer thread ---------------------------------------------------- */
 
-/* Inserts one row of a kind; stages it for the loop unless the sink is in
- * overflow. Takes payload. */
-static int insert_row(outbox *ob, sqlite3 *db, int sink, const char *kind, int64_t event_id,
-                      char *payload, int64_t now) {
+/* Inserts one row of a kind, counted for the open transaction; its id
+ * into *id. Returns 0 or SL_EDB. */
+static int write_row(outbox *ob, int sink, const char *kind, int64_t event_id, const char *payload,
+                     int64_t now, int64_t *id) {
   sqlite3_stmt *st = store_stmt(ob->st,
                                 "INSERT INTO outbox (sink, eventId, payload, createdAt, "
                                 "nextAttemptAt, kind) VALUES (?,?,?,?,?,?)");
-  if (!st) {
-    free(payload);
-    return SL_EDB;
-  }
+  if (!st) return SL_EDB;
   sqlite3_bind_text(st, 1, ob->sinks[sink].def.name, -1, SQLITE_STATIC);
   if (event_id)
     sqlite3_bind_int64(st, 2, event_id);
@@ -155,25 +166,22 @@ static int insert_row(outbox *ob, sqlite3 *db, int sink, const char *kind, int64
   sqlite3_bind_text(st, 6, kind, -1, SQLITE_STATIC);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
-  if (rc != SQLITE_DONE) {
-    free(payload);
-    return SL_EDB;
-  }
-  int64_t id = sqlite3_last_insert_rowid(db);
-  sink_state *s = &ob->sinks[sink];
+  if (rc != SQLITE_DONE) return SL_EDB;
+  *id = sqlite3_last_insert_rowid(sqlite3_db_handle(st));
   ob->inserted[sink]++;
-  ob->last_insert[sink] = id;
-  if (s->overflow || atomic_load(&s->staged) >= MEM_MAX) {
-    s->overflow = 1;
-    free(payload);
-    return 0;
-  }
+  ob->last_insert[sink] = *id;
+  return 0;
+}
+
+/* Puts a committed-to-be row into the open transaction's staging list
+ * (handed to the loop at the commit). Takes payload; returns 0, or -1 when
+ * out of memory (the row stays in the database only). */
+static int stage_row(outbox *ob, int sink, int64_t id, const char *kind, char *payload,
+                     int64_t now) {
   outbox_item *it = calloc(1, sizeof *it);
   if (!it) {
-    /* The row is safe in the database; it comes back with a reload. */
-    s->overflow = 1;
     free(payload);
-    return 0;
+    return -1;
   }
   it->id = id;
   it->payload = payload;
@@ -184,40 +192,178 @@ static int insert_row(outbox *ob, sqlite3 *db, int sink, const char *kind, int64
   else
     ob->staging[sink] = it;
   ob->staging_tail[sink] = it;
-  ob->staged_upto[sink] = id;
-  atomic_fetch_add(&s->staged, 1);
+  if (id > ob->staged_upto[sink]) ob->staged_upto[sink] = id;
+  atomic_fetch_add(&ob->sinks[sink].staged, 1);
   return 0;
+}
+
+/* Inserts one row of a kind; stages it for the loop unless the sink is in
+ * overflow. Takes payload. */
+static int insert_row(outbox *ob, sqlite3 *db, int sink, const char *kind, int64_t event_id,
+                      char *payload, int64_t now) {
+  int64_t id;
+  (void)db;
+  if (write_row(ob, sink, kind, event_id, payload, now, &id)) {
+    free(payload);
+    return SL_EDB;
+  }
+  sink_state *s = &ob->sinks[sink];
+  if (s->overflow || atomic_load(&s->staged) >= MEM_MAX) {
+    s->overflow = 1;
+    free(payload);
+    return 0;
+  }
+  /* Out of memory: the row is safe in the database; it comes back with a
+   * reload. */
+  if (stage_row(ob, sink, id, kind, payload, now)) s->overflow = 1;
+  return 0;
+}
+
+/* Writer thread: 1 when the sink's next event goes into the open summary
+ * rather than a row of its own (past per_minute rows this minute, or a
+ * summary already open). */
+static int summarizing(sink_state *s, int64_t now) {
+  if (!s->def.per_minute || !s->def.summary_add) return 0;
+  if (now / 60000 != s->minute) {
+    s->minute = now / 60000;
+    s->in_minute = 0;
+  }
+  return s->sum || s->in_minute >= s->def.per_minute;
+}
+
+/* Writes the open summary of a sink once per transaction (inserted the
+ * first time, then updated in place), and stages it for the loop when a
+ * seal was asked and the sink is not in overflow (then every pending row
+ * below it is in memory already, so mem_upto may pass it). */
+static int write_summary(outbox *ob, int sink, int64_t now) {
+  sink_state *s = &ob->sinks[sink];
+  if (!s->sum) {
+    s->seal = 0;
+    return 0;
+  }
+  if (s->sum_dirty) {
+    char *payload = s->def.summary_payload(s->def.ud, s->sum);
+    if (!payload) return SL_EDB;
+    int rc = 0;
+    if (!s->sum_id) {
+      rc = write_row(ob, sink, OUTBOX_KIND_SUMMARY, 0, payload, now, &s->sum_id);
+      s->sum_new = !rc;
+    } else {
+      sqlite3_stmt *st = store_stmt(ob->st, "UPDATE outbox SET payload = ? WHERE id = ?");
+      if (!st) rc = SL_EDB;
+      if (!rc) {
+        sqlite3_bind_text(st, 1, payload, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, s->sum_id);
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : SL_EDB;
+        sqlite3_reset(st);
+      }
+    }
+    if (rc) {
+      free(payload);
+      return rc;
+    }
+    free(s->sum_written);
+    s->sum_written = payload;
+    s->sum_dirty = 0;
+  }
+  if (s->seal && (s->overflow || atomic_load(&s->staged) >= MEM_MAX)) s->seal = 0;
+  if (s->seal) {
+    const char *p = s->sum_written ? s->sum_written : s->sum_committed;
+    char *copy = p ? util_strdup(p) : NULL;
+    if (!copy || stage_row(ob, sink, s->sum_id, OUTBOX_KIND_SUMMARY, copy, now)) s->seal = 0;
+  }
+  return 0;
+}
+
+static void summary_close(sink_state *s) {
+  if (s->sum) s->def.summary_free(s->def.ud, s->sum);
+  s->sum = NULL;
+  s->sum_id = 0;
+  s->sum_dirty = 0;
+  free(s->sum_committed);
+  s->sum_committed = NULL;
 }
 
 static int hook_on_event(void *ud, store *st, const ses_event *e, int64_t event_id, int64_t now) {
   outbox *ob = ud;
   for (int i = 0; i < ob->n_sinks; i++) {
-    if (!ob->sinks[i].def.payload) continue;
-    char *payload = ob->sinks[i].def.payload(ob->sinks[i].def.ud, e);
-    if (payload && insert_row(ob, store_db(st), i, OUTBOX_KIND_EVENT, event_id, payload, now))
-      return SL_EDB;
+    sink_state *s = &ob->sinks[i];
+    if (!s->def.payload) continue;
+    if (summarizing(s, now)) {
+      if (s->def.summary_add(s->def.ud, &s->sum, e)) s->sum_dirty = 1;
+      if (s->sum_dirty && !s->sum) return SL_EDB; /* no memory for the counts */
+      continue;
+    }
+    char *payload = s->def.payload(s->def.ud, e);
+    if (!payload) continue;
+    if (insert_row(ob, store_db(st), i, OUTBOX_KIND_EVENT, event_id, payload, now)) return SL_EDB;
+    s->in_minute++;
   }
   return 0;
+}
+
+static int hook_on_batch(void *ud, store *st, store_req **reqs, size_t n, int64_t now) {
+  outbox *ob = ud;
+  (void)st;
+  (void)reqs;
+  (void)n;
+  for (int i = 0; i < ob->n_sinks; i++)
+    if (write_summary(ob, i, now)) return SL_EDB;
+  return 0;
+}
+
+/* The open summary at the end of a transaction. Committed: its payload is
+ * the committed one, and a sealed summary is closed (the next event opens
+ * another). Rolled back: its counts include events that do not exist, so
+ * it is closed; a row committed earlier is handed to the loop as committed
+ * when no row beyond mem_upto can be skipped by that, otherwise it waits
+ * in the database for a reload or a restart. */
+static void summary_after_commit(outbox *ob, int sink, int ok) {
+  sink_state *s = &ob->sinks[sink];
+  if (ok) {
+    if (s->sum_written) {
+      free(s->sum_committed);
+      s->sum_committed = s->sum_written;
+      s->sum_written = NULL;
+    }
+    if (s->seal) summary_close(s);
+  } else {
+    free(s->sum_written);
+    s->sum_written = NULL;
+    if (s->sum && !s->sum_new && s->sum_committed && !s->overflow) {
+      char *copy = util_strdup(s->sum_committed);
+      if (copy) stage_row(ob, sink, s->sum_id, OUTBOX_KIND_SUMMARY, copy, util_now_ms());
+    }
+    summary_close(s);
+  }
+  s->seal = 0;
+  s->sum_new = 0;
+  atomic_store(&s->open_summary, s->sum ? s->sum_id : 0);
 }
 
 static void hook_after_commit(void *ud, int ok) {
   outbox *ob = ud;
   int any = 0;
   for (int i = 0; i < ob->n_sinks; i++) {
-    outbox_item *list = ob->staging[i];
-    ob->staging[i] = ob->staging_tail[i] = NULL;
-    if (ok) atomic_fetch_add(&ob->sinks[i].pending, ob->inserted[i]);
-    if (ok && ob->last_insert[i]) atomic_store(&ob->sinks[i].committed_upto, ob->last_insert[i]);
+    sink_state *s = &ob->sinks[i];
+    if (ok) atomic_fetch_add(&s->pending, ob->inserted[i]);
+    if (ok && ob->last_insert[i]) atomic_store(&s->committed_upto, ob->last_insert[i]);
     ob->last_insert[i] = 0;
     ob->inserted[i] = 0;
-    if (!list) continue;
     if (!ok) {
       /* Rolled back: the rows do not exist. */
-      for (outbox_item *it = list; it; it = it->next) atomic_fetch_sub(&ob->sinks[i].staged, 1);
-      free_list(list);
-      continue;
+      for (outbox_item *it = ob->staging[i]; it; it = it->next) atomic_fetch_sub(&s->staged, 1);
+      free_list(ob->staging[i]);
+      ob->staging[i] = ob->staging_tail[i] = NULL;
+      ob->staged_upto[i] = s->mem_upto;
     }
-    ob->sinks[i].mem_upto = ob->staged_upto[i];
+    int64_t was_open = atomic_load(&s->open_summary);
+    summary_after_commit(ob, i, ok); /* after a rollback it may stage a committed summary */
+    if (atomic_load(&s->open_summary) != was_open) any = 1;
+    outbox_item *list = ob->staging[i];
+    ob->staging[i] = ob->staging_tail[i] = NULL;
+    if (!list) continue;
+    s->mem_upto = ob->staged_upto[i];
     outbox_item *tail = list;
     while (tail->next) tail = tail->next;
     pthread_mutex_lock(&ob->mu);
@@ -233,8 +379,10 @@ static void hook_after_commit(void *ud, int ok) {
 }
 
 struct store_hook outbox_hook(outbox *ob) {
-  return (struct store_hook){
-      .on_event = hook_on_event, .after_commit = hook_after_commit, .ud = ob};
+  return (struct store_hook){.on_event = hook_on_event,
+                             .on_batch = hook_on_batch,
+                             .after_commit = hook_after_commit,
+                             .ud = ob};
 }
 
 /* Reads up to limit pending rows of a sink with id > after into a list.
@@ -327,7 +475,8 @@ static int apply_reload(store_req *r, sqlite3 *db) {
   outbox_item **pp = &list;
   int64_t staged_first = ob->staging[rr->sink] ? ob->staging[rr->sink]->id : INT64_MAX;
   while (*pp) {
-    if ((*pp)->id >= staged_first) {
+    /* the open summary is not due yet: it reaches the loop when sealed */
+    if ((*pp)->id >= staged_first || (s->sum_id && (*pp)->id == s->sum_id)) {
       outbox_item *dup = *pp;
       *pp = dup->next;
       item_free(dup);
@@ -386,7 +535,10 @@ int outbox_attach(outbox *ob, store *st) {
     s->overflow = pending > n;
     atomic_store(&s->staged, n);
     s->head = list;
-    for (outbox_item *it = list; it; it = it->next) s->tail = it;
+    for (outbox_item *it = list; it; it = it->next) {
+      s->tail = it;
+      if (strcmp(it->kind, OUTBOX_KIND_SUMMARY) == 0) s->summaries++;
+    }
     s->in_memory = n;
     if (n)
       log_kv(LOG_INFO, "outbox: resuming pending deliveries", "sink", s->def.name, "pending",
@@ -404,14 +556,22 @@ static void on_async(uv_async_t *a) {
     outbox_item *list = ob->inbox[i], *tail = ob->inbox_tail[i];
     ob->inbox[i] = ob->inbox_tail[i] = NULL;
     pthread_mutex_unlock(&ob->mu);
-    if (!list) continue;
     sink_state *s = &ob->sinks[i];
+    if (!list) {
+      /* A summary opened with nothing else to pump for: the seal waits on
+       * a pump. */
+      if (atomic_load(&s->open_summary) && !s->summaries && !s->sealing) pump(ob, i);
+      continue;
+    }
     if (s->tail)
       s->tail->next = list;
     else
       s->head = list;
     s->tail = tail;
-    for (outbox_item *it = list; it; it = it->next) s->in_memory++;
+    for (outbox_item *it = list; it; it = it->next) {
+      s->in_memory++;
+      if (strcmp(it->kind, OUTBOX_KIND_SUMMARY) == 0) s->summaries++;
+    }
     pump(ob, i);
   }
 }
@@ -430,9 +590,69 @@ static int cmp_item_id(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* A seal: the writer hands the open summary to the loop at the next
+ * commit (write_summary). */
+typedef struct seal_req {
+  store_req req;
+  outbox *ob;
+  int sink;
+} seal_req;
+
+static int apply_seal(store_req *r, sqlite3 *db) {
+  seal_req *q = r->ud;
+  (void)db;
+  q->ob->sinks[q->sink].seal = 1;
+  r->result = STORE_STORED;
+  return 0;
+}
+
+/* The sealed summary reached the inbox at the commit, before this
+ * callback: take it in now, so the pump that follows delivers it with the
+ * summaries that waited for it. */
+static void on_seal_done(store_req *r) {
+  seal_req *q = r->ud;
+  outbox *ob = q->ob;
+  int sink = q->sink;
+  ob->sinks[sink].sealing = 0;
+  free(q);
+  if (ob->closing) return;
+  on_async(&ob->async); /* pumps the sinks that got rows */
+  pump(ob, sink);       /* and this one in any case: nothing else may */
+}
+
+/* 1 when a summary in memory is due now. */
+static int summary_due(const sink_state *s, int64_t now) {
+  for (const outbox_item *it = s->head; it; it = it->next)
+    if (it->next_at <= now && strcmp(it->kind, OUTBOX_KIND_SUMMARY) == 0) return 1;
+  return 0;
+}
+
+/* Asks for the open summary when none waits in memory, or when one waiting
+ * there is due: a summary grows while the one before it waits for its
+ * delivery (Slack: the next minute), and goes with it. A burst makes one
+ * row a delivery, not one a commit. */
+static void maybe_seal(outbox *ob, int sink) {
+  sink_state *s = &ob->sinks[sink];
+  if (ob->closing || s->sealing || s->in_flight || !atomic_load(&s->open_summary)) return;
+  if (s->summaries && !summary_due(s, util_now_ms())) return;
+  seal_req *q = calloc(1, sizeof *q);
+  if (!q) return;
+  q->ob = ob;
+  q->sink = sink;
+  q->req.ud = q;
+  q->req.apply = apply_seal;
+  q->req.cb = on_seal_done;
+  if (store_submit(ob->st, &q->req) == 0)
+    s->sealing = 1;
+  else
+    free(q);
+}
+
 static void pump(outbox *ob, int sink) {
   sink_state *s = &ob->sinks[sink];
-  if (ob->closing || s->in_flight || !s->def.deliver) return;
+  maybe_seal(ob, sink);
+  /* a seal out: its callback pumps */
+  if (ob->closing || s->in_flight || s->sealing || !s->def.deliver) return;
   int64_t now = util_now_ms();
   size_t max = s->def.batch_max < 1024 ? s->def.batch_max : 1024, n = 0;
   /* The array lives until outbox_delivered: a sink may keep it while its
@@ -606,6 +826,7 @@ void outbox_delivered(outbox *ob, int sink, outbox_item **items, size_t n,
       /* The row was counted in memory and staged when it reached the loop. */
       assert(s->in_memory > 0);
       s->in_memory--;
+      if (strcmp(it->kind, OUTBOX_KIND_SUMMARY) == 0) s->summaries--;
       atomic_fetch_sub(&s->pending, 1);
       long long was_staged = atomic_fetch_sub(&s->staged, 1);
       assert(was_staged > 0);
@@ -863,6 +1084,8 @@ void outbox_free(outbox *ob) {
     free_list(ob->sinks[i].head);
     free_list(ob->inbox[i]);
     free_list(ob->staging[i]);
+    summary_close(&ob->sinks[i]);
+    free(ob->sinks[i].sum_written);
   }
   pthread_mutex_destroy(&ob->mu);
   free(ob);

@@ -146,6 +146,135 @@ static char *dnsbl_payload(const char *target, const char *zone, int listed, con
   return buf_take(&b);
 }
 
+static const char *jstr(const cJSON *o, const char *k) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Counts of a digest: types, top domains, top sources. */
+struct tally {
+  char name[128];
+  int n;
+};
+
+static void tally_add(struct tally *t, int *nt, int max, const char *name, int n) {
+  if (!name) return;
+  for (int i = 0; i < *nt; i++)
+    if (strcmp(t[i].name, name) == 0) {
+      t[i].n += n;
+      return;
+    }
+  if (*nt == max) return;
+  snprintf(t[*nt].name, sizeof t[*nt].name, "%s", name);
+  t[(*nt)++].n = n;
+}
+
+static int tally_cmp(const void *a, const void *b) {
+  return ((const struct tally *)b)->n - ((const struct tally *)a)->n;
+}
+
+/* What a digest says: how many, by type, domain and source, since when. */
+struct digest {
+  int64_t total;
+  struct tally types[16], domains[256], sources[64];
+  int nty, nd, ns;
+  char first[40]; /* the oldest timeStamp, "" when none */
+};
+
+static void digest_count(struct digest *d, const char *type, const char *sub, const char *source,
+                         const char *ts, int n) {
+  char label[96];
+  snprintf(label, sizeof label, "%s%s%s", type ? type : "?", sub ? " " : "", sub ? sub : "");
+  tally_add(d->types, &d->nty, 16, label, n);
+  tally_add(d->sources, &d->ns, 64, source, n);
+  if (ts && (!d->first[0] || strcmp(ts, d->first) < 0))
+    snprintf(d->first, sizeof d->first, "%s", ts);
+  d->total += n;
+}
+
+static void digest_domain(struct digest *d, const char *addr, int n) {
+  const char *at = addr ? strrchr(addr, '@') : NULL;
+  if (at) tally_add(d->domains, &d->nd, 256, at + 1, n);
+}
+
+/* ---- summaries: a burst's events counted on the writer thread ---------- */
+
+/* The outbox's summary_add: counts a bounce or complaint into *sum. */
+static int summary_add(void *ud, void **sum, const ses_event *e) {
+  (void)ud;
+  if (!ses_is_bounce(e) && !ses_is_complaint(e)) return 0;
+  if (!*sum && !(*sum = calloc(1, sizeof(struct digest)))) return 1;
+  struct digest *d = *sum;
+  digest_count(d, e->notification_type, e->bounce_type, e->source, e->time_stamp, 1);
+  for (size_t i = 0; i < e->n_recipients; i++) digest_domain(d, e->recipients[i], 1);
+  return 1;
+}
+
+static void put_tally_json(buf *b, const char *key, const struct tally *t, int nt) {
+  buf_printf(b, ",\"%s\":[", key);
+  for (int i = 0; i < nt; i++) {
+    buf_appends(b, i ? ",[" : "[");
+    buf_json_string(b, t[i].name);
+    buf_printf(b, ",%d]", t[i].n);
+  }
+  buf_appends(b, "]");
+}
+
+/* The outbox's summary_payload: {"kind":"summary","total":N,"first":ts,
+ * "types":[[label,n],...],"domains":[...],"sources":[...]}. */
+static char *summary_payload(void *ud, const void *sum) {
+  (void)ud;
+  const struct digest *d = sum;
+  buf b;
+  buf_init(&b, 1 << 20);
+  buf_printf(&b, "{\"kind\":\"summary\",\"total\":%lld,\"first\":", (long long)d->total);
+  buf_json_string(&b, d->first);
+  put_tally_json(&b, "types", d->types, d->nty);
+  put_tally_json(&b, "domains", d->domains, d->nd);
+  put_tally_json(&b, "sources", d->sources, d->ns);
+  if (buf_appends(&b, "}")) {
+    buf_free(&b);
+    return NULL;
+  }
+  return buf_take(&b);
+}
+
+static void summary_free(void *ud, void *sum) {
+  (void)ud;
+  free(sum);
+}
+
+/* Adds a summary row's counts (its payload, parsed) to d. */
+static void digest_add_summary(struct digest *d, const cJSON *p) {
+  static const char *const keys[] = {"types", "domains", "sources"};
+  for (int k = 0; k < 3; k++) {
+    const cJSON *pair;
+    cJSON_ArrayForEach(pair, cJSON_GetObjectItemCaseSensitive(p, keys[k])) {
+      const cJSON *name = cJSON_GetArrayItem(pair, 0), *n = cJSON_GetArrayItem(pair, 1);
+      if (!cJSON_IsString(name) || !cJSON_IsNumber(n)) continue;
+      if (k == 0) tally_add(d->types, &d->nty, 16, name->valuestring, n->valueint);
+      if (k == 1) tally_add(d->domains, &d->nd, 256, name->valuestring, n->valueint);
+      if (k == 2) tally_add(d->sources, &d->ns, 64, name->valuestring, n->valueint);
+    }
+  }
+  const cJSON *total = cJSON_GetObjectItemCaseSensitive(p, "total");
+  if (cJSON_IsNumber(total)) d->total += (int64_t)total->valuedouble;
+  const char *ts = jstr(p, "first");
+  if (ts && *ts && (!d->first[0] || strcmp(ts, d->first) < 0))
+    snprintf(d->first, sizeof d->first, "%s", ts);
+}
+
+/* Adds an event row's event (its payload, parsed) to d. */
+static void digest_add_event(struct digest *d, const cJSON *row) {
+  const cJSON *ev = cJSON_GetObjectItemCaseSensitive(row, "event");
+  digest_count(d, jstr(ev, "notificationType"), jstr(ev, "bounceType"), jstr(ev, "source"),
+               jstr(ev, "timeStamp"), 1);
+  const cJSON *x;
+  cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(ev, "recipients")) {
+    if (cJSON_IsString(x)) digest_domain(d, x->valuestring, 1);
+  }
+}
+
 /* ---- messages (loop thread) ------------------------------------------- */
 
 /* Appends text with Slack's three control characters escaped. */
@@ -175,11 +304,6 @@ static void put_urlpart(buf *b, const char *s) {
       buf_append(b, e, 3);
     }
   }
-}
-
-static const char *jstr(const cJSON *o, const char *k) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 /* Builds {"text": fallback, "blocks": [section, context]} from a mrkdwn
@@ -441,28 +565,6 @@ static char *other_message(const slack *s, const cJSON *p, const char *kind) {
   return out;
 }
 
-/* Counts of a digest: types, top domains, top sources. */
-struct tally {
-  char name[128];
-  int n;
-};
-
-static void tally_add(struct tally *t, int *nt, int max, const char *name) {
-  if (!name) return;
-  for (int i = 0; i < *nt; i++)
-    if (strcmp(t[i].name, name) == 0) {
-      t[i].n++;
-      return;
-    }
-  if (*nt == max) return;
-  snprintf(t[*nt].name, sizeof t[*nt].name, "%s", name);
-  t[(*nt)++].n = 1;
-}
-
-static int tally_cmp(const void *a, const void *b) {
-  return ((const struct tally *)b)->n - ((const struct tally *)a)->n;
-}
-
 static void put_top(buf *b, struct tally *t, int nt, const char *title) {
   if (!nt) return;
   qsort(t, (size_t)nt, sizeof *t, tally_cmp);
@@ -474,45 +576,28 @@ static void put_top(buf *b, struct tally *t, int nt, const char *title) {
   }
 }
 
-static char *digest_message(const slack *s, cJSON **evs, size_t n, int64_t total) {
-  struct tally types[16], domains[256], sources[64];
-  int nty = 0, nd = 0, ns = 0;
-  const char *first = NULL;
-  for (size_t i = 0; i < n; i++) {
-    const cJSON *ev = cJSON_GetObjectItemCaseSensitive(evs[i], "event");
-    const char *type = jstr(ev, "notificationType");
-    const char *sub = jstr(ev, "bounceType");
-    char label[96];
-    snprintf(label, sizeof label, "%s%s%s", type ? type : "?", sub ? " " : "", sub ? sub : "");
-    tally_add(types, &nty, 16, label);
-    tally_add(sources, &ns, 64, jstr(ev, "source"));
-    const cJSON *x;
-    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(ev, "recipients")) {
-      const char *at = cJSON_IsString(x) ? strrchr(x->valuestring, '@') : NULL;
-      if (at) tally_add(domains, &nd, 256, at + 1);
-    }
-    const char *ts = jstr(ev, "timeStamp");
-    if (ts && (!first || strcmp(ts, first) < 0)) first = ts;
-  }
+/* The digest of d; total (>= d->total) counts also events beyond what d
+ * breaks down. */
+static char *digest_message(const slack *s, struct digest *d, int64_t total) {
   buf fb, body;
   buf_init(&fb, 4096);
   buf_init(&body, 16384);
-  if (total < (int64_t)n) total = (int64_t)n;
+  if (total < d->total) total = d->total;
   buf_printf(&fb, "%s%lld bounces and complaints since the last message", s->mention,
              (long long)total);
   buf_printf(&body,
              "%s*%lld bounces and complaints* arrived faster than %d a minute; this digest "
              "covers them all.",
              s->mention, (long long)total, s->max_per_minute);
-  if (total > (int64_t)n) buf_printf(&body, " Breakdown of the latest %zu:", n);
-  put_top(&body, types, nty, "By type");
-  put_top(&body, domains, nd, "Top recipient domains");
-  put_top(&body, sources, ns, "Top sources");
+  if (total > d->total) buf_printf(&body, " Breakdown of the latest %lld:", (long long)d->total);
+  put_top(&body, d->types, d->nty, "By type");
+  put_top(&body, d->domains, d->nd, "Top recipient domains");
+  put_top(&body, d->sources, d->ns, "Top sources");
   if (s->public_url) {
     buf_printf(&body, "\n<%s/#/events?type=Bounce", s->public_url);
-    if (first) {
+    if (d->first[0]) {
       buf_appends(&body, "&since=");
-      put_urlpart(&body, first);
+      put_urlpart(&body, d->first);
     }
     buf_appends(&body, "|Open the bounces in seslog>");
   }
@@ -599,6 +684,36 @@ static void post(slack *s, char *body) {
   }
 }
 
+/* The digest of the batch's event and summary rows (their verdicts LATER
+ * until now, OK from now). A digest speaks for the rows it was handed.
+ * Only when the backlog is larger than a batch (rows beyond memory,
+ * thousands a minute) does it speak for every event row committed so far,
+ * acknowledged in one statement after Slack took it. */
+static char *digest_of_batch(slack *s, outbox *box, int sink, cJSON **parsed, size_t n) {
+  struct digest *d = calloc(1, sizeof *d);
+  if (!d) return NULL;
+  size_t rows = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s->verdicts[i] != OUTBOX_LATER) continue;
+    const char *kind = jstr(parsed[i], "kind");
+    if (strcmp(kind, OUTBOX_KIND_SUMMARY) == 0)
+      digest_add_summary(d, parsed[i]);
+    else
+      digest_add_event(d, parsed[i]);
+    s->verdicts[i] = OUTBOX_OK;
+    rows++;
+  }
+  struct outbox_stats st;
+  outbox_stats(box, sink, &st);
+  int backlog = st.pending > (int64_t)rows + (int64_t)slack_sink(s).batch_max;
+  /* beyond the batch: event rows, an event each */
+  int64_t total = backlog ? d->total + st.pending - (int64_t)rows : d->total;
+  if (backlog) s->digest_through = outbox_committed_upto(box, sink);
+  char *body = digest_message(s, d, total);
+  free(d);
+  return body;
+}
+
 static void deliver(void *ud, outbox *box, int sink, outbox_item **items, size_t n) {
   slack *s = ud;
   s->box = box;
@@ -629,8 +744,8 @@ static void deliver(void *ud, outbox *box, int sink, outbox_item **items, size_t
     finish(s, OUTBOX_LATER, 1000, "out of memory");
     return;
   }
-  size_t n_events = 0;
-  ssize_t other = -1; /* first non-event row: always sent alone, never digested */
+  size_t n_events = 0, n_summaries = 0;
+  ssize_t other = -1; /* first alert row: always sent alone, never digested */
   for (size_t i = 0; i < n; i++) {
     parsed[i] = cJSON_Parse(items[i]->payload);
     const char *kind = parsed[i] ? jstr(parsed[i], "kind") : NULL;
@@ -641,6 +756,8 @@ static void deliver(void *ud, outbox *box, int sink, outbox_item **items, size_t
     s->verdicts[i] = OUTBOX_LATER;
     if (strcmp(kind, "event") == 0)
       n_events++;
+    else if (strcmp(kind, OUTBOX_KIND_SUMMARY) == 0)
+      n_summaries++;
     else if (other < 0)
       other = (ssize_t)i;
   }
@@ -648,33 +765,15 @@ static void deliver(void *ud, outbox *box, int sink, outbox_item **items, size_t
   if (other >= 0) {
     body = other_message(s, parsed[other], jstr(parsed[other], "kind"));
     s->verdicts[other] = OUTBOX_OK;
-  } else if (n_events && s->sent_in_minute + (int)n_events <= s->max_per_minute) {
+  } else if (n_events && !n_summaries && s->sent_in_minute + (int)n_events <= s->max_per_minute) {
     for (size_t i = 0; i < n && !body; i++)
       if (s->verdicts[i] == OUTBOX_LATER) {
         body = event_message(s, cJSON_GetObjectItemCaseSensitive(parsed[i], "event"));
         s->verdicts[i] = OUTBOX_OK;
       }
     s->sent_in_minute++;
-  } else if (n_events && !s->digest_in_minute) {
-    cJSON **evs = calloc(n_events, sizeof *evs);
-    size_t k = 0;
-    for (size_t i = 0; evs && i < n; i++)
-      if (s->verdicts[i] == OUTBOX_LATER) {
-        evs[k++] = parsed[i];
-        s->verdicts[i] = OUTBOX_OK;
-      }
-    /* A digest speaks for the rows it was handed. Only when the backlog
-     * is larger than a batch (rows beyond memory, thousands a minute) does
-     * it speak for everything committed so far, acknowledged in one
-     * statement after Slack took it. */
-    struct outbox_stats st;
-    outbox_stats(box, sink, &st);
-    int backlog = st.pending > (int64_t)n + (int64_t)slack_sink(s).batch_max;
-    if (evs) {
-      body = digest_message(s, evs, k, backlog ? st.pending : (int64_t)k);
-      if (backlog) s->digest_through = outbox_committed_upto(box, sink);
-    }
-    free(evs);
+  } else if ((n_events || n_summaries) && !s->digest_in_minute) {
+    body = digest_of_batch(s, box, sink, parsed, n);
     s->digest_in_minute = 1;
     s->sent_in_minute = s->max_per_minute;
   }
@@ -710,5 +809,9 @@ struct outbox_sink slack_sink(slack *s) {
                               .payload = event_payload,
                               .deliver = deliver,
                               .alert_payload = alert_payload,
+                              .per_minute = s->max_per_minute,
+                              .summary_add = summary_add,
+                              .summary_payload = summary_payload,
+                              .summary_free = summary_free,
                               .ud = s};
 }
