@@ -1,5 +1,6 @@
 /* main.c - the seslog binary: picks a command. */
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,6 +28,11 @@ static const char usage[] =
 
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
+  /* No memory statistics: nothing reads them, and keeping them takes a
+   * process-wide mutex on every SQLite allocation, which the writer, the
+   * checkpointer and the read pool would contend for. Before any other
+   * SQLite call. */
+  sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   if (argc < 2 || argv[1][0] == '-') {
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
       fputs(usage, stdout);
