@@ -62,7 +62,7 @@ typedef struct store_req {
  * done by the writer inside the event's transaction. */
 struct store_hook {
   /* A new event was inserted with id event_id: writes what it implies
-   * through st's statements (store_stmt; store_db for the connection).
+   * through st's statements (store_stmt).
    * Returns 0, or SL_EDB to roll the batch back. */
   int (*on_event)(void *ud, struct store *st, const ses_event *e, int64_t event_id, int64_t now);
   /* Every request of the batch was applied (results set): writes what
@@ -141,10 +141,6 @@ void store_prep_free(store_prep *p);
  * live as long as the store (a string literal). Reset it after use.
  * Returns NULL, logged, when it cannot be prepared. */
 struct sqlite3_stmt *store_stmt(store *s, const char *sql);
-
-/* The writer connection itself (same threads as store_stmt), for what a
- * statement does not tell (sqlite3_last_insert_rowid, sqlite3_changes). */
-struct sqlite3 *store_db(store *s);
 
 /* The database path given to store_open. */
 const char *store_path(const store *s);

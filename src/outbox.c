@@ -199,10 +199,9 @@ static int stage_row(outbox *ob, int sink, int64_t id, const char *kind, char *p
 
 /* Inserts one row of a kind; stages it for the loop unless the sink is in
  * overflow. Takes payload. */
-static int insert_row(outbox *ob, sqlite3 *db, int sink, const char *kind, int64_t event_id,
-                      char *payload, int64_t now) {
+static int insert_row(outbox *ob, int sink, const char *kind, int64_t event_id, char *payload,
+                      int64_t now) {
   int64_t id;
-  (void)db;
   if (write_row(ob, sink, kind, event_id, payload, now, &id)) {
     free(payload);
     return SL_EDB;
@@ -286,6 +285,7 @@ static void summary_close(sink_state *s) {
 
 static int hook_on_event(void *ud, store *st, const ses_event *e, int64_t event_id, int64_t now) {
   outbox *ob = ud;
+  (void)st; /* rows go through store_stmt on ob->st */
   for (int i = 0; i < ob->n_sinks; i++) {
     sink_state *s = &ob->sinks[i];
     if (!s->def.payload) continue;
@@ -296,7 +296,7 @@ static int hook_on_event(void *ud, store *st, const ses_event *e, int64_t event_
     }
     char *payload = s->def.payload(s->def.ud, e);
     if (!payload) continue;
-    if (insert_row(ob, store_db(st), i, OUTBOX_KIND_EVENT, event_id, payload, now)) return SL_EDB;
+    if (insert_row(ob, i, OUTBOX_KIND_EVENT, event_id, payload, now)) return SL_EDB;
     s->in_minute++;
   }
   return 0;
@@ -900,7 +900,7 @@ static int apply_enqueue(store_req *r, sqlite3 *db) {
   if (e->extra && e->extra(e->extra_arg, db)) return SL_EDB;
   char *payload = e->payload;
   e->payload = NULL;
-  int rc = insert_row(e->ob, db, e->sink, e->kind, 0, payload, util_now_ms());
+  int rc = insert_row(e->ob, e->sink, e->kind, 0, payload, util_now_ms());
   r->result = STORE_STORED;
   return rc;
 }

@@ -1141,10 +1141,6 @@ void store_req_free(store_req *req) {
   free(req);
 }
 
-sqlite3 *store_db(store *s) {
-  return s->db;
-}
-
 sqlite3_stmt *store_stmt(store *s, const char *sql) {
   for (int i = 0; i < s->n_stmts; i++) /* callers pass literals: the pointer finds it */
     if (s->stmts[i].sql == sql) return s->stmts[i].st;
