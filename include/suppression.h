@@ -83,6 +83,8 @@ enum suppression_outcome {
 
 /* Adds or updates one entry through st's write connection, inside the
  * caller's transaction (an apply of st's writer), and records the change in the history. now: ms.
+ * A new entry holds its own "added" row (addedAt, addedBy) until its first
+ * change writes it into suppression_history; every reader shows it.
  * Returns 0 and *outcome (SUP_ADDED, SUP_UPDATED or SUP_UNCHANGED),
  * SL_EINVAL for a bad address (nothing written), or SL_EDB. */
 int suppression_put(suppression *s, store *st, const struct suppression_change *c, int64_t now,

@@ -502,3 +502,25 @@ END;
 DROP INDEX IF EXISTS "recipients-domain-type";
 DROP INDEX IF EXISTS "recipients-domain";
 CREATE INDEX "recipients-domain" ON recipients (domain, timeStamp, eventId, notificationType);
+-- version 19
+-- A new suppression entry writes no "added" row into suppression_history:
+-- while the entry is unchanged, that row is implicit (about 120 bytes and
+-- an index entry less per suppressed address). The entry keeps what the
+-- row would have said and the entry does not hold otherwise: the wall
+-- clock of the addition and who added it; its reason, note, messageId,
+-- eventId and lastEventAt (the row's eventAt) are still the row's values.
+-- The first change of the entry (an update, a removal) writes the implicit
+-- row first, with those values, and sets both columns to NULL. NULL means
+-- the "added" row is in suppression_history: so it is for every entry that
+-- existed before this version.
+ALTER TABLE suppression ADD COLUMN addedAt INTEGER; -- ms, wall clock; NULL: row written
+ALTER TABLE suppression ADD COLUMN addedBy TEXT;    -- the actor of the addition
+-- The whole history as suppression_history held it before this version:
+-- the written rows, and each implicit "added" row (its id NULL: not yet
+-- written; it is the newest row of its address).
+CREATE VIEW suppression_history_full AS
+  SELECT id, address, at, action, actor, reason, note, messageId, eventId, eventAt
+  FROM suppression_history
+  UNION ALL
+  SELECT NULL, address, addedAt, 'added', addedBy, reason, note, messageId, eventId, lastEventAt
+  FROM suppression WHERE addedAt IS NOT NULL;

@@ -34,6 +34,7 @@ enum {
   W_SOFT,          /* soft bounces of an address around a time */
   W_LAST_REMOVAL,  /* the newest event id when the address was last removed */
   W_MAX_EVENT,     /* the newest event id */
+  W_ADDED_ROW,     /* writes an entry's implicit "added" history row */
   W_N
 };
 
@@ -47,16 +48,16 @@ static const char *const w_sql[W_N] = {
         "messageId = CASE WHEN ?2 >= coalesce(lastEventAt, ?2) THEN ?4 ELSE messageId END, "
         "eventId = CASE WHEN ?2 >= coalesce(lastEventAt, ?2) THEN ?5 ELSE eventId END, "
         "ambiguous = CASE WHEN ?2 >= coalesce(lastEventAt, ?2) THEN ?6 ELSE ambiguous END, "
-        "lastEventAt = max(coalesce(lastEventAt, ?2), ?2) "
+        "lastEventAt = max(coalesce(lastEventAt, ?2), ?2), addedAt = NULL, addedBy = NULL "
         "WHERE address = ?1 RETURNING reason",
     [W_INSERT] =
         "INSERT INTO suppression (address, id, display, domain, reason, createdAt, "
-        "lastEventAt, events, messageId, eventId, note, ambiguous) "
+        "lastEventAt, events, messageId, eventId, note, ambiguous, addedAt, addedBy) "
         "VALUES (?1, (SELECT coalesce(max(id), 0) + 1 FROM suppression), "
-        "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     [W_MANUAL_UPDATE] =
         "UPDATE suppression SET reason = ?2, note = coalesce(?3, note), "
-        "ambiguous = 0 WHERE address = ?1",
+        "ambiguous = 0, addedAt = NULL, addedBy = NULL WHERE address = ?1",
     [W_DELETE] = "DELETE FROM suppression WHERE address = ?1 RETURNING reason",
     [W_HISTORY] =
         "INSERT INTO suppression_history (address, at, action, actor, reason, note, "
@@ -72,6 +73,15 @@ static const char *const w_sql[W_N] = {
         "SELECT max(eventId) FROM suppression_history "
         "WHERE address = ?1 AND action = 'removed'",
     [W_MAX_EVENT] = "SELECT max(id) FROM SesEventMessages",
+    /* While addedAt is set, the entry's fields are those the "added" row
+     * was given (schema version 19): a rule gave eventAt the event's
+     * timeStamp, which is lastEventAt; a manual add gave none, nor has
+     * the entry a lastEventAt. */
+    [W_ADDED_ROW] =
+        "INSERT INTO suppression_history (address, at, action, actor, reason, note, "
+        "messageId, eventId, eventAt) SELECT address, addedAt, 'added', addedBy, reason, note, "
+        "messageId, eventId, lastEventAt FROM suppression "
+        "WHERE address = ?1 AND addedAt IS NOT NULL",
 };
 
 struct suppression {
@@ -163,10 +173,26 @@ static int add_history(suppression *s, store *sto, const struct hist *h) {
   return step_done(st);
 }
 
-/* Inserts a new entry. last_event_at 0: no event. */
+/* Writes the implicit "added" history row of the entry of folded, if it
+ * has one still unwritten; the caller then changes or removes the entry
+ * (every such statement clears addedAt). Call it before any change. */
+static int write_added_row(store *sto, const char *folded) {
+  sqlite3_stmt *st = wstmt(sto, W_ADDED_ROW);
+  if (!st) return SL_EDB;
+  bind_text(st, 1, folded);
+  return step_done(st);
+}
+
+/* Inserts a new entry, added at now by actor: its "added" history row
+ * stays implicit until the entry's first change (write_added_row), so
+ * the entry's fields must be the row's (the note, messageId and eventId
+ * it would have had; last_event_at its eventAt). last_event_at 0: no
+ * event. */
 static int insert_entry(suppression *s, store *sto, const char *folded, const char *display,
                         int reason, int64_t created_at, int64_t last_event_at, int events,
-                        const char *message_id, int64_t event_id, const char *note, int ambiguous) {
+                        const char *message_id, int64_t event_id, const char *note, int ambiguous,
+                        int64_t now, const char *actor) {
+  if (!actor) return SL_EDB; /* as suppression_history's NOT NULL actor would refuse it */
   sqlite3_stmt *st = wstmt(sto, W_INSERT);
   if (!st) return SL_EDB;
   bind_text(st, 1, folded);
@@ -180,13 +206,16 @@ static int insert_entry(suppression *s, store *sto, const char *folded, const ch
   if (event_id) sqlite3_bind_int64(st, 9, event_id);
   bind_text(st, 10, note);
   sqlite3_bind_int(st, 11, ambiguous);
+  sqlite3_bind_int64(st, 12, now);
+  bind_text(st, 13, actor);
   return step_done(st);
 }
 
 /* ---- the rules hook ------------------------------------------------------ */
 
 /* Suppresses one affected recipient of event e by rule actor: updates an
- * existing entry or inserts one, and records the change. */
+ * existing entry or inserts one, and records the change (an addition is
+ * recorded by the entry itself). */
 static int rule_suppress(suppression *s, store *sto, const ses_event *e, int64_t event_id,
                          int64_t now, const char *recipient, int reason, const char *actor,
                          const char *note, int ambiguous) {
@@ -198,6 +227,7 @@ static int rule_suppress(suppression *s, store *sto, const ses_event *e, int64_t
            "messageId", e->message_id, "why", why, NULL);
     return 0;
   }
+  if (write_added_row(sto, folded)) return SL_EDB;
   sqlite3_stmt *st = wstmt(sto, W_RULE_UPDATE);
   if (!st) return SL_EDB;
   bind_text(st, 1, folded);
@@ -211,15 +241,15 @@ static int rule_suppress(suppression *s, store *sto, const ses_event *e, int64_t
   char now_reason[16] = "";
   if (existed) snprintf(now_reason, sizeof now_reason, "%s", sqlite3_column_text(st, 0));
   if (step_done(st)) return SL_EDB;
-  if (!existed) {
-    if (insert_entry(s, sto, folded, display, reason, e->ts_ms, e->ts_ms, 1, e->message_id,
-                     event_id, note, ambiguous))
-      return SL_EDB;
-  }
+  if (!existed)
+    return insert_entry(s, sto, folded, display, reason, e->ts_ms, e->ts_ms, 1, e->message_id,
+                        event_id, note, ambiguous, now, actor)
+               ? SL_EDB
+               : 0;
   struct hist h = {.folded = folded,
-                   .action = existed ? "updated" : "added",
+                   .action = "updated",
                    .actor = actor,
-                   .reason = existed ? now_reason : suppression_reason_name(reason),
+                   .reason = now_reason,
                    .note = note,
                    .message_id = e->message_id,
                    .at = now,
@@ -379,24 +409,28 @@ int suppression_put(suppression *s, store *sto, const struct suppression_change 
     *outcome = SUP_UNCHANGED;
     return 0;
   }
-  if (found) {
-    sqlite3_stmt *st = wstmt(sto, W_MANUAL_UPDATE);
-    if (!st) return SL_EDB;
-    bind_text(st, 1, folded);
-    bind_text(st, 2, suppression_reason_name(c->reason));
-    bind_text(st, 3, c->note);
-    if (step_done(st)) return SL_EDB;
-  } else if (insert_entry(s, sto, folded, c->address, c->reason, now, 0, 0, NULL, 0, c->note, 0)) {
-    return SL_EDB;
+  if (!found) {
+    int rc = insert_entry(s, sto, folded, c->address, c->reason, now, 0, 0, NULL, 0, c->note, 0,
+                          now, c->actor);
+    if (rc) return rc;
+    *outcome = SUP_ADDED;
+    return 0;
   }
+  if (write_added_row(sto, folded)) return SL_EDB;
+  sqlite3_stmt *st = wstmt(sto, W_MANUAL_UPDATE);
+  if (!st) return SL_EDB;
+  bind_text(st, 1, folded);
+  bind_text(st, 2, suppression_reason_name(c->reason));
+  bind_text(st, 3, c->note);
+  if (step_done(st)) return SL_EDB;
   struct hist h = {.folded = folded,
-                   .action = found ? "updated" : "added",
+                   .action = "updated",
                    .actor = c->actor,
                    .reason = suppression_reason_name(c->reason),
                    .note = c->note,
                    .at = now};
   if (add_history(s, sto, &h)) return SL_EDB;
-  *outcome = found ? SUP_UPDATED : SUP_ADDED;
+  *outcome = SUP_UPDATED;
   return 0;
 }
 
@@ -404,6 +438,7 @@ int suppression_remove(suppression *s, store *sto, const char *address, const ch
                        const char *note, int64_t now, int *outcome) {
   char folded[SUPPRESSION_ADDRESS_MAX + 1];
   if (address_fold(address, folded, sizeof folded, NULL)) return SL_EINVAL;
+  if (write_added_row(sto, folded)) return SL_EDB;
   sqlite3_stmt *st = wstmt(sto, W_DELETE);
   if (!st) return SL_EDB;
   bind_text(st, 1, folded);
@@ -579,10 +614,16 @@ int suppression_entry_json(sqlite3 *db, const char *address, buf *out) {
 
 int suppression_history_json(sqlite3 *db, const char *folded, int max, buf *out) {
   sqlite3_stmt *st;
+  /* The implicit "added" row (see W_ADDED_ROW), when there is one, is
+   * the newest of the address: its id sorts after every written one. Both
+   * sides come in id order (the history off its index), merged unsorted. */
   int rc = sqlite3_prepare_v2(db,
-                              "SELECT at, action, actor, reason, note, messageId, eventAt "
-                              "FROM suppression_history WHERE address = ?1 ORDER BY id DESC "
-                              "LIMIT ?2",
+                              "SELECT addedAt, 'added', addedBy, reason, note, messageId, "
+                              "lastEventAt, 9223372036854775807 AS id FROM suppression "
+                              "WHERE address = ?1 AND addedAt IS NOT NULL UNION ALL "
+                              "SELECT at, action, actor, reason, note, messageId, eventAt, id "
+                              "FROM suppression_history WHERE address = ?1 "
+                              "ORDER BY id DESC LIMIT ?2",
                               -1, &st, NULL);
   if (rc != SQLITE_OK) return db_err(rc);
   sqlite3_bind_text(st, 1, folded, -1, SQLITE_STATIC);

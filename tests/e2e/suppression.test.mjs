@@ -443,7 +443,7 @@ test('CLI: add, check (exit 0/1/2), remove, list formats, SES CSV export/import 
   assert.equal(r.stdout.trim(), 'imported 4, already listed 0, rejected 0');
   r = await runSeslog(['suppression', 'export', '-', '--db', db2]);
   assert.deepEqual(r.stdout.trim().split('\n').sort(), lines);
-  const hist = await sqlite(db2, 'SELECT DISTINCT actor, action FROM suppression_history');
+  const hist = await sqlite(db2, 'SELECT DISTINCT actor, action FROM suppression_history_full');
   assert.deepEqual(hist, [{ actor: 'cli', action: 'added' }]);
   // again: nothing new
   r = await runSeslog(['suppression', 'import', csv, '--db', db2]);

@@ -334,9 +334,11 @@ static int t_permanent_bounce_only_affected(void) {
   ASSERT_INT_EQ(fx_get(&f, "mary@example.com").found, 0); /* not bounced: never touched */
   ASSERT_INT_EQ(fx_count(&f, "SELECT count(*) FROM suppression"), 2);
   ASSERT_INT_EQ(fx_count(&f,
-                         "SELECT count(*) FROM suppression_history WHERE actor = "
+                         "SELECT count(*) FROM suppression_history_full WHERE actor = "
                          "'permanent-bounce' AND action = 'added'"),
                 2);
+  /* the "added" rows are implicit while the entries are unchanged */
+  ASSERT_INT_EQ(fx_count(&f, "SELECT count(*) FROM suppression_history"), 0);
   /* OnAccountSuppressionList is a permanent bounce too */
   ASSERT_INT_EQ(fx_event(&f, "Bounce", "Permanent/OnAccountSuppressionList",
                          "2026-03-01T11:00:00.000Z", "[\"mary@example.com\"]", dest3),
@@ -359,6 +361,18 @@ static int t_permanent_bounce_only_affected(void) {
                          "SELECT count(*) FROM suppression_history WHERE address = "
                          "'jane@example.com' AND action = 'updated'"),
                 1);
+  /* the update wrote jane's "added" row first, as it was: once */
+  ASSERT_INT_EQ(fx_count(&f,
+                         "SELECT count(*) FROM suppression_history WHERE address = "
+                         "'jane@example.com' AND action = 'added' AND actor = 'permanent-bounce' "
+                         "AND messageId = 'm-1' AND eventAt = (SELECT createdAt FROM suppression "
+                         "WHERE address = 'jane@example.com') AND id < (SELECT max(id) FROM "
+                         "suppression_history WHERE address = 'jane@example.com')"),
+                1);
+  ASSERT_INT_EQ(fx_count(&f,
+                         "SELECT count(*) FROM suppression_history_full WHERE address = "
+                         "'jane@example.com'"),
+                2);
   /* an older event arriving late counts but leaves the latest's fields */
   ASSERT_INT_EQ(fx_event(&f, "Bounce", "Permanent/General", "2026-02-01T10:00:00.000Z",
                          "[\"jane@example.com\"]", dest3),
@@ -427,7 +441,7 @@ static int t_soft_bounces(void) {
   ASSERT_INT_EQ(g.found, 1);
   ASSERT_STR_EQ(g.reason, "BOUNCE");
   ASSERT_INT_EQ(fx_count(&f,
-                         "SELECT count(*) FROM suppression_history WHERE actor = "
+                         "SELECT count(*) FROM suppression_history_full WHERE actor = "
                          "'soft-bounce'"),
                 1);
   /* exactly 7 days apart still counts */
@@ -534,6 +548,50 @@ static int t_manual_and_json(void) {
   return 0;
 }
 
+/* One event naming an address twice: the entry is added, then updated by
+ * the same event; the implicit "added" row is written before the update's,
+ * with the values of the addition. */
+static int t_added_row_same_event(void) {
+  fixture f;
+  ASSERT_INT_EQ(fx_open(&f, 3, 7), 0);
+  ASSERT_INT_EQ(fx_event(&f, "Bounce", "Permanent/General", "2026-03-01T10:00:00.000Z",
+                         "[\"ann@example.com\",\"ANN@example.com\"]", dest3),
+                STORE_STORED);
+  ASSERT_INT_EQ(fx_get(&f, "ann@example.com").events, 2);
+  ASSERT_INT_EQ(fx_count(&f,
+                         "SELECT count(*) FROM suppression_history WHERE address = "
+                         "'ann@example.com' AND action = 'added' AND id = 1 AND eventAt IS NOT "
+                         "NULL AND actor = 'permanent-bounce' AND reason = 'BOUNCE'"),
+                1);
+  ASSERT_INT_EQ(fx_count(&f,
+                         "SELECT count(*) FROM suppression_history WHERE id = 2 AND action = "
+                         "'updated' AND at = (SELECT at FROM suppression_history WHERE id = 1)"),
+                1);
+  ASSERT_INT_EQ(fx_count(&f, "SELECT count(*) FROM suppression_history_full"), 2);
+  buf b;
+  buf_init(&b, 1 << 16);
+  ASSERT_INT_EQ(suppression_history_json(f.rd, "ann@example.com", 1, &b), 0);
+  ASSERT_TRUE(strstr(b.data, "\"action\":\"updated\"") != NULL); /* the newest, alone */
+  ASSERT_TRUE(strstr(b.data, "\"action\":\"added\"") == NULL);
+  /* a manual add: implicit, and the JSON shows it, newest first, within max */
+  ASSERT_INT_EQ(fx_manual(&f, "bob@example.com", SUP_MANUAL, "asked", 0), SUP_ADDED);
+  ASSERT_INT_EQ(fx_manual(&f, "bob@example.com", SUP_MANUAL, "gone", 1), SUP_REMOVED);
+  ASSERT_INT_EQ(fx_manual(&f, "bob@example.com", SUP_MANUAL, "again", 0), SUP_ADDED);
+  buf_reset(&b);
+  ASSERT_INT_EQ(suppression_history_json(f.rd, "bob@example.com", 2, &b), 0);
+  const char *again = strstr(b.data, "\"note\":\"again\"");
+  const char *gone = strstr(b.data, "\"note\":\"gone\"");
+  ASSERT_TRUE(again && gone && again < gone);
+  ASSERT_TRUE(strstr(b.data, "\"note\":\"asked\"") == NULL); /* beyond max */
+  ASSERT_INT_EQ(fx_count(&f,
+                         "SELECT count(*) FROM suppression_history WHERE address = "
+                         "'bob@example.com'"),
+                2);
+  buf_free(&b);
+  fx_close(&f);
+  return 0;
+}
+
 static int collect(void *ud, const struct suppression_row *r) {
   buf *b = ud;
   return buf_printf(b, "%s ", r->address);
@@ -582,6 +640,7 @@ const struct unit_test suppression_tests[] = {
     {"soft_bounces", t_soft_bounces},
     {"complaints", t_complaints},
     {"manual_and_json", t_manual_and_json},
+    {"added_row_same_event", t_added_row_same_event},
     {"list_filters", t_list_filters},
     {0},
 };
