@@ -528,8 +528,10 @@ CREATE INDEX "recipients-domain" ON recipients (domain, timeStamp, eventId, noti
 --            json_extract(bouncedRecipients, '$[2].emailAddress')) END
 --      END
 -- seslog's INSERT runs these same expressions on the row's values and
--- stores the empty form only when they give the value byte for byte; any
--- other value (an address with a quote, a comma inside a display name, a
--- diagnostic from a later entry) is stored whole. Rows written before
+-- stores the empty form only when they give the value byte for byte (and,
+-- for recipients, the value has no escape: no '\' in it, so any SQLite
+-- writes the same text); any other value (an address with a quote, a comma
+-- inside a display name, a fourth bounced recipient, a diagnostic from a
+-- later entry) is stored whole. Rows written before
 -- keep their values; both forms read the same through these expressions
 -- (src/event_fields.c, ses_field_sql_read). No schema change.
