@@ -114,6 +114,56 @@ char *const *ses_field_list(const struct ses_event *e, int i, size_t *n);
  * as its row's "from" says. */
 int ses_field_in_object(int i, const char *obj);
 
+/* Columns stored empty when another column of the row holds them (schema
+ * version 20): diagnostic is NULL when it is the first bouncedRecipients
+ * entry's diagnosticCode, recipients is '' when it is the array that
+ * bouncedRecipients' emailAddress values make (a Bounce, up to 3 of them)
+ * or, for a row without bouncedRecipients, destinationAddress split at
+ * ','. The INSERT stores the empty form only when the derivation, run by
+ * SQLite on the values being inserted, gives the same bytes; readers run
+ * the same derivation. Built-in SQL functions only (the sqlite3 shell has
+ * them), never an error whatever the text, no table scanned (the query
+ * plans stay the indexes' own).
+ *
+ * EF_SQL_DIAGNOSTIC_OF(b): the diagnostic of b (SQL of a
+ * bouncedRecipients value, a string literal): the first entry's
+ * diagnosticCode when it is a string, else NULL. */
+#define EF_SQL_DIAGNOSTIC_OF(b)                             \
+  "CASE WHEN json_valid(" b ") THEN CASE WHEN json_type(" b \
+  ", '$[0].diagnosticCode') = "                             \
+  "'text' THEN json_extract(" b ", '$[0].diagnosticCode') END END"
+
+/* EF_SQL_RECIPIENTS_OF(b, d): the recipients of b and d (SQL of a
+ * bouncedRecipients and a destinationAddress value): with no b, d split
+ * at ',' as a JSON array; else the array of b's entries' emailAddress
+ * values when there are at most 3; else NULL. */
+#define EF_SQL_RCPT_(b, k) "json_extract(" b ", '$[" #k "].emailAddress')"
+#define EF_SQL_RECIPIENTS_OF(b, d) \
+  "CASE WHEN " b " IS NULL THEN '[\"' || replace(" d ", ',', '\",\"') || '\"]' WHEN json_valid(" b \
+  ") THEN CASE json_array_length(" b ") WHEN 0 THEN '[]' WHEN 1 THEN json_array(" EF_SQL_RCPT_( \
+      b, 0) ") WHEN 2 THEN json_array(" EF_SQL_RCPT_(b, 0) ", " EF_SQL_RCPT_(                   \
+      b, 1) ") WHEN 3 THEN json_array(" EF_SQL_RCPT_(b, 0) ", " EF_SQL_RCPT_(b, 1) ", "         \
+      EF_SQL_RCPT_(b, 2) ") END END"
+
+/* The value of diagnostic and of recipients as readers read them from a
+ * row, stored whole or empty; p prefixes the columns ("e.", "OLD.", ""). */
+#define EF_SQL_READ_DIAGNOSTIC(p) \
+  "coalesce(" p "diagnostic, " EF_SQL_DIAGNOSTIC_OF(p "bouncedRecipients") ")"
+#define EF_SQL_READ_RECIPIENTS(p)           \
+  "CASE WHEN " p "recipients <> '' THEN " p \
+  "recipients ELSE " EF_SQL_RECIPIENTS_OF(p "bouncedRecipients", p "destinationAddress") " END"
+
+/* The SQL that reads field i's value from a row of alias "e" when it is
+ * not the column itself: EF_SQL_READ_*("e.") for diagnostic and
+ * recipients; NULL for every other field (read e.column). */
+const char *ses_field_sql_read(int i);
+
+/* The SQL of the value the INSERT stores for field i, whose value is the
+ * parameter ?(i + 1), as every field's: the parameter, or for diagnostic
+ * and recipients the empty form when the row's other parameters give the
+ * same value. */
+const char *ses_field_sql_write(int i);
+
 /* Appends the API's JSON of an event (CONTRACT section 5) from the
  * fields' texts in table order: vals[i] (NULL: JSON null), lens[i] its
  * bytes; then "raw" when raw is not NULL. TEXT is a string; JSON the

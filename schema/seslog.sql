@@ -524,3 +524,36 @@ CREATE VIEW suppression_history_full AS
   UNION ALL
   SELECT NULL, address, addedAt, 'added', addedBy, reason, note, messageId, eventId, lastEventAt
   FROM suppression WHERE addedAt IS NOT NULL;
+-- version 20
+-- No column that repeats another column of its row. Rows written from
+-- this version on store:
+--  * diagnostic NULL when it is the first bouncedRecipients entry's
+--    diagnosticCode (a Bounce's usual case); NULL still means "none" when
+--    that derivation gives NULL too. Its value in the sqlite3 shell:
+--      coalesce(diagnostic, CASE WHEN json_valid(bouncedRecipients) THEN
+--        CASE WHEN json_type(bouncedRecipients, '$[0].diagnosticCode') = 'text'
+--        THEN json_extract(bouncedRecipients, '$[0].diagnosticCode') END END)
+--  * recipients '' (the column is NOT NULL) when it is the JSON array of
+--    the bouncedRecipients entries' emailAddress values (a Bounce, up to 3
+--    entries), or, for a row without bouncedRecipients, destinationAddress
+--    split at ','. Its value in the sqlite3 shell:
+--      CASE WHEN recipients <> '' THEN recipients
+--        WHEN bouncedRecipients IS NULL THEN
+--          '["' || replace(destinationAddress, ',', '","') || '"]'
+--        WHEN json_valid(bouncedRecipients) THEN
+--          CASE json_array_length(bouncedRecipients) WHEN 0 THEN '[]'
+--          WHEN 1 THEN json_array(json_extract(bouncedRecipients, '$[0].emailAddress'))
+--          WHEN 2 THEN json_array(json_extract(bouncedRecipients, '$[0].emailAddress'),
+--            json_extract(bouncedRecipients, '$[1].emailAddress'))
+--          WHEN 3 THEN json_array(json_extract(bouncedRecipients, '$[0].emailAddress'),
+--            json_extract(bouncedRecipients, '$[1].emailAddress'),
+--            json_extract(bouncedRecipients, '$[2].emailAddress')) END
+--      END
+-- seslog's INSERT runs these same expressions on the row's values and
+-- stores the empty form only when they give the value byte for byte (and,
+-- for recipients, the value has no escape: no '\' in it, so any SQLite
+-- writes the same text); any other value (an address with a quote, a comma
+-- inside a display name, a fourth bounced recipient, a diagnostic from a
+-- later entry) is stored whole. Rows written before
+-- keep their values; both forms read the same through these expressions
+-- (src/event_fields.c, ses_field_sql_read). No schema change.

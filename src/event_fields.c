@@ -3,6 +3,7 @@
 #include "event_fields.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "error.h"
@@ -63,6 +64,31 @@ int ses_field_in_object(int i, const char *obj) {
     from = sp ? sp + 1 : NULL;
   }
   return 0;
+}
+
+/* The INSERT binds field i to ?(i + 1) (src/store.c). */
+_Static_assert(SF_DESTINATION == 4 && SF_BOUNCED_RECIPIENTS == 5 && SF_RECIPIENTS == 12 &&
+                   SF_DIAGNOSTIC == 15,
+               "ses_field_sql_write's parameters: ?5 destinationAddress, ?6 bouncedRecipients, "
+               "?13 recipients, ?16 diagnostic");
+
+const char *ses_field_sql_read(int i) {
+  if (i == SF_DIAGNOSTIC) return EF_SQL_READ_DIAGNOSTIC("e.");
+  if (i == SF_RECIPIENTS) return EF_SQL_READ_RECIPIENTS("e.");
+  return NULL;
+}
+
+const char *ses_field_sql_write(int i) {
+  static const char *const params[] = {"?1",  "?2",  "?3",  "?4",  "?5",  "?6",  "?7",  "?8",
+                                       "?9",  "?10", "?11", "?12", "?13", "?14", "?15", "?16",
+                                       "?17", "?18", "?19", "?20", "?21", "?22", "?23", "?24"};
+  _Static_assert(SF_N <= sizeof params / sizeof params[0], "a parameter for every field");
+  if (i == SF_DIAGNOSTIC)
+    return "CASE WHEN ?16 = (" EF_SQL_DIAGNOSTIC_OF("?6") ") THEN NULL ELSE ?16 END";
+  if (i == SF_RECIPIENTS) /* with no escape in it, the text is the same whatever SQLite writes */
+    return "CASE WHEN instr(?13, '\\') = 0 AND ?13 = (" EF_SQL_RECIPIENTS_OF(
+        "?6", "?5") ") THEN '' ELSE ?13 END";
+  return params[i];
 }
 
 /* Appends stored JSON text as a value: itself when it is JSON, else as a

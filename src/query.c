@@ -380,10 +380,14 @@ int query_cursor_decode(const char *cursor, char ts[25], int64_t *id) {
   "trim(source) END)"
 
 /* Appends the columns of enum query_col, in order, raw excepted: the id,
- * then the table's (event_fields.h). */
+ * then the table's (event_fields.h), a column stored empty read as the
+ * value the row's other columns hold (ses_field_sql_read). */
 static int append_columns(buf *b) {
   int rc = buf_appends(b, "e.id");
-  for (int i = 0; i < SF_N && !rc; i++) rc = buf_printf(b, ", e.%s", ses_fields[i].column);
+  for (int i = 0; i < SF_N && !rc; i++) {
+    const char *derived = ses_field_sql_read(i);
+    rc = derived ? buf_printf(b, ", %s", derived) : buf_printf(b, ", e.%s", ses_fields[i].column);
+  }
   return rc;
 }
 
@@ -437,7 +441,8 @@ static int append_checks(query_plan *p, buf *b, const query_filter *f) {
     bind_text(p, f->bounce_sub_type);
   }
   if (f->diagnostic[0]) {
-    rc = rc ? rc : buf_appends(b, " AND instr(lower(e.diagnostic), lower(?)) > 0");
+    rc = rc ? rc
+            : buf_appends(b, " AND instr(lower(" EF_SQL_READ_DIAGNOSTIC("e.") "), lower(?)) > 0");
     bind_text(p, f->diagnostic);
   }
   /* A tag's values are a list; SES sets one (the first is compared). The
@@ -972,7 +977,7 @@ static int group_key_sql(buf *b, const query_grouping *g, int i, int by_recipien
           b, by_recipient ? "r.domain" : "lower(substr(j.value, instr(j.value, '@') + 1))");
     case QG_BOUNCE_TYPE: return buf_appends(b, "e.bounceType");
     case QG_BOUNCE_SUB: return buf_appends(b, "e.bounceSubType");
-    case QG_DIAGNOSTIC: return buf_appends(b, "seslog_diag(e.diagnostic)");
+    case QG_DIAGNOSTIC: return buf_appends(b, "seslog_diag(" EF_SQL_READ_DIAGNOSTIC("e.") ")");
     case QG_SOURCE: return buf_appends(b, "e.source");
     case QG_CONFIG_SET:
     case QG_TAG:
@@ -1127,8 +1132,8 @@ static int events_sql(const query_filter *f, const query_grouping *g, query_plan
                                ? ", count(*) AS n"
                                : ", count(DISTINCT e.id) AS n");
   const char *extra = by_domain && !by_recipient
-                          ? ", json_each(CASE WHEN json_valid(e.recipients) THEN e.recipients "
-                            "ELSE '[]' END) j"
+                          ? ", json_each(CASE WHEN json_valid(" EF_SQL_READ_RECIPIENTS(
+                                "e.") ") THEN " EF_SQL_READ_RECIPIENTS("e.") " ELSE '[]' END) j"
                           : "";
   if (!rc) rc = build_sql(f, sel.data, extra, 0, p);
   buf_free(&sel);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "event_fields.h"
 #include "log.h"
 #include "util.h"
 
@@ -145,6 +146,9 @@ static int delete_rows(sqlite3 *db, sqlite3_stmt *sel, int limit) {
   return n;
 }
 
+/* A row's recipients JSON, stored whole or empty (schema version 20). */
+#define RCPT EF_SQL_READ_RECIPIENTS("")
+
 static int apply_round(store_req *req, sqlite3 *db) {
   round_req *rd = req->ud;
   const struct retention_rules *ru = &rd->ret->rules;
@@ -156,7 +160,7 @@ static int apply_round(store_req *req, sqlite3 *db) {
     sqlite3_stmt *sel;
     /* notificationType-timeStamp-Index finds the oldest of a type. */
     if (sqlite3_prepare_v2(db,
-                           "SELECT id, recipients, timeStamp FROM SesEventMessages "
+                           "SELECT id, " RCPT ", timeStamp FROM SesEventMessages "
                            "WHERE notificationType = ? AND timeStamp < ? LIMIT ?",
                            -1, &sel, NULL))
       return SL_EDB;
@@ -175,7 +179,7 @@ static int apply_round(store_req *req, sqlite3 *db) {
     /* Types with a rule of their own are left to it. */
     buf sql;
     buf_init(&sql, 4096);
-    buf_appends(&sql, "SELECT id, recipients, timeStamp FROM SesEventMessages WHERE timeStamp < ?");
+    buf_appends(&sql, "SELECT id, " RCPT ", timeStamp FROM SesEventMessages WHERE timeStamp < ?");
     for (int i = 0; i < ru->n; i++) buf_appends(&sql, " AND notificationType <> ?");
     buf_appends(&sql, " LIMIT ?");
     sqlite3_stmt *sel;

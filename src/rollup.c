@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "error.h"
+#include "event_fields.h"
 #include "query.h"
 #include "util.h"
 
@@ -65,6 +66,9 @@ static const struct {
      2},
 };
 
+/* The deleted row's diagnostic, stored whole or empty (schema version 20). */
+#define OLD_DIAG EF_SQL_READ_DIAGNOSTIC("OLD.")
+
 int rollup_attach(sqlite3 *db) {
   if (query_register_functions(db)) return SL_EDB;
   /* TEMP: the sqlite3 shell, which has no seslog_diag, must still be able
@@ -77,7 +81,7 @@ int rollup_attach(sqlite3 *db) {
                       "AND notificationType = OLD.notificationType "
                       "AND bounceType = coalesce(OLD.bounceType, '') "
                       "AND bounceSubType = coalesce(OLD.bounceSubType, '') "
-                      "AND diagnostic = coalesce(seslog_diag(OLD.diagnostic), ''); END",
+                      "AND diagnostic = coalesce(seslog_diag(" OLD_DIAG "), ''); END",
                       NULL, NULL, NULL) == SQLITE_OK
              ? 0
              : SL_EDB;

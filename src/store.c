@@ -327,7 +327,7 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
   if (!rc) rc = twin_open(s->db, &s->twins, err, errlen);
   if (!rc) rc = open_compression(s, err, errlen);
   if (rc) goto fail;
-  char insert[2048];
+  char insert[8192];
   if (insert_sql(insert, sizeof insert) ||
       sqlite3_prepare_v3(s->db, insert, -1, SQLITE_PREPARE_PERSISTENT, &s->ins_event, NULL) !=
           SQLITE_OK ||
@@ -457,14 +457,17 @@ static int insert_collided(store *s, const ses_event *e, int *dup) {
 
 /* The INSERT of an event row: the table's columns (event_fields.h), then
  * receivedAt, contentHash, raw, rawDict, bound in that order by
- * bind_event. Returns 0, or SL_ETOOBIG when out is too small. */
+ * bind_event (diagnostic and recipients stored empty when derivable, see
+ * ses_field_sql_write). Returns 0, or SL_ETOOBIG when out is too small. */
 static int insert_sql(char *out, size_t outlen) {
   buf b;
   buf_init(&b, outlen - 1);
   buf_appends(&b, "INSERT OR IGNORE INTO SesEventMessages (");
   for (int i = 0; i < SF_N; i++) buf_printf(&b, "%s, ", ses_fields[i].column);
   buf_appends(&b, "receivedAt, contentHash, raw, rawDict) VALUES (");
-  for (int i = 0; i < SF_N + 4; i++) buf_appends(&b, i ? ",?" : "?");
+  /* ?N is the N-th bound value; a column another holds is stored empty */
+  for (int i = 0; i < SF_N; i++) buf_printf(&b, "%s,", ses_field_sql_write(i));
+  for (int i = SF_N; i < SF_N + 4; i++) buf_printf(&b, i > SF_N ? ",?%d" : "?%d", i + 1);
   buf_appends(&b, ")");
   int rc = buf_failed(&b);
   if (!rc) memcpy(out, b.data, b.len + 1);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "event_fields.h"
 #include "util.h"
 
 struct twin_finder {
@@ -56,7 +57,7 @@ int twin_open(sqlite3 *db, twin_finder **out, char *err, size_t errlen) {
           "AS j)), 0) "
           "AND (timeStamp = ?5 OR snsMessageId = ?6 OR (?7 AND abs(julianday(timeStamp) - "
           "julianday(?5)) <= 1.0 / 24 AND EXISTS (SELECT 1 FROM json_each(?8) r WHERE "
-          "instr(lower(recipients), lower(json_quote(r.value))) > 0))) LIMIT 1",
+          "instr(lower(" EF_SQL_READ_RECIPIENTS("") "), lower(json_quote(r.value))) > 0))) LIMIT 1",
           -1, SQLITE_PREPARE_PERSISTENT, &t->find, NULL) != SQLITE_OK) {
     snprintf(err, errlen, "cannot prepare the twin finder: %s", sqlite3_errmsg(db));
     free(t);

@@ -199,8 +199,18 @@ test('missing region, credentials or a bad type list stop the start with status 
 });
 
 /** The contract's columns (and optionally more) of the replicated events, keyed. */
+// recipients as schema version 20 says to read it (stored '' when derivable)
+const RECIPIENTS_SQL = `CASE WHEN recipients <> '' THEN recipients
+  WHEN bouncedRecipients IS NULL THEN '["' || replace(destinationAddress, ',', '","') || '"]'
+  WHEN json_valid(bouncedRecipients) THEN CASE json_array_length(bouncedRecipients) WHEN 0 THEN '[]'
+    WHEN 1 THEN json_array(json_extract(bouncedRecipients, '$[0].emailAddress'))
+    WHEN 2 THEN json_array(json_extract(bouncedRecipients, '$[0].emailAddress'), json_extract(bouncedRecipients, '$[1].emailAddress'))
+    WHEN 3 THEN json_array(json_extract(bouncedRecipients, '$[0].emailAddress'), json_extract(bouncedRecipients, '$[1].emailAddress'),
+      json_extract(bouncedRecipients, '$[2].emailAddress')) END END`;
+
 async function rows(db, columns, where = "notificationType IN ('Bounce','Complaint')") {
-  const list = await sqlite(db, `SELECT ${columns.join(', ')} FROM SesEventMessages WHERE ${where}`);
+  const list = await sqlite(db, `SELECT ${columns.map((c) => (c === 'recipients' ? `${RECIPIENTS_SQL} AS recipients` : c)).join(', ')} ` +
+    `FROM SesEventMessages WHERE ${where}`);
   return new Map(list.map((r) => [`${r.messageId}|${r.timeStamp}`, r]));
 }
 

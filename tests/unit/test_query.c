@@ -305,7 +305,7 @@ static int t_plan_drivers(void) {
       {{{"source", "a@b.c"}, {"type", "Send"}}, QD_TYPE, "+(lower(CASE WHEN instr(source"},
       {{{"bounceSubType", "General"}, {"diagnostic", "5.1.1"}},
        QD_TIME,
-       " AND e.bounceSubType = ? AND instr(lower(e.diagnostic), lower(?)) > 0"},
+       " AND e.bounceSubType = ? AND instr(lower(coalesce(e.diagnostic, "},
       {{{"configurationSet", "cs"}, {"tag", "campaign:x"}, {"senderDomain", "b.c"}},
        QD_TIME,
        "json_extract(seslog_raw(e.raw), '$.mail.tags.\"ses:configuration-set\"[0]') = ?"},
