@@ -22,17 +22,15 @@
 
 extern const char schema_sql[]; /* schema/seslog.sql, embedded at build */
 
-#define MAX_MINUTES 64       /* distinct minutes in one batch before flushing */
-#define PROBE_SECONDS 2      /* between write probes while unhealthy */
-#define COMMIT_DELAY_US 1000 /* how long a loaded writer waits for more events */
-#define COMMIT_DELAY_MIN 4   /* the last batch size that counts as load */
-#define TRAIN_FIRST 256      /* events stored before the first dictionary is trained */
-#define TRAIN_SAMPLES 2048   /* events a dictionary learns from at most (more gain nothing) */
-#define TRAIN_GROWTH 10      /* a new dictionary once the events are 10x its samples */
-#define PLAIN_ROWS 64        /* rows stored plain before the first dictionary, compressed a batch */
-#define PLAIN_MAX 20000      /* more plain rows than this are left to `seslog vacuum` */
-#define CKPT_PAGES 4000      /* WAL pages (16 MiB) from which the checkpointer copies */
-#define CKPT_STEP 2000       /* ... each time this many more were written */
+#define MAX_MINUTES 64        /* distinct minutes in one batch before flushing */
+#define PROBE_SECONDS 2       /* between write probes while unhealthy */
+#define COMMIT_DELAY_US 1000  /* how long a loaded writer waits for more events */
+#define COMMIT_DELAY_MIN 4    /* the last batch size that counts as load */
+#define TRAIN_FIRST 256       /* events stored before the first dictionary is trained */
+#define TRAIN_SAMPLES 2048    /* events a dictionary learns from at most (more gain nothing) */
+#define TRAIN_GROWTH 10       /* a new dictionary once the events are 10x its samples */
+#define CKPT_PAGES 4000       /* WAL pages (16 MiB) from which the checkpointer copies */
+#define CKPT_STEP 2000        /* ... each time this many more were written */
 #define CKPT_HARD_PAGES 12000 /* past this the writer pauses for one last checkpoint */
 
 /* Counters of one minute, gathered over a batch and written once. */
@@ -85,9 +83,6 @@ struct store {
   void *trained; /* a dictionary waiting to be stored; owned */
   size_t trained_len;
   int trained_samples;
-  /* ids (plain_after, plain_upto] may hold rows stored plain before the
-   * first dictionary: each batch compresses a few of them */
-  int64_t plain_after, plain_upto;
   /* The checkpointer: copies the WAL into the database on a connection of
    * its own, beside the writer, so no commit waits for a checkpoint. */
   pthread_t ckpt_thread;
@@ -675,10 +670,6 @@ static int insert_prepared(store *s, store_req *req, const store_prep *p, int64_
   req->event_id = sqlite3_last_insert_rowid(s->db);
   req->result = STORE_STORED;
   if (req->event_id > s->events) s->events = req->event_id;
-  /* prepared plain before the first dictionary, written after it */
-  if (p->packed && !p->dict_id && rawz_enc_id(s->z) && s->events <= PLAIN_MAX &&
-      req->event_id > s->plain_upto)
-    s->plain_upto = req->event_id;
   if ((rc = insert_recipients(s, e, req->event_id))) return rc;
   if (s->n_rollups == MAX_MINUTES && flush_rollups(s)) return SL_EDB;
   count_event(s, e);
@@ -774,12 +765,7 @@ static void tend_dictionary(store *s, int with_events) {
   join_trainer(s);
   if (dict) {
     int64_t id = 0;
-    int first = rawz_enc_id(s->z) == 0;
     int rc = adopt_dictionary(s, dict, len, samples, &id);
-    if (!rc && first && s->events <= PLAIN_MAX) {
-      s->plain_after = 0;
-      s->plain_upto = s->events;
-    }
     if (rc) {
       log_kv(LOG_WARN, "the compression dictionary could not be stored", "error",
              sqlite3_errmsg(s->db), NULL);
@@ -857,83 +843,6 @@ int store_train_first(store *s, store_req **reqs, size_t n) {
   return rc;
 }
 
-/* One row stored plain, read for compress_plain_rows. */
-struct plain_row {
-  int64_t id;
-  char *text;
-  size_t len;
-  char *values[RAWZ_NVALUES];
-};
-
-static void plain_row_clear(struct plain_row *r) {
-  free(r->text);
-  for (int k = 0; k < RAWZ_NVALUES; k++) free(r->values[k]);
-}
-
-/* Reads up to PLAIN_ROWS rows stored plain after s->plain_after into rows.
- * Returns how many, or -1 (the statement failed, or out of memory). */
-static int read_plain_rows(store *s, struct plain_row *rows) {
-  sqlite3_stmt *st = store_stmt(s, "SELECT id, raw, " RAWZ_COLUMNS("") " FROM SesEventMessages "
-                                   "WHERE id > ? AND id <= ? AND rawDict = 0 "
-                                   "AND typeof(raw) = 'text' ORDER BY id LIMIT ?");
-  if (!st) return -1;
-  sqlite3_bind_int64(st, 1, s->plain_after);
-  sqlite3_bind_int64(st, 2, s->plain_upto);
-  sqlite3_bind_int(st, 3, PLAIN_ROWS);
-  int n = 0, rc = SQLITE_DONE, bad = 0;
-  while (n < PLAIN_ROWS && !bad && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-    struct plain_row *r = &rows[n++];
-    memset(r, 0, sizeof *r);
-    r->id = sqlite3_column_int64(st, 0);
-    r->len = (size_t)sqlite3_column_bytes(st, 1);
-    const char *t = (const char *)sqlite3_column_text(st, 1);
-    bad = !t || !(r->text = util_strndup(t, r->len));
-    for (int k = 0; k < RAWZ_NVALUES && !bad; k++) {
-      const char *v = (const char *)sqlite3_column_text(st, 2 + k);
-      bad = v && !(r->values[k] = strdup(v));
-    }
-  }
-  if (!bad && n < PLAIN_ROWS && rc != SQLITE_DONE) bad = 1;
-  sqlite3_reset(st);
-  if (bad) {
-    for (int i = 0; i < n; i++) plain_row_clear(&rows[i]);
-    return -1;
-  }
-  return n;
-}
-
-/* Inside the batch's transaction: compresses a few of the rows stored
- * plain before the first dictionary existed (the server's first few
- * hundred events), so they cost what later rows cost, without a pause
- * or a commit of their own. A failure only stops it: those rows stay
- * plain (`seslog vacuum` compresses them), the batch goes on. */
-static void compress_plain_rows(store *s) {
-  if (s->plain_after >= s->plain_upto || !rawz_enc_id(s->z)) return;
-  struct plain_row rows[PLAIN_ROWS];
-  int n = read_plain_rows(s, rows);
-  sqlite3_stmt *upd = store_stmt(
-      s, "UPDATE SesEventMessages SET raw = ?, rawDict = ? WHERE id = ? AND rawDict = 0");
-  int failed = n < 0 || !upd;
-  for (int i = 0; i < n && !failed; i++) {
-    rawz_values v;
-    for (int k = 0; k < RAWZ_NVALUES; k++) v.v[k] = rows[i].values[k];
-    const void *frame;
-    size_t flen;
-    int64_t dict_id;
-    failed = rawz_compress(s->z, rows[i].text, rows[i].len, &v, &frame, &flen, &dict_id) != 0;
-    if (failed || !dict_id) continue; /* no gain: it stays plain */
-    sqlite3_bind_blob(upd, 1, frame, (int)flen, SQLITE_STATIC);
-    sqlite3_bind_int64(upd, 2, dict_id);
-    sqlite3_bind_int64(upd, 3, rows[i].id);
-    failed = sqlite3_step(upd) != SQLITE_DONE;
-    sqlite3_reset(upd);
-    sqlite3_clear_bindings(upd);
-  }
-  if (n > 0) s->plain_after = rows[n - 1].id;
-  for (int i = 0; i < n; i++) plain_row_clear(&rows[i]);
-  if (failed || n < PLAIN_ROWS) s->plain_upto = 0; /* done, or given up */
-}
-
 static void bound_wal(store *s);
 
 int store_write(store *s, store_req **reqs, size_t n) {
@@ -958,7 +867,6 @@ int store_write(store *s, store_req **reqs, size_t n) {
       else
         reqs[i]->result = STORE_STORED;
     }
-    if (!err && with_events) compress_plain_rows(s);
     if (!err) err = flush_rollups(s);
     if (!err) err = rollup_flush(s->groups);
     for (int h = 0; h < s->opts.n_hooks && !err; h++)
