@@ -179,6 +179,9 @@ static size_t compress_with(ZSTD_CCtx *cctx, const rawz_dict *d, const char *tex
                             const rawz_values *vals, buf *tok, void **frame, size_t *cap) {
   int t = tokenize(text, len, vals, tok);
   if (t < 0) return SIZE_MAX;
+  /* a text of its own starting with the mark (never JSON) stays plain: a
+   * frame of it would read as tokenized */
+  if (!t && len && (unsigned char)text[0] == RAWZ_TOKEN_MARK) return 0;
   const char *in = t ? tok->data : text;
   size_t inlen = t ? tok->len : len;
   size_t bound = ZSTD_compressBound(inlen);
