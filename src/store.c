@@ -29,6 +29,7 @@ extern const char schema_sql[]; /* schema/seslog.sql, embedded at build */
 #define TRAIN_FIRST 64        /* events stored before the first dictionary is trained */
 #define TRAIN_SAMPLES 2048    /* events a dictionary learns from at most (more gain nothing) */
 #define TRAIN_GROWTH 10       /* a new dictionary once the events are 10x its samples */
+#define TRAIN_FIRST_BATCH 256 /* events of an import's first batch the first one learns from */
 #define CKPT_PAGES 4000       /* WAL pages (16 MiB) from which the checkpointer copies */
 #define CKPT_STEP 2000        /* ... each time this many more were written */
 #define CKPT_HARD_PAGES 12000 /* past this the writer pauses for one last checkpoint */
@@ -818,7 +819,7 @@ int store_train_first(store *s, store_req **reqs, size_t n) {
   int samples = 0;
   char err[256] = "";
   if (!rc)
-    rc = rawz_train_texts(texts, lens, vals, m, TRAIN_SAMPLES, &dict, &len, &samples, err,
+    rc = rawz_train_texts(texts, lens, vals, m, TRAIN_FIRST_BATCH, &dict, &len, &samples, err,
                           sizeof err);
   free(texts);
   free(lens);
