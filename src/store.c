@@ -827,6 +827,10 @@ int store_train_first(store *s, store_req **reqs, size_t n) {
   if (rc) return rc == SL_EINVAL ? 0 : rc; /* too few, or nothing learned: plain, as before */
   int64_t id = 0;
   if ((rc = adopt_dictionary(s, dict, len, samples, &id))) return rc;
+  char ids[24], ns[24];
+  snprintf(ids, sizeof ids, "%lld", (long long)id);
+  snprintf(ns, sizeof ns, "%d", samples);
+  log_kv(LOG_INFO, "compression dictionary trained", "id", ids, "events", ns, NULL);
   plan_training(s);
   /* the events prepared without a dictionary: compressed with this one */
   rawz_dict *d = rawz_enc_dict(s->z);
