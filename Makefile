@@ -167,7 +167,7 @@ uninstall:
 # main.c) under ASan + UBSan. `make fuzz` replays tests/fuzz/regressions, then runs each target
 # FUZZ_SECONDS on a copy of its seed corpus in $(BUILD)/fuzz/corpus; it fails when one crashes.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= http sns ses import text
+FUZZ_TARGETS ?= http sns ses import text rawz
 FUZZ_CC      ?= clang
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer $(WARN) -Wno-unknown-warning-option \
                 -Iinclude $(PKG_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=undefined

@@ -134,6 +134,16 @@ int store_prepare(store *s, const ses_event *e, store_prep **out);
 
 void store_prep_free(store_prep *p);
 
+/* For a writer of many events at once (seslog import), before it writes
+ * the first of reqs (nothing else writing meanwhile): when the database
+ * has no compression dictionary yet, trains the first one on the n
+ * events of reqs, held in memory, stores it and compresses their
+ * prepared originals with it, so no row of the import waits plain for a
+ * dictionary trained on committed rows. Does nothing when a dictionary
+ * exists or the events are too few. Returns 0, SL_EDB or SL_ENOMEM (the
+ * events are written as prepared either way). */
+int store_train_first(store *s, store_req **reqs, size_t n);
+
 /* Writer connection (the writer thread, or the caller before store_start):
  * the statement of sql, prepared on first use and kept by the store, which
  * finalizes it in store_close, so modules that write through the store

@@ -557,3 +557,17 @@ CREATE VIEW suppression_history_full AS
 -- later entry) is stored whole. Rows written before
 -- keep their values; both forms read the same through these expressions
 -- (src/event_fields.c, ses_field_sql_read). No schema change.
+
+-- version 21
+-- The original JSON in a zstd frame (version 10) may leave out the values
+-- its row's columns already hold: a frame whose text starts with the byte
+-- 0x01 has each occurrence of messageId, destinationAddress,
+-- bouncedRecipients, feedbackId and reportingMTA (the row's values, byte
+-- for byte) replaced by one byte, 0x02 to 0x06 in that order; JSON text
+-- never holds those bytes itself (src/rawz.c). seslog reads it back with
+--   seslog_raw(raw, messageId, destinationAddress, bouncedRecipients,
+--              feedbackId, reportingMTA)
+-- which is an error, never a different text, when a value it needs is not
+-- given. Editing one of those columns by hand changes the row's original
+-- JSON with it. Nothing changes in the tables: this section only marks the
+-- databases an older seslog must not read.

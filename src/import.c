@@ -291,6 +291,10 @@ static void flush(importer *im) {
   settle(im);
   wbatch *b = im->filling;
   if (!b->n || im->db_failed) return;
+  /* the first batch teaches a new database its first dictionary before
+   * any of it is written: no event of the import is stored plain for want
+   * of one (a failure leaves them plain, as the store would) */
+  (void)store_train_first(im->st, b->req, b->n);
   if (!im->overlap || !im->writer_started || b->bytes >= 2 * BATCH_BYTES) {
     write_batch(im->st, b);
     complete(im, b);

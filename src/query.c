@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "error.h"
+#include "rawz.h"
 #include "readpool.h"
 
 /* The range util_format_iso8601 can write: 0000-01-01 .. 9999-12-31. */
@@ -450,23 +451,20 @@ static int append_checks(query_plan *p, buf *b, const query_filter *f) {
    * query. */
   if (f->configuration_set[0]) {
     rc = rc ? rc
-            : buf_appends(b,
-                          " AND json_valid(seslog_raw(e.raw)) AND json_extract(seslog_raw(e.raw), "
-                          "'$.mail.tags.\"ses:configuration-set\"[0]') = ?");
+            : buf_appends(b, " AND json_valid(" RAWZ_SQL_E ") AND json_extract(" RAWZ_SQL_E
+                             ", '$.mail.tags.\"ses:configuration-set\"[0]') = ?");
     bind_text(p, f->configuration_set);
   }
   if (f->tag_path[0] && f->tag_value[0]) {
     rc = rc ? rc
-            : buf_appends(b,
-                          " AND json_valid(seslog_raw(e.raw)) AND json_extract(seslog_raw(e.raw), "
-                          "? || '[0]') = ?");
+            : buf_appends(b, " AND json_valid(" RAWZ_SQL_E ") AND json_extract(" RAWZ_SQL_E
+                             ", ? || '[0]') = ?");
     bind_text(p, f->tag_path);
     bind_text(p, f->tag_value);
   } else if (f->tag_path[0]) {
     rc = rc ? rc
-            : buf_appends(b,
-                          " AND json_valid(seslog_raw(e.raw)) AND json_type(seslog_raw(e.raw), ?) "
-                          "IS NOT NULL");
+            : buf_appends(b, " AND json_valid(" RAWZ_SQL_E ") AND json_type(" RAWZ_SQL_E
+                             ", ?) IS NOT NULL");
     bind_text(p, f->tag_path);
   }
   if (f->sender_domain[0]) {
@@ -487,7 +485,7 @@ int query_plan_build(const query_filter *f, int with_raw, query_plan *p) {
   buf select;
   buf_init(&select, 4096);
   append_columns(&select);
-  buf_appends(&select, with_raw ? ", seslog_raw(e.raw)" : ", NULL");
+  buf_appends(&select, with_raw ? ", " RAWZ_SQL_E : ", NULL");
   int rc = buf_failed(&select) ? SL_ENOMEM : build_sql(f, select.data, "", 1, p);
   buf_free(&select);
   return rc;
@@ -983,8 +981,7 @@ static int group_key_sql(buf *b, const query_grouping *g, int i, int by_recipien
     case QG_TAG:
       /* The path holds no quote (query_grouping_parse). */
       return buf_printf(
-          b,
-          "CASE WHEN json_valid(seslog_raw(e.raw)) THEN json_extract(seslog_raw(e.raw), '%s') END",
+          b, "CASE WHEN json_valid(" RAWZ_SQL_E ") THEN json_extract(" RAWZ_SQL_E ", '%s') END",
           g->path[i]);
   }
   return SL_EINVAL;

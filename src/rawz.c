@@ -20,7 +20,9 @@
 #define MIN_SAMPLES 64        /* fewer events teach a dictionary nothing useful */
 #define SAMPLE_MAX (16 << 10) /* a longer event is cut here for training */
 #define DICT_MAGIC 0xEC30A437u
-#define CACHED_DICTS 8 /* dictionaries a reading connection keeps ready */
+#define CACHED_DICTS 8                    /* dictionaries a reading connection keeps ready */
+#define TOKEN_FIRST (RAWZ_TOKEN_MARK + 1) /* the token of RAWZ_COLUMNS' first value */
+#define TOKEN_MIN 8 /* a shorter value stays: the dictionary predicts it about as well */
 
 struct rawz_dict {
   ZSTD_CDict *cdict; /* digested */
@@ -38,6 +40,7 @@ struct rawz_enc {
   rawz_dict *cur;
   void *out;  /* the last frame */
   size_t cap; /* bytes at out */
+  buf tok;    /* the last tokenized text */
 };
 
 int rawz_enc_new(rawz_enc **out) {
@@ -47,6 +50,7 @@ int rawz_enc_new(rawz_enc **out) {
     return SL_ENOMEM;
   }
   pthread_mutex_init(&z->mu, NULL);
+  buf_init(&z->tok, RAWZ_RAW_MAX);
   *out = z;
   return 0;
 }
@@ -63,6 +67,7 @@ void rawz_enc_free(rawz_enc *z) {
   rawz_dict_release(z->cur);
   pthread_mutex_destroy(&z->mu);
   free(z->out);
+  buf_free(&z->tok);
   free(z);
 }
 
@@ -119,25 +124,79 @@ int rawz_enc_load(rawz_enc *z, sqlite3 *db) {
   return 0;
 }
 
-/* Compresses len bytes of text with d into *frame (growing it to *cap)
- * with cctx. Returns the frame's length, or 0 when the text should stay
- * plain (no gain, no room). Returns SIZE_MAX when out of memory. */
+/* 1 when text holds a byte that is a token or the mark: never in JSON
+ * text, but such a text is stored as it is. */
+static int holds_tokens(const char *text, size_t len) {
+  for (int c = RAWZ_TOKEN_MARK; c < TOKEN_FIRST + RAWZ_NVALUES; c++) /* memchr: SIMD */
+    if (memchr(text, c, len)) return 1;
+  return 0;
+}
+
+/* Writes into out (reset first) RAWZ_TOKEN_MARK, then text with every
+ * occurrence of a value of vals replaced by its token; where two values
+ * start at the same byte, the longer. Returns 1 when a value was
+ * replaced, 0 when the text stays as it is (no value occurs, or vals is
+ * NULL), or SL_ENOMEM. */
+static int tokenize(const char *text, size_t len, const rawz_values *vals, buf *out) {
+  const char *next[RAWZ_NVALUES] = {0};
+  size_t vlen[RAWZ_NVALUES] = {0};
+  int any = 0;
+  for (int k = 0; vals && k < RAWZ_NVALUES; k++) {
+    vlen[k] = vals->v[k] ? strlen(vals->v[k]) : 0;
+    if (vlen[k] >= TOKEN_MIN) next[k] = memmem(text, len, vals->v[k], vlen[k]);
+    any |= next[k] != NULL;
+  }
+  if (!any || holds_tokens(text, len)) return 0;
+  buf_reset(out);
+  unsigned char mark = RAWZ_TOKEN_MARK;
+  buf_append(out, &mark, 1);
+  const char *p = text, *end = text + len;
+  for (;;) {
+    int best = -1;
+    for (int k = 0; k < RAWZ_NVALUES; k++)
+      if (next[k] &&
+          (best < 0 || next[k] < next[best] || (next[k] == next[best] && vlen[k] > vlen[best])))
+        best = k;
+    if (best < 0) break;
+    unsigned char token = (unsigned char)(TOKEN_FIRST + best);
+    buf_append(out, p, (size_t)(next[best] - p));
+    buf_append(out, &token, 1);
+    p = next[best] + vlen[best];
+    for (int k = 0; k < RAWZ_NVALUES; k++)
+      if (next[k] && next[k] < p) next[k] = memmem(p, (size_t)(end - p), vals->v[k], vlen[k]);
+  }
+  buf_append(out, p, (size_t)(end - p));
+  return buf_failed(out) ? SL_ENOMEM : 1;
+}
+
+/* Compresses len bytes of text, tokenized with vals into tok, with d into
+ * *frame (growing it to *cap) with cctx. Returns the frame's length, or 0
+ * when the text should stay plain (no gain, no room). Returns SIZE_MAX
+ * when out of memory. */
 static size_t compress_with(ZSTD_CCtx *cctx, const rawz_dict *d, const char *text, size_t len,
-                            void **frame, size_t *cap) {
-  size_t bound = ZSTD_compressBound(len);
+                            const rawz_values *vals, buf *tok, void **frame, size_t *cap) {
+  int t = tokenize(text, len, vals, tok);
+  if (t < 0) return SIZE_MAX;
+  /* a text of its own starting with the mark (never JSON) stays plain: a
+   * frame of it would read as tokenized */
+  if (!t && len && (unsigned char)text[0] == RAWZ_TOKEN_MARK) return 0;
+  const char *in = t ? tok->data : text;
+  size_t inlen = t ? tok->len : len;
+  size_t bound = ZSTD_compressBound(inlen);
   if (bound > *cap) {
     void *p = realloc(*frame, bound);
     if (!p) return SIZE_MAX;
     *frame = p;
     *cap = bound;
   }
-  size_t n = ZSTD_compress_usingCDict(cctx, *frame, *cap, text, len, d->cdict);
+  size_t n = ZSTD_compress_usingCDict(cctx, *frame, *cap, in, inlen, d->cdict);
   return ZSTD_isError(n) || n >= len ? 0 : n;
 }
 
-int rawz_compress(rawz_enc *z, const char *text, size_t len, const void **out, size_t *outlen,
-                  int64_t *dict_id) {
-  size_t n = z->cur ? compress_with(z->cctx, z->cur, text, len, &z->out, &z->cap) : 0;
+int rawz_compress(rawz_enc *z, const char *text, size_t len, const rawz_values *vals,
+                  const void **out, size_t *outlen, int64_t *dict_id) {
+  size_t n =
+      z->cur ? compress_with(z->cctx, z->cur, text, len, vals, &z->tok, &z->out, &z->cap) : 0;
   if (n == SIZE_MAX) return SL_ENOMEM;
   if (n == 0) {
     /* no dictionary, or no gain: the text as it is never fails */
@@ -158,6 +217,7 @@ struct thread_enc {
   ZSTD_CCtx *cctx;
   void *frame;
   size_t cap;
+  buf tok;
 };
 
 static pthread_key_t enc_key;
@@ -168,6 +228,7 @@ static void free_thread_enc(void *p) {
   struct thread_enc *t = p;
   ZSTD_freeCCtx(t->cctx);
   free(t->frame);
+  buf_free(&t->tok);
   free(t);
 }
 
@@ -181,6 +242,7 @@ static struct thread_enc *thread_enc(void) {
   struct thread_enc *t = pthread_getspecific(enc_key);
   if (t) return t;
   t = calloc(1, sizeof *t);
+  if (t) buf_init(&t->tok, RAWZ_RAW_MAX);
   if (t && (!(t->cctx = ZSTD_createCCtx()) || pthread_setspecific(enc_key, t))) {
     ZSTD_freeCCtx(t->cctx);
     free(t);
@@ -189,15 +251,15 @@ static struct thread_enc *thread_enc(void) {
   return t;
 }
 
-int rawz_dict_compress(const rawz_dict *d, const char *text, size_t len, void **out, size_t *outlen,
-                       int64_t *dict_id) {
+int rawz_dict_compress(const rawz_dict *d, const char *text, size_t len, const rawz_values *vals,
+                       void **out, size_t *outlen, int64_t *dict_id) {
   *out = NULL;
   *outlen = 0;
   *dict_id = 0;
   if (!d) return 0;
   struct thread_enc *t = thread_enc();
   if (!t) return SL_ENOMEM;
-  size_t n = compress_with(t->cctx, d, text, len, &t->frame, &t->cap);
+  size_t n = compress_with(t->cctx, d, text, len, vals, &t->tok, &t->frame, &t->cap);
   if (n == SIZE_MAX) return SL_ENOMEM;
   if (n == 0) return 0;
   /* a copy of its own size: frames wait in queues, the bound is ~7x more */
@@ -210,26 +272,76 @@ int rawz_dict_compress(const rawz_dict *d, const char *text, size_t len, void **
   return 0;
 }
 
-/* Reads the raw column of the first event at or after id into b (plain
- * text, decompressed by seslog_raw). Returns 1 with a sample, 0 past the
- * end, or SL_EDB. */
-static int read_sample(sqlite3_stmt *st, int64_t id, buf *b, size_t *len) {
+/* Appends text, tokenized with vals as rawz_compress would, to b as one
+ * sample (cut at SAMPLE_MAX) of *size bytes. Returns 1, 0 for an empty
+ * text (no sample), or SL_ENOMEM. */
+static int add_sample(buf *b, buf *tok, const char *text, size_t len, const rawz_values *vals,
+                      size_t *size) {
+  int t = text && len ? tokenize(text, len, vals, tok) : 0;
+  if (t < 0) return t;
+  const char *in = t ? tok->data : text;
+  size_t n = t ? tok->len : len;
+  if (!n || !in) return 0;
+  if (n > SAMPLE_MAX) n = SAMPLE_MAX;
+  if (buf_append(b, in, n)) return SL_ENOMEM;
+  *size = n;
+  return 1;
+}
+
+/* The SELECT of one event's original and the values of its row that
+ * tokenize it: columns 0 and 1 .. RAWZ_NVALUES of rawz_train's and
+ * rawz_recompress's statements. */
+#define SELECT_ORIGINAL RAWZ_SQL("") ", " RAWZ_COLUMNS("")
+
+/* The values of RAWZ_COLUMNS in st's columns from first on. */
+static void column_values(sqlite3_stmt *st, int first, rawz_values *v) {
+  for (int k = 0; k < RAWZ_NVALUES; k++) v->v[k] = (const char *)sqlite3_column_text(st, first + k);
+}
+
+/* Reads the original of the first event at or after id into b as a
+ * sample (tokenized with its row's columns). Returns 1 with a sample, 0
+ * past the end, SL_EDB or SL_ENOMEM. */
+static int read_sample(sqlite3_stmt *st, int64_t id, buf *b, buf *tok, size_t *len) {
   sqlite3_bind_int64(st, 1, id);
   int rc = sqlite3_step(st);
   int out = 0;
   if (rc == SQLITE_ROW) {
+    const char *p = (const char *)sqlite3_column_text(st, 0);
     size_t n = (size_t)sqlite3_column_bytes(st, 0);
-    if (n > SAMPLE_MAX) n = SAMPLE_MAX;
-    const void *p = sqlite3_column_blob(st, 0);
-    if (n && p && buf_append(b, p, n) == 0) {
-      *len = n;
-      out = 1;
-    }
+    rawz_values v;
+    column_values(st, 1, &v);
+    out = add_sample(b, tok, p, n, &v, len);
   } else if (rc != SQLITE_DONE) {
     out = SL_EDB;
   }
   sqlite3_reset(st);
   return out;
+}
+
+/* Trains a dictionary on the n samples of b (sizes[i] bytes each). */
+static int train_samples(const buf *b, const size_t *sizes, int n, void **dict, size_t *dictlen,
+                         int *samples, char *err, size_t errlen) {
+  if (n < MIN_SAMPLES) {
+    snprintf(err, errlen, "%d events are too few to train a dictionary on (%d needed)", n,
+             MIN_SAMPLES);
+    return SL_EINVAL;
+  }
+  size_t cap = b->len / 8;
+  if (cap > DICT_MAX) cap = DICT_MAX;
+  if (cap < 4096) cap = 4096;
+  void *d = malloc(cap);
+  if (!d) return SL_ENOMEM;
+  size_t got = ZDICT_trainFromBuffer(d, cap, b->data, sizes, (unsigned)n);
+  if (ZDICT_isError(got) || got < 8) {
+    snprintf(err, errlen, "training a dictionary on %d events failed: %s", n,
+             ZDICT_isError(got) ? ZDICT_getErrorName(got) : "too small");
+    free(d);
+    return SL_EINVAL;
+  }
+  *dict = d;
+  *dictlen = got;
+  *samples = n;
+  return 0;
 }
 
 int rawz_train(sqlite3 *db, int max_samples, void **dict, size_t *dictlen, int *samples, char *err,
@@ -246,14 +358,16 @@ int rawz_train(sqlite3 *db, int max_samples, void **dict, size_t *dictlen, int *
   lo = sqlite3_column_int64(st, 0);
   hi = sqlite3_column_int64(st, 1);
   sqlite3_finalize(st);
+  st = NULL;
   if (max_samples < MIN_SAMPLES) max_samples = MIN_SAMPLES;
   size_t *sizes = malloc(sizeof *sizes * (size_t)max_samples);
-  buf b;
+  buf b, tok;
   buf_init(&b, (size_t)max_samples * SAMPLE_MAX);
+  buf_init(&tok, RAWZ_RAW_MAX);
   if (!sizes) return SL_ENOMEM;
   int rc = 0, n = 0;
   if (sqlite3_prepare_v2(db,
-                         "SELECT seslog_raw(raw) FROM SesEventMessages WHERE id >= ? "
+                         "SELECT " SELECT_ORIGINAL " FROM SesEventMessages WHERE id >= ? "
                          "ORDER BY id LIMIT 1",
                          -1, &st, NULL) != SQLITE_OK) {
     snprintf(err, errlen, "cannot read the events: %s", sqlite3_errmsg(db));
@@ -269,43 +383,45 @@ int rawz_train(sqlite3 *db, int max_samples, void **dict, size_t *dictlen, int *
     int64_t id = lo + (int64_t)(step * k);
     if (id <= prev) continue;
     prev = id;
-    int got = read_sample(st, id, &b, &sizes[n]);
+    int got = read_sample(st, id, &b, &tok, &sizes[n]);
     if (got < 0) {
-      snprintf(err, errlen, "cannot read the events: %s", sqlite3_errmsg(db));
+      if (got == SL_EDB) snprintf(err, errlen, "cannot read the events: %s", sqlite3_errmsg(db));
       rc = got;
       goto out;
     }
     if (got == 0) break;
     n++;
   }
-  if (n < MIN_SAMPLES) {
-    snprintf(err, errlen, "%d events are too few to train a dictionary on (%d needed)", n,
-             MIN_SAMPLES);
-    rc = SL_EINVAL;
-    goto out;
-  }
-  size_t cap = b.len / 8;
-  if (cap > DICT_MAX) cap = DICT_MAX;
-  if (cap < 4096) cap = 4096;
-  void *d = malloc(cap);
-  if (!d) {
-    rc = SL_ENOMEM;
-    goto out;
-  }
-  size_t got = ZDICT_trainFromBuffer(d, cap, b.data, sizes, (unsigned)n);
-  if (ZDICT_isError(got) || got < 8) {
-    snprintf(err, errlen, "training a dictionary on %d events failed: %s", n,
-             ZDICT_isError(got) ? ZDICT_getErrorName(got) : "too small");
-    free(d);
-    rc = SL_EINVAL;
-    goto out;
-  }
-  *dict = d;
-  *dictlen = got;
-  *samples = n;
+  rc = train_samples(&b, sizes, n, dict, dictlen, samples, err, errlen);
 out:
   sqlite3_finalize(st);
   buf_free(&b);
+  buf_free(&tok);
+  free(sizes);
+  return rc;
+}
+
+int rawz_train_texts(const char *const *texts, const size_t *lens, const rawz_values *vals,
+                     size_t n, int max_samples, void **dict, size_t *dictlen, int *samples,
+                     char *err, size_t errlen) {
+  if (max_samples < MIN_SAMPLES) max_samples = MIN_SAMPLES;
+  size_t *sizes = malloc(sizeof *sizes * (size_t)max_samples);
+  buf b, tok;
+  buf_init(&b, (size_t)max_samples * SAMPLE_MAX);
+  buf_init(&tok, RAWZ_RAW_MAX);
+  if (!sizes) return SL_ENOMEM;
+  int rc = 0, got = 0;
+  double step = n > (size_t)max_samples ? (double)n / max_samples : 1;
+  for (int k = 0; k < max_samples && !rc; k++) {
+    size_t i = (size_t)(step * k);
+    if (i >= n) break;
+    int one = add_sample(&b, &tok, texts[i], lens[i], vals ? &vals[i] : NULL, &sizes[got]);
+    if (one < 0) rc = one;
+    got += one > 0;
+  }
+  if (!rc) rc = train_samples(&b, sizes, got, dict, dictlen, samples, err, errlen);
+  buf_free(&b);
+  buf_free(&tok);
   free(sizes);
   return rc;
 }
@@ -398,9 +514,65 @@ static ZSTD_DDict *dec_dict(struct dec *d, sqlite3_context *ctx, uint32_t id) {
   return dd;
 }
 
-/* seslog_raw(raw): text as it is; a zstd frame decompressed with the
- * dictionary its header names. NULL stays NULL. */
+/* The JSON text of a tokenized text (its mark first) with each token
+ * replaced by its value among the SQL function's arguments after raw, set
+ * as ctx's result; an error when a value it needs is not given. */
+static void detokenize(sqlite3_context *ctx, int argc, sqlite3_value **argv, const char *in,
+                       size_t len) {
+  const char *val[RAWZ_NVALUES] = {0};
+  size_t vlen[RAWZ_NVALUES] = {0};
+  size_t total = 0;
+  for (size_t i = 1; i < len; i++) {
+    unsigned c = (unsigned char)in[i];
+    if (c < TOKEN_FIRST || c >= TOKEN_FIRST + RAWZ_NVALUES) {
+      total++;
+      continue;
+    }
+    int k = (int)(c - TOKEN_FIRST);
+    if (!val[k]) {
+      if (k + 1 >= argc || sqlite3_value_type(argv[k + 1]) == SQLITE_NULL ||
+          !(val[k] = (const char *)sqlite3_value_text(argv[k + 1]))) {
+        sqlite3_result_error(ctx,
+                             "seslog_raw: this event's JSON needs its row's columns: "
+                             "seslog_raw(raw, " RAWZ_COLUMNS("") ")",
+                             -1);
+        return;
+      }
+      vlen[k] = (size_t)sqlite3_value_bytes(argv[k + 1]);
+    }
+    total += vlen[k];
+  }
+  if (total > RAWZ_RAW_MAX) {
+    sqlite3_result_error_toobig(ctx);
+    return;
+  }
+  char *out = sqlite3_malloc64(total + 1);
+  if (!out) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  size_t o = 0;
+  for (size_t i = 1; i < len; i++) {
+    unsigned c = (unsigned char)in[i];
+    if (c < TOKEN_FIRST || c >= TOKEN_FIRST + RAWZ_NVALUES) {
+      out[o++] = in[i];
+    } else {
+      memcpy(out + o, val[c - TOKEN_FIRST], vlen[c - TOKEN_FIRST]);
+      o += vlen[c - TOKEN_FIRST];
+    }
+  }
+  out[o] = 0;
+  sqlite3_result_text64(ctx, out, o, sqlite3_free, SQLITE_UTF8);
+}
+
+/* seslog_raw(raw, messageId, ...): text as it is; a zstd frame
+ * decompressed with the dictionary its header names, its tokens replaced
+ * by the row's values given after raw. NULL stays NULL. */
 static void fn_raw(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  if (argc < 1) {
+    sqlite3_result_error(ctx, "seslog_raw: no raw column given", -1);
+    return;
+  }
   sqlite3_value *v = argv[0];
   if (sqlite3_value_type(v) != SQLITE_BLOB) {
     sqlite3_result_value(ctx, v);
@@ -433,6 +605,11 @@ static void fn_raw(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     sqlite3_result_error(ctx, "seslog_raw: a stored event does not decompress", -1);
     return;
   }
+  if (got && (unsigned char)out[0] == RAWZ_TOKEN_MARK) {
+    detokenize(ctx, argc, argv, out, got);
+    sqlite3_free(out);
+    return;
+  }
   out[got] = 0;
   sqlite3_result_text64(ctx, out, got, sqlite3_free, SQLITE_UTF8);
 }
@@ -440,7 +617,7 @@ static void fn_raw(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 static int ext_init(sqlite3 *db, char **errmsg, const struct sqlite3_api_routines *api) {
   struct dec *d = calloc(1, sizeof *d);
   if (!d) return SQLITE_NOMEM;
-  return sqlite3_create_function_v2(db, "seslog_raw", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, d,
+  return sqlite3_create_function_v2(db, "seslog_raw", -1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, d,
                                     fn_raw, NULL, NULL, dec_free);
 }
 
@@ -453,8 +630,25 @@ struct row {
   int64_t id;
   char *text; /* malloc'd JSON */
   size_t len;
-  size_t stored; /* bytes of raw as found */
+  size_t stored;              /* bytes of raw as found */
+  char *values[RAWZ_NVALUES]; /* malloc'd: the row's RAWZ_COLUMNS (NULL: NULL) */
 };
+
+static void row_clear(struct row *r) {
+  free(r->text);
+  for (int k = 0; k < RAWZ_NVALUES; k++) free(r->values[k]);
+  memset(r, 0, sizeof *r);
+}
+
+/* Copies the row's values of RAWZ_COLUMNS from sel's columns from first
+ * on. Returns 0 or SL_ENOMEM. */
+static int copy_values(sqlite3_stmt *sel, int first, struct row *r) {
+  rawz_values v;
+  column_values(sel, first, &v);
+  for (int k = 0; k < RAWZ_NVALUES; k++)
+    if (v.v[k] && !(r->values[k] = strdup(v.v[k]))) return SL_ENOMEM;
+  return 0;
+}
 
 #define RECOMPRESS_ROWS 2000 /* rows a transaction of rawz_recompress */
 
@@ -471,9 +665,9 @@ static int read_rows(sqlite3_stmt *sel, int64_t after_id, int64_t dict, struct r
     rows[n].stored = (size_t)sqlite3_column_int64(sel, 2);
     rows[n].text = t ? util_strndup(t, len) : NULL;
     rows[n].len = len;
-    if (!rows[n].text) {
+    if (!rows[n].text || copy_values(sel, 3, &rows[n])) {
       sqlite3_reset(sel);
-      for (int i = 0; i < n; i++) free(rows[i].text);
+      for (int i = 0; i <= n; i++) row_clear(&rows[i]);
       return t ? SL_ENOMEM : SL_EDB;
     }
     n++;
@@ -481,7 +675,7 @@ static int read_rows(sqlite3_stmt *sel, int64_t after_id, int64_t dict, struct r
   int failed = n < RECOMPRESS_ROWS && rc != SQLITE_DONE;
   sqlite3_reset(sel);
   if (failed) {
-    for (int i = 0; i < n; i++) free(rows[i].text);
+    for (int i = 0; i < n; i++) row_clear(&rows[i]);
     return SL_EDB;
   }
   return n;
@@ -494,10 +688,11 @@ int rawz_recompress(sqlite3 *db, rawz_enc *z, int64_t *rows_done, int64_t *befor
   int rc = 0;
   if (errlen) err[0] = 0;
   if (!rows) return SL_ENOMEM;
-  if (sqlite3_prepare_v2(db,
-                         "SELECT id, seslog_raw(raw), length(CAST(raw AS BLOB)) "
-                         "FROM SesEventMessages WHERE id > ?1 AND rawDict != ?2 ORDER BY id",
-                         -1, &sel, NULL) != SQLITE_OK ||
+  if (sqlite3_prepare_v2(
+          db,
+          "SELECT id, " RAWZ_SQL("") ", length(CAST(raw AS BLOB)), " RAWZ_COLUMNS(
+              "") " FROM SesEventMessages WHERE id > ?1 AND rawDict != ?2 ORDER BY id",
+          -1, &sel, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(db, "UPDATE SesEventMessages SET raw = ?, rawDict = ? WHERE id = ?", -1,
                          &upd, NULL) != SQLITE_OK) {
     rc = SL_EDB;
@@ -516,7 +711,9 @@ int rawz_recompress(sqlite3 *db, rawz_enc *z, int64_t *rows_done, int64_t *befor
       const void *p;
       size_t len;
       int64_t id;
-      rc = rawz_compress(z, rows[i].text, rows[i].len, &p, &len, &id);
+      rawz_values v;
+      for (int k = 0; k < RAWZ_NVALUES; k++) v.v[k] = rows[i].values[k];
+      rc = rawz_compress(z, rows[i].text, rows[i].len, &v, &p, &len, &id);
       if (rc) break;
       if (id)
         sqlite3_bind_blob(upd, 1, p, (int)len, SQLITE_STATIC);
@@ -539,7 +736,7 @@ int rawz_recompress(sqlite3 *db, rawz_enc *z, int64_t *rows_done, int64_t *befor
       *after += a;
     }
     last = rows[n - 1].id;
-    for (int i = 0; i < n; i++) free(rows[i].text);
+    for (int i = 0; i < n; i++) row_clear(&rows[i]);
     if (rc) break;
   }
 out:

@@ -26,9 +26,10 @@ extern const char schema_sql[]; /* schema/seslog.sql, embedded at build */
 #define PROBE_SECONDS 2       /* between write probes while unhealthy */
 #define COMMIT_DELAY_US 1000  /* how long a loaded writer waits for more events */
 #define COMMIT_DELAY_MIN 4    /* the last batch size that counts as load */
-#define TRAIN_FIRST 256       /* events stored before the first dictionary is trained */
+#define TRAIN_FIRST 64        /* events stored before the first dictionary is trained */
 #define TRAIN_SAMPLES 2048    /* events a dictionary learns from at most (more gain nothing) */
 #define TRAIN_GROWTH 10       /* a new dictionary once the events are 10x its samples */
+#define TRAIN_FIRST_BATCH 256 /* events of an import's first batch the first one learns from */
 #define CKPT_PAGES 4000       /* WAL pages (16 MiB) from which the checkpointer copies */
 #define CKPT_STEP 2000        /* ... each time this many more were written */
 #define CKPT_HARD_PAGES 12000 /* past this the writer pauses for one last checkpoint */
@@ -532,14 +533,30 @@ void store_prep_free(store_prep *p) {
   free(p);
 }
 
+/* The values of RAWZ_COLUMNS that e's row will store, as bind_event binds
+ * them: the original JSON is tokenized with exactly these. */
+static void raw_values(const ses_event *e, rawz_values *v) {
+  static const int field[RAWZ_NVALUES] = {[RAWZ_MESSAGE_ID] = SF_MESSAGE_ID,
+                                          [RAWZ_DESTINATION] = SF_DESTINATION,
+                                          [RAWZ_BOUNCED] = SF_BOUNCED_RECIPIENTS,
+                                          [RAWZ_FEEDBACK_ID] = SF_FEEDBACK_ID,
+                                          [RAWZ_REPORTING_MTA] = SF_REPORTING_MTA};
+  for (int k = 0; k < RAWZ_NVALUES; k++) {
+    char *none;
+    ses_field_text(e, field[k], &v->v[k], &none); /* TEXT and JSON fields: e's own string */
+  }
+}
+
 int store_prepare(store *s, const ses_event *e, store_prep **out) {
   *out = NULL;
   store_prep *p = calloc(1, sizeof *p);
   if (!p) return SL_ENOMEM;
   int rc = prep_fields(p, e);
   if (!rc) {
+    rawz_values v;
+    raw_values(e, &v);
     rawz_dict *d = rawz_enc_dict(s->z); /* held while compressing with it */
-    rc = rawz_dict_compress(d, e->raw, e->raw_len, &p->frame, &p->frame_len, &p->dict_id);
+    rc = rawz_dict_compress(d, e->raw, e->raw_len, &v, &p->frame, &p->frame_len, &p->dict_id);
     rawz_dict_release(d);
   }
   if (rc) {
@@ -572,7 +589,9 @@ static int bind_event(store *s, const ses_event *e, int64_t now, const store_pre
   size_t packed_len = p->frame_len;
   int64_t dict_id = p->dict_id;
   int rc = SQLITE_OK;
-  if (!p->packed && rawz_compress(s->z, e->raw, e->raw_len, &packed, &packed_len, &dict_id))
+  rawz_values v;
+  raw_values(e, &v);
+  if (!p->packed && rawz_compress(s->z, e->raw, e->raw_len, &v, &packed, &packed_len, &dict_id))
     rc = SQLITE_NOMEM;
   if (rc == SQLITE_OK) {
     if (dict_id)
@@ -720,6 +739,18 @@ static void join_trainer(store *s) {
   s->trainer_started = 0;
 }
 
+/* Stores dict (freed) as the dictionary new rows use. Returns 0 with *id
+ * set, or SL_EDB. */
+static int adopt_dictionary(store *s, void *dict, size_t len, int samples, int64_t *id) {
+  int rc = exec(s->db, "BEGIN IMMEDIATE", NULL, 0);
+  if (!rc) rc = rawz_insert(s->db, dict, len, samples, id);
+  if (!rc) rc = exec(s->db, "COMMIT", NULL, 0);
+  if (rc) exec(s->db, "ROLLBACK", NULL, 0);
+  if (!rc) rc = rawz_enc_load(s->z, s->db);
+  free(dict);
+  return rc;
+}
+
 /* Between transactions: stores a dictionary the trainer made and makes it
  * the one new rows use, or starts the trainer when the table has grown
  * enough. Training reads committed rows on its own connection, so it never
@@ -738,12 +769,7 @@ static void tend_dictionary(store *s, int with_events) {
   join_trainer(s);
   if (dict) {
     int64_t id = 0;
-    int rc = exec(s->db, "BEGIN IMMEDIATE", NULL, 0);
-    if (!rc) rc = rawz_insert(s->db, dict, len, samples, &id);
-    if (!rc) rc = exec(s->db, "COMMIT", NULL, 0);
-    if (rc) exec(s->db, "ROLLBACK", NULL, 0);
-    if (!rc) rc = rawz_enc_load(s->z, s->db);
-    free(dict);
+    int rc = adopt_dictionary(s, dict, len, samples, &id);
     if (rc) {
       log_kv(LOG_WARN, "the compression dictionary could not be stored", "error",
              sqlite3_errmsg(s->db), NULL);
@@ -772,6 +798,57 @@ static void tend_dictionary(store *s, int with_events) {
     return;
   }
   s->trainer_started = 1;
+}
+
+int store_train_first(store *s, store_req **reqs, size_t n) {
+  if (rawz_enc_id(s->z) || n == 0) return 0;
+  pthread_mutex_lock(&s->mu);
+  int busy = s->training || s->trained;
+  pthread_mutex_unlock(&s->mu);
+  if (busy) return 0;
+  const char **texts = calloc(n, sizeof *texts);
+  size_t *lens = calloc(n, sizeof *lens);
+  rawz_values *vals = calloc(n, sizeof *vals);
+  size_t m = 0;
+  int rc = texts && lens && vals ? 0 : SL_ENOMEM;
+  for (size_t i = 0; i < n && !rc; i++) {
+    if (!reqs[i]->ev) continue;
+    texts[m] = reqs[i]->ev->raw;
+    lens[m] = reqs[i]->ev->raw_len;
+    raw_values(reqs[i]->ev, &vals[m++]);
+  }
+  void *dict = NULL;
+  size_t len = 0;
+  int samples = 0;
+  char err[256] = "";
+  if (!rc)
+    rc = rawz_train_texts(texts, lens, vals, m, TRAIN_FIRST_BATCH, &dict, &len, &samples, err,
+                          sizeof err);
+  free(texts);
+  free(lens);
+  free(vals);
+  if (rc) return rc == SL_EINVAL ? 0 : rc; /* too few, or nothing learned: plain, as before */
+  int64_t id = 0;
+  if ((rc = adopt_dictionary(s, dict, len, samples, &id))) return rc;
+  char ids[24], ns[24];
+  snprintf(ids, sizeof ids, "%lld", (long long)id);
+  snprintf(ns, sizeof ns, "%d", samples);
+  log_kv(LOG_INFO, "compression dictionary trained", "id", ids, "events", ns, NULL);
+  plan_training(s);
+  /* the events prepared without a dictionary: compressed with this one */
+  rawz_dict *d = rawz_enc_dict(s->z);
+  for (size_t i = 0; i < n && !rc; i++) {
+    store_prep *p = reqs[i]->prep;
+    if (!reqs[i]->ev || !p || p->ev != reqs[i]->ev || p->dict_id) continue;
+    rawz_values v;
+    raw_values(p->ev, &v);
+    free(p->frame);
+    p->frame = NULL;
+    rc = rawz_dict_compress(d, p->ev->raw, p->ev->raw_len, &v, &p->frame, &p->frame_len,
+                            &p->dict_id);
+  }
+  rawz_dict_release(d);
+  return rc;
 }
 
 static void bound_wal(store *s);

@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "event_fields.h"
+#include "rawz.h"
 #include "util.h"
 
 struct twin_finder {
@@ -53,8 +54,8 @@ int twin_open(sqlite3 *db, twin_finder **out, char *err, size_t errlen) {
           "json_type(?3, '$.mail.sendingAccountId') IS NULL AND json_type(?3, '$.mail.sourceArn') "
           "IS NULL, 0) != coalesce((SELECT CASE WHEN json_valid(j) THEN json_extract(j, "
           "'$.mail.timestamp') = json_extract(j, ?4) AND json_type(j, '$.mail.sendingAccountId') "
-          "IS NULL AND json_type(j, '$.mail.sourceArn') IS NULL END FROM (SELECT seslog_raw(raw) "
-          "AS j)), 0) "
+          "IS NULL AND json_type(j, '$.mail.sourceArn') IS NULL END FROM (SELECT " RAWZ_SQL_ROW
+          " AS j)), 0) "
           "AND (timeStamp = ?5 OR snsMessageId = ?6 OR (?7 AND abs(julianday(timeStamp) - "
           "julianday(?5)) <= 1.0 / 24 AND EXISTS (SELECT 1 FROM json_each(?8) r WHERE "
           "instr(lower(" EF_SQL_READ_RECIPIENTS("") "), lower(json_quote(r.value))) > 0))) LIMIT 1",

@@ -12,7 +12,7 @@ set -u
 cd "$(dirname "$0")/../.."
 BIN=${FUZZ_BIN:-build/fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-60}
-TARGETS=${*:-http sns ses import text}
+TARGETS=${*:-http sns ses import text rawz}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 

@@ -25,6 +25,7 @@ SUITE(jsoncheck_tests)
 SUITE(hostcheck_tests)
 SUITE(sesrep_tests)
 SUITE(route_tests)
+SUITE(rawz_tests)
 #undef SUITE
 
 const char *unit_fixtures = "tests/fixtures";
@@ -61,6 +62,7 @@ int main(int argc, char **argv) {
       {"config", config_tests},       {"query", query_tests},   {"suppression", suppression_tests},
       {"dnsbl", dnsbl_tests},         {"csv", csv_tests},       {"jsoncheck", jsoncheck_tests},
       {"hostcheck", hostcheck_tests}, {"sesrep", sesrep_tests}, {"route", route_tests},
+      {"rawz", rawz_tests},
   };
   log_min_level = LOG_WARN; /* keep the run's output to the results */
   if (argc > 1)

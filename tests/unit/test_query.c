@@ -308,7 +308,8 @@ static int t_plan_drivers(void) {
        " AND e.bounceSubType = ? AND instr(lower(coalesce(e.diagnostic, "},
       {{{"configurationSet", "cs"}, {"tag", "campaign:x"}, {"senderDomain", "b.c"}},
        QD_TIME,
-       "json_extract(seslog_raw(e.raw), '$.mail.tags.\"ses:configuration-set\"[0]') = ?"},
+       "json_extract(seslog_raw(e.raw, e.messageId, e.destinationAddress, e.bouncedRecipients, "
+       "e.feedbackId, e.reportingMTA), '$.mail.tags.\"ses:configuration-set\"[0]') = ?"},
       {{{"messageId", "m1"}, {"address", "a@b.c"}},
        QD_MESSAGE,
        "EXISTS (SELECT 1 FROM recipients r WHERE r.address = ?"},
@@ -361,7 +362,9 @@ static int t_plan_drivers(void) {
   ASSERT_TRUE(strstr(p.sql.data,
                      "AND r.timeStamp >= ? AND (r.timeStamp > ? OR r.eventId > ?) ORDER BY "
                      "r.timeStamp ASC, r.eventId ASC LIMIT ?") != NULL);
-  ASSERT_TRUE(strstr(p.sql.data, ", seslog_raw(e.raw) FROM") != NULL);
+  ASSERT_TRUE(strstr(p.sql.data,
+                     ", seslog_raw(e.raw, e.messageId, e.destinationAddress, e.bouncedRecipients, "
+                     "e.feedbackId, e.reportingMTA) FROM") != NULL);
   ASSERT_INT_EQ(p.cursor_bind, p.n_binds - 4);
   ASSERT_STR_EQ(p.binds[p.cursor_bind].text, "2026-03-06T20:00:26.893Z");
   ASSERT_INT_EQ(p.binds[p.cursor_bind + 2].num, 42);

@@ -565,14 +565,14 @@ static int t_replaced_dictionary_lives_on(void) {
   void *frame = NULL;
   size_t flen = 0;
   int64_t used = 0;
-  ASSERT_INT_EQ(rawz_dict_compress(old, e->raw, e->raw_len, &frame, &flen, &used), 0);
+  ASSERT_INT_EQ(rawz_dict_compress(old, e->raw, e->raw_len, NULL, &frame, &flen, &used), 0);
   rawz_dict_release(old);
   ASSERT_TRUE(used == first && frame != NULL && flen < e->raw_len);
   /* the same frame the encoder makes with that dictionary */
   const void *zframe;
   size_t zlen;
   int64_t zused;
-  ASSERT_INT_EQ(rawz_compress(z, e->raw, e->raw_len, &zframe, &zlen, &zused), 0);
+  ASSERT_INT_EQ(rawz_compress(z, e->raw, e->raw_len, NULL, &zframe, &zlen, &zused), 0);
   ASSERT_TRUE(zused == second);
   sqlite3_stmt *st;
   ASSERT_INT_EQ(sqlite3_prepare_v2(db, "SELECT seslog_raw(?)", -1, &st, NULL), SQLITE_OK);
