@@ -26,7 +26,7 @@ extern const char schema_sql[]; /* schema/seslog.sql, embedded at build */
 #define PROBE_SECONDS 2       /* between write probes while unhealthy */
 #define COMMIT_DELAY_US 1000  /* how long a loaded writer waits for more events */
 #define COMMIT_DELAY_MIN 4    /* the last batch size that counts as load */
-#define TRAIN_FIRST 64        /* events stored before the first dictionary is trained */
+#define TRAIN_FIRST 256       /* events stored before the first dictionary is trained */
 #define TRAIN_SAMPLES 2048    /* events a dictionary learns from at most (more gain nothing) */
 #define TRAIN_GROWTH 10       /* a new dictionary once the events are 10x its samples */
 #define TRAIN_FIRST_BATCH 256 /* events of an import's first batch the first one learns from */
