@@ -13,7 +13,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import {
   runSeslog, tempDir, startServer, signEnvelope, post, get, sqlite, countEvents, uniqueBounce,
-  assertStatus, fixtureDir, ROOT,
+  assertStatus, sesDocuments, ROOT,
 } from './lib.mjs';
 import { writeEvents } from './query-data.mjs';
 
@@ -22,23 +22,8 @@ const T = { timeout: 120000 };
 /** Canonical text of a JSON value (key order kept, as seslog keeps it). */
 const canon = (v) => JSON.stringify(typeof v === 'string' ? JSON.parse(v) : v);
 
-/** Every SES document among the fixtures: bare SES JSON and the Message of
- * each untampered SNS notification. */
-function fixtureDocs() {
-  const docs = [];
-  const ses = fixtureDir('ses');
-  for (const f of fs.readdirSync(ses).sort()) docs.push(JSON.parse(fs.readFileSync(path.join(ses, f), 'utf8')));
-  const sns = fixtureDir('sns');
-  for (const f of fs.readdirSync(sns).sort()) {
-    if (f.includes('TAMPERED')) continue;
-    const env = JSON.parse(fs.readFileSync(path.join(sns, f), 'utf8'));
-    if (env.Type !== 'Notification') continue;
-    let msg;
-    try { msg = JSON.parse(env.Message); } catch { continue; }
-    if (msg && (msg.notificationType || msg.eventType)) docs.push(msg);
-  }
-  return docs;
-}
+/** Every SES document among the fixtures (lib.mjs). */
+const fixtureDocs = () => sesDocuments().map((d) => d.doc);
 
 async function jsonl(db) {
   const r = await runSeslog(['query', '--db', db, '--format', 'jsonl', '--order', 'asc', '--limit', '100000']);

@@ -16,29 +16,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import {
-  runSeslog, tempDir, startServer, get, sqlite, fixtureDir, BIN,
+  runSeslog, tempDir, startServer, get, sqlite, sesDocuments, BIN,
 } from './lib.mjs';
 
 const T = { timeout: 180000 };
 const DAY = 86400000;
 
-/** Every SES document among the fixtures: bare SES JSON and the Message of
- * each untampered SNS notification. */
-function fixtureDocs() {
-  const docs = [];
-  const ses = fixtureDir('ses');
-  for (const f of fs.readdirSync(ses).sort()) docs.push(JSON.parse(fs.readFileSync(path.join(ses, f), 'utf8')));
-  const sns = fixtureDir('sns');
-  for (const f of fs.readdirSync(sns).sort()) {
-    if (f.includes('TAMPERED')) continue;
-    const env = JSON.parse(fs.readFileSync(path.join(sns, f), 'utf8'));
-    if (env.Type !== 'Notification') continue;
-    let msg;
-    try { msg = JSON.parse(env.Message); } catch { continue; }
-    if (msg && (msg.notificationType || msg.eventType)) docs.push(msg);
-  }
-  return docs;
-}
+/** Every SES document among the fixtures (lib.mjs). */
+const fixtureDocs = () => sesDocuments().map((d) => d.doc);
 
 /** A bounce as the bench sends it, with n recipients (entries given). */
 function bounce(id, entries, extra = {}) {

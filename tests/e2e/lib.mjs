@@ -70,6 +70,25 @@ export function fixtureDir(sub) {
   return path.join(FIXTURES, sub);
 }
 
+/** Every SES document among the fixtures, each with its file's name: the
+ * bare SES JSON of fixtures/ses and the Message of each untampered SNS
+ * notification of fixtures/sns. */
+export function sesDocuments() {
+  const docs = [];
+  const ses = fixtureDir('ses');
+  for (const f of fs.readdirSync(ses).sort()) docs.push({ name: f, doc: JSON.parse(fs.readFileSync(path.join(ses, f), 'utf8')) });
+  const sns = fixtureDir('sns');
+  for (const f of fs.readdirSync(sns).sort()) {
+    if (f.includes('TAMPERED')) continue;
+    const env = JSON.parse(fs.readFileSync(path.join(sns, f), 'utf8'));
+    if (env.Type !== 'Notification') continue;
+    let msg;
+    try { msg = JSON.parse(env.Message); } catch { continue; }
+    if (msg && (msg.notificationType || msg.eventType)) docs.push({ name: f, doc: msg });
+  }
+  return docs;
+}
+
 /** A new temp directory, removed when the test process exits. */
 export function tempDir(prefix = 'seslog-e2e-') {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));

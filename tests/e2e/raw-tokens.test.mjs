@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { runSeslog, tempDir, get, sqlite, countEvents, fixtureDir } from './lib.mjs';
+import { runSeslog, tempDir, get, sqlite, countEvents, sesDocuments } from './lib.mjs';
 import { writeEvents } from './query-data.mjs';
 import {
   missingTools, startDynalite, createTable, scanItems, byKey, expectedItem, startReplicating,
@@ -33,23 +33,6 @@ after(async () => {
   if (dyn) await dyn.stop();
 });
 
-/** Every SES document among the fixtures, each with its file's name: the
- * bare SES JSON and the Message of each untampered SNS notification. */
-function fixtureDocs() {
-  const docs = [];
-  const ses = fixtureDir('ses');
-  for (const f of fs.readdirSync(ses).sort()) docs.push({ name: f, doc: JSON.parse(fs.readFileSync(path.join(ses, f), 'utf8')) });
-  const sns = fixtureDir('sns');
-  for (const f of fs.readdirSync(sns).sort()) {
-    if (f.includes('TAMPERED')) continue;
-    const env = JSON.parse(fs.readFileSync(path.join(sns, f), 'utf8'));
-    if (env.Type !== 'Notification') continue;
-    let msg;
-    try { msg = JSON.parse(env.Message); } catch { continue; }
-    if (msg && (msg.notificationType || msg.eventType)) docs.push({ name: f, doc: msg });
-  }
-  return docs;
-}
 
 /** The original's text as seslog keeps it: compact, keys in their order. */
 const text = (v) => JSON.stringify(v);
@@ -73,7 +56,7 @@ test('import compresses every event from the first; each fixture comes back byte
   const db = path.join(dir, 'seslog.db');
   const file = path.join(dir, 'events.jsonl');
   const data = writeEvents(file);
-  const fixtures = fixtureDocs();
+  const fixtures = sesDocuments();
   assert.ok(fixtures.some((f) => (f.doc.bounce?.bouncedRecipients?.length ?? 0) > 1), 'a bounce of several recipients');
   assert.ok(fixtures.some((f) => f.doc.complaint), 'a complaint');
   const fixFile = path.join(dir, 'fixtures.jsonl');
@@ -115,7 +98,7 @@ test('a server with a dictionary stores tokenized rows; the API, jsonl and Dynam
 
   const srv = await startReplicating(dyn.url, { t, db, dir });
   const sent = [];
-  for (const { name, doc } of fixtureDocs()) {
+  for (const { name, doc } of sesDocuments()) {
     const ses = fresh(doc);
     const ts = await postEvent(srv, ses);
     sent.push({ name, ses, ts });
