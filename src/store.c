@@ -543,6 +543,7 @@ static void raw_values(const ses_event *e, rawz_values *v) {
                                           [RAWZ_REPORTING_MTA] = SF_REPORTING_MTA};
   for (int k = 0; k < RAWZ_NVALUES; k++) {
     char *none;
+    assert(ses_fields[field[k]].kind != EF_LIST); /* else a scratch string to free */
     ses_field_text(e, field[k], &v->v[k], &none); /* TEXT and JSON fields: e's own string */
   }
 }
@@ -589,10 +590,12 @@ static int bind_event(store *s, const ses_event *e, int64_t now, const store_pre
   size_t packed_len = p->frame_len;
   int64_t dict_id = p->dict_id;
   int rc = SQLITE_OK;
-  rawz_values v;
-  raw_values(e, &v);
-  if (!p->packed && rawz_compress(s->z, e->raw, e->raw_len, &v, &packed, &packed_len, &dict_id))
-    rc = SQLITE_NOMEM;
+  if (!p->packed) { /* not compressed by store_prepare: here, on the writer */
+    rawz_values v;
+    raw_values(e, &v);
+    if (rawz_compress(s->z, e->raw, e->raw_len, &v, &packed, &packed_len, &dict_id))
+      rc = SQLITE_NOMEM;
+  }
   if (rc == SQLITE_OK) {
     if (dict_id)
       sqlite3_bind_blob(st, SF_N + 3, packed, (int)packed_len, SQLITE_STATIC);
