@@ -272,19 +272,44 @@ int rawz_dict_compress(const rawz_dict *d, const char *text, size_t len, const r
   return 0;
 }
 
-/* Appends text, tokenized with vals as rawz_compress would, to b as one
- * sample (cut at SAMPLE_MAX) of *size bytes. Returns 1, 0 for an empty
- * text (no sample), or SL_ENOMEM. */
-static int add_sample(buf *b, buf *tok, const char *text, size_t len, const rawz_values *vals,
-                      size_t *size) {
-  int t = text && len ? tokenize(text, len, vals, tok) : 0;
+/* The samples a dictionary learns from: their texts end to end in b,
+ * sizes[i] bytes each; tok is room to tokenize one. */
+struct samples {
+  buf b, tok;
+  size_t *sizes;
+  int n, max;
+};
+
+/* Room for up to max samples (at least MIN_SAMPLES). Returns 0 or
+ * SL_ENOMEM. */
+static int samples_init(struct samples *sm, int max) {
+  if (max < MIN_SAMPLES) max = MIN_SAMPLES;
+  memset(sm, 0, sizeof *sm);
+  sm->max = max;
+  buf_init(&sm->b, (size_t)max * SAMPLE_MAX);
+  buf_init(&sm->tok, RAWZ_RAW_MAX);
+  sm->sizes = malloc(sizeof *sm->sizes * (size_t)max);
+  return sm->sizes ? 0 : SL_ENOMEM;
+}
+
+static void samples_free(struct samples *sm) {
+  buf_free(&sm->b);
+  buf_free(&sm->tok);
+  free(sm->sizes);
+}
+
+/* Adds text, tokenized with vals as rawz_compress would, as one sample
+ * (cut at SAMPLE_MAX). Returns 1, 0 for an empty text (no sample), or
+ * SL_ENOMEM. */
+static int add_sample(struct samples *sm, const char *text, size_t len, const rawz_values *vals) {
+  int t = text && len ? tokenize(text, len, vals, &sm->tok) : 0;
   if (t < 0) return t;
-  const char *in = t ? tok->data : text;
-  size_t n = t ? tok->len : len;
+  const char *in = t ? sm->tok.data : text;
+  size_t n = t ? sm->tok.len : len;
   if (!n || !in) return 0;
   if (n > SAMPLE_MAX) n = SAMPLE_MAX;
-  if (buf_append(b, in, n)) return SL_ENOMEM;
-  *size = n;
+  if (buf_append(&sm->b, in, n)) return SL_ENOMEM;
+  sm->sizes[sm->n++] = n;
   return 1;
 }
 
@@ -298,10 +323,10 @@ static void column_values(sqlite3_stmt *st, int first, rawz_values *v) {
   for (int k = 0; k < RAWZ_NVALUES; k++) v->v[k] = (const char *)sqlite3_column_text(st, first + k);
 }
 
-/* Reads the original of the first event at or after id into b as a
- * sample (tokenized with its row's columns). Returns 1 with a sample, 0
- * past the end, SL_EDB or SL_ENOMEM. */
-static int read_sample(sqlite3_stmt *st, int64_t id, buf *b, buf *tok, size_t *len) {
+/* Adds the original of the first event at or after id as a sample
+ * (tokenized with its row's columns). Returns 1 with a sample, 0 past
+ * the end, SL_EDB or SL_ENOMEM. */
+static int read_sample(sqlite3_stmt *st, int64_t id, struct samples *sm) {
   sqlite3_bind_int64(st, 1, id);
   int rc = sqlite3_step(st);
   int out = 0;
@@ -310,7 +335,7 @@ static int read_sample(sqlite3_stmt *st, int64_t id, buf *b, buf *tok, size_t *l
     size_t n = (size_t)sqlite3_column_bytes(st, 0);
     rawz_values v;
     column_values(st, 1, &v);
-    out = add_sample(b, tok, p, n, &v, len);
+    out = add_sample(sm, p, n, &v);
   } else if (rc != SQLITE_DONE) {
     out = SL_EDB;
   }
@@ -318,20 +343,21 @@ static int read_sample(sqlite3_stmt *st, int64_t id, buf *b, buf *tok, size_t *l
   return out;
 }
 
-/* Trains a dictionary on the n samples of b (sizes[i] bytes each). */
-static int train_samples(const buf *b, const size_t *sizes, int n, void **dict, size_t *dictlen,
-                         int *samples, char *err, size_t errlen) {
+/* Trains a dictionary on the samples of sm. */
+static int train_samples(const struct samples *sm, void **dict, size_t *dictlen, int *samples,
+                         char *err, size_t errlen) {
+  int n = sm->n;
   if (n < MIN_SAMPLES) {
     snprintf(err, errlen, "%d events are too few to train a dictionary on (%d needed)", n,
              MIN_SAMPLES);
     return SL_EINVAL;
   }
-  size_t cap = b->len / 8;
+  size_t cap = sm->b.len / 8;
   if (cap > DICT_MAX) cap = DICT_MAX;
   if (cap < 4096) cap = 4096;
   void *d = malloc(cap);
   if (!d) return SL_ENOMEM;
-  size_t got = ZDICT_trainFromBuffer(d, cap, b->data, sizes, (unsigned)n);
+  size_t got = ZDICT_trainFromBuffer(d, cap, sm->b.data, sm->sizes, (unsigned)n);
   if (ZDICT_isError(got) || got < 8) {
     snprintf(err, errlen, "training a dictionary on %d events failed: %s", n,
              ZDICT_isError(got) ? ZDICT_getErrorName(got) : "too small");
@@ -359,13 +385,13 @@ int rawz_train(sqlite3 *db, int max_samples, void **dict, size_t *dictlen, int *
   hi = sqlite3_column_int64(st, 1);
   sqlite3_finalize(st);
   st = NULL;
-  if (max_samples < MIN_SAMPLES) max_samples = MIN_SAMPLES;
-  size_t *sizes = malloc(sizeof *sizes * (size_t)max_samples);
-  buf b, tok;
-  buf_init(&b, (size_t)max_samples * SAMPLE_MAX);
-  buf_init(&tok, RAWZ_RAW_MAX);
-  if (!sizes) return SL_ENOMEM;
-  int rc = 0, n = 0;
+  struct samples sm;
+  int rc = samples_init(&sm, max_samples);
+  if (rc) {
+    samples_free(&sm);
+    return rc;
+  }
+  max_samples = sm.max;
   if (sqlite3_prepare_v2(db,
                          "SELECT " SELECT_ORIGINAL " FROM SesEventMessages WHERE id >= ? "
                          "ORDER BY id LIMIT 1",
@@ -383,46 +409,36 @@ int rawz_train(sqlite3 *db, int max_samples, void **dict, size_t *dictlen, int *
     int64_t id = lo + (int64_t)(step * k);
     if (id <= prev) continue;
     prev = id;
-    int got = read_sample(st, id, &b, &tok, &sizes[n]);
+    int got = read_sample(st, id, &sm);
     if (got < 0) {
       if (got == SL_EDB) snprintf(err, errlen, "cannot read the events: %s", sqlite3_errmsg(db));
       rc = got;
       goto out;
     }
     if (got == 0) break;
-    n++;
   }
-  rc = train_samples(&b, sizes, n, dict, dictlen, samples, err, errlen);
+  rc = train_samples(&sm, dict, dictlen, samples, err, errlen);
 out:
   sqlite3_finalize(st);
-  buf_free(&b);
-  buf_free(&tok);
-  free(sizes);
+  samples_free(&sm);
   return rc;
 }
 
 int rawz_train_texts(const char *const *texts, const size_t *lens, const rawz_values *vals,
                      size_t n, int max_samples, void **dict, size_t *dictlen, int *samples,
                      char *err, size_t errlen) {
-  if (max_samples < MIN_SAMPLES) max_samples = MIN_SAMPLES;
-  size_t *sizes = malloc(sizeof *sizes * (size_t)max_samples);
-  buf b, tok;
-  buf_init(&b, (size_t)max_samples * SAMPLE_MAX);
-  buf_init(&tok, RAWZ_RAW_MAX);
-  if (!sizes) return SL_ENOMEM;
-  int rc = 0, got = 0;
+  struct samples sm;
+  int rc = samples_init(&sm, max_samples);
+  max_samples = sm.max;
   double step = n > (size_t)max_samples ? (double)n / max_samples : 1;
   for (int k = 0; k < max_samples && !rc; k++) {
     size_t i = (size_t)(step * k);
     if (i >= n) break;
-    int one = add_sample(&b, &tok, texts[i], lens[i], vals ? &vals[i] : NULL, &sizes[got]);
+    int one = add_sample(&sm, texts[i], lens[i], vals ? &vals[i] : NULL);
     if (one < 0) rc = one;
-    got += one > 0;
   }
-  if (!rc) rc = train_samples(&b, sizes, got, dict, dictlen, samples, err, errlen);
-  buf_free(&b);
-  buf_free(&tok);
-  free(sizes);
+  if (!rc) rc = train_samples(&sm, dict, dictlen, samples, err, errlen);
+  samples_free(&sm);
   return rc;
 }
 
