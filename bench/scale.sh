@@ -13,7 +13,8 @@
 #      id          id + k * B (B = the source's max(id)): copies follow the
 #                  source in insertion order, as a bulk import would;
 #      messageId, feedbackId, snsMessageId   suffixed "-k" (NULL stays NULL;
-#                  feedbackId must differ, it has a unique index);
+#                  feedbackId must differ, it has a unique index; an
+#                  snsMessageId stored as 16 bytes stays as it is);
 #      timeStamp   moved by k ms within its own minute (+k ms, or -k ms when
 #                  +k would cross into the next minute), so the copies stay
 #                  within the source's 30 days and in the same rollup minute;
@@ -241,7 +242,9 @@ if [ "${SCALE_BENCH_REGEN:-0}" = 1 ] || [ ! -f "$cache" ] || [ ! -f "$made" ] ||
     for c in $ev_cols; do
       case $c in
         id) e="id + $k * $B" ;;
-        messageId | feedbackId | snsMessageId) e="$c || '-$k'" ;;
+        messageId | feedbackId) e="$c || '-$k'" ;;
+        # a 16-byte snsMessageId (schema version 22) stays a UUID's bytes
+        snsMessageId) e="CASE WHEN typeof($c) = 'blob' THEN $c ELSE $c || '-$k' END" ;;
         timeStamp) e=$(ts_shift timeStamp "$k") ;;
         *) e="\"$c\"" ;;
       esac

@@ -153,10 +153,33 @@ int ses_field_in_object(int i, const char *obj);
   "CASE WHEN " p "recipients <> '' THEN " p \
   "recipients ELSE " EF_SQL_RECIPIENTS_OF(p "bouncedRecipients", p "destinationAddress") " END"
 
+/* Schema version 22: the envelope's values stored compactly. topicArn is
+ * NULL and topicId names the ARN's row in topics; snsMessageId is a
+ * 16-byte BLOB when the text was a canonical lower-case UUID. Rows
+ * written before hold the text. The value as readers read it, from either
+ * form (built-in SQL only, as the schema's comment gives it); p prefixes
+ * the columns ("e.", ""). */
+#define EF_SQL_READ_TOPIC_ARN(p) \
+  "coalesce(" p "topicArn, (SELECT arn FROM topics WHERE id = " p "topicId))"
+#define EF_SQL_UUID_PART_(p, from, n) "substr(hex(" p "snsMessageId), " #from ", " #n ")"
+#define EF_SQL_READ_SNS_MESSAGE_ID(p) \
+  "CASE WHEN typeof(" p "snsMessageId) = 'blob' THEN lower(" EF_SQL_UUID_PART_(p, 1, 8)     \
+  " || '-' || " EF_SQL_UUID_PART_(p, 9, 4) " || '-' || " EF_SQL_UUID_PART_(                  \
+      p, 13, 4) " || '-' || " EF_SQL_UUID_PART_(p, 17, 4) " || '-' || " EF_SQL_UUID_PART_(p, \
+                                                                                     21, 12) \
+  ") ELSE " p "snsMessageId END"
+
 /* The SQL that reads field i's value from a row of alias "e" when it is
- * not the column itself: EF_SQL_READ_*("e.") for diagnostic and
- * recipients; NULL for every other field (read e.column). */
-const char *ses_field_sql_read(int i);
+ * not the column itself: EF_SQL_READ_*("e.") for diagnostic, recipients,
+ * topicArn and snsMessageId; NULL for every other field (read e.column).
+ * before_v22: the database predates schema version 22 (no topicId, no
+ * topics, every value text): topicArn and snsMessageId read as stored. */
+const char *ses_field_sql_read(int i, int before_v22);
+
+/* 1 when s is a canonical lower-case UUID (36 characters, 8-4-4-4-12
+ * lower-case hex digits), with its 16 bytes in out; else 0 (out
+ * untouched). EF_SQL_READ_SNS_MESSAGE_ID gives s back from out. */
+int ses_field_uuid_pack(const char *s, unsigned char out[16]);
 
 /* The SQL of the value the INSERT stores for field i, whose value is the
  * parameter ?(i + 1), as every field's: the parameter, or for diagnostic

@@ -49,6 +49,9 @@ typedef struct query_filter {
   int asc;                          /* 1: oldest first; 0: newest first */
   char cursor_ts[25];               /* the last event seen: timeStamp ... */
   int64_t cursor_id;                /* ... and SesEventMessages.id; 0 = no cursor */
+  int before_v22;                   /* set by query_events: the database has no
+                                       topicId (schema version 22): read
+                                       topicArn and snsMessageId as stored */
 } query_filter;
 
 /* Empty filter: every event, newest first, QUERY_LIMIT_DEFAULT a page. */

@@ -571,3 +571,34 @@ CREATE VIEW suppression_history_full AS
 -- given. Editing one of those columns by hand changes the row's original
 -- JSON with it. Nothing changes in the tables: this section only marks the
 -- databases an older seslog must not read.
+
+-- version 22
+-- The SNS envelope's two values in fewer bytes. Rows written from now on
+-- store:
+--  * topicArn NULL and topicId, the id of the ARN in topics: a topic's
+--    ARN (about 48 bytes) once instead of in every event. topics is its
+--    own table, not subscriptions, whose key is the ARN text (its rowid
+--    could change with a VACUUM). The writer caches the ids and writes a
+--    new topic's row in the event's transaction; topics rows are never
+--    deleted, so an id never names another ARN. Rows written before keep
+--    their text (topicId NULL). The value in the sqlite3 shell:
+--      coalesce(topicArn, (SELECT arn FROM topics WHERE id = topicId))
+--  * snsMessageId as its 16 bytes (a BLOB) when the text is a canonical
+--    lower-case UUID (8-4-4-4-12 hex digits, as SNS writes MessageIds),
+--    which the form below gives back byte for byte; any other text is
+--    stored as text, as every row written before. The value in the
+--    sqlite3 shell:
+--      CASE WHEN typeof(snsMessageId) = 'blob' THEN
+--        lower(substr(hex(snsMessageId), 1, 8) || '-' ||
+--          substr(hex(snsMessageId), 9, 4) || '-' ||
+--          substr(hex(snsMessageId), 13, 4) || '-' ||
+--          substr(hex(snsMessageId), 17, 4) || '-' ||
+--          substr(hex(snsMessageId), 21, 12))
+--        ELSE snsMessageId END
+-- seslog reads both forms through these same expressions
+-- (src/event_fields.c, ses_field_sql_read).
+CREATE TABLE topics (
+  id INTEGER PRIMARY KEY,            -- SesEventMessages.topicId
+  arn TEXT NOT NULL UNIQUE           -- the SNS TopicArn, as received
+);
+ALTER TABLE SesEventMessages ADD COLUMN topicId INTEGER; -- topics.id; NULL: topicArn holds it

@@ -72,10 +72,38 @@ _Static_assert(SF_DESTINATION == 4 && SF_BOUNCED_RECIPIENTS == 5 && SF_RECIPIENT
                "ses_field_sql_write's parameters: ?5 destinationAddress, ?6 bouncedRecipients, "
                "?13 recipients, ?16 diagnostic");
 
-const char *ses_field_sql_read(int i) {
+const char *ses_field_sql_read(int i, int before_v22) {
   if (i == SF_DIAGNOSTIC) return EF_SQL_READ_DIAGNOSTIC("e.");
   if (i == SF_RECIPIENTS) return EF_SQL_READ_RECIPIENTS("e.");
+  if (i == SF_TOPIC_ARN && !before_v22) return EF_SQL_READ_TOPIC_ARN("e.");
+  if (i == SF_SNS_MESSAGE_ID && !before_v22) return EF_SQL_READ_SNS_MESSAGE_ID("e.");
   return NULL;
+}
+
+/* The value 0-15 of the lower-case hex digit c, or -1. */
+static int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+int ses_field_uuid_pack(const char *s, unsigned char out[16]) {
+  unsigned char v[16];
+  int n = 0;
+  for (int k = 0; k < 36; k++) {
+    if (k == 8 || k == 13 || k == 18 || k == 23) {
+      if (s[k] != '-') return 0;
+      continue;
+    }
+    int hi = hex_digit(s[k]);
+    int lo = hi < 0 ? -1 : hex_digit(s[k + 1]);
+    if (lo < 0) return 0;
+    v[n++] = (unsigned char)(hi << 4 | lo);
+    k++;
+  }
+  if (s[36]) return 0;
+  memcpy(out, v, sizeof v);
+  return 1;
 }
 
 const char *ses_field_sql_write(int i) {

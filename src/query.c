@@ -381,12 +381,12 @@ int query_cursor_decode(const char *cursor, char ts[25], int64_t *id) {
   "trim(source) END)"
 
 /* Appends the columns of enum query_col, in order, raw excepted: the id,
- * then the table's (event_fields.h), a column stored empty read as the
- * value the row's other columns hold (ses_field_sql_read). */
-static int append_columns(buf *b) {
+ * then the table's (event_fields.h), a column stored empty or compact
+ * read as its value (ses_field_sql_read; before_v22 as it says). */
+static int append_columns(buf *b, int before_v22) {
   int rc = buf_appends(b, "e.id");
   for (int i = 0; i < SF_N && !rc; i++) {
-    const char *derived = ses_field_sql_read(i);
+    const char *derived = ses_field_sql_read(i, before_v22);
     rc = derived ? buf_printf(b, ", %s", derived) : buf_printf(b, ", e.%s", ses_fields[i].column);
   }
   return rc;
@@ -484,7 +484,7 @@ static int build_sql(const query_filter *f, const char *select, const char *from
 int query_plan_build(const query_filter *f, int with_raw, query_plan *p) {
   buf select;
   buf_init(&select, 4096);
-  append_columns(&select);
+  append_columns(&select, f->before_v22);
   buf_appends(&select, with_raw ? ", " RAWZ_SQL_E : ", NULL");
   int rc = buf_failed(&select) ? SL_ENOMEM : build_sql(f, select.data, "", 1, p);
   buf_free(&select);
@@ -691,6 +691,9 @@ static void read_row(sqlite3_stmt *st, query_row *r) {
 int query_events(sqlite3 *db, const query_filter *f, int with_raw, query_row_fn fn, void *ud,
                  char next_cursor[QUERY_CURSOR_MAX], long *rows) {
   query_filter g = *f; /* its cursor moves when duplicates fill a batch */
+  /* a database the previous release wrote, read without migrating it */
+  g.before_v22 = sqlite3_table_column_metadata(db, "main", "SesEventMessages", "topicId", NULL,
+                                               NULL, NULL, NULL, NULL) != SQLITE_OK;
   long emitted = 0;
   int more = 0, stop = 0, rc = 0;
   char last_ts[25] = "";

@@ -17,6 +17,7 @@
 #include "query.h"
 #include "rawz.h"
 #include "rollup.h"
+#include "topics.h"
 #include "twin.h"
 #include "util.h"
 
@@ -71,6 +72,7 @@ struct store {
   sqlite3_stmt *upsert_rollup; /* the rollup counters */
   rollup_batch *groups;        /* the grouped-count rollups (rollup.c) */
   twin_finder *twins;          /* an event stored in its other shape (twin.c) */
+  topic_ids *topics;           /* each topic's id in topics (topics.c) */
   struct cached_stmt *stmts;   /* store_stmt's statements */
   int n_stmts, cap_stmts;
   struct store_opts opts;
@@ -326,6 +328,7 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
   if (!rc) rc = migrate(s->db, err, errlen);
   if (!rc) rc = rollup_open(s->db, &s->groups, err, errlen);
   if (!rc) rc = twin_open(s->db, &s->twins, err, errlen);
+  if (!rc) rc = topics_open(s->db, &s->topics, err, errlen);
   if (!rc) rc = open_compression(s, err, errlen);
   if (rc) goto fail;
   char insert[8192];
@@ -457,7 +460,7 @@ static int insert_collided(store *s, const ses_event *e, int *dup) {
 }
 
 /* The INSERT of an event row: the table's columns (event_fields.h), then
- * receivedAt, contentHash, raw, rawDict, bound in that order by
+ * receivedAt, contentHash, raw, rawDict, topicId, bound in that order by
  * bind_event (diagnostic and recipients stored empty when derivable, see
  * ses_field_sql_write). Returns 0, or SL_ETOOBIG when out is too small. */
 static int insert_sql(char *out, size_t outlen) {
@@ -465,10 +468,10 @@ static int insert_sql(char *out, size_t outlen) {
   buf_init(&b, outlen - 1);
   buf_appends(&b, "INSERT OR IGNORE INTO SesEventMessages (");
   for (int i = 0; i < SF_N; i++) buf_printf(&b, "%s, ", ses_fields[i].column);
-  buf_appends(&b, "receivedAt, contentHash, raw, rawDict) VALUES (");
+  buf_appends(&b, "receivedAt, contentHash, raw, rawDict, topicId) VALUES (");
   /* ?N is the N-th bound value; a column another holds is stored empty */
   for (int i = 0; i < SF_N; i++) buf_printf(&b, "%s,", ses_field_sql_write(i));
-  for (int i = SF_N; i < SF_N + 4; i++) buf_printf(&b, i > SF_N ? ",?%d" : "?%d", i + 1);
+  for (int i = SF_N; i < SF_N + 5; i++) buf_printf(&b, i > SF_N ? ",?%d" : "?%d", i + 1);
   buf_appends(&b, ")");
   int rc = buf_failed(&b);
   if (!rc) memcpy(out, b.data, b.len + 1);
@@ -572,9 +575,12 @@ int store_prepare(store *s, const ses_event *e, store_prep **out) {
 /* Binds e to the INSERT of insert_sql (the table's columns, then the
  * rest), steps it and resets it. The list fields' texts and the hash come
  * from p; the raw JSON is p's frame, or when p has none decided,
- * compressed here with the current dictionary. Returns the sqlite3_step
+ * compressed here with the current dictionary. topic_id (0: none) stands
+ * for e's topicArn, which is then NULL; snsMessageId is its 16 bytes when
+ * it is a canonical UUID (schema version 22). Returns the sqlite3_step
  * code, or SQLITE_NOMEM. */
-static int bind_event(store *s, const ses_event *e, int64_t now, const store_prep *p) {
+static int bind_event(store *s, const ses_event *e, int64_t now, const store_prep *p,
+                      int64_t topic_id) {
   sqlite3_stmt *st = s->ins_event;
   for (int i = 0; i < SF_N; i++) {
     const char *v = p->lists[i];
@@ -583,6 +589,13 @@ static int bind_event(store *s, const ses_event *e, int64_t now, const store_pre
       ses_field_text(e, i, &v, &none); /* a TEXT or JSON field: e's own string */
     }
     bind_text(st, i + 1, v);
+  }
+  unsigned char uuid[16];
+  if (e->sns_message_id && ses_field_uuid_pack(e->sns_message_id, uuid))
+    sqlite3_bind_blob(st, SF_SNS_MESSAGE_ID + 1, uuid, sizeof uuid, SQLITE_STATIC);
+  if (topic_id) {
+    sqlite3_bind_null(st, SF_TOPIC_ARN + 1);
+    sqlite3_bind_int64(st, SF_N + 5, topic_id);
   }
   sqlite3_bind_int64(st, SF_N + 1, now);
   sqlite3_bind_blob(st, SF_N + 2, p->hash, 16, SQLITE_STATIC);
@@ -654,7 +667,10 @@ static int insert_prepared(store *s, store_req *req, const store_prep *p, int64_
     req->result = SL_ETOOBIG;
     return 0;
   }
-  int rc = bind_event(s, e, now, p);
+  int64_t topic_id = 0; /* the ARN's row is written in this transaction */
+  int rc = e->topic_arn ? topics_id(s->topics, e->topic_arn, &topic_id) : 0;
+  if (rc) return rc;
+  rc = bind_event(s, e, now, p, topic_id);
   if (rc == SQLITE_NOMEM) return SL_ENOMEM;
   /* A row the database refuses (too big, a constraint or trigger that
    * aborts the statement) is this event's failure only: the statement was
@@ -889,6 +905,7 @@ int store_write(store *s, store_req **reqs, size_t n) {
      * complains that no transaction is active). */
     if (err) snprintf(failure, sizeof failure, "%s", sqlite3_errmsg(s->db));
     if (err) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    topics_end(s->topics, !err);
     for (int h = 0; h < s->opts.n_hooks; h++)
       if (s->opts.hooks[h].after_commit) s->opts.hooks[h].after_commit(s->opts.hooks[h].ud, !err);
   }
@@ -1192,6 +1209,7 @@ void store_close(store *s) {
   sqlite3_finalize(s->upsert_rollup);
   rollup_close(s->groups);
   twin_close(s->twins);
+  topics_close(s->topics);
   for (int i = 0; i < s->n_stmts; i++) sqlite3_finalize(s->stmts[i].st);
   free(s->stmts);
   if (s->db) {

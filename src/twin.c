@@ -43,7 +43,8 @@ int twin_open(sqlite3 *db, twin_finder **out, char *err, size_t errlen) {
   }
   t->db = db;
   /* ?1 messageId, ?2 notificationType, ?3 the new event's SES JSON, ?4
-   * the JSON path of its type's timestamp, ?5 timeStamp, ?6 snsMessageId,
+   * the JSON path of its type's timestamp, ?5 timeStamp, ?6 snsMessageId
+   * (?9 its 16 bytes, when it is a canonical UUID: schema version 22),
    * ?7 1 for a type an address receives once per mail, ?8 its recipients
    * (a JSON array). The rows of one messageId are few: the index's. */
   if (sqlite3_prepare_v3(
@@ -56,7 +57,7 @@ int twin_open(sqlite3 *db, twin_finder **out, char *err, size_t errlen) {
           "'$.mail.timestamp') = json_extract(j, ?4) AND json_type(j, '$.mail.sendingAccountId') "
           "IS NULL AND json_type(j, '$.mail.sourceArn') IS NULL END FROM (SELECT " RAWZ_SQL_ROW
           " AS j)), 0) "
-          "AND (timeStamp = ?5 OR snsMessageId = ?6 OR (?7 AND abs(julianday(timeStamp) - "
+          "AND (timeStamp = ?5 OR snsMessageId IN (?6, ?9) OR (?7 AND abs(julianday(timeStamp) - "
           "julianday(?5)) <= 1.0 / 24 AND EXISTS (SELECT 1 FROM json_each(?8) r WHERE "
           "instr(lower(" EF_SQL_READ_RECIPIENTS("") "), lower(json_quote(r.value))) > 0))) LIMIT 1",
           -1, SQLITE_PREPARE_PERSISTENT, &t->find, NULL) != SQLITE_OK) {
@@ -99,10 +100,15 @@ int twin_find(twin_finder *t, const ses_event *e, int *found) {
   sqlite3_bind_text(st, 3, e->raw, (int)e->raw_len, SQLITE_STATIC);
   sqlite3_bind_text(st, 4, kinds[k].path, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 5, e->time_stamp, -1, SQLITE_STATIC);
+  unsigned char uuid[16]; /* the form rows written from schema version 22 store */
   if (e->sns_message_id)
     sqlite3_bind_text(st, 6, e->sns_message_id, -1, SQLITE_STATIC);
   else
     sqlite3_bind_null(st, 6);
+  if (e->sns_message_id && ses_field_uuid_pack(e->sns_message_id, uuid))
+    sqlite3_bind_blob(st, 9, uuid, sizeof uuid, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, 9);
   sqlite3_bind_int(st, 7, kinds[k].once);
   sqlite3_bind_text(st, 8, rcpt, -1, SQLITE_STATIC);
   int rc = sqlite3_step(st);

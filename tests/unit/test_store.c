@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "event_fields.h"
 #include "query.h"
 #include "rawz.h"
 #include "ses.h"
@@ -381,6 +382,49 @@ static int t_failed_commit(void) {
   return 0;
 }
 
+/* A topic first seen in a batch whose commit fails is forgotten with the
+ * batch: its id may then go to another topic (here another writer's), and
+ * the event stored later names its own ARN, not the id it was given once.
+ * The snsMessageId of a canonical UUID is stored as its 16 bytes. */
+static int t_failed_commit_forgets_topic(void) {
+  char dir[64], path[128], err[256];
+  temp_db(dir, sizeof dir, path, sizeof path);
+  struct store_opts o = {0};
+  store *s = NULL;
+  ASSERT_INT_EQ(store_open(path, &o, &s, err, sizeof err), 0);
+  ASSERT_INT_EQ(sql_exec(path,
+                         "CREATE TRIGGER no_room BEFORE INSERT ON rollup_minute "
+                         "BEGIN SELECT RAISE(ABORT, 'no room left'); END;"),
+                0);
+  store_req a = {.ev = event_n(1)};
+  ASSERT_TRUE(a.ev != NULL);
+  a.ev->topic_arn = util_strdup("arn:aws:sns:us-east-1:123456789012:first");
+  a.ev->sns_message_id = util_strdup("0f8c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b");
+  store_req *rs[] = {&a};
+  ASSERT_INT_EQ(store_write(s, rs, 1), SL_EDB);
+  ASSERT_INT_EQ(sql_int(path, "SELECT count(*) FROM topics"), 0);
+  ASSERT_INT_EQ(sql_exec(path,
+                         "DROP TRIGGER no_room; INSERT INTO topics (arn) "
+                         "VALUES ('arn:aws:sns:us-east-1:123456789012:other');"),
+                0);
+  ASSERT_INT_EQ(store_write(s, rs, 1), 0);
+  ASSERT_INT_EQ(a.result, STORE_STORED);
+  store_close(s);
+  ASSERT_INT_EQ(
+      sql_int(path,
+              "SELECT count(*) FROM SesEventMessages e WHERE e.topicArn IS NULL "
+              "AND " EF_SQL_READ_TOPIC_ARN("e.") " = 'arn:aws:sns:us-east-1:123456789012:first'"),
+      1);
+  ASSERT_INT_EQ(sql_int(path,
+                        "SELECT count(*) FROM SesEventMessages e WHERE length(snsMessageId) "
+                        "= 16 AND " EF_SQL_READ_SNS_MESSAGE_ID(
+                            "e.") " = '0f8c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b'"),
+                1);
+  ses_event_free(a.ev);
+  temp_db_remove(dir, path);
+  return 0;
+}
+
 /* ---- prepared events ---------------------------------------------------- */
 
 static const char *const ses_fixtures[] = {
@@ -595,6 +639,7 @@ const struct unit_test store_tests[] = {
     {"outbox_kind_from_v15", t_outbox_kind_from_v15},
     {"group_commit_order", t_group_commit_order},
     {"failed_commit", t_failed_commit},
+    {"failed_commit_forgets_topic", t_failed_commit_forgets_topic},
     {"prepared_rows_identical", t_prepared_rows_identical},
     {"replaced_dictionary_lives_on", t_replaced_dictionary_lives_on},
     {0},
