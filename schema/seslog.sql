@@ -602,3 +602,15 @@ CREATE TABLE topics (
   arn TEXT NOT NULL UNIQUE           -- the SNS TopicArn, as received
 );
 ALTER TABLE SesEventMessages ADD COLUMN topicId INTEGER; -- topics.id; NULL: topicArn holds it
+
+-- version 24
+-- A suppression entry's display (the address as first given) is '' when
+-- it is the folded address itself byte for byte, the usual case (SES
+-- writes addresses in lower case): the address is kept once. '' and not
+-- NULL because display is NOT NULL (version 3), and a given address is
+-- never empty. Entries written before keep their text; both read the
+-- same in the sqlite3 shell as
+--   coalesce(nullif(display, ''), address)
+-- which is what seslog reads (src/suppression.c). Nothing changes in the
+-- tables: this section only marks the databases an older seslog must not
+-- read (it would show an empty display).

@@ -54,7 +54,7 @@ static const char *const w_sql[W_N] = {
         "INSERT INTO suppression (address, id, display, domain, reason, createdAt, "
         "lastEventAt, events, messageId, eventId, note, ambiguous, addedAt, addedBy) "
         "VALUES (?1, (SELECT coalesce(max(id), 0) + 1 FROM suppression), "
-        "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "CASE WHEN ?2 = ?1 THEN '' ELSE ?2 END, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     [W_MANUAL_UPDATE] =
         "UPDATE suppression SET reason = ?2, note = coalesce(?3, note), "
         "ambiguous = 0, addedAt = NULL, addedBy = NULL WHERE address = ?1",
@@ -471,9 +471,10 @@ int suppression_remove(suppression *s, store *sto, const char *address, const ch
 
 /* ---- reads and JSON ------------------------------------------------------ */
 
-#define ROW_COLUMNS                                                                        \
-  "id, address, display, reason, createdAt, coalesce(lastEventAt, 0), events, messageId, " \
-  "note, ambiguous"
+/* display is '' when it is the address (schema version 24) */
+#define ROW_COLUMNS                                                          \
+  "id, address, coalesce(nullif(display, ''), address), reason, createdAt, " \
+  "coalesce(lastEventAt, 0), events, messageId, note, ambiguous"
 
 static int db_err(int rc) {
   return rc == SQLITE_INTERRUPT ? SL_EBUSY : SL_EDB;
