@@ -52,7 +52,12 @@ test('signed envelopes are stored and deleted; a duplicate stored once; a forged
     return c.ready === 0 && c.inFlight === 0;
   }, { what: () => JSON.stringify(sqs.counts('ses-events')) });
 
-  const rows = await sqlite(srv.db, 'SELECT messageId, snsMessageId FROM SesEventMessages ORDER BY id');
+  // a UUID snsMessageId is stored as its 16 bytes (schema version 22)
+  const rows = await sqlite(srv.db, `SELECT messageId, CASE WHEN typeof(snsMessageId) = 'blob' THEN
+      lower(substr(hex(snsMessageId), 1, 8) || '-' || substr(hex(snsMessageId), 9, 4) || '-' ||
+        substr(hex(snsMessageId), 13, 4) || '-' || substr(hex(snsMessageId), 17, 4) || '-' ||
+        substr(hex(snsMessageId), 21, 12)) ELSE snsMessageId END AS snsMessageId
+    FROM SesEventMessages ORDER BY id`);
   assert.deepEqual(rows.map((r) => r.snsMessageId).sort(), good.map((e) => e.MessageId).sort());
 
   const s = await waitFor(async () => {
