@@ -571,3 +571,56 @@ CREATE VIEW suppression_history_full AS
 -- given. Editing one of those columns by hand changes the row's original
 -- JSON with it. Nothing changes in the tables: this section only marks the
 -- databases an older seslog must not read.
+
+-- version 23
+-- recipients.timeStamp is the event's time as an integer, ms since the
+-- epoch (8 bytes or fewer instead of 24 of text, in the table and in
+-- "recipients-domain"): the address history, the domain filters and the
+-- transient-bounce rule only sort and compare it. The event row keeps the
+-- text. Its value from SesEventMessages.timeStamp (always written
+-- 'YYYY-MM-DDTHH:MM:SS.mmmZ' by seslog), and back, in the sqlite3 shell:
+--   unixepoch(substr(timeStamp, 1, 19)) * 1000 + CAST(substr(timeStamp, 21, 3) AS INTEGER)
+--   strftime('%Y-%m-%dT%H:%M:%fZ', timeStamp / 1000.0, 'unixepoch')
+-- A text that is not in that form (an event edited by hand) is kept as it
+-- is: the column is not STRICT, and such a row sorts after every integer.
+-- The table is rebuilt with every row; the delete triggers of versions 11
+-- and 17 take the day and hour from the integer.
+CREATE TABLE "recipients-v23" (
+  address TEXT NOT NULL,
+  timeStamp INTEGER NOT NULL,        -- ms since the epoch of the event's timeStamp
+  eventId INTEGER NOT NULL,          -- SesEventMessages.id
+  domain TEXT NOT NULL,
+  notificationType TEXT NOT NULL,
+  PRIMARY KEY (address, timeStamp, eventId)
+) WITHOUT ROWID;
+INSERT INTO "recipients-v23" (address, timeStamp, eventId, domain, notificationType)
+  SELECT address,
+      CASE WHEN strftime('%Y-%m-%dT%H:%M:%fZ', timeStamp, '+0 seconds') = timeStamp
+        THEN unixepoch(substr(timeStamp, 1, 19)) * 1000 + CAST(substr(timeStamp, 21, 3) AS INTEGER)
+        ELSE timeStamp END,
+      eventId, domain, notificationType
+  FROM recipients;
+DROP TABLE recipients;
+ALTER TABLE "recipients-v23" RENAME TO recipients;
+CREATE INDEX "recipients-domain" ON recipients (domain, timeStamp, eventId, notificationType);
+CREATE TRIGGER "rollup_domain_day-delete" AFTER DELETE ON recipients BEGIN
+  UPDATE rollup_domain_day SET recipients = recipients - 1
+  WHERE notificationType = OLD.notificationType
+    AND day = CASE WHEN typeof(OLD.timeStamp) = 'integer'
+      THEN strftime('%Y-%m-%d', OLD.timeStamp / 1000.0, 'unixepoch')
+      ELSE substr(OLD.timeStamp, 1, 10) END
+    AND domain = OLD.domain
+    AND bounceType = coalesce((SELECT bounceType FROM SesEventMessages WHERE id = OLD.eventId), '');
+END;
+CREATE TRIGGER "rollup_recipient-delete" AFTER DELETE ON recipients BEGIN
+  UPDATE rollup_recipient_day SET recipients = recipients - 1
+  WHERE day = CASE WHEN typeof(OLD.timeStamp) = 'integer'
+      THEN strftime('%Y-%m-%d', OLD.timeStamp / 1000.0, 'unixepoch')
+      ELSE substr(OLD.timeStamp, 1, 10) END
+    AND domain = OLD.domain;
+  UPDATE rollup_recipient_hour SET recipients = recipients - 1
+  WHERE hour = CASE WHEN typeof(OLD.timeStamp) = 'integer'
+      THEN strftime('%Y-%m-%dT%H', OLD.timeStamp / 1000.0, 'unixepoch')
+      ELSE substr(OLD.timeStamp, 1, 13) END
+    AND domain = OLD.domain;
+END;

@@ -99,6 +99,16 @@ void query_filter_init(query_filter *f) {
   f->limit = QUERY_LIMIT_DEFAULT;
 }
 
+int query_rcpt_time(const char *ts, int64_t *ms) {
+  int64_t v;
+  char back[25];
+  if (!ts || strlen(ts) != 24 || util_parse_iso8601(ts, &v)) return SL_EINVAL;
+  util_format_iso8601(v, back);
+  if (memcmp(back, ts, 24) != 0) return SL_EINVAL;
+  *ms = v;
+  return 0;
+}
+
 int query_parse_time(const char *v, int64_t now_ms, int64_t *out_ms, char *err, size_t errlen) {
   int64_t ms;
   size_t n = strlen(v);
@@ -421,6 +431,17 @@ static void bind_num(query_plan *p, int64_t v) {
   p->n_binds++;
 }
 
+/* Binds the time ts as the driving index holds it: the text of the
+ * events' timeStamp, or for the recipients table its integer
+ * (query_rcpt_time). */
+static void bind_time(query_plan *p, const char *ts, int by_recipient) {
+  int64_t ms;
+  if (by_recipient && !query_rcpt_time(ts, &ms))
+    bind_num(p, ms);
+  else
+    bind_text(p, ts);
+}
+
 /* Several types: " AND <col> IN (?,...)", one bind a type. */
 static int append_types_in(query_plan *p, buf *b, const query_filter *f, const char *col) {
   int rc = buf_printf(b, " AND %s IN (", col);
@@ -568,16 +589,18 @@ static int where_by_event(query_plan *p, buf *b, const query_filter *f, const ch
    * index at the event's own (timeStamp, id). */
   if (f->address[0]) {
     rc = rc ? rc
-            : buf_appends(b,
-                          " AND EXISTS (SELECT 1 FROM recipients r WHERE r.address = ? AND "
-                          "r.timeStamp = e.timeStamp AND r.eventId = e.id)");
+            : buf_appends(
+                  b,
+                  " AND EXISTS (SELECT 1 FROM recipients r WHERE r.address = ? AND "
+                  "r.timeStamp = " QUERY_RCPT_TIME_SQL("e.timeStamp") " AND r.eventId = e.id)");
     bind_text(p, f->address);
   }
   if (f->domain[0]) {
     rc = rc ? rc
-            : buf_appends(b,
-                          " AND EXISTS (SELECT 1 FROM recipients r WHERE r.domain = ? AND "
-                          "r.timeStamp = e.timeStamp AND r.eventId = e.id)");
+            : buf_appends(
+                  b,
+                  " AND EXISTS (SELECT 1 FROM recipients r WHERE r.domain = ? AND "
+                  "r.timeStamp = " QUERY_RCPT_TIME_SQL("e.timeStamp") " AND r.eventId = e.id)");
     bind_text(p, f->domain);
   }
   return rc;
@@ -609,11 +632,11 @@ static int build_sql(const query_filter *f, const char *select, const char *from
   }
   if (f->since[0]) {
     rc = rc ? rc : buf_printf(b, " AND %s >= ?", kts);
-    bind_text(p, f->since);
+    bind_time(p, f->since, by_recipient);
   }
   if (f->until[0]) {
     rc = rc ? rc : buf_printf(b, " AND %s < ?", kts);
-    bind_text(p, f->until);
+    bind_time(p, f->until, by_recipient);
   }
   if (!paged) {
     if (rc) query_plan_free(p);
@@ -626,8 +649,8 @@ static int build_sql(const query_filter *f, const char *select, const char *from
     rc =
         rc ? rc : buf_printf(b, " AND %s %s ? AND (%s %s ? OR %s %s ?)", kts, le, kts, lt, kid, lt);
     p->cursor_bind = p->n_binds;
-    bind_text(p, f->cursor_ts);
-    bind_text(p, f->cursor_ts);
+    bind_time(p, f->cursor_ts, by_recipient);
+    bind_time(p, f->cursor_ts, by_recipient);
     bind_num(p, f->cursor_id);
   }
   rc = rc ? rc : buf_printf(b, " ORDER BY %s %s, %s %s LIMIT ?", kts, dir, kid, dir);
@@ -963,9 +986,11 @@ int query_grouping_parse(const char *spec, query_grouping *g, char *err, size_t 
   return 0;
 }
 
-/* The SQL of one field's key; by_recipient: the rows are recipients (r). */
+/* The SQL of one field's key; by_recipient: the rows are recipients (r).
+ * Days and hours come from the event's text, also for recipients rows
+ * (their integer time is the same instant, schema version 23). */
 static int group_key_sql(buf *b, const query_grouping *g, int i, int by_recipient) {
-  const char *ts = by_recipient ? "r.timeStamp" : "e.timeStamp";
+  const char *ts = "e.timeStamp";
   switch (g->field[i]) {
     case QG_DAY: return buf_printf(b, "substr(%s, 1, 10)", ts);
     case QG_HOUR: return buf_printf(b, "substr(%s, 1, 13) || ':00'", ts);

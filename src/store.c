@@ -609,9 +609,12 @@ static int bind_event(store *s, const ses_event *e, int64_t now, const store_pre
   return rc;
 }
 
-/* One recipients row per affected address of the stored event event_id.
- * Returns 0, SL_ENOMEM or SL_EDB. */
+/* One recipients row per affected address of the stored event event_id,
+ * its time the integer of the event's timeStamp (query_rcpt_time, schema
+ * version 23). Returns 0, SL_ENOMEM or SL_EDB. */
 static int insert_recipients(store *s, const ses_event *e, int64_t event_id) {
+  int64_t ms;
+  int as_text = query_rcpt_time(e->time_stamp, &ms) != 0; /* never, as seslog writes it */
   for (size_t i = 0; i < e->n_recipients; i++) {
     char *addr = strdup(e->recipients[i]);
     if (!addr) return SL_ENOMEM;
@@ -619,7 +622,10 @@ static int insert_recipients(store *s, const ses_event *e, int64_t event_id) {
     const char *at = strrchr(addr, '@');
     sqlite3_stmt *st = s->ins_recipient;
     bind_text(st, 1, addr);
-    bind_text(st, 2, e->time_stamp);
+    if (as_text)
+      bind_text(st, 2, e->time_stamp);
+    else
+      sqlite3_bind_int64(st, 2, ms);
     sqlite3_bind_int64(st, 3, event_id);
     bind_text(st, 4, at ? at + 1 : "");
     bind_text(st, 5, e->notification_type);
