@@ -279,6 +279,11 @@ void query_diagnostic_key(const char *diag, char *out, size_t outlen);
   ", 21, 3) AS INTEGER) ELSE " ts " END)"
 int query_rcpt_time(const char *ts, int64_t *ms);
 
+/* The code of a recipients row's notificationType (schema version 23):
+ * the type's position, from 0, in CONTRACT section 4's list (the order of
+ * query_type_name); -1 for a name not in it (the row holds the text). */
+int query_type_code(const char *name);
+
 /* Registers seslog_diag(text) (query_diagnostic_key) on db, for grouping
  * (query_group_counts does it itself). Returns 0 or SL_EDB. */
 int query_register_functions(struct sqlite3 *db);

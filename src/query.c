@@ -54,6 +54,12 @@ const char *query_type_name(int i) {
   return i >= 0 && i < (int)(sizeof types / sizeof types[0]) ? types[i] : NULL;
 }
 
+int query_type_code(const char *name) {
+  for (int i = 0; name && i < (int)(sizeof types / sizeof types[0]); i++)
+    if (strcmp(types[i], name) == 0) return i;
+  return -1;
+}
+
 /* The number of types in f's type_mask. */
 static int type_count(const query_filter *f) {
   int n = 0;
@@ -442,14 +448,26 @@ static void bind_time(query_plan *p, const char *ts, int by_recipient) {
     bind_text(p, ts);
 }
 
-/* Several types: " AND <col> IN (?,...)", one bind a type. */
-static int append_types_in(query_plan *p, buf *b, const query_filter *f, const char *col) {
+/* Binds the type name as the driving index holds it: the text, or for
+ * the recipients table its code (query_type_code). */
+static void bind_type(query_plan *p, const char *name, int by_recipient) {
+  int code = by_recipient ? query_type_code(name) : -1;
+  if (code >= 0)
+    bind_num(p, code);
+  else
+    bind_text(p, name);
+}
+
+/* Several types: " AND <col> IN (?,...)", one bind a type; by_recipient:
+ * col is the recipients table's (codes). */
+static int append_types_in(query_plan *p, buf *b, const query_filter *f, const char *col,
+                           int by_recipient) {
   int rc = buf_printf(b, " AND %s IN (", col);
   int n = 0;
   for (size_t i = 0; i < sizeof types / sizeof types[0] && !rc; i++) {
     if (!(f->type_mask & (1u << i))) continue;
     rc = buf_appends(b, n++ ? ",?" : "?");
-    bind_text(p, types[i]);
+    bind_type(p, types[i], by_recipient);
   }
   return rc ? rc : buf_appends(b, ")");
 }
@@ -528,20 +546,20 @@ static int where_by_recipient(query_plan *p, buf *b, const query_filter *f, cons
     }
     if (type) { /* the primary key row holds the type: no lookup */
       rc = rc ? rc : buf_appends(b, " AND r.notificationType = ?");
-      bind_text(p, type);
+      bind_type(p, type, 1);
     }
-    if (several) rc = rc ? rc : append_types_in(p, b, f, "r.notificationType");
+    if (several) rc = rc ? rc : append_types_in(p, b, f, "r.notificationType", 1);
   } else {
     p->dedupe = 1; /* two recipients of one event at the same domain */
     rc = rc ? rc : buf_appends(b, " WHERE r.domain = ?");
     bind_text(p, f->domain);
     if (type) { /* the index entry holds the type: no lookup of the row */
       rc = rc ? rc : buf_appends(b, " AND r.notificationType = ?");
-      bind_text(p, type);
+      bind_type(p, type, 1);
     }
     /* Checked in the index entry too; the + keeps the IN list from
      * becoming seeks, whose rows would need a sort. */
-    if (several) rc = rc ? rc : append_types_in(p, b, f, "+r.notificationType");
+    if (several) rc = rc ? rc : append_types_in(p, b, f, "+r.notificationType", 1);
   }
   if (f->message_id[0]) {
     rc = rc ? rc : buf_appends(b, " AND e.messageId = ?");
@@ -578,7 +596,7 @@ static int where_by_event(query_plan *p, buf *b, const query_filter *f, const ch
     rc = rc ? rc : buf_printf(b, " AND %se.notificationType = ?", p->driver == QD_TYPE ? "" : "+");
     bind_text(p, type);
   }
-  if (several) rc = rc ? rc : append_types_in(p, b, f, "+e.notificationType");
+  if (several) rc = rc ? rc : append_types_in(p, b, f, "+e.notificationType", 0);
   if (f->source_addr[0]) {
     /* "+(...)" is another expression than the index's: it cannot drive. */
     rc = rc ? rc
@@ -1104,7 +1122,7 @@ static int rollup_sql(const query_filter *f, const query_grouping *g, const char
     rc = rc ? rc : buf_appends(b, " AND notificationType = ?");
     bind_text(p, type);
   }
-  if (several) rc = rc ? rc : append_types_in(p, b, f, "notificationType");
+  if (several) rc = rc ? rc : append_types_in(p, b, f, "notificationType", 0);
   if (f->bounce_type[0]) {
     rc = rc ? rc : buf_appends(b, " AND bounceType = ?");
     bind_text(p, f->bounce_type);

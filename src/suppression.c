@@ -63,12 +63,12 @@ static const char *const w_sql[W_N] = {
         "INSERT INTO suppression_history (address, at, action, actor, reason, note, "
         "messageId, eventId, eventAt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     /* The recipients table holds each affected address lower-cased, as the
-     * store wrote it, and the time in ms (schema version 23); a bounce
-     * without a bounceType counts as undetermined. */
+     * store wrote it, the time in ms and the type's code (0: Bounce, schema
+     * version 23); a bounce without a bounceType counts as undetermined. */
     [W_SOFT] =
         "SELECT r.timeStamp FROM recipients r JOIN SesEventMessages e ON e.id = r.eventId "
         "WHERE r.address = ?1 AND r.timeStamp >= ?2 AND r.timeStamp <= ?3 "
-        "AND r.notificationType = 'Bounce' AND r.eventId > ?4 "
+        "AND r.notificationType = 0 AND r.eventId > ?4 "
         "AND coalesce(e.bounceType, '') <> 'Permanent' ORDER BY r.timeStamp LIMIT ?5",
     [W_LAST_REMOVAL] =
         "SELECT max(eventId) FROM suppression_history "

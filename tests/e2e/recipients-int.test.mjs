@@ -1,6 +1,6 @@
 // recipients-int.test.mjs - the recipients table holds the event's time as
-// an integer, ms since the epoch (schema version 23), in its rows and in
-// "recipients-domain". A database of the version before migrates with
+// an integer, ms since the epoch, and its type as a code (schema version
+// 23), in its rows and in "recipients-domain". A database of the version before migrates with
 // every recipients row kept (a time edited by hand into another form keeps
 // its text) and gives the same answers: /api/recipients/{address},
 // /api/events?domain=&type=, `seslog query --domain`/`--address`, the
@@ -116,7 +116,7 @@ function versions() {
 }
 
 /** The recipients table as seslog wrote it before version 23 (the event's
- * timeStamp text), with its index and the delete triggers of versions 11
+ * timeStamp and notificationType text), with its index and the delete triggers of versions 11
  * and 17, made from db's rows; user_version the one before 23. */
 function downgradeSql(before) {
   return `
@@ -129,7 +129,7 @@ CREATE TABLE recipients (
   notificationType TEXT NOT NULL,
   PRIMARY KEY (address, timeStamp, eventId)
 ) WITHOUT ROWID;
-INSERT INTO recipients SELECT r.address, e.timeStamp, r.eventId, r.domain, r.notificationType
+INSERT INTO recipients SELECT r.address, e.timeStamp, r.eventId, r.domain, e.notificationType
   FROM r23 r JOIN SesEventMessages e ON e.id = r.eventId;
 DROP TABLE r23;
 CREATE INDEX "recipients-domain" ON recipients (domain, timeStamp, eventId, notificationType);
@@ -149,8 +149,12 @@ PRAGMA user_version = ${before};
 `;
 }
 
-const ROWS = 'SELECT r.address, r.eventId, r.domain, r.notificationType, e.messageId, e.timeStamp AS ets, ' +
-  'r.timeStamp AS rts, typeof(r.timeStamp) AS kind FROM recipients r JOIN SesEventMessages e ON e.id = r.eventId ' +
+/** The code of each type in recipients (schema version 23): its place in CONTRACT section 4's list. */
+const CODES = ['Bounce', 'Complaint', 'Delivery', 'Send', 'Reject', 'Open', 'Click', 'Rendering Failure',
+  'DeliveryDelay', 'Subscription'];
+
+const ROWS = 'SELECT r.address, r.eventId, r.domain, e.notificationType, e.messageId, e.timeStamp AS ets, ' +
+  'r.timeStamp AS rts, typeof(r.timeStamp) AS kind, r.notificationType AS rtype FROM recipients r JOIN SesEventMessages e ON e.id = r.eventId ' +
   'ORDER BY r.address, r.eventId';
 
 test('a database of the version before keeps every recipients row and gives the same answers', T, async (t) => {
@@ -171,7 +175,9 @@ test('a database of the version before keeps every recipients row and gives the 
   for (const row of freshRows) {
     assert.equal(row.kind, 'integer', JSON.stringify(row));
     assert.equal(row.rts, Date.parse(row.ets), JSON.stringify(row));
+    assert.equal(row.rtype, CODES.indexOf(row.notificationType), JSON.stringify(row));
   }
+  assert.deepEqual(new Set(freshRows.map((x) => x.rtype)), new Set([0, 1, 2]));
   const want = await answers(t, fresh);
   for (const [k, v] of Object.entries(want)) assert.ok((v.groups ?? v).length > 0, `${k}: some answer`);
   assert.equal(want['rcpt same@eq.example desc'].length, 65);
@@ -186,7 +192,7 @@ test('a database of the version before keeps every recipients row and gives the 
   assert.deepEqual(await sqlite(old, 'PRAGMA user_version'), [{ user_version: before }]);
   const oldRows = await sqlite(old, ROWS);
   assert.equal(oldRows.length, freshRows.length);
-  for (const row of oldRows) assert.equal(row.kind, 'text');
+  for (const row of oldRows) assert.deepEqual([row.kind, row.rtype], ['text', row.notificationType]);
   // one event whose time was edited by hand into another form, without
   // its milliseconds (its recipients row with it): kept as text, found by
   // its address
@@ -207,6 +213,7 @@ test('a database of the version before keeps every recipients row and gives the 
       assert.equal(row.kind, 'integer', JSON.stringify(row));
       assert.equal(row.rts, Date.parse(row.ets), JSON.stringify(row));
     }
+    assert.equal(row.rtype, CODES.indexOf(row.notificationType), JSON.stringify(row));
   }
   assert.deepEqual(got, want);
   const edited = await runSeslog(['query', '--db', old, '--format', 'jsonl', '--address', 'edited@hand.example']);

@@ -373,6 +373,27 @@ static int t_plan_drivers(void) {
   ASSERT_INT_EQ(p.binds[p.cursor_bind + 1].num, 1772827226893);
   ASSERT_INT_EQ(p.binds[p.cursor_bind + 2].num, 42);
   query_plan_free(&p);
+  /* a domain's types: their codes in the recipients table, their names
+   * in the events' */
+  query_filter_init(&f);
+  query_filter_set(&f, "domain", "b.c", NOW, 1000, err, sizeof err);
+  query_filter_set(&f, "type", "Complaint", NOW, 1000, err, sizeof err);
+  ASSERT_INT_EQ(query_plan_build(&f, 0, &p), 0);
+  ASSERT_TRUE(strstr(p.sql.data, "r.notificationType = ?") != NULL);
+  ASSERT_TRUE(p.binds[1].text == NULL);
+  ASSERT_INT_EQ(p.binds[1].num, 1);
+  query_plan_free(&p);
+  query_filter_set(&f, "type", "Delivery", NOW, 1000, err, sizeof err);
+  ASSERT_INT_EQ(query_plan_build(&f, 0, &p), 0);
+  ASSERT_TRUE(strstr(p.sql.data, "+r.notificationType IN (?,?)") != NULL);
+  ASSERT_INT_EQ(p.binds[1].num, 1);
+  ASSERT_INT_EQ(p.binds[2].num, 2);
+  query_plan_free(&p);
+  query_filter_init(&f);
+  query_filter_set(&f, "type", "Complaint", NOW, 1000, err, sizeof err);
+  ASSERT_INT_EQ(query_plan_build(&f, 0, &p), 0);
+  ASSERT_STR_EQ(p.binds[0].text, "Complaint");
+  query_plan_free(&p);
   return 0;
 }
 
@@ -1157,6 +1178,12 @@ static int t_rcpt_time(void) {
     sqlite3_reset(st);
   }
   ASSERT_INT_EQ(ints, 6);
+  /* the type's code: its place in the contract's list, as the schema says */
+  for (int i = 0; query_type_name(i); i++) ASSERT_INT_EQ(query_type_code(query_type_name(i)), i);
+  ASSERT_INT_EQ(query_type_code("Bounce"), 0);
+  ASSERT_INT_EQ(query_type_code("Subscription"), 9);
+  ASSERT_INT_EQ(query_type_code("bounce"), -1);
+  ASSERT_INT_EQ(query_type_code(NULL), -1);
   int64_t ms;
   ASSERT_INT_EQ(query_rcpt_time("2026-03-06T20:00:26.893Z", &ms), 0);
   ASSERT_INT_EQ(ms, 1772827226893);
