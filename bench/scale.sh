@@ -21,7 +21,7 @@
 #      the rest    unchanged (raw, the SES JSON, still names the original
 #                  mail.messageId, and contentHash is still its hash).
 #    recipients: every row of the source again, with the copy's eventId and
-#    timeStamp (a recipient row carries its event's timeStamp). The other
+#    timeStamp (a recipient row carries its event's timeStamp, in ms). The other
 #    tables that name an event id (outbox, suppression,
 #    suppression_history) are empty in the generated source (gen writes
 #    through store_write only: no sinks, no suppression rules); the script
@@ -212,9 +212,10 @@ if [ "${SCALE_BENCH_REGEN:-0}" = 1 ] || [ ! -f "$cache" ] || [ ! -f "$made" ] ||
   src_rcpts=$(q "$src" "SELECT count(*) FROM recipients")
   [ "$src_events" -gt 0 ] || die "$src has no events"
   pat='[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'
+  # recipients hold the time as ms since the epoch (schema version 23)
   bad=$(q "$src" "SELECT (SELECT count(*) FROM SesEventMessages WHERE timeStamp NOT GLOB '$pat')
-    + (SELECT count(*) FROM recipients WHERE timeStamp NOT GLOB '$pat')")
-  [ "$bad" = 0 ] || die "$bad timeStamps of $src are not YYYY-MM-DDTHH:MM:SS.mmmZ"
+    + (SELECT count(*) FROM recipients WHERE typeof(timeStamp) <> 'integer')")
+  [ "$bad" = 0 ] || die "$bad timeStamps of $src are not YYYY-MM-DDTHH:MM:SS.mmmZ (ms in recipients)"
   # Tables other than these two that name an event id must be empty: the
   # copies do not replicate them.
   for t in $(q "$src" "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
@@ -233,6 +234,11 @@ if [ "${SCALE_BENCH_REGEN:-0}" = 1 ] || [ ! -f "$cache" ] || [ ! -f "$made" ] ||
     local m="(CAST(substr($1, 18, 2) AS INTEGER) * 1000 + CAST(substr($1, 21, 3) AS INTEGER))"
     local n="(CASE WHEN $m + $2 <= 59999 THEN $m + $2 ELSE $m - $2 END)"
     echo "substr($1, 1, 17) || printf('%02d.%03dZ', $n / 1000, $n % 1000)"
+  }
+  # ms_shift COLUMN K: the same for a time in ms since the epoch (recipients).
+  ms_shift() {
+    local m="(($1 % 60000 + 60000) % 60000)"
+    echo "(CASE WHEN $m + $2 <= 59999 THEN $1 + $2 ELSE $1 - $2 END)"
   }
   ev_cols=$(q "$src" "SELECT group_concat(name, ' ') FROM (SELECT name FROM pragma_table_info('SesEventMessages') ORDER BY cid)")
   rc_cols=$(q "$src" "SELECT group_concat(name, ' ') FROM (SELECT name FROM pragma_table_info('recipients') ORDER BY cid)")
@@ -254,7 +260,7 @@ if [ "${SCALE_BENCH_REGEN:-0}" = 1 ] || [ ! -f "$cache" ] || [ ! -f "$made" ] ||
     for c in $rc_cols; do
       case $c in
         eventId) e="eventId + $k * $B" ;;
-        timeStamp) e=$(ts_shift timeStamp "$k") ;;
+        timeStamp) e=$(ms_shift timeStamp "$k") ;;
         *) e="\"$c\"" ;;
       esac
       sel_r="$sel_r${sel_r:+, }$e"

@@ -269,6 +269,24 @@ const char *query_group_source(const query_filter *f, const query_grouping *g);
  * ("550 5.1.1 user unknown"). Writes into out (size outlen). */
 void query_diagnostic_key(const char *diag, char *out, size_t outlen);
 
+/* The time of a recipients row (schema version 23): the event's
+ * timeStamp text ts as ms since the epoch when ts is in the form seslog
+ * writes ('YYYY-MM-DDTHH:MM:SS.mmmZ', a day the calendar has), else ts
+ * itself. QUERY_RCPT_TIME_SQL is the same in SQL (built-in functions only)
+ * of a column or bind ts; query_rcpt_time gives 0 and *ms for the first
+ * case, SL_EINVAL (the row holds the text) for the second. The SQL holds
+ * '%': append it, never use it as a format. */
+#define QUERY_RCPT_TIME_SQL(ts)                                           \
+  "(CASE WHEN strftime('%Y-%m-%dT%H:%M:%fZ', " ts ", '+0 seconds') = " ts \
+  " THEN unixepoch(substr(" ts ", 1, 19)) * 1000 + CAST(substr(" ts       \
+  ", 21, 3) AS INTEGER) ELSE " ts " END)"
+int query_rcpt_time(const char *ts, int64_t *ms);
+
+/* The code of a recipients row's notificationType (schema version 23):
+ * the type's position, from 0, in CONTRACT section 4's list (the order of
+ * query_type_name); -1 for a name not in it (the row holds the text). */
+int query_type_code(const char *name);
+
 /* Registers seslog_diag(text) (query_diagnostic_key) on db, for grouping
  * (query_group_counts does it itself). Returns 0 or SL_EDB. */
 int query_register_functions(struct sqlite3 *db);

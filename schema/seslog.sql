@@ -603,6 +603,78 @@ CREATE TABLE topics (
 );
 ALTER TABLE SesEventMessages ADD COLUMN topicId INTEGER; -- topics.id; NULL: topicArn holds it
 
+-- version 23
+-- recipients.timeStamp is the event's time as an integer, ms since the
+-- epoch (6 bytes instead of 24 of text, in the table and in
+-- "recipients-domain"): the address history, the domain filters and the
+-- transient-bounce rule only sort and compare it. The event row keeps the
+-- text. Its value from SesEventMessages.timeStamp (always written
+-- 'YYYY-MM-DDTHH:MM:SS.mmmZ' by seslog), and back, in the sqlite3 shell:
+--   unixepoch(substr(timeStamp, 1, 19)) * 1000 + CAST(substr(timeStamp, 21, 3) AS INTEGER)
+--   strftime('%Y-%m-%dT%H:%M:%fZ', timeStamp / 1000.0, 'unixepoch')
+-- A text that is not in that form (an event edited by hand) is kept as it
+-- is: the column is not STRICT, and such a row sorts after every integer.
+-- recipients.notificationType is a small integer too (0 or 1 take no byte
+-- in a record, the others one, instead of 4 to 17 bytes of text), the
+-- position of the type in CONTRACT section 4's list, from 0:
+--   0 Bounce, 1 Complaint, 2 Delivery, 3 Send, 4 Reject, 5 Open, 6 Click,
+--   7 Rendering Failure, 8 DeliveryDelay, 9 Subscription
+-- (any other text, which seslog never stores, is kept as it is). In the
+-- sqlite3 shell, the name of a code:
+--   CASE notificationType
+--     WHEN 0 THEN 'Bounce' WHEN 1 THEN 'Complaint' WHEN 2 THEN 'Delivery' WHEN 3 THEN 'Send'
+--     WHEN 4 THEN 'Reject' WHEN 5 THEN 'Open' WHEN 6 THEN 'Click' WHEN 7 THEN 'Rendering Failure'
+--     WHEN 8 THEN 'DeliveryDelay' WHEN 9 THEN 'Subscription' ELSE notificationType END
+-- The table is rebuilt with every row; the delete triggers of versions 11
+-- and 17 take the day and hour from the integer time, and the type's name
+-- from its code.
+CREATE TABLE "recipients-v23" (
+  address TEXT NOT NULL,
+  timeStamp INTEGER NOT NULL,        -- ms since the epoch of the event's timeStamp
+  eventId INTEGER NOT NULL,          -- SesEventMessages.id
+  domain TEXT NOT NULL,
+  notificationType INTEGER NOT NULL, -- the event's type: 0 Bounce ... 9 Subscription (above)
+  PRIMARY KEY (address, timeStamp, eventId)
+) WITHOUT ROWID;
+INSERT INTO "recipients-v23" (address, timeStamp, eventId, domain, notificationType)
+  SELECT address,
+      CASE WHEN strftime('%Y-%m-%dT%H:%M:%fZ', timeStamp, '+0 seconds') = timeStamp
+        THEN unixepoch(substr(timeStamp, 1, 19)) * 1000 + CAST(substr(timeStamp, 21, 3) AS INTEGER)
+        ELSE timeStamp END,
+      eventId, domain,
+      CASE notificationType WHEN 'Bounce' THEN 0 WHEN 'Complaint' THEN 1 WHEN 'Delivery' THEN 2
+        WHEN 'Send' THEN 3 WHEN 'Reject' THEN 4 WHEN 'Open' THEN 5 WHEN 'Click' THEN 6
+        WHEN 'Rendering Failure' THEN 7 WHEN 'DeliveryDelay' THEN 8 WHEN 'Subscription' THEN 9
+        ELSE notificationType END
+  FROM recipients;
+DROP TABLE recipients;
+ALTER TABLE "recipients-v23" RENAME TO recipients;
+CREATE INDEX "recipients-domain" ON recipients (domain, timeStamp, eventId, notificationType);
+CREATE TRIGGER "rollup_domain_day-delete" AFTER DELETE ON recipients BEGIN
+  UPDATE rollup_domain_day SET recipients = recipients - 1
+  WHERE notificationType = CASE OLD.notificationType
+      WHEN 0 THEN 'Bounce' WHEN 1 THEN 'Complaint' WHEN 2 THEN 'Delivery' WHEN 3 THEN 'Send'
+      WHEN 4 THEN 'Reject' WHEN 5 THEN 'Open' WHEN 6 THEN 'Click' WHEN 7 THEN 'Rendering Failure'
+      WHEN 8 THEN 'DeliveryDelay' WHEN 9 THEN 'Subscription' ELSE OLD.notificationType END
+    AND day = CASE WHEN typeof(OLD.timeStamp) = 'integer'
+      THEN strftime('%Y-%m-%d', OLD.timeStamp / 1000.0, 'unixepoch')
+      ELSE substr(OLD.timeStamp, 1, 10) END
+    AND domain = OLD.domain
+    AND bounceType = coalesce((SELECT bounceType FROM SesEventMessages WHERE id = OLD.eventId), '');
+END;
+CREATE TRIGGER "rollup_recipient-delete" AFTER DELETE ON recipients BEGIN
+  UPDATE rollup_recipient_day SET recipients = recipients - 1
+  WHERE day = CASE WHEN typeof(OLD.timeStamp) = 'integer'
+      THEN strftime('%Y-%m-%d', OLD.timeStamp / 1000.0, 'unixepoch')
+      ELSE substr(OLD.timeStamp, 1, 10) END
+    AND domain = OLD.domain;
+  UPDATE rollup_recipient_hour SET recipients = recipients - 1
+  WHERE hour = CASE WHEN typeof(OLD.timeStamp) = 'integer'
+      THEN strftime('%Y-%m-%dT%H', OLD.timeStamp / 1000.0, 'unixepoch')
+      ELSE substr(OLD.timeStamp, 1, 13) END
+    AND domain = OLD.domain;
+END;
+
 -- version 24
 -- A suppression entry's display (the address as first given) is '' when
 -- it is the folded address itself byte for byte, the usual case (SES

@@ -54,6 +54,12 @@ const char *query_type_name(int i) {
   return i >= 0 && i < (int)(sizeof types / sizeof types[0]) ? types[i] : NULL;
 }
 
+int query_type_code(const char *name) {
+  for (int i = 0; name && i < (int)(sizeof types / sizeof types[0]); i++)
+    if (strcmp(types[i], name) == 0) return i;
+  return -1;
+}
+
 /* The number of types in f's type_mask. */
 static int type_count(const query_filter *f) {
   int n = 0;
@@ -97,6 +103,16 @@ void query_source_address(const char *source, char *out, size_t outlen) {
 void query_filter_init(query_filter *f) {
   memset(f, 0, sizeof *f);
   f->limit = QUERY_LIMIT_DEFAULT;
+}
+
+int query_rcpt_time(const char *ts, int64_t *ms) {
+  int64_t v;
+  char back[25];
+  if (!ts || strlen(ts) != 24 || util_parse_iso8601(ts, &v)) return SL_EINVAL;
+  util_format_iso8601(v, back);
+  if (memcmp(back, ts, 24) != 0) return SL_EINVAL;
+  *ms = v;
+  return 0;
 }
 
 int query_parse_time(const char *v, int64_t now_ms, int64_t *out_ms, char *err, size_t errlen) {
@@ -421,14 +437,37 @@ static void bind_num(query_plan *p, int64_t v) {
   p->n_binds++;
 }
 
-/* Several types: " AND <col> IN (?,...)", one bind a type. */
-static int append_types_in(query_plan *p, buf *b, const query_filter *f, const char *col) {
+/* Binds the time ts as the driving index holds it: the text of the
+ * events' timeStamp, or for the recipients table its integer
+ * (query_rcpt_time). */
+static void bind_time(query_plan *p, const char *ts, int by_recipient) {
+  int64_t ms;
+  if (by_recipient && !query_rcpt_time(ts, &ms))
+    bind_num(p, ms);
+  else
+    bind_text(p, ts);
+}
+
+/* Binds the type name as the driving index holds it: the text, or for
+ * the recipients table its code (query_type_code). */
+static void bind_type(query_plan *p, const char *name, int by_recipient) {
+  int code = by_recipient ? query_type_code(name) : -1;
+  if (code >= 0)
+    bind_num(p, code);
+  else
+    bind_text(p, name);
+}
+
+/* Several types: " AND <col> IN (?,...)", one bind a type; by_recipient:
+ * col is the recipients table's (codes). */
+static int append_types_in(query_plan *p, buf *b, const query_filter *f, const char *col,
+                           int by_recipient) {
   int rc = buf_printf(b, " AND %s IN (", col);
   int n = 0;
   for (size_t i = 0; i < sizeof types / sizeof types[0] && !rc; i++) {
     if (!(f->type_mask & (1u << i))) continue;
     rc = buf_appends(b, n++ ? ",?" : "?");
-    bind_text(p, types[i]);
+    bind_type(p, types[i], by_recipient);
   }
   return rc ? rc : buf_appends(b, ")");
 }
@@ -507,20 +546,20 @@ static int where_by_recipient(query_plan *p, buf *b, const query_filter *f, cons
     }
     if (type) { /* the primary key row holds the type: no lookup */
       rc = rc ? rc : buf_appends(b, " AND r.notificationType = ?");
-      bind_text(p, type);
+      bind_type(p, type, 1);
     }
-    if (several) rc = rc ? rc : append_types_in(p, b, f, "r.notificationType");
+    if (several) rc = rc ? rc : append_types_in(p, b, f, "r.notificationType", 1);
   } else {
     p->dedupe = 1; /* two recipients of one event at the same domain */
     rc = rc ? rc : buf_appends(b, " WHERE r.domain = ?");
     bind_text(p, f->domain);
     if (type) { /* the index entry holds the type: no lookup of the row */
       rc = rc ? rc : buf_appends(b, " AND r.notificationType = ?");
-      bind_text(p, type);
+      bind_type(p, type, 1);
     }
     /* Checked in the index entry too; the + keeps the IN list from
      * becoming seeks, whose rows would need a sort. */
-    if (several) rc = rc ? rc : append_types_in(p, b, f, "+r.notificationType");
+    if (several) rc = rc ? rc : append_types_in(p, b, f, "+r.notificationType", 1);
   }
   if (f->message_id[0]) {
     rc = rc ? rc : buf_appends(b, " AND e.messageId = ?");
@@ -557,7 +596,7 @@ static int where_by_event(query_plan *p, buf *b, const query_filter *f, const ch
     rc = rc ? rc : buf_printf(b, " AND %se.notificationType = ?", p->driver == QD_TYPE ? "" : "+");
     bind_text(p, type);
   }
-  if (several) rc = rc ? rc : append_types_in(p, b, f, "+e.notificationType");
+  if (several) rc = rc ? rc : append_types_in(p, b, f, "+e.notificationType", 0);
   if (f->source_addr[0]) {
     /* "+(...)" is another expression than the index's: it cannot drive. */
     rc = rc ? rc
@@ -568,16 +607,18 @@ static int where_by_event(query_plan *p, buf *b, const query_filter *f, const ch
    * index at the event's own (timeStamp, id). */
   if (f->address[0]) {
     rc = rc ? rc
-            : buf_appends(b,
-                          " AND EXISTS (SELECT 1 FROM recipients r WHERE r.address = ? AND "
-                          "r.timeStamp = e.timeStamp AND r.eventId = e.id)");
+            : buf_appends(
+                  b,
+                  " AND EXISTS (SELECT 1 FROM recipients r WHERE r.address = ? AND "
+                  "r.timeStamp = " QUERY_RCPT_TIME_SQL("e.timeStamp") " AND r.eventId = e.id)");
     bind_text(p, f->address);
   }
   if (f->domain[0]) {
     rc = rc ? rc
-            : buf_appends(b,
-                          " AND EXISTS (SELECT 1 FROM recipients r WHERE r.domain = ? AND "
-                          "r.timeStamp = e.timeStamp AND r.eventId = e.id)");
+            : buf_appends(
+                  b,
+                  " AND EXISTS (SELECT 1 FROM recipients r WHERE r.domain = ? AND "
+                  "r.timeStamp = " QUERY_RCPT_TIME_SQL("e.timeStamp") " AND r.eventId = e.id)");
     bind_text(p, f->domain);
   }
   return rc;
@@ -609,11 +650,11 @@ static int build_sql(const query_filter *f, const char *select, const char *from
   }
   if (f->since[0]) {
     rc = rc ? rc : buf_printf(b, " AND %s >= ?", kts);
-    bind_text(p, f->since);
+    bind_time(p, f->since, by_recipient);
   }
   if (f->until[0]) {
     rc = rc ? rc : buf_printf(b, " AND %s < ?", kts);
-    bind_text(p, f->until);
+    bind_time(p, f->until, by_recipient);
   }
   if (!paged) {
     if (rc) query_plan_free(p);
@@ -626,8 +667,8 @@ static int build_sql(const query_filter *f, const char *select, const char *from
     rc =
         rc ? rc : buf_printf(b, " AND %s %s ? AND (%s %s ? OR %s %s ?)", kts, le, kts, lt, kid, lt);
     p->cursor_bind = p->n_binds;
-    bind_text(p, f->cursor_ts);
-    bind_text(p, f->cursor_ts);
+    bind_time(p, f->cursor_ts, by_recipient);
+    bind_time(p, f->cursor_ts, by_recipient);
     bind_num(p, f->cursor_id);
   }
   rc = rc ? rc : buf_printf(b, " ORDER BY %s %s, %s %s LIMIT ?", kts, dir, kid, dir);
@@ -966,9 +1007,11 @@ int query_grouping_parse(const char *spec, query_grouping *g, char *err, size_t 
   return 0;
 }
 
-/* The SQL of one field's key; by_recipient: the rows are recipients (r). */
+/* The SQL of one field's key; by_recipient: the rows are recipients (r).
+ * Days and hours come from the event's text, also for recipients rows
+ * (their integer time is the same instant, schema version 23). */
 static int group_key_sql(buf *b, const query_grouping *g, int i, int by_recipient) {
-  const char *ts = by_recipient ? "r.timeStamp" : "e.timeStamp";
+  const char *ts = "e.timeStamp";
   switch (g->field[i]) {
     case QG_DAY: return buf_printf(b, "substr(%s, 1, 10)", ts);
     case QG_HOUR: return buf_printf(b, "substr(%s, 1, 13) || ':00'", ts);
@@ -1082,7 +1125,7 @@ static int rollup_sql(const query_filter *f, const query_grouping *g, const char
     rc = rc ? rc : buf_appends(b, " AND notificationType = ?");
     bind_text(p, type);
   }
-  if (several) rc = rc ? rc : append_types_in(p, b, f, "notificationType");
+  if (several) rc = rc ? rc : append_types_in(p, b, f, "notificationType", 0);
   if (f->bounce_type[0]) {
     rc = rc ? rc : buf_appends(b, " AND bounceType = ?");
     bind_text(p, f->bounce_type);

@@ -10,6 +10,7 @@
 #include "error.h"
 #include "event_fields.h"
 #include "log.h"
+#include "query.h"
 #include "util.h"
 
 #define BATCH 500 /* events deleted in one writer transaction */
@@ -125,7 +126,11 @@ static int delete_rows(sqlite3 *db, sqlite3_stmt *sel, int limit) {
       if (!addr) break;
       util_ascii_lower(addr);
       sqlite3_bind_text(del_rc, 1, addr, -1, SQLITE_TRANSIENT);
-      sqlite3_bind_text(del_rc, 2, ts, -1, SQLITE_TRANSIENT);
+      int64_t ms; /* the recipients row's time (schema version 23) */
+      if (query_rcpt_time(ts, &ms))
+        sqlite3_bind_text(del_rc, 2, ts, -1, SQLITE_TRANSIENT);
+      else
+        sqlite3_bind_int64(del_rc, 2, ms);
       sqlite3_bind_int64(del_rc, 3, id);
       sqlite3_step(del_rc);
       sqlite3_reset(del_rc);

@@ -622,9 +622,14 @@ static int bind_event(store *s, const ses_event *e, int64_t now, const store_pre
   return rc;
 }
 
-/* One recipients row per affected address of the stored event event_id.
- * Returns 0, SL_ENOMEM or SL_EDB. */
+/* One recipients row per affected address of the stored event event_id,
+ * its time the integer of the event's timeStamp (query_rcpt_time) and its
+ * type the code (query_type_code, schema version 23). Returns 0,
+ * SL_ENOMEM or SL_EDB. */
 static int insert_recipients(store *s, const ses_event *e, int64_t event_id) {
+  int64_t ms;
+  int as_text = query_rcpt_time(e->time_stamp, &ms) != 0; /* never, as seslog writes it */
+  int type = query_type_code(e->notification_type);       /* >= 0: every type SES has */
   for (size_t i = 0; i < e->n_recipients; i++) {
     char *addr = strdup(e->recipients[i]);
     if (!addr) return SL_ENOMEM;
@@ -632,10 +637,16 @@ static int insert_recipients(store *s, const ses_event *e, int64_t event_id) {
     const char *at = strrchr(addr, '@');
     sqlite3_stmt *st = s->ins_recipient;
     bind_text(st, 1, addr);
-    bind_text(st, 2, e->time_stamp);
+    if (as_text)
+      bind_text(st, 2, e->time_stamp);
+    else
+      sqlite3_bind_int64(st, 2, ms);
     sqlite3_bind_int64(st, 3, event_id);
     bind_text(st, 4, at ? at + 1 : "");
-    bind_text(st, 5, e->notification_type);
+    if (type >= 0)
+      sqlite3_bind_int(st, 5, type);
+    else
+      bind_text(st, 5, e->notification_type);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     free(addr);

@@ -63,11 +63,12 @@ static const char *const w_sql[W_N] = {
         "INSERT INTO suppression_history (address, at, action, actor, reason, note, "
         "messageId, eventId, eventAt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     /* The recipients table holds each affected address lower-cased, as the
-     * store wrote it; a bounce without a bounceType counts as undetermined. */
+     * store wrote it, the time in ms and the type's code (0: Bounce, schema
+     * version 23); a bounce without a bounceType counts as undetermined. */
     [W_SOFT] =
         "SELECT r.timeStamp FROM recipients r JOIN SesEventMessages e ON e.id = r.eventId "
         "WHERE r.address = ?1 AND r.timeStamp >= ?2 AND r.timeStamp <= ?3 "
-        "AND r.notificationType = 'Bounce' AND r.eventId > ?4 "
+        "AND r.notificationType = 0 AND r.eventId > ?4 "
         "AND coalesce(e.bounceType, '') <> 'Permanent' ORDER BY r.timeStamp LIMIT ?5",
     [W_LAST_REMOVAL] =
         "SELECT max(eventId) FROM suppression_history "
@@ -279,22 +280,18 @@ static int soft_count(suppression *s, store *sto, const ses_event *e, const char
     if (step_done(st)) return SL_EDB;
   }
   int64_t win = (int64_t)s->o.soft_bounce_days * DAY_MS;
-  char lo[25], hi[25];
-  util_format_iso8601(e->ts_ms - win, lo);
-  util_format_iso8601(e->ts_ms + win, hi);
   st = wstmt(sto, W_SOFT);
   if (!st) return SL_EDB;
   bind_text(st, 1, key);
-  bind_text(st, 2, lo);
-  bind_text(st, 3, hi);
+  sqlite3_bind_int64(st, 2, e->ts_ms - win);
+  sqlite3_bind_int64(st, 3, e->ts_ms + win);
   sqlite3_bind_int64(st, 4, removed_at_event);
   sqlite3_bind_int(st, 5, SOFT_ROWS_MAX);
   int64_t *t = NULL;
   size_t n = 0, cap = 0;
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    int64_t ms;
-    if (util_parse_iso8601((const char *)sqlite3_column_text(st, 0), &ms)) continue;
+    int64_t ms = sqlite3_column_int64(st, 0); /* an integer: in the range bound */
     if (n == cap) {
       size_t ncap = cap ? cap * 2 : 16;
       int64_t *nt = realloc(t, ncap * sizeof *t);

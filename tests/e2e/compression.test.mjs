@@ -188,7 +188,10 @@ async function oldDatabase(t, from, schemaSql) {
     'recipients, snsMessageId, topicArn, receivedAt, contentHash, raw';
   const sql = `${schemaSql}\nPRAGMA user_version = ${from};\nATTACH '${scratch}' AS s;\n` +
     `INSERT INTO SesEventMessages (${cols}) SELECT ${cols} FROM s.SesEventMessages;\n` +
-    'INSERT INTO recipients SELECT * FROM s.recipients;\nINSERT INTO rollup_minute SELECT * FROM s.rollup_minute;\n';
+    // recipients rows as an old seslog wrote them: the event's timeStamp and type as text
+    'INSERT INTO recipients SELECT r.address, e.timeStamp, r.eventId, r.domain, e.notificationType ' +
+    'FROM s.recipients r JOIN s.SesEventMessages e ON e.id = r.eventId;\n' +
+    'INSERT INTO rollup_minute SELECT * FROM s.rollup_minute;\n';
   const sqlFile = path.join(dir, 'old.sql');
   fs.writeFileSync(sqlFile, sql);
   await sqlite(db, `.read ${sqlFile}`);

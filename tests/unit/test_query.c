@@ -366,8 +366,33 @@ static int t_plan_drivers(void) {
                      ", seslog_raw(e.raw, e.messageId, e.destinationAddress, e.bouncedRecipients, "
                      "e.feedbackId, e.reportingMTA) FROM") != NULL);
   ASSERT_INT_EQ(p.cursor_bind, p.n_binds - 4);
-  ASSERT_STR_EQ(p.binds[p.cursor_bind].text, "2026-03-06T20:00:26.893Z");
+  /* the recipients table holds the time as ms (schema version 23) */
+  ASSERT_TRUE(p.binds[p.cursor_bind].text == NULL);
+  ASSERT_INT_EQ(p.binds[p.cursor_bind].num, 1772827226893);
+  ASSERT_TRUE(p.binds[p.cursor_bind + 1].text == NULL);
+  ASSERT_INT_EQ(p.binds[p.cursor_bind + 1].num, 1772827226893);
   ASSERT_INT_EQ(p.binds[p.cursor_bind + 2].num, 42);
+  query_plan_free(&p);
+  /* a domain's types: their codes in the recipients table, their names
+   * in the events' */
+  query_filter_init(&f);
+  query_filter_set(&f, "domain", "b.c", NOW, 1000, err, sizeof err);
+  query_filter_set(&f, "type", "Complaint", NOW, 1000, err, sizeof err);
+  ASSERT_INT_EQ(query_plan_build(&f, 0, &p), 0);
+  ASSERT_TRUE(strstr(p.sql.data, "r.notificationType = ?") != NULL);
+  ASSERT_TRUE(p.binds[1].text == NULL);
+  ASSERT_INT_EQ(p.binds[1].num, 1);
+  query_plan_free(&p);
+  query_filter_set(&f, "type", "Delivery", NOW, 1000, err, sizeof err);
+  ASSERT_INT_EQ(query_plan_build(&f, 0, &p), 0);
+  ASSERT_TRUE(strstr(p.sql.data, "+r.notificationType IN (?,?)") != NULL);
+  ASSERT_INT_EQ(p.binds[1].num, 1);
+  ASSERT_INT_EQ(p.binds[2].num, 2);
+  query_plan_free(&p);
+  query_filter_init(&f);
+  query_filter_set(&f, "type", "Complaint", NOW, 1000, err, sizeof err);
+  ASSERT_INT_EQ(query_plan_build(&f, 0, &p), 0);
+  ASSERT_STR_EQ(p.binds[0].text, "Complaint");
   query_plan_free(&p);
   return 0;
 }
@@ -410,6 +435,12 @@ static int t_plan_indexes(void) {
       {{{"type", "Bounce"}, {"configurationSet", "cs"}, {"tag", "a:b"}},
        "notificationType-timeStamp-Index"},
       {{{"senderDomain", "b.c"}, {"domain", "x.y"}}, "recipients-domain"},
+      /* a recipient filter that does not drive probes at the event's own
+       * time, the integer of its text (schema version 23) */
+      {{{"messageId", "m"}, {"address", "a@b.c"}},
+       "PRIMARY KEY (address=? AND timeStamp=? AND eventId=?)"},
+      {{{"messageId", "m"}, {"domain", "b.c"}},
+       "recipients-domain (domain=? AND timeStamp=? AND eventId=?)"},
   };
   char err[256];
   for (int asc = 0; asc < 2; asc++)
@@ -1095,7 +1126,75 @@ static int t_group_counts(void) {
   return 0;
 }
 
+/* The recipients table's time (schema version 23): the C conversion the
+ * writer, retention and cursors use gives what the SQL of the migration
+ * and of the probes gives, the integer for the text seslog writes, the
+ * text itself for anything else; and the integer reads back as the text. */
+static int t_rcpt_time(void) {
+  static const char *const texts[] = {"2026-03-06T20:00:26.893Z",
+                                      "1969-12-31T23:59:59.999Z",
+                                      "1970-01-01T00:00:00.000Z",
+                                      "0000-01-01T00:00:00.000Z",
+                                      "9999-12-31T23:59:59.999Z",
+                                      "2024-02-29T23:59:59.001Z",
+                                      "2023-02-29T00:00:00.000Z",
+                                      "2024-04-31T00:00:00.000Z",
+                                      "2024-01-01T24:00:00.000Z",
+                                      "2024-01-01T00:00:00Z",
+                                      "2024-01-01 00:00:00.000Z",
+                                      "2024-01-01T00:00:00.000+00:00",
+                                      "2024-01-01T00:00:60.000Z",
+                                      "2024-1-01T00:00:00.000Z",
+                                      "garbage",
+                                      ""};
+  sqlite3 *db;
+  ASSERT_INT_EQ(sqlite3_open(":memory:", &db), SQLITE_OK);
+  sqlite3_stmt *st;
+  ASSERT_INT_EQ(
+      sqlite3_prepare_v2(
+          db,
+          "SELECT " QUERY_RCPT_TIME_SQL(
+              "?1") ", strftime('%Y-%m-%dT%H:%M:%fZ', " QUERY_RCPT_TIME_SQL("?1") " / 1000.0, "
+                                                                                  "'unixepoch')",
+          -1, &st, NULL),
+      SQLITE_OK);
+  int ints = 0;
+  for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+    sqlite3_bind_text(st, 1, texts[i], -1, SQLITE_STATIC);
+    ASSERT_INT_EQ(sqlite3_step(st), SQLITE_ROW);
+    int64_t ms = -7;
+    int c = query_rcpt_time(texts[i], &ms);
+    if (c == 0) {
+      ints++;
+      ASSERT_INT_EQ(sqlite3_column_type(st, 0), SQLITE_INTEGER);
+      ASSERT_INT_EQ(sqlite3_column_int64(st, 0), ms);
+      ASSERT_STR_EQ((const char *)sqlite3_column_text(st, 1), texts[i]);
+    } else {
+      ASSERT_INT_EQ(c, SL_EINVAL);
+      ASSERT_INT_EQ(ms, -7); /* untouched */
+      ASSERT_INT_EQ(sqlite3_column_type(st, 0), SQLITE_TEXT);
+      ASSERT_STR_EQ((const char *)sqlite3_column_text(st, 0), texts[i]);
+    }
+    sqlite3_reset(st);
+  }
+  ASSERT_INT_EQ(ints, 6);
+  /* the type's code: its place in the contract's list, as the schema says */
+  for (int i = 0; query_type_name(i); i++) ASSERT_INT_EQ(query_type_code(query_type_name(i)), i);
+  ASSERT_INT_EQ(query_type_code("Bounce"), 0);
+  ASSERT_INT_EQ(query_type_code("Subscription"), 9);
+  ASSERT_INT_EQ(query_type_code("bounce"), -1);
+  ASSERT_INT_EQ(query_type_code(NULL), -1);
+  int64_t ms;
+  ASSERT_INT_EQ(query_rcpt_time("2026-03-06T20:00:26.893Z", &ms), 0);
+  ASSERT_INT_EQ(ms, 1772827226893);
+  ASSERT_INT_EQ(query_rcpt_time(NULL, &ms), SL_EINVAL);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return 0;
+}
+
 const struct unit_test query_tests[] = {
+    {"rcpt_time", t_rcpt_time},
     {"cursor_roundtrip", t_cursor_roundtrip},
     {"cursor_rejects", t_cursor_rejects},
     {"params", t_params},
