@@ -625,31 +625,47 @@ ALTER TABLE SesEventMessages ADD COLUMN topicId INTEGER; -- topics.id; NULL: top
 --     WHEN 0 THEN 'Bounce' WHEN 1 THEN 'Complaint' WHEN 2 THEN 'Delivery' WHEN 3 THEN 'Send'
 --     WHEN 4 THEN 'Reject' WHEN 5 THEN 'Open' WHEN 6 THEN 'Click' WHEN 7 THEN 'Rendering Failure'
 --     WHEN 8 THEN 'DeliveryDelay' WHEN 9 THEN 'Subscription' ELSE notificationType END
+-- recipients.domain is gone: it repeated the address's part after its
+-- '@' (about 15 bytes a row). "recipients-domain" indexes the domain as
+-- this expression, which is what to write in the sqlite3 shell (seslog's
+-- queries write it the same way, so SQLite uses the index):
+--   coalesce(oddDomain, substr(address, instr(address, '@') + 1))
+-- e.g. SELECT count(*) FROM recipients
+--      WHERE coalesce(oddDomain, substr(address, instr(address, '@') + 1)) = 'gmail.com';
+-- oddDomain is NULL but for an address that has not exactly one '@' (SES
+-- may report any text as a recipient): there it holds the domain seslog
+-- takes, the part after the last '@' ('' without one), as the old column
+-- did; it keeps any old value that differs from the expression. The
+-- index ends in oddDomain (one byte, NULL) so that it holds every column
+-- the expression reads: a domain's page reads no row of the table.
 -- The table is rebuilt with every row; the delete triggers of versions 11
--- and 17 take the day and hour from the integer time, and the type's name
--- from its code.
+-- and 17 take the day and hour from the integer time, the type's name
+-- from its code and the domain from that expression.
 CREATE TABLE "recipients-v23" (
   address TEXT NOT NULL,
   timeStamp INTEGER NOT NULL,        -- ms since the epoch of the event's timeStamp
   eventId INTEGER NOT NULL,          -- SesEventMessages.id
-  domain TEXT NOT NULL,
   notificationType INTEGER NOT NULL, -- the event's type: 0 Bounce ... 9 Subscription (above)
+  oddDomain TEXT,                    -- NULL: the domain is the address's part after its '@'
   PRIMARY KEY (address, timeStamp, eventId)
 ) WITHOUT ROWID;
-INSERT INTO "recipients-v23" (address, timeStamp, eventId, domain, notificationType)
+INSERT INTO "recipients-v23" (address, timeStamp, eventId, notificationType, oddDomain)
   SELECT address,
       CASE WHEN strftime('%Y-%m-%dT%H:%M:%fZ', timeStamp, '+0 seconds') = timeStamp
         THEN unixepoch(substr(timeStamp, 1, 19)) * 1000 + CAST(substr(timeStamp, 21, 3) AS INTEGER)
         ELSE timeStamp END,
-      eventId, domain,
+      eventId,
       CASE notificationType WHEN 'Bounce' THEN 0 WHEN 'Complaint' THEN 1 WHEN 'Delivery' THEN 2
         WHEN 'Send' THEN 3 WHEN 'Reject' THEN 4 WHEN 'Open' THEN 5 WHEN 'Click' THEN 6
         WHEN 'Rendering Failure' THEN 7 WHEN 'DeliveryDelay' THEN 8 WHEN 'Subscription' THEN 9
-        ELSE notificationType END
+        ELSE notificationType END,
+      CASE WHEN domain = substr(address, instr(address, '@') + 1) THEN NULL ELSE domain END
   FROM recipients;
 DROP TABLE recipients;
 ALTER TABLE "recipients-v23" RENAME TO recipients;
-CREATE INDEX "recipients-domain" ON recipients (domain, timeStamp, eventId, notificationType);
+CREATE INDEX "recipients-domain" ON recipients
+  (coalesce(oddDomain, substr(address, instr(address, '@') + 1)), timeStamp, eventId,
+   notificationType, oddDomain);
 CREATE TRIGGER "rollup_domain_day-delete" AFTER DELETE ON recipients BEGIN
   UPDATE rollup_domain_day SET recipients = recipients - 1
   WHERE notificationType = CASE OLD.notificationType
@@ -659,7 +675,7 @@ CREATE TRIGGER "rollup_domain_day-delete" AFTER DELETE ON recipients BEGIN
     AND day = CASE WHEN typeof(OLD.timeStamp) = 'integer'
       THEN strftime('%Y-%m-%d', OLD.timeStamp / 1000.0, 'unixepoch')
       ELSE substr(OLD.timeStamp, 1, 10) END
-    AND domain = OLD.domain
+    AND domain = coalesce(OLD.oddDomain, substr(OLD.address, instr(OLD.address, '@') + 1))
     AND bounceType = coalesce((SELECT bounceType FROM SesEventMessages WHERE id = OLD.eventId), '');
 END;
 CREATE TRIGGER "rollup_recipient-delete" AFTER DELETE ON recipients BEGIN
@@ -667,12 +683,12 @@ CREATE TRIGGER "rollup_recipient-delete" AFTER DELETE ON recipients BEGIN
   WHERE day = CASE WHEN typeof(OLD.timeStamp) = 'integer'
       THEN strftime('%Y-%m-%d', OLD.timeStamp / 1000.0, 'unixepoch')
       ELSE substr(OLD.timeStamp, 1, 10) END
-    AND domain = OLD.domain;
+    AND domain = coalesce(OLD.oddDomain, substr(OLD.address, instr(OLD.address, '@') + 1));
   UPDATE rollup_recipient_hour SET recipients = recipients - 1
   WHERE hour = CASE WHEN typeof(OLD.timeStamp) = 'integer'
       THEN strftime('%Y-%m-%dT%H', OLD.timeStamp / 1000.0, 'unixepoch')
       ELSE substr(OLD.timeStamp, 1, 13) END
-    AND domain = OLD.domain;
+    AND domain = coalesce(OLD.oddDomain, substr(OLD.address, instr(OLD.address, '@') + 1));
 END;
 
 -- version 24
@@ -683,6 +699,49 @@ END;
 -- never empty. Entries written before keep their text; both read the
 -- same in the sqlite3 shell as
 --   coalesce(nullif(display, ''), address)
--- which is what seslog reads (src/suppression.c). Nothing changes in the
--- tables: this section only marks the databases an older seslog must not
--- read (it would show an empty display).
+-- which is what seslog reads (src/suppression.c).
+-- suppression.domain is gone too: it repeated the address's part after
+-- its '@' (every address seslog lists has exactly one, src/address.c).
+-- "suppression-domain" indexes the domain as the same expression as
+-- "recipients-domain" (version 23), which is what to write in the
+-- sqlite3 shell (src/suppression.c writes it the same way):
+--   coalesce(oddDomain, substr(address, instr(address, '@') + 1))
+-- oddDomain is NULL but in a row whose old domain differed from the
+-- address's part after its '@' (only a hand edit made one): there it
+-- keeps that value. The table is rebuilt with every row, its columns
+-- and their order otherwise unchanged, and the view of version 19 with
+-- it (a view on the table must not exist while it is renamed).
+DROP VIEW suppression_history_full;
+CREATE TABLE "suppression-v24" (
+  address TEXT PRIMARY KEY,          -- folded (ASCII lower case)
+  id INTEGER NOT NULL UNIQUE,        -- insertion order: the listing's order and cursor
+  display TEXT NOT NULL,             -- as first given; '' when it is address itself
+  reason TEXT NOT NULL,              -- BOUNCE, COMPLAINT or MANUAL
+  createdAt INTEGER NOT NULL,        -- ms: the first event's timeStamp, or when added by hand
+  lastEventAt INTEGER,               -- ms: timeStamp of the latest event that (re)suppressed it
+  events INTEGER NOT NULL DEFAULT 0, -- SES events that (re)suppressed it
+  messageId TEXT,                    -- mail.messageId of that latest event
+  eventId INTEGER,                   -- SesEventMessages.id of that latest event
+  note TEXT,
+  ambiguous INTEGER NOT NULL DEFAULT 0, -- 1: a complaint that named several recipients
+  addedAt INTEGER,                   -- ms, wall clock; NULL: row written (version 19)
+  addedBy TEXT,                      -- the actor of the addition
+  oddDomain TEXT                     -- NULL: the domain is the address's part after its '@'
+) WITHOUT ROWID;
+INSERT INTO "suppression-v24" (address, id, display, reason, createdAt, lastEventAt, events,
+    messageId, eventId, note, ambiguous, addedAt, addedBy, oddDomain)
+  SELECT address, id, display, reason, createdAt, lastEventAt, events, messageId, eventId, note,
+      ambiguous, addedAt, addedBy,
+      CASE WHEN domain = substr(address, instr(address, '@') + 1) THEN NULL ELSE domain END
+  FROM suppression;
+DROP TABLE suppression;
+ALTER TABLE "suppression-v24" RENAME TO suppression;
+CREATE INDEX "suppression-reason" ON suppression (reason, id);
+CREATE INDEX "suppression-domain" ON suppression
+  (coalesce(oddDomain, substr(address, instr(address, '@') + 1)), id);
+CREATE VIEW suppression_history_full AS
+  SELECT id, address, at, action, actor, reason, note, messageId, eventId, eventAt
+  FROM suppression_history
+  UNION ALL
+  SELECT NULL, address, addedAt, 'added', addedBy, reason, note, messageId, eventId, lastEventAt
+  FROM suppression WHERE addedAt IS NOT NULL;

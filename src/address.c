@@ -105,6 +105,12 @@ const char *address_domain(const char *folded) {
   return strchr(folded, '@') + 1;
 }
 
+const char *address_odd_domain(const char *folded) {
+  const char *first = strchr(folded, '@'), *last = strrchr(folded, '@');
+  if (first && first == last) return NULL;
+  return last ? last + 1 : "";
+}
+
 void address_unwrap(const char *r, char *out) {
   const char *lt = strrchr(r, '<');
   const char *gt = lt ? strchr(lt, '>') : NULL;

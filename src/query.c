@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "address.h"
 #include "error.h"
 #include "rawz.h"
 #include "readpool.h"
@@ -541,7 +542,7 @@ static int where_by_recipient(query_plan *p, buf *b, const query_filter *f, cons
     rc = rc ? rc : buf_appends(b, " WHERE r.address = ?");
     bind_text(p, f->address);
     if (f->domain[0]) {
-      rc = rc ? rc : buf_appends(b, " AND r.domain = ?");
+      rc = rc ? rc : buf_appends(b, " AND " ADDRESS_DOMAIN_SQL("r.") " = ?");
       bind_text(p, f->domain);
     }
     if (type) { /* the primary key row holds the type: no lookup */
@@ -551,7 +552,7 @@ static int where_by_recipient(query_plan *p, buf *b, const query_filter *f, cons
     if (several) rc = rc ? rc : append_types_in(p, b, f, "r.notificationType", 1);
   } else {
     p->dedupe = 1; /* two recipients of one event at the same domain */
-    rc = rc ? rc : buf_appends(b, " WHERE r.domain = ?");
+    rc = rc ? rc : buf_appends(b, " WHERE " ADDRESS_DOMAIN_SQL("r.") " = ?");
     bind_text(p, f->domain);
     if (type) { /* the index entry holds the type: no lookup of the row */
       rc = rc ? rc : buf_appends(b, " AND r.notificationType = ?");
@@ -617,7 +618,8 @@ static int where_by_event(query_plan *p, buf *b, const query_filter *f, const ch
     rc = rc ? rc
             : buf_appends(
                   b,
-                  " AND EXISTS (SELECT 1 FROM recipients r WHERE r.domain = ? AND "
+                  " AND EXISTS (SELECT 1 FROM recipients r WHERE " ADDRESS_DOMAIN_SQL(
+                      "r.") " = ? AND "
                   "r.timeStamp = " QUERY_RCPT_TIME_SQL("e.timeStamp") " AND r.eventId = e.id)");
     bind_text(p, f->domain);
   }
@@ -1017,8 +1019,8 @@ static int group_key_sql(buf *b, const query_grouping *g, int i, int by_recipien
     case QG_HOUR: return buf_printf(b, "substr(%s, 1, 13) || ':00'", ts);
     case QG_TYPE: return buf_appends(b, "e.notificationType");
     case QG_DOMAIN:
-      return buf_appends(
-          b, by_recipient ? "r.domain" : "lower(substr(j.value, instr(j.value, '@') + 1))");
+      return buf_appends(b, by_recipient ? ADDRESS_DOMAIN_SQL("r.")
+                                         : "lower(substr(j.value, instr(j.value, '@') + 1))");
     case QG_BOUNCE_TYPE: return buf_appends(b, "e.bounceType");
     case QG_BOUNCE_SUB: return buf_appends(b, "e.bounceSubType");
     case QG_DIAGNOSTIC: return buf_appends(b, "seslog_diag(" EF_SQL_READ_DIAGNOSTIC("e.") ")");

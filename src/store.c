@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "address.h"
 #include "error.h"
 #include "log.h"
 #include "query.h"
@@ -340,8 +341,8 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
                          "WHERE messageId = ? AND contentHash = ? LIMIT 1",
                          -1, SQLITE_PREPARE_PERSISTENT, &s->find_same, NULL) != SQLITE_OK ||
       sqlite3_prepare_v3(s->db,
-                         "INSERT OR IGNORE INTO recipients (address, timeStamp, eventId, domain, "
-                         "notificationType) VALUES (?,?,?,?,?)",
+                         "INSERT OR IGNORE INTO recipients (address, timeStamp, eventId, "
+                         "oddDomain, notificationType) VALUES (?,?,?,?,?)",
                          -1, SQLITE_PREPARE_PERSISTENT, &s->ins_recipient, NULL) != SQLITE_OK ||
       sqlite3_prepare_v3(s->db,
                          "INSERT INTO rollup_minute (minute, events, sends, deliveries, bounces, "
@@ -623,8 +624,9 @@ static int bind_event(store *s, const ses_event *e, int64_t now, const store_pre
 }
 
 /* One recipients row per affected address of the stored event event_id,
- * its time the integer of the event's timeStamp (query_rcpt_time) and its
- * type the code (query_type_code, schema version 23). Returns 0,
+ * its time the integer of the event's timeStamp (query_rcpt_time), its
+ * type the code (query_type_code) and its domain implied by the address
+ * (ADDRESS_DOMAIN_SQL; schema version 23). Returns 0,
  * SL_ENOMEM or SL_EDB. */
 static int insert_recipients(store *s, const ses_event *e, int64_t event_id) {
   int64_t ms;
@@ -634,7 +636,6 @@ static int insert_recipients(store *s, const ses_event *e, int64_t event_id) {
     char *addr = strdup(e->recipients[i]);
     if (!addr) return SL_ENOMEM;
     util_ascii_lower(addr);
-    const char *at = strrchr(addr, '@');
     sqlite3_stmt *st = s->ins_recipient;
     bind_text(st, 1, addr);
     if (as_text)
@@ -642,7 +643,7 @@ static int insert_recipients(store *s, const ses_event *e, int64_t event_id) {
     else
       sqlite3_bind_int64(st, 2, ms);
     sqlite3_bind_int64(st, 3, event_id);
-    bind_text(st, 4, at ? at + 1 : "");
+    bind_text(st, 4, address_odd_domain(addr)); /* NULL: ADDRESS_DOMAIN_SQL finds it */
     if (type >= 0)
       sqlite3_bind_int(st, 5, type);
     else

@@ -51,7 +51,7 @@ static const char *const w_sql[W_N] = {
         "lastEventAt = max(coalesce(lastEventAt, ?2), ?2), addedAt = NULL, addedBy = NULL "
         "WHERE address = ?1 RETURNING reason",
     [W_INSERT] =
-        "INSERT INTO suppression (address, id, display, domain, reason, createdAt, "
+        "INSERT INTO suppression (address, id, display, oddDomain, reason, createdAt, "
         "lastEventAt, events, messageId, eventId, note, ambiguous, addedAt, addedBy) "
         "VALUES (?1, (SELECT coalesce(max(id), 0) + 1 FROM suppression), "
         "CASE WHEN ?2 = ?1 THEN '' ELSE ?2 END, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -198,7 +198,7 @@ static int insert_entry(suppression *s, store *sto, const char *folded, const ch
   if (!st) return SL_EDB;
   bind_text(st, 1, folded);
   bind_text(st, 2, display);
-  bind_text(st, 3, address_domain(folded));
+  bind_text(st, 3, address_odd_domain(folded)); /* NULL: a checked address has one '@' */
   bind_text(st, 4, suppression_reason_name(reason));
   sqlite3_bind_int64(st, 5, created_at);
   if (last_event_at) sqlite3_bind_int64(st, 6, last_event_at);
@@ -496,7 +496,8 @@ int suppression_list(sqlite3 *db, const struct suppression_filter *f,
   char sql[512];
   int n = snprintf(sql, sizeof sql, "SELECT " ROW_COLUMNS " FROM suppression WHERE 1");
   if (f->reason >= 0) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND reason = ?1");
-  if (f->domain) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND domain = ?2");
+  if (f->domain)
+    n += snprintf(sql + n, sizeof sql - (size_t)n, " AND " ADDRESS_DOMAIN_SQL("") " = ?2");
   if (f->since) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND createdAt >= ?3");
   if (f->search) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND instr(address, ?4) > 0");
   if (f->before_id) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND id < ?5");

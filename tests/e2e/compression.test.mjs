@@ -13,7 +13,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import {
   runSeslog, tempDir, startServer, signEnvelope, post, get, sqlite, countEvents, uniqueBounce,
-  assertStatus, sesDocuments, ROOT,
+  assertStatus, sesDocuments, ROOT, domainSql,
 } from './lib.mjs';
 import { writeEvents } from './query-data.mjs';
 
@@ -189,7 +189,7 @@ async function oldDatabase(t, from, schemaSql) {
   const sql = `${schemaSql}\nPRAGMA user_version = ${from};\nATTACH '${scratch}' AS s;\n` +
     `INSERT INTO SesEventMessages (${cols}) SELECT ${cols} FROM s.SesEventMessages;\n` +
     // recipients rows as an old seslog wrote them: the event's timeStamp and type as text
-    'INSERT INTO recipients SELECT r.address, e.timeStamp, r.eventId, r.domain, e.notificationType ' +
+    `INSERT INTO recipients SELECT r.address, e.timeStamp, r.eventId, ${domainSql('r.')}, e.notificationType ` +
     'FROM s.recipients r JOIN s.SesEventMessages e ON e.id = r.eventId;\n' +
     'INSERT INTO rollup_minute SELECT * FROM s.rollup_minute;\n';
   const sqlFile = path.join(dir, 'old.sql');

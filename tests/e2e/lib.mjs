@@ -566,3 +566,68 @@ export function runSeslog(args, { input, env = {}, timeout = 60000 } = {}) {
     else child.stdin.end();
   });
 }
+
+/** The domain of a recipients or suppression row as the schema comment
+ * (versions 23, 24) gives it to sqlite3 users; t: the alias with its dot. */
+export function domainSql(t = '') {
+  return `coalesce(${t}oddDomain, substr(${t}address, instr(${t}address, '@') + 1))`;
+}
+
+/** SQL that turns the suppression table of this seslog back into the shape
+ * every seslog before schema version 24 wrote: its domain in a column,
+ * "suppression-domain" on that column (the view of version 19 with it).
+ * user_version is left to the caller. */
+export const SUPPRESSION_BEFORE_24_SQL = `
+DROP VIEW suppression_history_full;
+ALTER TABLE suppression RENAME TO s24;
+CREATE TABLE suppression (
+  address TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE, display TEXT NOT NULL,
+  domain TEXT NOT NULL, reason TEXT NOT NULL, createdAt INTEGER NOT NULL, lastEventAt INTEGER,
+  events INTEGER NOT NULL DEFAULT 0, messageId TEXT, eventId INTEGER, note TEXT,
+  ambiguous INTEGER NOT NULL DEFAULT 0, addedAt INTEGER, addedBy TEXT
+) WITHOUT ROWID;
+INSERT INTO suppression SELECT address, id, display, ${domainSql()}, reason, createdAt,
+  lastEventAt, events, messageId, eventId, note, ambiguous, addedAt, addedBy FROM s24;
+DROP TABLE s24;
+CREATE INDEX "suppression-reason" ON suppression (reason, id);
+CREATE INDEX "suppression-domain" ON suppression (domain, id);
+CREATE VIEW suppression_history_full AS
+  SELECT id, address, at, action, actor, reason, note, messageId, eventId, eventAt
+  FROM suppression_history
+  UNION ALL
+  SELECT NULL, address, addedAt, 'added', addedBy, reason, note, messageId, eventId, lastEventAt
+  FROM suppression WHERE addedAt IS NOT NULL;
+`;
+
+/** SQL that turns the recipients table of this seslog back into the shape
+ * every seslog before schema version 23 wrote: the event's timeStamp and
+ * notificationType as text, its domain in a column, the index and the
+ * delete triggers of versions 11 and 17. user_version is left to the
+ * caller. */
+export const RECIPIENTS_BEFORE_23_SQL = `
+ALTER TABLE recipients RENAME TO r23;
+CREATE TABLE recipients (
+  address TEXT NOT NULL,
+  timeStamp TEXT NOT NULL,
+  eventId INTEGER NOT NULL,
+  domain TEXT NOT NULL,
+  notificationType TEXT NOT NULL,
+  PRIMARY KEY (address, timeStamp, eventId)
+) WITHOUT ROWID;
+INSERT INTO recipients SELECT r.address, e.timeStamp, r.eventId, ${domainSql('r.')}, e.notificationType
+  FROM r23 r JOIN SesEventMessages e ON e.id = r.eventId;
+DROP TABLE r23;
+CREATE INDEX "recipients-domain" ON recipients (domain, timeStamp, eventId, notificationType);
+CREATE TRIGGER "rollup_domain_day-delete" AFTER DELETE ON recipients BEGIN
+  UPDATE rollup_domain_day SET recipients = recipients - 1
+  WHERE notificationType = OLD.notificationType AND day = substr(OLD.timeStamp, 1, 10)
+    AND domain = OLD.domain
+    AND bounceType = coalesce((SELECT bounceType FROM SesEventMessages WHERE id = OLD.eventId), '');
+END;
+CREATE TRIGGER "rollup_recipient-delete" AFTER DELETE ON recipients BEGIN
+  UPDATE rollup_recipient_day SET recipients = recipients - 1
+  WHERE day = substr(OLD.timeStamp, 1, 10) AND domain = OLD.domain;
+  UPDATE rollup_recipient_hour SET recipients = recipients - 1
+  WHERE hour = substr(OLD.timeStamp, 1, 13) AND domain = OLD.domain;
+END;
+`;

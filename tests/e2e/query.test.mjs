@@ -12,6 +12,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import {
   startServer, runSeslog, tempDir, get, post, signEnvelope, assertError, BIN, sqlite,
+  domainSql,
 } from './lib.mjs';
 import { writeEvents, sortEvents, matchEvents, countsOf, SOURCES } from './query-data.mjs';
 
@@ -359,12 +360,12 @@ test('GET /api/events/counts: groups checked against a count in SQL', T, async (
     [{ groupBy: 'hour', type: 'Bounce' }, ['hour'],
       "SELECT substr(timeStamp, 1, 13) || ':00' k0, count(*) n FROM SesEventMessages WHERE notificationType = 'Bounce' GROUP BY 1"],
     [{ groupBy: 'domain', type: 'Bounce' }, ['domain'],
-      "SELECT domain k0, count(*) n FROM recipients WHERE notificationType = 0 /* Bounce: its code, schema version 23 */ GROUP BY 1"],
-    [{ groupBy: 'domain' }, ['domain'], 'SELECT domain k0, count(*) n FROM recipients GROUP BY 1'],
+      `SELECT ${domainSql()} k0, count(*) n FROM recipients WHERE notificationType = 0 /* Bounce: its code, schema version 23 */ GROUP BY 1`],
+    [{ groupBy: 'domain' }, ['domain'], `SELECT ${domainSql()} k0, count(*) n FROM recipients GROUP BY 1`],
     [{ groupBy: 'bounceType,bounceSubType', type: 'Bounce' }, ['bounceType', 'bounceSubType'],
       "SELECT bounceType k0, bounceSubType k1, count(*) n FROM SesEventMessages WHERE notificationType = 'Bounce' GROUP BY 1, 2"],
     [{ groupBy: 'type', domain: 'gmail.test', type: ['Bounce', 'Delivery'] }, ['type'],
-      "SELECT e.notificationType k0, count(DISTINCT e.id) n FROM SesEventMessages e JOIN recipients r ON r.eventId = e.id WHERE r.domain = 'gmail.test' AND e.notificationType IN ('Bounce', 'Delivery') GROUP BY 1"],
+      `SELECT e.notificationType k0, count(DISTINCT e.id) n FROM SesEventMessages e JOIN recipients r ON r.eventId = e.id WHERE ${domainSql('r.')} = 'gmail.test' AND e.notificationType IN ('Bounce', 'Delivery') GROUP BY 1`],
     [{ groupBy: 'source', source: src.toUpperCase() }, ['source'],
       `SELECT source k0, count(*) n FROM SesEventMessages WHERE lower(source) = '${src}' OR lower(source) LIKE '%<${src}>' GROUP BY 1`],
     [{ groupBy: 'source,type', type: ['Bounce', 'Complaint'] }, ['source', 'type'],
@@ -374,11 +375,11 @@ test('GET /api/events/counts: groups checked against a count in SQL', T, async (
     // a range that starts and ends inside hours and days: its whole hours
     // (days) from the rollups, its ends from the events
     [{ groupBy: 'domain', type: 'Bounce', since: cut.a, until: cut.b }, ['domain'],
-      `SELECT domain k0, count(*) n FROM recipients WHERE notificationType = 0 /* Bounce: its code, schema version 23 */ AND ${rts} >= '${cut.a}' AND ${rts} < '${cut.b}' GROUP BY 1`],
+      `SELECT ${domainSql()} k0, count(*) n FROM recipients WHERE notificationType = 0 /* Bounce: its code, schema version 23 */ AND ${rts} >= '${cut.a}' AND ${rts} < '${cut.b}' GROUP BY 1`],
     [{ groupBy: 'domain', since: cut.a, until: cut.b }, ['domain'],
-      `SELECT domain k0, count(*) n FROM recipients WHERE ${rts} >= '${cut.a}' AND ${rts} < '${cut.b}' GROUP BY 1`],
+      `SELECT ${domainSql()} k0, count(*) n FROM recipients WHERE ${rts} >= '${cut.a}' AND ${rts} < '${cut.b}' GROUP BY 1`],
     [{ groupBy: 'day,domain' }, ['day', 'domain'],
-      `SELECT substr(${rts}, 1, 10) k0, domain k1, count(*) n FROM recipients GROUP BY 1, 2`],
+      `SELECT substr(${rts}, 1, 10) k0, ${domainSql()} k1, count(*) n FROM recipients GROUP BY 1, 2`],
     [{ groupBy: 'hour,type', since: cut.a, until: cut.b }, ['hour', 'type'],
       `SELECT substr(timeStamp, 1, 13) || ':00' k0, notificationType k1, count(*) n FROM SesEventMessages WHERE timeStamp >= '${cut.a}' AND timeStamp < '${cut.b}' GROUP BY 1, 2`],
     [{ groupBy: 'type', diagnostic: '5.1.1' }, ['type'],

@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   ROOT, startServer, runSeslog, sqlite, get, post, signEnvelope, assertStatus, tempDir, q,
+  domainSql, RECIPIENTS_BEFORE_23_SQL, SUPPRESSION_BEFORE_24_SQL,
 } from './lib.mjs';
 
 const T = { timeout: 180000 };
@@ -117,34 +118,10 @@ function versions() {
 
 /** The recipients table as seslog wrote it before version 23 (the event's
  * timeStamp and notificationType text), with its index and the delete triggers of versions 11
- * and 17, made from db's rows; user_version the one before 23. */
+ * and 17, made from db's rows (and suppression as before version 24);
+ * user_version the one before 23. */
 function downgradeSql(before) {
-  return `
-ALTER TABLE recipients RENAME TO r23;
-CREATE TABLE recipients (
-  address TEXT NOT NULL,
-  timeStamp TEXT NOT NULL,
-  eventId INTEGER NOT NULL,
-  domain TEXT NOT NULL,
-  notificationType TEXT NOT NULL,
-  PRIMARY KEY (address, timeStamp, eventId)
-) WITHOUT ROWID;
-INSERT INTO recipients SELECT r.address, e.timeStamp, r.eventId, r.domain, e.notificationType
-  FROM r23 r JOIN SesEventMessages e ON e.id = r.eventId;
-DROP TABLE r23;
-CREATE INDEX "recipients-domain" ON recipients (domain, timeStamp, eventId, notificationType);
-CREATE TRIGGER "rollup_domain_day-delete" AFTER DELETE ON recipients BEGIN
-  UPDATE rollup_domain_day SET recipients = recipients - 1
-  WHERE notificationType = OLD.notificationType AND day = substr(OLD.timeStamp, 1, 10)
-    AND domain = OLD.domain
-    AND bounceType = coalesce((SELECT bounceType FROM SesEventMessages WHERE id = OLD.eventId), '');
-END;
-CREATE TRIGGER "rollup_recipient-delete" AFTER DELETE ON recipients BEGIN
-  UPDATE rollup_recipient_day SET recipients = recipients - 1
-  WHERE day = substr(OLD.timeStamp, 1, 10) AND domain = OLD.domain;
-  UPDATE rollup_recipient_hour SET recipients = recipients - 1
-  WHERE hour = substr(OLD.timeStamp, 1, 13) AND domain = OLD.domain;
-END;
+  return `${RECIPIENTS_BEFORE_23_SQL}${SUPPRESSION_BEFORE_24_SQL}
 PRAGMA user_version = ${before};
 `;
 }
@@ -153,7 +130,8 @@ PRAGMA user_version = ${before};
 const CODES = ['Bounce', 'Complaint', 'Delivery', 'Send', 'Reject', 'Open', 'Click', 'Rendering Failure',
   'DeliveryDelay', 'Subscription'];
 
-const ROWS = 'SELECT r.address, r.eventId, r.domain, e.notificationType, e.messageId, e.timeStamp AS ets, ' +
+/** The recipients rows with their events; domain: its SQL (a column before version 23). */
+const rowsSql = (domain = domainSql('r.')) => `SELECT r.address, r.eventId, ${domain} AS domain, e.notificationType, ` + 'e.messageId, e.timeStamp AS ets, ' +
   'r.timeStamp AS rts, typeof(r.timeStamp) AS kind, r.notificationType AS rtype FROM recipients r JOIN SesEventMessages e ON e.id = r.eventId ' +
   'ORDER BY r.address, r.eventId';
 
@@ -170,7 +148,7 @@ test('a database of the version before keeps every recipients row and gives the 
   assert.ok(newest >= 23 && before < 23, `${newest} ${before}`);
 
   // written by this seslog: every time an integer, the event's own instant
-  const freshRows = await sqlite(fresh, ROWS);
+  const freshRows = await sqlite(fresh, rowsSql());
   assert.ok(freshRows.length > 150, `${freshRows.length} rows`);
   for (const row of freshRows) {
     assert.equal(row.kind, 'integer', JSON.stringify(row));
@@ -190,7 +168,7 @@ test('a database of the version before keeps every recipients row and gives the 
   fs.writeFileSync(sqlFile, downgradeSql(before));
   await sqlite(old, `.read ${sqlFile}`);
   assert.deepEqual(await sqlite(old, 'PRAGMA user_version'), [{ user_version: before }]);
-  const oldRows = await sqlite(old, ROWS);
+  const oldRows = await sqlite(old, rowsSql('r.domain'));
   assert.equal(oldRows.length, freshRows.length);
   for (const row of oldRows) assert.deepEqual([row.kind, row.rtype], ['text', row.notificationType]);
   // one event whose time was edited by hand into another form, without
@@ -202,7 +180,7 @@ test('a database of the version before keeps every recipients row and gives the 
   // upgraded by the first start
   const got = await answers(t, old);
   assert.deepEqual(await sqlite(old, 'PRAGMA user_version'), [{ user_version: newest }]);
-  const migrated = await sqlite(old, ROWS);
+  const migrated = await sqlite(old, rowsSql());
   assert.equal(migrated.length, oldRows.length, 'every recipients row kept');
   const key = (x) => [x.address, x.eventId, x.domain, x.notificationType, x.messageId].join(' ');
   assert.deepEqual(migrated.map(key), oldRows.map(key));

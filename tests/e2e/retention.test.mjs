@@ -5,7 +5,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServer, runSeslog, sqlite, sleep, tempDir } from './lib.mjs';
+import { startServer, runSeslog, sqlite, sleep, tempDir, domainSql } from './lib.mjs';
 
 const T = { timeout: 60000 };
 const DAY = 86400000;
@@ -49,8 +49,8 @@ async function counts(db) {
       (SELECT count(*) FROM SesEventMessages WHERE messageId LIKE 'del-mid-%') AS delMid,
       (SELECT count(*) FROM SesEventMessages WHERE messageId LIKE 'del-old-%') AS delOld,
       (SELECT count(*) FROM SesEventMessages WHERE messageId LIKE 'b-old-%') AS bOld,
-      (SELECT count(*) FROM recipients WHERE domain = 'old.example') AS rcptOld,
-      (SELECT count(*) FROM recipients WHERE domain = 'new.example') AS rcptNew,
+      (SELECT count(*) FROM recipients WHERE ${domainSql()} = 'old.example') AS rcptOld,
+      (SELECT count(*) FROM recipients WHERE ${domainSql()} = 'new.example') AS rcptNew,
       (SELECT coalesce(sum(deliveries), 0) FROM rollup_minute) AS rollDeliveries`);
   return rows[0];
 }

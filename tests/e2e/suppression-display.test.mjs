@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   startServer, post, get, request, sqlite, signEnvelope, runSeslog, tempDir, uniqueBounce,
+  SUPPRESSION_BEFORE_24_SQL,
 } from './lib.mjs';
 
 const T = { timeout: 120000 };
@@ -76,7 +77,7 @@ test('suppression display: stored empty when it is the address, read as first gi
   const old = path.join(tempDir('seslog-display-'), 'old.db');
   fs.copyFileSync(srv.db, old);
   const version = (await sqlite(old, 'PRAGMA user_version'))[0].user_version;
-  await sqlite(old, `UPDATE suppression SET display = address WHERE display = ''; PRAGMA user_version = 23;`);
+  await sqlite(old, `UPDATE suppression SET display = address WHERE display = ''; ${SUPPRESSION_BEFORE_24_SQL} PRAGMA user_version = 23;`);
   assert.deepEqual(await cliView(old), cli, 'seslog suppression on whole displays');
   assert.deepEqual(await apiView(t, old), api, 'the API on the migrated database');
   assert.equal((await sqlite(old, 'PRAGMA user_version'))[0].user_version, version, 'migrated');

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import {
   startServer, post, get, sqlite, sesDocuments, signEnvelope, runSeslog, tempDir, uniqueBounce,
-  sesType, BIN, DEFAULT_TOPIC,
+  sesType, BIN, DEFAULT_TOPIC, RECIPIENTS_BEFORE_23_SQL, SUPPRESSION_BEFORE_24_SQL,
 } from './lib.mjs';
 
 const T = { timeout: 180000 };
@@ -130,7 +130,8 @@ const SHELL_SQL = `SELECT messageId, notificationType,
   FROM SesEventMessages ORDER BY id`;
 
 /** Turns db into the form every seslog before version 22 wrote: the
- * values whole in their columns, no topicId, no topics, user_version 21. */
+ * values whole in their columns, no topicId, no topics, recipients and
+ * suppression as before versions 23 and 24, user_version 21. */
 async function toVersion21(db) {
   await sqlite(db, `BEGIN;
     UPDATE SesEventMessages SET topicArn = coalesce(topicArn, (SELECT arn FROM topics WHERE id = topicId)),
@@ -140,6 +141,8 @@ async function toVersion21(db) {
           substr(hex(snsMessageId), 21, 12)) ELSE snsMessageId END;
     ALTER TABLE SesEventMessages DROP COLUMN topicId;
     DROP TABLE topics;
+    ${RECIPIENTS_BEFORE_23_SQL}
+    ${SUPPRESSION_BEFORE_24_SQL}
     PRAGMA user_version = 21;
     COMMIT;`);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "address.h"
 #include "api.h"
 #include "error.h"
 #include "query.h"
@@ -318,7 +319,7 @@ static int t_plan_drivers(void) {
        "WHERE r.address = ? AND r.notificationType = ?"},
       {{{"domain", "b.c"}, {"type", "Bounce"}},
        QD_DOMAIN,
-       "WHERE r.domain = ? AND r.notificationType = ?"},
+       "WHERE " ADDRESS_DOMAIN_SQL("r.") " = ? AND r.notificationType = ?"},
       {{{"domain", "b.c"}, {"source", "s@b.c"}, {"type", "Send"}},
        QD_DOMAIN,
        "AND +(lower(CASE WHEN instr(source, '<') > 0"},
@@ -440,7 +441,7 @@ static int t_plan_indexes(void) {
       {{{"messageId", "m"}, {"address", "a@b.c"}},
        "PRIMARY KEY (address=? AND timeStamp=? AND eventId=?)"},
       {{{"messageId", "m"}, {"domain", "b.c"}},
-       "recipients-domain (domain=? AND timeStamp=? AND eventId=?)"},
+       "recipients-domain (<expr>=? AND timeStamp=? AND eventId=?)"},
   };
   char err[256];
   for (int asc = 0; asc < 2; asc++)

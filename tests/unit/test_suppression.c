@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "address.h"
 #include "cmd_suppression.h"
 #include "error.h"
 #include "log.h"
@@ -84,6 +85,57 @@ static int t_address_fold(void) {
   char small[8];
   ASSERT_INT_EQ(address_fold("jane@example.com", small, sizeof small, &why), SL_EINVAL);
   return 0;
+}
+
+static int t_address_odd_domain(void) {
+  /* In C: the domain after the last '@' ("" without one); in SQL the
+   * schema's expression over the row (address, oddDomain) must give the
+   * same bytes, also for text that is not valid UTF-8. */
+  static const char *const addrs[] = {"jane@example.com",
+                                      "@lead.example",
+                                      "trailing@",
+                                      "noat",
+                                      "",
+                                      "a@b@c.example",
+                                      "\"q@r\"@q.example",
+                                      "@@",
+                                      "\xc3@x.example",
+                                      "a@\x80"
+                                      "b.example",
+                                      "\xe2\x82@@d.example",
+                                      "\xc3\xa4@\xc3\xbc.example",
+                                      "a@b\xf0\x9f"};
+  sqlite3 *db;
+  sqlite3_stmt *st = NULL;
+  ASSERT_INT_EQ(sqlite3_open(":memory:", &db), SQLITE_OK);
+  ASSERT_INT_EQ(sqlite3_exec(db, "CREATE TABLE t (address TEXT, oddDomain TEXT)", NULL, NULL, NULL),
+                SQLITE_OK);
+  ASSERT_INT_EQ(
+      sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?1, ?2) RETURNING " ADDRESS_DOMAIN_SQL(""), -1,
+                         &st, NULL),
+      SQLITE_OK);
+  int failed = 0;
+  for (size_t i = 0; i < sizeof addrs / sizeof *addrs; i++) {
+    const char *a = addrs[i], *last = strrchr(a, '@');
+    const char *want = last ? last + 1 : "", *odd = address_odd_domain(a);
+    int one = last && strchr(a, '@') == last;
+    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+    if (odd)
+      sqlite3_bind_text(st, 2, odd, -1, SQLITE_STATIC);
+    else
+      sqlite3_bind_null(st, 2);
+    const char *got =
+        sqlite3_step(st) == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    if ((odd == NULL) != one || !got || strcmp(got, want) != 0) {
+      fprintf(stderr, "    case %zu: odd %s, sql gives %s, want %s\n", i, odd ? odd : "NULL",
+              got ? got : "(none)", want);
+      failed = 1;
+    }
+    sqlite3_reset(st);
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return failed;
 }
 
 static int t_reason_names(void) {
@@ -632,6 +684,7 @@ static int t_list_filters(void) {
 const struct unit_test suppression_tests[] = {
     {"address_check", t_address_check},
     {"address_fold", t_address_fold},
+    {"address_odd_domain", t_address_odd_domain},
     {"reason_names", t_reason_names},
     {"csv_line", t_csv_line},
     {"permanent_bounce_only_affected", t_permanent_bounce_only_affected},
