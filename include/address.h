@@ -22,9 +22,6 @@ int address_check(const char *addr, const char **why);
  * is written only on success. addr and out may be the same. */
 int address_fold(const char *addr, char *out, size_t outlen, const char **why);
 
-/* The domain part of a checked address (after its '@'). */
-const char *address_domain(const char *checked);
-
 /* The SQL of the folded domain of a recipients or suppression row, t its
  * table's alias with the dot ("r.") or "": the part after the address's
  * first '@', unless the row's oddDomain holds the domain (schema versions

@@ -101,10 +101,6 @@ int address_fold(const char *addr, char *out, size_t outlen, const char **why) {
   return 0;
 }
 
-const char *address_domain(const char *folded) {
-  return strchr(folded, '@') + 1;
-}
-
 const char *address_odd_domain(const char *folded) {
   const char *first = strchr(folded, '@'), *last = strrchr(folded, '@');
   if (first && first == last) return NULL;
