@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "arena.h"
 #include "error.h"
 #include "import.h"
 #include "jsoncheck.h"
@@ -459,7 +460,7 @@ static void import_lambda_sns(importer *im, const cJSON *sns) {
     return;
   }
   import_envelope_text(im, text);
-  free(text);
+  cJSON_free(text); /* cJSON's: it may be the arena's (arena.h) */
 }
 
 static void import_ses(importer *im, const cJSON *doc, const char *ts, const char *smid,
@@ -521,7 +522,7 @@ static void import_doc(importer *im, const cJSON *doc, int depth) {
       return;
     }
     import_envelope_text(im, text);
-    free(text);
+    cJSON_free(text); /* cJSON's: it may be the arena's (arena.h) */
     return;
   }
   const cJSON *raw = cJSON_GetObjectItemCaseSensitive(doc, "raw");
@@ -825,13 +826,16 @@ static void import_line(importer *im, const char *s, size_t n) {
   for (const char *p = tab; p < s + n; p++) {
     if (*p != '{' || (p[-1] != '\t' && p[-1] != ' ')) continue;
     const char *end = NULL;
+    arena_begin(); /* as in import_stream */
     cJSON *doc = cJSON_ParseWithLengthOpts(p, (size_t)(s + n - p), &end, 0);
     if (doc && end == s + n) {
       import_text_doc(im, doc, p, (size_t)(end - p), 0);
       cJSON_Delete(doc);
+      arena_end();
       return;
     }
     cJSON_Delete(doc);
+    arena_end();
     reject(im, "a log line whose JSON is not valid");
     return;
   }
@@ -1291,12 +1295,17 @@ static int import_stream(importer *im, reader *r, const char *name) {
     }
     if (!text && (c == '{' || c == '[')) {
       size_t len = value_len(r, 0);
+      /* The document's tree, and every cJSON string made from it, live in
+       * this thread's arena until its events are made (arena.h). */
+      arena_begin();
       cJSON *doc = len ? cJSON_ParseWithLength(r->buf + r->pos, len) : NULL;
       if (doc) {
         import_text_doc(im, doc, r->buf + r->pos, len, in_array);
         cJSON_Delete(doc);
+        arena_end();
         advance(r, len);
       } else {
+        arena_end();
         size_t skip = resync(r, in_array, lines && line_start);
         int at_end = avail(r, skip + 1) <= skip;
         if (!len && !at_end && skip >= MAX_DOC) {

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "error.h"
 #include "jsoncheck.h"
 #include "util.h"
@@ -274,7 +275,7 @@ static int fill_event(ses_event *e, const cJSON *root, const char *type_name,
   if (bounced) {
     if (!cJSON_IsArray(bounced))
       return fail_why(why, "bounce.bouncedRecipients is not an array", SL_EFIELD);
-    e->bounced_recipients = cJSON_PrintUnformatted(bounced);
+    e->bounced_recipients = arena_take(cJSON_PrintUnformatted(bounced));
     if (!e->bounced_recipients) return SL_ENOMEM;
   }
 
@@ -289,7 +290,8 @@ static int fill_event(ses_event *e, const cJSON *root, const char *type_name,
   const cJSON *rcpts = t->rcpt_array ? obj_get(tobj, t->rcpt_array) : obj_get(mail, "destination");
   if ((rc = rcpt_fill(e, rcpts, t->rcpt_array ? t->rcpt_objects : 0))) return rc;
 
-  e->raw = cJSON_PrintUnformatted(root);
+  /* printed in ses_parse's arena scope: kept, so copied out of it */
+  e->raw = arena_take(cJSON_PrintUnformatted(root));
   if (!e->raw) return SL_ENOMEM;
   e->raw_len = strlen(e->raw);
   return 0;
@@ -339,11 +341,11 @@ fail:
   return rc;
 }
 
-/* See ses.h. Trailing non-blank text after the document makes it "not
- * JSON": a truncated or concatenated body must not pass as one event. */
-int ses_parse(const char *json, size_t len, const char *sns_timestamp, ses_event **out,
-              const char **why) {
-  if (!json) return fail_why(why, "no SES JSON", SL_EINVAL);
+/* ses_parse inside its arena scope. Trailing non-blank text after the
+ * document makes it "not JSON": a truncated or concatenated body must not
+ * pass as one event. */
+static int parse_text(const char *json, size_t len, const char *sns_timestamp, ses_event **out,
+                      const char **why) {
   const char *end = NULL;
   cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
   if (!root) return fail_why(why, "the SES message is not JSON", SL_EJSON);
@@ -360,6 +362,17 @@ int ses_parse(const char *json, size_t len, const char *sns_timestamp, ses_event
   }
   rc = ses_parse_json(root, sns_timestamp, out, why);
   cJSON_Delete(root);
+  return rc;
+}
+
+/* See ses.h. The tree lives in the thread's arena (arena.h): it never
+ * leaves this call, and the event's strings are malloc'ed. */
+int ses_parse(const char *json, size_t len, const char *sns_timestamp, ses_event **out,
+              const char **why) {
+  if (!json) return fail_why(why, "no SES JSON", SL_EINVAL);
+  arena_begin();
+  int rc = parse_text(json, len, sns_timestamp, out, why);
+  arena_end();
   return rc;
 }
 

@@ -34,6 +34,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "arena.h"
 #include "error.h"
 #include "util.h"
 
@@ -200,15 +201,9 @@ static int parse_type(sns_msg *m, const char **why) {
   return SL_ETYPE;
 }
 
-/* Parses an SNS envelope (see sns.h). Checks, in order: JSON object, Type,
+/* sns_parse inside its arena scope. Checks, in order: JSON object, Type,
  * the fields every Type needs, the confirmation fields, the Timestamp. */
-int sns_parse(const char *body, size_t len, sns_msg **out, const char **why) {
-  const char *dummy;
-  if (!why) why = &dummy;
-  if (!body || !out) {
-    *why = "no body";
-    return SL_EINVAL;
-  }
+static int parse_envelope(const char *body, size_t len, sns_msg **out, const char **why) {
   if (json_has_nul(body, len)) {
     *why = "the envelope contains a NUL character";
     return SL_EJSON;
@@ -285,6 +280,21 @@ int sns_parse(const char *body, size_t len, sns_msg **out, const char **why) {
 fail:
   sns_msg_free(m);
   cJSON_Delete(root);
+  return rc;
+}
+
+/* Parses an SNS envelope (see sns.h). The tree lives in the thread's arena
+ * (arena.h): it never leaves this call, the message's strings are copies. */
+int sns_parse(const char *body, size_t len, sns_msg **out, const char **why) {
+  const char *dummy;
+  if (!why) why = &dummy;
+  if (!body || !out) {
+    *why = "no body";
+    return SL_EINVAL;
+  }
+  arena_begin();
+  int rc = parse_envelope(body, len, out, why);
+  arena_end();
   return rc;
 }
 
