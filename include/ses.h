@@ -63,6 +63,13 @@ struct cJSON;
 int ses_parse_json(const struct cJSON *root, const char *sns_timestamp, ses_event **out,
                    const char **why);
 
+/* ses_parse_json with the len bytes of JSON text root was parsed from
+ * (text may be NULL: unknown). raw is the same either way; when the text
+ * is already what printing root compact gives (jsoncheck_compact), raw is
+ * a copy of it instead of a new print. */
+int ses_parse_json_text(const struct cJSON *root, const char *text, size_t len,
+                        const char *sns_timestamp, ses_event **out, const char **why);
+
 void ses_event_free(ses_event *e);
 
 /* The SES event inside an EventBridge event, as SES event destinations send

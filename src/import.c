@@ -126,6 +126,12 @@ typedef struct importer {
   uint64_t bytes_total, bytes_done; /* of the files, as stored (compressed) */
   gzFile current;                   /* the file being read, for its offset */
   int line_open;                    /* a progress bar is on the terminal */
+  /* The top-level document being imported and the text it was parsed
+   * from, valid while import_text_doc runs: an SES event that is the whole
+   * document keeps a copy of its text instead of printing it again. */
+  const cJSON *text_doc;
+  const char *text;
+  size_t text_len;
 } importer;
 
 static void clear_progress(importer *im) {
@@ -467,7 +473,8 @@ static void import_ses(importer *im, const cJSON *doc, const char *ts, const cha
                        const char *topic) {
   ses_event *ev;
   const char *why = NULL;
-  int rc = ses_parse_json(doc, ts, &ev, &why);
+  int rc = doc == im->text_doc ? ses_parse_json_text(doc, im->text, im->text_len, ts, &ev, &why)
+                               : ses_parse_json(doc, ts, &ev, &why);
   if (rc) {
     char msg[512];
     snprintf(msg, sizeof msg, "not a usable SES event: %s", why ? why : sl_strerror(rc));
@@ -762,10 +769,16 @@ static int resumes_here(reader *r, size_t k, int in_array) {
 static void import_text_doc(importer *im, const cJSON *doc, const char *text, size_t len,
                             int in_array) {
   const char *why = NULL;
-  if (jsoncheck(text, len, &why))
+  if (jsoncheck(text, len, &why)) {
     reject(im, why ? why : "out of memory");
-  else
-    import_doc(im, doc, in_array);
+    return;
+  }
+  im->text_doc = doc;
+  im->text = text;
+  im->text_len = len;
+  import_doc(im, doc, in_array);
+  im->text_doc = NULL;
+  im->text = NULL;
 }
 
 static int is_blank(char c) {

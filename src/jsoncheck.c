@@ -305,3 +305,79 @@ int jsoncheck_syntax(const char *s, size_t n) {
   const char *end = s + n, *p = syn_json_value(s, end, 0);
   return p && syn_skip_ws(p, end) == end;
 }
+
+/* ---- compact form -------------------------------------------------------- */
+
+/* The bytes of the string at s[0..n) (after its opening quote), closing
+ * quote included, when every byte and escape in it is as cJSON prints it;
+ * else 0. cJSON writes '"', '\\' and the bytes below 0x20 escaped (\b \f \n \r \t, else
+ * \u00xx in lower case) and every other byte as it is. */
+static size_t compact_string(const unsigned char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = s[i];
+    if (c == '"') return i + 1;
+    if (c < 0x20) return 0;
+    if (c != '\\') continue;
+    if (i + 1 >= n) return 0;
+    unsigned char e = s[++i];
+    if (e && strchr("\"\\bfnrt", e)) continue;
+    if (e != 'u' || n - i < 5 || s[i + 1] != '0' || s[i + 2] != '0' ||
+        (s[i + 3] != '0' && s[i + 3] != '1'))
+      return 0;
+    int lo = hexval((char)s[i + 4]);
+    if (lo < 0 || (s[i + 4] >= 'A' && s[i + 4] <= 'F')) return 0;
+    int cp = (s[i + 3] - '0') * 16 + lo;
+    if (cp == 0 || cp == '\b' || cp == '\f' || cp == '\n' || cp == '\r' || cp == '\t') return 0;
+    i += 4;
+  }
+  return 0;
+}
+
+/* The length of the number at s[0..n) when it is an integer cJSON prints
+ * back the same (no leading zero, no fraction or exponent, at most 15
+ * digits, not -0), else 0. */
+static size_t compact_number(const unsigned char *s, size_t n) {
+  size_t i = s[0] == '-';
+  size_t first = i;
+  while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+  size_t digits = i - first;
+  if (digits == 0 || digits > 15) return 0;
+  if (s[first] == '0' && (digits > 1 || first)) return 0;
+  if (i < n && (s[i] == '.' || s[i] == 'e' || s[i] == 'E' || s[i] == '+' || s[i] == '-')) return 0;
+  return i;
+}
+
+int jsoncheck_compact(const char *text, size_t n) {
+  const unsigned char *s = (const unsigned char *)text;
+  if (!n) return 0;
+  for (size_t i = 0; i < n;) {
+    unsigned char c = s[i];
+    size_t k;
+    switch (c) {
+      case '{':
+      case '}':
+      case '[':
+      case ']':
+      case ',':
+      case ':': i++; break;
+      case '"':
+        if (!(k = compact_string(s + i + 1, n - i - 1))) return 0;
+        i += 1 + k;
+        break;
+      case 't':
+      case 'n':
+        if (n - i < 4 || memcmp(s + i, c == 't' ? "true" : "null", 4) != 0) return 0;
+        i += 4;
+        break;
+      case 'f':
+        if (n - i < 5 || memcmp(s + i, "false", 5) != 0) return 0;
+        i += 5;
+        break;
+      default:
+        if (c != '-' && (c < '0' || c > '9')) return 0; /* white space, among others */
+        if (!(k = compact_number(s + i, n - i))) return 0;
+        i += k;
+    }
+  }
+  return 1;
+}

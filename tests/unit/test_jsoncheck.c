@@ -1,5 +1,6 @@
 /* test_jsoncheck.c - duplicate keys at any depth and NUL in strings
  * (issue 16, findings 7 and 9). */
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,5 +79,93 @@ static int t_syntax(void) {
   return 0;
 }
 
-const struct unit_test jsoncheck_tests[] = {
-    {"duplicates", t_duplicates}, {"nul", t_nul}, {"syntax", t_syntax}, {0}};
+/* cJSON's compact print of text, or NULL when cJSON does not parse it. */
+static char *reprint(const char *text) {
+  cJSON *doc = cJSON_ParseWithLength(text, strlen(text));
+  char *out = doc ? cJSON_PrintUnformatted(doc) : NULL;
+  cJSON_Delete(doc);
+  return out;
+}
+
+/* jsoncheck_compact says 1 only for a text cJSON prints back byte for
+ * byte: the property that lets ses.c copy the text instead of printing. */
+static int compact_is(const char *text, int want) {
+  int got = jsoncheck_compact(text, strlen(text));
+  char *printed = reprint(text);
+  if (!printed) UNIT_FAIL_("cJSON does not parse: %s", text);
+  int same = strcmp(printed, text) == 0;
+  if (got && !same) UNIT_FAIL_("compact, but cJSON prints it as %s: %s", printed, text);
+  cJSON_free(printed);
+  if (got != want) UNIT_FAIL_("jsoncheck_compact %d, want %d: %s", got, want, text);
+  return 0;
+}
+
+static int t_compact(void) {
+  static const char *const yes[] = {
+      "{}",
+      "[]",
+      "{\"a\":1,\"b\":[true,false,null],\"c\":{\"d\":[]}}",
+      "[\"x\\\"y\\\\z\\n\\t\\r\\b\\f\\u001f\\u0001\\u0010/\xc3\xa9\x7f\"]",
+      "[0,-5,7,2147483647,2147483648,-2147483648,-2147483649,999999999999999,-123456789012345]",
+      "{\"\":\"\",\"k\\\"\":\"v\"}",
+      "\"plain\"",
+      "12"};
+  static const char *const no[] = {
+      " {}",
+      "{} ",
+      "{\"a\": 1}",
+      "[1, 2]",
+      "{\n\"a\":1}",
+      "[\"a\\/b\"]",          /* cJSON prints '/' */
+      "[\"\\u00e9\"]",        /* and U+00E9 as UTF-8 */
+      "[\"\\u000a\"]",        /* and a line feed as \n */
+      "[\"\\u001F\"]",        /* and hex in lower case */
+      "[\"\\ud83d\\ude00\"]", /* and a surrogate pair as UTF-8 */
+      "[1.5]",
+      "[1e5]",
+      "[1E5]",
+      "[10.0]",
+      "[-0]",
+      "[1234567890123456]",
+      "[\"tab\there\"]" /* a raw control byte: cJSON escapes it */
+  };
+  for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+    if (compact_is(yes[i], 1)) return 1;
+  for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+    if (compact_is(no[i], 0)) return 1;
+  ASSERT_INT_EQ(jsoncheck_compact("", 0), 0);
+  ASSERT_INT_EQ(jsoncheck_compact("[\"ab", 4), 0); /* cut inside a string */
+  ASSERT_INT_EQ(jsoncheck_compact("[\"\\u00", 7), 0);
+  /* every SES fixture: its compact print is compact, and the pretty text
+   * is not (the fast path is taken for what SNS sends, never wrongly) */
+  static const char *const fixtures[] = {"ses-event-bounce-awsdocs.json",
+                                         "ses-event-click-awsdocs.json",
+                                         "ses-event-complaint-awsdocs.json",
+                                         "ses-event-delivery-awsdocs.json",
+                                         "ses-event-deliverydelay-awsdocs.json",
+                                         "ses-event-open-awsdocs.json",
+                                         "ses-event-reject-awsdocs.json",
+                                         "ses-event-rendering-failure-awsdocs.json",
+                                         "ses-event-send-awsdocs.json",
+                                         "ses-event-subscription-awsdocs.json",
+                                         "ses-notification-bounce-with-dsn-awsdocs.json",
+                                         "ses-notification-delivery-awsdocs.json"};
+  for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
+    char rel[200];
+    snprintf(rel, sizeof rel, "ses/%s", fixtures[i]);
+    char *text = unit_read_fixture(rel, NULL);
+    if (compact_is(text, 0)) return 1;
+    char *printed = reprint(text);
+    ASSERT_TRUE(printed != NULL);
+    if (compact_is(printed, 1)) return 1;
+    cJSON_free(printed);
+    free(text);
+  }
+  return 0;
+}
+
+const struct unit_test jsoncheck_tests[] = {{"duplicates", t_duplicates},
+                                            {"nul", t_nul},
+                                            {"syntax", t_syntax},
+                                            {"compact", t_compact},
+                                            {0}};
