@@ -63,10 +63,10 @@ struct cJSON;
 int ses_parse_json(const struct cJSON *root, const char *sns_timestamp, ses_event **out,
                    const char **why);
 
-/* ses_parse_json with the len bytes of JSON text root was parsed from
- * (text may be NULL: unknown). raw is the same either way; when the text
- * is already what printing root compact gives (jsoncheck_compact), raw is
- * a copy of it instead of a new print. */
+/* ses_parse_json for a root parsed from the len bytes at text that
+ * jsoncheck_compact found to be exactly root's compact print (NULL: not
+ * known to be): raw is then a copy of text instead of a new print, the
+ * same bytes for less work. */
 int ses_parse_json_text(const struct cJSON *root, const char *text, size_t len,
                         const char *sns_timestamp, ses_event **out, const char **why);
 

@@ -127,8 +127,9 @@ typedef struct importer {
   gzFile current;                   /* the file being read, for its offset */
   int line_open;                    /* a progress bar is on the terminal */
   /* The top-level document being imported and the text it was parsed
-   * from, valid while import_text_doc runs: an SES event that is the whole
-   * document keeps a copy of its text instead of printing it again. */
+   * from, when that text is its compact print (jsoncheck_compact), while
+   * import_text_doc runs: an SES event that is the whole document keeps a
+   * copy of its text instead of printing it again. */
   const cJSON *text_doc;
   const char *text;
   size_t text_len;
@@ -769,11 +770,12 @@ static int resumes_here(reader *r, size_t k, int in_array) {
 static void import_text_doc(importer *im, const cJSON *doc, const char *text, size_t len,
                             int in_array) {
   const char *why = NULL;
-  if (jsoncheck(text, len, &why)) {
+  int compact;
+  if (jsoncheck_ex(text, len, &compact, &why)) {
     reject(im, why ? why : "out of memory");
     return;
   }
-  im->text_doc = doc;
+  im->text_doc = compact ? doc : NULL;
   im->text = text;
   im->text_len = len;
   import_doc(im, doc, in_array);

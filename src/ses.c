@@ -245,11 +245,11 @@ static int fill_plain_fields(ses_event *e, const cJSON *mail, const struct ses_t
   return 0;
 }
 
-/* e->raw: root printed compact, or, when text (the len bytes root was
- * parsed from, may be NULL) is already exactly that print, a copy of text,
- * which costs a fraction of printing. Returns 0 or SL_ENOMEM. */
+/* e->raw: root printed compact, or a copy of text when given (the len
+ * bytes root was parsed from, already exactly that print), which costs a
+ * fraction of printing. Returns 0 or SL_ENOMEM. */
 static int fill_raw(ses_event *e, const cJSON *root, const char *text, size_t len) {
-  if (text && jsoncheck_compact(text, len)) {
+  if (text) {
     e->raw = util_strndup(text, len);
     e->raw_len = len;
     return e->raw ? 0 : SL_ENOMEM;
@@ -372,13 +372,15 @@ static int parse_text(const char *json, size_t len, const char *sns_timestamp, s
     cJSON_Delete(root);
     return fail_why(why, "the SES message has text after its JSON", SL_EJSON);
   }
-  /* What cJSON lets through but would be stored ambiguously. */
-  int rc = jsoncheck(json, len, why);
+  /* What cJSON lets through but would be stored ambiguously; and whether
+   * the text is already the compact print raw keeps. */
+  int compact;
+  int rc = jsoncheck_ex(json, len, &compact, why);
   if (rc) {
     cJSON_Delete(root);
     return rc;
   }
-  rc = ses_parse_json_text(root, json, len, sns_timestamp, out, why);
+  rc = ses_parse_json_text(root, compact ? json : NULL, len, sns_timestamp, out, why);
   cJSON_Delete(root);
   return rc;
 }

@@ -110,25 +110,25 @@ static int t_compact(void) {
       "{\"\":\"\",\"k\\\"\":\"v\"}",
       "\"plain\"",
       "12"};
-  static const char *const no[] = {
-      " {}",
-      "{} ",
-      "{\"a\": 1}",
-      "[1, 2]",
-      "{\n\"a\":1}",
-      "[\"a\\/b\"]",          /* cJSON prints '/' */
-      "[\"\\u00e9\"]",        /* and U+00E9 as UTF-8 */
-      "[\"\\u000a\"]",        /* and a line feed as \n */
-      "[\"\\u001F\"]",        /* and hex in lower case */
-      "[\"\\ud83d\\ude00\"]", /* and a surrogate pair as UTF-8 */
-      "[1.5]",
-      "[1e5]",
-      "[1E5]",
-      "[10.0]",
-      "[-0]",
-      "[1234567890123456]",
-      "[\"tab\there\"]" /* a raw control byte: cJSON escapes it */
-  };
+  static const char *const no[] = {" {}",
+                                   "{} ",
+                                   "{\"a\": 1}",
+                                   "[1, 2]",
+                                   "{\n\"a\":1}",
+                                   "[\"a\\/b\"]",          /* cJSON prints '/' */
+                                   "[\"\\u00e9\"]",        /* and U+00E9 as UTF-8 */
+                                   "[\"\\u000a\"]",        /* and a line feed as \n */
+                                   "[\"\\u001F\"]",        /* and hex in lower case */
+                                   "[\"\\ud83d\\ude00\"]", /* and a surrogate pair as UTF-8 */
+                                   "[1.5]",
+                                   "[1e5]",
+                                   "[1E5]",
+                                   "[10.0]",
+                                   "[-0]",
+                                   "[1234567890123456]",
+                                   "[\"tab\there\"]", /* a raw control byte: cJSON escapes it */
+                                   "{}]",             /* text after the document */
+                                   "[1]]"};
   for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
     if (compact_is(yes[i], 1)) return 1;
   for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
@@ -136,6 +136,12 @@ static int t_compact(void) {
   ASSERT_INT_EQ(jsoncheck_compact("", 0), 0);
   ASSERT_INT_EQ(jsoncheck_compact("[\"ab", 4), 0); /* cut inside a string */
   ASSERT_INT_EQ(jsoncheck_compact("[\"\\u00", 7), 0);
+  ASSERT_INT_EQ(jsoncheck_compact("{\"a\":1,\"a\":1}", 13), 0); /* refused anyway */
+  int compact = 1;
+  ASSERT_INT_EQ(jsoncheck_ex("{\"a\": 1}", 8, &compact, NULL), 0);
+  ASSERT_INT_EQ(compact, 0);
+  ASSERT_INT_EQ(jsoncheck_ex("{\"a\":1}", 7, &compact, NULL), 0);
+  ASSERT_INT_EQ(compact, 1);
   /* every SES fixture: its compact print is compact, and the pretty text
    * is not (the fast path is taken for what SNS sends, never wrongly) */
   static const char *const fixtures[] = {"ses-event-bounce-awsdocs.json",
