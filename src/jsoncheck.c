@@ -166,6 +166,17 @@ static size_t compact_number(const char *s, size_t n) {
   return i;
 }
 
+/* 1 when one of the eight bytes at p may end a stretch of plain string
+ * text: a quote, a backslash or a byte below 0x20 (a word test that is
+ * exact for "none of them", which is all the callers need). */
+static int word_special(const char *p) {
+  const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+  uint64_t x;
+  memcpy(&x, p, 8);
+  uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+  return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs ? 1 : 0;
+}
+
 /* Skips a string whose opening quote is at s[*i]; leaves *i after the
  * closing quote. Returns 1 when it holds U+0000 (escaped or raw), or a \u
  * not followed by four hex digits: cJSON reads that as U+0000 too. Clears
@@ -173,7 +184,9 @@ static size_t compact_number(const char *s, size_t n) {
 static int skip_string(const char *s, size_t n, size_t *i, int *compact) {
   int nul = 0;
   size_t j = *i + 1;
-  while (j < n && s[j] != '"') {
+  for (;;) {
+    while (j + 8 <= n && !word_special(s + j)) j += 8; /* plain text, eight bytes at a time */
+    if (j >= n || s[j] == '"') break;
     if (s[j] == '\\') {
       if (j + 1 < n && s[j + 1] == 'u' && hex4(s + j + 2, n - j - 2) <= 0) nul = 1;
       if (*compact && !compact_escape(s + j, n - j)) *compact = 0;

@@ -170,8 +170,60 @@ static int t_compact(void) {
   return 0;
 }
 
+/* Strings are skipped eight bytes at a time where plain: a quote,
+ * backslash, control byte or NUL at any place of a long string, and keys
+ * long enough to span words, are all still seen. */
+static int t_long_strings(void) {
+  static const struct {
+    const char *in; /* what is put in the string */
+    int rc, compact;
+  } special[] = {{"\\\"", 0, 1}, {"\\\\", 0, 1},          {"\x01", 0, 0},
+                 {"\x1f", 0, 0}, {"\\u0000", SL_ENUL, 0}, {"\xc3\xa9", 0, 1},
+                 {"\\/", 0, 0},  {"\\u001f", 0, 1},       {"\x7f\xff", 0, 1}};
+  char text[128];
+  for (size_t k = 0; k < sizeof special / sizeof special[0]; k++) {
+    for (size_t at = 0; at < 40; at++) {
+      for (size_t after = 0; after < 20; after += 3) {
+        size_t n = 0;
+        text[n++] = '[';
+        text[n++] = '"';
+        memset(text + n, 'a', at);
+        n += at;
+        memcpy(text + n, special[k].in, strlen(special[k].in));
+        n += strlen(special[k].in);
+        memset(text + n, 'b', after);
+        n += after;
+        text[n++] = '"';
+        text[n++] = ']';
+        int compact = -1;
+        int rc = jsoncheck_ex(text, n, &compact, NULL);
+        if (rc != special[k].rc || (!rc && compact != special[k].compact))
+          UNIT_FAIL_("case %zu at %zu after %zu: rc %d compact %d", k, at, after, rc, compact);
+      }
+    }
+  }
+  /* a raw NUL byte inside a long string */
+  static const char raw_nul[] = "[\"aaaaaaaaaaaa\0aaaaaaaaaaaaaaa\"]";
+  ASSERT_INT_EQ(jsoncheck(raw_nul, sizeof raw_nul - 1, NULL), SL_ENUL);
+  /* long keys: the same key twice is found, however it is spelled */
+  ASSERT_INT_EQ(check("{\"abcdefghijklmnopqrstuvwxyz\":1,\"abcdefghijklmnopqrstuvwxyz\":2}"),
+                SL_EDUPKEY);
+  ASSERT_INT_EQ(check("{\"abcdefghijklm\\u006eopqrstuvwxyz\":1,\"abcdefghijklmnopqrstuvwxyz\":2}"),
+                SL_EDUPKEY);
+  ASSERT_INT_EQ(check("{\"abcdefghijklm\\\"opqrstuvwxyz\":1,\"abcdefghijklm\\\"opqrstuvwxyZ\":2}"),
+                0);
+  /* a string cut short at the end of the text */
+  int compact = 1;
+  ASSERT_INT_EQ(jsoncheck_ex("[\"abcdefghijklmnopqrstuvwxyz", 28, &compact, NULL), 0);
+  ASSERT_INT_EQ(compact, 0);
+  ASSERT_INT_EQ(jsoncheck_ex("[\"abcdefghijklmnop\\", 20, &compact, NULL), 0);
+  ASSERT_INT_EQ(compact, 0);
+  return 0;
+}
+
 const struct unit_test jsoncheck_tests[] = {{"duplicates", t_duplicates},
                                             {"nul", t_nul},
                                             {"syntax", t_syntax},
                                             {"compact", t_compact},
+                                            {"long_strings", t_long_strings},
                                             {0}};
