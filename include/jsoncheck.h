@@ -22,4 +22,15 @@ int jsoncheck(const char *s, size_t n, const char **why);
  * the answer. */
 int jsoncheck_syntax(const char *s, size_t n);
 
+/* jsoncheck, and in the same pass *compact = jsoncheck_compact(s, n)
+ * (meaningful when it returns 0). */
+int jsoncheck_ex(const char *s, size_t n, int *compact, const char **why);
+
+/* 1 when s[0..n), a JSON text cJSON parsed whole that jsoncheck takes, is
+ * exactly what cJSON_PrintUnformatted gives back for it: no white space
+ * outside strings, strings escaped as cJSON escapes them, numbers integers
+ * of at most 15 digits written plainly. Then a copy of the text stands for
+ * printing the parsed tree again. 0 when not sure (anything else). */
+int jsoncheck_compact(const char *s, size_t n);
+
 #endif

@@ -63,6 +63,13 @@ struct cJSON;
 int ses_parse_json(const struct cJSON *root, const char *sns_timestamp, ses_event **out,
                    const char **why);
 
+/* ses_parse_json for a root parsed from the len bytes at text that
+ * jsoncheck_compact found to be exactly root's compact print (NULL: not
+ * known to be): raw is then a copy of text instead of a new print, the
+ * same bytes for less work. */
+int ses_parse_json_text(const struct cJSON *root, const char *text, size_t len,
+                        const char *sns_timestamp, ses_event **out, const char **why);
+
 void ses_event_free(ses_event *e);
 
 /* The SES event inside an EventBridge event, as SES event destinations send

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "arena.h"
 #include "error.h"
 #include "import.h"
 #include "jsoncheck.h"
@@ -125,6 +126,13 @@ typedef struct importer {
   uint64_t bytes_total, bytes_done; /* of the files, as stored (compressed) */
   gzFile current;                   /* the file being read, for its offset */
   int line_open;                    /* a progress bar is on the terminal */
+  /* The top-level document being imported and the text it was parsed
+   * from, when that text is its compact print (jsoncheck_compact), while
+   * import_text_doc runs: an SES event that is the whole document keeps a
+   * copy of its text instead of printing it again. */
+  const cJSON *text_doc;
+  const char *text;
+  size_t text_len;
 } importer;
 
 static void clear_progress(importer *im) {
@@ -459,14 +467,15 @@ static void import_lambda_sns(importer *im, const cJSON *sns) {
     return;
   }
   import_envelope_text(im, text);
-  free(text);
+  cJSON_free(text); /* cJSON's: it may be the arena's (arena.h) */
 }
 
 static void import_ses(importer *im, const cJSON *doc, const char *ts, const char *smid,
                        const char *topic) {
   ses_event *ev;
   const char *why = NULL;
-  int rc = ses_parse_json(doc, ts, &ev, &why);
+  int rc = doc == im->text_doc ? ses_parse_json_text(doc, im->text, im->text_len, ts, &ev, &why)
+                               : ses_parse_json(doc, ts, &ev, &why);
   if (rc) {
     char msg[512];
     snprintf(msg, sizeof msg, "not a usable SES event: %s", why ? why : sl_strerror(rc));
@@ -521,7 +530,7 @@ static void import_doc(importer *im, const cJSON *doc, int depth) {
       return;
     }
     import_envelope_text(im, text);
-    free(text);
+    cJSON_free(text); /* cJSON's: it may be the arena's (arena.h) */
     return;
   }
   const cJSON *raw = cJSON_GetObjectItemCaseSensitive(doc, "raw");
@@ -761,10 +770,17 @@ static int resumes_here(reader *r, size_t k, int in_array) {
 static void import_text_doc(importer *im, const cJSON *doc, const char *text, size_t len,
                             int in_array) {
   const char *why = NULL;
-  if (jsoncheck(text, len, &why))
+  int compact;
+  if (jsoncheck_ex(text, len, &compact, &why)) {
     reject(im, why ? why : "out of memory");
-  else
-    import_doc(im, doc, in_array);
+    return;
+  }
+  im->text_doc = compact ? doc : NULL;
+  im->text = text;
+  im->text_len = len;
+  import_doc(im, doc, in_array);
+  im->text_doc = NULL;
+  im->text = NULL;
 }
 
 static int is_blank(char c) {
@@ -825,13 +841,16 @@ static void import_line(importer *im, const char *s, size_t n) {
   for (const char *p = tab; p < s + n; p++) {
     if (*p != '{' || (p[-1] != '\t' && p[-1] != ' ')) continue;
     const char *end = NULL;
+    arena_begin(); /* as in import_stream */
     cJSON *doc = cJSON_ParseWithLengthOpts(p, (size_t)(s + n - p), &end, 0);
     if (doc && end == s + n) {
       import_text_doc(im, doc, p, (size_t)(end - p), 0);
       cJSON_Delete(doc);
+      arena_end();
       return;
     }
     cJSON_Delete(doc);
+    arena_end();
     reject(im, "a log line whose JSON is not valid");
     return;
   }
@@ -1291,12 +1310,17 @@ static int import_stream(importer *im, reader *r, const char *name) {
     }
     if (!text && (c == '{' || c == '[')) {
       size_t len = value_len(r, 0);
+      /* The document's tree, and every cJSON string made from it, live in
+       * this thread's arena until its events are made (arena.h). */
+      arena_begin();
       cJSON *doc = len ? cJSON_ParseWithLength(r->buf + r->pos, len) : NULL;
       if (doc) {
         import_text_doc(im, doc, r->buf + r->pos, len, in_array);
         cJSON_Delete(doc);
+        arena_end();
         advance(r, len);
       } else {
+        arena_end();
         size_t skip = resync(r, in_array, lines && line_start);
         int at_end = avail(r, skip + 1) <= skip;
         if (!len && !at_end && skip >= MAX_DOC) {

@@ -2,6 +2,7 @@
 #include "ingest.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "util.h"
 
 #define RECENT_MAX 100
+#define HINT_SLOTS 4 /* signing certificates remembered for the pool */
 
 #define CONFIRM_ATTEMPTS 3     /* SubscribeURL fetches before answering 503 */
 #define CONFIRM_BACKOFF_MS 300 /* doubled after each failed attempt */
@@ -39,6 +41,17 @@ struct ingest {
   size_t recent_next;                         /* next slot */
   size_t recent_n;
   struct ingest_counts counts;
+  /* The signing certificates the loop last found in the cache, by URL, so
+   * that a pool thread that has just parsed an envelope can verify it at
+   * once: one trip to the pool instead of two. The loop alone changes the
+   * slots, under hint_mu; the pool reads them under it. The loop accepts
+   * such a verification only when the cache still gives that certificate. */
+  pthread_mutex_t hint_mu;
+  struct {
+    char *url;
+    sns_cert *cert; /* a reference */
+  } hints[HINT_SLOTS];
+  size_t hint_next; /* slot replaced next */
 };
 
 /* One request on its way through the certificate fetch and the store. */
@@ -58,6 +71,7 @@ typedef struct job {
   uv_work_t work;
   sns_cert *cert;      /* a reference, held while verifying */
   int rc;              /* sns_parse's, then sns_verify's result */
+  int early;           /* verified with a hinted cert right after parsing */
   const char *rc_why;  /* sns_parse's sentence, static */
   ses_event *ev;       /* the Notification's SES event, parsed after verifying */
   int ses_rc;          /* and ses_parse's result */
@@ -118,14 +132,59 @@ int ingest_new(uv_loop_t *loop, store *st, certcache *cc, outbound *ob, subs *sb
     free(in);
     return SL_ENOMEM;
   }
+  if (pthread_mutex_init(&in->hint_mu, NULL)) {
+    free(in->basic_auth);
+    free(in);
+    return SL_ENOMEM;
+  }
   *out = in;
   return 0;
 }
 
 void ingest_free(ingest *in) {
   if (!in) return;
+  for (size_t i = 0; i < HINT_SLOTS; i++) {
+    free(in->hints[i].url);
+    sns_cert_free(in->hints[i].cert);
+  }
+  pthread_mutex_destroy(&in->hint_mu);
   free(in->basic_auth);
   free(in);
+}
+
+/* On the loop: remembers that url's certificate in the cache is cert. */
+static void hint_note(ingest *in, const char *url, const sns_cert *cert) {
+  size_t slot = HINT_SLOTS;
+  for (size_t i = 0; i < HINT_SLOTS && slot == HINT_SLOTS; i++) {
+    if (in->hints[i].url && strcmp(in->hints[i].url, url) == 0) {
+      if (in->hints[i].cert == cert) return; /* the usual case: nothing to change */
+      slot = i;
+    }
+  }
+  int fresh = slot == HINT_SLOTS;
+  if (fresh) slot = in->hint_next;
+  char *copy = strdup(url);
+  if (!copy) return; /* no hint: the pool verifies on the second trip */
+  pthread_mutex_lock(&in->hint_mu);
+  char *old_url = in->hints[slot].url;
+  sns_cert *old_cert = in->hints[slot].cert;
+  in->hints[slot].url = copy;
+  in->hints[slot].cert = sns_cert_ref(cert);
+  pthread_mutex_unlock(&in->hint_mu);
+  if (fresh) in->hint_next = (in->hint_next + 1) % HINT_SLOTS;
+  free(old_url);
+  sns_cert_free(old_cert);
+}
+
+/* On the pool: a reference to url's hinted certificate, or NULL. */
+static sns_cert *hint_find(ingest *in, const char *url) {
+  sns_cert *cert = NULL;
+  pthread_mutex_lock(&in->hint_mu);
+  for (size_t i = 0; i < HINT_SLOTS && !cert; i++)
+    if (in->hints[i].url && strcmp(in->hints[i].url, url) == 0)
+      cert = sns_cert_ref(in->hints[i].cert);
+  pthread_mutex_unlock(&in->hint_mu);
+  return cert;
 }
 
 const uint64_t *ingest_rejected_counts(const ingest *in) {
@@ -616,11 +675,37 @@ static void handle_raw(ingest *in, http_request *req) {
   submit(j, ev);
 }
 
-/* On the pool: the envelope. */
+/* 1 when the parsed envelope m passes what after_parse checks before it
+ * looks up the certificate (the same checks, so a refusal is reported the
+ * same way whichever trip finds it). Pure: any thread. */
+static int passes_envelope_checks(const ingest *in, const sns_msg *m) {
+  return m->timestamp_ms <= util_now_ms() + FUTURE_MAX_MS && topic_allowed(in, m->topic_arn) &&
+         sns_url_allowed(m->signing_cert_url, 1) == 0;
+}
+
+/* Undoes an early verification the loop does not accept. */
+static void drop_early(job *j) {
+  sns_cert_free(j->cert);
+  j->cert = NULL;
+  ses_event_free(j->ev);
+  j->ev = NULL;
+  store_prep_free(j->sreq.prep);
+  j->sreq.prep = NULL;
+  j->rc = j->ses_rc = 0;
+  j->ses_why = NULL;
+  j->early = 0;
+}
+
+/* On the pool: the envelope; and when its certificate is one the loop
+ * found in the cache lately, its verification (verify_work) right away. */
 static void parse_work(uv_work_t *w) {
   job *j = w->data;
   http_request *req = j->req;
   j->rc = sns_parse(req->body.data ? req->body.data : "", req->body.len, &j->msg, &j->rc_why);
+  if (j->rc || !passes_envelope_checks(j->in, j->msg)) return;
+  if (!(j->cert = hint_find(j->in, j->msg->signing_cert_url))) return;
+  j->early = 1;
+  verify_work(w);
 }
 
 /* On the loop: check the parsed envelope, then verify it with its
@@ -629,7 +714,7 @@ static void after_parse(uv_work_t *w, int status) {
   job *j = w->data;
   ingest *in = j->in;
   http_request *req = j->req;
-  int rc = status ? SL_ESHUTDOWN : j->rc;
+  int rc = status ? SL_ESHUTDOWN : j->early ? 0 : j->rc; /* early: j->rc is sns_verify's */
   const char *why = j->rc_why;
   if (rc == SL_ESHUTDOWN || rc == SL_ENOMEM) {
     reject(in, req, NULL, REJ_STORAGE, 503, rc == SL_ENOMEM ? "overloaded" : "shutting_down",
@@ -678,6 +763,12 @@ static void after_parse(uv_work_t *w, int status) {
     return;
   }
   const sns_cert *cert = certcache_lookup(in->cc, m->signing_cert_url);
+  if (cert) hint_note(in, m->signing_cert_url, cert);
+  if (cert && j->early && j->cert == cert) {
+    after_verify(w, 0); /* verified with the very certificate the cache gives */
+    return;
+  }
+  if (j->early) drop_early(j);
   if (cert) {
     j->cert = sns_cert_ref(cert);
     on_pool(j, verify_work, after_verify);

@@ -138,21 +138,68 @@ static int keys_push(struct keys *k, const char *p, size_t n) {
   return 0;
 }
 
+/* 1 when the escape at p[0..left) (p[0] is its backslash) is written as
+ * cJSON writes one: \" \\ \b \f \n \r \t, or \u00xx in lower case for
+ * the other bytes below 0x20. cJSON writes every other byte as it is. */
+static int compact_escape(const char *p, size_t left) {
+  if (left < 2) return 0;
+  char e = p[1];
+  if (e == '"' || e == '\\' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') return 1;
+  if (e != 'u' || left < 6 || p[2] != '0' || p[3] != '0' || (p[4] != '0' && p[4] != '1')) return 0;
+  int lo = hexval(p[5]);
+  if (lo < 0 || (p[5] >= 'A' && p[5] <= 'F')) return 0;
+  int cp = (p[4] - '0') * 16 + lo;
+  return cp != 0 && cp != '\b' && cp != '\f' && cp != '\n' && cp != '\r' && cp != '\t';
+}
+
+/* The length of the number at s[0..n) when it is an integer cJSON prints
+ * back the same (no leading zero, no fraction or exponent, at most 15
+ * digits, not -0), else 0. */
+static size_t compact_number(const char *s, size_t n) {
+  size_t i = s[0] == '-';
+  size_t first = i;
+  while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+  size_t digits = i - first;
+  if (digits == 0 || digits > 15) return 0;
+  if (s[first] == '0' && (digits > 1 || first)) return 0;
+  if (i < n && (s[i] == '.' || s[i] == 'e' || s[i] == 'E' || s[i] == '+' || s[i] == '-')) return 0;
+  return i;
+}
+
+/* 1 when one of the eight bytes at p may end a stretch of plain string
+ * text: a quote, a backslash or a byte below 0x20 (a word test that is
+ * exact for "none of them", which is all the callers need). */
+static int word_special(const char *p) {
+  const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+  uint64_t x;
+  memcpy(&x, p, 8);
+  uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+  return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs ? 1 : 0;
+}
+
 /* Skips a string whose opening quote is at s[*i]; leaves *i after the
  * closing quote. Returns 1 when it holds U+0000 (escaped or raw), or a \u
- * not followed by four hex digits: cJSON reads that as U+0000 too. */
-static int skip_string(const char *s, size_t n, size_t *i) {
+ * not followed by four hex digits: cJSON reads that as U+0000 too. Clears
+ * *compact when a byte or escape in it is not as cJSON writes it. */
+static int skip_string(const char *s, size_t n, size_t *i, int *compact) {
   int nul = 0;
   size_t j = *i + 1;
-  while (j < n && s[j] != '"') {
+  for (;;) {
+    while (j + 8 <= n && !word_special(s + j)) j += 8; /* plain text, eight bytes at a time */
+    if (j >= n || s[j] == '"') break;
     if (s[j] == '\\') {
       if (j + 1 < n && s[j + 1] == 'u' && hex4(s + j + 2, n - j - 2) <= 0) nul = 1;
+      if (*compact && !compact_escape(s + j, n - j)) *compact = 0;
       j += 2;
     } else {
-      if (s[j] == 0) nul = 1;
+      if ((unsigned char)s[j] < 0x20) {
+        if (s[j] == 0) nul = 1;
+        *compact = 0;
+      }
       j++;
     }
   }
+  if (j >= n) *compact = 0; /* no closing quote */
   *i = j + 1;
   return nul;
 }
@@ -163,6 +210,16 @@ static int fail(const char **why, const char *msg, int rc) {
 }
 
 int jsoncheck(const char *s, size_t n, const char **why) {
+  int compact;
+  return jsoncheck_ex(s, n, &compact, why);
+}
+
+int jsoncheck_compact(const char *s, size_t n) {
+  int compact = 0;
+  return jsoncheck_ex(s, n, &compact, NULL) == 0 && compact;
+}
+
+int jsoncheck_ex(const char *s, size_t n, int *compact, const char **why) {
   /* Per open container: 1 for an object, and where its keys start. */
   static _Thread_local struct frame {
     unsigned char object;
@@ -173,11 +230,12 @@ int jsoncheck(const char *s, size_t n, const char **why) {
   struct key on_stack[64];
   struct keys k = {on_stack, 0, 64, 0};
   int rc = 0;
+  *compact = n > 0;
   for (size_t i = 0; i < n && !rc;) {
     char c = s[i];
     if (c == '"') {
       size_t start = i + 1;
-      if (skip_string(s, n, &i)) {
+      if (skip_string(s, n, &i, compact)) {
         rc = fail(why, "a JSON string holds U+0000 (NUL)", SL_ENUL);
       } else if (expect_key) {
         rc = keys_push(&k, s + start, i - 1 - start);
@@ -195,7 +253,10 @@ int jsoncheck(const char *s, size_t n, const char **why) {
       depth++;
       expect_key = c == '{';
     } else if (c == '}' || c == ']') {
-      if (!depth) break; /* past the document */
+      if (!depth) { /* past the document */
+        *compact = 0;
+        break;
+      }
       depth--;
       if (stack[depth].object) {
         size_t first = stack[depth].first_key;
@@ -206,6 +267,19 @@ int jsoncheck(const char *s, size_t n, const char **why) {
       expect_key = 0;
     } else if (c == ',') {
       expect_key = depth && stack[depth - 1].object;
+    } else if (*compact && c != ':') {
+      /* a number, true, false, null, or what cJSON does not write */
+      if (c == '-' || (c >= '0' && c <= '9')) {
+        size_t len = compact_number(s + i, n - i);
+        if (len) {
+          i += len;
+          continue;
+        }
+        *compact = 0;
+      } else if (c != 't' && c != 'r' && c != 'u' && c != 'e' && c != 'f' && c != 'a' && c != 'l' &&
+                 c != 's' && c != 'n') {
+        *compact = 0; /* white space, among others */
+      }
     }
     i++;
   }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "arena.h"
 #include "cmd.h"
 #include "version.h"
 
@@ -33,6 +34,8 @@ int main(int argc, char **argv) {
    * checkpointer and the read pool would contend for. Before any other
    * SQLite call. */
   sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  /* cJSON's short-lived trees in per-thread arenas; before any thread. */
+  arena_install_cjson();
   if (argc < 2 || argv[1][0] == '-') {
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
       fputs(usage, stdout);

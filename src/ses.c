@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "error.h"
 #include "jsoncheck.h"
 #include "util.h"
@@ -244,11 +245,28 @@ static int fill_plain_fields(ses_event *e, const cJSON *mail, const struct ses_t
   return 0;
 }
 
-/* Fills the columns of e from root, a JSON object whose type is t. Returns
- * 0, SL_EFIELD (with *why) or SL_ENOMEM; e is left partly filled on error
- * (the caller frees it). */
-static int fill_event(ses_event *e, const cJSON *root, const char *type_name,
-                      const struct ses_type *t, const char *sns_timestamp, const char **why) {
+/* e->raw: root printed compact, or a copy of text when given (the len
+ * bytes root was parsed from, already exactly that print), which costs a
+ * fraction of printing. Returns 0 or SL_ENOMEM. */
+static int fill_raw(ses_event *e, const cJSON *root, const char *text, size_t len) {
+  if (text) {
+    e->raw = util_strndup(text, len);
+    e->raw_len = len;
+    return e->raw ? 0 : SL_ENOMEM;
+  }
+  /* printed in ses_parse's arena scope: kept, so copied out of it */
+  e->raw = arena_take(cJSON_PrintUnformatted(root));
+  if (!e->raw) return SL_ENOMEM;
+  e->raw_len = strlen(e->raw);
+  return 0;
+}
+
+/* Fills the columns of e from root, a JSON object whose type is t, parsed
+ * from text (see fill_raw). Returns 0, SL_EFIELD (with *why) or SL_ENOMEM;
+ * e is left partly filled on error (the caller frees it). */
+static int fill_event(ses_event *e, const cJSON *root, const char *text, size_t len,
+                      const char *type_name, const struct ses_type *t, const char *sns_timestamp,
+                      const char **why) {
   int rc;
   const cJSON *mail = obj_get(root, "mail");
   if (!cJSON_IsObject(mail)) return fail_why(why, "the SES event has no mail object", SL_EFIELD);
@@ -274,7 +292,7 @@ static int fill_event(ses_event *e, const cJSON *root, const char *type_name,
   if (bounced) {
     if (!cJSON_IsArray(bounced))
       return fail_why(why, "bounce.bouncedRecipients is not an array", SL_EFIELD);
-    e->bounced_recipients = cJSON_PrintUnformatted(bounced);
+    e->bounced_recipients = arena_take(cJSON_PrintUnformatted(bounced));
     if (!e->bounced_recipients) return SL_ENOMEM;
   }
 
@@ -289,10 +307,7 @@ static int fill_event(ses_event *e, const cJSON *root, const char *type_name,
   const cJSON *rcpts = t->rcpt_array ? obj_get(tobj, t->rcpt_array) : obj_get(mail, "destination");
   if ((rc = rcpt_fill(e, rcpts, t->rcpt_array ? t->rcpt_objects : 0))) return rc;
 
-  e->raw = cJSON_PrintUnformatted(root);
-  if (!e->raw) return SL_ENOMEM;
-  e->raw_len = strlen(e->raw);
-  return 0;
+  return fill_raw(e, root, text, len);
 }
 
 /* Reads the type of root: 0 and *name and *t for a known type; SL_ENOTSES when
@@ -321,15 +336,15 @@ static int read_type(const cJSON *root, const char **name, const struct ses_type
 }
 
 /* See ses.h. */
-int ses_parse_json(const cJSON *root, const char *sns_timestamp, ses_event **out,
-                   const char **why) {
+int ses_parse_json_text(const cJSON *root, const char *text, size_t len, const char *sns_timestamp,
+                        ses_event **out, const char **why) {
   const char *name = NULL;
   const struct ses_type *t = NULL;
   int rc = read_type(root, &name, &t, why);
   if (rc) return rc;
   ses_event *e = calloc(1, sizeof *e);
   if (!e) return fail_why(why, "out of memory", SL_ENOMEM);
-  rc = fill_event(e, root, name, t, sns_timestamp, why);
+  rc = fill_event(e, root, text, len, name, t, sns_timestamp, why);
   if (rc) goto fail;
   *out = e;
   return 0;
@@ -339,11 +354,16 @@ fail:
   return rc;
 }
 
-/* See ses.h. Trailing non-blank text after the document makes it "not
- * JSON": a truncated or concatenated body must not pass as one event. */
-int ses_parse(const char *json, size_t len, const char *sns_timestamp, ses_event **out,
-              const char **why) {
-  if (!json) return fail_why(why, "no SES JSON", SL_EINVAL);
+int ses_parse_json(const cJSON *root, const char *sns_timestamp, ses_event **out,
+                   const char **why) {
+  return ses_parse_json_text(root, NULL, 0, sns_timestamp, out, why);
+}
+
+/* ses_parse inside its arena scope. Trailing non-blank text after the
+ * document makes it "not JSON": a truncated or concatenated body must not
+ * pass as one event. */
+static int parse_text(const char *json, size_t len, const char *sns_timestamp, ses_event **out,
+                      const char **why) {
   const char *end = NULL;
   cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
   if (!root) return fail_why(why, "the SES message is not JSON", SL_EJSON);
@@ -352,14 +372,27 @@ int ses_parse(const char *json, size_t len, const char *sns_timestamp, ses_event
     cJSON_Delete(root);
     return fail_why(why, "the SES message has text after its JSON", SL_EJSON);
   }
-  /* What cJSON lets through but would be stored ambiguously. */
-  int rc = jsoncheck(json, len, why);
+  /* What cJSON lets through but would be stored ambiguously; and whether
+   * the text is already the compact print raw keeps. */
+  int compact;
+  int rc = jsoncheck_ex(json, len, &compact, why);
   if (rc) {
     cJSON_Delete(root);
     return rc;
   }
-  rc = ses_parse_json(root, sns_timestamp, out, why);
+  rc = ses_parse_json_text(root, compact ? json : NULL, len, sns_timestamp, out, why);
   cJSON_Delete(root);
+  return rc;
+}
+
+/* See ses.h. The tree lives in the thread's arena (arena.h): it never
+ * leaves this call, and the event's strings are malloc'ed. */
+int ses_parse(const char *json, size_t len, const char *sns_timestamp, ses_event **out,
+              const char **why) {
+  if (!json) return fail_why(why, "no SES JSON", SL_EINVAL);
+  arena_begin();
+  int rc = parse_text(json, len, sns_timestamp, out, why);
+  arena_end();
   return rc;
 }
 

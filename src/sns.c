@@ -29,11 +29,13 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "arena.h"
 #include "error.h"
 #include "util.h"
 
@@ -123,31 +125,49 @@ void sns_msg_free(sns_msg *m) {
 
 /* True when the JSON text holds a NUL: a raw 0 byte or a \u0000 escape.
  * Outside strings a backslash is a syntax error anyway, so pairing every
- * backslash with the character after it finds exactly the escapes. */
+ * backslash with the character after it finds exactly the escapes: in a
+ * run of backslashes the pairs are escaped backslashes, and the text
+ * "\u0000" is an escape when an odd number of them end just before its
+ * 'u'. Found with memmem, as the text is long and the escape rare. */
 static int json_has_nul(const char *s, size_t n) {
   if (memchr(s, 0, n)) return 1;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] != '\\') continue;
-    if (i + 1 >= n) return 0;
-    if (s[i + 1] == 'u' && i + 5 < n && memcmp(s + i + 2, "0000", 4) == 0) return 1;
-    i++; /* skip the escaped character (a second backslash included) */
+  const char *end = s + n;
+  for (const char *p = s; (p = memmem(p, (size_t)(end - p), "\\u0000", 6)) != NULL; p += 6) {
+    size_t run = 1; /* backslashes ending at p */
+    while ((size_t)(p - s) >= run && p[-(ptrdiff_t)run] == '\\') run++;
+    if (run % 2) return 1;
   }
   return 0;
+}
+
+/* The envelope's members of the known keys, found in one pass: the first
+ * of each key, and how many times it occurs. */
+struct found {
+  const cJSON *item[F_COUNT];
+  int n[F_COUNT];
+};
+
+static void find_fields(const cJSON *root, struct found *fd) {
+  memset(fd, 0, sizeof *fd);
+  for (const cJSON *c = root->child; c; c = c->next) {
+    if (!c->string) continue;
+    for (int f = 0; f < F_COUNT; f++) {
+      if (c->string[0] == fields[f].key[0] && strcmp(c->string, fields[f].key) == 0) {
+        if (!fd->item[f]) fd->item[f] = c;
+        fd->n[f]++;
+        break;
+      }
+    }
+  }
 }
 
 /* Reads one known key of the envelope. *out is a new copy of its string, or
  * NULL when absent or JSON null. Returns 0; SL_EJSON when the key is given
  * twice; SL_EFIELD when it has another JSON type or holds a line break (all
  * keys but Message); SL_ENOMEM. *why is set on failure. */
-static int get_string(const cJSON *root, int f, char **out, const char **why) {
-  const cJSON *item = NULL;
-  int n = 0;
-  for (const cJSON *c = root->child; c; c = c->next) {
-    if (c->string && strcmp(c->string, fields[f].key) == 0) {
-      if (!item) item = c;
-      n++;
-    }
-  }
+static int get_string(const struct found *fd, int f, char **out, const char **why) {
+  const cJSON *item = fd->item[f];
+  int n = fd->n[f];
   *out = NULL;
   if (n > 1) {
     *why = "the envelope has a key twice";
@@ -200,15 +220,9 @@ static int parse_type(sns_msg *m, const char **why) {
   return SL_ETYPE;
 }
 
-/* Parses an SNS envelope (see sns.h). Checks, in order: JSON object, Type,
+/* sns_parse inside its arena scope. Checks, in order: JSON object, Type,
  * the fields every Type needs, the confirmation fields, the Timestamp. */
-int sns_parse(const char *body, size_t len, sns_msg **out, const char **why) {
-  const char *dummy;
-  if (!why) why = &dummy;
-  if (!body || !out) {
-    *why = "no body";
-    return SL_EINVAL;
-  }
+static int parse_envelope(const char *body, size_t len, sns_msg **out, const char **why) {
   if (json_has_nul(body, len)) {
     *why = "the envelope contains a NUL character";
     return SL_EJSON;
@@ -251,10 +265,12 @@ int sns_parse(const char *body, size_t len, sns_msg **out, const char **why) {
   };
   /* Type first, so an unknown Type is reported as such and not as a
    * missing field of some other Type. */
-  if ((rc = get_string(root, F_TYPE, dst[F_TYPE], why)) != 0) goto fail;
+  struct found fd;
+  find_fields(root, &fd);
+  if ((rc = get_string(&fd, F_TYPE, dst[F_TYPE], why)) != 0) goto fail;
   if ((rc = parse_type(m, why)) != 0) goto fail;
   for (int f = 0; f < F_COUNT; f++) {
-    if (f != F_TYPE && (rc = get_string(root, f, dst[f], why)) != 0) goto fail;
+    if (f != F_TYPE && (rc = get_string(&fd, f, dst[f], why)) != 0) goto fail;
   }
   static const int required[] = {F_MESSAGE_ID,        F_TOPIC_ARN, F_MESSAGE,         F_TIMESTAMP,
                                  F_SIGNATURE_VERSION, F_SIGNATURE, F_SIGNING_CERT_URL};
@@ -285,6 +301,21 @@ int sns_parse(const char *body, size_t len, sns_msg **out, const char **why) {
 fail:
   sns_msg_free(m);
   cJSON_Delete(root);
+  return rc;
+}
+
+/* Parses an SNS envelope (see sns.h). The tree lives in the thread's arena
+ * (arena.h): it never leaves this call, the message's strings are copies. */
+int sns_parse(const char *body, size_t len, sns_msg **out, const char **why) {
+  const char *dummy;
+  if (!why) why = &dummy;
+  if (!body || !out) {
+    *why = "no body";
+    return SL_EINVAL;
+  }
+  arena_begin();
+  int rc = parse_envelope(body, len, out, why);
+  arena_end();
   return rc;
 }
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import {
-  startServer, signEnvelope, countEvents, uniqueBounce, post, q, sleep,
+  startServer, signEnvelope, countEvents, uniqueBounce, post, q, sleep, DEFAULT_TOPIC, assertError,
 } from './lib.mjs';
 
 function rawPost(env) {
@@ -95,4 +95,47 @@ test('SIGTERM while events are on the thread pool: every acknowledged event is s
   assert.ok(stored.length >= 20, `only ${stored.length} stored`);
   const rows = await countEvents(srv.db, `WHERE messageId IN (${stored.map(q).join(',')})`);
   assert.equal(rows, stored.length);
+});
+
+// Once the loop has found a certificate in the cache, a pool thread that
+// parses an envelope signed with it verifies it at once (one trip to the
+// pool instead of two): every refusal must still be the one the two-trip
+// path gives, in the same order of checks, and good events still stored.
+test('envelopes verified right after parsing: the same answers as on two trips', { timeout: 60000 }, async (t) => {
+  const srv = await startServer({ t, args: ['--sns-topic-arn', DEFAULT_TOPIC] });
+  const first = await storeOne(srv); // the certificate is now in the cache
+  const refusals = [
+    ['a tampered Message', () => {
+      const env = signEnvelope({ message: uniqueBounce() });
+      env.Message = env.Message.replace('bounce', 'bounc3');
+      return env;
+    }, 403, 'bad_signature'],
+    ['a Timestamp two days ahead', () => signEnvelope({
+      message: uniqueBounce(), timestamp: new Date(Date.now() + 2 * 86400e3).toISOString(),
+    }), 403, 'timestamp_in_future'],
+    ['a topic off the allowlist', () => signEnvelope({
+      message: uniqueBounce(), topicArn: 'arn:aws:sns:us-east-1:123456789012:other',
+    }), 403, 'topic_not_allowed'],
+    ['SignatureVersion 3', () => {
+      const env = signEnvelope({ message: uniqueBounce() });
+      env.SignatureVersion = '3';
+      return env;
+    }, 400, 'unsupported_signature_version'],
+    ['a Message that is no SES event', () => signEnvelope({ message: { hello: 'world' } }),
+      200, null],
+  ];
+  for (let round = 0; round < 3; round++) {
+    for (const [what, make, status, code] of refusals) {
+      const res = await post(srv.url, '/sns', make());
+      if (code) assertError(res, status, code);
+      else assert.equal(res.json?.status, 'ignored', `${what}: ${res.text}`);
+    }
+    const ok = await post(srv.url, '/sns', signEnvelope({ message: uniqueBounce(), signatureVersion: '2' }));
+    assert.equal(ok.json?.status, 'stored', ok.text);
+  }
+  // the same event again is a duplicate, not a second row
+  const again = await post(srv.url, '/sns', signEnvelope({ message: first }));
+  assert.equal(again.json?.status, 'duplicate', again.text);
+  assert.equal(await countEvents(srv.db), 4);
+  await srv.stop(); // exit 0, no sanitizer report
 });

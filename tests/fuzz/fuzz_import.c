@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "cmd.h"
 
 #ifndef FUZZ_FIXTURES
@@ -118,6 +119,7 @@ static void copy_file(const char *from, const char *to) {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc, (void)argv;
+  arena_install_cjson(); /* cJSON on the per-thread arenas, as in the binary */
   struct stat st;
   const char *tmp = getenv("TMPDIR");
   if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && access("/dev/shm", W_OK) == 0)

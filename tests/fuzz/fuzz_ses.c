@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "error.h"
 #include "ses.h"
 
@@ -131,12 +132,35 @@ static void from_item(const cJSON *item) {
   ses_event_free(e);
 }
 
+/* raw is cJSON's compact print of the document, whether ses_parse printed
+ * it or copied the text that already was that print (jsoncheck_compact). */
+static void check_raw_is_print(const ses_event *e, const uint8_t *data, size_t size) {
+  cJSON *doc = cJSON_ParseWithLength((const char *)data, size);
+  char *printed = doc ? cJSON_PrintUnformatted(doc) : NULL;
+  if (!printed || strcmp(printed, e->raw) != 0) {
+    fprintf(stderr, "fuzz_ses: raw differs from the compact print:\n%s\n%s\n", e->raw,
+            printed ? printed : "(none)");
+    abort();
+  }
+  cJSON_free(printed);
+  cJSON_Delete(doc);
+}
+
+/* cJSON on the per-thread arenas, as in the binary. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+  arena_install_cjson();
+  return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ses_event *e = NULL;
   const char *why = NULL;
   int rc = ses_parse((const char *)data, size, NULL, &e, &why);
   if (rc == 0) {
     check_event("ses_parse", e, NULL);
+    check_raw_is_print(e, data, size);
     ses_event_free(e);
     /* The same document under an SNS Timestamp, as the server parses it. */
     rc = ses_parse((const char *)data, size, "2024-05-01T12:00:00.000Z", &e, &why);

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "arena.h"
 #include "error.h"
 #include "sns.h"
 #include "util.h"
@@ -70,6 +71,7 @@ static char *read_fixture(const char *rel, size_t *len) {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc, (void)argv;
+  arena_install_cjson(); /* cJSON on the per-thread arenas, as in the binary */
   for (size_t i = 0; i < N_CERTS; i++) {
     size_t len;
     char *pem = read_fixture(cert_files[i], &len);

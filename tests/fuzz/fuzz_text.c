@@ -12,7 +12,8 @@
  *    (= + - @ TAB CR first, also after the opening quote); unquoted and
  *    unguarded it is the input again when the input had no control bytes.
  *  - JSON: when cJSON parses it and jsoncheck finds nothing, no object of
- *    cJSON's tree has two members with the same name. */
+ *    cJSON's tree has two members with the same name; and when
+ *    jsoncheck_compact takes it, cJSON prints the tree back to it. */
 #include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -114,6 +115,14 @@ static void check_json(const char *s, size_t n) {
   CHECK(rc == 0 || rc == SL_EDUPKEY || rc == SL_ENUL || rc == SL_EJSON || rc == SL_ENOMEM);
   CHECK(rc == 0 || why != NULL);
   if (rc == 0) CHECK(!tree_has_duplicate(root, 0));
+  /* a text jsoncheck_compact takes is byte for byte cJSON's compact print
+   * of it: ses.c stores a copy of it instead of printing */
+  size_t len = (size_t)(end - s);
+  if (rc == 0 && jsoncheck_compact(s, len)) {
+    char *printed = cJSON_PrintUnformatted(root);
+    CHECK(printed && strlen(printed) == len && memcmp(printed, s, len) == 0);
+    cJSON_free(printed);
+  }
   cJSON_Delete(root);
 }
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "log.h"
 #include "unit.h"
 
@@ -26,6 +27,7 @@ SUITE(hostcheck_tests)
 SUITE(sesrep_tests)
 SUITE(route_tests)
 SUITE(rawz_tests)
+SUITE(arena_tests)
 #undef SUITE
 
 const char *unit_fixtures = "tests/fixtures";
@@ -62,9 +64,10 @@ int main(int argc, char **argv) {
       {"config", config_tests},       {"query", query_tests},   {"suppression", suppression_tests},
       {"dnsbl", dnsbl_tests},         {"csv", csv_tests},       {"jsoncheck", jsoncheck_tests},
       {"hostcheck", hostcheck_tests}, {"sesrep", sesrep_tests}, {"route", route_tests},
-      {"rawz", rawz_tests},
+      {"rawz", rawz_tests},           {"arena", arena_tests},
   };
   log_min_level = LOG_WARN; /* keep the run's output to the results */
+  arena_install_cjson();    /* as the binary does: every suite runs on it */
   if (argc > 1)
     unit_fixtures = argv[1];
   else if (getenv("SESLOG_FIXTURES"))

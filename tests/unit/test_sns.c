@@ -731,6 +731,21 @@ static int t_parse_errors(void) {
   ASSERT_STR_EQ(m->message, "a\\u0000b");
   sns_msg_free(m);
   free(b);
+  /* three backslashes: an escaped one, then the escape; and escapes that
+   * begin the string or follow one another (the envelope's text as is:
+   * body_with would print the NUL away) */
+  static const char *const runs[] = {"a\\\\\\u0000b", "\\u0000", "\\u0001\\u0000",
+                                     "\\\\\\\\\\u0000", "\\\\\\\\u0000"};
+  for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+    char env[512];
+    snprintf(env, sizeof env,
+             "{\"Type\":\"Notification\",\"MessageId\":\"i\",\"TopicArn\":\"t\",\"Message\":\"%s\","
+             "\"Timestamp\":\"2020-06-01T00:00:00Z\",\"SignatureVersion\":\"1\",\"Signature\":"
+             "\"AAAA\",\"SigningCertURL\":\"u\"}",
+             runs[i]);
+    int want = i == 4 ? 0 : SL_EJSON; /* four backslashes: two escaped ones, then text */
+    if (parse_rc(env, &why) != want) UNIT_FAIL_("%s: not %d", runs[i], want);
+  }
   static const char raw_nul[] = "{\"Type\":\"Notification\"\0}";
   ASSERT_INT_EQ(sns_parse(raw_nul, sizeof raw_nul - 1, &m, &why), SL_EJSON);
   /* a key given twice */
