@@ -9,8 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "log.h"
@@ -30,6 +33,7 @@ extern const char schema_sql[]; /* schema/seslog.sql, embedded at build */
 #define TRAIN_SAMPLES 2048    /* events a dictionary learns from at most (more gain nothing) */
 #define TRAIN_GROWTH 10       /* a new dictionary once the events are 10x its samples */
 #define TRAIN_FIRST_BATCH 256 /* events of an import's first batch the first one learns from */
+#define TRAIN_NICE 10         /* nice of the trainer once a dictionary exists (trainer_main) */
 #define CKPT_PAGES 4000       /* WAL pages (16 MiB) from which the checkpointer copies */
 #define CKPT_STEP 2000        /* ... each time this many more were written */
 #define CKPT_HARD_PAGES 12000 /* past this the writer pauses for one last checkpoint */
@@ -81,8 +85,10 @@ struct store {
   pthread_t trainer; /* trains a dictionary on its own connection */
   int trainer_started;
   /* what the trainer made, guarded by mu, taken by the writer */
-  int training;  /* 1 while the trainer runs */
-  void *trained; /* a dictionary waiting to be stored; owned */
+  int training;   /* 1 while the trainer runs */
+  int retraining; /* 1: a dictionary exists, the trainer only refines it
+                     (set before the trainer starts, read by it) */
+  void *trained;  /* a dictionary waiting to be stored; owned */
   size_t trained_len;
   int trained_samples;
   /* The checkpointer: copies the WAL into the database on a connection of
@@ -719,6 +725,13 @@ static void *trainer_main(void *arg) {
   int samples = 0;
   char err[256] = "";
   int rc = SL_EDB;
+  /* The first dictionary is urgent: rows stay plain until it exists. A
+   * later one only compresses a little better, and learning from 2,048
+   * events takes a quarter of a second of a core, which at normal priority
+   * the loop, the writer and the verifying threads had to share with it
+   * early in a run. Best effort: a refusal changes nothing else (nice
+   * values are per thread on Linux). */
+  if (s->retraining) (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), TRAIN_NICE);
   if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) ==
       SQLITE_OK) {
     sqlite3_busy_timeout(db, 1000);
@@ -796,6 +809,7 @@ static void tend_dictionary(store *s, int with_events) {
   pthread_mutex_lock(&s->mu);
   s->training = 1;
   pthread_mutex_unlock(&s->mu);
+  s->retraining = rawz_enc_samples(s->z) > 0;
   if (pthread_create(&s->trainer, NULL, trainer_main, s)) {
     pthread_mutex_lock(&s->mu);
     s->training = 0;
