@@ -52,14 +52,13 @@ test('the checkpointer copies the WAL beside the writer; the WAL stays bounded',
 
 // Under a steady stream the writer never pauses by itself, so the WAL
 // starts over only when the writer waits, between two transactions, for a
-// checkpoint of the frames left. It waits as soon as the checkpointer
-// (running again at once while the writer appended more) has caught up to
-// a few hundred frames, a short pause; not only at its hard bound of 12,000
-// pages, where the pause copied some 2,000 frames while every commit waited.
-// Raw delivery (no signature to make or check) keeps the writer busy. Seen
-// on a loaded 2-core machine: 4,200-8,900 pages at most; before, the hard
-// bound (10,300-12,200).
-test('under a steady stream the WAL starts over soon after the checkpointer starts', T, async (t) => {
+// checkpoint of the frames left. It waits as soon as the checkpointer,
+// chasing the writer from 6,000 WAL pages on (running again at once while
+// the writer appended more), has caught up to a few hundred frames: a short
+// pause, long before the hard bound of 12,000 pages, where the pause copied
+// some 2,000 frames while every commit waited. Raw delivery (no signature
+// to make or check) keeps the writer busy.
+test('under a steady stream the WAL starts over well before its hard bound', T, async (t) => {
   const srv = await startServer({ t, args: ['--sns-basic-auth', 'u:p'] });
   const wal = `${srv.db}-wal`;
   const headers = {
@@ -84,5 +83,5 @@ test('under a steady stream the WAL starts over soon after the checkpointer star
   await srv.stop();
   assert.equal(await countEvents(srv.db), n);
   assert.ok(maxWal > 4000 * PAGE, `the WAL reached only ${maxWal / PAGE} pages: too few events for this test`);
-  assert.ok(maxWal < 10000 * PAGE, `the WAL grew to ${maxWal / PAGE} pages before it started over`);
+  assert.ok(maxWal < 11000 * PAGE, `the WAL grew to ${maxWal / PAGE} pages before it started over`);
 });
