@@ -9,8 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "address.h"
 #include "error.h"
@@ -32,9 +35,12 @@ extern const char schema_sql[]; /* schema/seslog.sql, embedded at build */
 #define TRAIN_SAMPLES 2048    /* events a dictionary learns from at most (more gain nothing) */
 #define TRAIN_GROWTH 10       /* a new dictionary once the events are 10x its samples */
 #define TRAIN_FIRST_BATCH 256 /* events of an import's first batch the first one learns from */
+#define TRAIN_NICE 10         /* nice of the trainer once a dictionary exists (trainer_main) */
 #define CKPT_PAGES 4000       /* WAL pages (16 MiB) from which the checkpointer copies */
 #define CKPT_STEP 2000        /* ... each time this many more were written */
 #define CKPT_HARD_PAGES 12000 /* past this the writer pauses for one last checkpoint */
+#define CKPT_CHASE 6000       /* from here the checkpointer chases the writer (catch_up) */
+#define CKPT_TAIL 256         /* frames left uncopied that a short writer pause can finish */
 
 /* Counters of one minute, gathered over a batch and written once. */
 struct rollup {
@@ -83,8 +89,10 @@ struct store {
   pthread_t trainer; /* trains a dictionary on its own connection */
   int trainer_started;
   /* what the trainer made, guarded by mu, taken by the writer */
-  int training;  /* 1 while the trainer runs */
-  void *trained; /* a dictionary waiting to be stored; owned */
+  int training;   /* 1 while the trainer runs */
+  int retraining; /* 1: a dictionary exists, the trainer only refines it
+                     (set before the trainer starts, read by it) */
+  void *trained;  /* a dictionary waiting to be stored; owned */
   size_t trained_len;
   int trained_samples;
   /* The checkpointer: copies the WAL into the database on a connection of
@@ -99,6 +107,7 @@ struct store {
   int backfilled;  /* frames the last checkpoint copied */
   int ckpt_wanted; /* 1: the checkpointer has work */
   int ckpt_full;   /* 1: the writer waits for a checkpoint of every frame */
+  int caught_up;   /* 1: a checkpoint left at most CKPT_TAIL frames uncopied */
   struct rollup rollups[MAX_MINUTES];
   int n_rollups;
   /* the queue, guarded by mu */
@@ -745,6 +754,13 @@ static void *trainer_main(void *arg) {
   int samples = 0;
   char err[256] = "";
   int rc = SL_EDB;
+  /* The first dictionary is urgent: rows stay plain until it exists. A
+   * later one only compresses a little better, and learning from 2,048
+   * events takes a quarter of a second of a core, which at normal priority
+   * the loop, the writer and the verifying threads had to share with it
+   * early in a run. Best effort: a refusal changes nothing else (nice
+   * values are per thread on Linux). */
+  if (s->retraining) (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), TRAIN_NICE);
   if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) ==
       SQLITE_OK) {
     sqlite3_busy_timeout(db, 1000);
@@ -822,6 +838,7 @@ static void tend_dictionary(store *s, int with_events) {
   pthread_mutex_lock(&s->mu);
   s->training = 1;
   pthread_mutex_unlock(&s->mu);
+  s->retraining = rawz_enc_samples(s->z) > 0;
   if (pthread_create(&s->trainer, NULL, trainer_main, s)) {
     pthread_mutex_lock(&s->mu);
     s->training = 0;
@@ -1044,7 +1061,10 @@ static void *writer_main(void *arg) {
 static int on_wal_commit(void *ud, sqlite3 *db, const char *name, int pages) {
   store *s = ud;
   pthread_mutex_lock(&s->mu);
-  if (pages < s->wal_pages) s->backfilled = 0; /* the WAL started over */
+  if (pages < s->wal_pages) { /* the WAL started over */
+    s->backfilled = 0;
+    s->caught_up = 0;
+  }
   s->wal_pages = pages;
   if (pages >= CKPT_PAGES && pages - s->backfilled >= CKPT_STEP && !s->ckpt_wanted) {
     s->ckpt_wanted = 1;
@@ -1052,6 +1072,25 @@ static int on_wal_commit(void *ud, sqlite3 *db, const char *name, int pages) {
   }
   pthread_mutex_unlock(&s->mu);
   return SQLITE_OK;
+}
+
+/* After a passive checkpoint that copied up to frame done (-1: it
+ * failed), with mu held, once the WAL holds CKPT_CHASE frames: while the
+ * writer appended more frames than a short pause copies, checkpoint again
+ * at once (each run copies what the writer wrote during the last, so the
+ * runs shorten); once at most CKPT_TAIL frames are left, tell the writer
+ * (bound_wal), which pauses for those few so that the WAL starts over.
+ * Every restart costs a pause of at least a sync of the database, so the
+ * chase waits for a WAL of CKPT_CHASE frames rather than starting at
+ * CKPT_PAGES. A run that copied nothing new (a reader holds old frames)
+ * ends the chase until the next trigger, so the thread never spins. */
+static void catch_up(store *s, int done) {
+  if (done <= s->backfilled || s->wal_pages < CKPT_CHASE) return;
+  if (s->wal_pages - done <= CKPT_TAIL) {
+    s->caught_up = 1;
+  } else {
+    s->ckpt_wanted = 1;
+  }
 }
 
 /* The checkpointer thread: a PASSIVE checkpoint whenever the WAL passed
@@ -1072,6 +1111,7 @@ static void *ckpt_main(void *arg) {
     if (rc != SQLITE_OK && rc != SQLITE_BUSY)
       log_kv(LOG_WARN, "checkpoint failed", "error", sqlite3_errmsg(s->ckpt_db), NULL);
     pthread_mutex_lock(&s->mu);
+    if (!full) catch_up(s, rc == SQLITE_OK ? done : -1);
     if (rc == SQLITE_OK && done > s->backfilled) s->backfilled = done;
     if (full) {
       /* every frame, or as far as readers of old frames allow: go on */
@@ -1114,13 +1154,18 @@ static int start_checkpointer(store *s) {
 
 /* Between transactions: the WAL starts over only when a transaction
  * begins after a checkpoint copied every frame, which a writer that never
- * pauses does not allow. Past CKPT_HARD_PAGES the writer waits, between
- * two transactions, for one checkpoint of the frames the checkpointer has
- * not copied yet (those since its last run), so the WAL stays bounded. */
+ * pauses does not allow. So the writer waits, between two transactions,
+ * for one checkpoint of the frames the checkpointer has not copied yet:
+ * as soon as the checkpointer caught up to within CKPT_TAIL frames (the
+ * pause copies a few hundred frames and syncs), and in any case past
+ * CKPT_HARD_PAGES, so the WAL stays bounded. (A pause only at the hard
+ * bound copied some 2,000 frames while every commit waited, about three
+ * times a second at 5,000 events/s.) */
 static void bound_wal(store *s) {
   if (!s->ckpt_started) return;
   pthread_mutex_lock(&s->mu);
-  if (s->wal_pages >= CKPT_HARD_PAGES && !s->stopping) {
+  if ((s->caught_up || s->wal_pages >= CKPT_HARD_PAGES) && !s->stopping) {
+    s->caught_up = 0;
     s->ckpt_full = 1;
     s->ckpt_wanted = 1;
     pthread_cond_signal(&s->ckpt_cv);

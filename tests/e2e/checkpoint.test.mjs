@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import {
-  startServer, signEnvelope, post, uniqueBounce, assertStatus, countEvents,
+  startServer, signEnvelope, post, uniqueBounce, assertStatus, countEvents, DEFAULT_TOPIC,
 } from './lib.mjs';
 
 const T = { timeout: 180000 };
@@ -48,4 +48,40 @@ test('the checkpointer copies the WAL beside the writer; the WAL stays bounded',
   assert.ok(maxWal <= 64 * 1024 * 1024 + 64 * PAGE, `WAL grew to ${maxWal} bytes`);
   await srv.stop();
   assert.equal(await countEvents(srv.db), posted);
+});
+
+// Under a steady stream the writer never pauses by itself, so the WAL
+// starts over only when the writer waits, between two transactions, for a
+// checkpoint of the frames left. It waits as soon as the checkpointer,
+// chasing the writer from 6,000 WAL pages on (running again at once while
+// the writer appended more), has caught up to a few hundred frames: a short
+// pause, long before the hard bound of 12,000 pages, where the pause copied
+// some 2,000 frames while every commit waited. Raw delivery (no signature
+// to make or check) keeps the writer busy.
+test('under a steady stream the WAL starts over well before its hard bound', T, async (t) => {
+  const srv = await startServer({ t, args: ['--sns-basic-auth', 'u:p'] });
+  const wal = `${srv.db}-wal`;
+  const headers = {
+    authorization: `Basic ${Buffer.from('u:p').toString('base64')}`,
+    'x-amz-sns-rawdelivery': 'true',
+    'x-amz-sns-topic-arn': DEFAULT_TOPIC,
+    'x-amz-sns-message-type': 'Notification',
+  };
+  const n = 12000;
+  let maxWal = 0;
+  const watch = setInterval(() => { maxWal = Math.max(maxWal, size(wal)); }, 5);
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      next++;
+      assertStatus(await post(srv.url, '/sns', uniqueBounce(), headers), 'stored');
+    }
+  };
+  await Promise.all(Array.from({ length: 48 }, worker));
+  clearInterval(watch);
+  t.diagnostic(`the WAL's largest size: ${Math.round(maxWal / PAGE)} pages`);
+  await srv.stop();
+  assert.equal(await countEvents(srv.db), n);
+  assert.ok(maxWal > 4000 * PAGE, `the WAL reached only ${maxWal / PAGE} pages: too few events for this test`);
+  assert.ok(maxWal < 11000 * PAGE, `the WAL grew to ${maxWal / PAGE} pages before it started over`);
 });
