@@ -214,6 +214,8 @@ static int insert_entry(suppression *s, store *sto, const char *folded, const ch
 
 /* ---- the rules hook ------------------------------------------------------ */
 
+static int find_entry(suppression *s, store *sto, const char *folded, char out[16], int *found);
+
 /* Suppresses one affected recipient of event e by rule actor: updates an
  * existing entry or inserts one, and records the change (an addition is
  * recorded by the entry itself). */
@@ -228,6 +230,16 @@ static int rule_suppress(suppression *s, store *sto, const ses_event *e, int64_t
            "messageId", e->message_id, "why", why, NULL);
     return 0;
   }
+  /* A new address (most affected recipients): one read, then the INSERT,
+   * instead of the two writing statements below that find no row. */
+  char old_reason[16];
+  int found;
+  if (find_entry(s, sto, folded, old_reason, &found)) return SL_EDB;
+  if (!found)
+    return insert_entry(s, sto, folded, display, reason, e->ts_ms, e->ts_ms, 1, e->message_id,
+                        event_id, note, ambiguous, now, actor)
+               ? SL_EDB
+               : 0;
   if (write_added_row(sto, folded)) return SL_EDB;
   sqlite3_stmt *st = wstmt(sto, W_RULE_UPDATE);
   if (!st) return SL_EDB;
