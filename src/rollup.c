@@ -14,11 +14,9 @@
 #include "query.h"
 #include "util.h"
 
-#define SUM_CAP 1024       /* keys of one table summed before they are written */
-#define SUM_SLOTS 2048     /* hash slots of one table: a power of two, twice SUM_CAP */
-#define SUM_FIELDS 5       /* key fields of a table at most */
-#define DIAG_MEMO 16       /* diagnostics whose keys are remembered: bounces repeat a few */
-#define DIAG_MEMO_LEN 1024 /* a longer diagnostic is not remembered */
+#define SUM_CAP 1024   /* keys of one table summed before they are written */
+#define SUM_SLOTS 2048 /* hash slots of one table: a power of two, twice SUM_CAP */
+#define SUM_FIELDS 5   /* key fields of a table at most */
 
 /* One key's sum: its fields, each ending in NUL, one after the other. */
 struct sum {
@@ -39,17 +37,9 @@ struct sums {
 
 enum { T_TYPE_HOUR, T_DIAG_HOUR, T_DOMAIN_DAY, T_RCPT_DAY, T_RCPT_HOUR, T_N };
 
-/* A diagnostic's text and its query_diagnostic_key. */
-struct diag_memo {
-  uint64_t hash;
-  char *text; /* NULL: a free slot */
-  char key[128];
-};
-
 struct rollup_batch {
   sqlite3 *db;
   struct sums t[T_N];
-  struct diag_memo memo[DIAG_MEMO];
 };
 
 /* The rollup tables in the order of the enum: an upsert each, the key's
@@ -202,27 +192,6 @@ static const char *prefix(const char *s, size_t n, char *out, size_t cap) {
   return out;
 }
 
-/* query_diagnostic_key of diag into key, from the memo when diag was seen
- * lately (the key is a function of the text alone). */
-static void diag_key(rollup_batch *b, const char *diag, char key[128]) {
-  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-  size_t len = 0;
-  for (; diag[len] && len < DIAG_MEMO_LEN; len++)
-    h = (h ^ (unsigned char)diag[len]) * 1099511628211ULL;
-  struct diag_memo *m = &b->memo[h % DIAG_MEMO];
-  if (m->text && m->hash == h && strcmp(m->text, diag) == 0) {
-    memcpy(key, m->key, sizeof m->key);
-    return;
-  }
-  query_diagnostic_key(diag, key, 128);
-  if (len == DIAG_MEMO_LEN) return;
-  char *copy = strdup(diag);
-  if (!copy) return; /* not remembered */
-  free(m->text);
-  *m = (struct diag_memo){.hash = h, .text = copy};
-  memcpy(m->key, key, sizeof m->key);
-}
-
 /* 1 when recipient i of e folds (ASCII lower case) to the same address as
  * an earlier one: the recipients table keeps one row of the two. */
 static int seen_before(const ses_event *e, size_t i) {
@@ -235,7 +204,7 @@ int rollup_add(rollup_batch *b, const ses_event *e) {
   char hour[16], day[16], diag[128] = "";
   prefix(e->time_stamp, 13, hour, sizeof hour);
   prefix(e->time_stamp, 10, day, sizeof day);
-  if (e->diagnostic) diag_key(b, e->diagnostic, diag);
+  if (e->diagnostic) query_diagnostic_key(e->diagnostic, diag, sizeof diag);
   const char *type = e->notification_type;
   const char *type_hour[] = {hour, type, e->bounce_type, e->bounce_sub_type, e->source};
   const char *diag_hour[] = {hour, type, e->bounce_type, e->bounce_sub_type, diag};
@@ -277,6 +246,5 @@ void rollup_close(rollup_batch *b) {
     sums_clear(&b->t[i]);
     sqlite3_finalize(b->t[i].upsert);
   }
-  for (int i = 0; i < DIAG_MEMO; i++) free(b->memo[i].text);
   free(b);
 }

@@ -656,9 +656,8 @@ static ses_event *bounce_n(int n, const char *w) {
   return e;
 }
 
-/* The diagnostic rollup counts each bounce under its diagnostic's key,
- * however its diagnostic's key was found (the writer remembers the keys
- * of recent texts): more texts than it remembers, repeated out of order,
+/* The diagnostic rollup, summed per batch by the writer, counts each
+ * bounce under its diagnostic's key: many texts, repeated out of order
  * over several batches, match the keys computed from the stored rows. */
 static int t_rollup_diagnostic_keys(void) {
   static const char *words[] = {"alpha", "bravo",  "charlie", "delta",  "echo",  "foxtrot",
