@@ -143,7 +143,10 @@ static int sums_add(struct sums *t, const char *const *fields, int64_t n) {
     flen[k] = fields[k] ? strlen(fields[k]) : 0;
     len += flen[k] + 1;
   }
-  char *key = malloc(len);
+  /* Most keys are short and already summed: built on the stack, copied
+   * to the heap only when new. */
+  char stack_key[256];
+  char *key = len <= sizeof stack_key ? stack_key : malloc(len);
   if (!key) return SL_ENOMEM;
   uint64_t h = 1469598103934665603ULL; /* FNV-1a */
   size_t at = 0;
@@ -159,22 +162,27 @@ static int sums_add(struct sums *t, const char *const *fields, int64_t n) {
       struct sum *s = &t->e[t->slot[i] - 1];
       if (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0) {
         s->n += n;
-        free(key);
+        if (key != stack_key) free(key);
         return 0;
       }
     }
     if (t->n < SUM_CAP) {
+      if (key == stack_key) {
+        key = malloc(len);
+        if (!key) return SL_ENOMEM;
+        memcpy(key, stack_key, len);
+      }
       t->e[t->n] = (struct sum){.hash = h, .n = n, .key = key, .len = len};
       t->slot[i] = (uint16_t)(++t->n);
       return 0;
     }
     int rc = sums_write(t); /* full: write what was summed, then start again */
     if (rc) {
-      free(key);
+      if (key != stack_key) free(key);
       return rc;
     }
   }
-  free(key);
+  if (key != stack_key) free(key);
   return SL_EDB; /* not reached: an empty table has room */
 }
 
@@ -205,15 +213,19 @@ int rollup_add(rollup_batch *b, const ses_event *e) {
   for (size_t i = 0; i < e->n_recipients && !rc; i++) {
     if (seen_before(e, i)) continue;
     const char *at = strrchr(e->recipients[i], '@');
-    char *domain = strdup(at ? at + 1 : "");
+    const char *from = at ? at + 1 : "";
+    char stack_domain[256]; /* a domain is at most 255 bytes; a longer one: the heap */
+    size_t dlen = strlen(from);
+    char *domain = dlen < sizeof stack_domain ? stack_domain : malloc(dlen + 1);
     if (!domain) return SL_ENOMEM;
+    memcpy(domain, from, dlen + 1);
     util_ascii_lower(domain);
     const char *domain_day[] = {type, day, domain, e->bounce_type};
     const char *rcpt_day[] = {day, domain}, *rcpt_hour[] = {hour, domain};
     rc = sums_add(&b->t[T_DOMAIN_DAY], domain_day, 1);
     if (!rc) rc = sums_add(&b->t[T_RCPT_DAY], rcpt_day, 1);
     if (!rc) rc = sums_add(&b->t[T_RCPT_HOUR], rcpt_hour, 1);
-    free(domain);
+    if (domain != stack_domain) free(domain);
   }
   return rc;
 }

@@ -346,8 +346,9 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
       sqlite3_prepare_v3(s->db, insert, -1, SQLITE_PREPARE_PERSISTENT, &s->ins_event, NULL) !=
           SQLITE_OK ||
       sqlite3_prepare_v3(s->db,
-                         "SELECT 1 FROM SesEventMessages INDEXED BY \"messageId-timeStamp-Index\" "
-                         "WHERE messageId = ? AND contentHash = ? LIMIT 1",
+                         "SELECT count(*), coalesce(max(contentHash = ?2), 0) FROM "
+                         "SesEventMessages INDEXED BY \"messageId-timeStamp-Index\" "
+                         "WHERE messageId = ?1",
                          -1, SQLITE_PREPARE_PERSISTENT, &s->find_same, NULL) != SQLITE_OK ||
       sqlite3_prepare_v3(s->db,
                          "INSERT OR IGNORE INTO recipients (address, timeStamp, eventId, "
@@ -489,8 +490,9 @@ static int insert_sql(char *out, size_t outlen) {
   return rc;
 }
 
-/* 1 when an event with e's messageId and content (hash) is stored.
- * Returns 0 or SL_EDB.
+/* *found 1 when an event with e's messageId and content (hash) is
+ * stored; *any 1 when any event with e's messageId is (else no twin of e
+ * can be either). Returns 0 or SL_EDB.
  *
  * The same event again (an SNS retry, a file imported twice, the bare
  * SES JSON and the same event inside an SNS envelope, a Lambda event or
@@ -502,14 +504,16 @@ static int insert_sql(char *out, size_t outlen) {
  * through a second channel is caught by the (notificationType,
  * feedbackId) unique index. Two different events sharing (messageId,
  * timeStamp) differ in content and are both kept. */
-static int find_same(store *s, const ses_event *e, const unsigned char *hash, int *found) {
+static int find_same(store *s, const ses_event *e, const unsigned char *hash, int *found,
+                     int *any) {
   sqlite3_stmt *st = s->find_same;
   bind_text(st, 1, e->message_id);
   sqlite3_bind_blob(st, 2, hash, 16, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
+  int rc = sqlite3_step(st); /* an aggregate: always one row */
+  *any = rc == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0;
+  *found = rc == SQLITE_ROW && sqlite3_column_int(st, 1) == 1;
   sqlite3_reset(st);
-  *found = rc == SQLITE_ROW;
-  return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : SL_EDB;
+  return rc == SQLITE_ROW ? 0 : SL_EDB;
 }
 
 struct store_prep {
@@ -642,8 +646,11 @@ static int insert_recipients(store *s, const ses_event *e, int64_t event_id) {
   int as_text = query_rcpt_time(e->time_stamp, &ms) != 0; /* never, as seslog writes it */
   int type = query_type_code(e->notification_type);       /* >= 0: every type SES has */
   for (size_t i = 0; i < e->n_recipients; i++) {
-    char *addr = strdup(e->recipients[i]);
+    char stack_addr[256]; /* most addresses: no malloc */
+    size_t len = strlen(e->recipients[i]);
+    char *addr = len < sizeof stack_addr ? stack_addr : malloc(len + 1);
     if (!addr) return SL_ENOMEM;
+    memcpy(addr, e->recipients[i], len + 1);
     util_ascii_lower(addr);
     sqlite3_stmt *st = s->ins_recipient;
     bind_text(st, 1, addr);
@@ -659,7 +666,7 @@ static int insert_recipients(store *s, const ses_event *e, int64_t event_id) {
       bind_text(st, 5, e->notification_type);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
-    free(addr);
+    if (addr != stack_addr) free(addr);
     if (rc != SQLITE_DONE) return SL_EDB;
   }
   return 0;
@@ -670,14 +677,14 @@ static int insert_recipients(store *s, const ses_event *e, int64_t event_id) {
  * back. */
 static int insert_prepared(store *s, store_req *req, const store_prep *p, int64_t now) {
   ses_event *e = req->ev;
-  int found;
-  if (find_same(s, e, p->hash, &found)) return SL_EDB;
+  int found, any;
+  if (find_same(s, e, p->hash, &found, &any)) return SL_EDB;
   if (found) {
     req->result = STORE_DUPLICATE;
     return 0;
   }
   int twin = 0; /* a DynamoDB item and the SES JSON it was made from */
-  if (twin_find(s->twins, e, &twin)) return SL_EDB;
+  if (any && twin_find(s->twins, e, &twin)) return SL_EDB;
   if (twin) {
     req->result = STORE_DUPLICATE;
     return 0;

@@ -54,7 +54,8 @@ static const char *const w_sql[W_N] = {
         "INSERT INTO suppression (address, id, display, oddDomain, reason, createdAt, "
         "lastEventAt, events, messageId, eventId, note, ambiguous, addedAt, addedBy) "
         "VALUES (?1, (SELECT coalesce(max(id), 0) + 1 FROM suppression), "
-        "CASE WHEN ?2 = ?1 THEN '' ELSE ?2 END, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "CASE WHEN ?2 = ?1 THEN '' ELSE ?2 END, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+        "ON CONFLICT(address) DO NOTHING",
     [W_MANUAL_UPDATE] =
         "UPDATE suppression SET reason = ?2, note = coalesce(?3, note), "
         "ambiguous = 0, addedAt = NULL, addedBy = NULL WHERE address = ?1",
@@ -188,11 +189,12 @@ static int write_added_row(store *sto, const char *folded) {
  * stays implicit until the entry's first change (write_added_row), so
  * the entry's fields must be the row's (the note, messageId and eventId
  * it would have had; last_event_at its eventAt). last_event_at 0: no
- * event. */
+ * event. *inserted 0: folded has an entry already, left as it was. */
 static int insert_entry(suppression *s, store *sto, const char *folded, const char *display,
                         int reason, int64_t created_at, int64_t last_event_at, int events,
                         const char *message_id, int64_t event_id, const char *note, int ambiguous,
-                        int64_t now, const char *actor) {
+                        int64_t now, const char *actor, int *inserted) {
+  *inserted = 0;
   if (!actor) return SL_EDB; /* as suppression_history's NOT NULL actor would refuse it */
   sqlite3_stmt *st = wstmt(sto, W_INSERT);
   if (!st) return SL_EDB;
@@ -209,7 +211,9 @@ static int insert_entry(suppression *s, store *sto, const char *folded, const ch
   sqlite3_bind_int(st, 11, ambiguous);
   sqlite3_bind_int64(st, 12, now);
   bind_text(st, 13, actor);
-  return step_done(st);
+  if (step_done(st)) return SL_EDB;
+  *inserted = sqlite3_changes(sqlite3_db_handle(st)) > 0;
+  return 0;
 }
 
 /* ---- the rules hook ------------------------------------------------------ */
@@ -228,6 +232,13 @@ static int rule_suppress(suppression *s, store *sto, const ses_event *e, int64_t
            "messageId", e->message_id, "why", why, NULL);
     return 0;
   }
+  /* A new address (most affected recipients) costs the INSERT alone; for
+   * a listed one it changes nothing, and the entry is updated below. */
+  int inserted;
+  if (insert_entry(s, sto, folded, display, reason, e->ts_ms, e->ts_ms, 1, e->message_id, event_id,
+                   note, ambiguous, now, actor, &inserted))
+    return SL_EDB;
+  if (inserted) return 0;
   if (write_added_row(sto, folded)) return SL_EDB;
   sqlite3_stmt *st = wstmt(sto, W_RULE_UPDATE);
   if (!st) return SL_EDB;
@@ -242,11 +253,7 @@ static int rule_suppress(suppression *s, store *sto, const ses_event *e, int64_t
   char now_reason[16] = "";
   if (existed) snprintf(now_reason, sizeof now_reason, "%s", sqlite3_column_text(st, 0));
   if (step_done(st)) return SL_EDB;
-  if (!existed)
-    return insert_entry(s, sto, folded, display, reason, e->ts_ms, e->ts_ms, 1, e->message_id,
-                        event_id, note, ambiguous, now, actor)
-               ? SL_EDB
-               : 0;
+  if (!existed) return SL_EDB; /* the INSERT above found the entry */
   struct hist h = {.folded = folded,
                    .action = "updated",
                    .actor = actor,
@@ -407,9 +414,11 @@ int suppression_put(suppression *s, store *sto, const struct suppression_change 
     return 0;
   }
   if (!found) {
+    int inserted;
     int rc = insert_entry(s, sto, folded, c->address, c->reason, now, 0, 0, NULL, 0, c->note, 0,
-                          now, c->actor);
+                          now, c->actor, &inserted);
     if (rc) return rc;
+    if (!inserted) return SL_EDB; /* not found above: cannot be */
     *outcome = SUP_ADDED;
     return 0;
   }

@@ -633,6 +633,74 @@ static int t_replaced_dictionary_lives_on(void) {
   return 0;
 }
 
+/* ---- rollups ----------------------------------------------------------- */
+
+/* A permanent bounce of message "d-<n>" whose diagnostic names word w. */
+static ses_event *bounce_n(int n, const char *w) {
+  char json[900];
+  snprintf(json, sizeof json,
+           "{\"eventType\":\"Bounce\",\"mail\":{\"timestamp\":\"2026-11-02T10:00:00.000Z\","
+           "\"messageId\":\"d-%d\",\"source\":\"app@example.com\",\"destination\":"
+           "[\"r%d@example.net\"]},\"bounce\":{\"bounceType\":\"Permanent\",\"bounceSubType\":"
+           "\"General\",\"feedbackId\":\"f-%d\",\"timestamp\":\"2026-11-02T10:00:01.000Z\","
+           "\"bouncedRecipients\":[{\"emailAddress\":\"r%d@example.net\",\"action\":\"failed\","
+           "\"status\":\"5.1.1\",\"diagnosticCode\":\"smtp; 550 5.1.1 <r%d@example.net> %s "
+           "mailbox unavailable\"}]}}",
+           n, n, n, n, n, w);
+  ses_event *e = NULL;
+  const char *why = NULL;
+  if (ses_parse(json, strlen(json), NULL, &e, &why)) {
+    fprintf(stderr, "    bounce_n: %s\n", why ? why : "?");
+    return NULL;
+  }
+  return e;
+}
+
+/* The diagnostic rollup, summed per batch by the writer, counts each
+ * bounce under its diagnostic's key: many texts, repeated out of order
+ * over several batches, match the keys computed from the stored rows. */
+static int t_rollup_diagnostic_keys(void) {
+  static const char *words[] = {"alpha", "bravo",  "charlie", "delta",  "echo",  "foxtrot",
+                                "golf",  "hotel",  "india",   "juliet", "kilo",  "lima",
+                                "mike",  "oscar",  "papa",    "quebec", "romeo", "sierra",
+                                "tango", "victor", "whiskey", "xray",   "yankee"};
+  enum { N_WORDS = sizeof words / sizeof words[0], N_EVENTS = 150, PER_BATCH = 25 };
+  char dir[64], path[128], err[256];
+  temp_db(dir, sizeof dir, path, sizeof path);
+  struct store_opts o = {.batch_max = 64, .queue_max = 64};
+  store *s = NULL;
+  ASSERT_INT_EQ(store_open(path, &o, &s, err, sizeof err), 0);
+  store_req *reqs[N_EVENTS];
+  for (int i = 0; i < N_EVENTS; i++) {
+    reqs[i] = calloc(1, sizeof *reqs[i]);
+    ASSERT_TRUE(reqs[i] != NULL);
+    reqs[i]->ev = bounce_n(i, words[(i * 7) % N_WORDS]);
+    ASSERT_TRUE(reqs[i]->ev != NULL);
+  }
+  for (int i = 0; i < N_EVENTS; i += PER_BATCH)
+    ASSERT_INT_EQ(store_write(s, reqs + i, PER_BATCH), 0);
+  for (int i = 0; i < N_EVENTS; i++) {
+    ASSERT_INT_EQ(reqs[i]->result, STORE_STORED);
+    store_req_free(reqs[i]);
+  }
+  store_close(s);
+  ASSERT_INT_EQ(sql_int(path, "SELECT count(DISTINCT diagnostic) FROM rollup_diagnostic_hour"),
+                N_WORDS);
+  ASSERT_INT_EQ(sql_int(path, "SELECT sum(events) FROM rollup_diagnostic_hour"), N_EVENTS);
+  /* every key and count as the rows say (seslog_diag: query_diagnostic_key) */
+  ASSERT_INT_EQ(sql_exec(path,
+                         "CREATE TABLE diag_check AS SELECT count(*) AS n FROM "
+                         "(SELECT seslog_diag(" EF_SQL_READ_DIAGNOSTIC(
+                             "") ") AS d, "
+                                 "count(*) AS c FROM SesEventMessages GROUP BY 1) e "
+                                 "JOIN rollup_diagnostic_hour r ON r.diagnostic = e.d "
+                                 "AND r.events = e.c"),
+                0);
+  ASSERT_INT_EQ(sql_int(path, "SELECT n FROM diag_check"), N_WORDS);
+  temp_db_remove(dir, path);
+  return 0;
+}
+
 const struct unit_test store_tests[] = {
     {"migrations_from_every_version", t_migrations_from_every_version},
     {"newer_version_refused", t_newer_version_refused},
@@ -642,5 +710,6 @@ const struct unit_test store_tests[] = {
     {"failed_commit_forgets_topic", t_failed_commit_forgets_topic},
     {"prepared_rows_identical", t_prepared_rows_identical},
     {"replaced_dictionary_lives_on", t_replaced_dictionary_lives_on},
+    {"rollup_diagnostic_keys", t_rollup_diagnostic_keys},
     {0},
 };
