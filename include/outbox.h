@@ -26,6 +26,7 @@
 typedef struct outbox outbox;
 
 struct alert; /* alerts.h */
+struct sqlite3;
 
 /* The kind of a row caused by an event (the `kind` column); an alert's
  * rows carry the alert's kind (alert_kind_name). */
@@ -59,6 +60,16 @@ struct outbox_sink {
   /* Writer thread, inside the event's transaction: the payload this sink
    * wants for e (malloc'ed), or NULL when it wants nothing. */
   char *(*payload)(void *ud, const ses_event *e);
+  /* Optional: a sink whose payload can be made again from the event's row
+   * (DynamoDB's item). Its rows of kind event are then written with an
+   * empty payload (the one made by payload stays in memory only, so the
+   * WAL does not carry it twice); a row read back from the database
+   * (start, reload) gets its payload from this, on the thread reading it:
+   * 0 and *out (malloc'ed) from the event's row event_id of db; SL_EFIELD
+   * when there is nothing to deliver any more (the event is gone or no
+   * longer wanted: the row is deleted with a log line); SL_EDB or
+   * SL_ENOMEM. A row that goes dead is given its payload, for a person. */
+  int (*rebuild)(void *ud, struct sqlite3 *db, int64_t event_id, char **out);
   /* Loop thread: deliver items[0..n); call outbox_delivered() once, later
    * (never inside this call). */
   void (*deliver)(void *ud, outbox *ob, int sink, outbox_item **items, size_t n);

@@ -2,9 +2,13 @@
  * BatchWriteItem requests of up to 25 items, several in flight, each
  * item's outcome a verdict for the outbox (written, retried, dead).
  *
- * Threads: payloads are built on the writer thread (dynamodb_item);
- * deliveries run on the loop thread through the client. */
+ * Threads: payloads are built on the writer thread (dynamodb_item) and
+ * kept in memory only (the outbox row's payload stays empty); a row read
+ * back from the database gets its item made again from its event
+ * (sink_rebuild, on the thread reading it). Deliveries run on the loop
+ * thread through the client. */
 #include <cjson/cJSON.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +17,8 @@
 #include "dynamodb_client.h"
 #include "error.h"
 #include "log.h"
+#include "rawz.h"
+#include "util.h"
 
 #define REQUEST_TIMEOUT_MS 10000
 #define FAIL_LOG_EVERY_MS 60000 /* while failing, one log line a minute */
@@ -24,6 +30,43 @@
 static char *sink_payload(void *ud, const ses_event *e) {
   dynamodb *d = ud;
   return dynamodb_item(e, d->types, d->extra);
+}
+
+/* The outbox's rebuild (outbox.h): the item of event row event_id made
+ * again as sink_payload made it: the original JSON parsed with the row's
+ * timeStamp as the envelope's, plus the envelope's snsMessageId and
+ * topicArn kept in the row. */
+static int sink_rebuild(void *ud, sqlite3 *db, int64_t event_id, char **out) {
+  dynamodb *d = ud;
+  sqlite3_stmt *st;
+  *out = NULL;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT " RAWZ_SQL_ROW ", timeStamp, snsMessageId, topicArn "
+                         "FROM SesEventMessages WHERE id = ?",
+                         -1, &st, NULL) != SQLITE_OK)
+    return SL_EDB;
+  sqlite3_bind_int64(st, 1, event_id);
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW) {
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? SL_EFIELD : SL_EDB;
+  }
+  const char *raw = (const char *)sqlite3_column_text(st, 0);
+  int raw_len = sqlite3_column_bytes(st, 0);
+  const char *ts = (const char *)sqlite3_column_text(st, 1);
+  const char *sns = (const char *)sqlite3_column_text(st, 2);
+  const char *topic = (const char *)sqlite3_column_text(st, 3);
+  ses_event *e = NULL;
+  rc = raw ? ses_parse(raw, (size_t)raw_len, ts, &e, NULL) : SL_EFIELD;
+  if (!rc && ((sns && !(e->sns_message_id = util_strdup(sns))) ||
+              (topic && !(e->topic_arn = util_strdup(topic)))))
+    rc = SL_ENOMEM;
+  if (!rc && !(*out = dynamodb_item(e, d->types, d->extra)))
+    rc = SL_EFIELD; /* not replicated any more (the types changed) */
+  if (rc && rc != SL_ENOMEM && rc != SL_EDB) rc = SL_EFIELD;
+  ses_event_free(e);
+  sqlite3_finalize(st);
+  return rc;
 }
 
 /* ---- delivery (loop thread) ------------------------------------------- */
@@ -390,6 +433,7 @@ struct outbox_sink dynamodb_sink(dynamodb *d) {
                               .max_attempts = 500,
                               .max_age_ms = 14LL * 86400 * 1000,
                               .payload = sink_payload,
+                              .rebuild = sink_rebuild,
                               .deliver = deliver,
                               .ud = d};
 }

@@ -160,7 +160,9 @@ static int write_row(outbox *ob, int sink, const char *kind, int64_t event_id, c
     sqlite3_bind_int64(st, 2, event_id);
   else
     sqlite3_bind_null(st, 2);
-  sqlite3_bind_text(st, 3, payload, -1, SQLITE_STATIC);
+  /* a payload the sink can make again from the event stays in memory */
+  int rebuilt = ob->sinks[sink].def.rebuild && event_id && strcmp(kind, OUTBOX_KIND_EVENT) == 0;
+  sqlite3_bind_text(st, 3, rebuilt ? "" : payload, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 4, now);
   sqlite3_bind_int64(st, 5, now);
   sqlite3_bind_text(st, 6, kind, -1, SQLITE_STATIC);
@@ -385,28 +387,81 @@ struct store_hook outbox_hook(outbox *ob) {
                              .ud = ob};
 }
 
-/* Reads up to limit pending rows of a sink with id > after into a list.
- * Returns the count (0..limit) or SL_EDB. */
-static int read_pending(sqlite3 *db, const char *sink, int64_t after, int limit, outbox_item **head,
-                        int64_t *last_id) {
+/* The payload of a row read back: its own, or for a row of a sink that
+ * rebuilds payloads (written empty) the one made again from its event.
+ * Sets *gone (and returns 0) when the row has nothing left to deliver.
+ * Returns 0, SL_EDB or SL_ENOMEM. */
+static int row_payload(sqlite3 *db, const struct outbox_sink *def, sqlite3_stmt *st, char **out,
+                       int *gone) {
+  const char *p = (const char *)sqlite3_column_text(st, 1);
+  *gone = 0;
+  if (def->rebuild && (!p || !*p) && sqlite3_column_type(st, 6) == SQLITE_INTEGER) {
+    int64_t event_id = sqlite3_column_int64(st, 6);
+    int rc = def->rebuild(def->ud, db, event_id, out);
+    if (rc == SL_EFIELD) {
+      char id[24];
+      snprintf(id, sizeof id, "%lld", (long long)event_id);
+      log_kv(LOG_WARN, "outbox: a pending row's event is gone (retention?); the row is dropped",
+             "sink", def->name, "eventId", id, NULL);
+      *gone = 1;
+      return 0;
+    }
+    return rc;
+  }
+  *out = util_strdup(p ? p : "");
+  return *out ? 0 : SL_ENOMEM;
+}
+
+/* Deletes a row whose event is gone (row_payload). Returns 0 or SL_EDB. */
+static int drop_row(sqlite3 *db, int64_t id) {
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(db, "DELETE FROM outbox WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
+    return SL_EDB;
+  sqlite3_bind_int64(st, 1, id);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? 0 : SL_EDB;
+}
+
+/* Reads up to limit pending rows of a sink with id > after into a list;
+ * rows whose event is gone are deleted instead, counted in *dropped.
+ * Returns the count of rows read, dropped ones included (0..limit), or
+ * SL_EDB. */
+static int read_pending(sqlite3 *db, const struct outbox_sink *def, int64_t after, int limit,
+                        outbox_item **head, int64_t *last_id, int64_t *dropped) {
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(db,
-                         "SELECT id, payload, attempts, createdAt, nextAttemptAt, kind FROM outbox "
-                         "WHERE sink = ? AND state = 'pending' AND id > ? ORDER BY id LIMIT ?",
+                         "SELECT id, payload, attempts, createdAt, nextAttemptAt, kind, eventId "
+                         "FROM outbox WHERE sink = ? AND state = 'pending' AND id > ? ORDER BY id "
+                         "LIMIT ?",
                          -1, &st, NULL) != SQLITE_OK)
     return SL_EDB;
-  sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 1, def->name, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, after);
   sqlite3_bind_int(st, 3, limit);
   outbox_item *tail = NULL;
   int n = 0, rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    outbox_item *it = calloc(1, sizeof *it);
-    if (!it || !(it->payload = util_strdup((const char *)sqlite3_column_text(st, 1)))) {
-      free(it);
-      rc = SQLITE_NOMEM;
+    char *payload = NULL;
+    int gone = 0;
+    int prc = row_payload(db, def, st, &payload, &gone);
+    if (!prc && gone) {
+      *last_id = sqlite3_column_int64(st, 0);
+      n++;
+      if (drop_row(db, *last_id)) {
+        rc = SQLITE_ERROR;
+        break;
+      }
+      (*dropped)++;
+      continue;
+    }
+    outbox_item *it = prc ? NULL : calloc(1, sizeof *it);
+    if (!it) {
+      free(payload);
+      rc = prc == SL_EDB ? SQLITE_ERROR : SQLITE_NOMEM;
       break;
     }
+    it->payload = payload;
     it->id = sqlite3_column_int64(st, 0);
     it->attempts = sqlite3_column_int(st, 2);
     it->created_at = sqlite3_column_int64(st, 3);
@@ -463,9 +518,11 @@ static int apply_reload(store_req *r, sqlite3 *db) {
   outbox *ob = rr->ob;
   sink_state *s = &ob->sinks[rr->sink];
   outbox_item *list = NULL;
-  int64_t last = s->mem_upto;
-  int n = read_pending(db, s->def.name, s->mem_upto, RELOAD_BATCH, &list, &last);
+  int64_t last = s->mem_upto, dropped = 0;
+  int n = read_pending(db, &s->def, s->mem_upto, RELOAD_BATCH, &list, &last, &dropped);
+  atomic_fetch_sub(&s->pending, dropped); /* deleted in this batch */
   if (n < 0) {
+    free_list(list);
     r->result = SL_EDB;
     return 0; /* a failed read leaves the batch alone */
   }
@@ -511,8 +568,9 @@ int outbox_attach(outbox *ob, store *st) {
   ob->st = st;
   sqlite3 *db = NULL;
   char err[256];
-  /* At start, before the writer runs, read with a connection of our own. */
-  if (sqlite3_open_v2(store_path(st), &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+  /* At start, before the writer runs, read with a connection of our own
+   * (it deletes the rows whose event is gone: see read_pending). */
+  if (sqlite3_open_v2(store_path(st), &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
     sqlite3_close(db);
     return SL_EDB;
   }
@@ -521,12 +579,14 @@ int outbox_attach(outbox *ob, store *st) {
   for (int i = 0; i < ob->n_sinks && !rc; i++) {
     sink_state *s = &ob->sinks[i];
     outbox_item *list = NULL;
-    int64_t last = 0;
-    int n = read_pending(db, s->def.name, 0, MEM_MAX, &list, &last);
+    int64_t last = 0, dropped = 0;
+    int n = read_pending(db, &s->def, 0, MEM_MAX, &list, &last, &dropped);
     if (n < 0) {
+      free_list(list);
       rc = SL_EDB;
       break;
     }
+    n -= (int)dropped; /* the rows in memory */
     int64_t pending = count_rows(db, s->def.name, "pending");
     atomic_store(&s->committed_upto, max_id(db, s->def.name));
     atomic_store(&s->pending, pending);
@@ -722,6 +782,7 @@ static void pump(outbox *ob, int sink) {
 struct row_update {
   int64_t id, next_at;
   int attempts, dead;
+  char *payload; /* owned; a dead row's payload the database lacks, else NULL */
 };
 
 typedef struct verdict_req {
@@ -743,7 +804,8 @@ static int apply_verdicts(store_req *r, sqlite3 *db) {
   if (!rc && v->n_upd &&
       !(upd = store_stmt(v->ob->st,
                          "UPDATE outbox SET attempts = ?, nextAttemptAt = ?, lastError = ?, "
-                         "state = CASE WHEN ? THEN 'dead' ELSE state END WHERE id = ?")))
+                         "state = CASE WHEN ? THEN 'dead' ELSE state END, "
+                         "payload = coalesce(?, payload) WHERE id = ?")))
     rc = SL_EDB;
   for (size_t i = 0; !rc && i < v->n_del; i++) {
     sqlite3_bind_int64(del, 1, v->del_ids[i]);
@@ -755,7 +817,8 @@ static int apply_verdicts(store_req *r, sqlite3 *db) {
     sqlite3_bind_int64(upd, 2, v->upd[i].next_at);
     sqlite3_bind_text(upd, 3, v->error, -1, SQLITE_STATIC);
     sqlite3_bind_int(upd, 4, v->upd[i].dead);
-    sqlite3_bind_int64(upd, 5, v->upd[i].id);
+    sqlite3_bind_text(upd, 5, v->upd[i].payload, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(upd, 6, v->upd[i].id);
     if (sqlite3_step(upd) != SQLITE_DONE) rc = SL_EDB;
     sqlite3_reset(upd);
   }
@@ -769,6 +832,7 @@ static void on_verdicts_done(store_req *r) {
     log_kv(LOG_WARN, "outbox: recording deliveries failed; they may be sent again after a restart",
            "error", sl_strerror(r->result), NULL);
   free(v->del_ids);
+  for (size_t i = 0; i < v->n_upd; i++) free(v->upd[i].payload);
   free(v->upd);
   free(v);
 }
@@ -821,7 +885,12 @@ void outbox_delivered(outbox *ob, int sink, outbox_item **items, size_t n,
         snprintf(s->last_error, sizeof s->last_error, "%s", error ? error : "gave up");
         log_kv(LOG_WARN, "outbox: delivery abandoned; the row is kept as dead", "sink", s->def.name,
                "error", error ? error : "too many attempts", NULL);
-        if (ok) v->upd[v->n_upd++] = (struct row_update){it->id, now, it->attempts, 1};
+        if (ok) {
+          /* a row written without its payload keeps it now, for a person */
+          char *p = s->def.rebuild && strcmp(it->kind, OUTBOX_KIND_EVENT) == 0 ? it->payload : NULL;
+          if (p) it->payload = NULL;
+          v->upd[v->n_upd++] = (struct row_update){it->id, now, it->attempts, 1, p};
+        }
       }
       /* The row was counted in memory and staged when it reached the loop. */
       assert(s->in_memory > 0);
@@ -839,7 +908,7 @@ void outbox_delivered(outbox *ob, int sink, outbox_item **items, size_t n,
       snprintf(s->last_error, sizeof s->last_error, "%s", error ? error : "failed");
       it->next_at = now + (retry_after_ms > 0 ? retry_after_ms : backoff_ms(it->attempts));
       it->parked = 0;
-      if (ok) v->upd[v->n_upd++] = (struct row_update){it->id, it->next_at, it->attempts, 0};
+      if (ok) v->upd[v->n_upd++] = (struct row_update){it->id, it->next_at, it->attempts, 0, NULL};
     } else if (retry_after_ms > 0) {
       it->next_at = now + retry_after_ms;
       it->parked = 1;
