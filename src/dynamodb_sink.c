@@ -16,6 +16,7 @@
 
 #include "dynamodb_client.h"
 #include "error.h"
+#include "event_fields.h"
 #include "log.h"
 #include "rawz.h"
 #include "util.h"
@@ -41,8 +42,10 @@ static int sink_rebuild(void *ud, sqlite3 *db, int64_t event_id, char **out) {
   sqlite3_stmt *st;
   *out = NULL;
   if (sqlite3_prepare_v2(db,
-                         "SELECT " RAWZ_SQL_ROW ", timeStamp, snsMessageId, topicArn "
-                         "FROM SesEventMessages WHERE id = ?",
+                         "SELECT " RAWZ_SQL_ROW
+                         ", timeStamp, " EF_SQL_READ_SNS_MESSAGE_ID("") ", " EF_SQL_READ_TOPIC_ARN(
+                             "") " "
+                                 "FROM SesEventMessages WHERE id = ?",
                          -1, &st, NULL) != SQLITE_OK)
     return SL_EDB;
   sqlite3_bind_int64(st, 1, event_id);

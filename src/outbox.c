@@ -21,9 +21,14 @@
 #include "log.h"
 #include "util.h"
 
-#define DUE_GRACE_MS 200     /* see pump */
-#define MEM_MAX 20000        /* rows of one sink in memory at most */
-#define RELOAD_BATCH 5000    /* rows read back at once */
+#define DUE_GRACE_MS 200  /* see pump */
+#define MEM_MAX 20000     /* rows of one sink in memory at most */
+#define RELOAD_BATCH 5000 /* rows read back at once */
+/* A sink whose rows keep no payload (outbox_sink.rebuild) has each read
+ * row's payload made again on the writer, inside the batch it joins (tens
+ * of microseconds a row): fewer at once, so one reload holds the events
+ * queued behind it for tens of milliseconds, not a fifth of a second. */
+#define RELOAD_BATCH_REBUILD 1000
 #define BACKOFF_BASE_MS 1000 /* first retry after about this */
 #define BACKOFF_MAX_MS (15 * 60 * 1000)
 
@@ -519,14 +524,15 @@ static int apply_reload(store_req *r, sqlite3 *db) {
   sink_state *s = &ob->sinks[rr->sink];
   outbox_item *list = NULL;
   int64_t last = s->mem_upto, dropped = 0;
-  int n = read_pending(db, &s->def, s->mem_upto, RELOAD_BATCH, &list, &last, &dropped);
+  int max = s->def.rebuild ? RELOAD_BATCH_REBUILD : RELOAD_BATCH;
+  int n = read_pending(db, &s->def, s->mem_upto, max, &list, &last, &dropped);
   atomic_fetch_sub(&s->pending, dropped); /* deleted in this batch */
   if (n < 0) {
     free_list(list);
     r->result = SL_EDB;
     return 0; /* a failed read leaves the batch alone */
   }
-  if (n < RELOAD_BATCH) s->overflow = 0;
+  if (n < max) s->overflow = 0;
   /* Rows inserted earlier in this batch are in staging already; the read
    * saw them too (same connection): keep only the older ones from it. */
   outbox_item **pp = &list;
