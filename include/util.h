@@ -28,6 +28,10 @@ int util_parse_duration(const char *s, int64_t *out_ms);
 char *util_strdup(const char *s);
 char *util_strndup(const char *s, size_t n);
 
+/* Sets the calling thread's nice value (on Linux nice values are per
+ * thread). Best effort: a refusal changes nothing else. */
+void util_thread_nice(int nice);
+
 /* Lower-cases ASCII in place. */
 void util_ascii_lower(char *s);
 

@@ -7,9 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "error.h"
 #include "http.h"
@@ -558,7 +555,7 @@ static void yield_to_writer(void) {
   static __thread int niced;
   if (niced) return;
   niced = 1;
-  (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), POOL_NICE);
+  util_thread_nice(POOL_NICE);
 }
 
 /* On the pool: the signature, then (a Notification whose signature holds)

@@ -9,11 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "address.h"
 #include "error.h"
@@ -767,7 +764,7 @@ static void *trainer_main(void *arg) {
    * the loop, the writer and the verifying threads had to share with it
    * early in a run. Best effort: a refusal changes nothing else (nice
    * values are per thread on Linux). */
-  if (s->retraining) (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), TRAIN_NICE);
+  if (s->retraining) util_thread_nice(TRAIN_NICE);
   if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) ==
       SQLITE_OK) {
     sqlite3_busy_timeout(db, 1000);
