@@ -5,7 +5,8 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
+
+#include "util.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define ARENA_ASAN 1
@@ -197,11 +198,7 @@ int arena_owns(const void *p) {
 }
 
 char *arena_take(char *s) {
-  if (!s || !arena_owns(s)) return s;
-  size_t n = strlen(s) + 1;
-  char *copy = malloc(n);
-  if (copy) memcpy(copy, s, n);
-  return copy;
+  return s && arena_owns(s) ? util_strdup(s) : s;
 }
 
 size_t arena_held(void) {
