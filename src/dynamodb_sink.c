@@ -41,13 +41,9 @@ static int sink_rebuild(void *ud, sqlite3 *db, int64_t event_id, char **out) {
   dynamodb *d = ud;
   sqlite3_stmt *st;
   *out = NULL;
-  if (sqlite3_prepare_v2(db,
-                         "SELECT " RAWZ_SQL_ROW
-                         ", timeStamp, " EF_SQL_READ_SNS_MESSAGE_ID("") ", " EF_SQL_READ_TOPIC_ARN(
-                             "") " "
-                                 "FROM SesEventMessages WHERE id = ?",
-                         -1, &st, NULL) != SQLITE_OK)
-    return SL_EDB;
+  static const char sql[] = "SELECT " RAWZ_SQL_ROW ", timeStamp, " EF_SQL_READ_SNS_MESSAGE_ID(
+      "") ", " EF_SQL_READ_TOPIC_ARN("") " FROM SesEventMessages WHERE id = ?";
+  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return SL_EDB;
   sqlite3_bind_int64(st, 1, event_id);
   int rc = sqlite3_step(st);
   if (rc != SQLITE_ROW) {

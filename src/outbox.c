@@ -150,6 +150,12 @@ const struct outbox_sink *outbox_sink_def(const outbox *ob, int sink) {
   return &ob->sinks[sink].def;
 }
 
+/* 1 when def's rows of this kind are written without their payload, which
+ * def->rebuild makes again from the event when the row is read back. */
+static int payload_rebuilt(const struct outbox_sink *def, const char *kind) {
+  return def->rebuild && strcmp(kind, OUTBOX_KIND_EVENT) == 0;
+}
+
 /* ---- writer thread ---------------------------------------------------- */
 
 /* Inserts one row of a kind, counted for the open transaction; its id
@@ -166,7 +172,7 @@ static int write_row(outbox *ob, int sink, const char *kind, int64_t event_id, c
   else
     sqlite3_bind_null(st, 2);
   /* a payload the sink can make again from the event stays in memory */
-  int rebuilt = ob->sinks[sink].def.rebuild && event_id && strcmp(kind, OUTBOX_KIND_EVENT) == 0;
+  int rebuilt = event_id && payload_rebuilt(&ob->sinks[sink].def, kind);
   sqlite3_bind_text(st, 3, rebuilt ? "" : payload, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 4, now);
   sqlite3_bind_int64(st, 5, now);
@@ -893,7 +899,7 @@ void outbox_delivered(outbox *ob, int sink, outbox_item **items, size_t n,
                "error", error ? error : "too many attempts", NULL);
         if (ok) {
           /* a row written without its payload keeps it now, for a person */
-          char *p = s->def.rebuild && strcmp(it->kind, OUTBOX_KIND_EVENT) == 0 ? it->payload : NULL;
+          char *p = payload_rebuilt(&s->def, it->kind) ? it->payload : NULL;
           if (p) it->payload = NULL;
           v->upd[v->n_upd++] = (struct row_update){it->id, now, it->attempts, 1, p};
         }
