@@ -112,6 +112,7 @@ struct store {
   pthread_cond_t cv;
   store_req *q_head, *q_tail; /* waiting for the writer */
   int q_len;
+  struct timespec q_since;          /* CLOCK_REALTIME when the queue last stopped being empty */
   store_req *done_head, *done_tail; /* written, waiting for store_complete */
   int stopping;
   int thread_started;
@@ -1009,10 +1010,15 @@ static void *writer_main(void *arg) {
      * are just now sending up to COMMIT_DELAY_US to join this commit, as
      * PostgreSQL's commit_delay does: a commit rewrites about a hundred
      * pages whatever its size, so fuller commits are cheaper per event.
-     * An idle server commits each event at once. */
+     * The wait counts from when the first waiting event was queued, not
+     * from now: events that queued up during the last commit (a steady
+     * stream, where they arrive whatever the writer does) have waited
+     * long enough and go at once; the wait is for events that arrive
+     * only once the last commit was answered (a busy client sends its
+     * next when it has the answer). An idle server commits each event at
+     * once. */
     if (prev_batch >= COMMIT_DELAY_MIN && s->q_len < prev_batch && !s->stopping) {
-      struct timespec until;
-      clock_gettime(CLOCK_REALTIME, &until);
+      struct timespec until = s->q_since;
       until.tv_nsec += COMMIT_DELAY_US * 1000L;
       if (until.tv_nsec >= 1000000000L) {
         until.tv_sec++;
@@ -1201,10 +1207,12 @@ int store_submit(store *s, store_req *req) {
   else if (s->q_len >= s->opts.queue_max + (req->ev ? 0 : OWN_REQ_MARGIN))
     rc = SL_EBUSY;
   if (!rc) {
-    if (s->q_tail)
+    if (s->q_tail) {
       s->q_tail->next = req;
-    else
+    } else {
       s->q_head = req;
+      clock_gettime(CLOCK_REALTIME, &s->q_since);
+    }
     s->q_tail = req;
     s->q_len++;
     pthread_cond_signal(&s->cv);
