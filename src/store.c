@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "address.h"
+#include "ckptio.h"
 #include "error.h"
 #include "log.h"
 #include "query.h"
@@ -38,6 +39,7 @@ extern const char schema_sql[]; /* schema/seslog.sql, embedded at build */
 #define CKPT_HARD_PAGES 12000 /* past this the writer pauses for one last checkpoint */
 #define CKPT_CHASE 6000       /* from here the checkpointer chases the writer (catch_up) */
 #define CKPT_TAIL 256         /* frames left uncopied that a short writer pause can finish */
+#define CKPT_YIELD_US 4000    /* longest a checkpoint write-back step waits for a commit */
 
 /* Counters of one minute, gathered over a batch and written once. */
 struct rollup {
@@ -105,6 +107,11 @@ struct store {
   int ckpt_wanted; /* 1: the checkpointer has work */
   int ckpt_full;   /* 1: the writer waits for a checkpoint of every frame */
   int caught_up;   /* 1: a checkpoint left at most CKPT_TAIL frames uncopied */
+  /* The writer's COMMIT in flight, which the checkpointer's write-back
+   * steps wait for (yield_to_commit): */
+  pthread_mutex_t commit_mu;
+  pthread_cond_t commit_cv; /* a COMMIT ended */
+  int committing;           /* guarded by commit_mu */
   struct rollup rollups[MAX_MINUTES];
   int n_rollups;
   /* the queue, guarded by mu */
@@ -112,6 +119,7 @@ struct store {
   pthread_cond_t cv;
   store_req *q_head, *q_tail; /* waiting for the writer */
   int q_len;
+  struct timespec q_since;          /* CLOCK_REALTIME when the queue last stopped being empty */
   store_req *done_head, *done_tail; /* written, waiting for store_complete */
   int stopping;
   int thread_started;
@@ -294,6 +302,8 @@ int store_open(const char *path, const struct store_opts *opts, store **out, cha
   pthread_cond_init(&s->cv, NULL);
   pthread_cond_init(&s->ckpt_cv, NULL);
   pthread_cond_init(&s->ckpt_done_cv, NULL);
+  pthread_mutex_init(&s->commit_mu, NULL);
+  pthread_cond_init(&s->commit_cv, NULL);
   int rc;
   /* seslog_raw() on this connection and on every reader opened later */
   if (rawz_register()) {
@@ -905,6 +915,15 @@ int store_train_first(store *s, store_req **reqs, size_t n) {
 
 static void bound_wal(store *s);
 
+/* The writer's COMMIT begins (1) or ended (0): see yield_to_commit. */
+static void set_committing(store *s, int on) {
+  if (!s->ckpt_started) return;
+  pthread_mutex_lock(&s->commit_mu);
+  s->committing = on;
+  if (!on) pthread_cond_broadcast(&s->commit_cv);
+  pthread_mutex_unlock(&s->commit_mu);
+}
+
 int store_write(store *s, store_req **reqs, size_t n) {
   int64_t now = util_now_ms();
   char failure[256] = "";
@@ -932,7 +951,11 @@ int store_write(store *s, store_req **reqs, size_t n) {
     for (int h = 0; h < s->opts.n_hooks && !err; h++)
       if (s->opts.hooks[h].on_batch)
         err = s->opts.hooks[h].on_batch(s->opts.hooks[h].ud, s, reqs, n, now);
-    if (!err && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) err = SL_EDB;
+    if (!err) {
+      set_committing(s, 1);
+      if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) err = SL_EDB;
+      set_committing(s, 0);
+    }
     /* The failing statement's message, before ROLLBACK replaces it (after
      * SQLITE_FULL SQLite has rolled back already, and the ROLLBACK then
      * complains that no transaction is active). */
@@ -1009,10 +1032,15 @@ static void *writer_main(void *arg) {
      * are just now sending up to COMMIT_DELAY_US to join this commit, as
      * PostgreSQL's commit_delay does: a commit rewrites about a hundred
      * pages whatever its size, so fuller commits are cheaper per event.
-     * An idle server commits each event at once. */
+     * The wait counts from when the first waiting event was queued, not
+     * from now: events that queued up during the last commit (a steady
+     * stream, where they arrive whatever the writer does) have waited
+     * long enough and go at once; the wait is for events that arrive
+     * only once the last commit was answered (a busy client sends its
+     * next when it has the answer). An idle server commits each event at
+     * once. */
     if (prev_batch >= COMMIT_DELAY_MIN && s->q_len < prev_batch && !s->stopping) {
-      struct timespec until;
-      clock_gettime(CLOCK_REALTIME, &until);
+      struct timespec until = s->q_since;
       until.tv_nsec += COMMIT_DELAY_US * 1000L;
       if (until.tv_nsec >= 1000000000L) {
         until.tv_sec++;
@@ -1129,12 +1157,40 @@ static void *ckpt_main(void *arg) {
   return NULL;
 }
 
+/* Before each step of the checkpointer's write-back of database pages,
+ * and before its sync (ckptio): while the writer's COMMIT is in flight,
+ * wait until it ends, at most CKPT_YIELD_US, so the COMMIT's WAL sync
+ * does not queue behind a checkpoint's megabytes on the disk. Steps run
+ * while the writer builds its next batch. Returns 1 (no more steps, the
+ * sync writes the rest at once) when the writer is paused for this
+ * checkpoint (bound_wal): it commits nothing meanwhile and waits. */
+static int yield_to_commit(void *ud) {
+  store *s = ud;
+  pthread_mutex_lock(&s->mu);
+  int full = s->ckpt_full;
+  pthread_mutex_unlock(&s->mu);
+  if (full) return 1;
+  pthread_mutex_lock(&s->commit_mu);
+  if (s->committing) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += CKPT_YIELD_US * 1000L;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+    while (s->committing && pthread_cond_timedwait(&s->commit_cv, &s->commit_mu, &until) == 0) {
+    }
+  }
+  pthread_mutex_unlock(&s->commit_mu);
+  return 0;
+}
+
 /* Starts the checkpointer and takes checkpoints off the write connection.
  * Without it (no connection, no thread) SQLite's own automatic checkpoint
  * stays. Returns 0 or SL_EDB / SL_ENOMEM. */
 static int start_checkpointer(store *s) {
-  if (sqlite3_open_v2(s->path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-      SQLITE_OK) {
+  if (ckptio_open(s->path, &s->ckpt_db, yield_to_commit, s) != SQLITE_OK) {
     sqlite3_close(s->ckpt_db);
     s->ckpt_db = NULL;
     return SL_EDB;
@@ -1201,10 +1257,12 @@ int store_submit(store *s, store_req *req) {
   else if (s->q_len >= s->opts.queue_max + (req->ev ? 0 : OWN_REQ_MARGIN))
     rc = SL_EBUSY;
   if (!rc) {
-    if (s->q_tail)
+    if (s->q_tail) {
       s->q_tail->next = req;
-    else
+    } else {
       s->q_head = req;
+      clock_gettime(CLOCK_REALTIME, &s->q_since);
+    }
     s->q_tail = req;
     s->q_len++;
     pthread_cond_signal(&s->cv);
@@ -1282,6 +1340,8 @@ void store_close(store *s) {
   pthread_cond_destroy(&s->cv);
   pthread_cond_destroy(&s->ckpt_cv);
   pthread_cond_destroy(&s->ckpt_done_cv);
+  pthread_mutex_destroy(&s->commit_mu);
+  pthread_cond_destroy(&s->commit_cv);
   free(s->path);
   free(s);
 }

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ckptio.h"
 #include "error.h"
 #include "event_fields.h"
 #include "query.h"
@@ -701,6 +702,68 @@ static int t_rollup_diagnostic_keys(void) {
   return 0;
 }
 
+/* ---- the checkpointer's paced write-back (ckptio) ---------------------- */
+
+struct step_count {
+  int calls;
+};
+
+static int count_step(void *ud) {
+  ((struct step_count *)ud)->calls++;
+  return 0;
+}
+
+/* A checkpoint on a ckptio connection copies every frame as a plain one
+ * does, asks its hook before each step of CKPTIO_STEP pages and before the
+ * sync (so a 1,000-page checkpoint asks at least 1000/64 + 1 times), and
+ * leaves a database that reopens whole. */
+static int t_ckptio_paced_write_back(void) {
+  char dir[64], path[128];
+  temp_db(dir, sizeof dir, path, sizeof path);
+  sqlite3 *w = NULL, *ck = NULL;
+  ASSERT_INT_EQ(sqlite3_open(path, &w), SQLITE_OK);
+  ASSERT_INT_EQ(sqlite3_exec(w,
+                             "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0; "
+                             "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB);",
+                             NULL, NULL, NULL),
+                SQLITE_OK);
+  struct step_count c = {0};
+  long before = ckptio_steps();
+  ASSERT_INT_EQ(ckptio_open(path, &ck, count_step, &c), SQLITE_OK);
+  ASSERT_INT_EQ(sqlite3_exec(ck, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL),
+                SQLITE_OK);
+  /* 1,000 rows of 3,000 bytes: about 1,000 pages, in 10 transactions */
+  for (int t = 0; t < 10; t++) {
+    ASSERT_INT_EQ(sqlite3_exec(w,
+                               "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+                               "FROM n WHERE i < 100) INSERT INTO t (b) SELECT randomblob(3000) "
+                               "FROM n; COMMIT;",
+                               NULL, NULL, NULL),
+                  SQLITE_OK);
+  }
+  int log = 0, done = 0;
+  ASSERT_INT_EQ(sqlite3_wal_checkpoint_v2(ck, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done),
+                SQLITE_OK);
+  ASSERT_TRUE(log >= 1000);
+  ASSERT_INT_EQ(done, log);
+  ASSERT_TRUE(c.calls >= 1000 / CKPTIO_STEP + 1);
+  ASSERT_TRUE(ckptio_steps() - before >= 1000 / CKPTIO_STEP);
+  /* the next checkpoint has nothing new to write back: only its sync asks */
+  int calls = c.calls;
+  ASSERT_INT_EQ(sqlite3_wal_checkpoint_v2(ck, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done),
+                SQLITE_OK);
+  ASSERT_TRUE(c.calls - calls <= 1);
+  sqlite3_close(ck);
+  sqlite3_close(w);
+  ASSERT_INT_EQ(sql_int(path, "SELECT count(*) FROM t WHERE length(b) = 3000"), 1000);
+  ASSERT_INT_EQ(sql_int(path,
+                        "SELECT count(*) FROM pragma_integrity_check WHERE "
+                        "integrity_check = 'ok'"),
+                1);
+  temp_db_remove(dir, path);
+  return 0;
+}
+
 const struct unit_test store_tests[] = {
     {"migrations_from_every_version", t_migrations_from_every_version},
     {"newer_version_refused", t_newer_version_refused},
@@ -711,5 +774,6 @@ const struct unit_test store_tests[] = {
     {"prepared_rows_identical", t_prepared_rows_identical},
     {"replaced_dictionary_lives_on", t_replaced_dictionary_lives_on},
     {"rollup_diagnostic_keys", t_rollup_diagnostic_keys},
+    {"ckptio_paced_write_back", t_ckptio_paced_write_back},
     {0},
 };
