@@ -745,3 +745,55 @@ CREATE VIEW suppression_history_full AS
   UNION ALL
   SELECT NULL, address, addedAt, 'added', addedBy, reason, note, messageId, eventId, lastEventAt
   FROM suppression WHERE addedAt IS NOT NULL;
+
+-- version 25
+-- An entry made by a rule no longer repeats what its event (eventId)
+-- holds, about 85 bytes an entry: messageId is NULL while it is the
+-- event's messageId, and then note is NULL too while it is the note the
+-- rule derives from the event (a permanent bounce's, a complaint's that
+-- names one recipient). An entry whose messageId is stored keeps its note
+-- as stored (NULL: none); a manual entry (eventId NULL) is read as it is.
+-- Their values, as every reader of seslog reads them, in the sqlite3 shell:
+--   coalesce(s.messageId,
+--     (SELECT e.messageId FROM SesEventMessages e WHERE e.id = s.eventId))
+--   coalesce(s.note, CASE WHEN s.messageId IS NULL THEN
+--     (SELECT CASE WHEN e.notificationType = 'Bounce' AND e.bounceType = 'Permanent'
+--        THEN 'permanent bounce (' || coalesce(e.bounceSubType, 'no subtype') || ')'
+--        WHEN e.notificationType = 'Complaint'
+--        THEN 'complaint (' || coalesce(e.complaintFeedbackType, 'no feedback type') || ')' END
+--      FROM SesEventMessages e WHERE e.id = s.eventId) END)
+-- (FROM suppression s). Retention stores both into the entry before it
+-- deletes the event, as does a later event that updates the entry; an
+-- event deleted by hand should get the same first:
+--   UPDATE suppression AS s SET messageId = <the first>, note = <the second>
+--   WHERE s.eventId = <the event's id> AND s.messageId IS NULL;
+-- Existing entries get the same form where it reads the same values; the
+-- view of version 19 reads the values so.
+UPDATE suppression SET messageId = NULL,
+    note = CASE WHEN note IS (SELECT CASE WHEN e.notificationType = 'Bounce'
+        AND e.bounceType = 'Permanent'
+        THEN 'permanent bounce (' || coalesce(e.bounceSubType, 'no subtype') || ')'
+        WHEN e.notificationType = 'Complaint'
+        THEN 'complaint (' || coalesce(e.complaintFeedbackType, 'no feedback type') || ')' END
+      FROM SesEventMessages e WHERE e.id = suppression.eventId) THEN NULL ELSE note END
+  WHERE eventId IS NOT NULL
+    AND messageId = (SELECT e.messageId FROM SesEventMessages e WHERE e.id = suppression.eventId)
+    AND (note IS NOT NULL OR (SELECT CASE WHEN e.notificationType = 'Bounce'
+        AND e.bounceType = 'Permanent' THEN 1 WHEN e.notificationType = 'Complaint' THEN 1 END
+      FROM SesEventMessages e WHERE e.id = suppression.eventId) IS NULL);
+DROP VIEW suppression_history_full;
+CREATE VIEW suppression_history_full AS
+  SELECT id, address, at, action, actor, reason, note, messageId, eventId, eventAt
+  FROM suppression_history
+  UNION ALL
+  SELECT NULL, s.address, s.addedAt, 'added', s.addedBy, s.reason,
+    coalesce(s.note, CASE WHEN s.messageId IS NULL THEN
+      (SELECT CASE WHEN e.notificationType = 'Bounce' AND e.bounceType = 'Permanent'
+         THEN 'permanent bounce (' || coalesce(e.bounceSubType, 'no subtype') || ')'
+         WHEN e.notificationType = 'Complaint'
+         THEN 'complaint (' || coalesce(e.complaintFeedbackType, 'no feedback type') || ')' END
+       FROM SesEventMessages e WHERE e.id = s.eventId) END),
+    coalesce(s.messageId,
+      (SELECT e.messageId FROM SesEventMessages e WHERE e.id = s.eventId)),
+    s.eventId, s.lastEventAt
+  FROM suppression s WHERE s.addedAt IS NOT NULL;
