@@ -102,8 +102,7 @@ int suppression_remove(suppression *s, store *st, const char *address, const cha
  * st: prepared from suppression_keep_sql on the writer's connection.
  * Returns 0 or SL_EDB. */
 extern const char suppression_keep_sql[];
-int suppression_keep_event_fields(struct sqlite3_stmt *st, const char *recipient,
-                                  int64_t event_id);
+int suppression_keep_event_fields(struct sqlite3_stmt *st, const char *recipient, int64_t event_id);
 
 /* ---- reads (any connection) --------------------------------------------- */
 

@@ -781,12 +781,55 @@ UPDATE suppression SET messageId = NULL,
     AND (note IS NOT NULL OR (SELECT CASE WHEN e.notificationType = 'Bounce'
         AND e.bounceType = 'Permanent' THEN 1 WHEN e.notificationType = 'Complaint' THEN 1 END
       FROM SesEventMessages e WHERE e.id = suppression.eventId) IS NULL);
+-- reason is stored as a code (a record holds 0 and 1 in no byte, instead
+-- of 6 to 9 bytes of text, in the table and in "suppression-reason"):
+--   0 BOUNCE, 1 COMPLAINT, 2 MANUAL
+-- (any other text, which seslog never stores, is kept as it is). Its name
+-- in the sqlite3 shell:
+--   CASE reason WHEN 0 THEN 'BOUNCE' WHEN 1 THEN 'COMPLAINT' WHEN 2 THEN 'MANUAL'
+--     ELSE reason END
+-- e.g. SELECT count(*) FROM suppression WHERE reason = 1; -- complaints
+-- The table is rebuilt with every row (its column is now INTEGER), its
+-- columns and their order otherwise unchanged, and the view of version 19
+-- with it, reading the values as above. suppression_history keeps the
+-- names.
 DROP VIEW suppression_history_full;
+CREATE TABLE "suppression-v25" (
+  address TEXT PRIMARY KEY,          -- folded (ASCII lower case)
+  id INTEGER NOT NULL UNIQUE,        -- insertion order: the listing's order and cursor
+  display TEXT NOT NULL,             -- as first given; '' when it is address itself
+  reason INTEGER NOT NULL,           -- 0 BOUNCE, 1 COMPLAINT, 2 MANUAL
+  createdAt INTEGER NOT NULL,        -- ms: the first event's timeStamp, or when added by hand
+  lastEventAt INTEGER,               -- ms: timeStamp of the latest event that (re)suppressed it
+  events INTEGER NOT NULL DEFAULT 0, -- SES events that (re)suppressed it
+  messageId TEXT,                    -- mail.messageId of that latest event; NULL: the event's
+  eventId INTEGER,                   -- SesEventMessages.id of that latest event
+  note TEXT,                         -- NULL with messageId NULL: the rule's, from the event
+  ambiguous INTEGER NOT NULL DEFAULT 0, -- 1: a complaint that named several recipients
+  addedAt INTEGER,                   -- ms, wall clock; NULL: row written (version 19)
+  addedBy TEXT,                      -- the actor of the addition
+  oddDomain TEXT                     -- NULL: the domain is the address's part after its '@'
+) WITHOUT ROWID;
+INSERT INTO "suppression-v25" (address, id, display, reason, createdAt, lastEventAt, events,
+    messageId, eventId, note, ambiguous, addedAt, addedBy, oddDomain)
+  SELECT address, id, display,
+      CASE reason WHEN 'BOUNCE' THEN 0 WHEN 'COMPLAINT' THEN 1 WHEN 'MANUAL' THEN 2
+        ELSE reason END,
+      createdAt, lastEventAt, events, messageId, eventId, note, ambiguous, addedAt, addedBy,
+      oddDomain
+  FROM suppression;
+DROP TABLE suppression;
+ALTER TABLE "suppression-v25" RENAME TO suppression;
+CREATE INDEX "suppression-reason" ON suppression (reason, id);
+CREATE INDEX "suppression-domain" ON suppression
+  (coalesce(oddDomain, substr(address, instr(address, '@') + 1)), id);
 CREATE VIEW suppression_history_full AS
   SELECT id, address, at, action, actor, reason, note, messageId, eventId, eventAt
   FROM suppression_history
   UNION ALL
-  SELECT NULL, s.address, s.addedAt, 'added', s.addedBy, s.reason,
+  SELECT NULL, s.address, s.addedAt, 'added', s.addedBy,
+    CASE s.reason WHEN 0 THEN 'BOUNCE' WHEN 1 THEN 'COMPLAINT' WHEN 2 THEN 'MANUAL'
+      ELSE s.reason END,
     coalesce(s.note, CASE WHEN s.messageId IS NULL THEN
       (SELECT CASE WHEN e.notificationType = 'Bounce' AND e.bounceType = 'Permanent'
          THEN 'permanent bounce (' || coalesce(e.bounceSubType, 'no subtype') || ')'

@@ -128,12 +128,13 @@ static int delete_rows(sqlite3 *db, sqlite3_stmt *sel, int limit) {
     cJSON *arr = rcpt ? cJSON_Parse(rcpt) : NULL;
     const cJSON *a;
     int failed = 0;
-    cJSON_ArrayForEach(a, arr) {
-      if (!cJSON_IsString(a)) continue;
-      if (rule_made && suppression_keep_event_fields(keep, a->valuestring, id)) {
+    cJSON_ArrayForEach(a, arr) { /* first, before anything of the event goes */
+      if (rule_made && cJSON_IsString(a) && suppression_keep_event_fields(keep, a->valuestring, id))
         failed = 1;
-        break;
-      }
+    }
+    cJSON_ArrayForEach(a, arr) {
+      if (failed) break;
+      if (!cJSON_IsString(a)) continue;
       char *addr = strdup(a->valuestring);
       if (!addr) break;
       util_ascii_lower(addr);
@@ -201,8 +202,9 @@ static int apply_round(store_req *req, sqlite3 *db) {
     /* Types with a rule of their own are left to it. */
     buf sql;
     buf_init(&sql, 4096);
-    buf_appends(&sql, "SELECT id, " RCPT ", timeStamp, notificationType FROM SesEventMessages "
-                    "WHERE timeStamp < ?");
+    buf_appends(&sql, "SELECT id, " RCPT
+                      ", timeStamp, notificationType FROM SesEventMessages "
+                      "WHERE timeStamp < ?");
     for (int i = 0; i < ru->n; i++) buf_appends(&sql, " AND notificationType <> ?");
     buf_appends(&sql, " LIMIT ?");
     sqlite3_stmt *sel;

@@ -32,16 +32,26 @@
  * messageId is stored has its note stored too (NULL: none). Retention
  * copies both into the entry before it deletes the event
  * (suppression_keep_event_fields), and a rule's update stores both. */
-#define SUP_NOTE_OF(e)                                                                        \
-  "CASE WHEN " e "notificationType = 'Bounce' AND " e "bounceType = 'Permanent' "             \
-  "THEN 'permanent bounce (' || coalesce(" e "bounceSubType, 'no subtype') || ')' WHEN " e    \
-  "notificationType = 'Complaint' THEN 'complaint (' || coalesce(" e "complaintFeedbackType, " \
+#define SUP_NOTE_OF(e)                                                                     \
+  "CASE WHEN " e "notificationType = 'Bounce' AND " e                                      \
+  "bounceType = 'Permanent' "                                                              \
+  "THEN 'permanent bounce (' || coalesce(" e "bounceSubType, 'no subtype') || ')' WHEN " e \
+  "notificationType = 'Complaint' THEN 'complaint (' || coalesce(" e                       \
+  "complaintFeedbackType, "                                                                \
   "'no feedback type') || ')' END"
 #define SUP_OF_EVENT_(col, t) "(SELECT " col " FROM SesEventMessages e WHERE e.id = " t "eventId)"
 #define SUP_READ_MESSAGE_ID(t) "coalesce(" t "messageId, " SUP_OF_EVENT_("e.messageId", t) ")"
-#define SUP_READ_NOTE(t)                                    \
-  "coalesce(" t "note, CASE WHEN " t "messageId IS NULL THEN " \
-  SUP_OF_EVENT_(SUP_NOTE_OF("e."), t) " END)"
+#define SUP_READ_NOTE(t)             \
+  "coalesce(" t "note, CASE WHEN " t \
+  "messageId IS NULL THEN " SUP_OF_EVENT_(SUP_NOTE_OF("e."), t) " END)"
+
+/* Schema version 25: reason is stored as its code, SUP_BOUNCE (0),
+ * SUP_COMPLAINT (1) or SUP_MANUAL (2); its name as readers read it from
+ * the column col (any other value, only a hand edit makes one, as it is). */
+#define SUP_REASON_NAME(col)                       \
+  "CASE " col                                      \
+  " WHEN 0 THEN 'BOUNCE' WHEN 1 THEN 'COMPLAINT' " \
+  "WHEN 2 THEN 'MANUAL' ELSE " col " END"
 
 /* The writer's statements, kept by the store (store_stmt). */
 enum {
@@ -59,7 +69,7 @@ enum {
 };
 
 static const char *const w_sql[W_N] = {
-    [W_FIND] = "SELECT reason FROM suppression WHERE address = ?1",
+    [W_FIND] = "SELECT " SUP_REASON_NAME("reason") " FROM suppression WHERE address = ?1",
     /* Every right-hand side sees the row as it was: an event older than
      * the latest one counts, but does not replace the latest's fields. */
     [W_RULE_UPDATE] =
@@ -72,7 +82,7 @@ static const char *const w_sql[W_N] = {
         "eventId = CASE WHEN ?2 >= coalesce(lastEventAt, ?2) THEN ?5 ELSE eventId END, "
         "ambiguous = CASE WHEN ?2 >= coalesce(lastEventAt, ?2) THEN ?6 ELSE ambiguous END, "
         "lastEventAt = max(coalesce(lastEventAt, ?2), ?2), addedAt = NULL, addedBy = NULL "
-        "WHERE address = ?1 RETURNING reason",
+        "WHERE address = ?1 RETURNING " SUP_REASON_NAME("reason"),
     [W_INSERT] =
         "INSERT INTO suppression (address, id, display, oddDomain, reason, createdAt, "
         "lastEventAt, events, messageId, eventId, note, ambiguous, addedAt, addedBy) "
@@ -87,7 +97,8 @@ static const char *const w_sql[W_N] = {
     [W_MANUAL_UPDATE] =
         "UPDATE suppression SET reason = ?2, note = coalesce(?3, note), "
         "ambiguous = 0, addedAt = NULL, addedBy = NULL WHERE address = ?1",
-    [W_DELETE] = "DELETE FROM suppression WHERE address = ?1 RETURNING reason",
+    [W_DELETE] =
+        "DELETE FROM suppression WHERE address = ?1 RETURNING " SUP_REASON_NAME("reason"),
     [W_HISTORY] =
         "INSERT INTO suppression_history (address, at, action, actor, reason, note, "
         "messageId, eventId, eventAt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -109,7 +120,8 @@ static const char *const w_sql[W_N] = {
      * the entry a lastEventAt. */
     [W_ADDED_ROW] =
         "INSERT INTO suppression_history (address, at, action, actor, reason, note, "
-        "messageId, eventId, eventAt) SELECT address, addedAt, 'added', addedBy, reason, "
+        "messageId, eventId, eventAt) SELECT address, addedAt, 'added', addedBy, "
+        SUP_REASON_NAME("reason") ", "
         SUP_READ_NOTE("suppression.") ", " SUP_READ_MESSAGE_ID(
             "suppression.") ", eventId, lastEventAt FROM suppression "
         "WHERE address = ?1 AND addedAt IS NOT NULL",
@@ -230,7 +242,7 @@ static int insert_entry(suppression *s, store *sto, const char *folded, const ch
   bind_text(st, 1, folded);
   bind_text(st, 2, display);
   bind_text(st, 3, address_odd_domain(folded)); /* NULL: a checked address has one '@' */
-  bind_text(st, 4, suppression_reason_name(reason));
+  sqlite3_bind_int(st, 4, reason);
   sqlite3_bind_int64(st, 5, created_at);
   if (last_event_at) sqlite3_bind_int64(st, 6, last_event_at);
   sqlite3_bind_int(st, 7, events);
@@ -273,7 +285,7 @@ static int rule_suppress(suppression *s, store *sto, const ses_event *e, int64_t
   if (!st) return SL_EDB;
   bind_text(st, 1, folded);
   sqlite3_bind_int64(st, 2, e->ts_ms);
-  bind_text(st, 3, suppression_reason_name(reason));
+  sqlite3_bind_int(st, 3, reason);
   bind_text(st, 4, e->message_id);
   sqlite3_bind_int64(st, 5, event_id);
   sqlite3_bind_int(st, 6, ambiguous);
@@ -417,11 +429,11 @@ void suppression_hook(suppression *s, struct store_hook *h) {
   h->ud = s;
 }
 
-const char suppression_keep_sql[] =
-    "UPDATE suppression SET messageId = " SUP_READ_MESSAGE_ID(
-        "suppression.") ", note = " SUP_READ_NOTE("suppression.") " "
-                                                                  "WHERE address = ?1 AND eventId = "
-                                                                  "?2 AND messageId IS NULL";
+/* Stores the values read from the event (SUP_READ_*) into the entry. */
+#define SUP_KEEP_SET \
+  "messageId = " SUP_READ_MESSAGE_ID("suppression.") ", note = " SUP_READ_NOTE("suppression.")
+const char suppression_keep_sql[] = "UPDATE suppression SET " SUP_KEEP_SET
+                                    " WHERE address = ?1 AND eventId = ?2 AND messageId IS NULL";
 
 int suppression_keep_event_fields(sqlite3_stmt *st, const char *recipient, int64_t event_id) {
   char display[SUPPRESSION_ADDRESS_MAX + 2], folded[SUPPRESSION_ADDRESS_MAX + 1];
@@ -471,7 +483,7 @@ int suppression_put(suppression *s, store *sto, const struct suppression_change 
   sqlite3_stmt *st = wstmt(sto, W_MANUAL_UPDATE);
   if (!st) return SL_EDB;
   bind_text(st, 1, folded);
-  bind_text(st, 2, suppression_reason_name(c->reason));
+  sqlite3_bind_int(st, 2, c->reason);
   bind_text(st, 3, c->note);
   if (step_done(st)) return SL_EDB;
   struct hist h = {.folded = folded,
@@ -523,8 +535,8 @@ int suppression_remove(suppression *s, store *sto, const char *address, const ch
 /* ---- reads and JSON ------------------------------------------------------ */
 
 /* display is '' when it is the address (schema version 24) */
-#define ROW_COLUMNS                                                                  \
-  "id, address, coalesce(nullif(display, ''), address), reason, createdAt, "         \
+#define ROW_COLUMNS \
+  "id, address, coalesce(nullif(display, ''), address), " SUP_REASON_NAME("reason") ", createdAt, " \
   "coalesce(lastEventAt, 0), events, " SUP_READ_MESSAGE_ID("suppression.") ", " SUP_READ_NOTE( \
       "suppression.") ", ambiguous"
 
@@ -561,7 +573,7 @@ int suppression_list(sqlite3 *db, const struct suppression_filter *f,
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
   if (rc != SQLITE_OK) return db_err(rc);
-  if (f->reason >= 0) bind_text(st, 1, suppression_reason_name(f->reason));
+  if (f->reason >= 0) sqlite3_bind_int(st, 1, f->reason);
   if (f->domain) bind_text(st, 2, f->domain);
   if (f->since) sqlite3_bind_int64(st, 3, f->since);
   if (f->search) bind_text(st, 4, f->search);
@@ -672,7 +684,7 @@ int suppression_history_json(sqlite3 *db, const char *folded, int max, buf *out)
    * the newest of the address: its id sorts after every written one. Both
    * sides come in id order (the history off its index), merged unsorted. */
   int rc = sqlite3_prepare_v2(db,
-                              "SELECT addedAt, 'added', addedBy, reason, " SUP_READ_NOTE(
+                              "SELECT addedAt, 'added', addedBy, " SUP_REASON_NAME("reason") ", " SUP_READ_NOTE(
                                   "suppression.") ", " SUP_READ_MESSAGE_ID("suppression.") ", "
                               "lastEventAt, 9223372036854775807 AS id FROM suppression "
                               "WHERE address = ?1 AND addedAt IS NOT NULL UNION ALL "

@@ -4,6 +4,7 @@
 // the one derived from the event. Every reader gives the same values as
 // before: /api/suppression, /api/suppression/{address} (entry and history),
 // `seslog suppression list` (csv, json) and the view suppression_history_full.
+// The reason is stored as a code (0 BOUNCE, 1 COMPLAINT, 2 MANUAL), read as its name.
 // Retention stores both into the entry before it deletes the event, and a
 // database of the version before migrates to the lean form, both with the
 // same readings.
@@ -12,7 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServer, get, sqlite, runSeslog, tempDir, sleep } from './lib.mjs';
+import { startServer, get, sqlite, runSeslog, tempDir, sleep, SUPPRESSION_BEFORE_25_SQL } from './lib.mjs';
 
 const T = { timeout: 180000 };
 const DAY = 86400000;
@@ -110,21 +111,21 @@ async function readings(t, db) {
 
 /** The stored form: address, whether messageId and note are stored. */
 function storedForm(db) {
-  return sqlite(db, `SELECT address, messageId IS NOT NULL AS m, note IS NOT NULL AS n,
+  return sqlite(db, `SELECT address, reason, messageId IS NOT NULL AS m, note IS NOT NULL AS n,
     eventId IS NOT NULL AS e FROM suppression ORDER BY address`);
 }
 
-const LEAN = [ // m: messageId stored, n: note stored, e: has an event
-  { address: 'a@p.example', m: 1, n: 1, e: 1 }, // a later event: both stored
-  { address: 'amb1@c.example', m: 0, n: 1, e: 1 }, // the note names 2 recipients
-  { address: 'amb2@c.example', m: 0, n: 1, e: 1 },
-  { address: 'b@p.example', m: 0, n: 0, e: 1 },
-  { address: 'c2@c.example', m: 0, n: 0, e: 1 },
-  { address: 'c@c.example', m: 0, n: 0, e: 1 },
-  { address: 'man@m.example', m: 1, n: 0, e: 1 }, // a NULL note of its own
-  { address: 'nosub@p.example', m: 0, n: 0, e: 1 },
-  { address: 'note@m.example', m: 0, n: 1, e: 0 },
-  { address: 'soft@s.example', m: 0, n: 1, e: 1 }, // a count the event does not hold
+const LEAN = [ // reason: its code; m: messageId stored, n: note stored, e: has an event
+  { address: 'a@p.example', reason: 0, m: 1, n: 1, e: 1 }, // a later event: both stored
+  { address: 'amb1@c.example', reason: 1, m: 0, n: 1, e: 1 }, // the note names 2 recipients
+  { address: 'amb2@c.example', reason: 1, m: 0, n: 1, e: 1 },
+  { address: 'b@p.example', reason: 0, m: 0, n: 0, e: 1 },
+  { address: 'c2@c.example', reason: 1, m: 0, n: 0, e: 1 },
+  { address: 'c@c.example', reason: 1, m: 0, n: 0, e: 1 },
+  { address: 'man@m.example', reason: 0, m: 1, n: 0, e: 1 }, // a NULL note of its own
+  { address: 'nosub@p.example', reason: 0, m: 0, n: 0, e: 1 },
+  { address: 'note@m.example', reason: 2, m: 0, n: 1, e: 0 },
+  { address: 'soft@s.example', reason: 0, m: 0, n: 1, e: 1 }, // a count the event does not hold
 ];
 
 function checkValues(r) {
@@ -189,25 +190,10 @@ test('suppression lean: a database of the version before migrates with the same 
   const old = path.join(tempDir('seslog-suplean-old-'), 'seslog.db');
   fs.copyFileSync(db, old);
   const rows = await sqlite(old, 'SELECT address, id, display, reason, createdAt, lastEventAt, events, eventId, ambiguous, addedAt, addedBy FROM suppression ORDER BY address');
-  await sqlite(old, `
-    UPDATE suppression SET
-      messageId = coalesce(messageId, (SELECT e.messageId FROM SesEventMessages e WHERE e.id = suppression.eventId)),
-      note = coalesce(note, CASE WHEN messageId IS NULL THEN (SELECT CASE
-        WHEN e.notificationType = 'Bounce' AND e.bounceType = 'Permanent'
-        THEN 'permanent bounce (' || coalesce(e.bounceSubType, 'no subtype') || ')'
-        WHEN e.notificationType = 'Complaint'
-        THEN 'complaint (' || coalesce(e.complaintFeedbackType, 'no feedback type') || ')' END
-        FROM SesEventMessages e WHERE e.id = suppression.eventId) END);
-    DROP VIEW suppression_history_full;
-    CREATE VIEW suppression_history_full AS
-      SELECT id, address, at, action, actor, reason, note, messageId, eventId, eventAt
-      FROM suppression_history
-      UNION ALL
-      SELECT NULL, address, addedAt, 'added', addedBy, reason, note, messageId, eventId, lastEventAt
-      FROM suppression WHERE addedAt IS NOT NULL;
-    PRAGMA user_version = 24;`);
+  await sqlite(old, `${SUPPRESSION_BEFORE_25_SQL} PRAGMA user_version = 24;`);
   const whole = await storedForm(old);
   assert.deepEqual(whole.filter((r) => r.e && !r.m), [], 'the old form stores every messageId');
+  assert.deepEqual([...new Set(whole.map((r) => r.reason))].sort(), ['BOUNCE', 'COMPLAINT', 'MANUAL'], 'and reasons as text');
   const after = await readings(t, old);
   assert.deepEqual(after, before, 'every reader gives the same values after migrating');
   // a@p's messageId is its latest event's: stored by the update, lean after migrating
