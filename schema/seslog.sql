@@ -789,14 +789,19 @@ UPDATE suppression SET messageId = NULL,
 --   CASE reason WHEN 0 THEN 'BOUNCE' WHEN 1 THEN 'COMPLAINT' WHEN 2 THEN 'MANUAL'
 --     ELSE reason END
 -- e.g. SELECT count(*) FROM suppression WHERE reason = 1; -- complaints
--- The table is rebuilt with every row (its column is now INTEGER), its
--- columns and their order otherwise unchanged, and the view of version 19
--- with it, reading the values as above. suppression_history keeps the
--- names.
+-- The table is keyed by id (its rowid) instead of address: each index
+-- entry of a table WITHOUT ROWID repeated the address (about 30 bytes)
+-- to find its row, where the rowid takes 2 or 3; address is UNIQUE (its
+-- index replaces the one of id), "suppression-reason" and
+-- "suppression-domain" index the reason and the domain alone, in id order
+-- as every index of a rowid table is.
+-- The table is rebuilt with every row (reason now INTEGER), its columns
+-- and their order otherwise unchanged, and the view of version 19 with it,
+-- reading the values as above. suppression_history keeps the names.
 DROP VIEW suppression_history_full;
 CREATE TABLE "suppression-v25" (
-  address TEXT PRIMARY KEY,          -- folded (ASCII lower case)
-  id INTEGER NOT NULL UNIQUE,        -- insertion order: the listing's order and cursor
+  address TEXT NOT NULL UNIQUE,      -- folded (ASCII lower case)
+  id INTEGER PRIMARY KEY,            -- insertion order: the listing's order and cursor
   display TEXT NOT NULL,             -- as first given; '' when it is address itself
   reason INTEGER NOT NULL,           -- 0 BOUNCE, 1 COMPLAINT, 2 MANUAL
   createdAt INTEGER NOT NULL,        -- ms: the first event's timeStamp, or when added by hand
@@ -809,7 +814,7 @@ CREATE TABLE "suppression-v25" (
   addedAt INTEGER,                   -- ms, wall clock; NULL: row written (version 19)
   addedBy TEXT,                      -- the actor of the addition
   oddDomain TEXT                     -- NULL: the domain is the address's part after its '@'
-) WITHOUT ROWID;
+);
 INSERT INTO "suppression-v25" (address, id, display, reason, createdAt, lastEventAt, events,
     messageId, eventId, note, ambiguous, addedAt, addedBy, oddDomain)
   SELECT address, id, display,
@@ -820,9 +825,9 @@ INSERT INTO "suppression-v25" (address, id, display, reason, createdAt, lastEven
   FROM suppression;
 DROP TABLE suppression;
 ALTER TABLE "suppression-v25" RENAME TO suppression;
-CREATE INDEX "suppression-reason" ON suppression (reason, id);
+CREATE INDEX "suppression-reason" ON suppression (reason);
 CREATE INDEX "suppression-domain" ON suppression
-  (coalesce(oddDomain, substr(address, instr(address, '@') + 1)), id);
+  (coalesce(oddDomain, substr(address, instr(address, '@') + 1)));
 CREATE VIEW suppression_history_full AS
   SELECT id, address, at, action, actor, reason, note, messageId, eventId, eventAt
   FROM suppression_history

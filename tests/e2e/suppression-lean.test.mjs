@@ -4,7 +4,8 @@
 // the one derived from the event. Every reader gives the same values as
 // before: /api/suppression, /api/suppression/{address} (entry and history),
 // `seslog suppression list` (csv, json) and the view suppression_history_full.
-// The reason is stored as a code (0 BOUNCE, 1 COMPLAINT, 2 MANUAL), read as its name.
+// The reason is stored as a code (0 BOUNCE, 1 COMPLAINT, 2 MANUAL), read as its
+// name, and the table is keyed by id (its indexes do not repeat the address).
 // Retention stores both into the entry before it deletes the event, and a
 // database of the version before migrates to the lean form, both with the
 // same readings.
@@ -202,4 +203,10 @@ test('suppression lean: a database of the version before migrates with the same 
   assert.deepEqual(await sqlite(old, 'SELECT address, id, display, reason, createdAt, lastEventAt, events, eventId, ambiguous, addedAt, addedBy FROM suppression ORDER BY address'),
     rows, 'every other column unchanged');
   assert.ok((await sqlite(old, 'PRAGMA user_version'))[0].user_version >= 25);
+  // keyed by id (a rowid table): the indexes hold the reason or the domain and the id alone
+  const [{ sql }] = await sqlite(old, "SELECT sql FROM sqlite_schema WHERE name = 'suppression'");
+  assert.doesNotMatch(sql, /WITHOUT ROWID/i);
+  assert.match(sql, /id INTEGER PRIMARY KEY/);
+  assert.deepEqual(await sqlite(old, "SELECT name FROM pragma_index_info('suppression-reason')"), [{ name: 'reason' }]);
+  assert.equal((await sqlite(old, "SELECT count(*) AS n FROM pragma_index_info('suppression-domain')"))[0].n, 1);
 });
