@@ -789,13 +789,18 @@ UPDATE suppression SET messageId = NULL,
 --   CASE reason WHEN 0 THEN 'BOUNCE' WHEN 1 THEN 'COMPLAINT' WHEN 2 THEN 'MANUAL'
 --     ELSE reason END
 -- e.g. SELECT count(*) FROM suppression WHERE reason = 1; -- complaints
+-- addedBy (version 19: the actor of an addition whose "added" history row
+-- is not written yet) is a code too: 0 permanent-bounce, 1 complaint,
+-- 2 soft-bounce, 3 api, 4 cli (another actor as its text); its name:
+--   CASE addedBy WHEN 0 THEN 'permanent-bounce' WHEN 1 THEN 'complaint'
+--     WHEN 2 THEN 'soft-bounce' WHEN 3 THEN 'api' WHEN 4 THEN 'cli' ELSE addedBy END
 -- The table is keyed by id (its rowid) instead of address: each index
 -- entry of a table WITHOUT ROWID repeated the address (about 30 bytes)
 -- to find its row, where the rowid takes 2 or 3; address is UNIQUE (its
 -- index replaces the one of id), "suppression-reason" and
 -- "suppression-domain" index the reason and the domain alone, in id order
 -- as every index of a rowid table is.
--- The table is rebuilt with every row (reason now INTEGER), its columns
+-- The table is rebuilt with every row (reason and addedBy now INTEGER), its columns
 -- and their order otherwise unchanged, and the view of version 19 with it,
 -- reading the values as above. suppression_history keeps the names.
 DROP VIEW suppression_history_full;
@@ -812,7 +817,7 @@ CREATE TABLE "suppression-v25" (
   note TEXT,                         -- NULL with messageId NULL: the rule's, from the event
   ambiguous INTEGER NOT NULL DEFAULT 0, -- 1: a complaint that named several recipients
   addedAt INTEGER,                   -- ms, wall clock; NULL: row written (version 19)
-  addedBy TEXT,                      -- the actor of the addition
+  addedBy INTEGER,                   -- the actor of the addition: 0 permanent-bounce ... 4 cli
   oddDomain TEXT                     -- NULL: the domain is the address's part after its '@'
 );
 INSERT INTO "suppression-v25" (address, id, display, reason, createdAt, lastEventAt, events,
@@ -820,7 +825,9 @@ INSERT INTO "suppression-v25" (address, id, display, reason, createdAt, lastEven
   SELECT address, id, display,
       CASE reason WHEN 'BOUNCE' THEN 0 WHEN 'COMPLAINT' THEN 1 WHEN 'MANUAL' THEN 2
         ELSE reason END,
-      createdAt, lastEventAt, events, messageId, eventId, note, ambiguous, addedAt, addedBy,
+      createdAt, lastEventAt, events, messageId, eventId, note, ambiguous, addedAt,
+      CASE addedBy WHEN 'permanent-bounce' THEN 0 WHEN 'complaint' THEN 1
+        WHEN 'soft-bounce' THEN 2 WHEN 'api' THEN 3 WHEN 'cli' THEN 4 ELSE addedBy END,
       oddDomain
   FROM suppression;
 DROP TABLE suppression;
@@ -832,7 +839,9 @@ CREATE VIEW suppression_history_full AS
   SELECT id, address, at, action, actor, reason, note, messageId, eventId, eventAt
   FROM suppression_history
   UNION ALL
-  SELECT NULL, s.address, s.addedAt, 'added', s.addedBy,
+  SELECT NULL, s.address, s.addedAt, 'added',
+    CASE s.addedBy WHEN 0 THEN 'permanent-bounce' WHEN 1 THEN 'complaint'
+      WHEN 2 THEN 'soft-bounce' WHEN 3 THEN 'api' WHEN 4 THEN 'cli' ELSE s.addedBy END,
     CASE s.reason WHEN 0 THEN 'BOUNCE' WHEN 1 THEN 'COMPLAINT' WHEN 2 THEN 'MANUAL'
       ELSE s.reason END,
     coalesce(s.note, CASE WHEN s.messageId IS NULL THEN

@@ -53,6 +53,16 @@
   " WHEN 0 THEN 'BOUNCE' WHEN 1 THEN 'COMPLAINT' " \
   "WHEN 2 THEN 'MANUAL' ELSE " col " END"
 
+/* Schema version 25: addedBy, the actor of an addition, is stored as its
+ * code, the position in actor_names (0 and 1 take no byte in a record);
+ * any other actor as its text. Its name as readers read it from col. */
+#define SUP_ACTOR_NAME(col)                                  \
+  "CASE " col                                                \
+  " WHEN 0 THEN 'permanent-bounce' WHEN 1 THEN 'complaint' " \
+  "WHEN 2 THEN 'soft-bounce' WHEN 3 THEN 'api' WHEN 4 THEN 'cli' ELSE " col " END"
+static const char *const actor_names[] = {"permanent-bounce", "complaint", "soft-bounce", "api",
+                                          "cli"};
+
 /* The writer's statements, kept by the store (store_stmt). */
 enum {
   W_FIND,          /* reason of an entry */
@@ -120,7 +130,8 @@ static const char *const w_sql[W_N] = {
      * the entry a lastEventAt. */
     [W_ADDED_ROW] =
         "INSERT INTO suppression_history (address, at, action, actor, reason, note, "
-        "messageId, eventId, eventAt) SELECT address, addedAt, 'added', addedBy, "
+        "messageId, eventId, eventAt) SELECT address, addedAt, 'added', "
+        SUP_ACTOR_NAME("addedBy") ", "
         SUP_REASON_NAME("reason") ", "
         SUP_READ_NOTE("suppression.") ", " SUP_READ_MESSAGE_ID(
             "suppression.") ", eventId, lastEventAt FROM suppression "
@@ -187,6 +198,17 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v) {
     sqlite3_bind_null(st, i);
 }
 
+/* Binds actor as addedBy stores it: its code, or its text. */
+static void bind_actor(sqlite3_stmt *st, int i, const char *actor) {
+  for (int k = 0; k < (int)(sizeof actor_names / sizeof actor_names[0]); k++) {
+    if (streq(actor, actor_names[k])) {
+      sqlite3_bind_int(st, i, k);
+      return;
+    }
+  }
+  bind_text(st, i, actor);
+}
+
 /* Steps a statement that returns no row (or ignores it). */
 static int step_done(sqlite3_stmt *st) {
   int rc = sqlite3_step(st);
@@ -251,7 +273,7 @@ static int insert_entry(suppression *s, store *sto, const char *folded, const ch
   bind_text(st, 10, note);
   sqlite3_bind_int(st, 11, ambiguous);
   sqlite3_bind_int64(st, 12, now);
-  bind_text(st, 13, actor);
+  bind_actor(st, 13, actor);
   if (step_done(st)) return SL_EDB;
   *inserted = sqlite3_changes(sqlite3_db_handle(st)) > 0;
   return 0;
@@ -684,7 +706,7 @@ int suppression_history_json(sqlite3 *db, const char *folded, int max, buf *out)
    * the newest of the address: its id sorts after every written one. Both
    * sides come in id order (the history off its index), merged unsorted. */
   int rc = sqlite3_prepare_v2(db,
-                              "SELECT addedAt, 'added', addedBy, " SUP_REASON_NAME("reason") ", " SUP_READ_NOTE(
+                              "SELECT addedAt, 'added', " SUP_ACTOR_NAME("addedBy") ", " SUP_REASON_NAME("reason") ", " SUP_READ_NOTE(
                                   "suppression.") ", " SUP_READ_MESSAGE_ID("suppression.") ", "
                               "lastEventAt, 9223372036854775807 AS id FROM suppression "
                               "WHERE address = ?1 AND addedAt IS NOT NULL UNION ALL "

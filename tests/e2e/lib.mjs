@@ -594,8 +594,15 @@ export function supNoteSql(t = 'suppression.') {
     FROM SesEventMessages e WHERE e.id = ${t}eventId) END)`;
 }
 
+/** The name of the actor of a suppression entry's addition from its stored
+ * code (schema version 25); t prefixes the column. */
+export function addedBySql(t = '') {
+  return `CASE ${t}addedBy WHEN 0 THEN 'permanent-bounce' WHEN 1 THEN 'complaint' WHEN 2 THEN 'soft-bounce' ` +
+    `WHEN 3 THEN 'api' WHEN 4 THEN 'cli' ELSE ${t}addedBy END`;
+}
+
 /** SQL that turns the suppression table of this seslog back into the shape
- * every seslog before schema version 25 wrote: reason as text, messageId and
+ * every seslog before schema version 25 wrote: reason and addedBy as text, messageId and
  * note stored whole (as they read), the view of version 24. user_version is
  * left to the caller. */
 export const SUPPRESSION_BEFORE_25_SQL = `
@@ -608,7 +615,8 @@ CREATE TABLE suppression (
   ambiguous INTEGER NOT NULL DEFAULT 0, addedAt INTEGER, addedBy TEXT, oddDomain TEXT
 ) WITHOUT ROWID;
 INSERT INTO suppression SELECT address, id, display, ${reasonSql('s.')}, createdAt, lastEventAt,
-  events, ${supMessageIdSql('s.')}, eventId, ${supNoteSql('s.')}, ambiguous, addedAt, addedBy, oddDomain FROM s25 AS s;
+  events, ${supMessageIdSql('s.')}, eventId, ${supNoteSql('s.')}, ambiguous, addedAt,
+  ${addedBySql('s.')}, oddDomain FROM s25 AS s;
 DROP TABLE s25;
 CREATE INDEX "suppression-reason" ON suppression (reason, id);
 CREATE INDEX "suppression-domain" ON suppression

@@ -4,8 +4,8 @@
 // the one derived from the event. Every reader gives the same values as
 // before: /api/suppression, /api/suppression/{address} (entry and history),
 // `seslog suppression list` (csv, json) and the view suppression_history_full.
-// The reason is stored as a code (0 BOUNCE, 1 COMPLAINT, 2 MANUAL), read as its
-// name, and the table is keyed by id (its indexes do not repeat the address).
+// The reason and the adding actor are stored as codes (0 BOUNCE, 1 COMPLAINT,
+// 2 MANUAL; 0 permanent-bounce ... 4 cli), read as their names, and the table is keyed by id (its indexes do not repeat the address).
 // Retention stores both into the entry before it deletes the event, and a
 // database of the version before migrates to the lean form, both with the
 // same readings.
@@ -112,21 +112,21 @@ async function readings(t, db) {
 
 /** The stored form: address, whether messageId and note are stored. */
 function storedForm(db) {
-  return sqlite(db, `SELECT address, reason, messageId IS NOT NULL AS m, note IS NOT NULL AS n,
+  return sqlite(db, `SELECT address, reason, addedBy, messageId IS NOT NULL AS m, note IS NOT NULL AS n,
     eventId IS NOT NULL AS e FROM suppression ORDER BY address`);
 }
 
-const LEAN = [ // reason: its code; m: messageId stored, n: note stored, e: has an event
-  { address: 'a@p.example', reason: 0, m: 1, n: 1, e: 1 }, // a later event: both stored
-  { address: 'amb1@c.example', reason: 1, m: 0, n: 1, e: 1 }, // the note names 2 recipients
-  { address: 'amb2@c.example', reason: 1, m: 0, n: 1, e: 1 },
-  { address: 'b@p.example', reason: 0, m: 0, n: 0, e: 1 },
-  { address: 'c2@c.example', reason: 1, m: 0, n: 0, e: 1 },
-  { address: 'c@c.example', reason: 1, m: 0, n: 0, e: 1 },
-  { address: 'man@m.example', reason: 0, m: 1, n: 0, e: 1 }, // a NULL note of its own
-  { address: 'nosub@p.example', reason: 0, m: 0, n: 0, e: 1 },
-  { address: 'note@m.example', reason: 2, m: 0, n: 1, e: 0 },
-  { address: 'soft@s.example', reason: 0, m: 0, n: 1, e: 1 }, // a count the event does not hold
+const LEAN = [ // reason, addedBy: their codes; m: messageId stored, n: note stored, e: has an event
+  { address: 'a@p.example', reason: 0, addedBy: null, m: 1, n: 1, e: 1 }, // a later event: both stored
+  { address: 'amb1@c.example', reason: 1, addedBy: 1, m: 0, n: 1, e: 1 }, // the note names 2 recipients
+  { address: 'amb2@c.example', reason: 1, addedBy: 1, m: 0, n: 1, e: 1 },
+  { address: 'b@p.example', reason: 0, addedBy: 0, m: 0, n: 0, e: 1 },
+  { address: 'c2@c.example', reason: 1, addedBy: 1, m: 0, n: 0, e: 1 },
+  { address: 'c@c.example', reason: 1, addedBy: 1, m: 0, n: 0, e: 1 },
+  { address: 'man@m.example', reason: 0, addedBy: null, m: 1, n: 0, e: 1 }, // a NULL note of its own
+  { address: 'nosub@p.example', reason: 0, addedBy: 0, m: 0, n: 0, e: 1 },
+  { address: 'note@m.example', reason: 2, addedBy: 4, m: 0, n: 1, e: 0 },
+  { address: 'soft@s.example', reason: 0, addedBy: 2, m: 0, n: 1, e: 1 }, // a count the event does not hold
 ];
 
 function checkValues(r) {
@@ -195,6 +195,8 @@ test('suppression lean: a database of the version before migrates with the same 
   const whole = await storedForm(old);
   assert.deepEqual(whole.filter((r) => r.e && !r.m), [], 'the old form stores every messageId');
   assert.deepEqual([...new Set(whole.map((r) => r.reason))].sort(), ['BOUNCE', 'COMPLAINT', 'MANUAL'], 'and reasons as text');
+  assert.deepEqual([...new Set(whole.map((r) => String(r.addedBy)))].sort(), ['cli', 'complaint', 'null', 'permanent-bounce', 'soft-bounce'],
+    'and actors as text');
   const after = await readings(t, old);
   assert.deepEqual(after, before, 'every reader gives the same values after migrating');
   // a@p's messageId is its latest event's: stored by the update, lean after migrating
