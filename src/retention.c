@@ -197,21 +197,21 @@ static int apply_round(store_req *req, sqlite3 *db) {
     rd->deleted += n;
   }
   if (ru->default_ms > 0 && left > 0) {
-    char cutoff[25];
-    util_format_iso8601(rd->now - ru->default_ms, cutoff);
-    /* Types with a rule of their own are left to it. */
+    /* Types with a rule of their own are left to it. "timeStamp-Index"
+     * keys the time as an integer (schema version 25): the same
+     * expression finds the oldest. */
     buf sql;
     buf_init(&sql, 4096);
     buf_appends(&sql, "SELECT id, " RCPT
                       ", timeStamp, notificationType FROM SesEventMessages "
-                      "WHERE timeStamp < ?");
+                      "WHERE " QUERY_RCPT_TIME_SQL("timeStamp") " < ?");
     for (int i = 0; i < ru->n; i++) buf_appends(&sql, " AND notificationType <> ?");
     buf_appends(&sql, " LIMIT ?");
     sqlite3_stmt *sel;
     int prc = sqlite3_prepare_v2(db, sql.data, -1, &sel, NULL);
     buf_free(&sql);
     if (prc) return SL_EDB;
-    sqlite3_bind_text(sel, 1, cutoff, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(sel, 1, rd->now - ru->default_ms);
     for (int i = 0; i < ru->n; i++) sqlite3_bind_text(sel, i + 2, ru->r[i].type, -1, SQLITE_STATIC);
     sqlite3_bind_int(sel, ru->n + 2, left);
     int n = delete_rows(db, sel, left);
