@@ -854,10 +854,11 @@ CREATE VIEW suppression_history_full AS
       (SELECT e.messageId FROM SesEventMessages e WHERE e.id = s.eventId)),
     s.eventId, s.lastEventAt
   FROM suppression s WHERE s.addedAt IS NOT NULL;
--- "timeStamp-Index" (not a contract name) keys the event's time as the
--- integer recipients.timeStamp holds (version 23), about 20 bytes an
--- event less than the text: the listing of every event (no other filter)
--- only sorts and compares it. A text not in seslog's form (an event edited
+-- "timeStamp-Index" and "sourceAddress-timeStamp-Index" (not contract
+-- names) key the event's time as the integer recipients.timeStamp holds
+-- (version 23), about 20 bytes an event less than the text in each: the
+-- listing of every event (no other filter) and of a sender's only sort
+-- and compare it. A text not in seslog's form (an event edited
 -- by hand) is kept as it is, and sorts after every integer. In the
 -- sqlite3 shell, write the same expression to use it:
 --   SELECT count(*) FROM SesEventMessages WHERE (CASE WHEN strftime('%Y-%m-%dT%H:%M:%fZ',
@@ -867,3 +868,11 @@ DROP INDEX "timeStamp-Index";
 CREATE INDEX "timeStamp-Index" ON SesEventMessages ((CASE WHEN strftime('%Y-%m-%dT%H:%M:%fZ',
     timeStamp, '+0 seconds') = timeStamp THEN unixepoch(substr(timeStamp, 1, 19)) * 1000
     + CAST(substr(timeStamp, 21, 3) AS INTEGER) ELSE timeStamp END));
+DROP INDEX "sourceAddress-timeStamp-Index";
+CREATE INDEX "sourceAddress-timeStamp-Index" ON SesEventMessages (
+  lower(CASE WHEN instr(source, '<') > 0 AND instr(source, '>') > instr(source, '<') THEN
+    substr(source, instr(source, '<') + 1, instr(source, '>') - instr(source, '<') - 1)
+    ELSE trim(source) END),
+  (CASE WHEN strftime('%Y-%m-%dT%H:%M:%fZ', timeStamp, '+0 seconds') = timeStamp
+    THEN unixepoch(substr(timeStamp, 1, 19)) * 1000 + CAST(substr(timeStamp, 21, 3) AS INTEGER)
+    ELSE timeStamp END));

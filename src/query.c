@@ -439,8 +439,9 @@ static void bind_num(query_plan *p, int64_t v) {
 }
 
 /* Binds the time ts as the driving index holds it: the text of the
- * events' timeStamp, or for the recipients table and "timeStamp-Index"
- * (int_time) its integer (query_rcpt_time). */
+ * events' timeStamp, or for the recipients table, "timeStamp-Index" and
+ * "sourceAddress-timeStamp-Index" (int_time) its integer
+ * (query_rcpt_time). */
 static void bind_time(query_plan *p, const char *ts, int int_time) {
   int64_t ms;
   if (int_time && !query_rcpt_time(ts, &ms))
@@ -639,12 +640,14 @@ static int build_sql(const query_filter *f, const char *select, const char *from
   const char *type = several ? NULL : f->type[0] ? f->type : f->bounce_type[0] ? "Bounce" : NULL;
   int by_recipient = p->driver == QD_ADDRESS || p->driver == QD_DOMAIN;
   /* k is the key of the driving index: timeStamp then the event's id.
-   * "timeStamp-Index" keys the time as recipients.timeStamp holds it, the
-   * integer of the text (schema version 25): the same expression. */
-  int int_time = by_recipient || p->driver == QD_TIME;
-  const char *kts = by_recipient           ? "r.timeStamp"
-                    : p->driver == QD_TIME ? QUERY_RCPT_TIME_SQL("e.timeStamp")
-                                           : "e.timeStamp";
+   * "timeStamp-Index" and "sourceAddress-timeStamp-Index" key the time as
+   * recipients.timeStamp holds it, the integer of the text (schema
+   * version 25): the same expression. */
+  int int_key = p->driver == QD_TIME || p->driver == QD_SOURCE;
+  int int_time = by_recipient || int_key;
+  const char *kts = by_recipient ? "r.timeStamp"
+                    : int_key    ? QUERY_RCPT_TIME_SQL("e.timeStamp")
+                                 : "e.timeStamp";
   const char *kid = by_recipient ? "r.eventId" : "e.id";
   if (by_recipient)
     rc = rc ? rc : where_by_recipient(p, b, f, from_extra, type, several);

@@ -1,7 +1,8 @@
-// time-index.test.mjs - "timeStamp-Index" keys the event's time as an
-// integer, ms since the epoch (schema version 25), as recipients.timeStamp
-// does: the listing of every event (no other filter) pages in (time, id)
-// order off that index with since, until and the cursor, `seslog query`
+// time-index.test.mjs - "timeStamp-Index" and
+// "sourceAddress-timeStamp-Index" key the event's time as an integer, ms
+// since the epoch (schema version 25), as recipients.timeStamp does: the
+// listing of every event (no other filter) and a sender's page in
+// (time, id) order off those indexes with since, until and the cursor, `seslog query`
 // and the counts give the answers the text gives, and a database with the
 // index on the text migrates to the same answers.
 
@@ -44,6 +45,8 @@ async function answers(t, db, t0) {
     all: await pages(srv, {}),
     asc: await pages(srv, { order: 'asc' }),
     range: await pages(srv, { since, until }),
+    source: await pages(srv, { source: 'Deals@Shop.test' }),
+    sourceRange: await pages(srv, { source: 'deals@shop.test', since, until, order: 'asc' }),
   };
   const counts = await get(srv.url, `/api/events/counts?${new URLSearchParams({ since, until, groupBy: 'hour' })}`);
   assert.equal(counts.status, 200, counts.text);
@@ -58,6 +61,10 @@ async function answers(t, db, t0) {
     asc: (await sqlite(db, `SELECT ${key} FROM SesEventMessages ORDER BY timeStamp, id`)).map((r) => r.k),
     range: (await sqlite(db, `SELECT ${key} FROM SesEventMessages WHERE timeStamp >= '${since}' AND timeStamp < '${until}'
       ORDER BY timeStamp DESC, id DESC`)).map((r) => r.k),
+    source: (await sqlite(db, `SELECT ${key} FROM SesEventMessages WHERE source LIKE '%<deals@shop.test>'
+      ORDER BY timeStamp DESC, id DESC`)).map((r) => r.k),
+    sourceRange: (await sqlite(db, `SELECT ${key} FROM SesEventMessages WHERE source LIKE '%<deals@shop.test>'
+      AND timeStamp >= '${since}' AND timeStamp < '${until}' ORDER BY timeStamp, id`)).map((r) => r.k),
   };
   return { out, oracle };
 }
@@ -73,6 +80,8 @@ test('timeStamp-Index holds the integer time; every listing reads it, the answer
 
   const cols = await sqlite(db, "SELECT cid, name FROM pragma_index_xinfo('timeStamp-Index') WHERE key");
   assert.deepEqual(cols, [{ cid: -2, name: null }], 'one expression, not the text column');
+  assert.deepEqual(await sqlite(db, "SELECT cid FROM pragma_index_xinfo('sourceAddress-timeStamp-Index') WHERE key"),
+    [{ cid: -2 }, { cid: -2 }], 'the sender and the time, both expressions');
   const ints = await sqlite(db, `SELECT count(*) AS n, sum(typeof(${TIME_SQL}) = 'integer') AS i FROM SesEventMessages`);
   assert.equal(ints[0].i, ints[0].n, 'every time seslog writes is an integer in the index');
   const detail = execFileSync('sqlite3', [db, `EXPLAIN QUERY PLAN SELECT id FROM SesEventMessages
@@ -85,6 +94,9 @@ test('timeStamp-Index holds the integer time; every listing reads it, the answer
   assert.deepEqual(out.all, oracle.all, 'newest first, across pages');
   assert.deepEqual(out.asc, oracle.asc, 'oldest first');
   assert.deepEqual(out.range, oracle.range, 'since and until');
+  assert.ok(oracle.source.length > 100 && oracle.sourceRange.length > 20);
+  assert.deepEqual(out.source, oracle.source, 'a sender, newest first');
+  assert.deepEqual(out.sourceRange, oracle.sourceRange, 'a sender, since and until, oldest first');
   assert.equal(out.cli, oracle.range.length, 'seslog query --since --until');
   const total = out.counts.groups ? out.counts.groups.reduce((s, g) => s + g.count, 0) : out.counts.total;
   assert.equal(total, oracle.range.length, `counts: ${JSON.stringify(out.counts).slice(0, 300)}`);
@@ -94,9 +106,17 @@ test('timeStamp-Index holds the integer time; every listing reads it, the answer
   fs.copyFileSync(db, old);
   const version = (await sqlite(old, 'PRAGMA user_version'))[0].user_version;
   assert.ok(version >= 25);
-  await sqlite(old, 'DROP INDEX "timeStamp-Index"; CREATE INDEX "timeStamp-Index" ON SesEventMessages (timeStamp); PRAGMA user_version = 24;');
+  await sqlite(old, `DROP INDEX "timeStamp-Index"; CREATE INDEX "timeStamp-Index" ON SesEventMessages (timeStamp);
+    DROP INDEX "sourceAddress-timeStamp-Index";
+    CREATE INDEX "sourceAddress-timeStamp-Index" ON SesEventMessages (
+      lower(CASE WHEN instr(source, '<') > 0 AND instr(source, '>') > instr(source, '<') THEN
+        substr(source, instr(source, '<') + 1, instr(source, '>') - instr(source, '<') - 1)
+        ELSE trim(source) END), timeStamp);
+    PRAGMA user_version = 24;`);
   assert.deepEqual(await sqlite(old, "SELECT cid FROM pragma_index_xinfo('timeStamp-Index') WHERE key"), [{ cid: 2 }]);
   const migrated = await answers(t, old, t0);
   assert.deepEqual(await sqlite(old, "SELECT cid FROM pragma_index_xinfo('timeStamp-Index') WHERE key"), [{ cid: -2 }]);
+  assert.deepEqual(await sqlite(old, "SELECT cid FROM pragma_index_xinfo('sourceAddress-timeStamp-Index') WHERE key"),
+    [{ cid: -2 }, { cid: -2 }]);
   assert.deepEqual(migrated.out, out, 'the same answers after migrating');
 });
