@@ -96,6 +96,14 @@ int suppression_put(suppression *s, store *st, const struct suppression_change *
 int suppression_remove(suppression *s, store *st, const char *address, const char *actor,
                        const char *note, int64_t now, int *outcome);
 
+/* Before the event event_id is deleted (retention): the entry of one of
+ * its affected recipients (as the event lists it) that reads its
+ * messageId and note from the event (schema version 25) gets them stored.
+ * st: prepared from suppression_keep_sql on the writer's connection.
+ * Returns 0 or SL_EDB. */
+extern const char suppression_keep_sql[];
+int suppression_keep_event_fields(struct sqlite3_stmt *st, const char *recipient, int64_t event_id);
+
 /* ---- reads (any connection) --------------------------------------------- */
 
 /* One entry, as read; strings valid until the next row. */

@@ -745,3 +745,134 @@ CREATE VIEW suppression_history_full AS
   UNION ALL
   SELECT NULL, address, addedAt, 'added', addedBy, reason, note, messageId, eventId, lastEventAt
   FROM suppression WHERE addedAt IS NOT NULL;
+
+-- version 25
+-- An entry made by a rule no longer repeats what its event (eventId)
+-- holds, about 85 bytes an entry: messageId is NULL while it is the
+-- event's messageId, and then note is NULL too while it is the note the
+-- rule derives from the event (a permanent bounce's, a complaint's that
+-- names one recipient). An entry whose messageId is stored keeps its note
+-- as stored (NULL: none); a manual entry (eventId NULL) is read as it is.
+-- Their values, as every reader of seslog reads them, in the sqlite3 shell:
+--   coalesce(s.messageId,
+--     (SELECT e.messageId FROM SesEventMessages e WHERE e.id = s.eventId))
+--   coalesce(s.note, CASE WHEN s.messageId IS NULL THEN
+--     (SELECT CASE WHEN e.notificationType = 'Bounce' AND e.bounceType = 'Permanent'
+--        THEN 'permanent bounce (' || coalesce(e.bounceSubType, 'no subtype') || ')'
+--        WHEN e.notificationType = 'Complaint'
+--        THEN 'complaint (' || coalesce(e.complaintFeedbackType, 'no feedback type') || ')' END
+--      FROM SesEventMessages e WHERE e.id = s.eventId) END)
+-- (FROM suppression s). Retention stores both into the entry before it
+-- deletes the event, as does a later event that updates the entry; an
+-- event deleted by hand should get the same first:
+--   UPDATE suppression AS s SET messageId = <the first>, note = <the second>
+--   WHERE s.eventId = <the event's id> AND s.messageId IS NULL;
+-- Existing entries get the same form where it reads the same values; the
+-- view of version 19 reads the values so.
+UPDATE suppression SET messageId = NULL,
+    note = CASE WHEN note IS (SELECT CASE WHEN e.notificationType = 'Bounce'
+        AND e.bounceType = 'Permanent'
+        THEN 'permanent bounce (' || coalesce(e.bounceSubType, 'no subtype') || ')'
+        WHEN e.notificationType = 'Complaint'
+        THEN 'complaint (' || coalesce(e.complaintFeedbackType, 'no feedback type') || ')' END
+      FROM SesEventMessages e WHERE e.id = suppression.eventId) THEN NULL ELSE note END
+  WHERE eventId IS NOT NULL
+    AND messageId = (SELECT e.messageId FROM SesEventMessages e WHERE e.id = suppression.eventId)
+    AND (note IS NOT NULL OR (SELECT CASE WHEN e.notificationType = 'Bounce'
+        AND e.bounceType = 'Permanent' THEN 1 WHEN e.notificationType = 'Complaint' THEN 1 END
+      FROM SesEventMessages e WHERE e.id = suppression.eventId) IS NULL);
+-- reason is stored as a code (a record holds 0 and 1 in no byte, instead
+-- of 6 to 9 bytes of text, in the table and in "suppression-reason"):
+--   0 BOUNCE, 1 COMPLAINT, 2 MANUAL
+-- (any other text, which seslog never stores, is kept as it is). Its name
+-- in the sqlite3 shell:
+--   CASE reason WHEN 0 THEN 'BOUNCE' WHEN 1 THEN 'COMPLAINT' WHEN 2 THEN 'MANUAL'
+--     ELSE reason END
+-- e.g. SELECT count(*) FROM suppression WHERE reason = 1; -- complaints
+-- addedBy (version 19: the actor of an addition whose "added" history row
+-- is not written yet) is a code too: 0 permanent-bounce, 1 complaint,
+-- 2 soft-bounce, 3 api, 4 cli (another actor as its text); its name:
+--   CASE addedBy WHEN 0 THEN 'permanent-bounce' WHEN 1 THEN 'complaint'
+--     WHEN 2 THEN 'soft-bounce' WHEN 3 THEN 'api' WHEN 4 THEN 'cli' ELSE addedBy END
+-- The table is keyed by id (its rowid) instead of address: each index
+-- entry of a table WITHOUT ROWID repeated the address (about 30 bytes)
+-- to find its row, where the rowid takes 2 or 3; address is UNIQUE (its
+-- index replaces the one of id), "suppression-reason" and
+-- "suppression-domain" index the reason and the domain alone, in id order
+-- as every index of a rowid table is.
+-- The table is rebuilt with every row (reason and addedBy now INTEGER), its columns
+-- and their order otherwise unchanged, and the view of version 19 with it,
+-- reading the values as above. suppression_history keeps the names.
+DROP VIEW suppression_history_full;
+CREATE TABLE "suppression-v25" (
+  address TEXT NOT NULL UNIQUE,      -- folded (ASCII lower case)
+  id INTEGER PRIMARY KEY,            -- insertion order: the listing's order and cursor
+  display TEXT NOT NULL,             -- as first given; '' when it is address itself
+  reason INTEGER NOT NULL,           -- 0 BOUNCE, 1 COMPLAINT, 2 MANUAL
+  createdAt INTEGER NOT NULL,        -- ms: the first event's timeStamp, or when added by hand
+  lastEventAt INTEGER,               -- ms: timeStamp of the latest event that (re)suppressed it
+  events INTEGER NOT NULL DEFAULT 0, -- SES events that (re)suppressed it
+  messageId TEXT,                    -- mail.messageId of that latest event; NULL: the event's
+  eventId INTEGER,                   -- SesEventMessages.id of that latest event
+  note TEXT,                         -- NULL with messageId NULL: the rule's, from the event
+  ambiguous INTEGER NOT NULL DEFAULT 0, -- 1: a complaint that named several recipients
+  addedAt INTEGER,                   -- ms, wall clock; NULL: row written (version 19)
+  addedBy INTEGER,                   -- the actor of the addition: 0 permanent-bounce ... 4 cli
+  oddDomain TEXT                     -- NULL: the domain is the address's part after its '@'
+);
+INSERT INTO "suppression-v25" (address, id, display, reason, createdAt, lastEventAt, events,
+    messageId, eventId, note, ambiguous, addedAt, addedBy, oddDomain)
+  SELECT address, id, display,
+      CASE reason WHEN 'BOUNCE' THEN 0 WHEN 'COMPLAINT' THEN 1 WHEN 'MANUAL' THEN 2
+        ELSE reason END,
+      createdAt, lastEventAt, events, messageId, eventId, note, ambiguous, addedAt,
+      CASE addedBy WHEN 'permanent-bounce' THEN 0 WHEN 'complaint' THEN 1
+        WHEN 'soft-bounce' THEN 2 WHEN 'api' THEN 3 WHEN 'cli' THEN 4 ELSE addedBy END,
+      oddDomain
+  FROM suppression;
+DROP TABLE suppression;
+ALTER TABLE "suppression-v25" RENAME TO suppression;
+CREATE INDEX "suppression-reason" ON suppression (reason);
+CREATE INDEX "suppression-domain" ON suppression
+  (coalesce(oddDomain, substr(address, instr(address, '@') + 1)));
+CREATE VIEW suppression_history_full AS
+  SELECT id, address, at, action, actor, reason, note, messageId, eventId, eventAt
+  FROM suppression_history
+  UNION ALL
+  SELECT NULL, s.address, s.addedAt, 'added',
+    CASE s.addedBy WHEN 0 THEN 'permanent-bounce' WHEN 1 THEN 'complaint'
+      WHEN 2 THEN 'soft-bounce' WHEN 3 THEN 'api' WHEN 4 THEN 'cli' ELSE s.addedBy END,
+    CASE s.reason WHEN 0 THEN 'BOUNCE' WHEN 1 THEN 'COMPLAINT' WHEN 2 THEN 'MANUAL'
+      ELSE s.reason END,
+    coalesce(s.note, CASE WHEN s.messageId IS NULL THEN
+      (SELECT CASE WHEN e.notificationType = 'Bounce' AND e.bounceType = 'Permanent'
+         THEN 'permanent bounce (' || coalesce(e.bounceSubType, 'no subtype') || ')'
+         WHEN e.notificationType = 'Complaint'
+         THEN 'complaint (' || coalesce(e.complaintFeedbackType, 'no feedback type') || ')' END
+       FROM SesEventMessages e WHERE e.id = s.eventId) END),
+    coalesce(s.messageId,
+      (SELECT e.messageId FROM SesEventMessages e WHERE e.id = s.eventId)),
+    s.eventId, s.lastEventAt
+  FROM suppression s WHERE s.addedAt IS NOT NULL;
+-- "timeStamp-Index" and "sourceAddress-timeStamp-Index" (not contract
+-- names) key the event's time as the integer recipients.timeStamp holds
+-- (version 23), about 20 bytes an event less than the text in each: the
+-- listing of every event (no other filter) and of a sender's only sort
+-- and compare it. A text not in seslog's form (an event edited
+-- by hand) is kept as it is, and sorts after every integer. In the
+-- sqlite3 shell, write the same expression to use it:
+--   SELECT count(*) FROM SesEventMessages WHERE (CASE WHEN strftime('%Y-%m-%dT%H:%M:%fZ',
+--     timeStamp, '+0 seconds') = timeStamp THEN unixepoch(substr(timeStamp, 1, 19)) * 1000
+--     + CAST(substr(timeStamp, 21, 3) AS INTEGER) ELSE timeStamp END) >= 1780000000000;
+DROP INDEX "timeStamp-Index";
+CREATE INDEX "timeStamp-Index" ON SesEventMessages ((CASE WHEN strftime('%Y-%m-%dT%H:%M:%fZ',
+    timeStamp, '+0 seconds') = timeStamp THEN unixepoch(substr(timeStamp, 1, 19)) * 1000
+    + CAST(substr(timeStamp, 21, 3) AS INTEGER) ELSE timeStamp END));
+DROP INDEX "sourceAddress-timeStamp-Index";
+CREATE INDEX "sourceAddress-timeStamp-Index" ON SesEventMessages (
+  lower(CASE WHEN instr(source, '<') > 0 AND instr(source, '>') > instr(source, '<') THEN
+    substr(source, instr(source, '<') + 1, instr(source, '>') - instr(source, '<') - 1)
+    ELSE trim(source) END),
+  (CASE WHEN strftime('%Y-%m-%dT%H:%M:%fZ', timeStamp, '+0 seconds') = timeStamp
+    THEN unixepoch(substr(timeStamp, 1, 19)) * 1000 + CAST(substr(timeStamp, 21, 3) AS INTEGER)
+    ELSE timeStamp END));

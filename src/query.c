@@ -439,11 +439,12 @@ static void bind_num(query_plan *p, int64_t v) {
 }
 
 /* Binds the time ts as the driving index holds it: the text of the
- * events' timeStamp, or for the recipients table its integer
+ * events' timeStamp, or for the recipients table, "timeStamp-Index" and
+ * "sourceAddress-timeStamp-Index" (int_time) its integer
  * (query_rcpt_time). */
-static void bind_time(query_plan *p, const char *ts, int by_recipient) {
+static void bind_time(query_plan *p, const char *ts, int int_time) {
   int64_t ms;
-  if (by_recipient && !query_rcpt_time(ts, &ms))
+  if (int_time && !query_rcpt_time(ts, &ms))
     bind_num(p, ms);
   else
     bind_text(p, ts);
@@ -638,8 +639,15 @@ static int build_sql(const query_filter *f, const char *select, const char *from
   int several = type_count(f) > 1; /* any of them: checked, never driving */
   const char *type = several ? NULL : f->type[0] ? f->type : f->bounce_type[0] ? "Bounce" : NULL;
   int by_recipient = p->driver == QD_ADDRESS || p->driver == QD_DOMAIN;
-  /* k is the key of the driving index: timeStamp then the event's id. */
-  const char *kts = by_recipient ? "r.timeStamp" : "e.timeStamp";
+  /* k is the key of the driving index: timeStamp then the event's id.
+   * "timeStamp-Index" and "sourceAddress-timeStamp-Index" key the time as
+   * recipients.timeStamp holds it, the integer of the text (schema
+   * version 25): the same expression. */
+  int int_key = p->driver == QD_TIME || p->driver == QD_SOURCE;
+  int int_time = by_recipient || int_key;
+  const char *kts = by_recipient ? "r.timeStamp"
+                    : int_key    ? QUERY_RCPT_TIME_SQL("e.timeStamp")
+                                 : "e.timeStamp";
   const char *kid = by_recipient ? "r.eventId" : "e.id";
   if (by_recipient)
     rc = rc ? rc : where_by_recipient(p, b, f, from_extra, type, several);
@@ -652,11 +660,11 @@ static int build_sql(const query_filter *f, const char *select, const char *from
   }
   if (f->since[0]) {
     rc = rc ? rc : buf_printf(b, " AND %s >= ?", kts);
-    bind_time(p, f->since, by_recipient);
+    bind_time(p, f->since, int_time);
   }
   if (f->until[0]) {
     rc = rc ? rc : buf_printf(b, " AND %s < ?", kts);
-    bind_time(p, f->until, by_recipient);
+    bind_time(p, f->until, int_time);
   }
   if (!paged) {
     if (rc) query_plan_free(p);
@@ -669,8 +677,8 @@ static int build_sql(const query_filter *f, const char *select, const char *from
     rc =
         rc ? rc : buf_printf(b, " AND %s %s ? AND (%s %s ? OR %s %s ?)", kts, le, kts, lt, kid, lt);
     p->cursor_bind = p->n_binds;
-    bind_time(p, f->cursor_ts, by_recipient);
-    bind_time(p, f->cursor_ts, by_recipient);
+    bind_time(p, f->cursor_ts, int_time);
+    bind_time(p, f->cursor_ts, int_time);
     bind_num(p, f->cursor_id);
   }
   rc = rc ? rc : buf_printf(b, " ORDER BY %s %s, %s %s LIMIT ?", kts, dir, kid, dir);

@@ -11,6 +11,7 @@
 #include "event_fields.h"
 #include "log.h"
 #include "query.h"
+#include "suppression.h"
 #include "util.h"
 
 #define BATCH 500 /* events deleted in one writer transaction */
@@ -102,15 +103,19 @@ typedef struct round {
   int deleted;
 } round_req;
 
-/* Deletes the events a SELECT yields (id, recipients JSON, timeStamp) and
- * their recipients rows; returns how many, or SL_EDB. */
+/* Deletes the events a SELECT yields (id, recipients JSON, timeStamp,
+ * notificationType) and their recipients rows; a suppression entry that
+ * reads its messageId and note from a bounce or complaint gets them
+ * stored first. Returns how many, or SL_EDB. */
 static int delete_rows(sqlite3 *db, sqlite3_stmt *sel, int limit) {
-  sqlite3_stmt *del_ev = NULL, *del_rc = NULL;
+  sqlite3_stmt *del_ev = NULL, *del_rc = NULL, *keep = NULL;
   if (sqlite3_prepare_v2(db, "DELETE FROM SesEventMessages WHERE id = ?", -1, &del_ev, NULL) ||
       sqlite3_prepare_v2(
           db, "DELETE FROM recipients WHERE address = ? AND timeStamp = ? AND eventId = ?", -1,
-          &del_rc, NULL)) {
+          &del_rc, NULL) ||
+      sqlite3_prepare_v2(db, suppression_keep_sql, -1, &keep, NULL)) {
     sqlite3_finalize(del_ev);
+    sqlite3_finalize(del_rc);
     return SL_EDB;
   }
   int n = 0, rc;
@@ -118,9 +123,17 @@ static int delete_rows(sqlite3 *db, sqlite3_stmt *sel, int limit) {
     int64_t id = sqlite3_column_int64(sel, 0);
     const char *rcpt = (const char *)sqlite3_column_text(sel, 1);
     const char *ts = (const char *)sqlite3_column_text(sel, 2);
+    const char *type = (const char *)sqlite3_column_text(sel, 3);
+    int rule_made = type && (strcmp(type, "Bounce") == 0 || strcmp(type, "Complaint") == 0);
     cJSON *arr = rcpt ? cJSON_Parse(rcpt) : NULL;
     const cJSON *a;
+    int failed = 0;
+    cJSON_ArrayForEach(a, arr) { /* first, before anything of the event goes */
+      if (rule_made && cJSON_IsString(a) && suppression_keep_event_fields(keep, a->valuestring, id))
+        failed = 1;
+    }
     cJSON_ArrayForEach(a, arr) {
+      if (failed) break;
       if (!cJSON_IsString(a)) continue;
       char *addr = strdup(a->valuestring);
       if (!addr) break;
@@ -137,6 +150,10 @@ static int delete_rows(sqlite3 *db, sqlite3_stmt *sel, int limit) {
       free(addr);
     }
     cJSON_Delete(arr);
+    if (failed) {
+      n = SL_EDB;
+      break;
+    }
     sqlite3_bind_int64(del_ev, 1, id);
     int drc = sqlite3_step(del_ev);
     sqlite3_reset(del_ev);
@@ -148,6 +165,7 @@ static int delete_rows(sqlite3 *db, sqlite3_stmt *sel, int limit) {
   }
   sqlite3_finalize(del_ev);
   sqlite3_finalize(del_rc);
+  sqlite3_finalize(keep);
   return n;
 }
 
@@ -165,7 +183,7 @@ static int apply_round(store_req *req, sqlite3 *db) {
     sqlite3_stmt *sel;
     /* notificationType-timeStamp-Index finds the oldest of a type. */
     if (sqlite3_prepare_v2(db,
-                           "SELECT id, " RCPT ", timeStamp FROM SesEventMessages "
+                           "SELECT id, " RCPT ", timeStamp, notificationType FROM SesEventMessages "
                            "WHERE notificationType = ? AND timeStamp < ? LIMIT ?",
                            -1, &sel, NULL))
       return SL_EDB;
@@ -179,19 +197,21 @@ static int apply_round(store_req *req, sqlite3 *db) {
     rd->deleted += n;
   }
   if (ru->default_ms > 0 && left > 0) {
-    char cutoff[25];
-    util_format_iso8601(rd->now - ru->default_ms, cutoff);
-    /* Types with a rule of their own are left to it. */
+    /* Types with a rule of their own are left to it. "timeStamp-Index"
+     * keys the time as an integer (schema version 25): the same
+     * expression finds the oldest. */
     buf sql;
     buf_init(&sql, 4096);
-    buf_appends(&sql, "SELECT id, " RCPT ", timeStamp FROM SesEventMessages WHERE timeStamp < ?");
+    buf_appends(&sql, "SELECT id, " RCPT
+                      ", timeStamp, notificationType FROM SesEventMessages "
+                      "WHERE " QUERY_RCPT_TIME_SQL("timeStamp") " < ?");
     for (int i = 0; i < ru->n; i++) buf_appends(&sql, " AND notificationType <> ?");
     buf_appends(&sql, " LIMIT ?");
     sqlite3_stmt *sel;
     int prc = sqlite3_prepare_v2(db, sql.data, -1, &sel, NULL);
     buf_free(&sql);
     if (prc) return SL_EDB;
-    sqlite3_bind_text(sel, 1, cutoff, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(sel, 1, rd->now - ru->default_ms);
     for (int i = 0; i < ru->n; i++) sqlite3_bind_text(sel, i + 2, ru->r[i].type, -1, SQLITE_STATIC);
     sqlite3_bind_int(sel, ru->n + 2, left);
     int n = delete_rows(db, sel, left);

@@ -23,6 +23,46 @@
 #define DAY_MS 86400000LL
 #define SOFT_ROWS_MAX 10000 /* soft bounces of one address read per event, at most */
 
+/* Schema version 25: an entry made by a rule stores messageId NULL while
+ * it is the messageId of its event (eventId), and then also note NULL
+ * while the note is the one the rule derives from that event (a permanent
+ * bounce's or a single-recipient complaint's; SUP_NOTE_OF). The values as
+ * every reader reads them, t the table prefix ("suppression."); a manual
+ * entry (eventId NULL) reads its columns as they are. An entry whose
+ * messageId is stored has its note stored too (NULL: none). Retention
+ * copies both into the entry before it deletes the event
+ * (suppression_keep_event_fields), and a rule's update stores both. */
+#define SUP_NOTE_OF(e)                                                                     \
+  "CASE WHEN " e "notificationType = 'Bounce' AND " e                                      \
+  "bounceType = 'Permanent' "                                                              \
+  "THEN 'permanent bounce (' || coalesce(" e "bounceSubType, 'no subtype') || ')' WHEN " e \
+  "notificationType = 'Complaint' THEN 'complaint (' || coalesce(" e                       \
+  "complaintFeedbackType, "                                                                \
+  "'no feedback type') || ')' END"
+#define SUP_OF_EVENT_(col, t) "(SELECT " col " FROM SesEventMessages e WHERE e.id = " t "eventId)"
+#define SUP_READ_MESSAGE_ID(t) "coalesce(" t "messageId, " SUP_OF_EVENT_("e.messageId", t) ")"
+#define SUP_READ_NOTE(t)             \
+  "coalesce(" t "note, CASE WHEN " t \
+  "messageId IS NULL THEN " SUP_OF_EVENT_(SUP_NOTE_OF("e."), t) " END)"
+
+/* Schema version 25: reason is stored as its code, SUP_BOUNCE (0),
+ * SUP_COMPLAINT (1) or SUP_MANUAL (2); its name as readers read it from
+ * the column col (any other value, only a hand edit makes one, as it is). */
+#define SUP_REASON_NAME(col)                       \
+  "CASE " col                                      \
+  " WHEN 0 THEN 'BOUNCE' WHEN 1 THEN 'COMPLAINT' " \
+  "WHEN 2 THEN 'MANUAL' ELSE " col " END"
+
+/* Schema version 25: addedBy, the actor of an addition, is stored as its
+ * code, the position in actor_names (0 and 1 take no byte in a record);
+ * any other actor as its text. Its name as readers read it from col. */
+#define SUP_ACTOR_NAME(col)                                  \
+  "CASE " col                                                \
+  " WHEN 0 THEN 'permanent-bounce' WHEN 1 THEN 'complaint' " \
+  "WHEN 2 THEN 'soft-bounce' WHEN 3 THEN 'api' WHEN 4 THEN 'cli' ELSE " col " END"
+static const char *const actor_names[] = {"permanent-bounce", "complaint", "soft-bounce", "api",
+                                          "cli"};
+
 /* The writer's statements, kept by the store (store_stmt). */
 enum {
   W_FIND,          /* reason of an entry */
@@ -39,27 +79,36 @@ enum {
 };
 
 static const char *const w_sql[W_N] = {
-    [W_FIND] = "SELECT reason FROM suppression WHERE address = ?1",
+    [W_FIND] = "SELECT " SUP_REASON_NAME("reason") " FROM suppression WHERE address = ?1",
     /* Every right-hand side sees the row as it was: an event older than
      * the latest one counts, but does not replace the latest's fields. */
     [W_RULE_UPDATE] =
         "UPDATE suppression SET events = events + 1, "
         "reason = CASE WHEN ?2 >= coalesce(lastEventAt, ?2) THEN ?3 ELSE reason END, "
         "messageId = CASE WHEN ?2 >= coalesce(lastEventAt, ?2) THEN ?4 ELSE messageId END, "
+        /* a new event: both stored, the note as read (version 25) */
+        "note = CASE WHEN ?2 >= coalesce(lastEventAt, ?2) THEN " SUP_READ_NOTE(
+            "suppression.") " ELSE note END, "
         "eventId = CASE WHEN ?2 >= coalesce(lastEventAt, ?2) THEN ?5 ELSE eventId END, "
         "ambiguous = CASE WHEN ?2 >= coalesce(lastEventAt, ?2) THEN ?6 ELSE ambiguous END, "
         "lastEventAt = max(coalesce(lastEventAt, ?2), ?2), addedAt = NULL, addedBy = NULL "
-        "WHERE address = ?1 RETURNING reason",
+        "WHERE address = ?1 RETURNING " SUP_REASON_NAME("reason"),
     [W_INSERT] =
         "INSERT INTO suppression (address, id, display, oddDomain, reason, createdAt, "
         "lastEventAt, events, messageId, eventId, note, ambiguous, addedAt, addedBy) "
-        "VALUES (?1, (SELECT coalesce(max(id), 0) + 1 FROM suppression), "
-        "CASE WHEN ?2 = ?1 THEN '' ELSE ?2 END, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
-        "ON CONFLICT(address) DO NOTHING",
+        "SELECT ?1, (SELECT coalesce(max(id), 0) + 1 FROM suppression), "
+        "CASE WHEN ?2 = ?1 THEN '' ELSE ?2 END, ?3, ?4, ?5, ?6, ?7, "
+        /* messageId and note NULL where the event gives them (version 25) */
+        "CASE WHEN ?8 = x.m AND (?10 IS NOT NULL OR x.d IS NULL) THEN NULL ELSE ?8 END, ?9, "
+        "CASE WHEN ?8 = x.m AND ?10 IS x.d THEN NULL ELSE ?10 END, ?11, ?12, ?13 "
+        "FROM (SELECT e.messageId AS m, " SUP_NOTE_OF(
+            "e.") " AS d FROM (SELECT 1) LEFT JOIN SesEventMessages e ON e.id = ?9) AS x "
+        "WHERE 1 ON CONFLICT(address) DO NOTHING",
     [W_MANUAL_UPDATE] =
         "UPDATE suppression SET reason = ?2, note = coalesce(?3, note), "
         "ambiguous = 0, addedAt = NULL, addedBy = NULL WHERE address = ?1",
-    [W_DELETE] = "DELETE FROM suppression WHERE address = ?1 RETURNING reason",
+    [W_DELETE] =
+        "DELETE FROM suppression WHERE address = ?1 RETURNING " SUP_REASON_NAME("reason"),
     [W_HISTORY] =
         "INSERT INTO suppression_history (address, at, action, actor, reason, note, "
         "messageId, eventId, eventAt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -81,8 +130,11 @@ static const char *const w_sql[W_N] = {
      * the entry a lastEventAt. */
     [W_ADDED_ROW] =
         "INSERT INTO suppression_history (address, at, action, actor, reason, note, "
-        "messageId, eventId, eventAt) SELECT address, addedAt, 'added', addedBy, reason, note, "
-        "messageId, eventId, lastEventAt FROM suppression "
+        "messageId, eventId, eventAt) SELECT address, addedAt, 'added', "
+        SUP_ACTOR_NAME("addedBy") ", "
+        SUP_REASON_NAME("reason") ", "
+        SUP_READ_NOTE("suppression.") ", " SUP_READ_MESSAGE_ID(
+            "suppression.") ", eventId, lastEventAt FROM suppression "
         "WHERE address = ?1 AND addedAt IS NOT NULL",
 };
 
@@ -146,6 +198,17 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v) {
     sqlite3_bind_null(st, i);
 }
 
+/* Binds actor as addedBy stores it: its code, or its text. */
+static void bind_actor(sqlite3_stmt *st, int i, const char *actor) {
+  for (int k = 0; k < (int)(sizeof actor_names / sizeof actor_names[0]); k++) {
+    if (streq(actor, actor_names[k])) {
+      sqlite3_bind_int(st, i, k);
+      return;
+    }
+  }
+  bind_text(st, i, actor);
+}
+
 /* Steps a statement that returns no row (or ignores it). */
 static int step_done(sqlite3_stmt *st) {
   int rc = sqlite3_step(st);
@@ -201,7 +264,7 @@ static int insert_entry(suppression *s, store *sto, const char *folded, const ch
   bind_text(st, 1, folded);
   bind_text(st, 2, display);
   bind_text(st, 3, address_odd_domain(folded)); /* NULL: a checked address has one '@' */
-  bind_text(st, 4, suppression_reason_name(reason));
+  sqlite3_bind_int(st, 4, reason);
   sqlite3_bind_int64(st, 5, created_at);
   if (last_event_at) sqlite3_bind_int64(st, 6, last_event_at);
   sqlite3_bind_int(st, 7, events);
@@ -210,7 +273,7 @@ static int insert_entry(suppression *s, store *sto, const char *folded, const ch
   bind_text(st, 10, note);
   sqlite3_bind_int(st, 11, ambiguous);
   sqlite3_bind_int64(st, 12, now);
-  bind_text(st, 13, actor);
+  bind_actor(st, 13, actor);
   if (step_done(st)) return SL_EDB;
   *inserted = sqlite3_changes(sqlite3_db_handle(st)) > 0;
   return 0;
@@ -244,7 +307,7 @@ static int rule_suppress(suppression *s, store *sto, const ses_event *e, int64_t
   if (!st) return SL_EDB;
   bind_text(st, 1, folded);
   sqlite3_bind_int64(st, 2, e->ts_ms);
-  bind_text(st, 3, suppression_reason_name(reason));
+  sqlite3_bind_int(st, 3, reason);
   bind_text(st, 4, e->message_id);
   sqlite3_bind_int64(st, 5, event_id);
   sqlite3_bind_int(st, 6, ambiguous);
@@ -388,6 +451,22 @@ void suppression_hook(suppression *s, struct store_hook *h) {
   h->ud = s;
 }
 
+/* Stores the values read from the event (SUP_READ_*) into the entry. */
+#define SUP_KEEP_SET \
+  "messageId = " SUP_READ_MESSAGE_ID("suppression.") ", note = " SUP_READ_NOTE("suppression.")
+const char suppression_keep_sql[] = "UPDATE suppression SET " SUP_KEEP_SET
+                                    " WHERE address = ?1 AND eventId = ?2 AND messageId IS NULL";
+
+int suppression_keep_event_fields(sqlite3_stmt *st, const char *recipient, int64_t event_id) {
+  char display[SUPPRESSION_ADDRESS_MAX + 2], folded[SUPPRESSION_ADDRESS_MAX + 1];
+  address_unwrap(recipient, display);
+  if (address_fold(display, folded, sizeof folded, NULL)) return 0; /* never listed by a rule */
+  sqlite3_reset(st);
+  bind_text(st, 1, folded);
+  sqlite3_bind_int64(st, 2, event_id);
+  return step_done(st);
+}
+
 /* ---- manual writes ------------------------------------------------------- */
 
 /* The reason of the entry of folded into out, *found 1; or *found 0. */
@@ -426,7 +505,7 @@ int suppression_put(suppression *s, store *sto, const struct suppression_change 
   sqlite3_stmt *st = wstmt(sto, W_MANUAL_UPDATE);
   if (!st) return SL_EDB;
   bind_text(st, 1, folded);
-  bind_text(st, 2, suppression_reason_name(c->reason));
+  sqlite3_bind_int(st, 2, c->reason);
   bind_text(st, 3, c->note);
   if (step_done(st)) return SL_EDB;
   struct hist h = {.folded = folded,
@@ -478,9 +557,10 @@ int suppression_remove(suppression *s, store *sto, const char *address, const ch
 /* ---- reads and JSON ------------------------------------------------------ */
 
 /* display is '' when it is the address (schema version 24) */
-#define ROW_COLUMNS                                                          \
-  "id, address, coalesce(nullif(display, ''), address), reason, createdAt, " \
-  "coalesce(lastEventAt, 0), events, messageId, note, ambiguous"
+#define ROW_COLUMNS \
+  "id, address, coalesce(nullif(display, ''), address), " SUP_REASON_NAME("reason") ", createdAt, " \
+  "coalesce(lastEventAt, 0), events, " SUP_READ_MESSAGE_ID("suppression.") ", " SUP_READ_NOTE( \
+      "suppression.") ", ambiguous"
 
 static int db_err(int rc) {
   return rc == SQLITE_INTERRUPT ? SL_EBUSY : SL_EDB;
@@ -502,7 +582,7 @@ static void read_row(sqlite3_stmt *st, struct suppression_row *r) {
 int suppression_list(sqlite3 *db, const struct suppression_filter *f,
                      int (*fn)(void *ud, const struct suppression_row *row), void *ud) {
   /* The SQL is built from fixed pieces; every value is bound. */
-  char sql[512];
+  char sql[2048];
   int n = snprintf(sql, sizeof sql, "SELECT " ROW_COLUMNS " FROM suppression WHERE 1");
   if (f->reason >= 0) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND reason = ?1");
   if (f->domain)
@@ -515,7 +595,7 @@ int suppression_list(sqlite3 *db, const struct suppression_filter *f,
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
   if (rc != SQLITE_OK) return db_err(rc);
-  if (f->reason >= 0) bind_text(st, 1, suppression_reason_name(f->reason));
+  if (f->reason >= 0) sqlite3_bind_int(st, 1, f->reason);
   if (f->domain) bind_text(st, 2, f->domain);
   if (f->since) sqlite3_bind_int64(st, 3, f->since);
   if (f->search) bind_text(st, 4, f->search);
@@ -626,7 +706,8 @@ int suppression_history_json(sqlite3 *db, const char *folded, int max, buf *out)
    * the newest of the address: its id sorts after every written one. Both
    * sides come in id order (the history off its index), merged unsorted. */
   int rc = sqlite3_prepare_v2(db,
-                              "SELECT addedAt, 'added', addedBy, reason, note, messageId, "
+                              "SELECT addedAt, 'added', " SUP_ACTOR_NAME("addedBy") ", " SUP_REASON_NAME("reason") ", " SUP_READ_NOTE(
+                                  "suppression.") ", " SUP_READ_MESSAGE_ID("suppression.") ", "
                               "lastEventAt, 9223372036854775807 AS id FROM suppression "
                               "WHERE address = ?1 AND addedAt IS NOT NULL UNION ALL "
                               "SELECT at, action, actor, reason, note, messageId, eventAt, id "

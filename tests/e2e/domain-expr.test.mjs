@@ -14,7 +14,7 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import {
   ROOT, startServer, runSeslog, sqlite, get, tempDir, q, domainSql,
-  RECIPIENTS_BEFORE_23_SQL, SUPPRESSION_BEFORE_24_SQL,
+  RECIPIENTS_BEFORE_23_SQL, SUPPRESSION_BEFORE_24_SQL, reasonSql, supMessageIdSql, supNoteSql, addedBySql,
 } from './lib.mjs';
 
 const T = { timeout: 180000 };
@@ -187,7 +187,11 @@ test('a database of the versions before keeps every row and every domain it held
   const got = await answers(t, old);
   assert.deepEqual(await sqlite(old, 'PRAGMA user_version'), [{ user_version: newest }]);
   assert.deepEqual(await sqlite(old, rcpt.replace('domain', `${domainSql()} AS domain`)), oldRcptEdited, 'every recipients row, its domain');
-  assert.deepEqual(await sqlite(old, sup.replace('domain', `${domainSql()} AS domain`)), oldSup, 'every suppression row, its domain');
+  // read as seslog reads them (schema version 25: reason and addedBy codes, messageId and note from the event)
+  const supRead = sup.replace('domain', `${domainSql()} AS domain`).replace('reason', `${reasonSql()} AS reason`)
+    .replace('messageId', `${supMessageIdSql()} AS messageId`).replace('note', `${supNoteSql()} AS note`)
+    .replace('addedBy', `${addedBySql()} AS addedBy`);
+  assert.deepEqual(await sqlite(old, supRead), oldSup, 'every suppression row, its domain');
   assert.deepEqual(await sqlite(old, 'SELECT address, oddDomain FROM suppression WHERE oddDomain IS NOT NULL'),
     [{ address: 'a@plain.example', oddDomain: 'hand.example' }]);
   // the answers are the fresh database's, but for the hand-edited entry

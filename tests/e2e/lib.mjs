@@ -573,11 +573,67 @@ export function domainSql(t = '') {
   return `coalesce(${t}oddDomain, substr(${t}address, instr(${t}address, '@') + 1))`;
 }
 
+/** The name of a suppression entry's reason from its stored code (schema
+ * version 25), as the schema's comment gives it; t prefixes the column. */
+export function reasonSql(t = '') {
+  return `CASE ${t}reason WHEN 0 THEN 'BOUNCE' WHEN 1 THEN 'COMPLAINT' WHEN 2 THEN 'MANUAL' ELSE ${t}reason END`;
+}
+
+/** A suppression entry's messageId and note as seslog reads them (schema
+ * version 25: NULL where its event gives them), as the schema's comment
+ * gives them; t is the suppression table's alias with its dot. */
+export function supMessageIdSql(t = 'suppression.') {
+  return `coalesce(${t}messageId, (SELECT e.messageId FROM SesEventMessages e WHERE e.id = ${t}eventId))`;
+}
+export function supNoteSql(t = 'suppression.') {
+  return `coalesce(${t}note, CASE WHEN ${t}messageId IS NULL THEN (SELECT CASE
+    WHEN e.notificationType = 'Bounce' AND e.bounceType = 'Permanent'
+    THEN 'permanent bounce (' || coalesce(e.bounceSubType, 'no subtype') || ')'
+    WHEN e.notificationType = 'Complaint'
+    THEN 'complaint (' || coalesce(e.complaintFeedbackType, 'no feedback type') || ')' END
+    FROM SesEventMessages e WHERE e.id = ${t}eventId) END)`;
+}
+
+/** The name of the actor of a suppression entry's addition from its stored
+ * code (schema version 25); t prefixes the column. */
+export function addedBySql(t = '') {
+  return `CASE ${t}addedBy WHEN 0 THEN 'permanent-bounce' WHEN 1 THEN 'complaint' WHEN 2 THEN 'soft-bounce' ` +
+    `WHEN 3 THEN 'api' WHEN 4 THEN 'cli' ELSE ${t}addedBy END`;
+}
+
+/** SQL that turns the suppression table of this seslog back into the shape
+ * every seslog before schema version 25 wrote: reason and addedBy as text, messageId and
+ * note stored whole (as they read), the view of version 24. user_version is
+ * left to the caller. */
+export const SUPPRESSION_BEFORE_25_SQL = `
+DROP VIEW suppression_history_full;
+ALTER TABLE suppression RENAME TO s25;
+CREATE TABLE suppression (
+  address TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE, display TEXT NOT NULL,
+  reason TEXT NOT NULL, createdAt INTEGER NOT NULL, lastEventAt INTEGER,
+  events INTEGER NOT NULL DEFAULT 0, messageId TEXT, eventId INTEGER, note TEXT,
+  ambiguous INTEGER NOT NULL DEFAULT 0, addedAt INTEGER, addedBy TEXT, oddDomain TEXT
+) WITHOUT ROWID;
+INSERT INTO suppression SELECT address, id, display, ${reasonSql('s.')}, createdAt, lastEventAt,
+  events, ${supMessageIdSql('s.')}, eventId, ${supNoteSql('s.')}, ambiguous, addedAt,
+  ${addedBySql('s.')}, oddDomain FROM s25 AS s;
+DROP TABLE s25;
+CREATE INDEX "suppression-reason" ON suppression (reason, id);
+CREATE INDEX "suppression-domain" ON suppression
+  (coalesce(oddDomain, substr(address, instr(address, '@') + 1)), id);
+CREATE VIEW suppression_history_full AS
+  SELECT id, address, at, action, actor, reason, note, messageId, eventId, eventAt
+  FROM suppression_history
+  UNION ALL
+  SELECT NULL, address, addedAt, 'added', addedBy, reason, note, messageId, eventId, lastEventAt
+  FROM suppression WHERE addedAt IS NOT NULL;
+`;
+
 /** SQL that turns the suppression table of this seslog back into the shape
  * every seslog before schema version 24 wrote: its domain in a column,
  * "suppression-domain" on that column (the view of version 19 with it).
  * user_version is left to the caller. */
-export const SUPPRESSION_BEFORE_24_SQL = `
+export const SUPPRESSION_BEFORE_24_SQL = `${SUPPRESSION_BEFORE_25_SQL}
 DROP VIEW suppression_history_full;
 ALTER TABLE suppression RENAME TO s24;
 CREATE TABLE suppression (

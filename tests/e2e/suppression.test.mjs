@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   startServer, signEnvelope, post, get, request, sqlite, q, assertError, assertStatus, runSeslog,
-  tempDir,
+  tempDir, reasonSql,
 } from './lib.mjs';
 
 const T = { timeout: 120000 };
@@ -484,7 +484,7 @@ test('seslog import applies the same rules (and the soft-bounce options)', T, as
   const db = path.join(dir, 'i.db');
   let r = await runSeslog(['import', '--soft-bounce-limit', '2', '--db', db, file]);
   assert.equal(r.code, 0, r.stderr);
-  const rows = await sqlite(db, 'SELECT address, reason FROM suppression ORDER BY address');
+  const rows = await sqlite(db, `SELECT address, ${reasonSql()} AS reason FROM suppression ORDER BY address`);
   assert.deepEqual(rows, [{ address: 'hard@example.com', reason: 'BOUNCE' }, { address: 'soft@example.com', reason: 'BOUNCE' }]);
   r = await runSeslog(['import', '--soft-bounce-days', '0', '--db', db, file]);
   assert.equal(r.code, 2);

@@ -293,7 +293,10 @@ static int t_plan_drivers(void) {
     enum query_driver driver;
     const char *fragment; /* in the SQL */
   } cases[] = {
-      {{{NULL}}, QD_TIME, "FROM SesEventMessages e WHERE 1 ORDER BY e.timeStamp DESC, e.id DESC"},
+      /* "timeStamp-Index" keys the integer time (schema version 25) */
+      {{{NULL}},
+       QD_TIME,
+       "WHERE 1 ORDER BY " QUERY_RCPT_TIME_SQL("e.timeStamp") " DESC, e.id DESC"},
       {{{"type", "Delivery"}}, QD_TYPE, " AND e.notificationType = ?"},
       {{{"type", "Complaint"}, {"domain", "x.com"}}, QD_DOMAIN, "AND r.notificationType = ?"},
       {{{"type", "Complaint"}, {"source", "a@b.c"}}, QD_TYPE, "+(lower(CASE WHEN instr(source"},
