@@ -582,18 +582,24 @@ static void read_row(sqlite3_stmt *st, struct suppression_row *r) {
 int suppression_list(sqlite3 *db, const struct suppression_filter *f,
                      int (*fn)(void *ud, const struct suppression_row *row), void *ud) {
   /* The SQL is built from fixed pieces; every value is bound. */
-  char sql[2048];
-  int n = snprintf(sql, sizeof sql, "SELECT " ROW_COLUMNS " FROM suppression WHERE 1");
-  if (f->reason >= 0) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND reason = ?1");
-  if (f->domain)
-    n += snprintf(sql + n, sizeof sql - (size_t)n, " AND " ADDRESS_DOMAIN_SQL("") " = ?2");
-  if (f->since) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND createdAt >= ?3");
-  if (f->search) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND instr(address, ?4) > 0");
-  if (f->before_id) n += snprintf(sql + n, sizeof sql - (size_t)n, " AND id < ?5");
-  n += snprintf(sql + n, sizeof sql - (size_t)n, " ORDER BY id DESC");
-  if (f->limit > 0) snprintf(sql + n, sizeof sql - (size_t)n, " LIMIT ?6");
+  buf sql;
+  buf_init(&sql, 16384);
+  buf_appends(&sql, "SELECT " ROW_COLUMNS " FROM suppression WHERE 1");
+  if (f->reason >= 0) buf_appends(&sql, " AND reason = ?1");
+  if (f->domain) buf_appends(&sql, " AND " ADDRESS_DOMAIN_SQL("") " = ?2");
+  if (f->since) buf_appends(&sql, " AND createdAt >= ?3");
+  if (f->search) buf_appends(&sql, " AND instr(address, ?4) > 0");
+  if (f->before_id) buf_appends(&sql, " AND id < ?5");
+  buf_appends(&sql, " ORDER BY id DESC");
+  if (f->limit > 0) buf_appends(&sql, " LIMIT ?6");
+  int rc = buf_failed(&sql);
+  if (rc) {
+    buf_free(&sql);
+    return rc;
+  }
   sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+  rc = sqlite3_prepare_v2(db, sql.data, -1, &st, NULL);
+  buf_free(&sql);
   if (rc != SQLITE_OK) return db_err(rc);
   if (f->reason >= 0) sqlite3_bind_int(st, 1, f->reason);
   if (f->domain) bind_text(st, 2, f->domain);
