@@ -8,15 +8,32 @@
 #include "dynamodb_client.h"
 #include "event_fields.h"
 
+/* s as a JSON string, exactly as buf_json_string writes it, in one
+ * append when no byte of s needs an escape (buf_json_string's rule: '"',
+ * '\\', control characters, '<', '>', '&' and U+2028/U+2029, here any
+ * 0xE2 lead byte), as nearly every name and value of an item: the escaping
+ * walk calls a function a byte. */
+static void put_string(buf *w, const char *s) {
+  size_t n = 0;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++, n++)
+    if (*p < 0x20 || *p == '"' || *p == '\\' || *p == '<' || *p == '>' || *p == '&' || *p == 0xE2) {
+      buf_json_string(w, s);
+      return;
+    }
+  buf_append(w, "\"", 1);
+  buf_append(w, s, n);
+  buf_append(w, "\"", 1);
+}
+
 /* "name":{"S":"value"} when value is present and not empty (DynamoDB
  * refuses empty strings in index keys; the Lambda left absent values
  * out). */
 static void put_s(buf *w, const char *name, const char *value) {
   if (!value || !*value) return;
   if (w->len > 1) buf_append(w, ",", 1);
-  buf_json_string(w, name);
+  put_string(w, name);
   buf_appends(w, ":{\"S\":");
-  buf_json_string(w, value);
+  put_string(w, value);
   buf_append(w, "}", 1);
 }
 
@@ -32,13 +49,13 @@ static void put_ss(buf *w, const char *name, char *const *v, size_t n) {
     if (seen) continue;
     if (!any) {
       if (w->len > 1) buf_append(w, ",", 1);
-      buf_json_string(w, name);
+      put_string(w, name);
       buf_appends(w, ":{\"SS\":[");
     } else {
       buf_append(w, ",", 1);
     }
     any = 1;
-    buf_json_string(w, r);
+    put_string(w, r);
   }
   if (any) buf_append(w, "]}", 2);
 }
