@@ -915,7 +915,16 @@ static int t_dynamodb_item_escapes(void) {
                                         "\xe2\x80\xa8",
                                         "\xe2\x80\xa9",
                                         "\xe2\x80\x99",
-                                        "caf\xc3\xa9"};
+                                        "caf\xc3\xa9",
+                                        "\r",
+                                        "<<&>>",
+                                        "x <y@example.com> & z",
+                                        "\xe2",
+                                        "\xe2\x80",
+                                        "\xe2\xe2\x80\xa8",
+                                        "\xe2\x80\xa8\xe2\x80\xa9",
+                                        "<\"",
+                                        "\xe2\x80\xa8\\"};
   for (size_t i = 0; i < sizeof special / sizeof *special; i++) {
     char value[32];
     snprintf(value, sizeof value, "a%sb", special[i]);
