@@ -925,9 +925,10 @@ static int t_dynamodb_item_escapes(void) {
                                         "\xe2\x80\xa8\xe2\x80\xa9",
                                         "<\"",
                                         "\xe2\x80\xa8\\"};
-  for (size_t i = 0; i < sizeof special / sizeof *special; i++) {
-    char value[32];
-    snprintf(value, sizeof value, "a%sb", special[i]);
+  size_t n_special = sizeof special / sizeof *special;
+  for (size_t i = 0; i < n_special + 0x1f; i++) {
+    char value[32], control[2] = {(char)(i - n_special + 1), 0}; /* then each of 0x01-0x1f */
+    snprintf(value, sizeof value, "a%sb", i < n_special ? special[i] : control);
     ses_event e = {0};
     e.notification_type = (char *)"Bounce";
     e.message_id = value;
