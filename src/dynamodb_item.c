@@ -17,14 +17,12 @@
  * here, as JSON has them. */
 static void put_string(buf *w, const char *s) {
   static const char hex[] = "0123456789abcdef";
-  /* the bytes that may need an escape (0xE2: U+2028 and U+2029) */
-  static const char special[] =
-      "\"\\<>&\xe2\x01\x02\x03\x04\x05\x06\x07\x08\t\n\x0b\x0c\r\x0e\x0f"
-      "\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f";
   const unsigned char *p = (const unsigned char *)s, *run = p;
   buf_append(w, "\"", 1);
-  for (p += strcspn(s, special); *p; p += 1 + strcspn((const char *)p + 1, special)) {
+  for (; *p; p++) {
     unsigned c = *p;
+    if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' && c != 0xE2)
+      continue;
     size_t k = 1; /* bytes escaped */
     if (c == 0xE2) {
       if (p[1] != 0x80 || (p[2] != 0xA8 && p[2] != 0xA9)) continue; /* other UTF-8: as it is */
