@@ -166,9 +166,9 @@ stop_server() {
   server_pid=
 }
 
-# cpu_s: user+system CPU seconds of the server so far.
+# cpu_s [PID]: user+system CPU seconds of the server (or of PID) so far.
 cpu_s() {
-  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$server_pid/stat" 2>/dev/null
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/${1:-$server_pid}/stat" 2>/dev/null
 }
 
 pending() {
@@ -209,7 +209,8 @@ run() {
   else
     start_server "$name" "$@" || return 1
   fi
-  local t_load
+  local t_load stub0=0
+  [ "$repl" = stub ] && stub0=$(cpu_s "$dyn_pid")
   t_load=$(date +%s.%N)
   echo "-- $name"
   "$ING" load "${load_args[@]}" --port "$port" >"$tmp/$name/load.out"
@@ -224,6 +225,10 @@ run() {
   local t_drained
   t_drained=$(date +%s.%N)
   echo "cpu=$(cpu_s)" >"$tmp/$name/cpu.txt"
+  # the null endpoint runs on the same cores: its CPU is shown beside seslog's
+  # (from the start of the load: node's own start is left out)
+  [ "$repl" = stub ] && awk -v a="$(cpu_s "$dyn_pid")" -v b="$stub0" \
+    'BEGIN { printf "stub_cpu=%.2f\n", a - b }' >>"$tmp/$name/cpu.txt"
   if [ "$repl" != 0 ]; then
     local p_last stored items=- max_p
     p_last=$(tail -1 "$tmp/$name/pending.txt" | cut -d' ' -f2)
@@ -340,20 +345,26 @@ f() {
   [ -z "$v" ] && [ -f "$tmp/$2/repl.out" ] && v=$(field "$1" "$tmp/$2/repl.out")
   echo "$v"
 }
-cpu() { sed -n 's/^cpu=//p' "$tmp/$1/cpu.txt" 2>/dev/null; }
-# cpu_us NAME: seslog's CPU microseconds an event committed in run NAME.
+cpu() { sed -n "s/^${2:-cpu}=//p" "$tmp/$1/cpu.txt" 2>/dev/null; }
+# cpu_us NAME [stub_cpu]: seslog's (or the null endpoint's) CPU
+# microseconds an event committed in run NAME.
 cpu_us() {
   local c n
-  c=$(cpu "$1")
+  c=$(cpu "$1" "${2:-cpu}")
   n=$(f ok "$1")
   awk -v c="$c" -v n="$n" 'BEGIN { if (c == "" || n + 0 == 0) print ""; else printf "%.1f\n", c * 1e6 / n }'
 }
 # median FIGURE PREFIX: the median over the rounds of FIGURE (a load.out
-# field, or cpu_us) of the runs PREFIX-1 .. PREFIX-ROUNDS.
+# field, cpu_us, or stub_us: the null endpoint's) of the runs PREFIX-1 ..
+# PREFIX-ROUNDS.
 median() {
   local r
   for r in $(seq 1 "$ROUNDS"); do
-    if [ "$1" = cpu_us ]; then cpu_us "$2-$r"; else f "$1" "$2-$r"; fi
+    case $1 in
+      cpu_us) cpu_us "$2-$r" ;;
+      stub_us) cpu_us "$2-$r" stub_cpu ;;
+      *) f "$1" "$2-$r" ;;
+    esac
   done | sort -g | awk 'NF { v[n++] = $1 } END {
     if (!n) exit
     if (n % 2) printf "%s", v[(n - 1) / 2]; else printf "%.10g", (v[n / 2 - 1] + v[n / 2]) / 2 }'
@@ -405,6 +416,8 @@ if [ "$SATURATION" = 1 ] && [ "$ONLY" != backlog ]; then
   row "spread of the change (min .. max)" "" "" "$(spread)" ""
   row "median seslog CPU us an event" "$cpu_off" "$cpu_stub" "$(pct "$cpu_stub" "$cpu_off")" \
     "(drain included)"
+  row "median null endpoint's CPU us an event" "" "$(median stub_us saturation-stub)" "" \
+    "(same cores)"
   echo "RESULT name=saturation rounds=$ROUNDS eps_off=$eps_off eps_stub=$eps_stub cpu_us_off=$cpu_off cpu_us_stub=$cpu_stub"
   echo
   row "saturation, dynalite B+C" "events/s committed" "latency p50 / p99" "items / s to drain" ""
