@@ -7,7 +7,12 @@
 #   2. paced, replicating bounces and complaints (the default types);
 #   3. paced, replicating every event (--dynamodb-types all): every event
 #      posted becomes an item, so the offered rate is the item rate;
-# and, at saturation, the same events without and with replication; then the
+# and, at saturation, the same events without replication and with a null
+# endpoint in BENCH_ROUNDS rounds of alternating order (off then stub, stub
+# then off, ...), so a neighbour's load on the shared cores falls on both
+# sides alike: each run's events/s and seslog's CPU time an event (user +
+# system from /proc/PID/stat, drain included), then the medians and their
+# change against the 5 % target; then once with dynalite; then the
 # drain rate alone: a backlog built while DynamoDB was away, emptied. During
 # each replicated run it samples seslog_outbox_pending{sink="dynamodb"}
 # every second until the outbox is empty, prints pending over time and the
@@ -20,7 +25,10 @@
 #   BENCH_CONNS=64        keep-alive connections
 #   BENCH_RATE=5000       events/s of the paced runs
 #   BENCH_DURATION=10     seconds of each paced run
-#   BENCH_SATURATION=1    0: skip the saturation pair
+#   BENCH_SATURATION=1    0: skip the saturation runs
+#   BENCH_ROUNDS=3        saturation rounds (one run without, one with the null endpoint)
+#   BENCH_PACED=1         0: skip the paced runs
+#   BENCH_BACKLOG=1       0: skip the drain run
 #   BENCH_ONLY=backlog    only the drain run
 #   BENCH_KEEP=1          keep the temp folder
 set -u
@@ -33,6 +41,9 @@ CONNS=${BENCH_CONNS:-64}
 RATE=${BENCH_RATE:-5000}
 DURATION=${BENCH_DURATION:-10}
 SATURATION=${BENCH_SATURATION:-1}
+ROUNDS=${BENCH_ROUNDS:-3}
+PACED=${BENCH_PACED:-1}
+BACKLOG=${BENCH_BACKLOG:-1}
 ONLY=${BENCH_ONLY:-}
 ING="$BENCH_DIR/ingest"
 DYNALITE=tests/node_modules/dynalite/cli.js
@@ -155,9 +166,9 @@ stop_server() {
   server_pid=
 }
 
-# cpu_s: user+system CPU seconds of the server so far.
+# cpu_s [PID]: user+system CPU seconds of the server (or of PID) so far.
 cpu_s() {
-  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$server_pid/stat" 2>/dev/null
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/${1:-$server_pid}/stat" 2>/dev/null
 }
 
 pending() {
@@ -198,7 +209,8 @@ run() {
   else
     start_server "$name" "$@" || return 1
   fi
-  local t_load
+  local t_load stub0=0
+  [ "$repl" = stub ] && stub0=$(cpu_s "$dyn_pid")
   t_load=$(date +%s.%N)
   echo "-- $name"
   "$ING" load "${load_args[@]}" --port "$port" >"$tmp/$name/load.out"
@@ -213,6 +225,10 @@ run() {
   local t_drained
   t_drained=$(date +%s.%N)
   echo "cpu=$(cpu_s)" >"$tmp/$name/cpu.txt"
+  # the null endpoint runs on the same cores: its CPU is shown beside seslog's
+  # (from the start of the load: node's own start is left out)
+  [ "$repl" = stub ] && awk -v a="$(cpu_s "$dyn_pid")" -v b="$stub0" \
+    'BEGIN { printf "stub_cpu=%.2f\n", a - b }' >>"$tmp/$name/cpu.txt"
   if [ "$repl" != 0 ]; then
     local p_last stored items=- max_p
     p_last=$(tail -1 "$tmp/$name/pending.txt" | cut -d' ' -f2)
@@ -303,18 +319,25 @@ echo "   by seslog, dynalite and the load generator (temp folder $tmp)"
 "$ING" prepare --cache-dir "$BENCH_DIR" --n "$N" --cert-dir "$tmp/certs" >"$tmp/prepare.out" ||
   { echo "bench: preparing the events failed" >&2; exit 1; }
 
-if [ "$ONLY" != backlog ]; then
+if [ "$ONLY" != backlog ] && [ "$PACED" != 0 ]; then
   run paced-off paced 0
   run paced-stub paced stub
   run paced-default paced 1
   run paced-all paced 1 --dynamodb-types all
 fi
 if [ "$SATURATION" = 1 ] && [ "$ONLY" != backlog ]; then
-  run saturation-off saturation 0
-  run saturation-stub saturation stub
+  for r in $(seq 1 "$ROUNDS"); do
+    if [ $((r % 2)) = 1 ]; then
+      run "saturation-off-$r" saturation 0
+      run "saturation-stub-$r" saturation stub
+    else
+      run "saturation-stub-$r" saturation stub
+      run "saturation-off-$r" saturation 0
+    fi
+  done
   run saturation-default saturation 1
 fi
-run_backlog
+[ "$BACKLOG" != 0 ] && run_backlog
 
 f() {
   local v
@@ -322,12 +345,45 @@ f() {
   [ -z "$v" ] && [ -f "$tmp/$2/repl.out" ] && v=$(field "$1" "$tmp/$2/repl.out")
   echo "$v"
 }
-cpu() { sed -n 's/^cpu=//p' "$tmp/$1/cpu.txt" 2>/dev/null; }
+cpu() { sed -n "s/^${2:-cpu}=//p" "$tmp/$1/cpu.txt" 2>/dev/null; }
+# cpu_us NAME [stub_cpu]: seslog's (or the null endpoint's) CPU
+# microseconds an event committed in run NAME.
+cpu_us() {
+  local c n
+  c=$(cpu "$1" "${2:-cpu}")
+  n=$(f ok "$1")
+  awk -v c="$c" -v n="$n" 'BEGIN { if (c == "" || n + 0 == 0) print ""; else printf "%.1f\n", c * 1e6 / n }'
+}
+# median FIGURE PREFIX: the median over the rounds of FIGURE (a load.out
+# field, cpu_us, or stub_us: the null endpoint's) of the runs PREFIX-1 ..
+# PREFIX-ROUNDS.
+median() {
+  local r
+  for r in $(seq 1 "$ROUNDS"); do
+    case $1 in
+      cpu_us) cpu_us "$2-$r" ;;
+      stub_us) cpu_us "$2-$r" stub_cpu ;;
+      *) f "$1" "$2-$r" ;;
+    esac
+  done | sort -g | awk 'NF { v[n++] = $1 } END {
+    if (!n) exit
+    if (n % 2) printf "%s", v[(n - 1) / 2]; else printf "%.10g", (v[n / 2 - 1] + v[n / 2]) / 2 }'
+}
+# spread: the lowest and highest per-round change of events/s.
+spread() {
+  local r
+  for r in $(seq 1 "$ROUNDS"); do
+    awk -v a="$(f eps "saturation-stub-$r")" -v b="$(f eps "saturation-off-$r")" \
+      'BEGIN { if (b + 0 > 0 && a != "") printf "%.1f\n", (a - b) * 100 / b }'
+  done | awk 'NF { if (n++ == 0 || $1 < lo) lo = $1; if (n == 1 || $1 > hi) hi = $1 }
+    END { if (n) printf "%+.1f .. %+.1f %%", lo, hi }'
+}
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0 || a == "") print "?"; else printf "%+.1f %%", (a - b) * 100 / b }'; }
 echo
 echo "== DynamoDB replication summary ($RATE events/s paced, 40 % bounces + 15 % complaints; $(nproc) cores)"
 row() { printf '%-40s %-19s %-19s %-19s %-19s\n' "$@"; }
 both() { echo "$(f "$1" "$3") / $(f "$2" "$3")"; }
+if [ "$PACED" != 0 ] && [ "$ONLY" != backlog ]; then
 row "paced run" "no replication" "null endpoint" "dynalite B+C" "dynalite all types"
 row "events/s committed" "$(f eps paced-off)" "$(f eps paced-stub)" "$(f eps paced-default)" "$(f eps paced-all)"
 row "latency ms p50 / p99" "$(both p50 p99 paced-off)" "$(both p50 p99 paced-stub)" "$(both p50 p99 paced-default)" \
@@ -341,20 +397,38 @@ row "max pending / s to drain after load" "-" "$(both max_pending drain_s paced-
   "$(both max_pending drain_s paced-default)" "$(both max_pending drain_s paced-all)"
 row "errors" "$(f error_kinds paced-off)" "$(f error_kinds paced-stub)" "$(f error_kinds paced-default)" \
   "$(f error_kinds paced-all)"
+fi
 if [ "$SATURATION" = 1 ] && [ "$ONLY" != backlog ]; then
   echo
-  row "saturation ($N events)" "no replication" "null endpoint" "dynalite B+C" ""
-  row "events/s committed" "$(f eps saturation-off)" "$(f eps saturation-stub)" "$(f eps saturation-default)" ""
-  row "change against no replication" "" "$(pct "$(f eps saturation-stub)" "$(f eps saturation-off)")" \
-    "$(pct "$(f eps saturation-default)" "$(f eps saturation-off)")" ""
-  row "latency ms p50 / p99" "$(both p50 p99 saturation-off)" "$(both p50 p99 saturation-stub)" \
-    "$(both p50 p99 saturation-default)" ""
-  row "items / s to drain after load" "-" "$(both stored drain_s saturation-stub)" \
+  row "saturation ($N events), round" "no replication" "null endpoint" "change" "order"
+  for r in $(seq 1 "$ROUNDS"); do
+    order="off, stub"
+    [ $((r % 2)) = 0 ] && order="stub, off"
+    row "$r: events/s committed" "$(f eps "saturation-off-$r")" "$(f eps "saturation-stub-$r")" \
+      "$(pct "$(f eps "saturation-stub-$r")" "$(f eps "saturation-off-$r")")" "$order"
+    row "$r: seslog CPU us an event" "$(cpu_us "saturation-off-$r")" "$(cpu_us "saturation-stub-$r")" \
+      "$(pct "$(cpu_us "saturation-stub-$r")" "$(cpu_us "saturation-off-$r")")" ""
+  done
+  eps_off=$(median eps saturation-off) eps_stub=$(median eps saturation-stub)
+  cpu_off=$(median cpu_us saturation-off) cpu_stub=$(median cpu_us saturation-stub)
+  row "median events/s of $ROUNDS" "$eps_off" "$eps_stub" "$(pct "$eps_stub" "$eps_off")" \
+    "target >= -5.0 %"
+  row "spread of the change (min .. max)" "" "" "$(spread)" ""
+  row "median seslog CPU us an event" "$cpu_off" "$cpu_stub" "$(pct "$cpu_stub" "$cpu_off")" \
+    "(drain included)"
+  row "median null endpoint's CPU us an event" "" "$(median stub_us saturation-stub)" "" \
+    "(same cores)"
+  echo "RESULT name=saturation rounds=$ROUNDS eps_off=$eps_off eps_stub=$eps_stub cpu_us_off=$cpu_off cpu_us_stub=$cpu_stub"
+  echo
+  row "saturation, dynalite B+C" "events/s committed" "latency p50 / p99" "items / s to drain" ""
+  row "" "$(f eps saturation-default)" "$(both p50 p99 saturation-default)" \
     "$(both items drain_s saturation-default)" ""
 fi
-echo
-row "drain rate of a backlog (no ingest)" "$(f drain_rate backlog) items/s" "($(f backlog backlog) rows," \
-  "table: $(f items backlog))" ""
+if [ "$BACKLOG" != 0 ]; then
+  echo
+  row "drain rate of a backlog (no ingest)" "$(f drain_rate backlog) items/s" "($(f backlog backlog) rows," \
+    "table: $(f items backlog))" ""
+fi
 echo
 echo "   'Keeps up': pending stays bounded during the load and is 0 soon after it. The null endpoint"
 echo "   shows what replication costs seslog itself (the 5 % target); with dynalite, a Node.js"

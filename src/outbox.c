@@ -807,23 +807,42 @@ typedef struct verdict_req {
   char error[200];
 } verdict_req;
 
+static int cmp_int64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Deletes the delivered rows ids[0..n) (sorted here): one statement per
+ * run of consecutive ids, which a delivery's rows mostly are. Every id of
+ * such a run is one of the given rows, so the range deletes exactly them,
+ * walking the table once instead of seeking each row. Returns 0 or SL_EDB. */
+static int delete_rows(outbox *ob, int64_t *ids, size_t n) {
+  sqlite3_stmt *del = store_stmt(ob->st, "DELETE FROM outbox WHERE id BETWEEN ? AND ?");
+  if (!del) return SL_EDB;
+  qsort(ids, n, sizeof *ids, cmp_int64);
+  int rc = 0;
+  for (size_t i = 0, j; !rc && i < n; i = j) {
+    j = i + 1;
+    while (j < n && ids[j] == ids[j - 1] + 1) j++; /* ids[i..j) is one run */
+    sqlite3_bind_int64(del, 1, ids[i]);
+    sqlite3_bind_int64(del, 2, ids[j - 1]);
+    if (sqlite3_step(del) != SQLITE_DONE) rc = SL_EDB;
+    sqlite3_reset(del);
+  }
+  return rc;
+}
+
 static int apply_verdicts(store_req *r, sqlite3 *db) {
   verdict_req *v = r->ud;
   (void)db;
-  sqlite3_stmt *del = NULL, *upd = NULL;
-  int rc = 0;
-  if (v->n_del && !(del = store_stmt(v->ob->st, "DELETE FROM outbox WHERE id = ?"))) rc = SL_EDB;
+  sqlite3_stmt *upd = NULL;
+  int rc = v->n_del ? delete_rows(v->ob, v->del_ids, v->n_del) : 0;
   if (!rc && v->n_upd &&
       !(upd = store_stmt(v->ob->st,
                          "UPDATE outbox SET attempts = ?, nextAttemptAt = ?, lastError = ?, "
                          "state = CASE WHEN ? THEN 'dead' ELSE state END, "
                          "payload = coalesce(?, payload) WHERE id = ?")))
     rc = SL_EDB;
-  for (size_t i = 0; !rc && i < v->n_del; i++) {
-    sqlite3_bind_int64(del, 1, v->del_ids[i]);
-    if (sqlite3_step(del) != SQLITE_DONE) rc = SL_EDB;
-    sqlite3_reset(del);
-  }
   for (size_t i = 0; !rc && i < v->n_upd; i++) {
     sqlite3_bind_int(upd, 1, v->upd[i].attempts);
     sqlite3_bind_int64(upd, 2, v->upd[i].next_at);

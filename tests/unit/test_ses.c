@@ -1,12 +1,15 @@
 /* test_ses.c - ses: the 15 SES documentation examples, times, errors, the
  * DynamoDB item round trip and the API JSON. */
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dynamodb.h"
 #include "error.h"
 #include "ses.h"
 #include "unit.h"
+#include "util.h"
 
 /* a == b where either may be NULL */
 #define ASSERT_STR_OR_NULL(a, b) \
@@ -893,6 +896,63 @@ static int t_field_table(void) {
   return 0;
 }
 
+/* dynamodb_item writes a string without escapes in one piece and any other
+ * through buf_json_string: every value comes out as buf_json_string writes
+ * it ('<', '>', '&', U+2028/U+2029, quotes, backslashes and control
+ * characters escaped; other UTF-8, U+2019 with its 0xE2 lead byte among
+ * it, as it is), one special byte at a time. */
+static int t_dynamodb_item_escapes(void) {
+  static const char *const special[] = {"",
+                                        "<",
+                                        ">",
+                                        "&",
+                                        "\"",
+                                        "\\",
+                                        "\t",
+                                        "\n",
+                                        "\x01",
+                                        "\x1f",
+                                        "\xe2\x80\xa8",
+                                        "\xe2\x80\xa9",
+                                        "\xe2\x80\x99",
+                                        "caf\xc3\xa9",
+                                        "\r",
+                                        "<<&>>",
+                                        "x <y@example.com> & z",
+                                        "\xe2",
+                                        "\xe2\x80",
+                                        "\xe2\xe2\x80\xa8",
+                                        "\xe2\x80\xa8\xe2\x80\xa9",
+                                        "<\"",
+                                        "\xe2\x80\xa8\\"};
+  size_t n_special = sizeof special / sizeof *special;
+  for (size_t i = 0; i < n_special + 0x1f; i++) {
+    char value[32], control[2] = {(char)(i - n_special + 1), 0}; /* then each of 0x01-0x1f */
+    snprintf(value, sizeof value, "a%sb", i < n_special ? special[i] : control);
+    ses_event e = {0};
+    e.notification_type = (char *)"Bounce";
+    e.message_id = value;
+    e.time_stamp = (char *)"2016-01-27T14:59:38.237Z";
+    e.reporting_mta = value;
+    buf want;
+    buf_init(&want, 4096);
+    buf_appends(&want, "{\"messageId\":{\"S\":");
+    buf_json_string(&want, value);
+    buf_appends(&want,
+                "},\"timeStamp\":{\"S\":\"2016-01-27T14:59:38.237Z\"},"
+                "\"notificationType\":{\"S\":\"Bounce\"},\"reportingMTA\":{\"S\":");
+    buf_json_string(&want, value);
+    buf_appends(&want, "}}");
+    char *item = dynamodb_item(&e, ~0u, 0);
+    int same = item && want.data && strcmp(item, want.data) == 0;
+    if (!same) fprintf(stderr, "    got  %s\n    want %s\n", item ? item : "(null)", want.data);
+    free(item);
+    buf_free(&want);
+    if (!same) UNIT_FAIL_("the item of a value with special byte %zu", i);
+  }
+  return 0;
+}
+
 const struct unit_test ses_tests[] = {
     {"fixtures", t_fixtures},
     {"field_table", t_field_table},
@@ -904,6 +964,7 @@ const struct unit_test ses_tests[] = {
     {"dynamodb_round_trip", t_dynamodb_round_trip},
     {"dynamodb_item_details", t_dynamodb_item_details},
     {"dynamodb_errors", t_dynamodb_errors},
+    {"dynamodb_item_escapes", t_dynamodb_item_escapes},
     {"to_json", t_to_json},
     {"json_escaping", t_json_escaping},
     {0},
