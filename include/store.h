@@ -128,11 +128,21 @@ void store_req_free(store_req *req);
  * dictionary trained meanwhile changes nothing), and the texts of its list
  * fields. Put the result in the event's request (req->prep, with req->ev
  * e): the writer then only binds and steps, and stores the same row it
- * would have made itself. e must not change afterwards. Thread-safe.
+ * would have made itself. e must not change afterwards (but see
+ * store_prep_drop_raw). Thread-safe.
  * Returns 0, or SL_ENOMEM (nothing prepared: the writer does it). */
 int store_prepare(store *s, const ses_event *e, store_prep **out);
 
 void store_prep_free(store_prep *p);
+
+/* Frees e's original JSON (e->raw NULL, raw_len kept) when p, made from
+ * e by store_prepare, holds it compressed with a dictionary: that frame is
+ * all the writer stores, and the one lookup that reads the text (a twin,
+ * for an event whose messageId is stored already: twin.h) decodes it from
+ * p again. A batch of events waiting for the writer then takes about half
+ * the memory. Call it on the thread that owns e, before the writer has
+ * it. Returns 1 when freed, 0 when e keeps its text. */
+int store_prep_drop_raw(const store_prep *p, ses_event *e);
 
 /* For a writer of many events at once (seslog import), before it writes
  * the first of reqs (nothing else writing meanwhile): when the database

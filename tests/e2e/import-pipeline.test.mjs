@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { runSeslog, tempDir, sqlite, countEvents, q } from './lib.mjs';
+import { runSeslog, tempDir, sqlite, countEvents, q, sesFixture } from './lib.mjs';
 import { genEvent, genFile } from './import-gen.mjs';
 import { mountTmpfs, unmount } from './reliability-lib.mjs';
 
@@ -138,4 +138,56 @@ test('a full disk part way (tmpfs): one stop line, every event read counted and 
   const listed = r.stderr.split('\n').filter((l) => l.startsWith(`${file}:`) && !l.includes('more rejected documents')).length;
   const unlisted = Number(/(\d+) more rejected documents not listed/.exec(r.stderr)?.[1] ?? 0);
   assert.equal(listed + unlisted, rejected, r.stderr);
+});
+
+/** The item the original Lambda wrote to DynamoDB for SES event ev, at SNS Timestamp ts. */
+function lambdaItem(ev, ts) {
+  const type = ev.notificationType ?? ev.eventType;
+  const obj = ev[type.charAt(0).toLowerCase() + type.slice(1)];
+  const item = { messageId: ev.mail.messageId, timeStamp: ts, notificationType: type,
+    destinationAddress: ev.mail.destination.join(',') };
+  if (obj.reportingMTA) item.reportingMTA = obj.reportingMTA;
+  if (type === 'Bounce') item.bouncedRecipients = JSON.stringify(obj.bouncedRecipients);
+  if (type === 'Complaint') Object.assign(item, { complaintFeedbackType: obj.complaintFeedbackType, feedbackId: obj.feedbackId });
+  return { Item: Object.fromEntries(Object.entries(item).map(([k, v]) => [k, { S: v }])) };
+}
+
+test('events whose text the reader dropped once compressed: a DynamoDB item and its SES JSON are still one event', T, async () => {
+  // With a compression dictionary the reader keeps only an event's
+  // compressed frame; the twin lookup, which reads the text, decodes it.
+  const tag = crypto.randomUUID();
+  const names = ['ses-notification-delivery-awsdocs', 'ses-event-bounce-awsdocs', 'ses-event-delivery-awsdocs',
+    'ses-notification-complaint-with-feedback-awsdocs'];
+  const events = names.map((n) => {
+    const ev = sesFixture(n);
+    ev.mail.messageId = `${n}-${tag}`;
+    return ev;
+  });
+  const snsTs = (ev) => { // the SNS Timestamp, 2.5 s after the event's own time
+    const type = ev.notificationType ?? ev.eventType;
+    return new Date(Date.parse(ev[type.charAt(0).toLowerCase() + type.slice(1)].timestamp) + 2500).toISOString();
+  };
+  const dir = tempDir('seslog-import-pipeline-');
+  const items = path.join(dir, 'items.json');
+  fs.writeFileSync(items, `${events.map((ev) => JSON.stringify(lambdaItem(ev, snsTs(ev)))).join('\n')}\n`);
+  const bare = path.join(dir, 'bare.jsonl');
+  fs.writeFileSync(bare, `${events.map((ev) => JSON.stringify(ev)).join('\n')}\n`);
+  const seed = path.join(dir, 'seed.jsonl');
+  genFile(seed, 600, 'jsonl', false, `seed-${tag}`);
+  const n = events.length;
+  const imp = async (file, db) => {
+    const r = await runSeslog(['import', '--db', db, file], { env: SAFE_ENV });
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.trimEnd().split('\n').pop();
+  };
+  for (const [first, second] of [[items, bare], [bare, items]]) {
+    const db = path.join(tempDir('seslog-import-pipeline-'), 'db', 'seslog.db');
+    assert.equal(await imp(seed, db), 'imported 600, duplicates 0, rejected 0');
+    assert.ok((await sqlite(db, 'SELECT count(*) AS n FROM raw_dicts'))[0].n >= 1, 'no dictionary was trained');
+    assert.equal(await imp(first, db), `imported ${n}, duplicates 0, rejected 0`);
+    assert.equal(await imp(second, db), `imported 0, duplicates ${n}, rejected 0`);
+    const rows = await sqlite(db, `SELECT count(*) AS n, sum(rawDict > 0) AS packed FROM SesEventMessages
+      WHERE messageId LIKE ${q(`%-${tag}`)}`);
+    assert.deepEqual(rows[0], { n, packed: n }, 'each stored once, compressed with the dictionary');
+  }
 });
