@@ -42,8 +42,8 @@ async function storeOne(srv) {
 }
 
 test('the thread pool has 8 threads unless UV_THREADPOOL_SIZE says otherwise', { timeout: 60000 }, async (t) => {
-  // Both servers store one event, which starts the pool: the one left to
-  // seslog's default has 7 threads more than the one told to use 1.
+  // libuv's pool, the queries' (metrics_load runs one at start): the server
+  // left to seslog's default has 7 threads more than the one told to use 1.
   // (an undefined value leaves the variable out of the child's environment)
   const dflt = await startServer({ t, env: { UV_THREADPOOL_SIZE: undefined } });
   const one = await startServer({ t, env: { UV_THREADPOOL_SIZE: '1' } });
