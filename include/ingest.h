@@ -61,6 +61,10 @@ typedef struct ingest ingest;
 /* Every module is borrowed and must outlive the ingest. */
 int ingest_new(uv_loop_t *loop, store *st, certcache *cc, outbound *ob, subs *sb,
                const struct ingest_opts *opts, ingest **out);
+/* At the stop, once nothing more is handed to ingest: closes the loop
+ * handle of the verifying workers as soon as their last job is answered
+ * (later jobs run on the loop). ingest_free joins the workers. */
+void ingest_close(ingest *in);
 void ingest_free(ingest *in);
 
 /* Handles one POST /sns; answers req now or after the commit. */

@@ -380,6 +380,7 @@ static const char *aws_endpoint_env(const char *service) {
 static void on_outbound_closed(void *ud) {
   app *ap = ud;
   if (ap->box) outbox_close(ap->box, on_outbox_closed, ap);
+  ingest_close(ap->in);
   uv_close((uv_handle_t *)&ap->store_async, NULL);
   uv_close((uv_handle_t *)&ap->sigint, NULL);
   uv_close((uv_handle_t *)&ap->sigterm, NULL);
@@ -921,6 +922,7 @@ static void app_close_handles(app *ap) {
   sesrep_close(ap->sesrep);
   if (ap->sqs) sqs_close(ap->sqs, NULL, NULL);
   awscreds_close(ap->creds);
+  ingest_close(ap->in);
   if (ap->handles_ok) {
     uv_close((uv_handle_t *)&ap->store_async, NULL);
     uv_close((uv_handle_t *)&ap->sigint, NULL);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "http.h"
@@ -16,6 +18,8 @@
 #include "util.h"
 
 #define RECENT_MAX 100
+#define INGEST_WORKERS_MIN 2 /* verifying workers: the online cores within these bounds */
+#define INGEST_WORKERS_MAX 8
 #define HINT_SLOTS 4 /* signing certificates remembered for the pool */
 
 #define CONFIRM_ATTEMPTS 3     /* SubscribeURL fetches before answering 503 */
@@ -49,6 +53,24 @@ struct ingest {
     sns_cert *cert; /* a reference */
   } hints[HINT_SLOTS];
   size_t hint_next; /* slot replaced next */
+  /* The verifying workers (workers_start): the loop queues jobs on todo,
+   * the workers put them on done and wake the loop through efd only when
+   * done was empty, so that one wake-up carries a batch of results. */
+  pthread_mutex_t wq_mu;
+  pthread_cond_t wq_cv;  /* todo has a job, or wq_stop */
+  struct job *todo_head; /* FIFO, under wq_mu */
+  struct job *todo_tail;
+  struct job *done_head; /* FIFO, under wq_mu */
+  struct job *done_tail;
+  int wq_idle; /* workers waiting on wq_cv, under wq_mu */
+  int wq_stop; /* under wq_mu */
+  pthread_t workers[INGEST_WORKERS_MAX];
+  size_t n_workers;   /* started; 0: jobs run inline on the loop */
+  int efd;            /* eventfd, -1 until started */
+  uv_poll_t wq_poll;  /* efd's readiness, on the loop */
+  size_t wq_inflight; /* jobs queued or running, loop only */
+  int wq_started;     /* workers_start was tried */
+  int wq_closing;     /* ingest_close: close wq_poll once idle */
 };
 
 /* One request on its way through the certificate fetch and the store. */
@@ -63,7 +85,7 @@ typedef struct job {
   uv_timer_t *timer;  /* confirmation retry timer, or NULL */
   int attempts;       /* SubscribeURL fetches made */
   char why[256];      /* last confirmation error */
-  /* Parsing and verification run on the libuv thread pool; these carry
+  /* Parsing and verification run on the verifying workers; these carry
    * their results back to the loop. */
   uv_work_t work;
   sns_cert *cert;      /* a reference, held while verifying */
@@ -73,6 +95,11 @@ typedef struct job {
   ses_event *ev;       /* the Notification's SES event, parsed after verifying */
   int ses_rc;          /* and ses_parse's result */
   const char *ses_why; /* and its sentence, static */
+
+  /* On the verifying workers (on_pool): */
+  uv_work_cb work_cb;        /* what a worker runs on work */
+  uv_after_work_cb after_cb; /* and then the loop */
+  struct job *wq_next;       /* on the workers' todo or done list */
 } job;
 
 #define POOL_NICE 5             /* nice of the verifying threads, see yield_to_writer */
@@ -119,17 +146,31 @@ int ingest_new(uv_loop_t *loop, store *st, certcache *cc, outbound *ob, subs *sb
   in->cb_ud = opts->ud;
   in->topics = opts->topic_arns;
   in->n_topics = opts->n_topic_arns;
-  /* Envelopes are parsed and verified on libuv's thread pool, which the
-   * read-only queries (readpool.c) share, each for up to --query-timeout:
-   * more threads than libuv's 4, so that a few slow queries leave threads
-   * to verify with. Read when the pool starts (its first work), so it is
+  /* The read-only queries (readpool.c) run on libuv's thread pool, each
+   * for up to --query-timeout: more threads than libuv's 4, as when the
+   * envelopes were verified there too (they now have workers of their own,
+   * workers_start). Read when the pool starts (its first work), so it is
    * set here, before any; an operator's own setting wins. */
   setenv("UV_THREADPOOL_SIZE", INGEST_POOL_THREADS, 0);
   if (opts->basic_auth && !(in->basic_auth = strdup(opts->basic_auth))) {
     free(in);
     return SL_ENOMEM;
   }
+  in->efd = -1;
   if (pthread_mutex_init(&in->hint_mu, NULL)) {
+    free(in->basic_auth);
+    free(in);
+    return SL_ENOMEM;
+  }
+  if (pthread_mutex_init(&in->wq_mu, NULL)) {
+    pthread_mutex_destroy(&in->hint_mu);
+    free(in->basic_auth);
+    free(in);
+    return SL_ENOMEM;
+  }
+  if (pthread_cond_init(&in->wq_cv, NULL)) {
+    pthread_mutex_destroy(&in->wq_mu);
+    pthread_mutex_destroy(&in->hint_mu);
     free(in->basic_auth);
     free(in);
     return SL_ENOMEM;
@@ -138,8 +179,24 @@ int ingest_new(uv_loop_t *loop, store *st, certcache *cc, outbound *ob, subs *sb
   return 0;
 }
 
+/* Stops and joins the workers (each finishes the jobs still queued
+ * first; after ingest_close and the loop's end there are none). */
+static void workers_stop(ingest *in) {
+  pthread_mutex_lock(&in->wq_mu);
+  in->wq_stop = 1;
+  pthread_cond_broadcast(&in->wq_cv);
+  pthread_mutex_unlock(&in->wq_mu);
+  for (size_t i = 0; i < in->n_workers; i++) pthread_join(in->workers[i], NULL);
+  in->n_workers = 0;
+  if (in->efd >= 0) close(in->efd);
+  in->efd = -1;
+}
+
 void ingest_free(ingest *in) {
   if (!in) return;
+  workers_stop(in);
+  pthread_cond_destroy(&in->wq_cv);
+  pthread_mutex_destroy(&in->wq_mu);
   for (size_t i = 0; i < HINT_SLOTS; i++) {
     free(in->hints[i].url);
     sns_cert_free(in->hints[i].cert);
@@ -535,18 +592,144 @@ static void accept_verified(job *j) {
   submit(j, ev);
 }
 
-/* Runs work(j) on the libuv thread pool, then after(j) on the loop; both
- * inline when the pool refuses the work. */
+/* A worker: runs the queued jobs' work_cb, oldest first, and puts them on
+ * the done list; writes efd only when that list was empty (the loop has
+ * not yet been woken for it), so one wake-up carries every result that
+ * came in meanwhile. */
+static void yield_to_writer(void);
+
+static void *worker_main(void *arg) {
+  ingest *in = arg;
+  pthread_setname_np(pthread_self(), "seslog-verify");
+  yield_to_writer();
+  pthread_mutex_lock(&in->wq_mu);
+  for (;;) {
+    while (!in->todo_head && !in->wq_stop) {
+      in->wq_idle++;
+      pthread_cond_wait(&in->wq_cv, &in->wq_mu);
+      in->wq_idle--;
+    }
+    job *j = in->todo_head;
+    if (!j) break; /* stopping, nothing left */
+    if (!(in->todo_head = j->wq_next)) in->todo_tail = NULL;
+    pthread_mutex_unlock(&in->wq_mu);
+    j->work_cb(&j->work);
+    j->wq_next = NULL;
+    pthread_mutex_lock(&in->wq_mu);
+    int wake = !in->done_head;
+    if (in->done_tail)
+      in->done_tail->wq_next = j;
+    else
+      in->done_head = j;
+    in->done_tail = j;
+    if (wake) {
+      pthread_mutex_unlock(&in->wq_mu);
+      uint64_t one = 1;
+      ssize_t n = write(in->efd, &one, sizeof one); /* fails only when the counter is full */
+      (void)n;
+      pthread_mutex_lock(&in->wq_mu);
+    }
+  }
+  pthread_mutex_unlock(&in->wq_mu);
+  return NULL;
+}
+
+/* On the loop: efd is readable; runs the after_cb of every finished job.
+ * efd is read before the list is taken, so a result put on the list after
+ * the take writes efd again. */
+static void on_workers_done(uv_poll_t *p, int status, int events) {
+  (void)status;
+  (void)events;
+  ingest *in = p->data;
+  uint64_t v;
+  ssize_t n = read(in->efd, &v, sizeof v); /* EAGAIN when another wake-up took them */
+  (void)n;
+  pthread_mutex_lock(&in->wq_mu);
+  job *j = in->done_head;
+  in->done_head = in->done_tail = NULL;
+  pthread_mutex_unlock(&in->wq_mu);
+  while (j) {
+    job *next = j->wq_next;
+    in->wq_inflight--;
+    j->after_cb(&j->work, 0); /* may queue the job again, or free it */
+    j = next;
+  }
+  if (in->wq_inflight) return;
+  if (in->wq_closing)
+    uv_close((uv_handle_t *)&in->wq_poll, NULL);
+  else
+    uv_unref((uv_handle_t *)&in->wq_poll); /* idle workers keep no loop running */
+}
+
+/* Starts the workers, once, at the first job: as many as the cores online
+ * (within INGEST_WORKERS_MIN..MAX). They are plain threads, not libuv's
+ * pool: that pool wakes the loop through one uv_async per result, and on
+ * two cores the loop often spun on the async while the thread that sent it
+ * was preempted; the queries (readpool.c) keep that pool to themselves.
+ * Returns the workers started (0: jobs run inline). */
+static size_t workers_start(ingest *in) {
+  if (in->wq_started) return in->n_workers;
+  in->wq_started = 1;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  size_t want = cores < INGEST_WORKERS_MIN   ? INGEST_WORKERS_MIN
+                : cores > INGEST_WORKERS_MAX ? INGEST_WORKERS_MAX
+                                             : (size_t)cores;
+  in->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (in->efd < 0 || uv_poll_init(in->loop, &in->wq_poll, in->efd)) {
+    if (in->efd >= 0) close(in->efd);
+    in->efd = -1;
+    log_kv(LOG_WARN, "cannot start the verifying workers; envelopes are verified on the loop",
+           NULL);
+    return 0;
+  }
+  in->wq_poll.data = in;
+  uv_poll_start(&in->wq_poll, UV_READABLE, on_workers_done);
+  uv_unref((uv_handle_t *)&in->wq_poll);
+  while (in->n_workers < want &&
+         pthread_create(&in->workers[in->n_workers], NULL, worker_main, in) == 0)
+    in->n_workers++;
+  if (!in->n_workers) {
+    log_kv(LOG_WARN, "cannot start the verifying workers; envelopes are verified on the loop",
+           NULL);
+    uv_close((uv_handle_t *)&in->wq_poll, NULL);
+  }
+  return in->n_workers;
+}
+
+void ingest_close(ingest *in) {
+  if (!in || in->wq_closing) return;
+  in->wq_closing = 1;
+  if (in->n_workers && !in->wq_inflight) uv_close((uv_handle_t *)&in->wq_poll, NULL);
+}
+
+/* Runs work(j) on a worker, then after(j) on the loop; both inline when
+ * there is no worker (none could start, or the ingest is closing). */
 static void on_pool(job *j, uv_work_cb work, uv_after_work_cb after) {
+  ingest *in = j->in;
   j->work.data = j;
-  if (uv_queue_work(j->in->loop, &j->work, work, after) == 0) return;
+  if (!in->wq_closing && workers_start(in)) {
+    j->work_cb = work;
+    j->after_cb = after;
+    j->wq_next = NULL;
+    if (!in->wq_inflight++) uv_ref((uv_handle_t *)&in->wq_poll);
+    pthread_mutex_lock(&in->wq_mu);
+    if (in->todo_tail)
+      in->todo_tail->wq_next = j;
+    else
+      in->todo_head = j;
+    in->todo_tail = j;
+    int idle = in->wq_idle;
+    pthread_mutex_unlock(&in->wq_mu);
+    if (idle) pthread_cond_signal(&in->wq_cv);
+    return;
+  }
   work(&j->work);
   after(&j->work, 0);
 }
 
 /* Lowers the calling pool thread's priority, once per thread (Linux nice
  * values are per thread). The writer is the one serial stage of ingest:
- * when eight verifying threads, the loop and the writer share two cores,
+ * when the verifying threads, the loop and the writer share two cores,
  * the writer must not wait behind verifications whose events could only
  * queue up for it. Measured under other load: 4,200 -> 6,200 events/s at
  * saturation; on an idle machine no change. Best effort: a refusal

@@ -1,11 +1,13 @@
-// verify-pool.test.mjs - SNS envelopes are parsed and verified on libuv's
-// thread pool (issue 14): its size, clients that hang up while their event
-// is on the pool, and a stop while events are on it.
+// verify-pool.test.mjs - SNS envelopes are parsed and verified on workers of
+// their own, libuv's thread pool staying the queries' (issue 14): their
+// number, clients that hang up while their event is on them, and a stop
+// while events are on them.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import {
   startServer, signEnvelope, countEvents, uniqueBounce, post, q, sleep, DEFAULT_TOPIC, assertError,
 } from './lib.mjs';
@@ -20,6 +22,17 @@ function threads(pid) {
   return fs.readdirSync(`/proc/${pid}/task`).length;
 }
 
+// the threads of pid named name
+function named(pid, name) {
+  return fs.readdirSync(`/proc/${pid}/task`).filter((tid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim() === name;
+    } catch {
+      return false; // ended meanwhile
+    }
+  }).length;
+}
+
 async function storeOne(srv) {
   const ses = uniqueBounce();
   const res = await post(srv.url, '/sns', signEnvelope({ message: ses }));
@@ -29,8 +42,8 @@ async function storeOne(srv) {
 }
 
 test('the thread pool has 8 threads unless UV_THREADPOOL_SIZE says otherwise', { timeout: 60000 }, async (t) => {
-  // Both servers store one event, which starts the pool: the one left to
-  // seslog's default has 7 threads more than the one told to use 1.
+  // libuv's pool, the queries' (metrics_load runs one at start): the server
+  // left to seslog's default has 7 threads more than the one told to use 1.
   // (an undefined value leaves the variable out of the child's environment)
   const dflt = await startServer({ t, env: { UV_THREADPOOL_SIZE: undefined } });
   const one = await startServer({ t, env: { UV_THREADPOOL_SIZE: '1' } });
@@ -41,6 +54,25 @@ test('the thread pool has 8 threads unless UV_THREADPOOL_SIZE says otherwise', {
     `threads: default ${threads(dflt.child.pid)}, UV_THREADPOOL_SIZE=1 ${threads(one.child.pid)}`);
   await dflt.stop();
   await one.stop();
+});
+
+test('the verifying workers: one per online core (2 to 8), whatever UV_THREADPOOL_SIZE says', { timeout: 60000 }, async (t) => {
+  // They start with the first envelope, not before.
+  const want = Math.min(8, Math.max(2, os.cpus().length));
+  const one = await startServer({ t, env: { UV_THREADPOOL_SIZE: '1' } });
+  assert.equal(named(one.child.pid, 'seslog-verify'), 0);
+  await storeOne(one);
+  await sleep(200);
+  assert.equal(named(one.child.pid, 'seslog-verify'), want);
+  // a burst of events on them: all stored
+  const burst = [];
+  for (let i = 0; i < 100; i++) burst.push(uniqueBounce());
+  const answers = await Promise.all(burst.map((ses, i) =>
+    post(one.url, '/sns', signEnvelope({ message: ses, signatureVersion: String(1 + (i % 2)) }))));
+  for (const res of answers) assert.equal(res.json?.status, 'stored', res.text);
+  assert.equal(await countEvents(one.db, `WHERE messageId IN (${burst.map((s) => q(s.mail.messageId)).join(',')})`), 100);
+  assert.equal(named(one.child.pid, 'seslog-verify'), want);
+  await one.stop(); // exit 0: the workers' loop handle closed, no sanitizer report
 });
 
 test('clients that hang up while their events are verified: the next ones are answered, the stop is clean', { timeout: 60000 }, async (t) => {

@@ -1016,14 +1016,63 @@ static int t_verify_threads(void) {
     job.certs[i] = load_cert(fixtures[i].cert);
     ASSERT_TRUE(job.msgs[i] && job.certs[i]);
   }
-  pthread_t th[4];
-  for (int t = 0; t < 4; t++) ASSERT_INT_EQ(pthread_create(&th[t], NULL, verify_thread, &job), 0);
-  for (int t = 0; t < 4; t++) pthread_join(th[t], NULL);
+  /* more threads than a certificate keeps key contexts (8): some are set
+   * up for one message and freed */
+  pthread_t th[12];
+  for (int t = 0; t < 12; t++) ASSERT_INT_EQ(pthread_create(&th[t], NULL, verify_thread, &job), 0);
+  for (int t = 0; t < 12; t++) pthread_join(th[t], NULL);
   ASSERT_INT_EQ(job.failures, 0);
   for (size_t i = 0; i < N_FIXTURES; i++) {
     sns_msg_free(job.msgs[i]);
     sns_cert_free(job.certs[i]);
   }
+  return 0;
+}
+
+/* A certificate's kept key contexts give the right answer after a good
+ * signature, a changed one, one of the wrong length and one of the other
+ * digest, in every order: a context reused after a mismatch or an error
+ * judges the next message alone. */
+static int t_verify_reuse(void) {
+  sns_msg *v1 = load_msg("sns/sns-v1-notification-with-subject-aws-sdk-java-v2.json");
+  sns_msg *v2 = load_msg("sns/sns-v2-notification-aws-sdk-java-v2.json");
+  sns_msg *changed = load_msg("sns/sns-v2-notification-aws-sdk-java-v2.json");
+  sns_msg *shortsig = load_msg("sns/sns-v2-notification-aws-sdk-java-v2.json");
+  sns_msg *swapped = load_msg("sns/sns-v1-notification-with-subject-aws-sdk-java-v2.json");
+  sns_cert *c = load_cert(CERT_7506);
+  ASSERT_TRUE(v1 && v2 && changed && shortsig && swapped && c);
+  changed->signature[10] = changed->signature[10] == 'A' ? 'B' : 'A';
+  ASSERT_INT_EQ(replace(&shortsig->signature, "AAAA"), 0);
+  ASSERT_INT_EQ(replace(&swapped->signature_version, "2"), 0);
+  struct {
+    sns_msg *m;
+    int expect;
+  } seq[] = {{v2, 0},
+             {changed, SL_ESIG},
+             {v2, 0},
+             {shortsig, SL_ESIG},
+             {v2, 0},
+             {v1, 0},
+             {swapped, SL_ESIG},
+             {v1, 0},
+             {changed, SL_ESIG},
+             {shortsig, SL_ESIG},
+             {v1, 0},
+             {v2, 0},
+             {swapped, SL_ESIG},
+             {v2, 0}};
+  for (int round = 0; round < 20; round++)
+    for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+      int rc = sns_verify(seq[i].m, c);
+      if (rc != seq[i].expect) fprintf(stderr, "    round %d, step %zu: %d\n", round, i, rc);
+      ASSERT_INT_EQ(rc, seq[i].expect);
+    }
+  sns_msg_free(v1);
+  sns_msg_free(v2);
+  sns_msg_free(changed);
+  sns_msg_free(shortsig);
+  sns_msg_free(swapped);
+  sns_cert_free(c);
   return 0;
 }
 
@@ -1047,5 +1096,6 @@ const struct unit_test sns_tests[] = {
     {"json_escapes", t_json_escapes},
     {"to_json_order", t_to_json_order},
     {"verify_threads", t_verify_threads},
+    {"verify_reuse", t_verify_reuse},
     {0},
 };
