@@ -17,7 +17,7 @@ import util from 'node:util';
 import {
   BIN, runSeslog, tempDir, signEnvelope, sqlite, countEvents, q, sesFixture, isoMs, defaultCerts,
 } from './lib.mjs';
-import { genEvent, genFile, genText } from './import-gen.mjs';
+import { genEvent, genFile, genText, pipelineItem } from './import-gen.mjs';
 
 const T = { timeout: 180000 };
 const SAFE_ENV = { SESLOG_CONNECT_TO: 'sns.us-east-1.amazonaws.com:443:127.0.0.1:1' };
@@ -386,18 +386,6 @@ test('one event in several shapes is stored once: bare SES JSON, SNS envelope, L
   const r3 = await runSeslog(['import', '--db', db, diff], { env: SAFE_ENV });
   assert.deepEqual(summary(r3.stdout), { imported: 1, duplicates: 0, rejected: 0, files: 1, records: 1, logLines: 0 }, r3.stderr);
 });
-
-/** A DynamoDB item of the original pipeline for SES event ev, stored with the SNS Timestamp ts. */
-function pipelineItem(ev, ts) {
-  const type = ev.notificationType ?? ev.eventType;
-  const obj = ev[type.charAt(0).toLowerCase() + type.slice(1)];
-  const item = { messageId: ev.mail.messageId, timeStamp: ts, notificationType: type,
-    destinationAddress: ev.mail.destination.join(',') };
-  if (obj.reportingMTA) item.reportingMTA = obj.reportingMTA;
-  if (type === 'Bounce') item.bouncedRecipients = JSON.stringify(obj.bouncedRecipients);
-  if (type === 'Complaint') Object.assign(item, { complaintFeedbackType: obj.complaintFeedbackType, feedbackId: obj.feedbackId });
-  return { Item: Object.fromEntries(Object.entries(item).map(([k, v]) => [k, { S: v }])) };
-}
 
 test('a DynamoDB item and the same event as SES JSON are one event, whichever came first', T, async () => {
   const tag = crypto.randomUUID();

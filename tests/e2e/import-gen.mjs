@@ -14,6 +14,18 @@ const KINDS = ['ses-event-send-awsdocs', 'ses-event-delivery-awsdocs', 'ses-even
   'ses-event-click-awsdocs', 'ses-event-bounce-awsdocs', 'ses-event-complaint-awsdocs'];
 const templates = KINDS.map((k) => JSON.stringify(sesFixture(k)));
 
+/** A DynamoDB item of the original pipeline for SES event ev, stored with the SNS Timestamp ts. */
+export function pipelineItem(ev, ts) {
+  const type = ev.notificationType ?? ev.eventType;
+  const obj = ev[type.charAt(0).toLowerCase() + type.slice(1)];
+  const item = { messageId: ev.mail.messageId, timeStamp: ts, notificationType: type,
+    destinationAddress: ev.mail.destination.join(',') };
+  if (obj.reportingMTA) item.reportingMTA = obj.reportingMTA;
+  if (type === 'Bounce') item.bouncedRecipients = JSON.stringify(obj.bouncedRecipients);
+  if (type === 'Complaint') Object.assign(item, { complaintFeedbackType: obj.complaintFeedbackType, feedbackId: obj.feedbackId });
+  return { Item: Object.fromEntries(Object.entries(item).map(([k, v]) => [k, { S: v }])) };
+}
+
 /** Event i of a generated archive: a fixture with a messageId (and feedbackId) of its own. */
 export function genEvent(i, tag = 'gen') {
   const ev = JSON.parse(templates[i % templates.length]);

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { runSeslog, tempDir, sqlite, countEvents, q, sesFixture } from './lib.mjs';
-import { genEvent, genFile } from './import-gen.mjs';
+import { genEvent, genFile, pipelineItem } from './import-gen.mjs';
 import { mountTmpfs, unmount } from './reliability-lib.mjs';
 
 const T = { timeout: 300000 };
@@ -140,18 +140,6 @@ test('a full disk part way (tmpfs): one stop line, every event read counted and 
   assert.equal(listed + unlisted, rejected, r.stderr);
 });
 
-/** The item the original Lambda wrote to DynamoDB for SES event ev, at SNS Timestamp ts. */
-function lambdaItem(ev, ts) {
-  const type = ev.notificationType ?? ev.eventType;
-  const obj = ev[type.charAt(0).toLowerCase() + type.slice(1)];
-  const item = { messageId: ev.mail.messageId, timeStamp: ts, notificationType: type,
-    destinationAddress: ev.mail.destination.join(',') };
-  if (obj.reportingMTA) item.reportingMTA = obj.reportingMTA;
-  if (type === 'Bounce') item.bouncedRecipients = JSON.stringify(obj.bouncedRecipients);
-  if (type === 'Complaint') Object.assign(item, { complaintFeedbackType: obj.complaintFeedbackType, feedbackId: obj.feedbackId });
-  return { Item: Object.fromEntries(Object.entries(item).map(([k, v]) => [k, { S: v }])) };
-}
-
 test('events whose text the reader dropped once compressed: a DynamoDB item and its SES JSON are still one event', T, async () => {
   // With a compression dictionary the reader keeps only an event's
   // compressed frame; the twin lookup, which reads the text, decodes it.
@@ -169,7 +157,7 @@ test('events whose text the reader dropped once compressed: a DynamoDB item and 
   };
   const dir = tempDir('seslog-import-pipeline-');
   const items = path.join(dir, 'items.json');
-  fs.writeFileSync(items, `${events.map((ev) => JSON.stringify(lambdaItem(ev, snsTs(ev)))).join('\n')}\n`);
+  fs.writeFileSync(items, `${events.map((ev) => JSON.stringify(pipelineItem(ev, snsTs(ev)))).join('\n')}\n`);
   const bare = path.join(dir, 'bare.jsonl');
   fs.writeFileSync(bare, `${events.map((ev) => JSON.stringify(ev)).join('\n')}\n`);
   const seed = path.join(dir, 'seed.jsonl');
