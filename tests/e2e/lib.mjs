@@ -601,6 +601,16 @@ export function addedBySql(t = '') {
     `WHEN 3 THEN 'api' WHEN 4 THEN 'cli' ELSE ${t}addedBy END`;
 }
 
+/** The view of schema version 19 over a suppression table whose columns
+ * hold their values whole (every version before 25). */
+const SUPPRESSION_VIEW_19 = `CREATE VIEW suppression_history_full AS
+  SELECT id, address, at, action, actor, reason, note, messageId, eventId, eventAt
+  FROM suppression_history
+  UNION ALL
+  SELECT NULL, address, addedAt, 'added', addedBy, reason, note, messageId, eventId, lastEventAt
+  FROM suppression WHERE addedAt IS NOT NULL;
+`;
+
 /** SQL that turns the suppression table of this seslog back into the shape
  * every seslog before schema version 25 wrote: reason and addedBy as text, messageId and
  * note stored whole (as they read), the view of version 24. user_version is
@@ -621,12 +631,7 @@ DROP TABLE s25;
 CREATE INDEX "suppression-reason" ON suppression (reason, id);
 CREATE INDEX "suppression-domain" ON suppression
   (coalesce(oddDomain, substr(address, instr(address, '@') + 1)), id);
-CREATE VIEW suppression_history_full AS
-  SELECT id, address, at, action, actor, reason, note, messageId, eventId, eventAt
-  FROM suppression_history
-  UNION ALL
-  SELECT NULL, address, addedAt, 'added', addedBy, reason, note, messageId, eventId, lastEventAt
-  FROM suppression WHERE addedAt IS NOT NULL;
+${SUPPRESSION_VIEW_19}
 `;
 
 /** SQL that turns the suppression table of this seslog back into the shape
@@ -647,12 +652,7 @@ INSERT INTO suppression SELECT address, id, display, ${domainSql()}, reason, cre
 DROP TABLE s24;
 CREATE INDEX "suppression-reason" ON suppression (reason, id);
 CREATE INDEX "suppression-domain" ON suppression (domain, id);
-CREATE VIEW suppression_history_full AS
-  SELECT id, address, at, action, actor, reason, note, messageId, eventId, eventAt
-  FROM suppression_history
-  UNION ALL
-  SELECT NULL, address, addedAt, 'added', addedBy, reason, note, messageId, eventId, lastEventAt
-  FROM suppression WHERE addedAt IS NOT NULL;
+${SUPPRESSION_VIEW_19}
 `;
 
 /** SQL that turns the recipients table of this seslog back into the shape
