@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Parses an ISO-8601 UTC time such as "2026-03-06T20:00:26.893Z" (also
  * without fraction, with up to 9 fraction digits, or with a +hh:mm offset)
@@ -19,6 +20,10 @@ void util_format_iso8601(int64_t ms, char out[25]);
 
 /* Current wall-clock time in ms since the epoch. */
 int64_t util_now_ms(void);
+
+/* Moves ts us microseconds later (0 <= us), tv_nsec kept below a second:
+ * the deadline of a pthread_cond_timedwait. */
+void util_timespec_add_us(struct timespec *ts, long us);
 
 /* Parses a duration "15m", "24h", "7d", "30s" or a bare number of seconds
  * into milliseconds. Returns 0, or SL_EINVAL. */

@@ -197,11 +197,7 @@ static void *vac_ticker(void *arg) {
   while (!p->stop) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += step_ms * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
+    util_timespec_add_us(&ts, step_ms * 1000L);
     pthread_cond_timedwait(&p->cv, &p->mu, &ts);
     if (!p->stop) vac_show(p, 0);
   }

@@ -1092,11 +1092,7 @@ static void *writer_main(void *arg) {
      * once. */
     if (prev_batch >= COMMIT_DELAY_MIN && s->q_len < prev_batch && !s->stopping) {
       struct timespec until = s->q_since;
-      until.tv_nsec += COMMIT_DELAY_US * 1000L;
-      if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-      }
+      util_timespec_add_us(&until, COMMIT_DELAY_US);
       while (s->q_len < prev_batch && !s->stopping &&
              pthread_cond_timedwait(&s->cv, &s->mu, &until) != ETIMEDOUT) {
       }
@@ -1225,11 +1221,7 @@ static int yield_to_commit(void *ud) {
   if (s->committing) {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += CKPT_YIELD_US * 1000L;
-    if (until.tv_nsec >= 1000000000L) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000L;
-    }
+    util_timespec_add_us(&until, CKPT_YIELD_US);
     while (s->committing && pthread_cond_timedwait(&s->commit_cv, &s->commit_mu, &until) == 0) {
     }
   }

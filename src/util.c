@@ -116,6 +116,15 @@ int64_t util_now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void util_timespec_add_us(struct timespec *ts, long us) {
+  ts->tv_sec += us / 1000000;
+  ts->tv_nsec += us % 1000000 * 1000L;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
 int util_parse_duration(const char *s, int64_t *out_ms) {
   if (!s || !*s) return SL_EINVAL;
   char *end;

@@ -1,4 +1,4 @@
-/* test_util.c - time parsing and formatting, durations, the capped buffer. */
+/* test_util.c - time parsing and formatting, durations, deadlines, the capped buffer. */
 #include <stdlib.h>
 
 #include "error.h"
@@ -144,9 +144,23 @@ static int t_ct_equal(void) {
   return 0;
 }
 
+/* A deadline moved past the second carries into tv_sec, whole seconds too. */
+static int t_timespec_add(void) {
+  struct timespec ts = {.tv_sec = 10, .tv_nsec = 999500000L};
+  util_timespec_add_us(&ts, 1000);
+  ASSERT_INT_EQ(ts.tv_sec, 11);
+  ASSERT_INT_EQ(ts.tv_nsec, 500000L);
+  util_timespec_add_us(&ts, 2500000);
+  ASSERT_INT_EQ(ts.tv_sec, 13);
+  ASSERT_INT_EQ(ts.tv_nsec, 500500000L);
+  util_timespec_add_us(&ts, 0);
+  ASSERT_INT_EQ(ts.tv_sec, 13);
+  ASSERT_INT_EQ(ts.tv_nsec, 500500000L);
+  return 0;
+}
+
 const struct unit_test util_tests[] = {
-    {"iso8601", t_iso8601},         {"iso8601_strict", t_iso8601_strict},
-    {"duration", t_duration},       {"buf_cap", t_buf_cap},
-    {"json_string", t_json_string}, {"buf_sticky", t_buf_sticky},
-    {"ct_equal", t_ct_equal},       {0},
+    {"iso8601", t_iso8601},   {"iso8601_strict", t_iso8601_strict}, {"duration", t_duration},
+    {"buf_cap", t_buf_cap},   {"json_string", t_json_string},       {"buf_sticky", t_buf_sticky},
+    {"ct_equal", t_ct_equal}, {"timespec_add", t_timespec_add},     {0},
 };
