@@ -17,7 +17,7 @@ import util from 'node:util';
 import {
   BIN, runSeslog, tempDir, signEnvelope, sqlite, countEvents, q, sesFixture, isoMs, defaultCerts,
 } from './lib.mjs';
-import { genEvent, genFile, genText, pipelineItem } from './import-gen.mjs';
+import { genEvent, genFile, genText, pipelineItem, twinEvents, eventTime } from './import-gen.mjs';
 
 const T = { timeout: 180000 };
 const SAFE_ENV = { SESLOG_CONNECT_TO: 'sns.us-east-1.amazonaws.com:443:127.0.0.1:1' };
@@ -389,17 +389,8 @@ test('one event in several shapes is stored once: bare SES JSON, SNS envelope, L
 
 test('a DynamoDB item and the same event as SES JSON are one event, whichever came first', T, async () => {
   const tag = crypto.randomUUID();
-  const names = ['ses-notification-delivery-awsdocs', 'ses-event-bounce-awsdocs', 'ses-event-delivery-awsdocs',
-    'ses-notification-complaint-with-feedback-awsdocs'];
-  const events = names.map((n) => {
-    const ev = sesFixture(n);
-    ev.mail.messageId = `${n}-${tag}`;
-    return ev;
-  });
-  const own = (ev) => { // the event's own time, and the SNS Timestamp 2.5 s later
-    const type = ev.notificationType ?? ev.eventType;
-    return Date.parse(ev[type.charAt(0).toLowerCase() + type.slice(1)].timestamp);
-  };
+  const events = twinEvents(tag);
+  const own = eventTime; // the event's own time, and the SNS Timestamp 2.5 s later
   const snsTs = (ev) => new Date(own(ev) + 2500).toISOString();
   const { dir, db } = newDb();
   const items = path.join(dir, 'items.json');

@@ -26,6 +26,24 @@ export function pipelineItem(ev, ts) {
   return { Item: Object.fromEntries(Object.entries(item).map(([k, v]) => [k, { S: v }])) };
 }
 
+/** Four documentation events (deliveries, a bounce, a complaint), each with a messageId of
+ * its own made with tag: the twins of the pipeline-item tests. */
+export function twinEvents(tag) {
+  const names = ['ses-notification-delivery-awsdocs', 'ses-event-bounce-awsdocs', 'ses-event-delivery-awsdocs',
+    'ses-notification-complaint-with-feedback-awsdocs'];
+  return names.map((n) => {
+    const ev = sesFixture(n);
+    ev.mail.messageId = `${n}-${tag}`;
+    return ev;
+  });
+}
+
+/** The event's own time (its type object's timestamp), ms since the epoch. */
+export function eventTime(ev) {
+  const type = ev.notificationType ?? ev.eventType;
+  return Date.parse(ev[type.charAt(0).toLowerCase() + type.slice(1)].timestamp);
+}
+
 /** Event i of a generated archive: a fixture with a messageId (and feedbackId) of its own. */
 export function genEvent(i, tag = 'gen') {
   const ev = JSON.parse(templates[i % templates.length]);

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { runSeslog, tempDir, sqlite, countEvents, q, sesFixture } from './lib.mjs';
-import { genEvent, genFile, pipelineItem } from './import-gen.mjs';
+import { runSeslog, tempDir, sqlite, countEvents, q } from './lib.mjs';
+import { genEvent, genFile, pipelineItem, twinEvents, eventTime } from './import-gen.mjs';
 import { mountTmpfs, unmount } from './reliability-lib.mjs';
 
 const T = { timeout: 300000 };
@@ -144,17 +144,8 @@ test('events whose text the reader dropped once compressed: a DynamoDB item and 
   // With a compression dictionary the reader keeps only an event's
   // compressed frame; the twin lookup, which reads the text, decodes it.
   const tag = crypto.randomUUID();
-  const names = ['ses-notification-delivery-awsdocs', 'ses-event-bounce-awsdocs', 'ses-event-delivery-awsdocs',
-    'ses-notification-complaint-with-feedback-awsdocs'];
-  const events = names.map((n) => {
-    const ev = sesFixture(n);
-    ev.mail.messageId = `${n}-${tag}`;
-    return ev;
-  });
-  const snsTs = (ev) => { // the SNS Timestamp, 2.5 s after the event's own time
-    const type = ev.notificationType ?? ev.eventType;
-    return new Date(Date.parse(ev[type.charAt(0).toLowerCase() + type.slice(1)].timestamp) + 2500).toISOString();
-  };
+  const events = twinEvents(tag);
+  const snsTs = (ev) => new Date(eventTime(ev) + 2500).toISOString(); // the SNS Timestamp, 2.5 s later
   const dir = tempDir('seslog-import-pipeline-');
   const items = path.join(dir, 'items.json');
   fs.writeFileSync(items, `${events.map((ev) => JSON.stringify(pipelineItem(ev, snsTs(ev)))).join('\n')}\n`);
